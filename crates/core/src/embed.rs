@@ -1,0 +1,243 @@
+//! The [`Embedder`] trait and the core's embedder over any [`Backend`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::backend::{Backend, BackendOutput};
+use crate::error::{Error, Result};
+use crate::fingerprint::FingerprintBuilder;
+use crate::model::{ModelSpec, Pooling};
+use crate::pooling::{l2_normalize, pool};
+use crate::tokenize::TextTokenizer;
+
+/// What an embedder is, for logs, cache keys and `titlesim inspect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EmbedderInfo {
+    /// The model as the user named it.
+    pub model: String,
+    /// The backend that runs it.
+    pub backend: String,
+    /// Length of the vectors.
+    pub dim: usize,
+    /// Whether vectors are L2-normalised.
+    pub normalize: bool,
+    /// Stable identity of the vectors this embedder produces (see [`crate::fingerprint`]).
+    pub fingerprint: String,
+}
+
+/// Turns texts into vectors.
+///
+/// Dyn-compatible, so canonical and shadow models can be `Box<dyn Embedder>` chosen by
+/// configuration. Implementations must not block the async executor: run compute on a
+/// blocking pool (see [`run_blocking`]).
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Identity and shape of the vectors.
+    fn info(&self) -> &EmbedderInfo;
+
+    /// Embeds `texts`, returning one vector per text, in order.
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>>;
+
+    /// Length of the vectors.
+    fn dim(&self) -> usize {
+        self.info().dim
+    }
+
+    /// Stable identity of the vectors.
+    fn fingerprint(&self) -> &str {
+        &self.info().fingerprint
+    }
+}
+
+/// Runs blocking work off the async threads: on tokio's blocking pool inside a tokio
+/// runtime, on a fresh thread otherwise. A panic in `f` becomes [`Error::Task`].
+pub async fn run_blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h
+            .spawn_blocking(f)
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?,
+        Err(_) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            std::thread::spawn(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                    .unwrap_or_else(|_| Err(Error::Task("embedding thread panicked".into())));
+                let _ = tx.send(r);
+            });
+            rx.await
+                .map_err(|_| Error::Task("embedding thread vanished".into()))?
+        }
+    }
+}
+
+/// Options of a [`TransformerEmbedder`].
+#[derive(Debug, Clone)]
+pub struct EmbedOptions {
+    /// Texts per backend call; texts are sorted by length first so batches pad little.
+    pub batch_size: usize,
+}
+
+impl Default for EmbedOptions {
+    fn default() -> Self {
+        EmbedOptions { batch_size: 32 }
+    }
+}
+
+struct Inner {
+    spec: ModelSpec,
+    tokenizer: TextTokenizer,
+    backend: Box<dyn Backend>,
+    info: EmbedderInfo,
+    opts: EmbedOptions,
+}
+
+/// An embedder made of a model folder's tokenizer and pooling, and a [`Backend`].
+///
+/// This is where every backend's output becomes a sentence vector, so all backends share
+/// tokenisation, batching, pooling and normalisation.
+#[derive(Clone)]
+pub struct TransformerEmbedder {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TransformerEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransformerEmbedder")
+            .field("info", &self.inner.info)
+            .finish()
+    }
+}
+
+impl TransformerEmbedder {
+    /// Puts together a model's tokenizer, pooling and `backend`.
+    pub fn new(spec: ModelSpec, backend: Box<dyn Backend>, opts: EmbedOptions) -> Result<Self> {
+        let tokenizer = TextTokenizer::from_spec(&spec)?;
+        let mut fp = FingerprintBuilder::new()
+            .file(&spec.files.config)?
+            .file(&spec.files.tokenizer)?;
+        for f in backend.source_files() {
+            fp = fp.file(&f)?;
+        }
+        let fingerprint = fp
+            .field("pooling", spec.pooling)
+            .field("normalize", spec.normalize)
+            .field("max_seq_length", spec.max_seq_length)
+            .field("lowercase", spec.do_lower_case)
+            .finish();
+        let info = EmbedderInfo {
+            model: spec.id.clone(),
+            backend: backend.name().to_string(),
+            dim: spec.hidden_size,
+            normalize: spec.normalize,
+            fingerprint,
+        };
+        Ok(TransformerEmbedder {
+            inner: Arc::new(Inner {
+                spec,
+                tokenizer,
+                backend,
+                info,
+                opts,
+            }),
+        })
+    }
+
+    /// The resolved model.
+    pub fn spec(&self) -> &ModelSpec {
+        &self.inner.spec
+    }
+
+    /// The tokenizer in use.
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.inner.tokenizer
+    }
+
+    /// The pooling in force.
+    pub fn pooling(&self) -> Pooling {
+        self.inner.spec.pooling
+    }
+
+    /// Embeds on the calling thread (for benchmarks and synchronous callers).
+    pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        self.inner.embed(texts)
+    }
+}
+
+impl Inner {
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let encoded = self.tokenizer.encode(texts)?;
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        let dim = self.info.dim;
+        let backend = self.backend.name();
+        for (idx, batch) in self.tokenizer.batches(&encoded, self.opts.batch_size) {
+            let pooled = match self.backend.forward(&batch)? {
+                BackendOutput::Tokens(states) => {
+                    if states.batch != batch.batch_size || states.seq != batch.seq_len {
+                        return Err(Error::backend(
+                            backend,
+                            format!(
+                                "returned token states of shape [{}, {}, {}] for a batch of [{}, {}]",
+                                states.batch, states.seq, states.hidden, batch.batch_size, batch.seq_len
+                            ),
+                        ));
+                    }
+                    pool(&states, &batch.attention_mask, self.spec.pooling)
+                }
+                BackendOutput::Pooled(v) => {
+                    if v.len() != batch.batch_size {
+                        return Err(Error::backend(
+                            backend,
+                            format!(
+                                "returned {} vectors for {} texts",
+                                v.len(),
+                                batch.batch_size
+                            ),
+                        ));
+                    }
+                    v
+                }
+            };
+            for (i, mut v) in idx.into_iter().zip(pooled) {
+                if v.len() != dim {
+                    return Err(Error::DimensionMismatch {
+                        context: format!("{backend} output for model {}", self.info.model),
+                        expected: dim,
+                        got: v.len(),
+                    });
+                }
+                if v.iter().any(|x| !x.is_finite()) {
+                    return Err(Error::NonFinite {
+                        context: format!("{backend} output for text #{i}"),
+                    });
+                }
+                if self.spec.normalize {
+                    l2_normalize(&mut v);
+                }
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Embedder for TransformerEmbedder {
+    fn info(&self) -> &EmbedderInfo {
+        &self.inner.info
+    }
+
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = self.inner.clone();
+        let texts = texts.to_vec();
+        run_blocking(move || inner.embed(&texts)).await
+    }
+}

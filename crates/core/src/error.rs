@@ -1,0 +1,146 @@
+//! The one error type of the core crate, shared by backends.
+
+use std::path::PathBuf;
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong between a model name and a verdict.
+///
+/// Variants say *what* was wrong and *where* (file, line, field), so a caller can
+/// either act on them (match the variant) or print them as they are.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A model name resolved to nothing: not a folder, not in the Hugging Face cache, and
+    /// (without the `hf-hub` feature, or offline) not downloadable.
+    #[error("model `{model}` not found; looked in: {}{hint}", looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    ModelNotFound {
+        /// What the caller asked for.
+        model: String,
+        /// Every place that was looked at.
+        looked: Vec<PathBuf>,
+        /// Extra advice (starts with "; " when present).
+        hint: String,
+    },
+
+    /// A file of a model folder is missing, unreadable or malformed.
+    #[error("{}: {message}", path.display())]
+    ModelFile {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// The model folder describes something titlesim does not support (yet).
+    #[error("unsupported model {}: {message}", path.display())]
+    Unsupported {
+        /// The model folder.
+        path: PathBuf,
+        /// What is unsupported.
+        message: String,
+    },
+
+    /// A backend was asked for that this build does not contain.
+    #[error(
+        "backend `{backend}` is not compiled into this build; rebuild with `--features {feature}`"
+    )]
+    BackendNotCompiled {
+        /// The backend asked for.
+        backend: String,
+        /// The cargo feature that compiles it in.
+        feature: String,
+    },
+
+    /// A backend failed to load a model or to run it.
+    #[error("{backend} backend: {message}")]
+    Backend {
+        /// Which backend (`candle`, `ort`, `tract`, or a third party's name).
+        backend: String,
+        /// What went wrong, in the backend's words.
+        message: String,
+    },
+
+    /// Tokenisation failed.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// A configuration file or value is invalid.
+    #[error("config {}: {message}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(inline)".into()))]
+    Config {
+        /// The configuration file, when there is one.
+        path: Option<PathBuf>,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+
+    /// A line or record of an input file is invalid.
+    #[error("{}:{line}: {message}", path.display())]
+    Input {
+        /// The input file (`-` for stdin).
+        path: PathBuf,
+        /// 1-based line (or record) number.
+        line: u64,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+
+    /// Vectors of different lengths met (e.g. a stored 1024-d vector against a 384-d model).
+    #[error("dimension mismatch in {context}: expected {expected}, got {got}")]
+    DimensionMismatch {
+        /// Where the vectors met.
+        context: String,
+        /// The dimension that was expected.
+        expected: usize,
+        /// The dimension that was found.
+        got: usize,
+    },
+
+    /// A vector holds NaN or infinite values.
+    #[error("non-finite value in vector ({context})")]
+    NonFinite {
+        /// Where the vector came from.
+        context: String,
+    },
+
+    /// An I/O error, with the path it happened on.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A background task was cancelled or panicked.
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::ModelFile`] for `path`.
+    pub fn model_file(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::ModelFile {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// An [`Error::Backend`] for the backend called `backend`.
+    pub fn backend(backend: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Backend {
+            backend: backend.into(),
+            message: message.to_string(),
+        }
+    }
+}

@@ -1,0 +1,717 @@
+//! Reading a model folder the way sentence-transformers does.
+//!
+//! A sentence-transformers folder describes how to turn token states into one vector:
+//! `modules.json` (which modules run), `1_Pooling/config.json` (how tokens are pooled),
+//! a `Normalize` module (L2 normalisation), `sentence_bert_config.json` (max sequence
+//! length, lower-casing) and `config_sentence_transformers.json` (prompts). A plain
+//! Hugging Face folder without `modules.json` gets sentence-transformers' defaults:
+//! mean pooling, no normalisation.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// How token states become one vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+    /// The first token's state (`[CLS]`).
+    Cls,
+    /// The mean of the states of real (unmasked) tokens.
+    Mean,
+    /// The element-wise max over real tokens.
+    Max,
+    /// The state of the last real token, found from the attention mask (decoders).
+    #[serde(alias = "lasttoken", alias = "last_token")]
+    LastToken,
+}
+
+impl Pooling {
+    /// The name used in configuration and reports.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Pooling::Cls => "cls",
+            Pooling::Mean => "mean",
+            Pooling::Max => "max",
+            Pooling::LastToken => "last-token",
+        }
+    }
+}
+
+impl std::fmt::Display for Pooling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Pooling {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "cls" => Ok(Pooling::Cls),
+            "mean" => Ok(Pooling::Mean),
+            "max" => Ok(Pooling::Max),
+            "last-token" | "lasttoken" | "last_token" | "last" => Ok(Pooling::LastToken),
+            other => Err(format!(
+                "unknown pooling `{other}` (expected cls, mean, max or last-token)"
+            )),
+        }
+    }
+}
+
+/// Which side of a sequence padding goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PaddingSide {
+    /// Pads after the tokens (BERT).
+    #[default]
+    Right,
+    /// Pads before the tokens (Qwen3 and other decoders).
+    Left,
+}
+
+/// The network family of a model, from `config.json`'s `model_type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Architecture {
+    /// BERT-family encoders (bert, and layouts compatible with it).
+    Bert,
+    /// Qwen3 decoders (Qwen3-Embedding).
+    Qwen3,
+    /// Anything else, with its `model_type`.
+    Other(String),
+}
+
+impl Architecture {
+    fn from_model_type(model_type: &str) -> Self {
+        match model_type {
+            "bert" => Architecture::Bert,
+            "qwen3" => Architecture::Qwen3,
+            other => Architecture::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Architecture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Architecture::Bert => f.write_str("bert"),
+            Architecture::Qwen3 => f.write_str("qwen3"),
+            Architecture::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The files a model folder holds that titlesim uses.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFiles {
+    /// `config.json`.
+    pub config: PathBuf,
+    /// `tokenizer.json`.
+    pub tokenizer: PathBuf,
+    /// `tokenizer_config.json`, when present.
+    pub tokenizer_config: Option<PathBuf>,
+    /// Safetensors weights (`model.safetensors`, or the shards of an index), possibly empty.
+    pub safetensors: Vec<PathBuf>,
+    /// An ONNX export in the folder (`onnx/model.onnx` or `model.onnx`), when present.
+    pub onnx: Option<PathBuf>,
+    /// The sentence-transformers description files that were found.
+    pub sentence_transformers: Vec<PathBuf>,
+}
+
+/// Settings a configuration may impose over what the folder says.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelOverrides {
+    /// Pooling mode instead of the folder's.
+    pub pooling: Option<Pooling>,
+    /// L2-normalise (or not) regardless of the folder.
+    pub normalize: Option<bool>,
+    /// Maximum sequence length in tokens (special tokens included).
+    pub max_length: Option<usize>,
+    /// Padding side instead of `tokenizer_config.json`'s.
+    pub padding_side: Option<PaddingSide>,
+}
+
+/// Everything resolved about one model: where its files are and how to embed with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSpec {
+    /// What the user asked for (folder, cache entry or hub id).
+    pub id: String,
+    /// The resolved model folder.
+    pub root: PathBuf,
+    /// The files used.
+    pub files: ModelFiles,
+    /// The network family.
+    pub architecture: Architecture,
+    /// Width of the token states.
+    pub hidden_size: usize,
+    /// How token states are pooled.
+    pub pooling: Pooling,
+    /// Whether pooled vectors are L2-normalised.
+    pub normalize: bool,
+    /// Maximum tokens per text, special tokens included; longer texts are truncated.
+    pub max_seq_length: usize,
+    /// Lower-case texts before tokenising (`sentence_bert_config.json`'s `do_lower_case`).
+    pub do_lower_case: bool,
+    /// Padding side for batches.
+    pub padding_side: PaddingSide,
+    /// Truncation side (`tokenizer_config.json`'s `truncation_side`).
+    pub truncation_side: PaddingSide,
+    /// Pad token and its id.
+    pub pad_token: Option<String>,
+    /// Named prompts from `config_sentence_transformers.json`.
+    pub prompts: BTreeMap<String, String>,
+    /// The prompt sentence-transformers applies when none is named.
+    pub default_prompt_name: Option<String>,
+    /// Whether prompt tokens take part in pooling (`1_Pooling`'s `include_prompt`).
+    pub include_prompt: bool,
+    /// The raw `config.json`, for backends that need more of it.
+    #[serde(skip)]
+    pub config: Value,
+    /// Things that look wrong but do not stop loading; shown by `titlesim inspect`.
+    pub warnings: Vec<String>,
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::model_file(path, format!("invalid JSON: {e}")))
+}
+
+fn read_json_opt(path: &Path) -> Result<Option<Value>> {
+    if path.is_file() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A string that may be stored either plainly or as an `AddedToken` object (`{"content": ...}`).
+fn token_string(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content")?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+fn usize_field(v: &Value, key: &str) -> Option<usize> {
+    v.get(key).and_then(Value::as_u64).map(|n| n as usize)
+}
+
+impl ModelSpec {
+    /// Reads a model folder. `id` is what the user called it (kept for logs).
+    pub fn from_folder(id: &str, root: &Path) -> Result<Self> {
+        Self::from_folder_with(id, root, &ModelOverrides::default())
+    }
+
+    /// Reads a model folder and applies `overrides` on top of what it says.
+    pub fn from_folder_with(id: &str, root: &Path, overrides: &ModelOverrides) -> Result<Self> {
+        if !root.is_dir() {
+            return Err(Error::ModelNotFound {
+                model: id.to_string(),
+                looked: vec![root.to_path_buf()],
+                hint: String::new(),
+            });
+        }
+        let mut warnings = Vec::new();
+        let config_path = root.join("config.json");
+        if !config_path.is_file() {
+            return Err(Error::model_file(
+                &config_path,
+                "missing: a model folder needs config.json",
+            ));
+        }
+        let config = read_json(&config_path)?;
+        let tokenizer_path = root.join("tokenizer.json");
+        if !tokenizer_path.is_file() {
+            return Err(Error::model_file(
+                &tokenizer_path,
+                "missing: titlesim needs the fast-tokenizer file tokenizer.json",
+            ));
+        }
+        let model_type = config
+            .get("model_type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::model_file(&config_path, "no `model_type` field"))?;
+        let architecture = Architecture::from_model_type(model_type);
+        let hidden_size = usize_field(&config, "hidden_size")
+            .ok_or_else(|| Error::model_file(&config_path, "no `hidden_size` field"))?;
+
+        // --- sentence-transformers modules -------------------------------------------------
+        let mut st_files = Vec::new();
+        let modules_path = root.join("modules.json");
+        let mut pooling = Pooling::Mean; // sentence-transformers' default for plain folders
+        let mut normalize = false;
+        let mut include_prompt = true;
+        if let Some(modules) = read_json_opt(&modules_path)? {
+            st_files.push(modules_path.clone());
+            let list = modules.as_array().ok_or_else(|| {
+                Error::model_file(&modules_path, "expected a JSON array of modules")
+            })?;
+            let mut saw_pooling = false;
+            for (i, m) in list.iter().enumerate() {
+                let ty = m.get("type").and_then(Value::as_str).unwrap_or("");
+                let sub = m.get("path").and_then(Value::as_str).unwrap_or("");
+                let short = ty.rsplit('.').next().unwrap_or(ty);
+                match short {
+                    "Transformer" => {
+                        if !sub.is_empty() {
+                            return Err(Error::Unsupported {
+                                path: root.to_path_buf(),
+                                message: format!(
+                                    "modules.json[{i}]: the Transformer module lives in `{sub}`; titlesim expects it at the folder root"
+                                ),
+                            });
+                        }
+                    }
+                    "Pooling" => {
+                        let p = root.join(sub).join("config.json");
+                        let cfg = read_json(&p)?;
+                        st_files.push(p.clone());
+                        let (mode, incl) = pooling_from_config(&p, &cfg)?;
+                        pooling = mode;
+                        include_prompt = incl;
+                        saw_pooling = true;
+                    }
+                    "Normalize" => normalize = true,
+                    _ => {
+                        return Err(Error::Unsupported {
+                            path: root.to_path_buf(),
+                            message: format!(
+                                "modules.json[{i}]: module type `{ty}` is not supported (titlesim runs Transformer, Pooling and Normalize); refusing rather than ignoring it"
+                            ),
+                        })
+                    }
+                }
+            }
+            if !saw_pooling {
+                warnings.push(
+                    "modules.json has no Pooling module; using mean pooling as sentence-transformers does"
+                        .into(),
+                );
+            }
+        } else {
+            warnings.push(
+                "no modules.json: not a sentence-transformers folder; using mean pooling without normalisation (sentence-transformers' defaults)"
+                    .into(),
+            );
+        }
+
+        // --- sentence_bert_config.json -----------------------------------------------------
+        let sbert_path = root.join("sentence_bert_config.json");
+        let sbert = read_json_opt(&sbert_path)?;
+        if sbert.is_some() {
+            st_files.push(sbert_path.clone());
+        }
+        let tok_cfg_path = root.join("tokenizer_config.json");
+        let tok_cfg = read_json_opt(&tok_cfg_path)?;
+
+        let max_positions = usize_field(&config, "max_position_embeddings");
+        let model_max_length = tok_cfg
+            .as_ref()
+            .and_then(|t| t.get("model_max_length"))
+            .and_then(Value::as_f64)
+            .filter(|v| *v < 1e12)
+            .map(|v| v as usize);
+        let max_seq_length = sbert
+            .as_ref()
+            .and_then(|s| usize_field(s, "max_seq_length"))
+            .or_else(|| match (max_positions, model_max_length) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            })
+            .ok_or_else(|| {
+                Error::model_file(
+                    &sbert_path,
+                    "no max_seq_length here, and neither config.json's max_position_embeddings nor tokenizer_config.json's model_max_length to fall back on",
+                )
+            })?;
+        let do_lower_case = sbert
+            .as_ref()
+            .and_then(|s| s.get("do_lower_case"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+
+        // --- tokenizer_config.json ---------------------------------------------------------
+        let side = |key: &str| -> Result<PaddingSide> {
+            match tok_cfg
+                .as_ref()
+                .and_then(|t| t.get(key))
+                .and_then(Value::as_str)
+            {
+                None | Some("right") => Ok(PaddingSide::Right),
+                Some("left") => Ok(PaddingSide::Left),
+                Some(other) => Err(Error::model_file(
+                    &tok_cfg_path,
+                    format!("`{key}` is `{other}`, expected `left` or `right`"),
+                )),
+            }
+        };
+        let padding_side = side("padding_side")?;
+        let truncation_side = side("truncation_side")?;
+        let pad_token = token_string(tok_cfg.as_ref().and_then(|t| t.get("pad_token")));
+
+        // --- config_sentence_transformers.json ---------------------------------------------
+        let cst_path = root.join("config_sentence_transformers.json");
+        let mut prompts = BTreeMap::new();
+        let mut default_prompt_name = None;
+        if let Some(cst) = read_json_opt(&cst_path)? {
+            st_files.push(cst_path.clone());
+            if let Some(obj) = cst.get("prompts").and_then(Value::as_object) {
+                for (k, v) in obj {
+                    let text = v.as_str().ok_or_else(|| {
+                        Error::model_file(&cst_path, format!("prompt `{k}` is not a string"))
+                    })?;
+                    prompts.insert(k.clone(), text.to_string());
+                }
+            }
+            default_prompt_name = cst
+                .get("default_prompt_name")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+
+        // --- weights -----------------------------------------------------------------------
+        let safetensors = find_safetensors(root)?;
+        let onnx = ["onnx/model.onnx", "model.onnx"]
+            .iter()
+            .map(|p| root.join(p))
+            .find(|p| p.is_file());
+
+        let mut spec = ModelSpec {
+            id: id.to_string(),
+            root: root.to_path_buf(),
+            files: ModelFiles {
+                config: config_path,
+                tokenizer: tokenizer_path,
+                tokenizer_config: tok_cfg.as_ref().map(|_| tok_cfg_path.clone()),
+                safetensors,
+                onnx,
+                sentence_transformers: st_files,
+            },
+            architecture,
+            hidden_size,
+            pooling,
+            normalize,
+            max_seq_length,
+            do_lower_case,
+            padding_side,
+            truncation_side,
+            pad_token,
+            prompts,
+            default_prompt_name,
+            include_prompt,
+            config,
+            warnings,
+        };
+        spec.apply(overrides)?;
+        Ok(spec)
+    }
+
+    /// Applies configuration overrides.
+    pub fn apply(&mut self, o: &ModelOverrides) -> Result<()> {
+        if let Some(p) = o.pooling {
+            self.pooling = p;
+        }
+        if let Some(n) = o.normalize {
+            self.normalize = n;
+        }
+        if let Some(m) = o.max_length {
+            if m < 2 {
+                return Err(Error::Config {
+                    path: None,
+                    message: format!("max_length = {m}: must be at least 2"),
+                });
+            }
+            self.max_seq_length = m;
+        }
+        if let Some(s) = o.padding_side {
+            self.padding_side = s;
+        }
+        if self.pooling == Pooling::LastToken && self.padding_side == PaddingSide::Right {
+            // Correct either way (we pool from the attention mask), but worth knowing.
+            self.warnings.push(
+                "last-token pooling with right padding: fine here (the last real token is found from the attention mask)".into(),
+            );
+        }
+        if !self.include_prompt {
+            self.warnings.push(
+                "1_Pooling says include_prompt = false; titlesim pools prompt tokens too, so prompted embeddings may differ from sentence-transformers'".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The text of a named prompt.
+    pub fn prompt(&self, name: &str) -> Result<&str> {
+        self.prompts.get(name).map(String::as_str).ok_or_else(|| {
+            let known: Vec<_> = self.prompts.keys().cloned().collect();
+            Error::Config {
+                path: None,
+                message: format!(
+                    "prompt `{name}` is not defined by {} (known: {})",
+                    self.root
+                        .join("config_sentence_transformers.json")
+                        .display(),
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            }
+        })
+    }
+
+    /// An integer field of `config.json`, or an error naming it.
+    pub fn config_usize(&self, key: &str) -> Result<usize> {
+        usize_field(&self.config, key).ok_or_else(|| {
+            Error::model_file(
+                &self.files.config,
+                format!("missing or non-integer `{key}`"),
+            )
+        })
+    }
+}
+
+fn pooling_from_config(path: &Path, cfg: &Value) -> Result<(Pooling, bool)> {
+    let flag = |k: &str| cfg.get(k).and_then(Value::as_bool).unwrap_or(false);
+    let mut modes = Vec::new();
+    if flag("pooling_mode_cls_token") {
+        modes.push(Pooling::Cls);
+    }
+    if flag("pooling_mode_mean_tokens") {
+        modes.push(Pooling::Mean);
+    }
+    if flag("pooling_mode_max_tokens") {
+        modes.push(Pooling::Max);
+    }
+    if flag("pooling_mode_lasttoken") {
+        modes.push(Pooling::LastToken);
+    }
+    for unsupported in [
+        "pooling_mode_mean_sqrt_len_tokens",
+        "pooling_mode_weightedmean_tokens",
+    ] {
+        if flag(unsupported) {
+            return Err(Error::model_file(
+                path,
+                format!("`{unsupported}` is not supported"),
+            ));
+        }
+    }
+    let include_prompt = cfg
+        .get("include_prompt")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    match modes.as_slice() {
+        [one] => Ok((*one, include_prompt)),
+        [] => Err(Error::model_file(path, "no pooling mode is enabled")),
+        _ => Err(Error::model_file(
+            path,
+            "several pooling modes are enabled (concatenated pooling is not supported)",
+        )),
+    }
+}
+
+fn find_safetensors(root: &Path) -> Result<Vec<PathBuf>> {
+    let single = root.join("model.safetensors");
+    if single.is_file() {
+        return Ok(vec![single]);
+    }
+    let index = root.join("model.safetensors.index.json");
+    if index.is_file() {
+        let idx = read_json(&index)?;
+        let map = idx
+            .get("weight_map")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Error::model_file(&index, "no `weight_map` object"))?;
+        let mut shards: Vec<PathBuf> = map
+            .values()
+            .filter_map(Value::as_str)
+            .map(|s| root.join(s))
+            .collect();
+        shards.sort();
+        shards.dedup();
+        for s in &shards {
+            if !s.is_file() {
+                return Err(Error::model_file(
+                    s,
+                    "listed in the safetensors index but missing",
+                ));
+            }
+        }
+        return Ok(shards);
+    }
+    Ok(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn write(dir: &Path, rel: &str, text: &str) {
+        let p = dir.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    fn bert_folder(dir: &Path) {
+        write(
+            dir,
+            "config.json",
+            r#"{"model_type":"bert","hidden_size":8,"max_position_embeddings":512}"#,
+        );
+        write(dir, "tokenizer.json", "{}");
+        write(
+            dir,
+            "tokenizer_config.json",
+            r#"{"pad_token":"[PAD]","model_max_length":512}"#,
+        );
+        write(
+            dir,
+            "modules.json",
+            r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+                {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
+                {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]"#,
+        );
+        write(
+            dir,
+            "1_Pooling/config.json",
+            r#"{"word_embedding_dimension":8,"pooling_mode_mean_tokens":true}"#,
+        );
+        write(
+            dir,
+            "sentence_bert_config.json",
+            r#"{"max_seq_length":256,"do_lower_case":false}"#,
+        );
+    }
+
+    #[test]
+    fn reads_sentence_transformers_folder() {
+        let d = tempfile::tempdir().unwrap();
+        bert_folder(d.path());
+        let s = ModelSpec::from_folder("x", d.path()).unwrap();
+        assert_eq!(s.architecture, Architecture::Bert);
+        assert_eq!(s.pooling, Pooling::Mean);
+        assert!(s.normalize);
+        assert_eq!(s.max_seq_length, 256);
+        assert_eq!(s.padding_side, PaddingSide::Right);
+        assert_eq!(s.pad_token.as_deref(), Some("[PAD]"));
+        assert_eq!(s.hidden_size, 8);
+    }
+
+    #[test]
+    fn overrides_win() {
+        let d = tempfile::tempdir().unwrap();
+        bert_folder(d.path());
+        let o = ModelOverrides {
+            pooling: Some(Pooling::Cls),
+            normalize: Some(false),
+            max_length: Some(64),
+            padding_side: Some(PaddingSide::Left),
+        };
+        let s = ModelSpec::from_folder_with("x", d.path(), &o).unwrap();
+        assert_eq!(s.pooling, Pooling::Cls);
+        assert!(!s.normalize);
+        assert_eq!(s.max_seq_length, 64);
+        assert_eq!(s.padding_side, PaddingSide::Left);
+    }
+
+    #[test]
+    fn plain_folder_defaults_to_mean_without_normalisation() {
+        let d = tempfile::tempdir().unwrap();
+        bert_folder(d.path());
+        fs::remove_file(d.path().join("modules.json")).unwrap();
+        fs::remove_file(d.path().join("sentence_bert_config.json")).unwrap();
+        let s = ModelSpec::from_folder("x", d.path()).unwrap();
+        assert_eq!(s.pooling, Pooling::Mean);
+        assert!(!s.normalize);
+        assert_eq!(s.max_seq_length, 512);
+        assert!(!s.warnings.is_empty());
+    }
+
+    #[test]
+    fn last_token_and_prompts_and_left_padding() {
+        let d = tempfile::tempdir().unwrap();
+        bert_folder(d.path());
+        write(
+            d.path(),
+            "1_Pooling/config.json",
+            r#"{"pooling_mode_lasttoken":true}"#,
+        );
+        write(
+            d.path(),
+            "tokenizer_config.json",
+            r#"{"pad_token":{"content":"<|endoftext|>"},"padding_side":"left"}"#,
+        );
+        write(
+            d.path(),
+            "config_sentence_transformers.json",
+            r#"{"prompts":{"query":"Instruct: x\nQuery:","document":""},"default_prompt_name":null}"#,
+        );
+        let s = ModelSpec::from_folder("x", d.path()).unwrap();
+        assert_eq!(s.pooling, Pooling::LastToken);
+        assert_eq!(s.padding_side, PaddingSide::Left);
+        assert_eq!(s.pad_token.as_deref(), Some("<|endoftext|>"));
+        assert_eq!(s.prompt("query").unwrap(), "Instruct: x\nQuery:");
+        let err = s.prompt("nope").unwrap_err().to_string();
+        assert!(err.contains("query"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        bert_folder(d.path());
+        fs::remove_file(d.path().join("tokenizer.json")).unwrap();
+        let e = ModelSpec::from_folder("x", d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tokenizer.json"), "{e}");
+
+        bert_folder(d.path());
+        write(d.path(), "config.json", "{not json");
+        let e = ModelSpec::from_folder("x", d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.json") && e.contains("invalid JSON"),
+            "{e}"
+        );
+
+        bert_folder(d.path());
+        write(
+            d.path(),
+            "modules.json",
+            r#"[{"type":"sentence_transformers.models.Dense","path":"2_Dense"}]"#,
+        );
+        let e = ModelSpec::from_folder("x", d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Dense"), "{e}");
+
+        bert_folder(d.path());
+        write(
+            d.path(),
+            "1_Pooling/config.json",
+            r#"{"pooling_mode_mean_tokens":true,"pooling_mode_cls_token":true}"#,
+        );
+        let e = ModelSpec::from_folder("x", d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("several pooling modes"), "{e}");
+    }
+
+    #[test]
+    fn missing_folder_is_model_not_found() {
+        let e = ModelSpec::from_folder("x", Path::new("/definitely/not/here")).unwrap_err();
+        assert!(matches!(e, Error::ModelNotFound { .. }));
+    }
+}

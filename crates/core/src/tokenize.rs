@@ -1,0 +1,264 @@
+//! Tokenisation, with sentence-transformers' effective settings, and padded token batches.
+//!
+//! A folder's `tokenizer.json` may carry its own truncation and *fixed* padding (all-MiniLM-L6-v2
+//! truncates and pads to 128). sentence-transformers ignores both: it truncates to the model's
+//! `max_seq_length` and pads to the longest text of each batch. We do the same: truncation is
+//! replaced, padding is removed from the tokenizer and done here, on either side.
+
+use std::path::Path;
+
+use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::error::{Error, Result};
+use crate::model::{ModelSpec, PaddingSide};
+
+/// One tokenised text, unpadded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// Token ids, special tokens included.
+    pub ids: Vec<u32>,
+    /// Token type (segment) ids.
+    pub type_ids: Vec<u32>,
+}
+
+impl Encoded {
+    /// Number of tokens.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when the text produced no token at all.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// A rectangular batch of token ids, ready for a backend.
+///
+/// All arrays are row-major `[batch_size, seq_len]`. Padded positions have id
+/// [`TokenBatch::pad_id`], mask 0, type id 0 and position id 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenBatch {
+    /// Number of texts.
+    pub batch_size: usize,
+    /// Tokens per row (the longest text of the batch).
+    pub seq_len: usize,
+    /// Token ids.
+    pub input_ids: Vec<i64>,
+    /// 1 for real tokens, 0 for padding.
+    pub attention_mask: Vec<i64>,
+    /// Segment ids (all 0 for single texts).
+    pub token_type_ids: Vec<i64>,
+    /// Position of each token counted over real tokens only: 0..n for each row whatever the
+    /// padding side (0 on padding). Models with absolute positions and right padding see the
+    /// usual 0..seq_len; left-padded decoders get the positions an unpadded text would.
+    pub position_ids: Vec<i64>,
+    /// Where the padding is.
+    pub padding_side: PaddingSide,
+    /// The id used for padding.
+    pub pad_id: u32,
+}
+
+impl TokenBatch {
+    /// Pads `rows` into one batch.
+    pub fn from_encoded(rows: &[&Encoded], pad_id: u32, side: PaddingSide) -> Self {
+        let batch_size = rows.len();
+        let seq_len = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let n = batch_size * seq_len;
+        let mut input_ids = vec![pad_id as i64; n];
+        let mut attention_mask = vec![0i64; n];
+        let mut token_type_ids = vec![0i64; n];
+        let mut position_ids = vec![0i64; n];
+        for (b, row) in rows.iter().enumerate() {
+            let offset = match side {
+                PaddingSide::Right => 0,
+                PaddingSide::Left => seq_len - row.len(),
+            };
+            let base = b * seq_len + offset;
+            for (j, (&id, &ty)) in row.ids.iter().zip(&row.type_ids).enumerate() {
+                input_ids[base + j] = id as i64;
+                attention_mask[base + j] = 1;
+                token_type_ids[base + j] = ty as i64;
+                position_ids[base + j] = j as i64;
+            }
+        }
+        TokenBatch {
+            batch_size,
+            seq_len,
+            input_ids,
+            attention_mask,
+            token_type_ids,
+            position_ids,
+            padding_side: side,
+            pad_id,
+        }
+    }
+
+    /// Number of real tokens in row `b`.
+    pub fn row_len(&self, b: usize) -> usize {
+        self.attention_mask[b * self.seq_len..(b + 1) * self.seq_len]
+            .iter()
+            .filter(|&&m| m != 0)
+            .count()
+    }
+}
+
+/// A tokenizer configured as sentence-transformers would use it for one model.
+#[derive(Debug, Clone)]
+pub struct TextTokenizer {
+    inner: Tokenizer,
+    pad_id: u32,
+    padding_side: PaddingSide,
+    lowercase: bool,
+    max_length: usize,
+    eos_id: Option<u32>,
+}
+
+impl TextTokenizer {
+    /// Loads the tokenizer of `spec` and applies its effective settings.
+    pub fn from_spec(spec: &ModelSpec) -> Result<Self> {
+        let mut t = load(&spec.files.tokenizer)?;
+        let direction = match spec.truncation_side {
+            PaddingSide::Right => TruncationDirection::Right,
+            PaddingSide::Left => TruncationDirection::Left,
+        };
+        t.with_truncation(Some(TruncationParams {
+            max_length: spec.max_seq_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction,
+        }))
+        .map_err(|e| Error::Tokenizer(format!("{}: {e}", spec.files.tokenizer.display())))?;
+        let fixed_padding = t.get_padding().cloned();
+        t.with_padding(None);
+
+        let pad_id = spec
+            .pad_token
+            .as_deref()
+            .and_then(|p| t.token_to_id(p))
+            .or_else(|| fixed_padding.as_ref().map(|p| p.pad_id))
+            .or_else(|| {
+                spec.config
+                    .get("pad_token_id")
+                    .and_then(serde_json::Value::as_u64)
+                    .map(|v| v as u32)
+            })
+            .unwrap_or(0);
+        let eos_id = spec
+            .config
+            .get("eos_token_id")
+            .and_then(serde_json::Value::as_u64)
+            .map(|v| v as u32);
+        Ok(TextTokenizer {
+            inner: t,
+            pad_id,
+            padding_side: spec.padding_side,
+            lowercase: spec.do_lower_case,
+            max_length: spec.max_seq_length,
+            eos_id,
+        })
+    }
+
+    /// The pad token id.
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id
+    }
+
+    /// The padding side of batches.
+    pub fn padding_side(&self) -> PaddingSide {
+        self.padding_side
+    }
+
+    /// The truncation length.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// The end-of-sequence id from `config.json`, if any.
+    pub fn eos_id(&self) -> Option<u32> {
+        self.eos_id
+    }
+
+    /// Tokenises texts (special tokens added, truncated), in order.
+    pub fn encode(&self, texts: &[String]) -> Result<Vec<Encoded>> {
+        let inputs: Vec<String> = if self.lowercase {
+            texts.iter().map(|t| t.to_lowercase()).collect()
+        } else {
+            texts.to_vec()
+        };
+        let encs = self
+            .inner
+            .encode_batch(inputs, true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(encs
+            .into_iter()
+            .map(|e| Encoded {
+                ids: e.get_ids().to_vec(),
+                type_ids: e.get_type_ids().to_vec(),
+            })
+            .collect())
+    }
+
+    /// Groups encoded texts into padded batches of at most `batch_size`, longest first, so
+    /// texts of similar length share a batch and padding stays small. Returns, for each batch,
+    /// the indices (into `encoded`) of its rows.
+    pub fn batches(&self, encoded: &[Encoded], batch_size: usize) -> Vec<(Vec<usize>, TokenBatch)> {
+        let batch_size = batch_size.max(1);
+        let mut order: Vec<usize> = (0..encoded.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
+        order
+            .chunks(batch_size)
+            .map(|idx| {
+                let rows: Vec<&Encoded> = idx.iter().map(|&i| &encoded[i]).collect();
+                (
+                    idx.to_vec(),
+                    TokenBatch::from_encoded(&rows, self.pad_id, self.padding_side),
+                )
+            })
+            .collect()
+    }
+
+    /// The underlying `tokenizers` tokenizer (truncation set, padding off).
+    pub fn inner(&self) -> &Tokenizer {
+        &self.inner
+    }
+}
+
+fn load(path: &Path) -> Result<Tokenizer> {
+    Tokenizer::from_file(path)
+        .map_err(|e| Error::model_file(path, format!("cannot load tokenizer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(ids: &[u32]) -> Encoded {
+        Encoded {
+            ids: ids.to_vec(),
+            type_ids: vec![0; ids.len()],
+        }
+    }
+
+    #[test]
+    fn right_padding() {
+        let a = enc(&[1, 2, 3]);
+        let b = enc(&[4]);
+        let t = TokenBatch::from_encoded(&[&a, &b], 0, PaddingSide::Right);
+        assert_eq!(t.seq_len, 3);
+        assert_eq!(t.input_ids, vec![1, 2, 3, 4, 0, 0]);
+        assert_eq!(t.attention_mask, vec![1, 1, 1, 1, 0, 0]);
+        assert_eq!(t.position_ids, vec![0, 1, 2, 0, 0, 0]);
+        assert_eq!(t.row_len(1), 1);
+    }
+
+    #[test]
+    fn left_padding_keeps_positions_of_real_tokens() {
+        let a = enc(&[1, 2, 3]);
+        let b = enc(&[4, 5]);
+        let t = TokenBatch::from_encoded(&[&a, &b], 9, PaddingSide::Left);
+        assert_eq!(t.input_ids, vec![1, 2, 3, 9, 4, 5]);
+        assert_eq!(t.attention_mask, vec![1, 1, 1, 0, 1, 1]);
+        assert_eq!(t.position_ids, vec![0, 1, 2, 0, 0, 1]);
+    }
+}
