@@ -35,3 +35,34 @@ pub trait Backend: Send + Sync {
     /// the model's fingerprint.
     fn source_files(&self) -> Vec<PathBuf>;
 }
+
+/// What a backend is told when it loads a model, beyond the [`crate::ModelSpec`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BackendOptions {
+    /// Compute threads (None: the backend's default, usually all cores).
+    pub threads: Option<usize>,
+    /// An ONNX file to run instead of the folder's own export.
+    pub onnx: Option<PathBuf>,
+    /// The name of the ONNX output to read.
+    pub onnx_output: Option<String>,
+    /// Path of the ONNX Runtime shared library.
+    pub ort_library: Option<PathBuf>,
+    /// ONNX Runtime graph optimisation level (`disable`, `basic`, `extended`, `all`).
+    pub optimization: Option<String>,
+    /// Compute precision where the backend has a choice (`f32`, `bf16`, `f16`).
+    pub dtype: Option<String>,
+}
+
+impl BackendOptions {
+    /// The options a model configuration asks for.
+    pub fn from_config(c: &crate::ModelConfig) -> Self {
+        BackendOptions {
+            threads: c.threads,
+            onnx: c.onnx.clone(),
+            onnx_output: c.onnx_output.clone(),
+            ort_library: c.ort_library.clone(),
+            optimization: c.optimization.clone(),
+            dtype: c.dtype.clone(),
+        }
+    }
+}

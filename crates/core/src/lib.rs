@@ -30,7 +30,7 @@ pub mod resolve;
 pub mod score;
 pub mod tokenize;
 
-pub use backend::{Backend, BackendOutput};
+pub use backend::{Backend, BackendOptions, BackendOutput};
 pub use config::{BackendKind, Config, ModelConfig, PromptSide};
 pub use embed::{run_blocking, EmbedOptions, Embedder, EmbedderInfo, TransformerEmbedder};
 pub use error::{Error, Result};
