@@ -36,7 +36,7 @@ pub use embed::{run_blocking, EmbedOptions, Embedder, EmbedderInfo, TransformerE
 pub use error::{Error, Result};
 pub use model::{Architecture, ModelOverrides, ModelSpec, PaddingSide, Pooling};
 pub use pooling::{cosine, l2_normalize, pool, HiddenStates};
-pub use record::{ShadowRecord, SideRecord, SCHEMA_VERSION};
+pub use record::{read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION};
 pub use resolve::resolve_model;
 pub use score::{CosineScorer, Score, Scorer, SidePrompts};
 pub use tokenize::{Encoded, TextTokenizer, TokenBatch};

@@ -58,6 +58,81 @@ pub struct ShadowRecord {
     pub shadow: Option<SideRecord>,
 }
 
+/// A line of a shadow log that could not be used, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: u64,
+    /// Why it was skipped.
+    pub reason: String,
+}
+
+/// What [`read_log`] found in a log.
+#[derive(Debug, Clone, Default)]
+pub struct LogContents {
+    /// The complete, valid records, in file order.
+    pub records: Vec<ShadowRecord>,
+    /// Lines that were not valid records (a torn last line after a crash, for instance).
+    pub skipped: Vec<SkippedLine>,
+}
+
+/// Reads a JSONL shadow log, keeping every valid record and reporting every line it skips.
+///
+/// A crash can leave at most one torn last line; that and any other invalid line is listed
+/// in [`LogContents::skipped`] rather than failing the whole read. Blank lines are ignored.
+/// Records of a schema version this build does not know are skipped with a reason.
+pub fn read_log(path: &std::path::Path) -> crate::Result<LogContents> {
+    use std::io::BufRead;
+    let f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let mut out = LogContents::default();
+    let mut reader = std::io::BufReader::new(f);
+    let mut buf = Vec::new();
+    let mut n = 0u64;
+    loop {
+        buf.clear();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| crate::Error::io(path, e))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        let complete = buf.last() == Some(&b'\n');
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t.trim(),
+            Err(_) => {
+                out.skipped.push(SkippedLine {
+                    line: n,
+                    reason: "not valid UTF-8".into(),
+                });
+                continue;
+            }
+        };
+        if text.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<ShadowRecord>(text) {
+            Ok(r) if r.schema == SCHEMA_VERSION => out.records.push(r),
+            Ok(r) => out.skipped.push(SkippedLine {
+                line: n,
+                reason: format!(
+                    "schema version {} (this build reads {SCHEMA_VERSION})",
+                    r.schema
+                ),
+            }),
+            Err(e) => out.skipped.push(SkippedLine {
+                line: n,
+                reason: if complete {
+                    format!("invalid record: {e}")
+                } else {
+                    format!("torn last line (no newline): {e}")
+                },
+            }),
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +170,47 @@ mod tests {
         assert!(line.contains("\"error\":\"timeout after 2000 ms\""));
         let back: ShadowRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back, r);
+    }
+    #[test]
+    fn reader_keeps_good_records_and_reports_torn_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("log.jsonl");
+        let side = SideRecord {
+            model: "m".into(),
+            backend: "candle".into(),
+            fingerprint: "ts1-x".into(),
+            threshold: 0.7,
+            cosine: Some(0.8),
+            pass: Some(true),
+            encode_ms: 1.5,
+            error: None,
+        };
+        let r = ShadowRecord {
+            schema: SCHEMA_VERSION,
+            ts: "t".into(),
+            pair_id: "p1".into(),
+            phase: None,
+            product: "a".into(),
+            gt: "b".into(),
+            label: Some(1),
+            canonical: side,
+            shadow: None,
+        };
+        let good = serde_json::to_string(&r).unwrap();
+        let mut future = r.clone();
+        future.schema = 99;
+        let text = format!(
+            "{good}\n\n{{\"oops\": 1}}\n{}\n{good}\n{}",
+            serde_json::to_string(&future).unwrap(),
+            &good[..good.len() / 2]
+        );
+        std::fs::write(&p, text).unwrap();
+        let c = read_log(&p).unwrap();
+        assert_eq!(c.records.len(), 2);
+        assert_eq!(c.skipped.len(), 3);
+        assert_eq!(c.skipped[0].line, 3);
+        assert!(c.skipped[1].reason.contains("schema version 99"));
+        assert_eq!(c.skipped[2].line, 6);
+        assert!(c.skipped[2].reason.contains("torn"));
     }
 }
