@@ -1,0 +1,81 @@
+//! The error type of the calibration crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while calibrating, reviewing or writing a report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CalibrateError {
+    /// A shadow log could not be read (the core reader's error: I/O, with the path).
+    #[error(transparent)]
+    Log(#[from] titlesim_core::Error),
+
+    /// An option is invalid (grid, threshold, floor, sample size...).
+    #[error("{0}")]
+    Invalid(String),
+
+    /// The logs hold no pair with both cosines, so there is nothing to calibrate.
+    #[error("no usable pairs in {records} records ({why})")]
+    NoPairs {
+        /// Records read.
+        records: usize,
+        /// What the records were instead (errors, no shadow side...).
+        why: String,
+    },
+
+    /// A review file row is invalid.
+    #[error("{}:{line}: {message}", path.display())]
+    Row {
+        /// The review file.
+        path: PathBuf,
+        /// 1-based line of the row.
+        line: u64,
+        /// What is wrong, naming the column.
+        message: String,
+    },
+
+    /// A CSV file could not be read or written.
+    #[error("{}: {message}", path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The CSV library's words.
+        message: String,
+    },
+
+    /// A file or folder could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A plot could not be rendered to PNG.
+    #[error("rendering {}: {message}", path.display())]
+    Render {
+        /// The file being rendered.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl CalibrateError {
+    /// An [`CalibrateError::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        CalibrateError::Invalid(message.into())
+    }
+    /// An [`CalibrateError::Io`].
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CalibrateError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand for results whose error is [`CalibrateError`].
+pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
