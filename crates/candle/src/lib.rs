@@ -1,7 +1,263 @@
-//! The candle backend of titlesim (being written).
-use titlesim_core::{Backend, BackendOptions, Error, ModelSpec, Result};
+//! # titlesim-candle
+//!
+//! The candle backend of titlesim: runs sentence-embedding models from their safetensors
+//! weights, in pure Rust, on the CPU, in f32.
+//!
+//! * **BERT-family encoders** (`model_type: bert`; all-MiniLM-L6-v2, bge-small-en-v1.5, ...):
+//!   see [`bert`].
+//! * **Qwen3 decoders** (`model_type: qwen3`; Qwen3-Embedding): our own batched forward with a
+//!   causal + padding mask and no KV cache, see [`qwen3`].
+//!
+//! The backend only turns a [`TokenBatch`] into token states; tokenisation, pooling and
+//! normalisation happen once, in [`titlesim_core::TransformerEmbedder`].
+//!
+//! ## Threads
+//!
+//! Each loaded model owns a rayon thread pool of `BackendOptions::threads` threads (default:
+//! all cores) and runs every forward pass inside it (`pool.install`). candle's matrix
+//! products (the `gemm` crate) split their work on the current rayon pool, so they stay within
+//! the budget. candle's own element-wise ops would not (candle 0.11 runs them on a global
+//! pool sized from the machine), which is one reason the models use the fused kernels of
+//! `ops.rs` instead. (`gemm` still *plans* its split for `RAYON_NUM_THREADS` or the number of
+//! physical cores, but it only ever runs on the pool's threads.)
+//!
+//! ## Example
+//!
+//! ```no_run
+//! use titlesim_core::{BackendOptions, EmbedOptions, ModelSpec, TransformerEmbedder};
+//!
+//! let spec = ModelSpec::from_folder("minilm", "models/all-MiniLM-L6-v2".as_ref())?;
+//! let opts = BackendOptions { threads: Some(2), ..Default::default() };
+//! let backend = titlesim_candle::load(&spec, &opts)?;
+//! let embedder = TransformerEmbedder::new(spec, backend, EmbedOptions::default())?;
+//! let v = embedder.embed_blocking(&["USB C Cable 2 Pack".to_string()])?;
+//! # Ok::<(), titlesim_core::Error>(())
+//! ```
+#![deny(missing_docs)]
 
-/// Loads `spec` on this backend.
-pub fn load(_spec: &ModelSpec, _opts: &BackendOptions) -> Result<Box<dyn Backend>> {
-    Err(Error::backend("candle", "not implemented yet"))
+pub mod bert;
+mod ops;
+pub mod qwen3;
+mod weights;
+
+use std::path::PathBuf;
+
+use titlesim_core::{
+    Architecture, Backend, BackendOptions, BackendOutput, Error, HiddenStates, ModelSpec, Result,
+    TokenBatch,
+};
+
+use crate::weights::Weights;
+
+/// The name of this backend in logs and errors.
+pub const BACKEND: &str = "candle";
+
+pub(crate) fn cerr(e: candle_core::Error) -> Error {
+    Error::backend(BACKEND, e)
+}
+
+enum Model {
+    Bert(bert::Bert),
+    Qwen3(qwen3::Qwen3),
+}
+
+/// A model loaded on the candle backend. Safe to call from several threads at once (the
+/// calls share the model's thread pool).
+pub struct CandleBackend {
+    model: Model,
+    pool: rayon::ThreadPool,
+    threads: usize,
+    files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for CandleBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CandleBackend")
+            .field(
+                "architecture",
+                &match self.model {
+                    Model::Bert(_) => "bert",
+                    Model::Qwen3(_) => "qwen3",
+                },
+            )
+            .field("threads", &self.threads)
+            .field("files", &self.files)
+            .finish()
+    }
+}
+
+/// Loads `spec` on the candle backend.
+///
+/// Errors: [`Error::Unsupported`] for an architecture other than BERT or Qwen3 (naming its
+/// `model_type`) or an unsupported variant of one; [`Error::ModelFile`] for missing, corrupt or
+/// mis-shaped weights (naming the file and the tensor) and bad `config.json` values;
+/// [`Error::Backend`] for bad options.
+pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(CandleBackend::load(spec, opts)?))
+}
+
+impl CandleBackend {
+    /// Loads `spec` with `opts` (see [`load`]).
+    pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Self> {
+        match opts.dtype.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("f32") | Some("float32") => {}
+            Some(other) => {
+                return Err(Error::backend(
+                    BACKEND,
+                    format!(
+                        "dtype `{other}` is not supported: the candle backend computes in f32 on the CPU \
+                         (bf16/f16 weights are widened once at load; candle 0.11 has no faster bf16 CPU kernels)"
+                    ),
+                ))
+            }
+        }
+        let threads = match opts.threads {
+            Some(0) => {
+                return Err(Error::backend(
+                    BACKEND,
+                    "threads = 0: need at least one thread",
+                ))
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+        };
+
+        // Check the architecture before touching the (possibly large) weights.
+        let (prefix, arch) = match &spec.architecture {
+            Architecture::Bert => (
+                "bert.",
+                Arch::Bert(bert::Config::from_json(&spec.files.config, &spec.config)?),
+            ),
+            Architecture::Qwen3 => (
+                "model.",
+                Arch::Qwen3(qwen3::Config::from_json(&spec.files.config, &spec.config)?),
+            ),
+            Architecture::Other(model_type) => {
+                return Err(Error::Unsupported {
+                    path: spec.root.clone(),
+                    message: format!(
+                        "model_type `{model_type}`: the candle backend runs bert and qwen3 models"
+                    ),
+                })
+            }
+        };
+        if spec.files.safetensors.is_empty() {
+            return Err(Error::model_file(
+                spec.root.join("model.safetensors"),
+                "missing: the candle backend needs safetensors weights (model.safetensors or model.safetensors.index.json)",
+            ));
+        }
+        let weights = Weights::load(&spec.files.safetensors, prefix)?;
+        let model = match arch {
+            Arch::Bert(cfg) => Model::Bert(bert::Bert::load(&weights, &cfg)?),
+            Arch::Qwen3(cfg) => Model::Qwen3(qwen3::Qwen3::load(&weights, &cfg)?),
+        };
+        drop(weights);
+        let hidden = match &model {
+            Model::Bert(m) => m.hidden_size(),
+            Model::Qwen3(m) => m.hidden_size(),
+        };
+        if hidden != spec.hidden_size {
+            return Err(Error::DimensionMismatch {
+                context: format!("{} hidden size", spec.files.config.display()),
+                expected: spec.hidden_size,
+                got: hidden,
+            });
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("titlesim-candle-{i}"))
+            .build()
+            .map_err(|e| Error::backend(BACKEND, format!("cannot start {threads} threads: {e}")))?;
+        Ok(CandleBackend {
+            model,
+            pool,
+            threads,
+            files: spec.files.safetensors.clone(),
+        })
+    }
+
+    /// The number of compute threads this model runs on.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn hidden_size(&self) -> usize {
+        match &self.model {
+            Model::Bert(m) => m.hidden_size(),
+            Model::Qwen3(m) => m.hidden_size(),
+        }
+    }
+
+    fn run(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
+        let states = match &self.model {
+            Model::Bert(m) => m.forward(batch)?,
+            Model::Qwen3(m) => m.forward(batch)?,
+        };
+        states
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(cerr)
+    }
+}
+
+enum Arch {
+    Bert(bert::Config),
+    Qwen3(qwen3::Config),
+}
+
+impl Backend for CandleBackend {
+    fn name(&self) -> &str {
+        BACKEND
+    }
+
+    fn forward(&self, batch: &TokenBatch) -> Result<BackendOutput> {
+        let n = batch.batch_size * batch.seq_len;
+        if batch.input_ids.len() != n
+            || batch.attention_mask.len() != n
+            || batch.token_type_ids.len() != n
+            || batch.position_ids.len() != n
+        {
+            return Err(Error::backend(
+                BACKEND,
+                format!(
+                    "malformed batch: {} x {} tokens but arrays of {}, {}, {}, {}",
+                    batch.batch_size,
+                    batch.seq_len,
+                    batch.input_ids.len(),
+                    batch.attention_mask.len(),
+                    batch.token_type_ids.len(),
+                    batch.position_ids.len()
+                ),
+            ));
+        }
+        let hidden = self.hidden_size();
+        let data = if n == 0 {
+            Vec::new()
+        } else {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.pool.install(|| self.run(batch))
+            }))
+            .unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| p.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown panic");
+                Err(Error::backend(
+                    BACKEND,
+                    format!("forward pass panicked: {msg}"),
+                ))
+            })?
+        };
+        let states = HiddenStates::new(data, batch.batch_size, batch.seq_len, hidden)
+            .ok_or_else(|| Error::backend(BACKEND, "token states have the wrong size"))?;
+        Ok(BackendOutput::Tokens(states))
+    }
+
+    fn source_files(&self) -> Vec<PathBuf> {
+        self.files.clone()
+    }
 }

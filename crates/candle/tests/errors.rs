@@ -1,0 +1,270 @@
+//! Bad model folders and bad inputs give clear errors (naming the file and the tensor), never a
+//! panic; weight-name prefixes and bf16 checkpoints load.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use common::*;
+use titlesim_core::{
+    BackendOptions, BackendOutput, Error, ModelOverrides, PaddingSide, TokenBatch,
+};
+
+/// Copies a fixture folder (without its ONNX exports) into a fresh temporary folder.
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p.is_dir() {
+                if e.file_name() != "onnx" {
+                    copy(&p, &to.join(e.file_name()));
+                }
+            } else {
+                std::fs::copy(&p, to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let d = tempfile::tempdir().unwrap();
+    copy(&fixture(name), d.path());
+    d
+}
+
+fn load_err(dir: &Path) -> Error {
+    let spec = spec(dir, &ModelOverrides::default());
+    match titlesim_candle::load(&spec, &opts(1)) {
+        Ok(_) => panic!("loading {} should fail", dir.display()),
+        Err(e) => e,
+    }
+}
+
+fn edit_config(dir: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+    let p = dir.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(&p, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+fn rewrite_weights(dir: &Path, f: impl Fn(String, Tensor) -> Option<(String, Tensor)>) {
+    let p = dir.join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&p, &Device::Cpu).unwrap();
+    let out: HashMap<String, Tensor> = tensors.into_iter().filter_map(|(k, t)| f(k, t)).collect();
+    candle_core::safetensors::save(&out, &p).unwrap();
+}
+
+#[test]
+fn missing_weights_name_the_file() {
+    let d = copy_fixture("tiny-bert-cls");
+    std::fs::remove_file(d.path().join("model.safetensors")).unwrap();
+    let e = load_err(d.path());
+    let msg = e.to_string();
+    assert!(matches!(e, Error::ModelFile { .. }), "{e:?}");
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("missing"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn truncated_weights_are_an_error() {
+    let d = copy_fixture("tiny-bert-cls");
+    let p = d.path().join("model.safetensors");
+    let bytes = std::fs::read(&p).unwrap();
+    for keep in [bytes.len() / 2, 100, 8, 3, 0] {
+        std::fs::write(&p, &bytes[..keep]).unwrap();
+        let msg = load_err(d.path()).to_string();
+        assert!(
+            msg.contains("model.safetensors") && msg.contains("not a valid safetensors file"),
+            "{keep} bytes: {msg}"
+        );
+    }
+}
+
+#[test]
+fn garbage_weights_are_an_error() {
+    let d = copy_fixture("tiny-bert-cls");
+    let p = d.path().join("model.safetensors");
+    let garbage: Vec<u8> = (0..10_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&p, &garbage).unwrap();
+    let msg = load_err(d.path()).to_string();
+    assert!(msg.contains("not a valid safetensors file"), "{msg}");
+    // A valid-looking header whose JSON is not a safetensors header.
+    let header = br#"{"a": 1}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    std::fs::write(&p, &bytes).unwrap();
+    let msg = load_err(d.path()).to_string();
+    assert!(msg.contains("not a valid safetensors file"), "{msg}");
+}
+
+#[test]
+fn wrong_dimensions_name_the_tensor() {
+    let d = copy_fixture("tiny-bert-cls");
+    edit_config(d.path(), |c| c["hidden_size"] = 64.into());
+    let e = load_err(d.path());
+    let msg = e.to_string();
+    assert!(matches!(e, Error::ModelFile { .. }), "{e:?}");
+    assert!(
+        msg.contains("model.safetensors")
+            && msg.contains("embeddings.word_embeddings.weight")
+            && msg.contains("[1436, 32]")
+            && msg.contains("[1436, 64]"),
+        "{msg}"
+    );
+
+    let d = copy_fixture("tiny-qwen3");
+    edit_config(d.path(), |c| c["intermediate_size"] = 100.into());
+    let msg = load_err(d.path()).to_string();
+    assert!(msg.contains("layers.0.mlp.gate_proj.weight"), "{msg}");
+}
+
+#[test]
+fn missing_tensor_is_named() {
+    let d = copy_fixture("tiny-bert-cls");
+    rewrite_weights(d.path(), |k, t| {
+        (k != "encoder.layer.1.output.dense.bias").then_some((k, t))
+    });
+    let msg = load_err(d.path()).to_string();
+    assert!(msg.contains("encoder.layer.1.output.dense.bias"), "{msg}");
+}
+
+#[test]
+fn unsupported_architecture_names_the_model_type() {
+    let d = copy_fixture("tiny-bert-cls");
+    edit_config(d.path(), |c| c["model_type"] = "roberta".into());
+    let e = load_err(d.path());
+    assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
+    assert!(e.to_string().contains("roberta"), "{e}");
+}
+
+#[test]
+fn bad_options_are_errors() {
+    let dir = fixture("tiny-bert-cls");
+    let spec = spec(&dir, &ModelOverrides::default());
+    let zero = BackendOptions {
+        threads: Some(0),
+        ..Default::default()
+    };
+    assert!(titlesim_candle::load(&spec, &zero).is_err());
+    let f16 = BackendOptions {
+        dtype: Some("f16".into()),
+        ..Default::default()
+    };
+    let msg = titlesim_candle::load(&spec, &f16)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(msg.contains("f16"), "{msg}");
+}
+
+#[test]
+fn bad_batches_are_errors_not_panics() {
+    let dir = fixture("tiny-bert-cls");
+    let spec = spec(&dir, &ModelOverrides::default());
+    let backend = titlesim_candle::load(&spec, &opts(1)).unwrap();
+    let ok = |ids: Vec<i64>| TokenBatch {
+        batch_size: 1,
+        seq_len: ids.len(),
+        attention_mask: vec![1; ids.len()],
+        token_type_ids: vec![0; ids.len()],
+        position_ids: (0..ids.len() as i64).collect(),
+        input_ids: ids,
+        padding_side: PaddingSide::Right,
+        pad_id: 0,
+    };
+    let e = backend
+        .forward(&ok(vec![2, 99_999, 3]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("99999") && e.contains("vocab_size"), "{e}");
+    let e = backend
+        .forward(&ok(vec![2, -1, 3]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("-1"), "{e}");
+    let mut long = ok(vec![5; 600]);
+    long.position_ids = (0..600).collect();
+    let e = backend.forward(&long).unwrap_err().to_string();
+    assert!(e.contains("max_position_embeddings"), "{e}");
+    let mut bad = ok(vec![2, 3]);
+    bad.attention_mask.pop();
+    assert!(backend.forward(&bad).is_err());
+    // An empty batch is not an error.
+    let empty = ok(vec![]);
+    match backend.forward(&empty).unwrap() {
+        BackendOutput::Tokens(s) => assert!(s.data.is_empty()),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bert_prefix_loads() {
+    let r = reference("tiny-bert-cls");
+    let d = copy_fixture("tiny-bert-cls");
+    rewrite_weights(d.path(), |k, t| Some((format!("bert.{k}"), t)));
+    let got = embedder(d.path(), &ModelOverrides::default(), 8)
+        .embed_blocking(&r.inputs())
+        .unwrap();
+    assert_close("bert. prefix", &got, &r.embeddings, &r.texts, 1e-5);
+}
+
+#[test]
+fn qwen3_model_prefix_and_bf16_weights_load() {
+    let r = reference("tiny-qwen3");
+    // bf16 weights with the `model.` prefix of Qwen3ForCausalLM checkpoints ...
+    let bf16 = copy_fixture("tiny-qwen3");
+    rewrite_weights(bf16.path(), |k, t| {
+        Some((format!("model.{k}"), t.to_dtype(DType::BF16).unwrap()))
+    });
+    // ... and the same (rounded) values stored as f32 without the prefix.
+    let f32 = copy_fixture("tiny-qwen3");
+    rewrite_weights(f32.path(), |k, t| {
+        Some((
+            k,
+            t.to_dtype(DType::BF16)
+                .unwrap()
+                .to_dtype(DType::F32)
+                .unwrap(),
+        ))
+    });
+    let a = embedder(bf16.path(), &ModelOverrides::default(), 8)
+        .embed_blocking(&r.inputs())
+        .unwrap();
+    let b = embedder(f32.path(), &ModelOverrides::default(), 8)
+        .embed_blocking(&r.inputs())
+        .unwrap();
+    assert_eq!(a, b, "bf16 weights must be widened exactly");
+    // Rounding the weights to bf16 moves the vectors a little, not a lot.
+    for (v, w) in a.iter().zip(&r.embeddings) {
+        let cos: f32 = v.iter().zip(w).map(|(x, y)| x * y).sum();
+        assert!(cos > 0.99, "cosine {cos}");
+    }
+}
+
+#[test]
+fn concurrent_calls_agree() {
+    let dir = fixture("tiny-qwen3");
+    let r = reference("tiny-qwen3");
+    let emb = embedder(&dir, &ModelOverrides::default(), 4);
+    let inputs = r.inputs();
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| emb.embed_blocking(&inputs).unwrap()))
+            .collect();
+        for h in hs {
+            assert_close(
+                "concurrent",
+                &h.join().unwrap(),
+                &r.embeddings,
+                &r.texts,
+                1e-5,
+            );
+        }
+    });
+}
