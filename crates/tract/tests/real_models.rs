@@ -1,0 +1,79 @@
+//! The tract backend on the real models of `cargo xtask fetch-models`, against the references
+//! and against ONNX Runtime on the same files.
+#[path = "../../ort/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use titlesim_core::{BackendOptions, TransformerEmbedder};
+
+fn tract(folder: &str, opts: &BackendOptions) -> TransformerEmbedder {
+    let dir = real(folder);
+    let spec = spec(&dir);
+    embedder(spec.clone(), titlesim_tract::load(&spec, opts).unwrap(), 32)
+}
+
+fn ort(folder: &str, opts: &BackendOptions) -> TransformerEmbedder {
+    let dir = real(folder);
+    let spec = spec(&dir);
+    embedder(spec.clone(), titlesim_ort::load(&spec, opts).unwrap(), 32)
+}
+
+#[test]
+fn fp32_external_data_export_matches_sentence_transformers() {
+    real("all-MiniLM-L6-v2/onnx/model.onnx.data");
+    let r = Reference::load("all-minilm-l6-v2");
+    let got = tract("all-MiniLM-L6-v2", &opts())
+        .embed_blocking(&r.inputs())
+        .unwrap();
+    let d = max_diff(&got, &r.embeddings);
+    assert!(d <= 1e-5, "max diff {d}");
+}
+
+#[test]
+fn int8_export_matches_onnx_runtime_and_folds_its_casts() {
+    let r = Reference::load("all-minilm-l6-v2");
+    let inputs = r.inputs();
+    let t = tract("all-MiniLM-L6-v2-int8", &opts());
+    let got = t.embed_blocking(&inputs).unwrap();
+    let want = ort("all-MiniLM-L6-v2-int8", &ort_opts())
+        .embed_blocking(&inputs)
+        .unwrap();
+    let d = max_diff(&got, &want);
+    assert!(d <= 1e-5, "tract vs ort: max diff {d}");
+    for (i, (g, e)) in got.iter().zip(&r.embeddings).enumerate() {
+        // See crates/ort/tests/real_models.rs: the empty text is at 0.99634 in onnxruntime too.
+        let c = cosine(g, e);
+        let floor = if r.texts[i].is_empty() { 0.996 } else { 0.999 };
+        assert!(c >= floor, "text {i}: cosine {c}");
+    }
+    // The int8 -> f32 casts are folded at load: nothing re-casts a weight on every call (the
+    // word-embedding table alone costs ~30 ms per call otherwise).
+    let dir = real("all-MiniLM-L6-v2-int8");
+    let b = titlesim_tract::TractBackend::load(&spec(&dir), &opts()).unwrap();
+    assert_eq!(b.heavy_constant_ops(), Vec::<String>::new());
+}
+
+#[test]
+fn paraphrase_matches_onnx_runtime_and_its_own_pooling() {
+    let texts = Reference::load("all-minilm-l6-v2").inputs();
+    let ours = tract("paraphrase-MiniLM-L3-v2", &opts())
+        .embed_blocking(&texts)
+        .unwrap();
+    let theirs = ort("paraphrase-MiniLM-L3-v2", &ort_opts())
+        .embed_blocking(&texts)
+        .unwrap();
+    let d = max_diff(&ours, &theirs);
+    assert!(d <= 1e-5, "tract vs ort: max diff {d}");
+    let pooled = BackendOptions {
+        onnx_output: Some("461".into()),
+        ..opts()
+    };
+    let own = tract("paraphrase-MiniLM-L3-v2", &pooled)
+        .embed_blocking(&texts)
+        .unwrap();
+    let d = max_diff(&ours, &own);
+    assert!(
+        d <= 1e-5,
+        "core mean pooling vs the export's `461`: max diff {d}"
+    );
+}
