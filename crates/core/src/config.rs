@@ -1,15 +1,37 @@
-//! The TOML configuration: which model is canonical (and, later, which runs in its shadow).
+//! The TOML configuration: which model is canonical, which runs in its shadow, and how the
+//! shadow is run and logged.
 //!
 //! ```toml
-//! [canonical]
+//! [canonical]                         # the model whose verdicts count
 //! model = "models/all-MiniLM-L6-v2"   # folder, Hugging Face cache entry or hub id
 //! backend = "candle"                  # candle | ort | tract
 //! threshold = 0.70
 //! threads = 2
+//! gt_store = "stores/minilm.gtstore"  # optional: precomputed reference-title embeddings
+//!
+//! [shadow]                            # the candidate: exactly the same keys as [canonical]
+//! model = "models/paraphrase-MiniLM-L3-v2"
+//! backend = "tract"
+//! threshold = 0.72
+//! threads = 1
+//!
+//! [shadow_options]                    # how the shadow runs; never part of a model's identity
+//! enabled = true
+//! sample_rate = 1.0                   # share of pairs shadowed, chosen by a hash of the pair id
+//! timeout_ms = 2000                   # shadow time budget per pair
+//! log = "logs/shadow.jsonl"           # JSONL log of records
+//! fsync = "batch"                     # never | batch | close
+//! emf = "stdout"                      # CloudWatch Embedded Metric Format lines: stdout or a file
 //! ```
 //!
-//! Relative paths are taken relative to the configuration file's folder when something
-//! exists there, else relative to the working directory.
+//! `[canonical]` and `[shadow]` are both [`ModelConfig`]s, so promoting the candidate is
+//! swapping the two table headers (and nothing else); the shadow-only options live in their
+//! own `[shadow_options]` table ([`ShadowOptions`]) for that reason.
+//!
+//! Relative model, ONNX and library paths are taken relative to the configuration file's
+//! folder when something exists there, else relative to the working directory. Paths that
+//! titlesim writes (`gt_store`, `log`, `emf`) are always relative to the configuration file's
+//! folder, so a store or log is found again whatever the working directory.
 
 use std::path::{Path, PathBuf};
 
@@ -138,6 +160,14 @@ pub struct ModelConfig {
     /// Which side the prompt is applied to (default `neither`).
     #[serde(default)]
     pub prompt_side: PromptSide,
+    /// A store of this model's precomputed reference-title (GT) embeddings, written by
+    /// `titlesim precompute`; reference titles found there are not encoded again.
+    #[serde(default)]
+    pub gt_store: Option<PathBuf>,
+    /// What to do when `gt_store` was written by another model (other fingerprint, prompt or
+    /// dimension): `refuse` (default, an error) or `recompute` (ignore it and encode).
+    #[serde(default)]
+    pub gt_store_mismatch: StoreMismatch,
 }
 
 impl ModelConfig {
@@ -161,6 +191,8 @@ impl ModelConfig {
             padding_side: None,
             prompt: None,
             prompt_side: PromptSide::Neither,
+            gt_store: None,
+            gt_store_mismatch: StoreMismatch::Refuse,
         }
     }
 
@@ -235,6 +267,170 @@ impl ModelConfig {
         if let Some(p) = self.ort_library.as_mut() {
             fix(p)
         }
+        // An output as well as an input: always relative to the configuration's folder.
+        if let Some(p) = self.gt_store.as_mut() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+}
+
+/// What to do with a precomputed store written by another model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreMismatch {
+    /// Fail with an error naming both fingerprints and dimensions (the default).
+    #[default]
+    Refuse,
+    /// Ignore the store and encode the reference titles (`titlesim precompute` rewrites it).
+    Recompute,
+}
+
+/// When the JSONL shadow log is forced to disk with `fsync`.
+///
+/// Every batch of records is written and flushed to the operating system as soon as it is
+/// complete whatever the policy, so a killed process loses nothing already written; `fsync`
+/// only matters when the machine itself goes down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Never: the operating system writes back when it likes.
+    Never,
+    /// After every batch of records (the default).
+    #[default]
+    Batch,
+    /// Once, when the log is closed.
+    Close,
+}
+
+/// Where CloudWatch Embedded Metric Format lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmfTarget {
+    /// Standard output (`emf = "stdout"` or `"-"`), as a Lambda or ECS task would print them.
+    Stdout,
+    /// A file, appended to.
+    File(PathBuf),
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_sample_rate() -> f64 {
+    1.0
+}
+fn default_timeout_ms() -> u64 {
+    2000
+}
+fn default_emf_namespace() -> String {
+    "titlesim".to_string()
+}
+
+/// The `[shadow_options]` table: how the shadow model is run and logged.
+///
+/// These keys are deliberately not in `[shadow]`, so that `[canonical]` and `[shadow]` stay
+/// interchangeable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowOptions {
+    /// Whether the shadow model runs at all (default `true` when there is a `[shadow]`).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Share of pairs that are shadowed, 0 to 1 (default 1). The choice is a hash of the pair
+    /// id (and `sample_salt`), so a rerun samples the same pairs.
+    #[serde(default = "default_sample_rate")]
+    pub sample_rate: f64,
+    /// Mixed into the sampling hash: another salt samples another subset.
+    #[serde(default)]
+    pub sample_salt: String,
+    /// The shadow's time budget per pair in milliseconds (default 2000). A batch of n pairs
+    /// gets n times this, counted from when the batch was handed to the shadow; past it, its
+    /// records carry a timeout error.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The JSONL log file (the command line's `--log` overrides it).
+    #[serde(default)]
+    pub log: Option<PathBuf>,
+    /// When the JSONL log is forced to disk (default `batch`).
+    #[serde(default)]
+    pub fsync: FsyncPolicy,
+    /// CloudWatch Embedded Metric Format output: `"stdout"` (or `"-"`) or a file path.
+    #[serde(default)]
+    pub emf: Option<String>,
+    /// The CloudWatch namespace of the metrics (default `titlesim`).
+    #[serde(default = "default_emf_namespace")]
+    pub emf_namespace: String,
+}
+
+impl Default for ShadowOptions {
+    fn default() -> Self {
+        ShadowOptions {
+            enabled: true,
+            sample_rate: 1.0,
+            sample_salt: String::new(),
+            timeout_ms: default_timeout_ms(),
+            log: None,
+            fsync: FsyncPolicy::Batch,
+            emf: None,
+            emf_namespace: default_emf_namespace(),
+        }
+    }
+}
+
+impl ShadowOptions {
+    /// Checks values that TOML types cannot.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, msg: String| Error::Config {
+            path: None,
+            message: format!("[shadow_options] {key}: {msg}"),
+        };
+        if !(0.0..=1.0).contains(&self.sample_rate) || self.sample_rate.is_nan() {
+            return Err(bad(
+                "sample_rate",
+                format!("{} is not a share (expected 0..=1)", self.sample_rate),
+            ));
+        }
+        if self.timeout_ms == 0 {
+            return Err(bad("timeout_ms", "must be at least 1".into()));
+        }
+        if self.emf_namespace.trim().is_empty() || self.emf_namespace.len() > 255 {
+            return Err(bad(
+                "emf_namespace",
+                "must be 1 to 255 characters (a CloudWatch namespace)".into(),
+            ));
+        }
+        if matches!(&self.emf, Some(e) if e.trim().is_empty()) {
+            return Err(bad(
+                "emf",
+                "is empty (use \"stdout\" or a file path)".into(),
+            ));
+        }
+        if matches!(&self.log, Some(p) if p.as_os_str().is_empty()) {
+            return Err(bad("log", "is empty".into()));
+        }
+        Ok(())
+    }
+
+    /// Where EMF lines go, if anywhere.
+    pub fn emf_target(&self) -> Option<EmfTarget> {
+        self.emf.as_deref().map(|e| match e.trim() {
+            "stdout" | "-" => EmfTarget::Stdout,
+            path => EmfTarget::File(PathBuf::from(path)),
+        })
+    }
+
+    /// Makes the relative `log` and `emf` paths relative to `base` (the config's folder).
+    pub fn rebase(&mut self, base: &Path) {
+        if let Some(p) = self.log.as_mut() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(EmfTarget::File(p)) = self.emf_target() {
+            if p.is_relative() {
+                self.emf = Some(base.join(p).to_string_lossy().into_owned());
+            }
+        }
     }
 }
 
@@ -244,9 +440,13 @@ impl ModelConfig {
 pub struct Config {
     /// The model whose verdicts count.
     pub canonical: ModelConfig,
-    /// The candidate model run in the shadow of the canonical one (see the shadow crate).
+    /// The candidate model run in the shadow of the canonical one (see the shadow crate):
+    /// the same keys as `canonical`, so the two can be swapped.
     #[serde(default)]
-    pub shadow: Option<toml::Table>,
+    pub shadow: Option<ModelConfig>,
+    /// How the shadow runs and where its records go (`[shadow_options]`; defaults when absent).
+    #[serde(default)]
+    pub shadow_options: ShadowOptions,
 }
 
 impl Config {
@@ -256,17 +456,31 @@ impl Config {
             path: path.map(Path::to_path_buf),
             message: e.to_string().trim_end().to_string(),
         })?;
-        c.canonical.validate("canonical").map_err(|e| match e {
+        let at_path = |e: Error| match e {
             Error::Config { message, .. } => Error::Config {
                 path: path.map(Path::to_path_buf),
                 message,
             },
             e => e,
-        })?;
+        };
+        c.canonical.validate("canonical").map_err(at_path)?;
+        if let Some(s) = &c.shadow {
+            s.validate("shadow").map_err(at_path)?;
+        }
+        c.shadow_options.validate().map_err(at_path)?;
         if let Some(base) = path.and_then(Path::parent) {
             c.canonical.rebase(base);
+            if let Some(s) = c.shadow.as_mut() {
+                s.rebase(base);
+            }
+            c.shadow_options.rebase(base);
         }
         Ok(c)
+    }
+
+    /// The shadow model when there is one and `[shadow_options] enabled` is true.
+    pub fn active_shadow(&self) -> Option<&ModelConfig> {
+        self.shadow.as_ref().filter(|_| self.shadow_options.enabled)
     }
 
     /// Reads and parses a configuration file.
@@ -287,6 +501,131 @@ mod tests {
         assert_eq!(c.canonical.threshold, 0.7);
         assert_eq!(c.canonical.prompt_side, PromptSide::Neither);
         assert!(c.shadow.is_none());
+        assert_eq!(c.shadow_options, ShadowOptions::default());
+        assert!(c.active_shadow().is_none());
+    }
+
+    const FULL: &str = r#"
+[canonical]
+model = "a"
+backend = "candle"
+threshold = 0.7
+threads = 2
+gt_store = "stores/a.gtstore"
+
+[shadow]
+model = "b"
+backend = "tract"
+threshold = 0.72
+threads = 1
+gt_store_mismatch = "recompute"
+
+[shadow_options]
+sample_rate = 0.25
+sample_salt = "x"
+timeout_ms = 500
+log = "logs/s.jsonl"
+fsync = "never"
+emf = "stdout"
+emf_namespace = "ns"
+"#;
+
+    #[test]
+    fn parses_shadow_and_its_options() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.toml");
+        std::fs::write(&p, FULL).unwrap();
+        let c = Config::from_file(&p).unwrap();
+        let s = c.active_shadow().expect("shadow enabled by default");
+        assert_eq!(s.backend, BackendKind::Tract);
+        assert_eq!(s.threshold, 0.72);
+        assert_eq!(s.threads, Some(1));
+        assert_eq!(s.gt_store_mismatch, StoreMismatch::Recompute);
+        assert_eq!(c.canonical.gt_store_mismatch, StoreMismatch::Refuse);
+        // Written paths are always relative to the config's folder, existing or not.
+        assert_eq!(
+            c.canonical.gt_store.as_deref(),
+            Some(d.path().join("stores/a.gtstore").as_path())
+        );
+        let o = &c.shadow_options;
+        assert_eq!(o.sample_rate, 0.25);
+        assert_eq!(o.sample_salt, "x");
+        assert_eq!(o.timeout_ms, 500);
+        assert_eq!(
+            o.log.as_deref(),
+            Some(d.path().join("logs/s.jsonl").as_path())
+        );
+        assert_eq!(o.fsync, FsyncPolicy::Never);
+        assert_eq!(o.emf_target(), Some(EmfTarget::Stdout));
+        assert_eq!(o.emf_namespace, "ns");
+        let off = Config::parse(&format!("{FULL}enabled = false\n"), None).unwrap();
+        assert!(off.shadow.is_some() && off.active_shadow().is_none());
+        let emf_file = Config::parse(
+            &FULL.replace("emf = \"stdout\"", "emf = \"m.jsonl\""),
+            Some(&p),
+        )
+        .unwrap();
+        assert_eq!(
+            emf_file.shadow_options.emf_target(),
+            Some(EmfTarget::File(d.path().join("m.jsonl")))
+        );
+    }
+
+    #[test]
+    fn swapping_canonical_and_shadow_is_swapping_the_headers() {
+        let swapped = FULL
+            .replace("[canonical]", "[tmp]")
+            .replace("[shadow]", "[canonical]")
+            .replace("[tmp]", "[shadow]");
+        let a = Config::parse(FULL, None).unwrap();
+        let b = Config::parse(&swapped, None).unwrap();
+        assert_eq!(a.canonical, *b.shadow.as_ref().unwrap());
+        assert_eq!(b.canonical, *a.shadow.as_ref().unwrap());
+        assert_eq!(a.shadow_options, b.shadow_options);
+    }
+
+    #[test]
+    fn shadow_errors_name_the_key() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[shadow]\nmodel = \"b\"\nthreshold = 0.7\nsample_rate = 0.5\n",
+                &["sample_rate"],
+            ),
+            (
+                "[shadow]\nmodel = \"b\"\nthreshold = 2.0\n",
+                &["[shadow] threshold"],
+            ),
+            ("[shadow]\nmodel = \"b\"\n", &["threshold"]),
+            (
+                "[shadow_options]\nsample_rate = 1.5\n",
+                &["[shadow_options] sample_rate", "1.5"],
+            ),
+            ("[shadow_options]\ntimeout_ms = 0\n", &["timeout_ms"]),
+            (
+                "[shadow_options]\ntimeout = 10\n",
+                &["timeout", "timeout_ms"],
+            ),
+            (
+                "[shadow_options]\nfsync = \"sometimes\"\n",
+                &["sometimes", "batch"],
+            ),
+            ("[shadow_options]\nemf = \"\"\n", &["[shadow_options] emf"]),
+            ("[canonical_options]\nx = 1\n", &["canonical_options"]),
+            (
+                "[shadow]\nmodel = \"b\"\nthreshold = 0.7\ngt_store_mismatch = \"ignore\"\n",
+                &["ignore", "recompute"],
+            ),
+        ];
+        for (extra, want) in cases {
+            let text = format!("[canonical]\nmodel = \"m\"\nthreshold = 0.7\n{extra}");
+            let e = Config::parse(&text, Some(Path::new("c.toml")))
+                .unwrap_err()
+                .to_string();
+            for w in *want {
+                assert!(e.contains(w), "{extra:?}: {e:?} lacks {w:?}");
+            }
+            assert!(e.contains("c.toml"), "{e}");
+        }
     }
 
     #[test]

@@ -1,10 +1,366 @@
-//! (being written)
+//! `titlesim shadow`: score pairs with the canonical model while the shadow model is logged
+//! beside it.
 
-/// Arguments.
-#[derive(clap::Args)]
-pub struct Args {}
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use titlesim::config::EmfTarget;
+use titlesim::io::read_pairs;
+use titlesim::{Config, ModelConfig, Score};
+use titlesim_shadow::{
+    open_sinks, Pair, ResumeState, ShadowScorer, ShadowSettings, SideScorer, Tally,
+};
+
+/// Output format of the canonical results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `id,cosine,threshold,pass` with a header row.
+    Csv,
+    /// One `{"id", "cosine", "threshold", "pass"}` object per line.
+    Jsonl,
+}
+
+/// Score pairs with the canonical model while the shadow model runs beside it.
+///
+/// The canonical verdicts are printed exactly as `titlesim score` prints them (`id, cosine,
+/// threshold, pass`, in input order) on standard output or --out. Every pair also gets one
+/// record in the JSONL shadow log with both models' cosines, verdicts and timings (and in the
+/// CloudWatch EMF output when [shadow_options] emf is set). The shadow's errors and timeouts
+/// are recorded, never raised. A summary of canonical and shadow pass rates and their
+/// agreement goes to standard error, with a progress bar when it is a terminal.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML) with [canonical], [shadow] and optionally [shadow_options].
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Pairs file: CSV with a header (columns id, product, gt; optional phase, label) or
+    /// JSON lines (.jsonl/.json) with the same fields; `-` reads standard input.
+    #[arg(long, short = 'p', value_name = "FILE")]
+    pub pairs: PathBuf,
+
+    /// Phase of the pairs that have none in the file.
+    #[arg(long, value_name = "PHASE")]
+    pub phase: Option<String>,
+
+    /// The JSONL shadow log [default: [shadow_options] log].
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Continue an interrupted run: pairs that already have a record in the log are not
+    /// scored again (their canonical results are printed from the log).
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Output format of the canonical results.
+    #[arg(long, short = 'f', value_enum, default_value = "csv")]
+    pub format: Format,
+
+    /// Write the canonical results to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    /// Pairs per scoring batch (each batch's records are written and flushed together).
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch: u32,
+}
+
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    id: &'a str,
+    cosine: f32,
+    threshold: f32,
+    pass: bool,
+}
+
+enum Out {
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    Jsonl(BufWriter<Box<dyn Write>>),
+}
+
+impl Out {
+    fn new(format: Format, w: Box<dyn Write>) -> Result<Self> {
+        Ok(match format {
+            Format::Csv => {
+                let mut c = csv::Writer::from_writer(w);
+                c.write_record(["id", "cosine", "threshold", "pass"])?;
+                Out::Csv(Box::new(c))
+            }
+            Format::Jsonl => Out::Jsonl(BufWriter::with_capacity(1 << 16, w)),
+        })
+    }
+
+    fn row(&mut self, id: &str, s: &Score) -> Result<()> {
+        match self {
+            Out::Csv(c) => c.write_record([
+                id,
+                &s.cosine.to_string(),
+                &s.threshold.to_string(),
+                if s.pass { "true" } else { "false" },
+            ])?,
+            Out::Jsonl(w) => {
+                serde_json::to_writer(
+                    &mut *w,
+                    &Row {
+                        id,
+                        cosine: s.cosine,
+                        threshold: s.threshold,
+                        pass: s.pass,
+                    },
+                )?;
+                w.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        match self {
+            Out::Csv(c) => c.flush()?,
+            Out::Jsonl(w) => w.flush()?,
+        }
+        Ok(())
+    }
+}
+
+/// Loads a model's scorer and its GT store, printing the store's warning if any.
+pub(crate) fn load_side(cfg: &ModelConfig, table: &str) -> Result<SideScorer> {
+    let scorer = titlesim::load_scorer(cfg)
+        .with_context(|| format!("loading the [{table}] model {}", cfg.model))?;
+    let (side, warning) = SideScorer::from_config(scorer, cfg)
+        .with_context(|| format!("opening the GT store of [{table}]"))?;
+    if let Some(w) = warning {
+        eprintln!("warning: [{table}] {w}");
+    }
+    Ok(side)
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    b.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} pairs ({per_sec}, eta {eta})",
+        )
+        .expect("the template is valid"),
+    );
+    b
+}
 
 /// Runs the command.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let config = Config::from_file(&args.config)?;
+    let Some(shadow_cfg) = &config.shadow else {
+        bail!(
+            "{}: no [shadow] table, so there is nothing to shadow (add one naming the candidate \
+             model, or use `titlesim score`)",
+            args.config.display()
+        );
+    };
+    let opts = &config.shadow_options;
+    let log = match args.log.clone().or_else(|| opts.log.clone()) {
+        Some(l) => l,
+        None => bail!(
+            "no shadow log: pass --log FILE or set `log` in [shadow_options] of {}",
+            args.config.display()
+        ),
+    };
+    if opts.emf_target() == Some(EmfTarget::Stdout) && args.out.is_none() {
+        bail!(
+            "[shadow_options] emf = \"stdout\" and the results also go to standard output: \
+             pass --out FILE for the results (or send emf to a file)"
+        );
+    }
+    let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    if log_len > 0 && !args.resume {
+        bail!(
+            "the shadow log {} already exists: pass --resume to continue it, or choose another --log",
+            log.display()
+        );
+    }
+
+    // Read the pairs first: input errors show before the models load.
+    let pairs: Vec<Pair> = read_pairs(&args.pairs)?
+        .into_iter()
+        .map(|p| Pair {
+            id: p.id,
+            phase: p.phase.or_else(|| args.phase.clone()),
+            product: p.product,
+            gt: p.gt,
+            label: p.label,
+        })
+        .collect();
+
+    let t_load = Instant::now();
+    let canonical = load_side(&config.canonical, "canonical")?;
+    let shadow = match config.active_shadow() {
+        Some(s) => Some(load_side(s, "shadow")?),
+        None => {
+            eprintln!(
+                "note: [shadow_options] enabled = false: the shadow model {} is not run; the log \
+                 gets the canonical side only",
+                shadow_cfg.model
+            );
+            None
+        }
+    };
+    let load_time = t_load.elapsed();
+
+    let resumed = if args.resume {
+        let st = ResumeState::load(&log, &canonical, shadow.as_ref())?;
+        for s in &st.skipped {
+            eprintln!(
+                "note: {}:{}: skipped ({}); the pair is scored again",
+                log.display(),
+                s.line,
+                s.reason
+            );
+        }
+        if st.duplicates > 0 {
+            eprintln!(
+                "warning: {} holds {} duplicate records; the first of each pair counts",
+                log.display(),
+                st.duplicates
+            );
+        }
+        st
+    } else {
+        ResumeState::default()
+    };
+
+    let out: Box<dyn Write> = match &args.out {
+        Some(p) => {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
+            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+        }
+        None => Box::new(std::io::stdout()),
+    };
+    let mut out = Out::new(args.format, out)?;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (sinks, notes) = open_sinks(opts, Some(&log))?;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    let settings = ShadowSettings::from_options(opts);
+    let scorer =
+        Arc::new(rt.block_on(async { ShadowScorer::new(canonical, shadow, settings, sinks) })?);
+
+    let bar = progress_bar(pairs.len() as u64);
+    let mut resumed_tally = Tally::default();
+    let mut n_resumed = 0usize;
+    let mut warned = vec![false; scorer.sink_statuses().len()];
+    let t_score = Instant::now();
+    let result: Result<()> = (|| {
+        for chunk in pairs.chunks(args.batch as usize) {
+            let todo: Vec<Pair> = chunk
+                .iter()
+                .filter(|p| !resumed.done.contains_key(&p.id))
+                .cloned()
+                .collect();
+            let scores = rt.block_on(scorer.score_batch(&todo))?;
+            let mut fresh = scores.iter();
+            for p in chunk.iter() {
+                let s = match resumed.done.get(&p.id) {
+                    Some(r) => {
+                        n_resumed += 1;
+                        resumed_tally.add(r);
+                        Score {
+                            cosine: r.canonical.cosine.unwrap_or(f32::NAN),
+                            threshold: r.canonical.threshold,
+                            pass: r.canonical.pass.unwrap_or(false),
+                        }
+                    }
+                    None => *fresh
+                        .next()
+                        .context("the scorer returned fewer scores than pairs")?,
+                };
+                out.row(&p.id, &s)?;
+            }
+            out.flush()?;
+            bar.inc(chunk.len() as u64);
+            for (i, st) in scorer.sink_statuses().iter().enumerate() {
+                if st.batches_failed > 0 && !warned[i] {
+                    warned[i] = true;
+                    bar.suspend(|| {
+                        eprintln!(
+                            "warning: sink {} failed: {}; canonical results continue",
+                            st.name,
+                            st.last_error.as_deref().unwrap_or("?")
+                        )
+                    });
+                }
+            }
+            // Keep the shadow from falling far behind (each batch waits at most its budget),
+            // unless it is timing out: then waiting would only slow the canonical results.
+            if !scorer.shadow_behind() {
+                rt.block_on(scorer.wait_backlog(2));
+            }
+        }
+        Ok(())
+    })();
+    let score_time = t_score.elapsed();
+    bar.finish_and_clear();
+    // Whatever happened, write the records of the batches that were scored.
+    let report = rt.block_on(scorer.finish())?;
+    out.flush()?;
+    result?;
+
+    let mut tally = report.tally.clone();
+    tally.merge(&resumed_tally);
+    let c = scorer.canonical();
+    eprintln!(
+        "shadow run: {} pairs ({} scored now, {} resumed from the log) in {:.2} s + {:.2} s loading",
+        pairs.len(),
+        pairs.len() - n_resumed,
+        n_resumed,
+        score_time.as_secs_f64(),
+        load_time.as_secs_f64()
+    );
+    eprintln!(
+        "canonical: {} on {}; shadow: {}",
+        c.info().model,
+        c.info().backend,
+        scorer
+            .shadow()
+            .map(|s| format!("{} on {}", s.info().model, s.info().backend))
+            .unwrap_or_else(|| "off".into())
+    );
+    eprint!(
+        "{}",
+        tally.render(c.threshold(), scorer.shadow().map(|s| s.threshold()))
+    );
+    eprintln!("log: {}", log.display());
+    let mut lost = Vec::new();
+    for st in &report.sinks {
+        if st.batches_failed > 0 || st.last_error.is_some() {
+            lost.push(format!(
+                "{}: {} records not written ({})",
+                st.name,
+                st.records_failed,
+                st.last_error.as_deref().unwrap_or("?")
+            ));
+        }
+    }
+    if !lost.is_empty() {
+        bail!(
+            "the canonical results above are complete, but {}; rerun with --resume to fill the log",
+            lost.join("; ")
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,78 @@
+//! The error type of the shadow crate.
+
+use std::path::PathBuf;
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong while shadow scoring, precomputing or resuming.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An error of the core (model, backend, I/O, input line, dimension, non-finite value).
+    #[error(transparent)]
+    Core(#[from] titlesim_core::Error),
+
+    /// A precomputed GT store was written by another model (or with another prompt).
+    #[error(
+        "GT store {} was written by another model: it holds {found_dim}-d vectors of fingerprint \
+         {found_fingerprint} ({found_model}), but this model makes {expected_dim}-d vectors of \
+         fingerprint {expected_fingerprint}; rebuild it with `titlesim precompute`, point \
+         `gt_store` elsewhere, or set `gt_store_mismatch = \"recompute\"`",
+        path.display()
+    )]
+    StoreMismatch {
+        /// The store file.
+        path: PathBuf,
+        /// The fingerprint (prompt included) of the model in use.
+        expected_fingerprint: String,
+        /// The dimension of the model in use.
+        expected_dim: usize,
+        /// The fingerprint written in the store.
+        found_fingerprint: String,
+        /// The dimension written in the store.
+        found_dim: usize,
+        /// The model named in the store.
+        found_model: String,
+    },
+
+    /// A configured GT store does not exist.
+    #[error(
+        "GT store {} does not exist: build it with `titlesim precompute`, or set \
+         `gt_store_mismatch = \"recompute\"` to encode reference titles without it",
+        path.display()
+    )]
+    StoreMissing {
+        /// The store file.
+        path: PathBuf,
+    },
+
+    /// A shadow log cannot be resumed (written by other models, duplicate pair ids, ...).
+    #[error("shadow log {}: {message}", path.display())]
+    Log {
+        /// The log file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+
+    /// The scorer was used after [`crate::ShadowScorer::finish`].
+    #[error("the shadow scorer is finished; create a new one")]
+    Finished,
+}
+
+impl Error {
+    /// A [`titlesim_core::Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Core(titlesim_core::Error::io(path, source))
+    }
+
+    /// A [`titlesim_core::Error::Input`]: line `line` of `path` is invalid.
+    pub fn input(path: impl Into<PathBuf>, line: u64, message: impl Into<String>) -> Self {
+        Error::Core(titlesim_core::Error::Input {
+            path: path.into(),
+            line,
+            message: message.into(),
+        })
+    }
+}

@@ -1,0 +1,120 @@
+//! Building a [`GtStore`](crate::GtStore) from a list of reference titles.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use titlesim_core::config::StoreMismatch;
+use titlesim_core::CosineScorer;
+
+use crate::error::{Error, Result};
+use crate::store::{read_header, StoreHeader, StoreWriter};
+
+/// What [`precompute`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrecomputeReport {
+    /// The store file.
+    pub path: PathBuf,
+    /// Fingerprint of its vectors.
+    pub fingerprint: String,
+    /// Their length.
+    pub dim: usize,
+    /// Titles the store already held (and were not encoded again).
+    pub existing: usize,
+    /// Titles encoded and added now.
+    pub added: usize,
+    /// Whether a store of another model was replaced (`gt_store_mismatch = "recompute"`).
+    pub replaced: bool,
+}
+
+/// Adds the vectors of `titles` (reference titles, without prompt) to the store at `path`
+/// for `scorer`'s model and GT prompt, encoding only titles it does not hold yet, `batch` at a
+/// time (each batch is flushed, so an interrupted run keeps its progress).
+///
+/// A store written by another model is an error under [`StoreMismatch::Refuse`] and is
+/// replaced under [`StoreMismatch::Recompute`]. `progress` is called with the number of
+/// titles done so far.
+pub async fn precompute(
+    scorer: &CosineScorer,
+    titles: &[String],
+    path: &Path,
+    policy: StoreMismatch,
+    batch: usize,
+    mut progress: impl FnMut(usize),
+) -> Result<PrecomputeReport> {
+    let emb = scorer.embedder();
+    let info = emb.info().clone();
+    let prompt = scorer.prompts().gt.clone();
+    let fingerprint = titlesim_core::fingerprint::with_prompt(&info.fingerprint, prompt.as_deref());
+    let dim = info.dim;
+    let fresh = || {
+        StoreHeader::new(
+            &fingerprint,
+            dim,
+            &info.model,
+            &info.backend,
+            prompt.clone(),
+        )
+    };
+    let mut replaced = false;
+    let (mut writer, have): (StoreWriter, HashSet<String>) = if path.exists() {
+        let header = read_header(path);
+        let mismatch = match &header {
+            Ok(h) => h.check(path, &fingerprint, dim).err(),
+            Err(e) => Some(Error::input(path, 1, e.to_string())),
+        };
+        match (mismatch, policy) {
+            (None, _) => {
+                let (w, store) = StoreWriter::append(path, &fingerprint, dim)?;
+                let have = titles
+                    .iter()
+                    .filter(|t| store.get(t).is_some())
+                    .cloned()
+                    .collect();
+                (w, have)
+            }
+            (Some(e), StoreMismatch::Refuse) => return Err(e),
+            (Some(_), StoreMismatch::Recompute) => {
+                replaced = true;
+                (StoreWriter::create(path, fresh())?, HashSet::new())
+            }
+        }
+    } else {
+        (StoreWriter::create(path, fresh())?, HashSet::new())
+    };
+    let mut seen: HashSet<&str> = HashSet::new();
+    let todo: Vec<&str> = titles
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !have.contains(*t) && seen.insert(t))
+        .collect();
+    let existing = {
+        let mut s: HashSet<&str> = HashSet::new();
+        titles
+            .iter()
+            .filter(|t| have.contains(*t) && s.insert(t))
+            .count()
+    };
+    let mut done = existing;
+    progress(done);
+    for chunk in todo.chunks(batch.max(1)) {
+        let vecs = scorer
+            .embed_unique(chunk.iter().copied(), prompt.as_deref())
+            .await?;
+        for (t, v) in chunk.iter().zip(&vecs) {
+            writer.add(t, v)?;
+        }
+        writer.flush()?;
+        done += chunk.len();
+        progress(done);
+    }
+    let added = writer.rows() as usize;
+    writer.finish()?;
+    Ok(PrecomputeReport {
+        path: path.to_path_buf(),
+        fingerprint,
+        dim,
+        existing,
+        added,
+        replaced,
+    })
+}

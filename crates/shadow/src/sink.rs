@@ -1,0 +1,368 @@
+//! Where records go: a JSONL log, CloudWatch Embedded Metric Format lines, memory.
+//!
+//! Sinks run on the scorer's writer thread. A sink that fails is reported in its
+//! [`SinkStatus`] and tried again with the next batch; it never holds up or fails the
+//! canonical results.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use titlesim_core::config::FsyncPolicy;
+use titlesim_core::ShadowRecord;
+
+use crate::error::{Error, Result};
+use crate::time::{now_ms, parse_rfc3339_ms};
+
+/// Receives every batch of finished records.
+pub trait RecordSink: Send {
+    /// A short name for reports (e.g. the file path).
+    fn name(&self) -> String;
+
+    /// Writes a batch of records. An error loses this batch for this sink only.
+    fn write_batch(&mut self, records: &[ShadowRecord]) -> Result<()>;
+
+    /// Called once after the last batch (final flush, `fsync`).
+    fn close(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How a sink fared.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SinkStatus {
+    /// The sink's name.
+    pub name: String,
+    /// Records written successfully.
+    pub records_written: u64,
+    /// Batches that failed.
+    pub batches_failed: u64,
+    /// Records in the batches that failed.
+    pub records_failed: u64,
+    /// The last error, if any batch (or the close) failed.
+    pub last_error: Option<String>,
+}
+
+/// The JSONL shadow log: one [`ShadowRecord`] per line, appended.
+///
+/// Each batch is written with one `write` and then, under [`FsyncPolicy::Batch`], synced.
+/// A process killed mid-write leaves at most one torn last line; [`JsonlSink::open`] cuts it
+/// off before appending (so the next record does not fuse with it), and
+/// [`titlesim_core::read_log`] skips and reports it. A failed write is rolled back to the
+/// last complete batch when the file allows.
+#[derive(Debug)]
+pub struct JsonlSink {
+    path: PathBuf,
+    file: File,
+    fsync: FsyncPolicy,
+    good_len: u64,
+}
+
+impl JsonlSink {
+    /// Opens (creating it and its folder if needed) the log at `path` for appending. The
+    /// second value is the number of bytes of a torn last line that were cut off.
+    pub fn open(path: &Path, fsync: FsyncPolicy) -> Result<(Self, u64)> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let keep = crate::store::complete_len(&mut file, len).map_err(|e| Error::io(path, e))?;
+        if keep < len {
+            file.set_len(keep).map_err(|e| Error::io(path, e))?;
+        }
+        Ok((
+            JsonlSink {
+                path: path.to_path_buf(),
+                file,
+                fsync,
+                good_len: keep,
+            },
+            len - keep,
+        ))
+    }
+
+    /// The log file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl RecordSink for JsonlSink {
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn write_batch(&mut self, records: &[ShadowRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(records.len() * 512);
+        for r in records {
+            serde_json::to_writer(&mut buf, r).expect("a record serialises");
+            buf.push(b'\n');
+        }
+        let res = self.file.write_all(&buf).and_then(|_| match self.fsync {
+            FsyncPolicy::Batch => self.file.sync_data(),
+            _ => Ok(()),
+        });
+        match res {
+            Ok(()) => {
+                self.good_len += buf.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Leave no partial batch behind for the next one to fuse with.
+                let _ = self.file.set_len(self.good_len);
+                Err(Error::io(&self.path, e))
+            }
+        }
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.file.flush().map_err(|e| Error::io(&self.path, e))?;
+        if self.fsync != FsyncPolicy::Never {
+            self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// An `f32` as the JSON number of its shortest decimal (0.8, not 0.800000011920929).
+fn num(x: f32) -> Value {
+    format!("{x}")
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+/// The model name used as a CloudWatch dimension: a folder's last component, or a hub id
+/// (`ORG/NAME`) as it is.
+pub fn model_dimension(model: &str) -> String {
+    let trimmed = model.trim_end_matches(['/', '\\']);
+    let p = Path::new(trimmed);
+    let looks_like_path = p.is_absolute()
+        || trimmed.starts_with('.')
+        || trimmed.contains('\\')
+        || trimmed.split('/').any(|c| c == ".." || c == ".")
+        || trimmed.matches('/').count() > 1
+        || p.is_dir();
+    match p.file_name() {
+        Some(name) if looks_like_path => name.to_string_lossy().into_owned(),
+        _ => trimmed.to_string(),
+    }
+}
+
+/// The CloudWatch Embedded Metric Format object of one record.
+///
+/// Dimensions `[["phase"], ["phase", "canonical_model", "shadow_model"]]` (without
+/// `shadow_model` when the pair was not shadowed); metrics `CanonicalCosine`, `CanonicalPass`,
+/// `CanonicalEncodeMs`, and for shadowed pairs `ShadowEncodeMs`, `ShadowError` and, when the
+/// shadow succeeded, `ShadowCosine`, `ShadowPass`, `Agreement` (1 when both verdicts agree)
+/// and `CosineDelta` (shadow − canonical). The pair id, thresholds, backends and any shadow
+/// error are plain properties.
+pub fn emf_object(r: &ShadowRecord, namespace: &str) -> Value {
+    let ts = parse_rfc3339_ms(&r.ts).unwrap_or_else(now_ms);
+    let mut root = serde_json::Map::new();
+    let mut metrics: Vec<Value> = Vec::new();
+    let mut metric =
+        |root: &mut serde_json::Map<String, Value>, name: &str, unit: &str, v: Value| {
+            metrics.push(json!({"Name": name, "Unit": unit}));
+            root.insert(name.to_string(), v);
+        };
+    root.insert(
+        "phase".into(),
+        json!(r.phase.clone().unwrap_or_else(|| "none".into())),
+    );
+    root.insert(
+        "canonical_model".into(),
+        json!(model_dimension(&r.canonical.model)),
+    );
+    root.insert("pair_id".into(), json!(r.pair_id));
+    root.insert("schema".into(), json!(r.schema));
+    root.insert("canonical_backend".into(), json!(r.canonical.backend));
+    root.insert("canonical_threshold".into(), num(r.canonical.threshold));
+    let c = &r.canonical;
+    if let (Some(cos), Some(pass)) = (c.cosine, c.pass) {
+        metric(&mut root, "CanonicalCosine", "None", num(cos));
+        metric(&mut root, "CanonicalPass", "Count", json!(pass as u8));
+    }
+    metric(
+        &mut root,
+        "CanonicalEncodeMs",
+        "Milliseconds",
+        json!(c.encode_ms),
+    );
+    let dims = match &r.shadow {
+        None => json!([["phase"], ["phase", "canonical_model"]]),
+        Some(s) => {
+            root.insert("shadow_model".into(), json!(model_dimension(&s.model)));
+            root.insert("shadow_backend".into(), json!(s.backend));
+            root.insert("shadow_threshold".into(), num(s.threshold));
+            metric(
+                &mut root,
+                "ShadowEncodeMs",
+                "Milliseconds",
+                json!(s.encode_ms),
+            );
+            metric(
+                &mut root,
+                "ShadowError",
+                "Count",
+                json!(s.error.is_some() as u8),
+            );
+            if let Some(e) = &s.error {
+                root.insert("shadow_error".into(), json!(e));
+            }
+            if let (Some(cos), Some(pass)) = (s.cosine, s.pass) {
+                metric(&mut root, "ShadowCosine", "None", num(cos));
+                metric(&mut root, "ShadowPass", "Count", json!(pass as u8));
+                if let (Some(ccos), Some(cpass)) = (c.cosine, c.pass) {
+                    metric(
+                        &mut root,
+                        "Agreement",
+                        "Count",
+                        json!((pass == cpass) as u8),
+                    );
+                    metric(&mut root, "CosineDelta", "None", num(cos - ccos));
+                }
+            }
+            json!([["phase"], ["phase", "canonical_model", "shadow_model"]])
+        }
+    };
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": ts,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": dims,
+                "Metrics": metrics,
+            }],
+        }),
+    );
+    Value::Object(root)
+}
+
+/// CloudWatch Embedded Metric Format lines (one JSON object per record, see [`emf_object`]),
+/// to standard output or a file, so whatever fed CloudWatch (the agent, a log subscription)
+/// can be fed without AWS calls.
+pub struct EmfSink {
+    name: String,
+    namespace: String,
+    out: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for EmfSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmfSink")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .finish()
+    }
+}
+
+impl EmfSink {
+    /// EMF lines on standard output.
+    pub fn stdout(namespace: impl Into<String>) -> Self {
+        Self::to_writer("emf:stdout", namespace, Box::new(std::io::stdout()))
+    }
+
+    /// EMF lines appended to `path` (created with its folder if needed).
+    pub fn file(path: &Path, namespace: impl Into<String>) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(Self::to_writer(
+            format!("emf:{}", path.display()),
+            namespace,
+            Box::new(f),
+        ))
+    }
+
+    /// EMF lines to any writer.
+    pub fn to_writer(
+        name: impl Into<String>,
+        namespace: impl Into<String>,
+        out: Box<dyn Write + Send>,
+    ) -> Self {
+        EmfSink {
+            name: name.into(),
+            namespace: namespace.into(),
+            out,
+        }
+    }
+}
+
+impl RecordSink for EmfSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn write_batch(&mut self, records: &[ShadowRecord]) -> Result<()> {
+        let mut buf = Vec::with_capacity(records.len() * 700);
+        for r in records {
+            serde_json::to_writer(&mut buf, &emf_object(r, &self.namespace))
+                .expect("EMF serialises");
+            buf.push(b'\n');
+        }
+        self.out
+            .write_all(&buf)
+            .and_then(|_| self.out.flush())
+            .map_err(|e| Error::io(&self.name, e))
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io(&self.name, e))
+    }
+}
+
+/// Keeps records in memory (for tests and for callers that post-process them).
+#[derive(Debug, Clone, Default)]
+pub struct MemorySink {
+    records: Arc<Mutex<Vec<ShadowRecord>>>,
+}
+
+impl MemorySink {
+    /// An empty sink; clones share the same records.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A copy of the records received so far, in order.
+    pub fn records(&self) -> Vec<ShadowRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+impl RecordSink for MemorySink {
+    fn name(&self) -> String {
+        "memory".into()
+    }
+
+    fn write_batch(&mut self, records: &[ShadowRecord]) -> Result<()> {
+        self.records
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(records);
+        Ok(())
+    }
+}

@@ -1,0 +1,571 @@
+//! Precomputed reference-title (GT) embeddings: the "GT skip" path.
+//!
+//! Reference titles repeat across agents and tasks; a store holds each one's vector so
+//! scoring only encodes the agent's title. A store belongs to one model: its header names the
+//! fingerprint (prompt included, see [`titlesim_core::fingerprint::with_prompt`]) and the
+//! dimension of the vectors, and a store written by another model is refused (or ignored, by
+//! configuration) rather than giving a wrong cosine.
+//!
+//! # File format
+//!
+//! UTF-8 JSON lines. The first line is the [`StoreHeader`]; every further line is one title:
+//!
+//! ```text
+//! {"format":"titlesim-gt-store","version":1,"fingerprint":"ts1-…","dim":384,"model":"…","backend":"candle","prompt":null,"created":"2026-11-29T10:00:00.000Z"}
+//! {"t":"Apple iPhone 15 128GB Black","v":[0.0123,-0.0456,…],"c":"9f2c41d0"}
+//! ```
+//!
+//! `t` is the title exactly as it appears in the pairs (without the prompt), `v` the vector as
+//! shortest round-trip decimal `f32`s (parsed as `f32`, so values come back bit for bit), and
+//! `c` the first 8 hex digits of SHA-256 over the title's bytes, a zero byte and the vector's
+//! little-endian `f32` bytes. Rows are appended and flushed in batches: a crash leaves at most
+//! one torn last line (no newline), which readers skip and report and writers cut off before
+//! appending. Every other defect (wrong length, NaN or infinite values, bad checksum, a title
+//! stored twice with different vectors) is an error naming the line.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use titlesim_core::config::StoreMismatch;
+
+use crate::error::{Error, Result};
+
+/// The `format` of a store header.
+pub const STORE_FORMAT: &str = "titlesim-gt-store";
+/// The `version` of the store format this build reads and writes.
+pub const STORE_VERSION: u32 = 1;
+
+/// The first line of a store: whose vectors these are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreHeader {
+    /// Always [`STORE_FORMAT`].
+    pub format: String,
+    /// Always [`STORE_VERSION`].
+    pub version: u32,
+    /// Fingerprint of the vectors: the model's, combined with the GT side's prompt.
+    pub fingerprint: String,
+    /// Length of every vector.
+    pub dim: usize,
+    /// The model as configured when the store was written (informational).
+    pub model: String,
+    /// The backend that computed the vectors (informational).
+    pub backend: String,
+    /// The prompt prepended to the titles, if any (informational: it is in the fingerprint).
+    #[serde(default)]
+    pub prompt: Option<String>,
+    /// When the store was created, RFC 3339.
+    pub created: String,
+}
+
+impl StoreHeader {
+    /// A header for vectors of `dim` values with `fingerprint`, created now.
+    pub fn new(
+        fingerprint: impl Into<String>,
+        dim: usize,
+        model: impl Into<String>,
+        backend: impl Into<String>,
+        prompt: Option<String>,
+    ) -> Self {
+        StoreHeader {
+            format: STORE_FORMAT.into(),
+            version: STORE_VERSION,
+            fingerprint: fingerprint.into(),
+            dim,
+            model: model.into(),
+            backend: backend.into(),
+            prompt,
+            created: crate::time::now_rfc3339(),
+        }
+    }
+
+    /// Whether vectors of `fingerprint` and `dim` may be read from this store; a
+    /// [`Error::StoreMismatch`] naming both sides when not.
+    pub fn check(&self, path: &Path, fingerprint: &str, dim: usize) -> Result<()> {
+        if self.fingerprint == fingerprint && self.dim == dim {
+            return Ok(());
+        }
+        Err(Error::StoreMismatch {
+            path: path.to_path_buf(),
+            expected_fingerprint: fingerprint.into(),
+            expected_dim: dim,
+            found_fingerprint: self.fingerprint.clone(),
+            found_dim: self.dim,
+            found_model: self.model.clone(),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct RowOut<'a> {
+    t: &'a str,
+    v: &'a serde_json::value::RawValue,
+    c: String,
+}
+
+#[derive(Deserialize)]
+struct RowIn<'a> {
+    #[serde(borrow)]
+    t: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    v: &'a serde_json::value::RawValue,
+    c: String,
+}
+
+/// The checksum of a row: 8 hex digits of SHA-256(title, 0, little-endian f32 bytes).
+pub fn row_checksum(text: &str, v: &[f32]) -> String {
+    let mut h = Sha256::new();
+    h.update(text.as_bytes());
+    h.update([0]);
+    for x in v {
+        h.update(x.to_le_bytes());
+    }
+    hex::encode(&h.finalize()[..4])
+}
+
+/// Checks a vector for a store of `dim`: right length, finite values.
+pub fn check_vector(v: &[f32], dim: usize) -> std::result::Result<(), String> {
+    if v.len() != dim {
+        return Err(format!("vector of {} values, expected {dim}", v.len()));
+    }
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(format!("non-finite value {} at index {i}", v[i]));
+    }
+    Ok(())
+}
+
+fn parse_vector(raw: &str) -> std::result::Result<Vec<f32>, String> {
+    let inner = raw
+        .trim()
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(|| "`v` is not an array".to_string())?;
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    inner
+        .split(',')
+        .enumerate()
+        .map(|(i, x)| {
+            let x = x.trim();
+            x.parse::<f32>()
+                .map_err(|_| format!("`v`[{i}] is `{x}`, not a number"))
+        })
+        .collect()
+}
+
+fn format_vector(v: &[f32]) -> String {
+    let mut s = String::with_capacity(v.len() * 12 + 2);
+    s.push('[');
+    for (i, x) in v.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        // Debug is the shortest representation that parses back to the same f32.
+        s.push_str(&format!("{x:?}"));
+    }
+    s.push(']');
+    s
+}
+
+/// One line of a store file, split off.
+struct Lines {
+    reader: BufReader<File>,
+    line: u64,
+    buf: Vec<u8>,
+}
+
+enum Line {
+    Complete(String),
+    Torn,
+}
+
+impl Lines {
+    fn next(&mut self, path: &Path) -> Result<Option<Line>> {
+        self.buf.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        if self.buf.last() != Some(&b'\n') {
+            return Ok(Some(Line::Torn));
+        }
+        self.buf.pop();
+        if self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        match String::from_utf8(std::mem::take(&mut self.buf)) {
+            Ok(s) => Ok(Some(Line::Complete(s))),
+            Err(_) => Err(Error::input(path, self.line, "not valid UTF-8")),
+        }
+    }
+}
+
+fn open_lines(path: &Path) -> Result<(Lines, StoreHeader)> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = Lines {
+        reader: BufReader::new(f),
+        line: 0,
+        buf: Vec::new(),
+    };
+    let first = match lines.next(path)? {
+        Some(Line::Complete(s)) => s,
+        Some(Line::Torn) | None => {
+            return Err(Error::input(
+                path,
+                1,
+                "not a GT store: no complete header line (an empty or torn file; rebuild it with `titlesim precompute`)",
+            ))
+        }
+    };
+    let header: StoreHeader = serde_json::from_str(&first)
+        .map_err(|e| Error::input(path, 1, format!("not a GT store header: {e}")))?;
+    if header.format != STORE_FORMAT {
+        return Err(Error::input(
+            path,
+            1,
+            format!("format `{}`, expected `{STORE_FORMAT}`", header.format),
+        ));
+    }
+    if header.version != STORE_VERSION {
+        return Err(Error::input(
+            path,
+            1,
+            format!(
+                "store format version {} (this build reads {STORE_VERSION})",
+                header.version
+            ),
+        ));
+    }
+    if header.dim == 0 {
+        return Err(Error::input(path, 1, "`dim` is 0"));
+    }
+    Ok((lines, header))
+}
+
+/// Reads only the header of a store.
+pub fn read_header(path: &Path) -> Result<StoreHeader> {
+    open_lines(path).map(|(_, h)| h)
+}
+
+/// A store loaded into memory: title → vector.
+#[derive(Debug, Clone)]
+pub struct GtStore {
+    path: PathBuf,
+    header: StoreHeader,
+    vectors: HashMap<String, Vec<f32>>,
+    torn_tail: Option<u64>,
+}
+
+impl GtStore {
+    /// Reads and checks a whole store (see the module documentation for what is refused).
+    pub fn open(path: &Path) -> Result<Self> {
+        let (mut lines, header) = open_lines(path)?;
+        let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
+        let mut first_line: HashMap<String, u64> = HashMap::new();
+        let mut torn_tail = None;
+        while let Some(l) = lines.next(path)? {
+            let n = lines.line;
+            let text = match l {
+                Line::Torn => {
+                    torn_tail = Some(n);
+                    break;
+                }
+                Line::Complete(t) => t,
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            let row: RowIn = serde_json::from_str(&text)
+                .map_err(|e| Error::input(path, n, format!("invalid row: {e}")))?;
+            let v = parse_vector(row.v.get()).map_err(|m| Error::input(path, n, m))?;
+            check_vector(&v, header.dim).map_err(|m| Error::input(path, n, m))?;
+            let want = row_checksum(&row.t, &v);
+            if row.c != want {
+                return Err(Error::input(
+                    path,
+                    n,
+                    format!("checksum {} does not match the row ({want})", row.c),
+                ));
+            }
+            if let Some(prev) = vectors.get(row.t.as_ref()) {
+                if *prev != v {
+                    return Err(Error::input(
+                        path,
+                        n,
+                        format!(
+                            "title already stored on line {} with another vector",
+                            first_line[row.t.as_ref()]
+                        ),
+                    ));
+                }
+                continue;
+            }
+            first_line.insert(row.t.to_string(), n);
+            vectors.insert(row.t.into_owned(), v);
+        }
+        Ok(GtStore {
+            path: path.to_path_buf(),
+            header,
+            vectors,
+            torn_tail,
+        })
+    }
+
+    /// Opens the store a model is configured with, for vectors of `fingerprint` and `dim`.
+    ///
+    /// A missing store or one written by another model is an error under
+    /// [`StoreMismatch::Refuse`]; under [`StoreMismatch::Recompute`] it is `Ok(None)` with
+    /// the reason in `warning` (the caller encodes the titles instead).
+    pub fn open_for(
+        path: &Path,
+        fingerprint: &str,
+        dim: usize,
+        policy: StoreMismatch,
+        warning: &mut Option<String>,
+    ) -> Result<Option<Self>> {
+        if !path.exists() {
+            let e = Error::StoreMissing {
+                path: path.to_path_buf(),
+            };
+            return match policy {
+                StoreMismatch::Refuse => Err(e),
+                StoreMismatch::Recompute => {
+                    *warning = Some(format!(
+                        "GT store {} does not exist; encoding reference titles instead",
+                        path.display()
+                    ));
+                    Ok(None)
+                }
+            };
+        }
+        let header = read_header(path)?;
+        if let Err(e) = header.check(path, fingerprint, dim) {
+            return match policy {
+                StoreMismatch::Refuse => Err(e),
+                StoreMismatch::Recompute => {
+                    *warning = Some(format!("{e}; ignoring it and encoding reference titles"));
+                    Ok(None)
+                }
+            };
+        }
+        let store = Self::open(path)?;
+        if let Some(l) = store.torn_tail {
+            *warning = Some(format!(
+                "GT store {}: skipped a torn last line ({l}); `titlesim precompute` completes it",
+                path.display()
+            ));
+        }
+        Ok(Some(store))
+    }
+
+    /// Whether vectors of `fingerprint` and `dim` may be read from this store.
+    pub fn check(&self, fingerprint: &str, dim: usize) -> Result<()> {
+        self.header.check(&self.path, fingerprint, dim)
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whose vectors these are.
+    pub fn header(&self) -> &StoreHeader {
+        &self.header
+    }
+
+    /// The vector of `title`, if stored.
+    pub fn get(&self, title: &str) -> Option<&[f32]> {
+        self.vectors.get(title).map(Vec::as_slice)
+    }
+
+    /// Number of titles stored.
+    pub fn len(&self) -> usize {
+        self.vectors.len()
+    }
+
+    /// Whether no title is stored.
+    pub fn is_empty(&self) -> bool {
+        self.vectors.is_empty()
+    }
+
+    /// The line number of a torn last line that was skipped, if any.
+    pub fn torn_tail(&self) -> Option<u64> {
+        self.torn_tail
+    }
+}
+
+/// Appends vectors to a store file.
+#[derive(Debug)]
+pub struct StoreWriter {
+    path: PathBuf,
+    tmp: Option<PathBuf>,
+    file: File,
+    header: StoreHeader,
+    buf: Vec<u8>,
+    rows: u64,
+}
+
+impl StoreWriter {
+    /// Creates (or replaces) the store at `path` with `header`.
+    ///
+    /// A new store is written in place, so a crash keeps what was flushed (and
+    /// [`StoreWriter::append`] continues it). A store that is replaced is written under a
+    /// temporary name and moved in place by [`StoreWriter::finish`], so a crash leaves the
+    /// previous store untouched.
+    pub fn create(path: &Path, header: StoreHeader) -> Result<Self> {
+        if header.dim == 0 {
+            return Err(Error::input(path, 1, "`dim` is 0"));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let tmp = path.exists().then(|| tmp_path(path));
+        let target = tmp.clone().unwrap_or_else(|| path.to_path_buf());
+        let mut file = File::create(&target).map_err(|e| Error::io(&target, e))?;
+        let mut line = serde_json::to_vec(&header).expect("a header serialises");
+        line.push(b'\n');
+        file.write_all(&line).map_err(|e| Error::io(&target, e))?;
+        Ok(StoreWriter {
+            path: path.to_path_buf(),
+            tmp,
+            file,
+            header,
+            buf: Vec::new(),
+            rows: 0,
+        })
+    }
+
+    /// Opens an existing store to add titles, cutting off a torn last line. Returns the
+    /// writer and what the store already holds. The store must hold vectors of `fingerprint`
+    /// and `dim` ([`Error::StoreMismatch`] otherwise).
+    pub fn append(path: &Path, fingerprint: &str, dim: usize) -> Result<(Self, GtStore)> {
+        let header = read_header(path)?;
+        header.check(path, fingerprint, dim)?;
+        let store = GtStore::open(path)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let keep = complete_len(&mut file, len).map_err(|e| Error::io(path, e))?;
+        if keep < len {
+            file.set_len(keep).map_err(|e| Error::io(path, e))?;
+        }
+        file.seek(SeekFrom::Start(keep))
+            .map_err(|e| Error::io(path, e))?;
+        Ok((
+            StoreWriter {
+                path: path.to_path_buf(),
+                tmp: None,
+                file,
+                header: store.header.clone(),
+                buf: Vec::new(),
+                rows: 0,
+            },
+            store,
+        ))
+    }
+
+    /// The header of the store being written.
+    pub fn header(&self) -> &StoreHeader {
+        &self.header
+    }
+
+    /// Adds one title's vector (buffered until [`StoreWriter::flush`]); refuses vectors of the
+    /// wrong length or with NaN or infinite values.
+    pub fn add(&mut self, title: &str, v: &[f32]) -> Result<()> {
+        if v.len() != self.header.dim {
+            return Err(Error::Core(titlesim_core::Error::DimensionMismatch {
+                context: format!("vector of `{title}` for GT store {}", self.path.display()),
+                expected: self.header.dim,
+                got: v.len(),
+            }));
+        }
+        check_vector(v, self.header.dim).map_err(|m| {
+            Error::Core(titlesim_core::Error::NonFinite {
+                context: format!(
+                    "vector of `{title}` for GT store {}: {m}",
+                    self.path.display()
+                ),
+            })
+        })?;
+        let vec_text = format_vector(v);
+        let raw = serde_json::value::RawValue::from_string(vec_text)
+            .expect("formatted floats are valid JSON");
+        let row = RowOut {
+            t: title,
+            v: &raw,
+            c: row_checksum(title, v),
+        };
+        serde_json::to_writer(&mut self.buf, &row).expect("a row serialises");
+        self.buf.push(b'\n');
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Writes the buffered rows to the file.
+    pub fn flush(&mut self) -> Result<()> {
+        let target = self.writing_path();
+        self.file
+            .write_all(&self.buf)
+            .map_err(|e| Error::io(&target, e))?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Rows added so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Flushes, syncs to disk and (for a new store) moves the file into place.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        let target = self.writing_path();
+        self.file.sync_all().map_err(|e| Error::io(&target, e))?;
+        if target != self.path {
+            std::fs::rename(&target, &self.path).map_err(|e| Error::io(&self.path, e))?;
+        }
+        Ok(self.rows)
+    }
+
+    fn writing_path(&self) -> PathBuf {
+        self.tmp.clone().unwrap_or_else(|| self.path.clone())
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// The length of the file up to and including its last newline.
+pub(crate) fn complete_len(file: &mut File, len: u64) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..n])?;
+        if let Some(p) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + p as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}

@@ -1,0 +1,229 @@
+//! The JSONL log and the CloudWatch EMF lines.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{pairs, scorer, Fake, Mode};
+use titlesim_core::config::FsyncPolicy;
+use titlesim_core::read_log;
+use titlesim_shadow::{
+    emf_object, EmfSink, JsonlSink, RecordSink, ResumeState, Sampler, ShadowScorer, ShadowSettings,
+    SideScorer,
+};
+
+async fn log_run(
+    path: &std::path::Path,
+    all: &[titlesim_shadow::Pair],
+    shadow_mode: Mode,
+    rate: f64,
+) {
+    let (sink, _) = JsonlSink::open(path, FsyncPolicy::Batch).unwrap();
+    let s = ShadowScorer::new(
+        SideScorer::new(scorer(&Fake::new("canon", 16, Mode::Good), 0.8)),
+        Some(SideScorer::new(scorer(
+            &Fake::new("cand", 12, shadow_mode),
+            0.6,
+        ))),
+        ShadowSettings {
+            sampler: Sampler::new(rate, ""),
+            timeout_per_pair: Duration::from_millis(2000),
+        },
+        vec![Box::new(sink)],
+    )
+    .unwrap();
+    for b in all.chunks(9) {
+        s.score_batch(b).await.unwrap();
+    }
+    let r = s.finish().await.unwrap();
+    assert_eq!(
+        r.sinks[0].records_written as usize,
+        all.len(),
+        "{:?}",
+        r.sinks
+    );
+}
+
+#[tokio::test]
+async fn the_jsonl_log_reads_back_and_survives_a_torn_tail() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("logs/shadow.jsonl");
+    let all = pairs(50);
+    log_run(&path, &all[..30], Mode::Good, 1.0).await;
+    let log = read_log(&path).unwrap();
+    assert_eq!(log.records.len(), 30);
+    assert!(log.skipped.is_empty());
+    // A crash mid-write leaves a torn last line: readers skip and report it ...
+    let text = std::fs::read_to_string(&path).unwrap();
+    let last = text.lines().last().unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &last.as_bytes()[..last.len() / 2]).unwrap();
+    drop(f);
+    let log = read_log(&path).unwrap();
+    assert_eq!((log.records.len(), log.skipped.len()), (30, 1));
+    assert!(log.skipped[0].reason.contains("torn"));
+    // ... and the sink cuts it off before appending, so no record is lost or fused.
+    let (sink, cut) = JsonlSink::open(&path, FsyncPolicy::Never).unwrap();
+    assert_eq!(cut as usize, last.len() / 2);
+    drop(sink);
+    log_run(&path, &all[30..], Mode::Good, 1.0).await;
+    let log = read_log(&path).unwrap();
+    assert_eq!(log.records.len(), 50);
+    assert!(log.skipped.is_empty(), "{:?}", log.skipped);
+    for (r, p) in log.records.iter().zip(&all) {
+        assert_eq!(r.pair_id, p.id);
+        assert_eq!(r.schema, 1);
+        assert!(
+            titlesim_shadow::time::parse_rfc3339_ms(&r.ts).is_some(),
+            "{}",
+            r.ts
+        );
+    }
+}
+
+#[tokio::test]
+async fn resume_state_knows_the_done_pairs_and_refuses_other_models() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("shadow.jsonl");
+    let all = pairs(20);
+    log_run(&path, &all[..12], Mode::Good, 1.0).await;
+    let canon = SideScorer::new(scorer(&Fake::new("canon", 16, Mode::Good), 0.8));
+    let cand = SideScorer::new(scorer(&Fake::new("cand", 12, Mode::Good), 0.6));
+    let st = ResumeState::load(&path, &canon, Some(&cand)).unwrap();
+    assert_eq!(st.done.len(), 12);
+    assert!(st.done.contains_key("p11") && !st.done.contains_key("p12"));
+    // Another canonical model, another threshold, another shadow: refused.
+    let other = SideScorer::new(scorer(&Fake::new("other", 16, Mode::Good), 0.8));
+    let e = ResumeState::load(&path, &other, Some(&cand))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ts1-fake-other-16") && e.contains("ts1-fake-canon-16"),
+        "{e}"
+    );
+    let moved = SideScorer::new(scorer(&Fake::new("canon", 16, Mode::Good), 0.75));
+    assert!(ResumeState::load(&path, &moved, Some(&cand)).is_err());
+    let e = ResumeState::load(&path, &canon, Some(&other))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("shadowed by"), "{e}");
+    // No log yet: nothing done.
+    let st = ResumeState::load(&d.path().join("none.jsonl"), &canon, None).unwrap();
+    assert!(st.done.is_empty());
+}
+
+#[tokio::test]
+async fn emf_lines_carry_the_dual_cosine_with_phase_and_model_dimensions() {
+    let d = tempfile::tempdir().unwrap();
+    let all = pairs(40);
+    // One run with a good shadow at rate 0.5, one with a failing shadow.
+    let path = d.path().join("log.jsonl");
+    log_run(&path, &all[..20], Mode::Good, 0.5).await;
+    log_run(&path, &all[20..], Mode::Fail, 1.0).await;
+    let records = read_log(&path).unwrap().records;
+    let emf_path = d.path().join("emf/metrics.jsonl");
+    let mut sink = EmfSink::file(&emf_path, "titlesim/test").unwrap();
+    sink.write_batch(&records).unwrap();
+    sink.close().unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&emf_path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 40);
+    let mut kinds = [0; 3];
+    for (v, r) in lines.iter().zip(&records) {
+        let aws = &v["_aws"];
+        let ts = titlesim_shadow::time::parse_rfc3339_ms(&r.ts).unwrap();
+        assert_eq!(aws["Timestamp"].as_i64().unwrap(), ts);
+        let cw = &aws["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "titlesim/test");
+        // Every declared dimension and metric is present at the root (EMF's rule).
+        for set in cw["Dimensions"].as_array().unwrap() {
+            for dim in set.as_array().unwrap() {
+                assert!(v[dim.as_str().unwrap()].is_string(), "{dim} in {v}");
+            }
+        }
+        let names: Vec<&str> = cw["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        for n in &names {
+            assert!(v[*n].is_number(), "{n} in {v}");
+        }
+        assert_eq!(v["phase"], r.phase.clone().unwrap());
+        assert_eq!(v["canonical_model"], "fake/canon");
+        assert_eq!(v["pair_id"], r.pair_id);
+        assert_eq!(
+            v["CanonicalCosine"].as_f64().unwrap() as f32,
+            r.canonical.cosine.unwrap()
+        );
+        match &r.shadow {
+            None => {
+                kinds[0] += 1;
+                assert!(!names.contains(&"ShadowCosine"));
+                assert_eq!(
+                    cw["Dimensions"][1],
+                    serde_json::json!(["phase", "canonical_model"])
+                );
+            }
+            Some(s) if s.error.is_none() => {
+                kinds[1] += 1;
+                assert_eq!(
+                    v["ShadowCosine"].as_f64().unwrap() as f32,
+                    s.cosine.unwrap()
+                );
+                assert_eq!(v["shadow_model"], "fake/cand");
+                assert_eq!(v["Agreement"], (s.pass == r.canonical.pass) as u8);
+                assert_eq!(v["ShadowError"], 0);
+                assert_eq!(
+                    cw["Dimensions"][1],
+                    serde_json::json!(["phase", "canonical_model", "shadow_model"])
+                );
+            }
+            Some(_) => {
+                kinds[2] += 1;
+                assert_eq!(v["ShadowError"], 1);
+                assert!(v["shadow_error"].as_str().unwrap().contains("boom"));
+                assert!(!names.contains(&"ShadowCosine") && !names.contains(&"Agreement"));
+            }
+        }
+    }
+    assert!(kinds.iter().all(|&k| k > 0), "{kinds:?}");
+    // A folder path becomes its last component; a hub id stays.
+    let mut r = records[0].clone();
+    r.canonical.model = "/work/models/all-MiniLM-L6-v2".into();
+    assert_eq!(emf_object(&r, "n")["canonical_model"], "all-MiniLM-L6-v2");
+    r.canonical.model = "demo/../models/paraphrase-MiniLM-L3-v2/".into();
+    assert_eq!(
+        emf_object(&r, "n")["canonical_model"],
+        "paraphrase-MiniLM-L3-v2"
+    );
+    r.canonical.model = "BAAI/bge-small-en-v1.5".into();
+    assert_eq!(
+        emf_object(&r, "n")["canonical_model"],
+        "BAAI/bge-small-en-v1.5"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_write_is_rolled_back() {
+    // /dev/full accepts opens and fails every write: the sink reports, nothing panics.
+    let p = std::path::Path::new("/dev/full");
+    if !p.exists() {
+        return;
+    }
+    let mut sink = EmfSink::file(p, "n").unwrap();
+    let all = pairs(3);
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("l.jsonl");
+    log_run(&path, &all, Mode::Good, 1.0).await;
+    let records = read_log(&path).unwrap().records;
+    let e = sink.write_batch(&records).unwrap_err().to_string();
+    assert!(e.contains("/dev/full"), "{e}");
+}

@@ -1,0 +1,417 @@
+//! Precomputed GT embeddings: the GT skip really skips, stores of other models are refused
+//! (or recomputed), bad vectors are rejected.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{pairs, scorer, tuples, Fake, Mode};
+use titlesim_core::config::{ModelConfig, StoreMismatch};
+use titlesim_core::{BackendKind, CosineScorer, Scorer, SidePrompts};
+use titlesim_shadow::store::row_checksum;
+use titlesim_shadow::{precompute, Error, GtStore, SideScorer, StoreHeader, StoreWriter};
+
+fn gts(p: &[titlesim_shadow::Pair]) -> Vec<String> {
+    p.iter().map(|p| p.gt.clone()).collect()
+}
+
+fn config_with_store(path: &Path, policy: StoreMismatch) -> ModelConfig {
+    let mut c = ModelConfig::new("fake", BackendKind::Candle, 0.8);
+    c.gt_store = Some(path.to_path_buf());
+    c.gt_store_mismatch = policy;
+    c
+}
+
+#[tokio::test]
+async fn gt_skip_encodes_only_the_product_titles() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("gt.store");
+    let all = pairs(120);
+    let builder = Fake::new("m", 16, Mode::Good);
+    let r = precompute(
+        &scorer(&builder, 0.8),
+        &gts(&all),
+        &path,
+        StoreMismatch::Refuse,
+        7,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let unique_gts: std::collections::HashSet<&str> = all.iter().map(|p| p.gt.as_str()).collect();
+    assert_eq!(r.added, unique_gts.len());
+    assert_eq!(r.existing, 0);
+    assert_eq!(
+        builder.texts().len(),
+        unique_gts.len(),
+        "each title encoded once"
+    );
+
+    // Scoring with the store: the embedder sees the product titles and nothing else.
+    let counting = Fake::new("m", 16, Mode::Good);
+    let (side, warning) = SideScorer::from_config(
+        scorer(&counting, 0.8),
+        &config_with_store(&path, StoreMismatch::Refuse),
+    )
+    .unwrap();
+    assert!(warning.is_none(), "{warning:?}");
+    assert_eq!(side.store().unwrap().len(), unique_gts.len());
+    let got = side.score(&tuples(&all)).await.unwrap();
+    let seen = counting.texts();
+    let unique_products: std::collections::HashSet<&str> =
+        all.iter().map(|p| p.product.as_str()).collect();
+    assert_eq!(seen.len(), unique_products.len(), "{seen:?}");
+    for t in &seen {
+        assert!(
+            unique_products.contains(t.as_str()),
+            "encoded a GT title: {t}"
+        );
+    }
+    // ... with exactly the verdicts of encoding both sides.
+    let want = scorer(&Fake::new("m", 16, Mode::Good), 0.8)
+        .score_batch(&tuples(&all))
+        .await
+        .unwrap();
+    assert_eq!(got, want);
+
+    // A GT title missing from the store is encoded, alone.
+    let mut extra = all[..3].to_vec();
+    extra[1].gt = "A reference title nobody precomputed".into();
+    let before = counting.texts().len();
+    let got = side.score(&tuples(&extra)).await.unwrap();
+    let new: Vec<String> = counting.texts()[before..].to_vec();
+    assert!(new.contains(&extra[1].gt));
+    assert!(!new.contains(&extra[0].gt) && !new.contains(&extra[2].gt));
+    let want = scorer(&Fake::new("m", 16, Mode::Good), 0.8)
+        .score_batch(&tuples(&extra))
+        .await
+        .unwrap();
+    assert_eq!(got, want);
+
+    // A second precompute run adds only what is new.
+    let more: Vec<String> = gts(&all)
+        .into_iter()
+        .chain(["Brand new GT".to_string()])
+        .collect();
+    let again = Fake::new("m", 16, Mode::Good);
+    let r = precompute(
+        &scorer(&again, 0.8),
+        &more,
+        &path,
+        StoreMismatch::Refuse,
+        7,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.existing, r.added), (unique_gts.len(), 1));
+    assert_eq!(again.texts(), vec!["Brand new GT".to_string()]);
+    assert_eq!(GtStore::open(&path).unwrap().len(), unique_gts.len() + 1);
+}
+
+#[tokio::test]
+async fn gt_skip_with_a_prompt_only_on_the_product_side() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("gt.store");
+    let all = pairs(30);
+    let prompts = SidePrompts {
+        product: Some("query: ".into()),
+        gt: None,
+    };
+    let mk = |e: &Arc<Fake>| CosineScorer::with_prompts(e.clone(), 0.8, prompts.clone());
+    precompute(
+        &mk(&Fake::new("m", 16, Mode::Good)),
+        &gts(&all),
+        &path,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let counting = Fake::new("m", 16, Mode::Good);
+    let side = SideScorer::with_store(mk(&counting), GtStore::open(&path).unwrap()).unwrap();
+    let got = side.score(&tuples(&all)).await.unwrap();
+    assert!(counting.texts().iter().all(|t| t.starts_with("query: ")));
+    let want = mk(&Fake::new("m", 16, Mode::Good))
+        .score_batch(&tuples(&all))
+        .await
+        .unwrap();
+    assert_eq!(got, want);
+    // The same model with a GT-side prompt makes other vectors: the store is refused.
+    let gt_prompted = CosineScorer::with_prompts(
+        Fake::new("m", 16, Mode::Good),
+        0.8,
+        SidePrompts {
+            product: None,
+            gt: Some("passage: ".into()),
+        },
+    );
+    let e = SideScorer::with_store(gt_prompted, GtStore::open(&path).unwrap()).unwrap_err();
+    assert!(matches!(e, Error::StoreMismatch { .. }), "{e}");
+}
+
+/// Writes a store by hand (so tests can put anything in it).
+fn write_store(path: &Path, header: &StoreHeader, rows: &[String]) {
+    let mut text = serde_json::to_string(header).unwrap();
+    text.push('\n');
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+fn row(t: &str, v: &[f32]) -> String {
+    let vals: Vec<String> = v.iter().map(|x| format!("{x:?}")).collect();
+    format!(
+        r#"{{"t":{},"v":[{}],"c":"{}"}}"#,
+        serde_json::to_string(t).unwrap(),
+        vals.join(","),
+        row_checksum(t, v)
+    )
+}
+
+#[tokio::test]
+async fn a_store_of_another_model_is_refused_or_recomputed() {
+    let d = tempfile::tempdir().unwrap();
+    let all = pairs(20);
+    // A 1024-d store (a Qwen3-sized model) against a 16-d model.
+    let big = d.path().join("qwen.store");
+    let qwen = Fake::new("qwen3", 1024, Mode::Good);
+    precompute(
+        &scorer(&qwen, 0.7),
+        &gts(&all),
+        &big,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let small = Fake::new("bge", 16, Mode::Good);
+    let e = SideScorer::from_config(
+        scorer(&small, 0.8),
+        &config_with_store(&big, StoreMismatch::Refuse),
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        matches!(
+            e,
+            Error::StoreMismatch {
+                expected_dim: 16,
+                found_dim: 1024,
+                ..
+            }
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("1024-d") && msg.contains("16-d"), "{msg}");
+    assert!(
+        msg.contains("ts1-fake-qwen3-1024") && msg.contains("ts1-fake-bge-16"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("qwen.store") && msg.contains("recompute"),
+        "{msg}"
+    );
+    // Same dimension, another model: refused as well (a cosine would be computable and wrong).
+    let other = d.path().join("other.store");
+    precompute(
+        &scorer(&Fake::new("other", 16, Mode::Good), 0.8),
+        &gts(&all),
+        &other,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let e =
+        SideScorer::with_store(scorer(&small, 0.8), GtStore::open(&other).unwrap()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::StoreMismatch {
+                expected_dim: 16,
+                found_dim: 16,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // A missing store is an error too.
+    let e = SideScorer::from_config(
+        scorer(&small, 0.8),
+        &config_with_store(&d.path().join("none.store"), StoreMismatch::Refuse),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("titlesim precompute"), "{e}");
+
+    // Recompute: the store is ignored (with a warning) and GT titles are encoded.
+    let counting = Fake::new("bge", 16, Mode::Good);
+    let (side, warning) = SideScorer::from_config(
+        scorer(&counting, 0.8),
+        &config_with_store(&big, StoreMismatch::Recompute),
+    )
+    .unwrap();
+    assert!(side.store().is_none());
+    assert!(warning.unwrap().contains("ignoring"));
+    let got = side.score(&tuples(&all)).await.unwrap();
+    assert!(counting.texts().contains(&all[0].gt));
+    assert_eq!(
+        got,
+        scorer(&small, 0.8)
+            .score_batch(&tuples(&all))
+            .await
+            .unwrap()
+    );
+
+    // precompute refuses to add to another model's store, and replaces it when told to.
+    let e = precompute(
+        &scorer(&small, 0.8),
+        &gts(&all),
+        &big,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, Error::StoreMismatch { .. }), "{e}");
+    assert_eq!(
+        GtStore::open(&big).unwrap().header().dim,
+        1024,
+        "left untouched"
+    );
+    let r = precompute(
+        &scorer(&small, 0.8),
+        &gts(&all),
+        &big,
+        StoreMismatch::Recompute,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(r.replaced);
+    let s = GtStore::open(&big).unwrap();
+    assert_eq!(
+        (s.header().dim, s.header().fingerprint.as_str()),
+        (16, "ts1-fake-bge-16")
+    );
+    assert!(SideScorer::with_store(scorer(&small, 0.8), s).is_ok());
+}
+
+#[test]
+fn bad_vectors_are_rejected_with_the_line() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.store");
+    let h = StoreHeader::new("ts1-x", 3, "m", "fake", None);
+    let good = row("a", &[0.1, -0.2, 0.3]);
+    let cases: Vec<(String, &str)> = vec![
+        // NaN and inf literals are not JSON; 1e39 is, and overflows f32 to infinity.
+        (row("b", &[f32::NAN, 0.0, 1.0]), "invalid row"),
+        (row("b", &[f32::INFINITY, 0.0, 1.0]), "invalid row"),
+        (row("b", &[1.0, 2.0]), "2 values, expected 3"),
+        (row("b", &[1.0, 2.0, 3.0, 4.0]), "4 values, expected 3"),
+        (
+            r#"{"t":"b","v":[1.0,null,2.0],"c":"00000000"}"#.into(),
+            "not a number",
+        ),
+        (
+            r#"{"t":"b","v":[1e39,0.0,2.0],"c":"00000000"}"#.into(),
+            "non-finite",
+        ),
+        (row("b", &[1.0, 2.0, 3.0]).replace("2.0", "2.5"), "checksum"),
+        (row("a", &[0.1, -0.2, 0.4]), "already stored on line 2"),
+        ("not json".into(), "invalid row"),
+    ];
+    for (bad, want) in cases {
+        write_store(&p, &h, &[good.clone(), bad.clone()]);
+        let e = GtStore::open(&p).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains("s.store:3"), "{bad}: {e}");
+    }
+    // The same title twice with the same vector is fine.
+    write_store(&p, &h, &[good.clone(), good.clone()]);
+    assert_eq!(GtStore::open(&p).unwrap().len(), 1);
+    // Headers: not a store, another version, empty file.
+    std::fs::write(&p, "{\"hello\":1}\n").unwrap();
+    assert!(GtStore::open(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("not a GT store header"));
+    let mut v2 = h.clone();
+    v2.version = 2;
+    write_store(&p, &v2, &[]);
+    assert!(GtStore::open(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("version 2"));
+    std::fs::write(&p, "").unwrap();
+    assert!(GtStore::open(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("no complete header"));
+
+    // The writer refuses them too.
+    let mut w = StoreWriter::create(&d.path().join("w.store"), h.clone()).unwrap();
+    for v in [vec![f32::NAN, 0.0, 0.0], vec![0.0, f32::NEG_INFINITY, 0.0]] {
+        let e = w.add("x", &v).unwrap_err().to_string();
+        assert!(e.contains("non-finite"), "{e}");
+    }
+    let e = w.add("x", &[1.0; 1024]).unwrap_err().to_string();
+    assert!(e.contains("expected 3, got 1024"), "{e}");
+    w.add("ok", &[1.0, 2.0, 3.0]).unwrap();
+    assert_eq!(w.finish().unwrap(), 1);
+}
+
+#[test]
+fn values_round_trip_bit_for_bit_and_a_torn_tail_is_skipped_then_cut() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.store");
+    let h = StoreHeader::new("ts1-x", 4, "m", "fake", None);
+    let tricky = [
+        [0.1f32, f32::MIN_POSITIVE, f32::MAX, -1.0e-45],
+        [1.0 / 3.0, -0.0, 16_777_217.0, 3.4e-38],
+    ];
+    let mut w = StoreWriter::create(&p, h).unwrap();
+    w.add("t1", &tricky[0]).unwrap();
+    w.add("t\"2\"\nwith newline", &tricky[1]).unwrap();
+    w.finish().unwrap();
+    // A crash in the middle of the next row.
+    let torn = row("t3", &[1.0, 2.0, 3.0, 4.0]);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+    std::io::Write::write_all(&mut f, &torn.as_bytes()[..20]).unwrap();
+    drop(f);
+    let s = GtStore::open(&p).unwrap();
+    assert_eq!(s.len(), 2);
+    assert_eq!(s.torn_tail(), Some(4));
+    for (t, v) in [("t1", &tricky[0]), ("t\"2\"\nwith newline", &tricky[1])] {
+        let got = s.get(t).unwrap();
+        assert!(
+            got.iter()
+                .zip(v.iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{t}: {got:?}"
+        );
+    }
+    // Appending cuts the torn line off first, so the new row is whole.
+    let (mut w, had) = StoreWriter::append(&p, "ts1-x", 4).unwrap();
+    assert_eq!(had.len(), 2);
+    w.add("t3", &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    w.finish().unwrap();
+    let s = GtStore::open(&p).unwrap();
+    assert_eq!((s.len(), s.torn_tail()), (3, None));
+    // Appending with another fingerprint or dimension is refused.
+    assert!(matches!(
+        StoreWriter::append(&p, "ts1-y", 4),
+        Err(Error::StoreMismatch { .. })
+    ));
+    assert!(matches!(
+        StoreWriter::append(&p, "ts1-x", 5),
+        Err(Error::StoreMismatch { .. })
+    ));
+}
