@@ -19,11 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Embed texts and print one JSON line per text: {"text": ..., "embedding": [...]}.
     Embed(commands::embed::Args),
-    /// Score product/GT pairs with the canonical model of a config file.
     Score(commands::score::Args),
-    /// Show what a model name resolves to: files, architecture, pooling, fingerprint.
     Inspect(commands::inspect::Args),
     /// Score pairs with the canonical model while a shadow model is logged beside it.
     Shadow(commands::shadow::Args),
@@ -49,9 +46,29 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader went away (`titlesim embed ... | head`): not an error of ours.
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Whether an error comes from writing to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .map(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            .or_else(|| {
+                c.downcast_ref::<serde_json::Error>()
+                    .map(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+            })
+            .or_else(|| {
+                c.downcast_ref::<csv::Error>().map(|x| {
+                    matches!(x.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe)
+                })
+            })
+            .unwrap_or(false)
+    })
 }

@@ -24,6 +24,7 @@ pub mod embed;
 pub mod error;
 pub mod fingerprint;
 pub mod model;
+pub mod onnx_io;
 pub mod pooling;
 pub mod record;
 pub mod resolve;

@@ -6,6 +6,8 @@
 //! Asking for a backend that is not compiled in is an [`Error::BackendNotCompiled`] naming the
 //! feature to enable.
 
+pub mod io;
+
 pub use titlesim_core as core;
 pub use titlesim_core::*;
 

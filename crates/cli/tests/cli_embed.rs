@@ -1,0 +1,180 @@
+//! `titlesim embed` against the committed sentence-transformers references.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+/// Parses embed's JSON lines into (text, vector) pairs.
+fn parse(stdout: &str) -> Vec<(String, Vec<f32>)> {
+    stdout
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("each line is JSON");
+            let text = v["text"].as_str().expect("a text field").to_string();
+            let emb = v["embedding"]
+                .as_array()
+                .expect("an embedding array")
+                .iter()
+                .map(|x| x.as_f64().expect("numbers") as f32)
+                .collect();
+            (text, emb)
+        })
+        .collect()
+}
+
+/// The ONNX Runtime library for the ort backend (fails the test, saying what to run, when it
+/// is missing).
+fn ort_library_if(backend: &str) -> Option<std::path::PathBuf> {
+    (backend == "ort").then(ort_library)
+}
+
+fn check_against_reference(name: &str, backend: &str, tol: f32) {
+    let r = reference(name);
+    let folder = fixture(name);
+    // One text per line; the reference's empty text is an empty line in the middle.
+    assert!(r.texts.iter().all(|t| !t.contains('\n')));
+    assert!(!r.texts.last().unwrap().is_empty());
+    let input = r.texts.join("\n") + "\n";
+    let lib = ort_library_if(backend);
+    let mut args = vec![
+        "embed",
+        "--model",
+        folder.to_str().unwrap(),
+        "--backend",
+        backend,
+        "--batch-size",
+        "4",
+    ];
+    if let Some(lib) = &lib {
+        args.extend(["--ort-library", lib.to_str().unwrap()]);
+    }
+    let out = titlesim(&args, Some(input.as_bytes()));
+    let rows = parse(&ok(&out));
+    assert_eq!(rows.len(), r.texts.len(), "one line per input text");
+    for (i, ((text, v), (want_text, want))) in rows
+        .iter()
+        .zip(r.texts.iter().zip(&r.embeddings))
+        .enumerate()
+    {
+        assert_eq!(text, want_text, "line {i} is out of order");
+        let d = max_abs_diff(v, want);
+        assert!(
+            d <= tol,
+            "{name} on {backend}, text {i} ({want_text:?}): max |diff| {d}"
+        );
+    }
+}
+
+#[test]
+#[cfg(feature = "candle")]
+fn tiny_bert_mean_on_candle_matches_sentence_transformers() {
+    check_against_reference("tiny-bert-mean", "candle", 1e-5);
+}
+
+#[test]
+#[cfg(feature = "candle")]
+fn tiny_bert_cls_on_candle_is_normalised_like_the_reference() {
+    let r = reference("tiny-bert-cls");
+    assert!(r.normalize);
+    check_against_reference("tiny-bert-cls", "candle", 1e-5);
+}
+
+#[test]
+#[cfg(feature = "tract")]
+fn tiny_bert_mean_on_tract_matches_sentence_transformers() {
+    check_against_reference("tiny-bert-mean", "tract", 1e-4);
+}
+
+#[test]
+#[cfg(feature = "ort")]
+fn tiny_bert_mean_on_ort_matches_sentence_transformers() {
+    check_against_reference("tiny-bert-mean", "ort", 1e-4);
+}
+
+#[test]
+#[cfg(feature = "candle")]
+fn files_and_jsonl_give_the_same_lines_and_floats_round_trip() {
+    let d = tempfile::tempdir().unwrap();
+    let texts = [
+        "USB C Cable 2 Pack",
+        "",
+        "Café crème brûlée – 500 g",
+        "USB C Cable 2 Pack",
+    ];
+    let txt = d.path().join("in.txt");
+    std::fs::write(&txt, texts.join("\n")).unwrap();
+    let jsonl = d.path().join("in.jsonl");
+    let lines: Vec<String> = texts
+        .iter()
+        .map(|t| serde_json::json!({"id": 1, "text": t}).to_string())
+        .collect();
+    std::fs::write(&jsonl, lines.join("\n") + "\n").unwrap();
+    let model = fixture("tiny-bert-mean");
+    let run = |input: &std::path::Path| {
+        ok(&titlesim(
+            &[
+                "embed",
+                "-m",
+                model.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+                "--chunk-size",
+                "3",
+            ],
+            None,
+        ))
+    };
+    let a = run(&txt);
+    let b = run(&jsonl);
+    assert_eq!(a, b, "text and JSON-lines input give the same output");
+    let rows = parse(&a);
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[1].0, "");
+    assert_eq!(
+        rows[0].1, rows[3].1,
+        "the same text gives the same vector across chunks"
+    );
+    assert_eq!(rows[0].1.len(), 32);
+    // Floats print as the shortest decimal that parses back to the same f32.
+    for line in a.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        for x in v["embedding"].as_array().unwrap() {
+            let s = x.to_string();
+            let f: f32 = s.parse().unwrap();
+            assert_eq!(f.to_string().parse::<f32>().unwrap(), f);
+            assert!(s.len() <= 16, "{s} is longer than an f32 needs");
+        }
+    }
+}
+
+#[test]
+#[cfg(feature = "candle")]
+fn overrides_change_the_vectors() {
+    let model = fixture("tiny-bert-mean");
+    let m = model.to_str().unwrap();
+    let plain = parse(&ok(&titlesim(
+        &["embed", "-m", m],
+        Some(b"USB C Cable 2 Pack\n"),
+    )));
+    let norm = parse(&ok(&titlesim(
+        &["embed", "-m", m, "--normalize", "true"],
+        Some(b"USB C Cable 2 Pack\n"),
+    )));
+    let n: f32 = norm[0].1.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((n - 1.0).abs() < 1e-5, "norm {n}");
+    let p: f32 = plain[0].1.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!(
+        (p - 1.0).abs() > 1e-3,
+        "tiny-bert-mean is not normalised by default"
+    );
+    assert!(cosine(&plain[0].1, &norm[0].1) > 0.99999);
+    let cls = parse(&ok(&titlesim(
+        &["embed", "-m", m, "--pooling", "cls"],
+        Some(b"USB C Cable 2 Pack\n"),
+    )));
+    assert!(
+        max_abs_diff(&cls[0].1, &plain[0].1) > 1e-3,
+        "--pooling cls changes the vector"
+    );
+}

@@ -1,0 +1,283 @@
+//! Error paths: every one prints `error: ...` and exits non-zero, never a panic.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn missing_model_folder() {
+    let e = fails(&titlesim(
+        &["embed", "--model", "./no/such/model"],
+        Some(b"x\n"),
+    ));
+    assert!(
+        e.contains("no/such/model") && e.contains("not found"),
+        "{e}"
+    );
+    let e = fails(&titlesim(&["inspect", "--model", "/no/such/folder"], None));
+    assert!(e.contains("/no/such/folder"), "{e}");
+}
+
+#[test]
+fn missing_input_file() {
+    let m = fixture("tiny-bert-mean");
+    let e = fails(&titlesim(
+        &[
+            "embed",
+            "-m",
+            m.to_str().unwrap(),
+            "--input",
+            "/no/such/texts.txt",
+        ],
+        None,
+    ));
+    assert!(e.contains("/no/such/texts.txt"), "{e}");
+}
+
+#[test]
+#[cfg(feature = "candle")]
+fn invalid_utf8_names_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("bad.txt");
+    std::fs::write(&p, b"ok\nalso ok\nbad \xff byte\n").unwrap();
+    let m = fixture("tiny-bert-mean");
+    let out = titlesim(
+        &[
+            "embed",
+            "-m",
+            m.to_str().unwrap(),
+            "-i",
+            p.to_str().unwrap(),
+            "--chunk-size",
+            "1",
+        ],
+        None,
+    );
+    let e = fails(&out);
+    assert!(e.contains("bad.txt:3") && e.contains("UTF-8"), "{e}");
+    // The lines before the bad one were embedded and written (streaming).
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+}
+
+#[test]
+#[cfg(feature = "candle")]
+fn jsonl_without_text_field() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("in.jsonl");
+    std::fs::write(&p, "{\"text\": \"a\"}\n{\"title\": \"b\"}\n").unwrap();
+    let m = fixture("tiny-bert-mean");
+    let e = fails(&titlesim(
+        &[
+            "embed",
+            "-m",
+            m.to_str().unwrap(),
+            "-i",
+            p.to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(e.contains("in.jsonl:2") && e.contains("`text`"), "{e}");
+}
+
+fn config(dir: &std::path::Path, backend: &str) -> std::path::PathBuf {
+    let p = dir.join("t.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[canonical]\nmodel = {:?}\nbackend = \"{backend}\"\nthreshold = 0.5\n",
+            fixture("tiny-bert-mean").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn empty_pairs_file() {
+    let d = tempfile::tempdir().unwrap();
+    let c = config(d.path(), "candle");
+    let p = d.path().join("pairs.csv");
+    std::fs::write(&p, "id,product,gt\n").unwrap();
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            c.to_str().unwrap(),
+            "-p",
+            p.to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(e.contains("pairs.csv") && e.contains("no pairs"), "{e}");
+    std::fs::write(&p, "").unwrap();
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            c.to_str().unwrap(),
+            "-p",
+            p.to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(e.contains("pairs.csv"), "{e}");
+}
+
+#[test]
+fn missing_column() {
+    let d = tempfile::tempdir().unwrap();
+    let c = config(d.path(), "candle");
+    let p = d.path().join("pairs.csv");
+    std::fs::write(&p, "id,phase,product,label\n1,race,a,1\n").unwrap();
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            c.to_str().unwrap(),
+            "-p",
+            p.to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(
+        e.contains("pairs.csv:1") && e.contains("missing column `gt`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_ids_name_both_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let c = config(d.path(), "candle");
+    let p = d.path().join("pairs.jsonl");
+    std::fs::write(
+        &p,
+        "{\"id\": 1, \"product\": \"a\", \"gt\": \"b\"}\n{\"id\": \"1\", \"product\": \"c\", \"gt\": \"d\"}\n",
+    )
+    .unwrap();
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            c.to_str().unwrap(),
+            "-p",
+            p.to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(
+        e.contains("pairs.jsonl:2") && e.contains("duplicate id `1`") && e.contains("line 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_backend_name() {
+    let m = fixture("tiny-bert-mean");
+    let out = titlesim(
+        &["embed", "-m", m.to_str().unwrap(), "--backend", "cuda"],
+        None,
+    );
+    let e = fails(&out);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(
+        e.contains("unknown backend `cuda`") && e.contains("candle, ort or tract"),
+        "{e}"
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    let c = config(d.path(), "cuda");
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            c.to_str().unwrap(),
+            "-p",
+            data("sample_pairs.csv").to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(e.contains("t.toml") && e.contains("cuda"), "{e}");
+}
+
+#[test]
+fn bad_config_file() {
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            "/no/such/titlesim.toml",
+            "-p",
+            data("sample_pairs.csv").to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(e.contains("/no/such/titlesim.toml"), "{e}");
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("t.toml");
+    std::fs::write(&p, "[canonical]\nmodel = \"m\"\ntreshold = 0.5\n").unwrap();
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            p.to_str().unwrap(),
+            "-p",
+            data("sample_pairs.csv").to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert!(e.contains("treshold"), "{e}");
+}
+
+#[test]
+fn version_lists_the_compiled_backends() {
+    let out = ok(&titlesim(&["--version"], None));
+    let list = out
+        .split("(backends: ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("no backend list in {out}"));
+    let listed: Vec<&str> = list.split(", ").collect();
+    // Features of this package are on in the binary; others may be on through feature
+    // unification with the rest of the workspace.
+    for (f, on) in [
+        ("candle", cfg!(feature = "candle")),
+        ("ort", cfg!(feature = "ort")),
+        ("tract", cfg!(feature = "tract")),
+    ] {
+        if on {
+            assert!(listed.contains(&f), "{f} missing from {out}");
+        }
+    }
+    assert!(
+        listed == ["none"]
+            || listed
+                .iter()
+                .all(|b| ["candle", "ort", "tract"].contains(b)),
+        "{out}"
+    );
+}
+
+#[test]
+fn help_explains_the_flags_and_defaults() {
+    let out = ok(&titlesim(&["embed", "--help"], None));
+    for f in [
+        "--model",
+        "--backend",
+        "--onnx",
+        "--onnx-output",
+        "--threads",
+        "--batch-size",
+        "--pooling",
+        "--max-length",
+        "--input",
+        "[default: candle]",
+        "[default: 32]",
+    ] {
+        assert!(out.contains(f), "embed --help lacks {f}:\n{out}");
+    }
+    let out = ok(&titlesim(&["score", "--help"], None));
+    for f in ["--config", "--pairs", "--format", "--out", "[default: csv]"] {
+        assert!(out.contains(f), "score --help lacks {f}:\n{out}");
+    }
+}

@@ -1,0 +1,243 @@
+//! `titlesim score`: verdicts against cosines computed from the committed references.
+#![cfg(feature = "candle")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+struct Case {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    pairs_csv: PathBuf,
+    pairs_jsonl: PathBuf,
+    /// (id, phase, expected cosine, label)
+    expected: Vec<(String, &'static str, f64, u8)>,
+    threshold: f32,
+}
+
+/// Pairs of reference texts of tiny-bert-mean, whose cosines follow from the reference
+/// embeddings; the threshold sits between two of them so some pass and some fail.
+fn case() -> Case {
+    let r = reference("tiny-bert-mean");
+    let idx = [
+        (0, 1, "qualifying"),
+        (2, 3, "qualifying"),
+        (8, 9, "race"),
+        (10, 0, "race"),
+        (2, 2, "race"),
+    ];
+    let expected: Vec<(String, &'static str, f64, u8)> = idx
+        .iter()
+        .enumerate()
+        .map(|(k, &(a, b, phase))| {
+            (
+                format!("p{k}"),
+                phase,
+                cosine(&r.embeddings[a], &r.embeddings[b]),
+                (k % 2) as u8,
+            )
+        })
+        .collect();
+    let mut cs: Vec<f64> = expected.iter().map(|e| e.2).collect();
+    cs.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    // Between the 2nd and 3rd smallest cosines: 3 pass, 2 fail.
+    let threshold = ((cs[1] + cs[2]) / 2.0) as f32;
+    assert!(cs[2] - cs[1] > 1e-3, "the threshold needs room: {cs:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("titlesim.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[canonical]\nmodel = {:?}\nbackend = \"candle\"\nthreshold = {threshold}\nbatch_size = 2\n",
+            fixture("tiny-bert-mean").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut csv = String::from("id,phase,product,gt,label\n");
+    let mut jsonl = String::new();
+    for (k, &(a, b, _)) in idx.iter().enumerate() {
+        let (id, phase, _, label) = &expected[k];
+        let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        csv += &format!(
+            "{id},{phase},{},{},{label}\n",
+            q(&r.texts[a]),
+            q(&r.texts[b])
+        );
+        jsonl += &serde_json::json!({"id": id, "phase": phase, "product": r.texts[a], "gt": r.texts[b], "label": label}).to_string();
+        jsonl += "\n";
+    }
+    let pairs_csv = dir.path().join("pairs.csv");
+    std::fs::write(&pairs_csv, csv).unwrap();
+    let pairs_jsonl = dir.path().join("pairs.jsonl");
+    std::fs::write(&pairs_jsonl, jsonl).unwrap();
+    Case {
+        dir,
+        config,
+        pairs_csv,
+        pairs_jsonl,
+        expected,
+        threshold,
+    }
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn check_rows(c: &Case, rows: &[(String, f32, f32, bool)]) {
+    assert_eq!(rows.len(), c.expected.len());
+    for (row, (id, _, want, _)) in rows.iter().zip(&c.expected) {
+        let (got_id, cos, thr, pass) = row;
+        assert_eq!(got_id, id, "rows come in input order");
+        assert!(
+            ((*cos as f64) - want).abs() < 1e-5,
+            "pair {id}: cosine {cos}, reference {want}"
+        );
+        assert_eq!(*thr, c.threshold, "the threshold is printed exactly");
+        assert_eq!(*pass, cos >= thr, "pass means cosine >= threshold");
+        assert_eq!(
+            *pass,
+            *want >= c.threshold as f64,
+            "pair {id}: verdict differs from the reference's"
+        );
+    }
+    assert_eq!(rows.iter().filter(|r| r.3).count(), 3);
+}
+
+#[test]
+fn csv_output_and_summary() {
+    let c = case();
+    let out = titlesim(
+        &[
+            "score",
+            "--config",
+            s(&c.config),
+            "--pairs",
+            s(&c.pairs_csv),
+        ],
+        None,
+    );
+    let stdout = ok(&out);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("id,cosine,threshold,pass"));
+    let rows: Vec<(String, f32, f32, bool)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            assert_eq!(f.len(), 4, "{l}");
+            (
+                f[0].to_string(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    check_rows(&c, &rows);
+
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scored 5 pairs"), "{stderr}");
+    assert!(stderr.contains("3 passed (60.0%)"), "{stderr}");
+    let q_pass = c.expected[..2]
+        .iter()
+        .filter(|e| e.2 >= c.threshold as f64)
+        .count();
+    let r_pass = c.expected[2..]
+        .iter()
+        .filter(|e| e.2 >= c.threshold as f64)
+        .count();
+    assert!(
+        stderr.contains(&format!("phase qualifying: 2 pairs, {q_pass} passed")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("phase race: 3 pairs, {r_pass} passed")),
+        "{stderr}"
+    );
+    let agree = c
+        .expected
+        .iter()
+        .filter(|e| (e.3 == 1) == (e.2 >= c.threshold as f64))
+        .count();
+    assert!(
+        stderr.contains(&format!("agrees with the label on {agree} of 5")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("titles/s"), "{stderr}");
+    // No progress bar when stderr is not a terminal.
+    assert!(!stderr.contains("eta"), "{stderr}");
+}
+
+#[test]
+fn jsonl_output_to_a_file_from_jsonl_pairs() {
+    let c = case();
+    let out_path = c.dir.path().join("scores.jsonl");
+    let out = titlesim(
+        &[
+            "score",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&c.pairs_jsonl),
+            "--format",
+            "jsonl",
+            "--out",
+            s(&out_path),
+        ],
+        None,
+    );
+    assert_eq!(ok(&out), "", "results go to --out, not stdout");
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let rows: Vec<(String, f32, f32, bool)> = text
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["id"].as_str().unwrap().to_string(),
+                v["cosine"].as_f64().unwrap() as f32,
+                v["threshold"].as_f64().unwrap() as f32,
+                v["pass"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    check_rows(&c, &rows);
+}
+
+#[test]
+fn pairs_from_stdin_are_sniffed() {
+    let c = case();
+    let data = std::fs::read(&c.pairs_jsonl).unwrap();
+    let a = ok(&titlesim(
+        &["score", "-c", s(&c.config), "-p", "-"],
+        Some(&data),
+    ));
+    let b = ok(&titlesim(
+        &["score", "-c", s(&c.config), "-p", s(&c.pairs_csv)],
+        None,
+    ));
+    assert_eq!(a, b);
+}
+
+#[test]
+fn the_sample_pairs_score_in_chunks() {
+    // 100 pairs in chunks of 7: written in input order, the same as in one chunk.
+    let c = case();
+    let sample = data("sample_pairs.csv");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["score", "-c", s(&c.config), "-p", sample.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ok(&titlesim(&args, None))
+    };
+    let out = run(&["--chunk-size", "7"]);
+    assert_eq!(out, run(&[]));
+    let ids: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    let want: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
+    assert_eq!(ids, want);
+}

@@ -1,0 +1,593 @@
+//! Reading the inputs of the command line (and of anyone else): texts to embed and
+//! product/ground-truth pairs to score.
+//!
+//! Every problem is an [`Error::Input`] naming the file (`-` for standard input), the
+//! 1-based line and, where there is one, the field or column at fault.
+//!
+//! # Texts
+//!
+//! [`read_texts`] / [`TextReader`]:
+//!
+//! - **plain text** (any name not ending in `.jsonl`): one text per line. Line ends are `\n`
+//!   or `\r\n`, and the end is not part of the text. A final line end does not start another
+//!   text (`"a\nb\n"` is two texts, as is `"a\nb"`), but an empty line *between* lines is an
+//!   empty text (`"a\n\nb"` is three texts, the second empty): each line maps to exactly one
+//!   output, so outputs line up with input lines. Other whitespace is kept as it is.
+//! - **JSON lines** (name ends in `.jsonl`): one JSON object per line with a string field
+//!   `text`; other fields are ignored; blank lines are skipped.
+//! - `-` (or no path) reads standard input as plain text.
+//!
+//! Invalid UTF-8 is an error naming the file and line, never a silent replacement.
+//!
+//! # Pairs
+//!
+//! [`read_pairs`] reads a CSV file (`.csv`: a header row naming the columns, RFC 4180 quoting)
+//! or a JSON-lines file (`.jsonl`, or `.json` holding one object per line) with the fields
+//!
+//! | field | required | meaning |
+//! |---|---|---|
+//! | `id` | yes | unique key of the pair (a JSON number is taken as its decimal text) |
+//! | `product` | yes | the answer title being judged |
+//! | `gt` | yes | the ground-truth title |
+//! | `phase` | no | the task phase (`qualifying`, `race`, ...); empty means none |
+//! | `label` | no | a person's verdict: `1` same product, `0` not; empty means none |
+//!
+//! Extra columns are ignored; column names are matched exactly after trimming spaces. Ids must
+//! be unique (the error names both lines) and a file with no pair at all is an error. With `-`
+//! (standard input) the format is sniffed: a first non-blank character `{` means JSON lines,
+//! anything else CSV.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+fn input_err(path: &Path, line: u64, message: impl Into<String>) -> Error {
+    Error::Input {
+        path: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
+}
+
+fn is_stdin(path: Option<&Path>) -> bool {
+    path.is_none_or(|p| p.as_os_str() == "-")
+}
+
+fn has_extension(path: &Path, ext: &str) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+fn open(path: Option<&Path>) -> Result<(PathBuf, Box<dyn BufRead + Send>)> {
+    if is_stdin(path) {
+        return Ok((PathBuf::from("-"), Box::new(BufReader::new(io::stdin()))));
+    }
+    let p = path.expect("checked above");
+    let f = File::open(p).map_err(|e| Error::io(p, e))?;
+    Ok((p.to_path_buf(), Box::new(BufReader::new(f))))
+}
+
+/// How a text file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    /// One text per line.
+    Lines,
+    /// One JSON object per line with a string field `text`.
+    Jsonl,
+}
+
+impl TextFormat {
+    /// The format a file name implies: `.jsonl` is [`TextFormat::Jsonl`], anything else
+    /// (and standard input) [`TextFormat::Lines`].
+    pub fn for_path(path: Option<&Path>) -> Self {
+        match path {
+            Some(p) if !is_stdin(Some(p)) && has_extension(p, "jsonl") => TextFormat::Jsonl,
+            _ => TextFormat::Lines,
+        }
+    }
+}
+
+/// Texts read one at a time, so a huge input need not fit in memory.
+///
+/// An iterator of `Result<String>`; after the first error it ends.
+pub struct TextReader {
+    path: PathBuf,
+    reader: Box<dyn BufRead + Send>,
+    format: TextFormat,
+    line: u64,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+impl std::fmt::Debug for TextReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextReader")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("line", &self.line)
+            .finish()
+    }
+}
+
+impl TextReader {
+    /// Opens `path` (`None` or `-`: standard input) in the format its name implies.
+    pub fn open(path: Option<&Path>) -> Result<Self> {
+        let (p, reader) = open(path)?;
+        Ok(Self::from_reader(reader, p, TextFormat::for_path(path)))
+    }
+
+    /// Reads texts from any reader; `path` is only used in error messages.
+    pub fn from_reader(
+        reader: impl BufRead + Send + 'static,
+        path: impl Into<PathBuf>,
+        format: TextFormat,
+    ) -> Self {
+        TextReader {
+            path: path.into(),
+            reader: Box::new(reader),
+            format,
+            line: 0,
+            buf: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// The name used in error messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads up to `n` texts; an empty vector means the input is exhausted.
+    pub fn next_chunk(&mut self, n: usize) -> Result<Vec<String>> {
+        let mut out = Vec::with_capacity(n.min(4096));
+        while out.len() < n {
+            match self.next() {
+                Some(t) => out.push(t?),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_line(&mut self) -> Result<Option<String>> {
+        self.buf.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| Error::io(&self.path, e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line += 1;
+        if self.buf.last() == Some(&b'\n') {
+            self.buf.pop();
+            if self.buf.last() == Some(&b'\r') {
+                self.buf.pop();
+            }
+        }
+        match std::str::from_utf8(&self.buf) {
+            Ok(s) => Ok(Some(s.to_string())),
+            Err(e) => Err(input_err(
+                &self.path,
+                self.line,
+                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1),
+            )),
+        }
+    }
+
+    fn next_text(&mut self) -> Result<Option<String>> {
+        loop {
+            let Some(line) = self.read_line()? else {
+                return Ok(None);
+            };
+            match self.format {
+                TextFormat::Lines => return Ok(Some(line)),
+                TextFormat::Jsonl => {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let v: Value = serde_json::from_str(&line).map_err(|e| {
+                        input_err(&self.path, self.line, format!("invalid JSON: {e}"))
+                    })?;
+                    return match v.get("text") {
+                        Some(Value::String(s)) => Ok(Some(s.clone())),
+                        Some(other) if v.is_object() => Err(input_err(
+                            &self.path,
+                            self.line,
+                            format!("field `text` is not a string (found {})", kind(other)),
+                        )),
+                        _ if v.is_object() => {
+                            Err(input_err(&self.path, self.line, "missing field `text`"))
+                        }
+                        _ => Err(input_err(
+                            &self.path,
+                            self.line,
+                            format!(
+                                "expected a JSON object with a field `text`, found {}",
+                                kind(&v)
+                            ),
+                        )),
+                    };
+                }
+            }
+        }
+    }
+}
+
+impl Iterator for TextReader {
+    type Item = Result<String>;
+
+    fn next(&mut self) -> Option<Result<String>> {
+        if self.done {
+            return None;
+        }
+        match self.next_text() {
+            Ok(Some(t)) => Some(Ok(t)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Reads all texts of `path` (`None` or `-`: standard input); see the module documentation
+/// for the formats.
+pub fn read_texts(path: Option<&Path>) -> Result<Vec<String>> {
+    TextReader::open(path)?.collect()
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One product/ground-truth pair to score.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PairInput {
+    /// Unique key of the pair within its file.
+    pub id: String,
+    /// The answer title being judged.
+    pub product: String,
+    /// The ground-truth title.
+    pub gt: String,
+    /// The task phase, when the file has one.
+    pub phase: Option<String>,
+    /// A person's verdict (1 = same product, 0 = not), when the file has one.
+    pub label: Option<u8>,
+    /// The 1-based line of the file the pair starts on.
+    pub line: u64,
+}
+
+/// How a pairs file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PairFormat {
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+impl PairFormat {
+    /// The format a file name implies: `.csv`, or `.jsonl`/`.json`; anything else is an
+    /// error naming the file.
+    pub fn for_path(path: &Path) -> Result<Self> {
+        if has_extension(path, "csv") {
+            Ok(PairFormat::Csv)
+        } else if has_extension(path, "jsonl") || has_extension(path, "json") {
+            Ok(PairFormat::Jsonl)
+        } else {
+            Err(input_err(
+                path,
+                0,
+                "cannot tell the format of a pairs file from its name: expected `.csv`, `.jsonl` or `.json` (JSON lines)",
+            ))
+        }
+    }
+}
+
+/// Reads the pairs of `path` (`-`: standard input, format sniffed); see the module
+/// documentation for the formats and checks.
+pub fn read_pairs(path: &Path) -> Result<Vec<PairInput>> {
+    if is_stdin(Some(path)) {
+        let mut data = Vec::new();
+        io::stdin()
+            .read_to_end(&mut data)
+            .map_err(|e| Error::io("-", e))?;
+        let first = data.iter().find(|b| !b.is_ascii_whitespace());
+        let format = if first == Some(&b'{') {
+            PairFormat::Jsonl
+        } else {
+            PairFormat::Csv
+        };
+        return read_pairs_from(io::Cursor::new(data), Path::new("-"), format);
+    }
+    let format = PairFormat::for_path(path)?;
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    read_pairs_from(BufReader::new(f), path, format)
+}
+
+/// Reads pairs from any reader in a given format; `path` is only used in messages.
+pub fn read_pairs_from(
+    reader: impl Read,
+    path: &Path,
+    format: PairFormat,
+) -> Result<Vec<PairInput>> {
+    let pairs = match format {
+        PairFormat::Csv => read_csv(reader, path)?,
+        PairFormat::Jsonl => read_jsonl(reader, path)?,
+    };
+    if pairs.is_empty() {
+        return Err(input_err(
+            path,
+            0,
+            "no pairs: the file holds no data rows (a pairs file needs at least one pair)",
+        ));
+    }
+    let mut seen: HashMap<&str, u64> = HashMap::with_capacity(pairs.len());
+    for p in &pairs {
+        if let Some(first) = seen.insert(&p.id, p.line) {
+            return Err(input_err(
+                path,
+                p.line,
+                format!("duplicate id `{}` (first on line {first})", p.id),
+            ));
+        }
+    }
+    Ok(pairs)
+}
+
+fn parse_label(path: &Path, line: u64, s: &str) -> Result<Option<u8>> {
+    match s.trim() {
+        "" => Ok(None),
+        "0" => Ok(Some(0)),
+        "1" => Ok(Some(1)),
+        other => Err(input_err(
+            path,
+            line,
+            format!("`label` must be 0, 1 or empty, found `{other}`"),
+        )),
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<PairInput>> {
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(reader);
+    let csv_err = |e: csv::Error| -> Error {
+        let line = e.position().map(|p| p.line()).unwrap_or(0);
+        let message = match e.kind() {
+            csv::ErrorKind::Utf8 { err, .. } => {
+                format!("invalid UTF-8 in field {}", err.field() + 1)
+            }
+            csv::ErrorKind::UnequalLengths {
+                expected_len, len, ..
+            } => format!("row has {len} fields, the header has {expected_len}"),
+            csv::ErrorKind::Io(err) => {
+                return Error::io(path, io::Error::new(err.kind(), err.to_string()))
+            }
+            _ => e.to_string(),
+        };
+        input_err(path, line, message)
+    };
+    let headers = r.headers().map_err(csv_err)?.clone();
+    if headers.is_empty() || (headers.len() == 1 && headers[0].trim().is_empty()) {
+        return Err(input_err(
+            path,
+            1,
+            "empty file: expected a header row naming the columns id, product, gt",
+        ));
+    }
+    let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    let have = || {
+        headers
+            .iter()
+            .map(|h| h.trim())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let required = |name: &str| {
+        col(name).ok_or_else(|| {
+            input_err(
+                path,
+                1,
+                format!("missing column `{name}` (the header has: {})", have()),
+            )
+        })
+    };
+    let (id_c, product_c, gt_c) = (required("id")?, required("product")?, required("gt")?);
+    let (phase_c, label_c) = (col("phase"), col("label"));
+
+    let mut out = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match r.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_err(e)),
+        }
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if rec.len() == 1 && rec[0].is_empty() {
+            continue; // a blank line
+        }
+        let id = rec[id_c].trim().to_string();
+        if id.is_empty() {
+            return Err(input_err(path, line, "empty `id`"));
+        }
+        out.push(PairInput {
+            id,
+            product: rec[product_c].to_string(),
+            gt: rec[gt_c].to_string(),
+            phase: phase_c.and_then(|c| non_empty(rec[c].trim())),
+            label: match label_c {
+                Some(c) => parse_label(path, line, &rec[c])?,
+                None => None,
+            },
+            line,
+        });
+    }
+    Ok(out)
+}
+
+fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<PairInput>> {
+    let mut r = BufReader::new(reader);
+    let mut buf = Vec::new();
+    let mut line = 0u64;
+    let mut out = Vec::new();
+    loop {
+        buf.clear();
+        let n = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        line += 1;
+        let text = std::str::from_utf8(&buf).map_err(|e| {
+            input_err(
+                path,
+                line,
+                format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1),
+            )
+        })?;
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(text).map_err(|e| {
+            let hint = if line == 1 && text.starts_with('[') {
+                " (a JSON array is not supported: write one object per line)"
+            } else {
+                ""
+            };
+            input_err(path, line, format!("invalid JSON: {e}{hint}"))
+        })?;
+        let obj = v.as_object().ok_or_else(|| {
+            input_err(
+                path,
+                line,
+                format!("expected a JSON object, found {}", kind(&v)),
+            )
+        })?;
+        let string = |name: &str, required: bool| -> Result<Option<String>> {
+            match obj.get(name) {
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                None | Some(Value::Null) if !required => Ok(None),
+                None => Err(input_err(path, line, format!("missing field `{name}`"))),
+                Some(other) => Err(input_err(
+                    path,
+                    line,
+                    format!("field `{name}` must be a string, found {}", kind(other)),
+                )),
+            }
+        };
+        let id = match obj.get("id") {
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            None => return Err(input_err(path, line, "missing field `id`")),
+            Some(other) => {
+                return Err(input_err(
+                    path,
+                    line,
+                    format!(
+                        "field `id` must be a string or a number, found {}",
+                        kind(other)
+                    ),
+                ))
+            }
+        };
+        if id.is_empty() {
+            return Err(input_err(path, line, "empty `id`"));
+        }
+        let label = match obj.get("label") {
+            None | Some(Value::Null) => None,
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(0) => Some(0),
+                Some(1) => Some(1),
+                _ => {
+                    return Err(input_err(
+                        path,
+                        line,
+                        format!("field `label` must be 0 or 1, found {n}"),
+                    ))
+                }
+            },
+            Some(Value::Bool(b)) => Some(u8::from(*b)),
+            Some(Value::String(s)) => parse_label(path, line, s)?,
+            Some(other) => {
+                return Err(input_err(
+                    path,
+                    line,
+                    format!("field `label` must be 0 or 1, found {}", kind(other)),
+                ))
+            }
+        };
+        out.push(PairInput {
+            id,
+            product: string("product", true)?.unwrap_or_default(),
+            gt: string("gt", true)?.unwrap_or_default(),
+            phase: string("phase", false)?.filter(|s| !s.trim().is_empty()),
+            label,
+            line,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(data: &[u8], format: TextFormat) -> Result<Vec<String>> {
+        TextReader::from_reader(io::Cursor::new(data.to_vec()), "t.txt", format).collect()
+    }
+
+    #[test]
+    fn line_rules() {
+        assert_eq!(texts(b"a\nb\n", TextFormat::Lines).unwrap(), ["a", "b"]);
+        assert_eq!(texts(b"a\nb", TextFormat::Lines).unwrap(), ["a", "b"]);
+        assert_eq!(
+            texts(b"a\n\nb\n", TextFormat::Lines).unwrap(),
+            ["a", "", "b"]
+        );
+        assert_eq!(
+            texts(b"a\r\n b \r\n", TextFormat::Lines).unwrap(),
+            ["a", " b "]
+        );
+        assert_eq!(texts(b"\n", TextFormat::Lines).unwrap(), [""]);
+        assert!(texts(b"", TextFormat::Lines).unwrap().is_empty());
+    }
+
+    #[test]
+    fn chunks() {
+        let mut r = TextReader::from_reader(
+            io::Cursor::new(b"1\n2\n3\n".to_vec()),
+            "x",
+            TextFormat::Lines,
+        );
+        assert_eq!(r.next_chunk(2).unwrap(), ["1", "2"]);
+        assert_eq!(r.next_chunk(2).unwrap(), ["3"]);
+        assert!(r.next_chunk(2).unwrap().is_empty());
+    }
+}

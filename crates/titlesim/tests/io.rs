@@ -1,0 +1,238 @@
+//! The input readers: formats, and errors that name file, line and field.
+
+use std::path::{Path, PathBuf};
+
+use titlesim::io::{read_pairs, read_texts, PairFormat, TextFormat, TextReader};
+use titlesim::Error;
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+/// The (path, line, message) of an input error, or a panic naming what came instead.
+fn input_error(e: Error) -> (PathBuf, u64, String) {
+    match e {
+        Error::Input {
+            path,
+            line,
+            message,
+        } => (path, line, message),
+        other => panic!("expected an input error, got {other:?}"),
+    }
+}
+
+#[test]
+fn text_lines_keep_inner_empty_lines_but_not_a_final_newline() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "t.txt", "a\n\nUSB C ✓\r\nlast".as_bytes());
+    assert_eq!(read_texts(Some(&p)).unwrap(), ["a", "", "USB C ✓", "last"]);
+    let p = write(d.path(), "t2.txt", b"one\ntwo\n");
+    assert_eq!(read_texts(Some(&p)).unwrap(), ["one", "two"]);
+}
+
+#[test]
+fn invalid_utf8_names_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "bad.txt", b"fine\nalso fine\nbro\xffken\n");
+    let (path, line, msg) = input_error(read_texts(Some(&p)).unwrap_err());
+    assert_eq!(path, p);
+    assert_eq!(line, 3);
+    assert!(msg.contains("UTF-8"), "{msg}");
+    let shown = Error::Input {
+        path: path.clone(),
+        line,
+        message: msg,
+    }
+    .to_string();
+    assert!(shown.contains("bad.txt:3"), "{shown}");
+}
+
+#[test]
+fn jsonl_texts() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "t.jsonl",
+        br#"{"text": "a", "id": 1}
+
+{"text": ""}
+{"text": "line\nbreak"}
+"#,
+    );
+    assert_eq!(TextFormat::for_path(Some(&p)), TextFormat::Jsonl);
+    assert_eq!(read_texts(Some(&p)).unwrap(), ["a", "", "line\nbreak"]);
+
+    let p = write(
+        d.path(),
+        "m.jsonl",
+        b"{\"text\": \"a\"}\n{\"title\": \"b\"}\n",
+    );
+    let (path, line, msg) = input_error(read_texts(Some(&p)).unwrap_err());
+    assert_eq!((path, line), (p.clone(), 2));
+    assert!(msg.contains("`text`"), "{msg}");
+
+    let p = write(d.path(), "n.jsonl", b"{\"text\": 5}\n");
+    let (_, line, msg) = input_error(read_texts(Some(&p)).unwrap_err());
+    assert_eq!(line, 1);
+    assert!(msg.contains("`text`") && msg.contains("number"), "{msg}");
+
+    let p = write(d.path(), "j.jsonl", b"{\"text\": \"a\"}\n{oops\n");
+    let (_, line, msg) = input_error(read_texts(Some(&p)).unwrap_err());
+    assert_eq!(line, 2);
+    assert!(msg.contains("invalid JSON"), "{msg}");
+}
+
+#[test]
+fn text_reader_streams_in_chunks_and_stops_at_the_first_error() {
+    let data = b"1\n2\n3\n\xfe\n5\n".to_vec();
+    let mut r = TextReader::from_reader(std::io::Cursor::new(data), "in", TextFormat::Lines);
+    assert_eq!(r.next_chunk(2).unwrap(), ["1", "2"]);
+    let (path, line, _) = input_error(r.next_chunk(2).unwrap_err());
+    assert_eq!((path, line), (PathBuf::from("in"), 4));
+    assert!(r.next().is_none());
+}
+
+#[test]
+fn missing_text_file_is_an_io_error_naming_it() {
+    let e = read_texts(Some(Path::new("/no/such/file.txt"))).unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e:?}");
+    assert!(e.to_string().contains("/no/such/file.txt"), "{e}");
+}
+
+#[test]
+fn the_sample_pairs_read_as_documented() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample_pairs.csv");
+    let pairs = read_pairs(&p).unwrap();
+    assert_eq!(pairs.len(), 100);
+    assert_eq!(pairs[0].id, "1");
+    assert_eq!(pairs[0].line, 2);
+    assert_eq!(pairs[0].phase.as_deref(), Some("qualifying"));
+    // A quoted field with doubled quotes.
+    assert_eq!(
+        pairs[0].gt,
+        "Milwaukee M18 FUEL 1/2\" Hammer Drill (Tool Only)"
+    );
+    let q = pairs
+        .iter()
+        .filter(|p| p.phase.as_deref() == Some("qualifying"))
+        .count();
+    assert_eq!(q, 30);
+    assert_eq!(pairs.iter().filter(|p| p.label == Some(1)).count(), 43);
+    assert_eq!(pairs.iter().filter(|p| p.label == Some(0)).count(), 57);
+}
+
+#[test]
+fn csv_and_jsonl_pairs_agree() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = write(
+        d.path(),
+        "p.csv",
+        b"id,product,gt,phase,label,extra\na,\"x, y\",z,race,1,?\nb,p,q,,,\n",
+    );
+    let jsonl = write(
+        d.path(),
+        "p.jsonl",
+        br#"{"id": "a", "product": "x, y", "gt": "z", "phase": "race", "label": 1}
+{"id": "b", "product": "p", "gt": "q", "phase": null}
+"#,
+    );
+    let a = read_pairs(&csv).unwrap();
+    let b = read_pairs(&jsonl).unwrap();
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].product, "x, y");
+    assert_eq!(a[0].label, Some(1));
+    assert_eq!(a[1].phase, None);
+    assert_eq!(a[1].label, None);
+    let strip = |v: Vec<titlesim::io::PairInput>| {
+        v.into_iter()
+            .map(|p| (p.id, p.product, p.gt, p.phase, p.label))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(a), strip(b));
+
+    // Numeric JSON ids, and `.json` read as JSON lines.
+    let json = write(
+        d.path(),
+        "p.json",
+        b"{\"id\": 7, \"product\": \"a\", \"gt\": \"b\"}\n",
+    );
+    assert_eq!(read_pairs(&json).unwrap()[0].id, "7");
+}
+
+#[test]
+fn pairs_errors_name_what_is_wrong() {
+    let d = tempfile::tempdir().unwrap();
+
+    // Missing column.
+    let p = write(d.path(), "mc.csv", b"id,product,label\n1,a,1\n");
+    let (path, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!((path, line), (p.clone(), 1));
+    assert!(msg.contains("missing column `gt`"), "{msg}");
+
+    // Empty file and header only.
+    let p = write(d.path(), "empty.csv", b"");
+    let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert!(msg.contains("empty") || msg.contains("no pairs"), "{msg}");
+    let p = write(d.path(), "header.csv", b"id,product,gt\n");
+    let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert!(msg.contains("no pairs"), "{msg}");
+    let p = write(d.path(), "empty.jsonl", b"\n\n");
+    let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert!(msg.contains("no pairs"), "{msg}");
+
+    // Duplicate ids name both lines.
+    let p = write(d.path(), "dup.csv", b"id,product,gt\n1,a,b\n2,c,d\n1,e,f\n");
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!(line, 4);
+    assert!(
+        msg.contains("duplicate id `1`") && msg.contains("line 2"),
+        "{msg}"
+    );
+
+    // A row with a wrong number of fields: the record's line.
+    let p = write(
+        d.path(),
+        "row.csv",
+        b"id,product,gt\n1,a,b\n2,\"multi\nline\",c\n3,only\n",
+    );
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!(line, 5, "{msg}");
+    assert!(msg.contains("fields"), "{msg}");
+
+    // A bad label.
+    let p = write(d.path(), "label.csv", b"id,product,gt,label\n1,a,b,yes\n");
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!(line, 2);
+    assert!(msg.contains("label"), "{msg}");
+
+    // Invalid UTF-8 in a CSV record.
+    let p = write(d.path(), "utf.csv", b"id,product,gt\n1,a,b\n2,\xff,c\n");
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!(line, 3);
+    assert!(msg.contains("UTF-8"), "{msg}");
+
+    // JSON lines: missing and mistyped fields.
+    let p = write(
+        d.path(),
+        "f.jsonl",
+        b"{\"id\": 1, \"product\": \"a\", \"gt\": \"b\"}\n{\"id\": 2, \"product\": \"a\"}\n",
+    );
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!(line, 2);
+    assert!(msg.contains("missing field `gt`"), "{msg}");
+    let p = write(
+        d.path(),
+        "t.jsonl",
+        b"{\"id\": 1, \"product\": 3, \"gt\": \"b\"}\n",
+    );
+    let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert!(msg.contains("`product`") && msg.contains("string"), "{msg}");
+
+    // Unknown extension.
+    let p = write(d.path(), "pairs.tsv", b"id\tproduct\tgt\n");
+    let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert!(msg.contains(".csv") && msg.contains(".jsonl"), "{msg}");
+    assert!(PairFormat::for_path(Path::new("x.JSONL")).is_ok());
+}
