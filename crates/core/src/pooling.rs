@@ -56,7 +56,7 @@ pub fn pool(states: &HiddenStates, mask: &[i64], mode: Pooling) -> Vec<Vec<f32>>
                     Some(t) => states.token(b, t).to_vec(),
                     None => vec![0.0; hidden],
                 },
-                Pooling::LastToken => match real().last() {
+                Pooling::LastToken => match (0..seq).rev().find(|&t| m[t] != 0) {
                     Some(t) => states.token(b, t).to_vec(),
                     None => vec![0.0; hidden],
                 },
