@@ -96,13 +96,14 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let config = demo_config(&models)?;
     let scored = stage_score(&bin, &config)?;
     stage_report(&scored);
+    stage_shadow_and_calibrate(&bin)?;
     say!("demo: done in {}", fmt_duration(start.elapsed()));
     Ok(())
 }
 
 /// Stage 1: the models (see `cargo xtask fetch-models`).
 pub fn stage_fetch(args: &FetchArgs) -> Result<PathBuf> {
-    say!("demo 1/4: models");
+    say!("demo 1/6: models");
     fetch_models(args)
 }
 
@@ -112,10 +113,10 @@ pub fn stage_build(skip: bool) -> Result<PathBuf> {
         .join("release")
         .join(format!("titlesim{}", std::env::consts::EXE_SUFFIX));
     if skip {
-        say!("demo 2/4: using {} (--no-build)", bin.display());
+        say!("demo 2/6: using {} (--no-build)", bin.display());
     } else {
         say!(
-            "demo 2/4: cargo build --release -p titlesim-cli (a first build takes several minutes)"
+            "demo 2/6: cargo build --release -p titlesim-cli (a first build takes several minutes)"
         );
         let t = Instant::now();
         let status = run_status(
@@ -196,7 +197,7 @@ pub fn stage_score(bin: &Path, config: &Path) -> Result<Vec<Scored>> {
     fs::create_dir_all(demo_dir())?;
     let out = demo_dir().join("scores.jsonl");
     say!(
-        "demo 3/4: titlesim score --config {} --pairs {} --format jsonl --out {}",
+        "demo 3/6: titlesim score --config {} --pairs {} --format jsonl --out {}",
         rel(config),
         rel(&pairs_path),
         rel(&out)
@@ -273,7 +274,7 @@ fn pct(n: usize, d: usize) -> f64 {
 
 /// Stage 4: the table, the pass rates and the accuracy against the labels (stdout).
 pub fn stage_report(rows: &[Scored]) {
-    say!("demo 4/4: verdicts");
+    say!("demo 4/6: verdicts");
     let threshold = rows.first().map(|r| r.score.threshold).unwrap_or(f32::NAN);
     println!(
         "{:>3}  {:<10}  {:>6}  {:<4}  {:<5}  {:<34}  {:<34}",
@@ -353,4 +354,53 @@ pub fn stage_report(rows: &[Scored]) {
             "note: {hard} non-matching pairs have cosine >= 0.95 (e.g. 128GB vs 256GB, 15 vs 15 Pro): no threshold separates them; see demo/titlesim.toml for how the threshold was chosen."
         );
     }
+}
+
+/// Stage 5: the shadow protocol on the same pairs (`demo/shadow.toml`: all-MiniLM-L6-v2 on
+/// candle as canonical, paraphrase-MiniLM-L3-v2 on tract in its shadow), then
+/// `titlesim calibrate` on the log, writing its report to `reports/demo/calibration/`.
+pub fn stage_shadow_and_calibrate(bin: &Path) -> Result<()> {
+    let root = workspace_root();
+    let reports = root.join("reports/demo");
+    // A fresh log each time: the demo's log is its own, and a rerun would need --resume.
+    for f in ["shadow.jsonl", "shadow-emf.jsonl"] {
+        let p = reports.join(f);
+        if p.exists() {
+            fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
+        }
+    }
+    fs::create_dir_all(&reports)?;
+    say!("demo 5/6: titlesim shadow --config demo/shadow.toml --pairs data/sample_pairs.csv");
+    let status = run_status(
+        Command::new(bin).current_dir(&root).args([
+            "shadow",
+            "--config",
+            "demo/shadow.toml",
+            "--pairs",
+            "data/sample_pairs.csv",
+            "--out",
+            "reports/demo/shadow-results.csv",
+        ]),
+        false,
+    )?;
+    if !status.success() {
+        bail!("titlesim shadow failed ({status})");
+    }
+    say!(
+        "demo 6/6: titlesim calibrate reports/demo/shadow.jsonl --report reports/demo/calibration"
+    );
+    let status = run_status(
+        Command::new(bin).current_dir(&root).args([
+            "calibrate",
+            "reports/demo/shadow.jsonl",
+            "--report",
+            "reports/demo/calibration",
+        ]),
+        false,
+    )?;
+    if !status.success() {
+        bail!("titlesim calibrate failed ({status})");
+    }
+    say!("  report: reports/demo/calibration/index.html");
+    Ok(())
 }

@@ -989,7 +989,6 @@ mod tests {
 
     #[test]
     fn layer_norm_matches_definition() {
-        let a = tensor(vec![1.0, 2.0, 3.0, 4.0, -1.0, 0.0, 1.0, 2.0], 2, 4).unwrap();
         let r = tensor(vec![0.5; 8], 2, 4).unwrap();
         let bias = [0.1, 0.2, 0.3, 0.4];
         let g = [1.0, 2.0, 1.0, 0.5];
