@@ -8,13 +8,13 @@
 //! and each fuses what would be several candle ops (and several passes over memory), working
 //! in place on the fresh output of the matrix product before it where it can:
 //!
-//! * [`Linear`]: `x @ W^T + b`, the bias added by the matrix product itself.
-//! * [`layer_norm`]: `x <- LayerNorm(x + residual)` (BERT's "add & norm").
-//! * [`rms_norm`]: `RMSNorm(x)`.
-//! * [`add_assign`]: `x <- x + y`.
-//! * [`activation`]: `x <- act(x)` (BERT's intermediate layer: exact or tanh GELU, ...).
-//! * [`swiglu`]: `silu(gate) * up` on a fused `[gate | up]` projection (Qwen3's MLP).
-//! * [`qk_norm_rope`]: `qkv <-` Qwen3's per-head RMSNorm of queries and keys, then rotary
+//! * [`Linear`] — `x @ W^T + b`, the bias added by the matrix product itself.
+//! * [`layer_norm`] — `x <- LayerNorm(x + residual)` (BERT's "add & norm").
+//! * [`rms_norm`] — `RMSNorm(x)`.
+//! * [`add_assign`] — `x <- x + y`.
+//! * [`activation`] — `x <- act(x)` (BERT's intermediate layer: exact or tanh GELU, ...).
+//! * [`swiglu`] — `silu(gate) * up` on a fused `[gate | up]` projection (Qwen3's MLP).
+//! * [`qk_norm_rope`] — `qkv <-` Qwen3's per-head RMSNorm of queries and keys, then rotary
 //!   embeddings.
 //! * [`attention`]: multi-head (grouped-query) attention over a fused `[q | k | v]`
 //!   projection, with a padding mask and optionally a causal one.
@@ -186,6 +186,7 @@ fn sum(a: &[f32]) -> f32 {
 /// Cephes' `expf` polynomial (relative error below 1e-7 on the clamped range; the unit test
 /// measures it). Inputs are clamped to `[-87.3, 88.3]`, where `e^x` stays a normal f32.
 #[inline(always)]
+#[allow(clippy::excessive_precision)]
 pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4; // ln 2, high part
@@ -596,55 +597,99 @@ struct Attention<'a> {
 /// Per-task scratch space of the attention kernel.
 #[derive(Default)]
 struct Scratch {
-    /// Indices of the keys the query may see.
+    /// Positions of the real keys a block of queries may see, ascending.
     keys: Vec<usize>,
-    /// Their scores, then their weights.
+    /// Keys transposed, `[kv_heads][head_dim][n_keys rounded up to 8]` (zero-padded).
+    kt: Vec<f32>,
+    /// Values, `[kv_heads][n_keys][head_dim]`.
+    v: Vec<f32>,
+    /// Scores, then weights, of one query and head.
     scores: Vec<f32>,
-    /// The query of one head, scaled.
-    q: Vec<f32>,
 }
 
+/// Queries per attention task: enough to amortise gathering the keys and values of the row.
+const QUERY_BLOCK: usize = 32;
+
 simd_dispatch! {
-    /// The attention output `o` (all heads) of query row `r` of `qkv` (row width `w`).
-    fn attention_row(op: &Attention<'_>, qkv: &[f32], w: usize, r: usize, o: &mut [f32], scratch: &mut Scratch) {
-        if op.mask[r] == 0 {
-            o.fill(0.0); // padding query
-            return;
-        }
+    /// Attention output (all heads) of queries `i0..` of batch row `b`, into `out` (one
+    /// `heads * head_dim` row per query). The row's keys are first gathered transposed, so a
+    /// query's scores against all keys are `head_dim` vectorised multiply-adds rather than one
+    /// dot product (and one horizontal sum) per key.
+    fn attention_block(
+        op: &Attention<'_>,
+        qkv: &[f32],
+        w: usize,
+        b: usize,
+        i0: usize,
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
         let Heads { heads, kv_heads, head_dim: d } = op.heads;
         let (q_col, k_col, v_col) = op.heads.cols();
         let group = heads / kv_heads;
         let scale = 1.0 / (d as f32).sqrt();
         let seq = op.seq;
-        let (b, i) = (r / seq, r % seq);
-        let base = b * seq;
-        let Scratch { keys, scores, q } = scratch;
+        let mask = &op.mask[b * seq..(b + 1) * seq];
+        let rows = &qkv[b * seq * w..(b + 1) * seq * w];
+        let n_queries = out.len() / (heads * d);
+        let Scratch { keys, kt, v, scores } = scratch;
+
+        // The real keys any query of the block may see (causal: up to the block's last query).
+        let last = if op.causal { i0 + n_queries } else { seq };
         keys.clear();
-        let last = if op.causal { i + 1 } else { seq };
-        keys.extend((0..last).filter(|&j| op.mask[base + j] != 0));
-        scores.resize(keys.len(), 0.0);
-        q.resize(d, 0.0);
-        let rows = &qkv[base * w..(base + seq) * w];
-        let qrow = &rows[i * w..(i + 1) * w];
-        for h in 0..heads {
-            let g = h / group;
-            let (qs, ks, vs) = (q_col + h * d, k_col + g * d, v_col + g * d);
-            q.iter_mut()
-                .zip(&qrow[qs..qs + d])
-                .for_each(|(q, x)| *q = x * scale);
-            for (sc, &j) in scores.iter_mut().zip(keys.iter()) {
-                *sc = dot(q, &rows[j * w + ks..j * w + ks + d]);
+        keys.extend((0..last).filter(|&j| mask[j] != 0));
+        let nk = keys.len();
+        let nkp = nk.div_ceil(8) * 8;
+        kt.clear();
+        kt.resize(kv_heads * d * nkp, 0.0);
+        v.clear();
+        v.resize(kv_heads * nk * d, 0.0);
+        for (n, &j) in keys.iter().enumerate() {
+            let row = &rows[j * w..(j + 1) * w];
+            for g in 0..kv_heads {
+                let k = &row[k_col + g * d..k_col + (g + 1) * d];
+                for (e, &x) in k.iter().enumerate() {
+                    kt[(g * d + e) * nkp + n] = x;
+                }
+                v[(g * nk + n) * d..(g * nk + n + 1) * d]
+                    .copy_from_slice(&row[v_col + g * d..v_col + (g + 1) * d]);
             }
-            let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            scores.iter_mut().for_each(|s| *s = exp(*s - max));
-            let inv = 1.0 / scores.iter().sum::<f32>();
-            let oh = &mut o[h * d..(h + 1) * d];
-            oh.fill(0.0);
-            for (&p, &j) in scores.iter().zip(keys.iter()) {
-                let v = &rows[j * w + vs..j * w + vs + d];
-                oh.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
+        }
+        scores.clear();
+        scores.resize(nkp, 0.0);
+
+        for (qi, o) in out.chunks_exact_mut(heads * d).enumerate() {
+            let i = i0 + qi;
+            if mask[i] == 0 {
+                o.fill(0.0); // padding query
+                continue;
             }
-            oh.iter_mut().for_each(|o| *o *= inv);
+            // Causal: the visible keys are a prefix of `keys` (those at positions <= i).
+            let nv = if op.causal { keys.partition_point(|&j| j <= i) } else { nk };
+            let nvp = nv.div_ceil(8) * 8;
+            let qrow = &rows[i * w..(i + 1) * w];
+            for h in 0..heads {
+                let g = h / group;
+                let q = &qrow[q_col + h * d..q_col + (h + 1) * d];
+                let sc = &mut scores[..nvp];
+                sc.fill(0.0);
+                for (e, &qe) in q.iter().enumerate() {
+                    let qe = qe * scale;
+                    let k = &kt[(g * d + e) * nkp..(g * d + e) * nkp + nvp];
+                    sc.iter_mut().zip(k).for_each(|(s, k)| *s += qe * k);
+                }
+                let sc = &mut scores[..nv];
+                let max = sc.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                sc.iter_mut().for_each(|s| *s = exp(*s - max));
+                let inv = 1.0 / sum(sc);
+                let oh = &mut o[h * d..(h + 1) * d];
+                oh.fill(0.0);
+                for (n, &p) in sc.iter().enumerate() {
+                    let vn = &v[(g * nk + n) * d..(g * nk + n + 1) * d];
+                    oh.iter_mut().zip(vn).for_each(|(o, v)| *o += p * v);
+                }
+                oh.iter_mut().for_each(|o| *o *= inv);
+            }
         }
     }
 }
@@ -664,26 +709,35 @@ impl CustomOp1 for Attention<'_> {
         if w != self.heads.fused_width() || kv_heads == 0 || heads % kv_heads != 0 {
             bail!("attention: bad head layout {:?} for width {w}", self.heads);
         }
-        if self.mask.len() != rows || self.seq == 0 || rows % self.seq != 0 {
+        let seq = self.seq;
+        if self.mask.len() != rows || seq == 0 || rows % seq != 0 {
             bail!("attention: mask/sequence do not match {rows} rows");
         }
         let qkv = f32s(s, l, self.name())?;
         let out_w = heads * d;
-        let mut out = Vec::with_capacity(rows * out_w);
-        // Every row is written by `attention_row` (zeros for padding).
-        out.resize(rows * out_w, 0f32);
-        // Cost per query ~ seq * heads * d: parallelise when the batch is big enough.
-        let cost = rows * self.seq * out_w;
-        if cost < PAR_MIN * 8 || rayon::current_num_threads() == 1 {
+        let mut out = vec![0f32; rows * out_w];
+        // Tasks: blocks of up to QUERY_BLOCK queries of one batch row, in output order.
+        let mut tasks = Vec::new();
+        let mut rest = out.as_mut_slice();
+        for b in 0..rows / seq {
+            for i0 in (0..seq).step_by(QUERY_BLOCK) {
+                let n = QUERY_BLOCK.min(seq - i0);
+                let (block, tail) = rest.split_at_mut(n * out_w);
+                tasks.push((b, i0, block));
+                rest = tail;
+            }
+        }
+        // Cost ~ queries * keys * heads * head_dim: parallelise when it is worth it.
+        if rows * seq * out_w < PAR_MIN * 8 || rayon::current_num_threads() == 1 {
             let mut scratch = Scratch::default();
-            out.chunks_mut(out_w)
-                .enumerate()
-                .for_each(|(r, o)| attention_row(self, qkv, w, r, o, &mut scratch));
+            for (b, i0, block) in tasks {
+                attention_block(self, qkv, w, b, i0, block, &mut scratch);
+            }
         } else {
-            out.par_chunks_mut(out_w)
-                .enumerate()
-                .for_each_init(Scratch::default, |scratch, (r, o)| {
-                    attention_row(self, qkv, w, r, o, scratch)
+            tasks
+                .into_par_iter()
+                .for_each_init(Scratch::default, |scratch, (b, i0, block)| {
+                    attention_block(self, qkv, w, b, i0, block, scratch)
                 });
         }
         Ok((CpuStorage::F32(out), Shape::from((rows, out_w))))
@@ -1004,7 +1058,7 @@ mod tests {
         let av = [1.0, 2.0, 3.0, 4.0, -1.0, 0.0, 1.0, 2.0];
         for row in 0..2 {
             let x: Vec<f64> = (0..4)
-                .map(|j| av[row * 4 + j] as f64 + 0.5 + bias[j] as f64)
+                .map(|j| av[row * 4 + j] + 0.5 + bias[j] as f64)
                 .collect();
             let m = x.iter().sum::<f64>() / 4.0;
             let v = x.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / 4.0;
