@@ -8,10 +8,20 @@ use titlesim_core::{BackendOptions, Embedder, Error, TransformerEmbedder};
 const TOL: f32 = 1e-5;
 
 fn load(folder: &str, onnx: Option<&str>, batch: usize) -> TransformerEmbedder {
+    load_with(folder, onnx, batch, 1)
+}
+
+fn load_with(
+    folder: &str,
+    onnx: Option<&str>,
+    batch: usize,
+    threads: usize,
+) -> TransformerEmbedder {
     let dir = fixture(folder);
     let spec = spec(&dir);
     let opts = BackendOptions {
         onnx: onnx.map(|f| dir.join("onnx").join(f)),
+        threads: Some(threads),
         ..opts()
     };
     embedder(
@@ -57,6 +67,16 @@ fn tiny_qwen3_both_exports_match_sentence_transformers() {
             }
         }
     }
+}
+
+/// With the `multithread` feature, matrix products run on 2 threads; the vectors stay the same.
+#[test]
+fn two_threads_match_sentence_transformers() {
+    let r = Reference::load("tiny-bert-mean");
+    let e = load_with("tiny-bert-mean", None, 16, 2);
+    let got = e.embed_blocking(&r.inputs()).unwrap();
+    let d = max_diff(&got, &r.embeddings);
+    assert!(d <= TOL, "max diff {d}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
