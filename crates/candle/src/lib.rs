@@ -14,12 +14,13 @@
 //! ## Threads
 //!
 //! Each loaded model owns a rayon thread pool of `BackendOptions::threads` threads (default:
-//! all cores) and runs every forward pass inside it (`pool.install`). candle's matrix
-//! products (the `gemm` crate) split their work on the current rayon pool, so they stay within
-//! the budget. candle's own element-wise ops would not (candle 0.11 runs them on a global
-//! pool sized from the machine), which is one reason the models use the fused kernels of
-//! `ops.rs` instead. (`gemm` still *plans* its split for `RAYON_NUM_THREADS` or the number of
-//! physical cores, but it only ever runs on the pool's threads.)
+//! all cores) and runs every forward pass inside it (`pool.install`); nothing else starts a
+//! thread (`tests/threads.rs` checks it). The matrix products call the `gemm` crate (the
+//! kernels behind candle's CPU `matmul`) with the pool's size, and the other kernels split
+//! their rows on the same pool. candle's own `matmul` and element-wise ops are not used on the
+//! hot path: candle 0.11 sizes their parallelism from the machine (a global pool for
+//! element-wise ops; the number of physical cores, read from `/proc/cpuinfo` on every product,
+//! for `matmul`), not from the budget. See `ops.rs`.
 //!
 //! ## Example
 //!

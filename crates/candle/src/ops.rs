@@ -1125,29 +1125,35 @@ mod tests {
             kv_heads: 2,
             head_dim: 8,
         };
-        let (b, s) = (2, 5);
-        let w = hs.fused_width();
-        let data: Vec<f32> = (0..b * s * w)
-            .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 1.5)
+        // Short rows (one block each), then long rows (several query blocks, so the causal
+        // prefix of later blocks is exercised), with left padding and holes in the mask.
+        let short = vec![0, 0, 1, 1, 1, 1, 1, 1, 0, 1];
+        let long: Vec<i64> = (0..2 * 70)
+            .map(|i| i64::from(!(i < 9 || (i >= 70 && i % 13 == 5))))
             .collect();
-        let bias: Vec<f32> = (0..w).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
-        let mask = [0, 0, 1, 1, 1, 1, 1, 1, 0, 1];
-        for causal in [false, true] {
-            let biased: Vec<f32> = data
-                .iter()
-                .enumerate()
-                .map(|(i, v)| v + bias[i % w])
+        for (b, s, mask) in [(2, 5, short), (2, 70, long)] {
+            let w = hs.fused_width();
+            let data: Vec<f32> = (0..b * s * w)
+                .map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 1.5)
                 .collect();
-            let t = tensor(biased, b * s, w).unwrap();
-            let got = attention(&t, hs, &mask, s, causal)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap();
-            let want = naive(&data, b, s, hs, &bias, &mask, causal);
-            for (g, w) in got.iter().zip(&want) {
-                assert!((g - w).abs() < 1e-5, "causal={causal}: {g} vs {w}");
+            let bias: Vec<f32> = (0..w).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
+            for causal in [false, true] {
+                let biased: Vec<f32> = data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| v + bias[i % w])
+                    .collect();
+                let t = tensor(biased, b * s, w).unwrap();
+                let got = attention(&t, hs, &mask, s, causal)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
+                let want = naive(&data, b, s, hs, &bias, &mask, causal);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-5, "s={s} causal={causal}: {g} vs {w}");
+                }
             }
         }
     }

@@ -37,7 +37,10 @@ fn load_err(dir: &Path) -> Error {
     let spec = spec(dir, &ModelOverrides::default());
     match titlesim_candle::load(&spec, &opts(1)) {
         Ok(_) => panic!("loading {} should fail", dir.display()),
-        Err(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e
+        }
     }
 }
 
