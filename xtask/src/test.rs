@@ -4,7 +4,10 @@
 //! 2. `cargo fmt --all -- --check`;
 //! 3. `cargo test --workspace --all-features --no-fail-fast`;
 //! 4. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
-//! 5. `RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features`.
+//! 5. `RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features`;
+//! 6. publishing checks, offline: every publishable package (no `publish = false`) has the
+//!    metadata crates.io needs and versions on its path dependencies, and its
+//!    `cargo package --list` holds sources, README and licences only (see [`package_check`]).
 //!
 //! Every step runs even when an earlier one failed (except that nothing runs when the models
 //! folder cannot be written at all), so one run reports every problem; the command exits
@@ -17,6 +20,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+
+use serde_json::Value;
 
 use crate::fetch::{fetch_models, FetchArgs, ORT_LIB};
 use crate::say;
@@ -178,6 +183,20 @@ pub fn run(a: &TestArgs) -> Result<()> {
         });
     }
 
+    let t = Instant::now();
+    let ok = package_check(&models).unwrap_or_else(|e| {
+        eprintln!("xtask: cargo package --list: {e:#}");
+        false
+    });
+    if !ok {
+        say!("test: cargo package --list FAILED");
+    }
+    steps.push(Step {
+        name: "cargo package --list",
+        ok,
+        time: t.elapsed(),
+    });
+
     let failed: Vec<&str> = steps.iter().filter(|s| !s.ok).map(|s| s.name).collect();
     let parts: Vec<String> = steps
         .iter()
@@ -206,9 +225,284 @@ pub fn run(a: &TestArgs) -> Result<()> {
     Ok(())
 }
 
+/// Files in a package above this size are flagged (fixtures and models stay out).
+const MAX_PACKAGED_FILE: u64 = 256 * 1024;
+
+/// The publishing checks, offline: `cargo metadata` for the packages, then
+/// `cargo package --list` for each publishable one. Returns whether everything passed,
+/// printing every problem.
+fn package_check(models: &Path) -> Result<bool> {
+    say!("test: === cargo package --list ===");
+    let out = cargo_cmd(
+        &[
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ],
+        models,
+    )
+    .stderr(Stdio::inherit())
+    .output()
+    .context("cannot run cargo metadata")?;
+    if !out.status.success() {
+        bail!("cargo metadata failed");
+    }
+    let meta: Value = serde_json::from_slice(&out.stdout).context("parsing cargo metadata")?;
+    let mut problems = Vec::new();
+    let mut names = Vec::new();
+    for pkg in meta["packages"].as_array().into_iter().flatten() {
+        if !publishable(pkg) {
+            continue;
+        }
+        let name = pkg["name"].as_str().unwrap_or("?");
+        names.push(name);
+        problems.extend(
+            metadata_problems(pkg)
+                .into_iter()
+                .map(|p| format!("{name}: {p}")),
+        );
+        let dir = Path::new(pkg["manifest_path"].as_str().unwrap_or(""))
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let out = cargo_cmd(
+            &[
+                "package",
+                "--list",
+                "--offline",
+                "--allow-dirty",
+                "-p",
+                name,
+            ],
+            models,
+        )
+        .output()
+        .context("cannot run cargo package")?;
+        if !out.status.success() {
+            problems.push(format!(
+                "{name}: `cargo package --list` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+            continue;
+        }
+        let listing = String::from_utf8_lossy(&out.stdout);
+        let files: Vec<&str> = listing.lines().filter(|l| !l.trim().is_empty()).collect();
+        let readme = pkg["readme"].as_str().unwrap_or("README.md");
+        problems.extend(
+            listing_problems(&files, readme, |f| {
+                std::fs::metadata(dir.join(f)).ok().map(|m| m.len())
+            })
+            .into_iter()
+            .map(|p| format!("{name}: {p}")),
+        );
+    }
+    for p in &problems {
+        eprintln!("xtask: {p}");
+    }
+    say!(
+        "test: {} publishable packages ({}): {} problems",
+        names.len(),
+        names.join(", "),
+        problems.len()
+    );
+    Ok(problems.is_empty() && !names.is_empty())
+}
+
+/// Whether `cargo metadata` says the package may be published (`publish` unset).
+fn publishable(pkg: &Value) -> bool {
+    pkg["publish"].is_null()
+}
+
+/// What a publishable package's metadata lacks: description, licence, repository, readme,
+/// `rust-version`, keywords and categories (as crates.io accepts them), and a version on
+/// every path dependency that is published with it.
+fn metadata_problems(pkg: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for field in [
+        "description",
+        "license",
+        "repository",
+        "readme",
+        "rust_version",
+    ] {
+        if pkg[field].as_str().is_none_or(|v| v.trim().is_empty()) {
+            out.push(format!("no `{}`", field.replace('_', "-")));
+        }
+    }
+    let keywords: Vec<&str> = pkg["keywords"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if keywords.is_empty() || keywords.len() > 5 {
+        out.push(format!(
+            "{} keywords (crates.io takes 1 to 5)",
+            keywords.len()
+        ));
+    }
+    for k in keywords {
+        let valid = k.len() <= 20
+            && k.starts_with(|c: char| c.is_ascii_alphabetic())
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'));
+        if !valid {
+            out.push(format!(
+                "keyword `{k}` is not valid on crates.io (at most 20 ASCII letters, digits, -, _ or +, starting with a letter)"
+            ));
+        }
+    }
+    if pkg["categories"].as_array().is_none_or(|c| c.is_empty()) {
+        out.push("no `categories`".into());
+    }
+    for dep in pkg["dependencies"].as_array().into_iter().flatten() {
+        let dev = dep["kind"].as_str() == Some("dev");
+        if dep["path"].is_string() && !dev && dep["req"].as_str() == Some("*") {
+            out.push(format!(
+                "path dependency `{}` has no version (crates.io needs one)",
+                dep["name"].as_str().unwrap_or("?")
+            ));
+        }
+    }
+    out
+}
+
+/// What is wrong with a package's file list: a missing README or licence, a file that is
+/// neither source, manifest, README nor licence, or a file over [`MAX_PACKAGED_FILE`].
+/// `size` gives a listed file's size on disk (None for files cargo generates).
+fn listing_problems(
+    files: &[&str],
+    readme: &str,
+    size: impl Fn(&str) -> Option<u64>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for want in [readme, "LICENSE-MIT", "LICENSE-APACHE"] {
+        if !files.contains(&want) {
+            out.push(format!("`{want}` is not in the package"));
+        }
+    }
+    for &f in files {
+        let top_level = [
+            "Cargo.toml",
+            "Cargo.toml.orig",
+            "Cargo.lock",
+            ".cargo_vcs_info.json",
+            "build.rs",
+            readme,
+        ]
+        .contains(&f)
+            || f.starts_with("LICENSE");
+        let source = f.starts_with("src/")
+            || (["tests/", "examples/", "benches/"]
+                .iter()
+                .any(|d| f.starts_with(d))
+                && f.ends_with(".rs"));
+        if !top_level && !source {
+            out.push(format!(
+                "`{f}` is in the package (only sources, README and licences belong there: \
+                 add it to `exclude`)"
+            ));
+        }
+        if let Some(n) = size(f).filter(|&n| n > MAX_PACKAGED_FILE) {
+            out.push(format!(
+                "`{f}` is {} KiB (over {} KiB: fixtures and models stay out of packages)",
+                n / 1024,
+                MAX_PACKAGED_FILE / 1024
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn good_package() -> Value {
+        serde_json::json!({
+            "name": "titlesim-x",
+            "publish": null,
+            "description": "d",
+            "license": "MIT OR Apache-2.0",
+            "repository": "https://example.invalid/titlesim",
+            "readme": "README.md",
+            "rust_version": "1.85",
+            "keywords": ["embeddings", "sentence-embeddings"],
+            "categories": ["science"],
+            "dependencies": [
+                {"name": "titlesim-core", "path": "/w/crates/core", "req": "^0.1.0", "kind": null},
+                {"name": "serde", "req": "^1", "kind": null},
+                {"name": "titlesim-ort", "path": "/w/crates/ort", "req": "*", "kind": "dev"}
+            ]
+        })
+    }
+
+    #[test]
+    fn metadata_checks_catch_what_crates_io_refuses() {
+        assert_eq!(metadata_problems(&good_package()), Vec::<String>::new());
+        assert!(publishable(&good_package()));
+        let mut p = good_package();
+        p["publish"] = serde_json::json!([]);
+        assert!(!publishable(&p));
+
+        let mut p = good_package();
+        p["description"] = Value::Null;
+        p["rust_version"] = Value::Null;
+        p["keywords"] = serde_json::json!(["sentence-transformers", "ok"]);
+        p["categories"] = serde_json::json!([]);
+        p["dependencies"][0]["req"] = "*".into();
+        let problems = metadata_problems(&p);
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert!(problems[0].contains("`description`"));
+        assert!(problems[1].contains("`rust-version`"));
+        assert!(problems[2].contains("sentence-transformers")); // 21 characters
+        assert!(problems[3].contains("categories"));
+        assert!(problems[4].contains("`titlesim-core` has no version"));
+    }
+
+    #[test]
+    fn listing_checks_flag_strays_big_files_and_missing_licences() {
+        let good = [
+            ".cargo_vcs_info.json",
+            "Cargo.toml",
+            "Cargo.toml.orig",
+            "LICENSE-APACHE",
+            "LICENSE-MIT",
+            "README.md",
+            "src/lib.rs",
+            "src/data/table.json",
+            "tests/it.rs",
+        ];
+        assert_eq!(
+            listing_problems(&good, "README.md", |_| Some(1000)),
+            Vec::<String>::new()
+        );
+        let bad = [
+            "Cargo.toml",
+            "README.md",
+            "LICENSE-MIT",
+            "src/lib.rs",
+            "tests/fixtures/model.safetensors",
+            "notes.txt",
+        ];
+        let problems = listing_problems(&bad, "README.md", |f| {
+            Some(if f.ends_with(".safetensors") {
+                5 << 20
+            } else {
+                10
+            })
+        });
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].contains("LICENSE-APACHE"));
+        assert!(
+            problems[1].contains("tests/fixtures/model.safetensors")
+                && problems[1].contains("exclude")
+        );
+        assert!(problems[2].contains("5120 KiB"));
+        assert!(problems[3].contains("notes.txt"));
+    }
 
     #[test]
     fn counts_test_result_lines() {

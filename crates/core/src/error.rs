@@ -8,7 +8,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong between a model name and a verdict.
 ///
 /// Variants say *what* was wrong and *where* (file, line, field), so a caller can
-/// either act on them (match the variant) or print them as they are.
+/// either act on them (match the variant) or print them as they are. The enum is
+/// `#[non_exhaustive]`: match the variants you act on and keep a catch-all arm.
+///
+/// | variant | when | what a caller can do |
+/// |---|---|---|
+/// | [`ModelNotFound`](Error::ModelNotFound) | [`crate::resolve_model`], [`crate::ModelSpec::from_folder`]: the name is not a folder, not in the Hugging Face cache, not downloadable | fetch the model, fix the name |
+/// | [`ModelFile`](Error::ModelFile) | a file of the model folder is missing or malformed (`config.json`, `modules.json`, pooling config, tokenizer, weights index) | replace the folder |
+/// | [`Unsupported`](Error::Unsupported) | the folder describes an architecture or module titlesim (or the chosen backend) does not run | choose another backend or model |
+/// | [`BackendNotCompiled`](Error::BackendNotCompiled) | `titlesim::load_backend` asked for a backend whose cargo feature is off | rebuild with the named feature, or configure another backend |
+/// | [`Backend`](Error::Backend) | a backend (or your own [`crate::Embedder`]) failed to load or run a model, or returned output of the wrong shape | retry, or report it with the message |
+/// | [`Tokenizer`](Error::Tokenizer) | the tokenizer failed on a text or setting | check the text or the tokenizer file |
+/// | [`Config`](Error::Config) | [`crate::Config::parse`] and friends: invalid TOML, an unknown key, a value out of range; an override the folder cannot honour (unknown prompt name, `append_eos` needed) | fix the named key |
+/// | [`Input`](Error::Input) | a line of an input file (pairs, titles) is invalid | fix the named line and field |
+/// | [`DimensionMismatch`](Error::DimensionMismatch) | vectors of different lengths met: a backend's output against the model's `hidden_size`, a stored vector against the model | rebuild the store, check the model |
+/// | [`NonFinite`](Error::NonFinite) | an embedding holds NaN or infinity | check the model's weights and precision |
+/// | [`Io`](Error::Io) | reading or writing a file failed (the path is in the error) | check the path and permissions |
+/// | [`Task`](Error::Task) | a background task panicked or was cancelled, or an [`crate::Embedder`] returned the wrong number of vectors | report it; the input was not at fault |
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -81,6 +81,48 @@ pub struct LogContents {
 /// A crash can leave at most one torn last line; that and any other invalid line is listed
 /// in [`LogContents::skipped`] rather than failing the whole read. Blank lines are ignored.
 /// Records of a schema version this build does not know are skipped with a reason.
+///
+/// Fails only when the file cannot be opened or read ([`crate::Error::Io`]).
+///
+/// ```
+/// use titlesim_core::{read_log, ShadowRecord, SideRecord, SCHEMA_VERSION};
+///
+/// let side = |model: &str, cosine: f32, threshold: f32| SideRecord {
+///     model: model.into(),
+///     backend: "candle".into(),
+///     fingerprint: format!("ts1-{model}"),
+///     threshold,
+///     cosine: Some(cosine),
+///     pass: Some(cosine >= threshold),
+///     encode_ms: 3.5,
+///     error: None,
+/// };
+/// let record = ShadowRecord {
+///     schema: SCHEMA_VERSION,
+///     ts: "2026-11-28T16:38:45.203Z".into(),
+///     pair_id: "17".into(),
+///     phase: Some("race".into()),
+///     product: "Apple iPhone 15 128GB Black".into(),
+///     gt: "iPhone 15 (128 GB) - Black".into(),
+///     label: None,
+///     canonical: side("bge-small", 0.91, 0.70),
+///     shadow: Some(side("qwen3-0.6b", 0.78, 0.72)),
+/// };
+/// let dir = std::env::temp_dir().join(format!("titlesim-read-log-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("shadow.jsonl");
+/// // One good line, then a line torn by a crash.
+/// let line = serde_json::to_string(&record).unwrap();
+/// std::fs::write(&path, format!("{line}\n{}", &line[..20])).unwrap();
+///
+/// let log = read_log(&path)?;
+/// assert_eq!(log.records, vec![record]);
+/// assert_eq!(log.skipped.len(), 1);
+/// assert_eq!(log.skipped[0].line, 2);
+/// assert!(log.skipped[0].reason.starts_with("torn last line"));
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok::<(), titlesim_core::Error>(())
+/// ```
 pub fn read_log(path: &std::path::Path) -> crate::Result<LogContents> {
     use std::io::BufRead;
     let f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;

@@ -18,6 +18,89 @@
 //! Configuration is the `[canonical]`, `[shadow]` and `[shadow_options]` tables of
 //! [`titlesim_core::Config`]; this crate does not load models (the `titlesim` crate does),
 //! so any [`titlesim_core::Embedder`] can be shadowed.
+//!
+//! ## Example
+//!
+//! Two toy embedders stand in for the canonical and the candidate model. With the `titlesim`
+//! crate, `titlesim::load_scorer(&config.canonical)?` gives the
+//! [`CosineScorer`](titlesim_core::CosineScorer)s; the repository's `examples/hash-embedder`
+//! crate does the same with a JSONL log.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use async_trait::async_trait;
+//! use titlesim_core::{CosineScorer, Embedder, EmbedderInfo, Scorer};
+//! use titlesim_shadow::{MemorySink, Pair, Sampler, ShadowScorer, ShadowSettings, SideScorer};
+//!
+//! /// Counts of the letters a to z, folded onto `dim` slots.
+//! struct Letters(EmbedderInfo);
+//!
+//! #[async_trait]
+//! impl Embedder for Letters {
+//!     fn info(&self) -> &EmbedderInfo {
+//!         &self.0
+//!     }
+//!     async fn embed(&self, texts: &[String]) -> titlesim_core::Result<Vec<Vec<f32>>> {
+//!         let dim = self.0.dim;
+//!         Ok(texts
+//!             .iter()
+//!             .map(|t| {
+//!                 let mut v = vec![0.0; dim];
+//!                 for b in t.to_ascii_lowercase().bytes().filter(u8::is_ascii_lowercase) {
+//!                     v[(b - b'a') as usize % dim] += 1.0;
+//!                 }
+//!                 v
+//!             })
+//!             .collect())
+//!     }
+//! }
+//!
+//! fn letters(name: &str, dim: usize) -> Arc<Letters> {
+//!     Arc::new(Letters(EmbedderInfo {
+//!         model: name.into(),
+//!         backend: "example".into(),
+//!         dim,
+//!         normalize: false,
+//!         fingerprint: format!("{name}-v1"),
+//!     }))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> titlesim_shadow::Result<()> {
+//! let canonical = CosineScorer::new(letters("canonical", 26), 0.9);
+//! let candidate = CosineScorer::new(letters("candidate", 7), 0.8);
+//! let sink = MemorySink::new();
+//! let shadow = ShadowScorer::new(
+//!     SideScorer::new(canonical.clone()),
+//!     Some(SideScorer::new(candidate.clone())),
+//!     ShadowSettings { sampler: Sampler::all(), timeout_per_pair: Duration::from_secs(5) },
+//!     vec![Box::new(sink.clone())],
+//! )?;
+//!
+//! let pair = Pair {
+//!     id: "task-17/agent-3".into(),
+//!     phase: Some("race".into()),
+//!     product: "Apple iPhone 15 128GB Black".into(),
+//!     gt: "iPhone 15 (128 GB) - Black".into(),
+//!     label: None,
+//! };
+//! // The verdicts returned are the canonical model's, exactly as without the shadow.
+//! let verdicts = shadow.score_batch(std::slice::from_ref(&pair)).await?;
+//! assert_eq!(verdicts, vec![canonical.score(&pair.product, &pair.gt).await?]);
+//!
+//! // `finish` waits for the records; each pair has both sides.
+//! let report = shadow.finish().await?;
+//! assert_eq!(report.tally.total.pairs, 1);
+//! let records = sink.records();
+//! let side = records[0].shadow.as_ref().expect("every pair is sampled");
+//! assert_eq!(records[0].canonical.cosine, Some(verdicts[0].cosine));
+//! assert_eq!(side.cosine, Some(candidate.score(&pair.product, &pair.gt).await?.cosine));
+//! assert_eq!((side.model.as_str(), side.threshold), ("candidate", 0.8));
+//! # Ok(())
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 pub mod error;
@@ -74,3 +157,13 @@ pub fn open_sinks(
     }
     Ok((sinks, notes))
 }
+
+// A service holds the shadow scorer in an `Arc` shared by its tasks: a change that makes it
+// (or a side) not `Send + Sync + 'static` fails to compile.
+const _: fn() = || {
+    fn assert_send_sync_static<T: Send + Sync + 'static>() {}
+    assert_send_sync_static::<ShadowScorer>();
+    assert_send_sync_static::<SideScorer>();
+    assert_send_sync_static::<GtStore>();
+    assert_send_sync_static::<Error>();
+};

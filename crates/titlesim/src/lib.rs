@@ -1,10 +1,85 @@
 //! # titlesim
 //!
 //! Loads embedders from configuration with whichever backends this build has (cargo features
-//! `candle`, `ort`, `tract`), and re-exports [`titlesim_core`] for everything else.
+//! `candle`, `ort`, `tract`), and re-exports [`titlesim_core`] for everything else: the
+//! [`Embedder`] and [`Scorer`] traits, [`Config`], [`CosineScorer`], [`Score`], the shadow-log
+//! [`ShadowRecord`] and [`read_log`]. The path from two titles to a verdict is described in
+//! [`titlesim_core`]'s overview; shadow scoring is the `titlesim-shadow` crate.
 //!
 //! Asking for a backend that is not compiled in is an [`Error::BackendNotCompiled`] naming the
 //! feature to enable.
+//!
+//! | entry point | from | to |
+//! |---|---|---|
+//! | [`Config::from_file`] / [`Config::parse`] | a TOML file | `[canonical]`, `[shadow]` and `[shadow_options]` |
+//! | [`load_scorer`] | a [`ModelConfig`] | a [`CosineScorer`]: threshold, prompts and embedder |
+//! | [`load_embedder`] | a [`ModelConfig`] | a [`TransformerEmbedder`] (tokenizer + backend + pooling) |
+//! | [`load_spec`], [`load_backend`] | a [`ModelConfig`], a [`ModelSpec`] | the steps of [`load_embedder`], for callers that put them together differently |
+//! | [`io::read_pairs`], [`io::read_texts`] | CSV / JSON-lines files | pairs and texts, with line-numbered [`Error::Input`]s |
+//!
+//! ## Example: load from configuration, embed, score
+//!
+//! With the tiny random-weight BERT of the repository's test fixtures (a real model folder
+//! works the same way; `model` may also be a Hugging Face cache entry or hub id):
+//!
+//! ```
+//! # #[cfg(feature = "candle")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> titlesim::Result<()> {
+//! use titlesim::{cosine, Config, Embedder, Scorer};
+//!
+//! let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/tiny-bert-mean");
+//! let config = Config::parse(
+//!     &format!("[canonical]\nmodel = {folder:?}\nbackend = \"candle\"\nthreshold = 0.8\n"),
+//!     None,
+//! )?;
+//!
+//! // Embed: one vector per text, L2-normalised as the folder's modules.json says.
+//! let embedder = titlesim::load_embedder(&config.canonical)?;
+//! let texts = vec![
+//!     "Apple iPhone 15 128GB Black".to_string(),
+//!     "iPhone 15 (128 GB) - Black".to_string(),
+//! ];
+//! let vectors = embedder.embed(&texts).await?;
+//! assert_eq!(vectors.len(), 2);
+//! assert_eq!(vectors[0].len(), embedder.dim()); // 32 for this tiny model
+//! assert!(embedder.fingerprint().starts_with("ts1-"));
+//!
+//! // Score: cosine of the two embeddings against the configured threshold.
+//! let scorer = titlesim::load_scorer(&config.canonical)?;
+//! let score = scorer.score(&texts[0], &texts[1]).await?;
+//! assert!((score.cosine - cosine(&vectors[0], &vectors[1])).abs() < 1e-5);
+//! assert_eq!(score.pass, score.cosine >= 0.8);
+//! let same = scorer.score(&texts[0], &texts[0]).await?;
+//! assert!((same.cosine - 1.0).abs() < 1e-5 && same.pass);
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "candle"))]
+//! # fn main() {}
+//! ```
+//!
+//! ## Example: a backend this build lacks
+//!
+//! ```
+//! use titlesim::{BackendKind, Error, ModelConfig};
+//!
+//! let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/tiny-bert-mean");
+//! let compiled = titlesim::compiled_backends();
+//! for kind in BackendKind::ALL.into_iter().filter(|k| !compiled.contains(k)) {
+//!     match titlesim::load_embedder(&ModelConfig::new(folder, kind, 0.8)) {
+//!         Err(Error::BackendNotCompiled { feature, .. }) => assert_eq!(feature, kind.feature()),
+//!         other => panic!("{kind}: expected BackendNotCompiled, got {other:?}"),
+//!     }
+//! }
+//! ```
+//!
+//! ## Your own embedder
+//!
+//! Anything that implements [`Embedder`] goes where a loaded one goes:
+//! `CosineScorer::new(Arc::new(yours), threshold)`, and the shadow crate's `SideScorer`. The
+//! repository's `examples/hash-embedder` crate does this from outside the workspace's
+//! libraries, with the public API alone.
+#![deny(missing_docs)]
 
 pub mod io;
 
@@ -26,12 +101,20 @@ pub fn compiled_backends() -> Vec<BackendKind> {
 }
 
 /// Resolves and reads the model folder a configuration names, with its overrides applied.
+///
+/// Fails with [`Error::ModelNotFound`] when the name resolves to nothing, [`Error::ModelFile`]
+/// or [`Error::Unsupported`] when the folder cannot be read or run, and [`Error::Config`] when
+/// an override does not fit the folder.
 pub fn load_spec(cfg: &ModelConfig) -> Result<ModelSpec> {
     let root: PathBuf = resolve_model(&cfg.model, cfg.revision.as_deref())?;
     ModelSpec::from_folder_with(&cfg.model, &root, &cfg.overrides())
 }
 
 /// Loads `spec` on the backend `kind` with `opts`.
+///
+/// Fails with [`Error::BackendNotCompiled`] when `kind`'s cargo feature is off in this build,
+/// and with the backend's [`Error::Backend`], [`Error::Unsupported`] or [`Error::ModelFile`]
+/// when it cannot load the model.
 pub fn load_backend(
     kind: BackendKind,
     spec: &ModelSpec,
@@ -55,6 +138,8 @@ pub fn load_backend(
 
 /// Loads the embedder a model configuration describes: resolve the model, read its folder,
 /// load the backend, put tokenizer, backend and pooling together.
+///
+/// Errors are those of [`load_spec`], [`load_backend`] and [`TransformerEmbedder::new`].
 pub fn load_embedder(cfg: &ModelConfig) -> Result<TransformerEmbedder> {
     let spec = load_spec(cfg)?;
     let backend = load_backend(cfg.backend, &spec, &BackendOptions::from_config(cfg))?;
@@ -68,6 +153,8 @@ pub fn load_embedder(cfg: &ModelConfig) -> Result<TransformerEmbedder> {
 }
 
 /// The prompts a configuration applies to each side of a pair.
+///
+/// Fails with [`Error::Config`] when `cfg.prompt` names a prompt the folder does not have.
 pub fn side_prompts(cfg: &ModelConfig, spec: &ModelSpec) -> Result<SidePrompts> {
     let text = match &cfg.prompt {
         Some(name) => Some(spec.prompt(name)?.to_string()),
@@ -83,6 +170,8 @@ pub fn side_prompts(cfg: &ModelConfig, spec: &ModelSpec) -> Result<SidePrompts> 
 }
 
 /// Loads a [`CosineScorer`] for a model configuration (embedder, threshold, prompts).
+///
+/// Errors are those of [`load_embedder`] and [`side_prompts`].
 pub fn load_scorer(cfg: &ModelConfig) -> Result<CosineScorer> {
     let emb = load_embedder(cfg)?;
     let prompts = side_prompts(cfg, emb.spec())?;
