@@ -30,6 +30,10 @@ fn ort_library_if(backend: &str) -> Option<std::path::PathBuf> {
 }
 
 fn check_against_reference(name: &str, backend: &str, tol: f32) {
+    check_with(name, backend, &[], tol)
+}
+
+fn check_with(name: &str, backend: &str, extra: &[&str], tol: f32) {
     let r = reference(name);
     let folder = fixture(name);
     // One text per line; the reference's empty text is an empty line in the middle.
@@ -49,6 +53,7 @@ fn check_against_reference(name: &str, backend: &str, tol: f32) {
     if let Some(lib) = &lib {
         args.extend(["--ort-library", lib.to_str().unwrap()]);
     }
+    args.extend(extra);
     let out = titlesim(&args, Some(input.as_bytes()));
     let rows = parse(&ok(&out));
     assert_eq!(rows.len(), r.texts.len(), "one line per input text");
@@ -83,13 +88,46 @@ fn tiny_bert_cls_on_candle_is_normalised_like_the_reference() {
 #[test]
 #[cfg(feature = "tract")]
 fn tiny_bert_mean_on_tract_matches_sentence_transformers() {
-    check_against_reference("tiny-bert-mean", "tract", 1e-4);
+    check_against_reference("tiny-bert-mean", "tract", 1e-5);
 }
 
 #[test]
 #[cfg(feature = "ort")]
 fn tiny_bert_mean_on_ort_matches_sentence_transformers() {
-    check_against_reference("tiny-bert-mean", "ort", 1e-4);
+    check_against_reference("tiny-bert-mean", "ort", 1e-5);
+}
+
+// The tiny Qwen3 folder: last-token pooling, left padding, mixed-length batches of 4.
+
+#[test]
+#[cfg(feature = "candle")]
+fn tiny_qwen3_on_candle_matches_sentence_transformers() {
+    check_against_reference("tiny-qwen3", "candle", 1e-5);
+}
+
+#[test]
+#[cfg(feature = "ort")]
+fn tiny_qwen3_on_ort_with_the_generation_export_matches_sentence_transformers() {
+    // The text-generation export also takes `past_key_values.*` (fed empty).
+    let onnx = fixture("tiny-qwen3").join("onnx/model_with_past.onnx");
+    check_with(
+        "tiny-qwen3",
+        "ort",
+        &["--onnx", onnx.to_str().unwrap()],
+        1e-5,
+    );
+}
+
+#[test]
+#[cfg(feature = "tract")]
+fn tiny_qwen3_on_tract_with_an_explicit_onnx_matches_sentence_transformers() {
+    let onnx = fixture("tiny-qwen3").join("onnx/model.onnx");
+    check_with(
+        "tiny-qwen3",
+        "tract",
+        &["--onnx", onnx.to_str().unwrap()],
+        1e-5,
+    );
 }
 
 #[test]
@@ -177,4 +215,55 @@ fn overrides_change_the_vectors() {
         max_abs_diff(&cls[0].1, &plain[0].1) > 1e-3,
         "--pooling cls changes the vector"
     );
+}
+
+/// A Qwen3 folder whose tokenizer lost its EOS post-processor is refused with a message that
+/// says what to set; `--append-eos true` then gives sentence-transformers' vectors (of the
+/// folder that appends it).
+#[test]
+#[cfg(feature = "candle")]
+fn qwen3_folder_without_eos_is_refused_then_fixed_by_append_eos() {
+    let src = fixture("tiny-qwen3");
+    let d = tempfile::tempdir().unwrap();
+    let dst = d.path().join("qwen3-no-eos");
+    std::fs::create_dir_all(dst.join("1_Pooling")).unwrap();
+    for f in [
+        "config.json",
+        "tokenizer_config.json",
+        "sentence_bert_config.json",
+        "config_sentence_transformers.json",
+        "modules.json",
+        "special_tokens_map.json",
+        "model.safetensors",
+        "1_Pooling/config.json",
+    ] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let mut tok: Value =
+        serde_json::from_slice(&std::fs::read(src.join("tokenizer.json")).unwrap()).unwrap();
+    tok["post_processor"] = Value::Null;
+    std::fs::write(dst.join("tokenizer.json"), tok.to_string()).unwrap();
+
+    let r = reference("tiny-qwen3");
+    let input = r.texts.join("\n") + "\n";
+    let model = dst.to_str().unwrap();
+    let err = fails(&titlesim(
+        &["embed", "--model", model],
+        Some(input.as_bytes()),
+    ));
+    assert!(
+        err.contains("tokenizer.json") && err.contains("append_eos"),
+        "{err}"
+    );
+
+    let out = titlesim(
+        &["embed", "--model", model, "--append-eos", "true"],
+        Some(input.as_bytes()),
+    );
+    let rows = parse(&ok(&out));
+    assert_eq!(rows.len(), r.embeddings.len());
+    for (i, ((_, v), want)) in rows.iter().zip(&r.embeddings).enumerate() {
+        let d = max_abs_diff(v, want);
+        assert!(d <= 1e-5, "text {i}: max |diff| {d}");
+    }
 }

@@ -154,6 +154,11 @@ pub struct ModelConfig {
     /// Padding side instead of `tokenizer_config.json`'s.
     #[serde(default)]
     pub padding_side: Option<PaddingSide>,
+    /// Last-token models whose tokenizer appends no end-of-sequence token: `true` appends
+    /// `config.json`'s `eos_token_id`, `false` pools as sentence-transformers would (the last
+    /// word); unset, such a folder is an error (see [`ModelOverrides::append_eos`]).
+    #[serde(default)]
+    pub append_eos: Option<bool>,
     /// Name of a prompt from `config_sentence_transformers.json`.
     #[serde(default)]
     pub prompt: Option<String>,
@@ -189,6 +194,7 @@ impl ModelConfig {
             normalize: None,
             max_length: None,
             padding_side: None,
+            append_eos: None,
             prompt: None,
             prompt_side: PromptSide::Neither,
             gt_store: None,
@@ -203,6 +209,7 @@ impl ModelConfig {
             normalize: self.normalize,
             max_length: self.max_length,
             padding_side: self.padding_side,
+            append_eos: self.append_eos,
         }
     }
 
@@ -251,9 +258,13 @@ impl ModelConfig {
 
     /// Makes relative paths relative to `base` when they exist there.
     pub fn rebase(&mut self, base: &Path) {
+        // `demo/../models/x` would end up in logs and messages: an existing path is made
+        // absolute and clean instead.
+        let base = &std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         let fix = |p: &mut PathBuf| {
             if p.is_relative() && base.join(&*p).exists() {
-                *p = base.join(&*p);
+                let joined = base.join(&*p);
+                *p = std::fs::canonicalize(&joined).unwrap_or(joined);
             }
         };
         let mut m = PathBuf::from(&self.model);
@@ -421,6 +432,7 @@ impl ShadowOptions {
 
     /// Makes the relative `log` and `emf` paths relative to `base` (the config's folder).
     pub fn rebase(&mut self, base: &Path) {
+        let base = &std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         if let Some(p) = self.log.as_mut() {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -451,6 +463,38 @@ pub struct Config {
 
 impl Config {
     /// Parses configuration text; `path` is only used in messages and to rebase paths.
+    ///
+    /// Fails with [`Error::Config`] naming the table and key: invalid TOML, an unknown key,
+    /// a missing `threshold`, a value out of range.
+    ///
+    /// ```
+    /// use titlesim_core::{BackendKind, Config, Error};
+    ///
+    /// let config = Config::parse(
+    ///     r#"
+    /// [canonical]
+    /// model = "BAAI/bge-small-en-v1.5"
+    /// backend = "ort"
+    /// threshold = 0.70
+    ///
+    /// [shadow]
+    /// model = "Qwen/Qwen3-Embedding-0.6B"
+    /// threshold = 0.72
+    ///
+    /// [shadow_options]
+    /// sample_rate = 0.25
+    /// "#,
+    ///     None,
+    /// )?;
+    /// assert_eq!(config.canonical.backend, BackendKind::Ort);
+    /// assert_eq!(config.active_shadow().map(|s| s.threshold), Some(0.72));
+    /// assert_eq!(config.shadow_options.sample_rate, 0.25);
+    ///
+    /// // Mistakes name the key.
+    /// let e = Config::parse("[canonical]\nmodel = \"m\"\ntreshold = 0.7\n", None).unwrap_err();
+    /// assert!(matches!(e, Error::Config { .. }) && e.to_string().contains("treshold"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn parse(text: &str, path: Option<&Path>) -> Result<Self> {
         let mut c: Config = toml::from_str(text).map_err(|e| Error::Config {
             path: path.map(Path::to_path_buf),
@@ -545,7 +589,12 @@ emf_namespace = "ns"
         // Written paths are always relative to the config's folder, existing or not.
         assert_eq!(
             c.canonical.gt_store.as_deref(),
-            Some(d.path().join("stores/a.gtstore").as_path())
+            Some(
+                std::fs::canonicalize(d.path())
+                    .unwrap()
+                    .join("stores/a.gtstore")
+                    .as_path()
+            )
         );
         let o = &c.shadow_options;
         assert_eq!(o.sample_rate, 0.25);
@@ -553,7 +602,12 @@ emf_namespace = "ns"
         assert_eq!(o.timeout_ms, 500);
         assert_eq!(
             o.log.as_deref(),
-            Some(d.path().join("logs/s.jsonl").as_path())
+            Some(
+                std::fs::canonicalize(d.path())
+                    .unwrap()
+                    .join("logs/s.jsonl")
+                    .as_path()
+            )
         );
         assert_eq!(o.fsync, FsyncPolicy::Never);
         assert_eq!(o.emf_target(), Some(EmfTarget::Stdout));
@@ -661,7 +715,14 @@ emf_namespace = "ns"
         let p = d.path().join("t.toml");
         std::fs::write(&p, "[canonical]\nmodel = \"m\"\nthreshold = 0.7\n").unwrap();
         let c = Config::from_file(&p).unwrap();
-        assert_eq!(PathBuf::from(&c.canonical.model), d.path().join("m"));
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        assert_eq!(PathBuf::from(&c.canonical.model), root.join("m"));
+        // `..` is resolved, so logs and messages show a clean path.
+        std::fs::create_dir(d.path().join("conf")).unwrap();
+        let q = d.path().join("conf/t.toml");
+        std::fs::write(&q, "[canonical]\nmodel = \"../m\"\nthreshold = 0.7\n").unwrap();
+        let c = Config::from_file(&q).unwrap();
+        assert_eq!(PathBuf::from(&c.canonical.model), root.join("m"));
         // A hub id stays as it is.
         std::fs::write(
             &p,

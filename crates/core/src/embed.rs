@@ -29,9 +29,94 @@ pub struct EmbedderInfo {
 
 /// Turns texts into vectors.
 ///
-/// Dyn-compatible, so canonical and shadow models can be `Box<dyn Embedder>` chosen by
-/// configuration. Implementations must not block the async executor: run compute on a
-/// blocking pool (see [`run_blocking`]).
+/// Dyn-compatible, so canonical and shadow models can be `Box<dyn Embedder>` (or
+/// `Arc<dyn Embedder>`) chosen by configuration. [`TransformerEmbedder`] implements it for
+/// every [`Backend`]; implement it yourself for anything else that makes vectors (a remote
+/// embedding API, a GPU server, a hashing embedder), and [`crate::CosineScorer`] and the
+/// shadow scorer of `titlesim-shadow` use yours exactly as they use the built-in ones.
+///
+/// # Implementing
+///
+/// - [`Embedder::embed`] returns exactly one vector per text, in order, each of length
+///   [`EmbedderInfo::dim`]; an empty slice gives an empty result. The scorer refuses a wrong
+///   count or length ([`Error::Task`], [`Error::DimensionMismatch`]).
+/// - Do not block the async executor: run compute on a blocking pool (see [`run_blocking`]),
+///   or await your I/O.
+/// - Report failures as [`Error`]s a caller can act on: [`Error::Backend`] with your
+///   embedder's name for an engine or remote service that fails, [`Error::NonFinite`] for
+///   NaN or infinite output, [`Error::Config`] for bad settings at construction.
+/// - [`EmbedderInfo::fingerprint`] must change whenever the vectors would (other weights,
+///   other settings) and stay the same otherwise: precomputed reference vectors and
+///   resumed shadow logs are matched by it. [`crate::fingerprint::FingerprintBuilder`]
+///   builds one from files and named settings.
+///
+/// # Example
+///
+/// A deterministic embedder that counts bytes, used through `Box<dyn Embedder>`:
+///
+/// ```
+/// use async_trait::async_trait;
+/// use titlesim_core::fingerprint::FingerprintBuilder;
+/// use titlesim_core::{cosine, run_blocking, Embedder, EmbedderInfo, Result};
+///
+/// struct ByteHistogram {
+///     info: EmbedderInfo,
+/// }
+///
+/// impl ByteHistogram {
+///     fn new(dim: usize) -> Self {
+///         let fingerprint = FingerprintBuilder::new()
+///             .field("kind", "byte-histogram-v1")
+///             .field("dim", dim)
+///             .finish();
+///         let info = EmbedderInfo {
+///             model: "byte-histogram".into(),
+///             backend: "example".into(),
+///             dim,
+///             normalize: false,
+///             fingerprint,
+///         };
+///         ByteHistogram { info }
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl Embedder for ByteHistogram {
+///     fn info(&self) -> &EmbedderInfo {
+///         &self.info
+///     }
+///
+///     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+///         let (texts, dim) = (texts.to_vec(), self.info.dim);
+///         // Off the async threads, as a real model would be.
+///         run_blocking(move || {
+///             Ok(texts
+///                 .iter()
+///                 .map(|t| {
+///                     let mut v = vec![0.0f32; dim];
+///                     for b in t.bytes() {
+///                         v[b as usize % dim] += 1.0;
+///                     }
+///                     v
+///                 })
+///                 .collect())
+///         })
+///         .await
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<()> {
+/// let embedder: Box<dyn Embedder> = Box::new(ByteHistogram::new(64));
+/// let texts = vec!["abc".to_string(), "cab".to_string(), "xyz".to_string()];
+/// let v = embedder.embed(&texts).await?;
+/// assert_eq!((v.len(), embedder.dim()), (3, 64));
+/// assert!((cosine(&v[0], &v[1]) - 1.0).abs() < 1e-6); // same bytes, other order
+/// assert_eq!(cosine(&v[0], &v[2]), 0.0); // no byte in common
+/// assert!(embedder.fingerprint().starts_with("ts1-"));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait Embedder: Send + Sync {
     /// Identity and shape of the vectors.
@@ -52,7 +137,8 @@ pub trait Embedder: Send + Sync {
 }
 
 /// Runs blocking work off the async threads: on tokio's blocking pool inside a tokio
-/// runtime, on a fresh thread otherwise. A panic in `f` becomes [`Error::Task`].
+/// runtime, on a fresh thread otherwise. A panic in `f` becomes [`Error::Task`]; an error
+/// `f` returns is returned as it is.
 pub async fn run_blocking<T, F>(f: F) -> Result<T>
 where
     T: Send + 'static,
@@ -100,7 +186,15 @@ struct Inner {
 /// An embedder made of a model folder's tokenizer and pooling, and a [`Backend`].
 ///
 /// This is where every backend's output becomes a sentence vector, so all backends share
-/// tokenisation, batching, pooling and normalisation.
+/// tokenisation, batching, pooling and normalisation. The `titlesim` crate builds one from
+/// configuration (`titlesim::load_embedder`); a backend of your own is plugged in with
+/// [`TransformerEmbedder::new`]. Cloning is cheap (the model is shared).
+///
+/// [`Embedder::embed`] fails with [`Error::Tokenizer`] when a text cannot be tokenised,
+/// [`Error::Backend`] when the backend fails or returns token states of the wrong shape,
+/// [`Error::DimensionMismatch`] when it returns vectors of the wrong length,
+/// [`Error::NonFinite`] for NaN or infinite values, and [`Error::Task`] when the blocking
+/// task panics.
 #[derive(Clone)]
 pub struct TransformerEmbedder {
     inner: Arc<Inner>,
@@ -116,6 +210,12 @@ impl std::fmt::Debug for TransformerEmbedder {
 
 impl TransformerEmbedder {
     /// Puts together a model's tokenizer, pooling and `backend`.
+    ///
+    /// Fails with [`Error::ModelFile`] or [`Error::Tokenizer`] when the folder's tokenizer
+    /// cannot be loaded or used, [`Error::Config`] when a last-token model's tokenizer
+    /// appends no end-of-sequence token and the configuration does not say what to do
+    /// (`append_eos`), and [`Error::Io`] when a file that goes into the fingerprint
+    /// (config, tokenizer, the backend's [`Backend::source_files`]) cannot be read.
     pub fn new(spec: ModelSpec, backend: Box<dyn Backend>, opts: EmbedOptions) -> Result<Self> {
         let tokenizer = TextTokenizer::from_spec(&spec)?;
         let mut fp = FingerprintBuilder::new()
@@ -124,12 +224,16 @@ impl TransformerEmbedder {
         for f in backend.source_files() {
             fp = fp.file(&f)?;
         }
-        let fingerprint = fp
+        fp = fp
             .field("pooling", spec.pooling)
             .field("normalize", spec.normalize)
             .field("max_seq_length", spec.max_seq_length)
-            .field("lowercase", spec.do_lower_case)
-            .finish();
+            .field("lowercase", spec.do_lower_case);
+        // Only when it changes the tokens, so fingerprints of other models stay as they were.
+        if let Some(eos) = tokenizer.appended_eos() {
+            fp = fp.field("append_eos", eos);
+        }
+        let fingerprint = fp.finish();
         let info = EmbedderInfo {
             model: spec.id.clone(),
             backend: backend.name().to_string(),

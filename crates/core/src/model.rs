@@ -136,6 +136,11 @@ pub struct ModelOverrides {
     pub max_length: Option<usize>,
     /// Padding side instead of `tokenizer_config.json`'s.
     pub padding_side: Option<PaddingSide>,
+    /// For last-token pooling with a tokenizer that does not append an end-of-sequence token:
+    /// `true` appends `config.json`'s `eos_token_id` to every text (what Qwen3-Embedding's
+    /// model card does by hand for such folders); `false` pools the last word as
+    /// sentence-transformers would. Unset, such a folder is refused with an error that says so.
+    pub append_eos: Option<bool>,
 }
 
 /// Everything resolved about one model: where its files are and how to embed with it.
@@ -171,6 +176,9 @@ pub struct ModelSpec {
     pub default_prompt_name: Option<String>,
     /// Whether prompt tokens take part in pooling (`1_Pooling`'s `include_prompt`).
     pub include_prompt: bool,
+    /// What to do when last-token pooling meets a tokenizer that appends no end-of-sequence
+    /// token (see [`ModelOverrides::append_eos`]); `None` until configured.
+    pub append_eos: Option<bool>,
     /// The raw `config.json`, for backends that need more of it.
     #[serde(skip)]
     pub config: Value,
@@ -407,6 +415,7 @@ impl ModelSpec {
             prompts,
             default_prompt_name,
             include_prompt,
+            append_eos: None,
             config,
             warnings,
         };
@@ -433,6 +442,9 @@ impl ModelSpec {
         }
         if let Some(s) = o.padding_side {
             self.padding_side = s;
+        }
+        if let Some(a) = o.append_eos {
+            self.append_eos = Some(a);
         }
         if self.pooling == Pooling::LastToken && self.padding_side == PaddingSide::Right {
             // Correct either way (we pool from the attention mask), but worth knowing.
@@ -617,6 +629,7 @@ mod tests {
             normalize: Some(false),
             max_length: Some(64),
             padding_side: Some(PaddingSide::Left),
+            append_eos: Some(true),
         };
         let s = ModelSpec::from_folder_with("x", d.path(), &o).unwrap();
         assert_eq!(s.pooling, Pooling::Cls);

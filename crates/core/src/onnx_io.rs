@@ -374,6 +374,23 @@ impl OnnxIo {
                 }
             }
         };
+        // What every backend feeds and reads: i64 ids, masks and positions, f32 past
+        // keys/values, an f32 output.
+        for p in &plans {
+            let want = match p.role {
+                InputRole::Past { .. } => "f32",
+                _ => "i64",
+            };
+            if p.dtype != want {
+                return Err(fail(format!(
+                    "input `{}` is of type {}, which titlesim does not feed (ids and masks must be i64, past keys/values f32)",
+                    p.name, p.dtype
+                )));
+            }
+        }
+        if outputs[output.index].dtype != "f32" {
+            return Err(fail(format!("output {} is not f32", outputs[output.index])));
+        }
         Ok(OnnxIo {
             inputs: plans,
             output,
@@ -585,6 +602,49 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn input_and_output_types_are_checked() {
+        let s = spec(8, "");
+        let states = || {
+            OnnxTensor::new(
+                "last_hidden_state",
+                Some(vec![sym("b"), sym("s"), OnnxDim::Fixed(8)]),
+                "f32",
+            )
+        };
+        let int32_ids = OnnxTensor::new("input_ids", Some(vec![sym("b"), sym("s")]), "i32");
+        let e = OnnxIo::plan(
+            "t",
+            Path::new("m.onnx"),
+            &s,
+            &[int32_ids, t2("attention_mask")],
+            &[states()],
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("m.onnx") && e.contains("`input_ids` is of type i32"),
+            "{e}"
+        );
+        let f16_out = OnnxTensor::new(
+            "last_hidden_state",
+            Some(vec![sym("b"), sym("s"), OnnxDim::Fixed(8)]),
+            "f16",
+        );
+        let e = OnnxIo::plan(
+            "t",
+            Path::new("m.onnx"),
+            &s,
+            &[t2("input_ids"), t2("attention_mask")],
+            &[f16_out],
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("is not f32"), "{e}");
     }
 
     #[test]

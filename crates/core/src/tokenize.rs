@@ -10,7 +10,7 @@ use std::path::Path;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::error::{Error, Result};
-use crate::model::{ModelSpec, PaddingSide};
+use crate::model::{ModelSpec, PaddingSide, Pooling};
 
 /// One tokenised text, unpadded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +112,9 @@ pub struct TextTokenizer {
     lowercase: bool,
     max_length: usize,
     eos_id: Option<u32>,
+    /// Appended to every text by us: the tokenizer appends no EOS to a last-token model and
+    /// the configuration said `append_eos = true`.
+    append_eos: Option<u32>,
 }
 
 impl TextTokenizer {
@@ -144,11 +147,17 @@ impl TextTokenizer {
                     .map(|v| v as u32)
             })
             .unwrap_or(0);
-        let eos_id = spec
-            .config
-            .get("eos_token_id")
-            .and_then(serde_json::Value::as_u64)
-            .map(|v| v as u32);
+        let eos_id = match spec.config.get("eos_token_id") {
+            Some(serde_json::Value::Array(ids)) => ids.first().and_then(serde_json::Value::as_u64),
+            Some(v) => v.as_u64(),
+            None => None,
+        }
+        .map(|v| v as u32);
+        let append_eos = if spec.pooling == Pooling::LastToken {
+            eos_policy(&t, spec, eos_id)?
+        } else {
+            None
+        };
         Ok(TextTokenizer {
             inner: t,
             pad_id,
@@ -156,6 +165,7 @@ impl TextTokenizer {
             lowercase: spec.do_lower_case,
             max_length: spec.max_seq_length,
             eos_id,
+            append_eos,
         })
     }
 
@@ -192,11 +202,27 @@ impl TextTokenizer {
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         Ok(encs
             .into_iter()
-            .map(|e| Encoded {
-                ids: e.get_ids().to_vec(),
-                type_ids: e.get_type_ids().to_vec(),
+            .map(|e| {
+                let mut enc = Encoded {
+                    ids: e.get_ids().to_vec(),
+                    type_ids: e.get_type_ids().to_vec(),
+                };
+                if let Some(eos) = self.append_eos {
+                    let keep = self.max_length.saturating_sub(1);
+                    enc.ids.truncate(keep);
+                    enc.type_ids.truncate(keep);
+                    enc.ids.push(eos);
+                    enc.type_ids.push(enc.type_ids.last().copied().unwrap_or(0));
+                }
+                enc
             })
             .collect())
+    }
+
+    /// The end-of-sequence id titlesim appends itself (`append_eos = true` on a last-token
+    /// model whose tokenizer appends none), if any.
+    pub fn appended_eos(&self) -> Option<u32> {
+        self.append_eos
     }
 
     /// Groups encoded texts into padded batches of at most `batch_size`, longest first, so
@@ -224,6 +250,44 @@ impl TextTokenizer {
     }
 }
 
+/// Last-token pooling reads the state of the last real token, which must be the
+/// end-of-sequence token the tokenizer appends; a tokenizer without that post-processor (some
+/// copies of Qwen3-Embedding's folder) would silently pool the last *word*. Returns the id to
+/// append ourselves, `None` when nothing is to be appended, or an error when the
+/// configuration has not said what to do.
+fn eos_policy(t: &Tokenizer, spec: &ModelSpec, eos_id: Option<u32>) -> Result<Option<u32>> {
+    let probe = |special: bool| {
+        t.encode("a", special)
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", spec.files.tokenizer.display())))
+    };
+    let with = probe(true)?;
+    let without = probe(false)?;
+    let appends = with.get_ids().len() > without.get_ids().len()
+        && with.get_special_tokens_mask().last() == Some(&1);
+    if appends {
+        return Ok(None);
+    }
+    match (spec.append_eos, eos_id) {
+        (Some(false), _) => Ok(None),
+        (Some(true), Some(id)) => Ok(Some(id)),
+        (Some(true), None) => Err(Error::Config {
+            path: Some(spec.files.config.clone()),
+            message: "append_eos = true, but config.json has no `eos_token_id` to append".into(),
+        }),
+        (None, _) => Err(Error::Config {
+            path: Some(spec.files.tokenizer.clone()),
+            message: format!(
+                "this model pools the last token, but its tokenizer appends no end-of-sequence \
+                 token (its post-processor adds nothing after the text), so the last word would \
+                 be pooled instead. Set `append_eos = true` in the model's configuration table \
+                 to append config.json's eos_token_id ({}), or `append_eos = false` to pool the \
+                 last word as sentence-transformers does with this folder",
+                eos_id.map_or("none".to_string(), |id| id.to_string())
+            ),
+        }),
+    }
+}
+
 fn load(path: &Path) -> Result<Tokenizer> {
     Tokenizer::from_file(path)
         .map_err(|e| Error::model_file(path, format!("cannot load tokenizer: {e}")))
@@ -232,6 +296,105 @@ fn load(path: &Path) -> Result<Tokenizer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::model::ModelOverrides;
+
+    /// The committed tiny Qwen3 folder (last-token pooling, `<|endoftext|>` appended).
+    fn tiny_qwen3() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen3")
+    }
+
+    /// A copy of the tiny Qwen3 folder's text files whose tokenizer has no post-processor.
+    fn qwen3_without_eos() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let src = tiny_qwen3();
+        std::fs::create_dir(d.path().join("1_Pooling")).unwrap();
+        for f in [
+            "config.json",
+            "tokenizer_config.json",
+            "sentence_bert_config.json",
+            "config_sentence_transformers.json",
+            "modules.json",
+            "special_tokens_map.json",
+            "1_Pooling/config.json",
+        ] {
+            std::fs::copy(src.join(f), d.path().join(f)).unwrap();
+        }
+        let mut tok: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(src.join("tokenizer.json")).unwrap()).unwrap();
+        tok["post_processor"] = serde_json::Value::Null;
+        std::fs::write(d.path().join("tokenizer.json"), tok.to_string()).unwrap();
+        d
+    }
+
+    fn tokenizer(dir: &Path, o: &ModelOverrides) -> Result<TextTokenizer> {
+        TextTokenizer::from_spec(&ModelSpec::from_folder_with("q", dir, o).unwrap())
+    }
+
+    #[test]
+    fn last_token_tokenizer_without_eos_is_refused_unless_configured() {
+        let texts: Vec<String> = [
+            "2 Pack",
+            "",
+            "a much longer product title that will certainly be truncated at eight tokens",
+        ]
+        .map(String::from)
+        .to_vec();
+        let short = ModelOverrides {
+            max_length: Some(8),
+            ..Default::default()
+        };
+        let good = tokenizer(&tiny_qwen3(), &short).unwrap();
+        assert_eq!(good.appended_eos(), None, "the fixture appends EOS itself");
+        let reference = good.encode(&texts).unwrap();
+        assert!(reference.iter().all(|e| e.ids.last() == Some(&500)));
+
+        let broken = qwen3_without_eos();
+        match tokenizer(broken.path(), &short) {
+            Err(Error::Config {
+                path: Some(p),
+                message,
+            }) => {
+                assert!(p.ends_with("tokenizer.json"), "{p:?}");
+                assert!(message.contains("append_eos = true"), "{message}");
+                assert!(message.contains("(500)"), "{message}");
+            }
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+
+        // Appending ourselves gives exactly the tokens of the appending tokenizer, truncation
+        // included.
+        let fixed = ModelOverrides {
+            append_eos: Some(true),
+            ..short.clone()
+        };
+        let fixed = tokenizer(broken.path(), &fixed).unwrap();
+        assert_eq!(fixed.appended_eos(), Some(500));
+        assert_eq!(fixed.encode(&texts).unwrap(), reference);
+
+        // `false` pools as sentence-transformers would: the text's own last token.
+        let as_is = ModelOverrides {
+            append_eos: Some(false),
+            ..short
+        };
+        let as_is = tokenizer(broken.path(), &as_is).unwrap();
+        let got = as_is.encode(&texts).unwrap();
+        assert!(
+            reference[0].len() < 8,
+            "the first text must not be truncated"
+        );
+        assert_eq!(got[0].ids, reference[0].ids[..reference[0].len() - 1]);
+        assert_eq!(got[2].len(), 8, "truncated, with no EOS");
+        assert_ne!(got[2].ids.last(), Some(&500));
+        assert!(got[1].is_empty());
+
+        // Other pooling modes do not care.
+        let mean = ModelOverrides {
+            pooling: Some(Pooling::Mean),
+            ..Default::default()
+        };
+        assert!(tokenizer(broken.path(), &mean).is_ok());
+    }
 
     fn enc(ids: &[u32]) -> Encoded {
         Encoded {

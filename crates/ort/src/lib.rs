@@ -31,7 +31,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use titlesim_core::onnx_io::{
-    onnx_model_path, onnx_source_files, Feed, InputRole, OnnxDim, OnnxIo, OnnxTensor,
+    onnx_model_path, onnx_source_files, Feed, OnnxDim, OnnxIo, OnnxTensor,
 };
 use titlesim_core::{Backend, BackendOptions, BackendOutput, Error, ModelSpec, Result, TokenBatch};
 
@@ -229,27 +229,6 @@ impl OrtBackend {
             &outputs,
             opts.onnx_output.as_deref(),
         )?;
-        for p in &io.inputs {
-            let ok = match p.role {
-                InputRole::Past { .. } => p.dtype == "f32",
-                _ => p.dtype == "i64",
-            };
-            if !ok {
-                return Err(err(format!(
-                    "{}: input `{}` is of type {}, which this backend does not feed (ids and masks must be i64, past keys/values f32)",
-                    model.display(),
-                    p.name,
-                    p.dtype
-                )));
-            }
-        }
-        if outputs[io.output.index].dtype != "f32" {
-            return Err(err(format!(
-                "{}: output {} is not f32",
-                model.display(),
-                outputs[io.output.index]
-            )));
-        }
         let slot = make_slot(session, &io)?;
         let max = (cores / threads).max(2);
         Ok(OrtBackend {

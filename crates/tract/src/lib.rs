@@ -202,27 +202,6 @@ impl TractBackend {
             &outputs,
             opts.onnx_output.as_deref(),
         )?;
-        for p in &io.inputs {
-            let ok = match p.role {
-                InputRole::Past { .. } => p.dtype == "f32",
-                _ => p.dtype == "i64",
-            };
-            if !ok {
-                return Err(err(format!(
-                    "{}: input `{}` is of type {}, which this backend does not feed (ids and masks must be i64, past keys/values f32)",
-                    path.display(),
-                    p.name,
-                    p.dtype
-                )));
-            }
-        }
-        if outputs[io.output.index].dtype != "f32" {
-            return Err(err(format!(
-                "{}: output {} is not f32",
-                path.display(),
-                outputs[io.output.index]
-            )));
-        }
 
         // Keep only the output we read: the rest of the graph (e.g. `present.*`) is pruned.
         let outlet = typed

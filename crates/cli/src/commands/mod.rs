@@ -14,6 +14,7 @@ pub mod precompute;
 pub mod review;
 pub mod score;
 pub mod shadow;
+mod verdicts;
 
 /// `--version` text: the crate version and the backends compiled in.
 pub fn version_string() -> String {
@@ -108,6 +109,12 @@ pub struct ModelArgs {
     #[arg(long, value_name = "SIDE", value_parser = parse_side)]
     pub padding_side: Option<PaddingSide>,
 
+    /// Last-token models whose tokenizer appends no end-of-sequence token: true appends
+    /// config.json's eos_token_id, false pools the last word as sentence-transformers does
+    /// [default: such a folder is refused with an error].
+    #[arg(long, value_name = "BOOL")]
+    pub append_eos: Option<bool>,
+
     /// Compute precision where the backend has a choice: f32, bf16 or f16 [default: f32].
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<String>,
@@ -127,6 +134,7 @@ impl ModelArgs {
         c.normalize = self.normalize;
         c.max_length = self.max_length;
         c.padding_side = self.padding_side;
+        c.append_eos = self.append_eos;
         c.dtype = self.dtype.clone();
         c.validate("command line")?;
         Ok(c)

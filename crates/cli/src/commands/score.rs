@@ -2,27 +2,20 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use titlesim::io::{read_pairs, PairInput};
 use titlesim::{Config, Score, Scorer};
+
+pub use super::verdicts::Format;
+use super::verdicts::{progress_bar, VerdictWriter};
 
 /// Default number of pairs scored per call to the model (the progress bar moves once per
 /// chunk).
 pub const CHUNK: usize = 256;
-
-/// Output format of `score`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// `id,cosine,threshold,pass` with a header row.
-    Csv,
-    /// One `{"id", "cosine", "threshold", "pass"}` object per line.
-    Jsonl,
-}
 
 /// Score product/ground-truth pairs with the canonical model of a config file.
 ///
@@ -55,65 +48,6 @@ pub struct Args {
     /// after each chunk.
     #[arg(long, value_name = "N", default_value_t = CHUNK as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub chunk_size: u32,
-}
-
-#[derive(serde::Serialize)]
-struct Row<'a> {
-    id: &'a str,
-    cosine: f32,
-    threshold: f32,
-    pass: bool,
-}
-
-enum Sink {
-    Csv(Box<csv::Writer<Box<dyn Write>>>),
-    Jsonl(BufWriter<Box<dyn Write>>),
-}
-
-impl Sink {
-    fn new(format: Format, w: Box<dyn Write>) -> Result<Self> {
-        Ok(match format {
-            Format::Csv => {
-                let mut c = csv::Writer::from_writer(w);
-                c.write_record(["id", "cosine", "threshold", "pass"])?;
-                Sink::Csv(Box::new(c))
-            }
-            Format::Jsonl => Sink::Jsonl(BufWriter::with_capacity(1 << 16, w)),
-        })
-    }
-
-    fn row(&mut self, id: &str, s: &Score) -> Result<()> {
-        match self {
-            // `{}` of an f32 is the shortest decimal that parses back to the same value.
-            Sink::Csv(c) => c.write_record([
-                id,
-                &s.cosine.to_string(),
-                &s.threshold.to_string(),
-                if s.pass { "true" } else { "false" },
-            ])?,
-            Sink::Jsonl(w) => {
-                serde_json::to_writer(
-                    &mut *w,
-                    &Row {
-                        id,
-                        cosine: s.cosine,
-                        threshold: s.threshold,
-                        pass: s.pass,
-                    },
-                )?;
-                w.write_all(b"\n")?;
-            }
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        match self {
-            Sink::Csv(c) => c.flush()?,
-            Sink::Jsonl(w) => w.flush()?,
-        }
-        Ok(())
-    }
 }
 
 /// Counts for the summary.
@@ -161,21 +95,8 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => Box::new(std::io::stdout()),
     };
-    let mut sink = Sink::new(args.format, out)?;
-
-    let bar = if std::io::stderr().is_terminal() {
-        let b =
-            ProgressBar::with_draw_target(Some(pairs.len() as u64), ProgressDrawTarget::stderr());
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} pairs ({per_sec}, eta {eta})",
-            )
-            .expect("the template is valid"),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let mut sink = VerdictWriter::new(args.format, out)?;
+    let bar = progress_bar(pairs.len() as u64);
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

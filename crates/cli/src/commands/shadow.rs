@@ -2,28 +2,20 @@
 //! beside it.
 
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use super::verdicts::Format;
+use super::verdicts::{progress_bar, VerdictWriter};
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use titlesim::config::EmfTarget;
 use titlesim::io::read_pairs;
 use titlesim::{Config, ModelConfig, Score};
 use titlesim_shadow::{
     open_sinks, Pair, ResumeState, ShadowScorer, ShadowSettings, SideScorer, Tally,
 };
-
-/// Output format of the canonical results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    /// `id,cosine,threshold,pass` with a header row.
-    Csv,
-    /// One `{"id", "cosine", "threshold", "pass"}` object per line.
-    Jsonl,
-}
 
 /// Score pairs with the canonical model while the shadow model runs beside it.
 ///
@@ -70,64 +62,6 @@ pub struct Args {
     pub batch: u32,
 }
 
-#[derive(serde::Serialize)]
-struct Row<'a> {
-    id: &'a str,
-    cosine: f32,
-    threshold: f32,
-    pass: bool,
-}
-
-enum Out {
-    Csv(Box<csv::Writer<Box<dyn Write>>>),
-    Jsonl(BufWriter<Box<dyn Write>>),
-}
-
-impl Out {
-    fn new(format: Format, w: Box<dyn Write>) -> Result<Self> {
-        Ok(match format {
-            Format::Csv => {
-                let mut c = csv::Writer::from_writer(w);
-                c.write_record(["id", "cosine", "threshold", "pass"])?;
-                Out::Csv(Box::new(c))
-            }
-            Format::Jsonl => Out::Jsonl(BufWriter::with_capacity(1 << 16, w)),
-        })
-    }
-
-    fn row(&mut self, id: &str, s: &Score) -> Result<()> {
-        match self {
-            Out::Csv(c) => c.write_record([
-                id,
-                &s.cosine.to_string(),
-                &s.threshold.to_string(),
-                if s.pass { "true" } else { "false" },
-            ])?,
-            Out::Jsonl(w) => {
-                serde_json::to_writer(
-                    &mut *w,
-                    &Row {
-                        id,
-                        cosine: s.cosine,
-                        threshold: s.threshold,
-                        pass: s.pass,
-                    },
-                )?;
-                w.write_all(b"\n")?;
-            }
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        match self {
-            Out::Csv(c) => c.flush()?,
-            Out::Jsonl(w) => w.flush()?,
-        }
-        Ok(())
-    }
-}
-
 /// Loads a model's scorer and its GT store, printing the store's warning if any.
 pub(crate) fn load_side(cfg: &ModelConfig, table: &str) -> Result<SideScorer> {
     let scorer = titlesim::load_scorer(cfg)
@@ -138,20 +72,6 @@ pub(crate) fn load_side(cfg: &ModelConfig, table: &str) -> Result<SideScorer> {
         eprintln!("warning: [{table}] {w}");
     }
     Ok(side)
-}
-
-fn progress_bar(len: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    b.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} pairs ({per_sec}, eta {eta})",
-        )
-        .expect("the template is valid"),
-    );
-    b
 }
 
 /// Runs the command.
@@ -245,7 +165,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         None => Box::new(std::io::stdout()),
     };
-    let mut out = Out::new(args.format, out)?;
+    let mut out = VerdictWriter::new(args.format, out)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
