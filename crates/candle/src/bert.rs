@@ -73,7 +73,7 @@ impl Config {
             layer_norm_eps: c.f64_opt("layer_norm_eps").unwrap_or(1e-12),
             hidden_act: c.str_opt("hidden_act").unwrap_or("gelu").to_string(),
         };
-        if cfg.hidden_size % cfg.num_attention_heads != 0 {
+        if !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
             return Err(Error::model_file(
                 path,
                 format!(

@@ -820,7 +820,7 @@ impl InplaceOp1 for QkNormRope<'_> {
     fn cpu_fwd(&self, s: &mut CpuStorage, l: &Layout) -> CResult<()> {
         let (rows, w) = dims2(l, self.name())?;
         let d = self.heads.head_dim;
-        if w != self.heads.fused_width() || d % 2 != 0 {
+        if w != self.heads.fused_width() || !d.is_multiple_of(2) {
             bail!(
                 "qk-norm-rope: bad head layout {:?} for width {w}",
                 self.heads
