@@ -93,12 +93,17 @@ pub struct Variant {
     pub heavy: bool,
     /// Parity reference.
     pub reference: Reference,
+    /// Compute precision asked of the backend (`BackendOptions::dtype`); `None`: its default.
+    pub dtype: Option<&'static str>,
 }
 
 impl Variant {
-    /// A stable id: `<folder>@<backend>`.
+    /// A stable id: `<folder>@<backend>`, or `<folder>@<backend>-<dtype>` with a dtype.
     pub fn id(&self) -> String {
-        format!("{}@{}", self.folder, self.backend.as_str())
+        match self.dtype {
+            Some(d) => format!("{}@{}-{d}", self.folder, self.backend.as_str()),
+            None => format!("{}@{}", self.folder, self.backend.as_str()),
+        }
     }
 
     /// The model folder.
@@ -128,6 +133,7 @@ pub fn all_variants() -> Vec<Variant> {
         format,
         heavy,
         reference,
+        dtype: None,
     };
     let st = Reference::MiniLmSentenceTransformers;
     let own = Reference::OrtSameModel;
@@ -140,6 +146,17 @@ pub fn all_variants() -> Vec<Variant> {
             false,
             st,
         ),
+        Variant {
+            dtype: Some("int8"),
+            ..v(
+                "all-MiniLM-L6-v2",
+                "all-MiniLM-L6-v2",
+                Candle,
+                "safetensors f32 → int8 at load",
+                false,
+                st,
+            )
+        },
         v(
             "all-MiniLM-L6-v2",
             "all-MiniLM-L6-v2",
@@ -247,6 +264,18 @@ pub fn load_embedder(
     threads: usize,
     batch_size: usize,
 ) -> Result<(TransformerEmbedder, f64)> {
+    load_embedder_with(folder, backend, threads, batch_size, None)
+}
+
+/// [`load_embedder`] with a compute precision for the backend (`BackendOptions::dtype`, e.g.
+/// `int8` on candle).
+pub fn load_embedder_with(
+    folder: &Path,
+    backend: BackendKind,
+    threads: usize,
+    batch_size: usize,
+    dtype: Option<&str>,
+) -> Result<(TransformerEmbedder, f64)> {
     let folder = if folder.is_absolute() {
         folder.to_path_buf()
     } else {
@@ -261,6 +290,7 @@ pub fn load_embedder(
     let mut cfg = ModelConfig::new(folder.to_string_lossy().to_string(), backend, 0.5);
     cfg.threads = Some(threads);
     cfg.batch_size = Some(batch_size);
+    cfg.dtype = dtype.map(str::to_string);
     if backend == BackendKind::Ort {
         cfg.ort_library = ort_library();
     }

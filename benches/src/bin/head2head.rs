@@ -86,6 +86,9 @@ struct ChildSpec {
     sample: usize,
     latency_titles: usize,
     vectors: PathBuf,
+    /// Compute precision for the backend (`BackendOptions::dtype`); `None`: its default.
+    #[serde(default)]
+    dtype: Option<String>,
 }
 
 /// What a child (or a Python peer) reports.
@@ -166,7 +169,8 @@ fn child(spec: &str) -> Result<()> {
     let all = tb::load_titles(&s.titles_file, s.titles)?;
     let titles = tb::spread_sample(&all, s.sample);
     let lat = tb::spread_sample(&all, s.latency_titles);
-    let (emb, load_s) = tb::load_embedder(&s.folder, backend, s.threads, 32)?;
+    let (emb, load_s) =
+        tb::load_embedder_with(&s.folder, backend, s.threads, 32, s.dtype.as_deref())?;
     // warm-up: one batch and one single title
     let warm: Vec<String> = titles.iter().take(32).cloned().collect();
     emb.embed_blocking(&warm)?;
@@ -304,7 +308,10 @@ fn parent(mut a: Args) -> Result<()> {
             id: v.id(),
             model: v.model.into(),
             folder: v.folder.into(),
-            engine: format!("titlesim {}", v.backend.as_str()),
+            engine: match v.dtype {
+                Some(d) => format!("titlesim {} {d}", v.backend.as_str()),
+                None => format!("titlesim {}", v.backend.as_str()),
+            },
             format: v.format.into(),
             peer: None,
             heavy: v.heavy,
@@ -389,6 +396,7 @@ fn parent(mut a: Args) -> Result<()> {
                         sample,
                         latency_titles: lat.min(n),
                         vectors: vectors.clone(),
+                        dtype: c.variant.as_ref().and_then(|v| v.dtype).map(str::to_string),
                     };
                     run_json(
                         Command::new(&exe)
@@ -678,7 +686,7 @@ impl Report {
         let Some((base, base_name)) = self.ort_baseline() else {
             return out;
         };
-        let ours: Vec<&Row> = ["candle", "ort", "tract"]
+        let ours: Vec<&Row> = ["candle", "candle-int8", "ort", "tract"]
             .iter()
             .filter_map(|b| self.ok(&format!("all-MiniLM-L6-v2@{b}")))
             .collect();
@@ -974,7 +982,7 @@ impl Report {
             let y = top + row_h * i as f64;
             let color = if r.peer {
                 "#999999"
-            } else if r.engine.ends_with("candle") {
+            } else if r.engine.contains("candle") {
                 "#d9822b"
             } else if r.engine.ends_with("ort") {
                 "#2b6cd9"

@@ -1,10 +1,11 @@
 //! Quick encode-speed check of the candle backend on a real model.
 //!
 //! ```sh
-//! cargo run --release -p titlesim-candle --example bench -- [MODEL_DIR] [THREADS] [ROUNDS]
+//! cargo run --release -p titlesim-candle --example bench -- [MODEL_DIR] [THREADS] [ROUNDS] [BATCHES] [DTYPE]
 //! ```
 //! MODEL_DIR defaults to `models/all-MiniLM-L6-v2`; titles come from `data/bench_titles.txt`
-//! (the first 1,000). Prints ms/title at batch 32 and batch 1 (best of ROUNDS runs).
+//! (the first 1,000). Prints ms/title at batch 32 and batch 1 (or the comma-separated BATCHES;
+//! best of ROUNDS runs), computing in DTYPE (`f32`, the default, or `int8`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(s) => s.split(',').map(str::parse).collect::<Result<_, _>>()?,
         None => vec![32, 1],
     };
+    let dtype = args.next();
     let titles: Vec<String> = std::fs::read_to_string(root.join("data/bench_titles.txt"))?
         .lines()
         .take(1000)
@@ -32,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spec = ModelSpec::from_folder("bench", &dir)?;
     let opts = BackendOptions {
         threads: Some(threads),
+        dtype: dtype.clone(),
         ..Default::default()
     };
     for batch_size in sizes {
@@ -48,8 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let n = titles.len() as f64;
         println!(
-            "{}: batch {batch_size:>2}, {threads} threads: {:.3} ms/title ({:.0} titles/s), CPU {:.3} ms/title",
+            "{} {}: batch {batch_size:>2}, {threads} threads: {:.3} ms/title ({:.0} titles/s), CPU {:.3} ms/title",
             dir.file_name().unwrap_or_default().to_string_lossy(),
+            dtype.as_deref().unwrap_or("f32"),
             best * 1e3 / n,
             n / best,
             best_cpu * 1e3 / n

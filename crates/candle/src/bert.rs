@@ -21,7 +21,8 @@
 use candle_core::Tensor;
 use titlesim_core::{Error, Result, TokenBatch};
 
-use crate::ops::{self, Activation, Heads, Linear};
+use crate::ops::{self, Activation, Heads};
+use crate::quant::{Dense, Precision};
 use crate::weights::{ConfigReader, Weights};
 use crate::{cerr, BACKEND};
 
@@ -122,11 +123,11 @@ fn linear(w: &Weights, prefix: &str, out: usize, inp: usize) -> Result<(Tensor, 
 }
 
 struct Layer {
-    qkv: Linear,
-    attn_out: Linear,
+    qkv: Dense,
+    attn_out: Dense,
     attn_norm: Norm,
-    intermediate: Linear,
-    output: Linear,
+    intermediate: Dense,
+    output: Dense,
     out_norm: Norm,
 }
 
@@ -143,8 +144,10 @@ pub struct Bert {
 }
 
 impl Bert {
-    /// Builds the encoder from checkpoint weights, checking every shape against `cfg`.
-    pub(crate) fn load(w: &Weights, cfg: &Config) -> Result<Self> {
+    /// Builds the encoder from checkpoint weights, checking every shape against `cfg`; the
+    /// dense layers of the encoder compute in `precision` (embeddings, LayerNorms and
+    /// attention stay f32).
+    pub(crate) fn load(w: &Weights, cfg: &Config, precision: Precision) -> Result<Self> {
         let h = cfg.hidden_size;
         let e = "embeddings";
         let word = w.table(&format!("{e}.word_embeddings.weight"), cfg.vocab_size, h)?;
@@ -174,11 +177,11 @@ impl Bert {
             )?;
             let (wd, bd) = linear(w, &format!("{p}.output.dense"), h, cfg.intermediate_size)?;
             layers.push(Layer {
-                qkv: Linear::fuse(&[wq, wk, wv], Some(vec![bq, bk, bv])).map_err(cerr)?,
-                attn_out: Linear::new(&wo, Some(bo)).map_err(cerr)?,
+                qkv: Dense::fuse(precision, &[wq, wk, wv], Some(vec![bq, bk, bv])).map_err(cerr)?,
+                attn_out: Dense::new(precision, &wo, Some(bo)).map_err(cerr)?,
                 attn_norm: Norm::load(w, &format!("{p}.attention.output.LayerNorm"), h)?,
-                intermediate: Linear::new(&wi, Some(bi)).map_err(cerr)?,
-                output: Linear::new(&wd, Some(bd)).map_err(cerr)?,
+                intermediate: Dense::new(precision, &wi, Some(bi)).map_err(cerr)?,
+                output: Dense::new(precision, &wd, Some(bd)).map_err(cerr)?,
                 out_norm: Norm::load(w, &format!("{p}.output.LayerNorm"), h)?,
             });
         }

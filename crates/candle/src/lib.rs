@@ -1,12 +1,23 @@
 //! # titlesim-candle
 //!
 //! The candle backend of titlesim: runs sentence-embedding models from their safetensors
-//! weights, in pure Rust, on the CPU, in f32.
+//! weights, in pure Rust, on the CPU, in f32 — or, opt-in, with int8 dense layers.
 //!
 //! * **BERT-family encoders** (`model_type: bert`; all-MiniLM-L6-v2, bge-small-en-v1.5, ...):
 //!   see [`bert`].
 //! * **Qwen3 decoders** (`model_type: qwen3`; Qwen3-Embedding): our own batched forward with a
 //!   causal + padding mask and no KV cache, see [`qwen3`].
+//!
+//! ## Precision (`BackendOptions::dtype`)
+//!
+//! * `f32` (the default): matches sentence-transformers to ~1e-6.
+//! * `int8`: the dense layers of the encoder (BERT's q/k/v, attention output, intermediate and
+//!   output; Qwen3's projections) are quantised at load to int8, symmetric per output channel,
+//!   and their inputs per token at run time (u8 with a zero point; values beyond 3× the token's
+//!   RMS are outliers, multiplied in f32 instead), with exact i32 accumulation (AVX-512 VNNI
+//!   where the CPU has it, else portable code with identical results). Embeddings,
+//!   normalisation and attention stay f32. A text's vector does not depend on its batch. See
+//!   the `quant` module and the README for accuracy and speed.
 //!
 //! The backend only turns a [`TokenBatch`] into token states; tokenisation, pooling and
 //! normalisation happen once, in [`titlesim_core::TransformerEmbedder`].
@@ -38,6 +49,7 @@
 
 pub mod bert;
 mod ops;
+mod quant;
 pub mod qwen3;
 mod weights;
 
@@ -48,6 +60,7 @@ use titlesim_core::{
     TokenBatch,
 };
 
+use crate::quant::Precision;
 use crate::weights::Weights;
 
 /// The name of this backend in logs and errors.
@@ -100,18 +113,20 @@ pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Box<dyn Backend>>
 impl CandleBackend {
     /// Loads `spec` with `opts` (see [`load`]).
     pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Self> {
-        match opts.dtype.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("f32") | Some("float32") => {}
+        let precision = match opts.dtype.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("f32") | Some("float32") => Precision::F32,
+            Some("int8") | Some("i8") => Precision::Int8,
             Some(other) => {
                 return Err(Error::backend(
                     BACKEND,
                     format!(
-                        "dtype `{other}` is not supported: the candle backend computes in f32 on the CPU \
-                         (bf16/f16 weights are widened once at load; candle 0.11 has no faster bf16 CPU kernels)"
+                        "dtype `{other}` is not supported: the candle backend computes in f32 (the default) \
+                         or int8 (`dtype = \"int8\"`: int8 weights, dynamically quantised activations); \
+                         bf16/f16 weights are widened once at load, candle 0.11 has no faster bf16 CPU kernels"
                     ),
                 ))
             }
-        }
+        };
         let threads = match opts.threads {
             Some(0) => {
                 return Err(Error::backend(
@@ -152,8 +167,8 @@ impl CandleBackend {
         }
         let weights = Weights::load(&spec.files.safetensors, prefix)?;
         let model = match arch {
-            Arch::Bert(cfg) => Model::Bert(bert::Bert::load(&weights, &cfg)?),
-            Arch::Qwen3(cfg) => Model::Qwen3(qwen3::Qwen3::load(&weights, &cfg)?),
+            Arch::Bert(cfg) => Model::Bert(bert::Bert::load(&weights, &cfg, precision)?),
+            Arch::Qwen3(cfg) => Model::Qwen3(qwen3::Qwen3::load(&weights, &cfg, precision)?),
         };
         drop(weights);
         let hidden = match &model {

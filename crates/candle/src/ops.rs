@@ -98,7 +98,7 @@ macro_rules! simd_dispatch {
     };
 }
 
-fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> CResult<&'a [f32]> {
+pub(crate) fn f32s<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> CResult<&'a [f32]> {
     match s {
         CpuStorage::F32(v) => match l.contiguous_offsets() {
             Some((a, b)) => Ok(&v[a..b]),
@@ -118,7 +118,7 @@ fn f32s_mut<'a>(s: &'a mut CpuStorage, l: &Layout, what: &str) -> CResult<&'a mu
     }
 }
 
-fn dims2(l: &Layout, what: &str) -> CResult<(usize, usize)> {
+pub(crate) fn dims2(l: &Layout, what: &str) -> CResult<(usize, usize)> {
     match l.dims() {
         &[r, c] => Ok((r, c)),
         d => bail!("{what}: expected a 2-D tensor, got shape {d:?}"),
@@ -887,13 +887,6 @@ impl Linear {
             inp,
             out,
         })
-    }
-
-    /// Stacks several layers that read the same input into one (e.g. q, k, v), so a single
-    /// matrix product computes them all. `biases`, when given, has one entry per layer.
-    pub(crate) fn fuse(ws: &[Tensor], biases: Option<Vec<Vec<f32>>>) -> CResult<Self> {
-        let w = Tensor::cat(ws, 0)?;
-        Linear::new(&w, biases.map(|b| b.concat()))
     }
 
     /// `x @ W^T + b` for `x` of shape `[rows, in]`, into a new `[rows, out]` tensor.

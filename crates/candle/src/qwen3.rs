@@ -29,7 +29,8 @@ use titlesim_core::{Error, Result, TokenBatch};
 
 use crate::bert::checked;
 use crate::cerr;
-use crate::ops::{self, Heads, Linear, QkNormRope};
+use crate::ops::{self, Heads, QkNormRope};
+use crate::quant::{Dense, Precision};
 use crate::weights::{ConfigReader, Weights};
 
 /// The parts of `config.json` a Qwen3 model needs.
@@ -140,13 +141,13 @@ impl Config {
 
 struct Layer {
     input_norm: Vec<f32>,
-    qkv: Linear,
+    qkv: Dense,
     q_norm: Vec<f32>,
     k_norm: Vec<f32>,
-    o_proj: Linear,
+    o_proj: Dense,
     post_norm: Vec<f32>,
-    gate_up: Linear,
-    down: Linear,
+    gate_up: Dense,
+    down: Dense,
 }
 
 /// A loaded Qwen3 model (the decoder stack and its final norm; no LM head).
@@ -159,8 +160,9 @@ pub struct Qwen3 {
 }
 
 impl Qwen3 {
-    /// Builds the model from checkpoint weights, checking every shape against `cfg`.
-    pub(crate) fn load(w: &Weights, cfg: &Config) -> Result<Self> {
+    /// Builds the model from checkpoint weights, checking every shape against `cfg`; the
+    /// projections compute in `precision` (embeddings, norms and attention stay f32).
+    pub(crate) fn load(w: &Weights, cfg: &Config, precision: Precision) -> Result<Self> {
         let h = cfg.hidden_size;
         let d = cfg.head_dim;
         let q_out = cfg.num_attention_heads * d;
@@ -192,13 +194,13 @@ impl Qwen3 {
             };
             layers.push(Layer {
                 input_norm: w.vec(&format!("{p}.input_layernorm.weight"), h)?,
-                qkv: Linear::fuse(&[wq, wk, wv], qkv_bias).map_err(cerr)?,
+                qkv: Dense::fuse(precision, &[wq, wk, wv], qkv_bias).map_err(cerr)?,
                 q_norm: w.vec(&format!("{p}.self_attn.q_norm.weight"), d)?,
                 k_norm: w.vec(&format!("{p}.self_attn.k_norm.weight"), d)?,
-                o_proj: Linear::new(&wo, bo).map_err(cerr)?,
+                o_proj: Dense::new(precision, &wo, bo).map_err(cerr)?,
                 post_norm: w.vec(&format!("{p}.post_attention_layernorm.weight"), h)?,
-                gate_up: Linear::fuse(&[wg, wu], None).map_err(cerr)?,
-                down: Linear::new(&wd, None).map_err(cerr)?,
+                gate_up: Dense::fuse(precision, &[wg, wu], None).map_err(cerr)?,
+                down: Dense::new(precision, &wd, None).map_err(cerr)?,
             });
         }
         let norm = w.vec("norm.weight", h)?;

@@ -40,13 +40,18 @@ fn forward_uses_only_the_budgeted_threads() {
             .count()
     };
     let mut backends = Vec::new();
-    for (name, budget) in [
-        ("tiny-bert-mean", 1),
-        ("tiny-qwen3", 2),
-        ("tiny-bert-cls", 3),
+    // The last one computes in int8 (its own kernels, on the same pool).
+    for (name, budget, dtype) in [
+        ("tiny-bert-mean", 1, None),
+        ("tiny-qwen3", 2, None),
+        ("tiny-bert-cls", 3, Some("int8")),
     ] {
         let spec = spec(&fixture(name), &ModelOverrides::default());
-        backends.push((name, titlesim_candle::load(&spec, &opts(budget)).unwrap()));
+        let opts = titlesim_core::BackendOptions {
+            dtype: dtype.map(str::to_string),
+            ..opts(budget)
+        };
+        backends.push((name, titlesim_candle::load(&spec, &opts).unwrap()));
     }
     // Pool threads name themselves as they start: wait for all 1 + 2 + 3 of them.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

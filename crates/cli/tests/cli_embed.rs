@@ -267,3 +267,41 @@ fn qwen3_folder_without_eos_is_refused_then_fixed_by_append_eos() {
         assert!(d <= 1e-5, "text {i}: max |diff| {d}");
     }
 }
+
+/// `--dtype int8` runs candle's int8 mode (close to, not equal to, the f32 reference); the
+/// ONNX backends, which run the file's own precision, refuse it instead of ignoring it.
+#[test]
+#[cfg(all(feature = "candle", feature = "tract"))]
+fn dtype_int8_on_candle_and_refused_by_onnx_backends() {
+    let r = reference("tiny-bert-cls");
+    let input = r.texts.join("\n") + "\n";
+    let folder = fixture("tiny-bert-cls");
+    let model = folder.to_str().unwrap();
+    let out = titlesim(
+        &["embed", "--model", model, "--dtype", "int8"],
+        Some(input.as_bytes()),
+    );
+    let rows = parse(&ok(&out));
+    assert_eq!(rows.len(), r.embeddings.len());
+    let mut exact = true;
+    for (i, ((_, v), want)) in rows.iter().zip(&r.embeddings).enumerate() {
+        let c = cosine(v, want);
+        assert!(c >= 0.999, "text {i}: cosine {c}");
+        exact &= max_abs_diff(v, want) <= 1e-6;
+    }
+    assert!(!exact, "int8 gave the f32 vectors: the dtype was ignored");
+
+    let err = fails(&titlesim(
+        &[
+            "embed",
+            "--model",
+            model,
+            "--backend",
+            "tract",
+            "--dtype",
+            "int8",
+        ],
+        Some(input.as_bytes()),
+    ));
+    assert!(err.contains("tract") && err.contains("int8"), "{err}");
+}

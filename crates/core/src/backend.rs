@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pooling::HiddenStates;
 use crate::tokenize::TokenBatch;
 
@@ -49,11 +49,32 @@ pub struct BackendOptions {
     pub ort_library: Option<PathBuf>,
     /// ONNX Runtime graph optimisation level (`disable`, `basic`, `extended`, `all`).
     pub optimization: Option<String>,
-    /// Compute precision where the backend has a choice (`f32`, `bf16`, `f16`).
+    /// Compute precision where the backend has a choice: `f32` (the default everywhere), or
+    /// `int8` on candle (int8 weights, dynamically quantised activations; cosine ≥ 0.999 to
+    /// f32). Backends without a choice refuse anything but `f32` (see
+    /// [`BackendOptions::refuse_dtype`]) rather than ignore it.
     pub dtype: Option<String>,
 }
 
 impl BackendOptions {
+    /// For backends that compute in the precision of their model file (ort, tract): an
+    /// [`Error::Backend`] naming the backend when a `dtype` other than `f32` is asked for,
+    /// so a configuration is never silently ignored.
+    pub fn refuse_dtype(&self, backend: &str) -> Result<()> {
+        match self.dtype.as_deref() {
+            None => Ok(()),
+            Some(d) if d.eq_ignore_ascii_case("f32") => Ok(()),
+            Some(d) => Err(Error::backend(
+                backend,
+                format!(
+                    "dtype `{d}` is not supported: the {backend} backend computes in the precision \
+                     of its ONNX file (for int8, point `onnx` at an int8 export, or use \
+                     dtype = \"int8\" on the candle backend)"
+                ),
+            )),
+        }
+    }
+
     /// The options a model configuration asks for.
     pub fn from_config(c: &crate::ModelConfig) -> Self {
         BackendOptions {
@@ -64,5 +85,21 @@ impl BackendOptions {
             optimization: c.optimization.clone(),
             dtype: c.dtype.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_without_a_precision_choice_refuse_other_dtypes() {
+        let mut o = BackendOptions::default();
+        assert!(o.refuse_dtype("ort").is_ok());
+        o.dtype = Some("F32".into());
+        assert!(o.refuse_dtype("ort").is_ok());
+        o.dtype = Some("int8".into());
+        let e = o.refuse_dtype("tract").unwrap_err().to_string();
+        assert!(e.contains("tract") && e.contains("`int8`"), "{e}");
     }
 }

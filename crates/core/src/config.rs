@@ -139,7 +139,7 @@ pub struct ModelConfig {
     /// ONNX Runtime graph optimisation: `disable`, `basic`, `extended` or `all` (default).
     #[serde(default)]
     pub optimization: Option<String>,
-    /// Compute precision where the backend has a choice (candle: `f32` default, `bf16`).
+    /// Compute precision: `f32` (default) or `int8` (candle only; ort and tract refuse it).
     #[serde(default)]
     pub dtype: Option<String>,
     /// Pooling instead of the folder's.
@@ -249,8 +249,11 @@ impl ModelConfig {
             }
         }
         if let Some(d) = &self.dtype {
-            if !["f32", "bf16", "f16"].contains(&d.as_str()) {
-                return Err(bad("dtype", format!("`{d}` (expected f32, bf16 or f16)")));
+            if !["f32", "int8", "bf16", "f16"].contains(&d.to_ascii_lowercase().as_str()) {
+                return Err(bad(
+                    "dtype",
+                    format!("`{d}` (expected f32 or int8 (candle); bf16/f16 are refused by today's backends)"),
+                ));
             }
         }
         Ok(())

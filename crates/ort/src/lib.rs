@@ -198,6 +198,7 @@ impl OrtBackend {
     /// Loads the ONNX Runtime library (once per process), the model's ONNX file and maps its
     /// inputs and outputs.
     pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Self> {
+        opts.refuse_dtype(NAME)?;
         let model = onnx_model_path(NAME, spec, opts)?;
         let level = parse_level(opts.optimization.as_deref())?;
         let cores = std::thread::available_parallelism()

@@ -148,6 +148,7 @@ fn fold_constants(model: &mut TypedModel) -> TractResult<usize> {
 impl TractBackend {
     /// Loads and optimises the model's ONNX graph and maps its inputs and outputs.
     pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Self> {
+        opts.refuse_dtype(NAME)?;
         let path = onnx_model_path(NAME, spec, opts)?;
         let fail =
             |what: &str, e: &dyn std::fmt::Display| err(format!("{}: {what}: {e}", path.display()));
