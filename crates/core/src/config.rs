@@ -284,10 +284,33 @@ impl ModelConfig {
         // An output as well as an input: always relative to the configuration's folder.
         if let Some(p) = self.gt_store.as_mut() {
             if p.is_relative() {
-                *p = base.join(&*p);
+                *p = join_output(base, p);
             }
         }
     }
+}
+
+/// `base` (a canonical folder) joined with the relative output path `p`, with the `..` that
+/// climb out of `base` resolved (safe: `base` has no symbolic links), so messages and logs show
+/// `/x/reports/log.jsonl` rather than `/x/demo/../reports/log.jsonl` for a file that does not
+/// exist yet.
+fn join_output(base: &Path, p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = base.to_path_buf();
+    let mut climbing = true;
+    for c in p.components() {
+        match c {
+            Component::ParentDir if climbing && out.parent().is_some() => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => {
+                climbing = false;
+                out.push(other.as_os_str());
+            }
+        }
+    }
+    out
 }
 
 /// What to do with a precomputed store written by another model.
@@ -438,12 +461,12 @@ impl ShadowOptions {
         let base = &std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
         if let Some(p) = self.log.as_mut() {
             if p.is_relative() {
-                *p = base.join(&*p);
+                *p = join_output(base, p);
             }
         }
         if let Some(EmfTarget::File(p)) = self.emf_target() {
             if p.is_relative() {
-                self.emf = Some(base.join(p).to_string_lossy().into_owned());
+                self.emf = Some(join_output(base, &p).to_string_lossy().into_owned());
             }
         }
     }
@@ -726,6 +749,16 @@ emf_namespace = "ns"
         std::fs::write(&q, "[canonical]\nmodel = \"../m\"\nthreshold = 0.7\n").unwrap();
         let c = Config::from_file(&q).unwrap();
         assert_eq!(PathBuf::from(&c.canonical.model), root.join("m"));
+        // Written paths need not exist: their leading `..` are resolved too.
+        assert_eq!(
+            join_output(&root.join("conf"), Path::new("../logs/./s.jsonl")),
+            root.join("logs/s.jsonl")
+        );
+        assert_eq!(
+            join_output(&root, Path::new("a/../b")),
+            root.join("a/../b"),
+            "a `..` after a name is kept (the name may be a link)"
+        );
         // A hub id stays as it is.
         std::fs::write(
             &p,
