@@ -716,19 +716,24 @@ impl CustomOp1 for Attention<'_> {
         let qkv = f32s(s, l, self.name())?;
         let out_w = heads * d;
         let mut out = vec![0f32; rows * out_w];
-        // Tasks: blocks of up to QUERY_BLOCK queries of one batch row, in output order.
+        // Tasks: blocks of up to QUERY_BLOCK queries of one batch row, in output order;
+        // smaller when the batch has too few rows to give every thread two blocks (at batch
+        // 1 one block would leave all but one thread idle).
+        let threads = rayon::current_num_threads();
+        let per_row = (2 * threads).div_ceil(rows / seq).max(1);
+        let block = seq.div_ceil(per_row).clamp(4, QUERY_BLOCK);
         let mut tasks = Vec::new();
         let mut rest = out.as_mut_slice();
         for b in 0..rows / seq {
-            for i0 in (0..seq).step_by(QUERY_BLOCK) {
-                let n = QUERY_BLOCK.min(seq - i0);
+            for i0 in (0..seq).step_by(block) {
+                let n = block.min(seq - i0);
                 let (block, tail) = rest.split_at_mut(n * out_w);
                 tasks.push((b, i0, block));
                 rest = tail;
             }
         }
         // Cost ~ queries * keys * heads * head_dim: parallelise when it is worth it.
-        if rows * seq * out_w < PAR_MIN * 8 || rayon::current_num_threads() == 1 {
+        if rows * seq * out_w < PAR_MIN * 2 || threads == 1 {
             let mut scratch = Scratch::default();
             for (b, i0, block) in tasks {
                 attention_block(self, qkv, w, b, i0, block, &mut scratch);

@@ -217,6 +217,9 @@ pub(crate) struct QuantRows {
 /// left out of the row's int8 range and multiplied in f32 instead (see [`quantize_rows`]).
 pub(crate) const OUTLIER_RMS: f32 = 3.0;
 
+/// The bytes of output rows one column block of [`add_outliers`] aims to keep in cache.
+const OUTLIER_BLOCK_BYTES: usize = 256 * 1024;
+
 /// Lanes of the row reductions.
 const L: usize = 16;
 
@@ -719,7 +722,9 @@ pub(crate) struct QLinear {
     w: PackedI8,
     /// The f32 weights transposed, `[in, out]`: the rows the activation outliers multiply.
     /// (bfloat16 would halve their bytes, but cost too much accuracy: all-MiniLM's worst
-    /// cosine over 1,000 titles fell from 0.99905 to 0.99894.)
+    /// cosine over 1,000 titles fell from 0.99905 to 0.99894; so did 16-bit integers with a
+    /// scale per column, to 0.99887: that title sits on a rounding edge of a later layer's
+    /// activation quantisation.)
     wt: Vec<f32>,
     bias: Option<Vec<f32>>,
     kernel: Kernel,
@@ -812,8 +817,22 @@ fn add_outliers(
     let ks: Vec<usize> = (0..k).filter(|&i| start[i + 1] > start[i]).collect();
     let ptr = OutPtr(out.as_mut_ptr());
     let len = out.len();
+    // Column blocks as wide as the output rows they update allow in cache (~256 KiB), but
+    // one per thread at least. Wide blocks matter: each outlier reads a row segment of `wt`
+    // at an unpredictable place, so short segments (64 columns) paid a memory latency each
+    // and were a third of the int8 mode's time at batch 1; long ones stream.
+    let parallel = rayon::current_num_threads() > 1 && total * n >= 64 * 1024;
+    let per_thread = if parallel {
+        n.div_ceil(rayon::current_num_threads())
+    } else {
+        n
+    };
+    let width = (OUTLIER_BLOCK_BYTES / (4 * a.m.max(1)))
+        .min(per_thread)
+        .next_multiple_of(16)
+        .max(NR);
     let block = |c0: usize| {
-        let cols = NR.min(n - c0);
+        let cols = width.min(n - c0);
         let job = OutlierBlock {
             ks: &ks,
             start: &start,
@@ -827,13 +846,31 @@ fn add_outliers(
         };
         job.run(kernel)
     };
-    let blocks: Vec<usize> = (0..n).step_by(NR).collect();
-    if blocks.len() > 1 && rayon::current_num_threads() > 1 && total * n >= 64 * 1024 {
+    let blocks: Vec<usize> = (0..n).step_by(width).collect();
+    if blocks.len() > 1 && parallel {
         blocks.into_par_iter().for_each(block);
     } else {
         blocks.into_iter().for_each(block);
     }
     Ok(())
+}
+
+/// Asks the CPU to bring `data` into cache (a hint: no effect on results; on targets
+/// without a stable prefetch instruction in `std::arch`, nothing).
+#[inline(always)]
+fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(data);
+        let p = data.as_ptr().cast::<i8>();
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: prefetching is a hint that never faults; `off` stays inside `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 /// One column block of [`add_outliers`].
@@ -854,7 +891,11 @@ impl OutlierBlock<'_> {
     #[inline(always)]
     fn generic(&self) {
         let (n, c0, cols) = (self.n, self.c0, self.cols);
-        for &kk in self.ks {
+        for (i, &kk) in self.ks.iter().enumerate() {
+            // The rows sit at unpredictable places: ask for the one after next now.
+            if let Some(&ahead) = self.ks.get(i + 2) {
+                prefetch(&self.wt[ahead * n + c0..ahead * n + c0 + cols]);
+            }
             let w = &self.wt[kk * n + c0..kk * n + c0 + cols];
             for &(r, v) in &self.entries[self.start[kk]..self.start[kk + 1]] {
                 let s0 = r as usize * n + c0;
