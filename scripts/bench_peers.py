@@ -146,12 +146,15 @@ def main():
         f.write(vecs.astype("<f4").tobytes())
     import importlib.metadata as md
 
-    ver = {"ort": "onnxruntime %s" % md.version("onnxruntime"),
-           "st": "sentence-transformers %s, torch %s" % (md.version("sentence-transformers"), md.version("torch"))}
+    # Only the measured peer's packages: an ORT-only venv has no sentence-transformers.
+    if a.peer == "ort":
+        note = "onnxruntime %s" % md.version("onnxruntime")
+    else:
+        note = "sentence-transformers %s, torch %s" % (md.version("sentence-transformers"), md.version("torch"))
     print(json.dumps({
         "load_s": load_s, "n_titles": len(titles), "b32_titles_per_s": b32, "b1_p50_ms": pct(ms, 50),
         "b1_p99_ms": pct(ms, 99), "b1_titles_per_s": b1, "peak_rss_mb": peak_rss_mb(),
-        "dim": int(vecs.shape[1]), "note": ver[a.peer],
+        "dim": int(vecs.shape[1]), "note": note,
     }))
 
 
