@@ -16,8 +16,9 @@
 //!   call (~30 ms per call for the PyPI int8 all-MiniLM). At load this backend folds every
 //!   computation on constants whose large inputs have no other consumer, once.
 //! - **Threads**: single-threaded by default. With the cargo feature `multithread`
-//!   (tract-linalg's `multithread-mm`), matrix products run on a pool of
-//!   [`BackendOptions::threads`] threads (default: all cores).
+//!   (tract-linalg's `multithread-mm`), a model runs on its own pool of
+//!   [`BackendOptions::threads`] threads (default: all cores): the plan runs on a pool thread
+//!   and its matrix products split over the same pool, so no more than the budget computes.
 //! - **Concurrency**: the optimised plan is shared; each call runs in its own state, so callers
 //!   never wait for each other.
 #![deny(missing_docs)]
@@ -53,6 +54,9 @@ type Plan = Arc<TypedRunnableModel>;
 /// The tract backend: one optimised plan over one ONNX graph.
 pub struct TractBackend {
     plan: Plan,
+    /// The pool that runs the plan and its matrix products (`multithread`, threads > 1).
+    #[cfg(feature = "multithread")]
+    pool: Option<Arc<rayon::ThreadPool>>,
     io: OnnxIo,
     model: PathBuf,
     files: Vec<PathBuf>,
@@ -258,15 +262,30 @@ impl TractBackend {
 
         #[allow(unused_mut)]
         let mut run_opts = tract_onnx::tract_core::runtime::RunOptions::default();
+        // One pool of `threads` threads runs both the plan and its matrix products: the
+        // plan's serial parts run on a pool thread that then joins in the products, rather
+        // than on the caller beside `threads` product threads (on a 2-core machine that was
+        // three busy threads, the idle ones spinning while the caller ran element-wise ops).
         #[cfg(feature = "multithread")]
-        if threads > 1 {
-            run_opts.executor = Some(multithread::Executor::multithread(threads));
-        }
+        let pool = if threads > 1 {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("titlesim-tract-{i}"))
+                .build()
+                .map_err(|e| err(format!("cannot start {threads} threads: {e}")))?;
+            let pool = Arc::new(pool);
+            run_opts.executor = Some(multithread::Executor::MultiThread(pool.clone()));
+            Some(pool)
+        } else {
+            None
+        };
         let plan = typed
             .into_runnable_with_options(&run_opts)
             .map_err(|e| fail("cannot make a plan", &format!("{e:#}")))?;
         Ok(TractBackend {
             plan,
+            #[cfg(feature = "multithread")]
+            pool,
             io,
             files: onnx_source_files(&path),
             model: path,
@@ -328,25 +347,34 @@ impl Backend for TractBackend {
     fn forward(&self, batch: &TokenBatch) -> Result<BackendOutput> {
         let fail =
             |e: &dyn std::fmt::Display| err(format!("{}: run failed: {e}", self.model.display()));
-        let mut inputs: TVec<TValue> = TVec::with_capacity(self.io.inputs.len());
-        for p in &self.io.inputs {
-            let t = match p.feed(batch) {
-                Feed::Int64 { shape, data } => Tensor::from_shape(&shape, data),
-                Feed::Empty { shape } => Tensor::zero::<f32>(&shape),
+        let run = || -> Result<(Vec<usize>, Vec<f32>)> {
+            let mut inputs: TVec<TValue> = TVec::with_capacity(self.io.inputs.len());
+            for p in &self.io.inputs {
+                let t = match p.feed(batch) {
+                    Feed::Int64 { shape, data } => Tensor::from_shape(&shape, data),
+                    Feed::Empty { shape } => Tensor::zero::<f32>(&shape),
+                }
+                .map_err(|e| fail(&format!("input `{}`: {e}", p.name)))?;
+                inputs.push(t.into_tvalue());
             }
-            .map_err(|e| fail(&format!("input `{}`: {e}", p.name)))?;
-            inputs.push(t.into_tvalue());
-        }
-        let mut out = self.plan.run(inputs).map_err(|e| fail(&format!("{e:#}")))?;
-        if out.is_empty() {
-            return Err(fail(&"no output"));
-        }
-        let t = out.remove(0).into_tensor();
-        let shape = t.shape().to_vec();
-        let data = t
-            .try_as_plain_ram()
-            .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
-            .map_err(|e| fail(&format!("output `{}`: {e}", self.io.output.name)))?;
+            let mut out = self.plan.run(inputs).map_err(|e| fail(&format!("{e:#}")))?;
+            if out.is_empty() {
+                return Err(fail(&"no output"));
+            }
+            let t = out.remove(0).into_tensor();
+            let data = t
+                .try_as_plain_ram()
+                .and_then(|v| v.as_slice::<f32>().map(<[f32]>::to_vec))
+                .map_err(|e| fail(&format!("output `{}`: {e}", self.io.output.name)))?;
+            Ok((t.shape().to_vec(), data))
+        };
+        #[cfg(feature = "multithread")]
+        let (shape, data) = match &self.pool {
+            Some(pool) => pool.install(run)?,
+            None => run()?,
+        };
+        #[cfg(not(feature = "multithread"))]
+        let (shape, data) = run()?;
         self.io.output(NAME, batch, &shape, data)
     }
 
