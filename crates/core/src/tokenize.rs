@@ -94,6 +94,30 @@ impl TokenBatch {
         }
     }
 
+    /// Rows `rows` of this batch as a batch of their own, with the same `seq_len` and padding,
+    /// so a backend can run parts of a batch side by side and concatenate what they return.
+    ///
+    /// # Panics
+    /// When `rows` is not within `0..batch_size` (a caller's bug, like slicing out of bounds).
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> TokenBatch {
+        assert!(
+            rows.start <= rows.end && rows.end <= self.batch_size,
+            "rows {rows:?} of a batch of {}",
+            self.batch_size
+        );
+        let cells = rows.start * self.seq_len..rows.end * self.seq_len;
+        TokenBatch {
+            batch_size: rows.len(),
+            seq_len: self.seq_len,
+            input_ids: self.input_ids[cells.clone()].to_vec(),
+            attention_mask: self.attention_mask[cells.clone()].to_vec(),
+            token_type_ids: self.token_type_ids[cells.clone()].to_vec(),
+            position_ids: self.position_ids[cells].to_vec(),
+            padding_side: self.padding_side,
+            pad_id: self.pad_id,
+        }
+    }
+
     /// Number of real tokens in row `b`.
     pub fn row_len(&self, b: usize) -> usize {
         self.attention_mask[b * self.seq_len..(b + 1) * self.seq_len]
@@ -296,6 +320,39 @@ fn load(path: &Path) -> Result<Tokenizer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_of_a_batch_are_the_batch_of_those_texts() {
+        let enc = |ids: &[u32]| Encoded {
+            ids: ids.to_vec(),
+            type_ids: vec![0; ids.len()],
+        };
+        let texts = [
+            enc(&[5, 6, 7]),
+            enc(&[8]),
+            enc(&[9, 10]),
+            enc(&[11, 12, 13]),
+        ];
+        for side in [PaddingSide::Right, PaddingSide::Left] {
+            let all: Vec<&Encoded> = texts.iter().collect();
+            let batch = TokenBatch::from_encoded(&all, 0, side);
+            // Rows 1..3 padded to the whole batch's length (3), as the batch pads them.
+            let part = batch.rows(1..3);
+            assert_eq!((part.batch_size, part.seq_len), (2, 3));
+            let alone = TokenBatch::from_encoded(&all[1..3], 0, side);
+            assert_eq!(alone.seq_len, 2);
+            for (r, row) in [(0, 1), (1, 2)] {
+                let got = &part.input_ids[r * 3..(r + 1) * 3];
+                let want = &batch.input_ids[row * 3..(row + 1) * 3];
+                assert_eq!(got, want, "{side:?} row {row}");
+                assert_eq!(part.row_len(r), alone.row_len(r));
+            }
+            assert_eq!(part.position_ids, batch.position_ids[3..9]);
+            assert_eq!(part.attention_mask, batch.attention_mask[3..9]);
+            assert_eq!(batch.rows(0..4), batch);
+            assert_eq!(batch.rows(2..2).batch_size, 0);
+        }
+    }
 
     use crate::model::ModelOverrides;
 
