@@ -69,14 +69,36 @@ fn tiny_qwen3_both_exports_match_sentence_transformers() {
     }
 }
 
-/// With the `multithread` feature, matrix products run on 2 threads; the vectors stay the same.
+/// With the `multithread` feature, a batch runs in one part per thread (here 3 parts of
+/// uneven sizes: 8 texts as 2 + 3 + 3, 4 as 1 + 1 + 2) and a single text with its matrix
+/// products split over the threads; the vectors stay the same, on either padding side and
+/// with the past-key-values export.
 #[test]
-fn two_threads_match_sentence_transformers() {
-    let r = Reference::load("tiny-bert-mean");
-    let e = load_with("tiny-bert-mean", None, 16, 2);
-    let got = e.embed_blocking(&r.inputs()).unwrap();
-    let d = max_diff(&got, &r.embeddings);
-    assert!(d <= TOL, "max diff {d}");
+fn three_threads_match_sentence_transformers() {
+    let cases = [
+        ("tiny-bert-mean", None, "tiny-bert-mean"),
+        ("tiny-bert-cls", None, "tiny-bert-cls"),
+        ("tiny-qwen3", Some("model.onnx"), "tiny-qwen3"),
+        (
+            "tiny-qwen3",
+            Some("model_with_past.onnx"),
+            "tiny-qwen3.query",
+        ),
+    ];
+    for (folder, export, reference) in cases {
+        let r = Reference::load(reference);
+        let inputs = r.inputs();
+        for batch in [8, 4] {
+            let e = load_with(folder, export, batch, 3);
+            let got = e.embed_blocking(&inputs).unwrap();
+            let d = max_diff(&got, &r.embeddings);
+            assert!(d <= TOL, "{folder} {export:?} batch {batch}: max diff {d}");
+        }
+        let e = load_with(folder, export, 8, 3);
+        let one = e.embed_blocking(&inputs[1..2]).unwrap();
+        let d = max_diff(&one, &r.embeddings[1..2]);
+        assert!(d <= TOL, "{folder} {export:?} one text: max diff {d}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
