@@ -61,7 +61,8 @@ struct Args {
     /// Skip the Python peers.
     #[arg(long)]
     no_peers: bool,
-    /// Python interpreter for the peers (needs onnxruntime, tokenizers, sentence-transformers).
+    /// Python interpreter for the peers (ONNX Runtime peer: onnxruntime, tokenizers, numpy; the
+    /// sentence-transformers peer also needs sentence-transformers).
     #[arg(long)]
     python: Option<PathBuf>,
     /// The titles file.
@@ -326,31 +327,44 @@ fn parent(mut a: Args) -> Result<()> {
     match (&python, a.no_peers) {
         (_, true) => eprintln!("head2head: peers off (--no-peers)"),
         (None, false) => eprintln!(
-            "head2head: peers skipped: no Python with onnxruntime, tokenizers and sentence-transformers \
+            "head2head: peers skipped: no Python with onnxruntime, tokenizers and numpy \
              (see README: python3 -m venv .venv-bench && .venv-bench/bin/pip install onnxruntime==1.31.1 \
              tokenizers sentence-transformers; or --python PATH)"
         ),
-        (Some(p), false) => eprintln!("head2head: peers with {}", p.display()),
+        (Some(p), false) if !p.sentence_transformers => eprintln!(
+            "head2head: peers with {}: ONNX Runtime only; sentence-transformers is not importable \
+             there, so its peer is skipped (and candle is the parity reference)",
+            p.path.display()
+        ),
+        (Some(p), false) => eprintln!("head2head: peers with {}", p.path.display()),
     }
-    if python.is_some()
-        && tb::models_dir()
+    if let Some(py) = &python {
+        if tb::models_dir()
             .join("all-MiniLM-L6-v2/onnx/model.onnx")
             .is_file()
-    {
-        for (peer, engine, format) in [
-            ("ort", "ONNX Runtime (Python)", "onnx fp32"),
-            ("st", "sentence-transformers (torch)", "safetensors f32"),
-        ] {
-            configs.push(Config {
-                id: format!("all-MiniLM-L6-v2@peer-{peer}"),
-                model: "all-MiniLM-L6-v2".into(),
-                folder: "all-MiniLM-L6-v2".into(),
-                engine: engine.into(),
-                format: format.into(),
-                peer: Some(peer),
-                variant: None,
-                heavy: false,
-            });
+        {
+            for (peer, engine, format) in [
+                ("ort", "ONNX Runtime (Python)", "onnx fp32"),
+                ("st", "sentence-transformers (torch)", "safetensors f32"),
+            ] {
+                if peer == "st" && !py.sentence_transformers {
+                    skipped.push(format!(
+                        "all-MiniLM-L6-v2@peer-st (sentence-transformers not importable by {})",
+                        py.path.display()
+                    ));
+                    continue;
+                }
+                configs.push(Config {
+                    id: format!("all-MiniLM-L6-v2@peer-{peer}"),
+                    model: "all-MiniLM-L6-v2".into(),
+                    folder: "all-MiniLM-L6-v2".into(),
+                    engine: engine.into(),
+                    format: format.into(),
+                    peer: Some(peer),
+                    variant: None,
+                    heavy: false,
+                });
+            }
         }
     }
     for s in &skipped {
@@ -405,7 +419,7 @@ fn parent(mut a: Args) -> Result<()> {
                     )
                 }
                 Some(peer) => {
-                    let py = python.as_ref().expect("peers only with a python");
+                    let py = &python.as_ref().expect("peers only with a python").path;
                     run_json(
                         Command::new(py)
                             .arg(tb::workspace_root().join("scripts").join("bench_peers.py"))
@@ -519,7 +533,15 @@ fn run_json(cmd: &mut Command) -> Result<Measurement> {
     serde_json::from_str(line).with_context(|| format!("parsing child result {line}"))
 }
 
-fn find_python(explicit: Option<&Path>) -> Option<PathBuf> {
+/// A Python interpreter for the peers.
+struct Python {
+    path: PathBuf,
+    /// Whether `sentence_transformers` imports too (the ONNX Runtime peer needs only
+    /// onnxruntime, tokenizers and numpy).
+    sentence_transformers: bool,
+}
+
+fn find_python(explicit: Option<&Path>) -> Option<Python> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(p) = explicit {
         candidates.push(p.to_path_buf());
@@ -530,23 +552,26 @@ fn find_python(explicit: Option<&Path>) -> Option<PathBuf> {
     let root = tb::workspace_root();
     candidates.push(root.join(".venv-bench").join("bin").join("python"));
     candidates.push(PathBuf::from("python3"));
-    for c in candidates {
-        let ok = Command::new(&c)
-            .args([
-                "-c",
-                "import onnxruntime, tokenizers, sentence_transformers, numpy",
-            ])
+    let imports = |py: &Path, modules: &str| {
+        Command::new(py)
+            .args(["-c", &format!("import {modules}")])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
             .map(|s| s.success())
-            .unwrap_or(false);
-        if ok {
-            return Some(c);
+            .unwrap_or(false)
+    };
+    for c in candidates {
+        if imports(&c, "onnxruntime, tokenizers, numpy") {
+            let sentence_transformers = imports(&c, "sentence_transformers");
+            return Some(Python {
+                path: c,
+                sentence_transformers,
+            });
         }
         if explicit.is_some_and(|e| e == c) {
             eprintln!(
-                "head2head: --python {} cannot import onnxruntime, tokenizers, sentence_transformers, numpy",
+                "head2head: --python {} cannot import onnxruntime, tokenizers, numpy",
                 c.display()
             );
         }
