@@ -1,7 +1,7 @@
 //! Quick encode-speed check of the tract backend beside ONNX Runtime on a real model.
 //!
 //! ```sh
-//! cargo run --release -p titlesim-tract --features multithread --example bench -- [MODEL_DIR] [THREADS] [ROUNDS] [BATCHES]
+//! cargo run --release -p titlesim-tract --features multithread --example tract_bench -- [MODEL_DIR] [THREADS] [ROUNDS] [BATCHES]
 //! ```
 //! MODEL_DIR defaults to `models/all-MiniLM-L6-v2`; titles come from `data/bench_titles.txt`
 //! (the first 1,000). Prints ms/title for tract and for ONNX Runtime (the `ort` backend, with
