@@ -9,7 +9,7 @@
 //! comma-separated BATCHES; best of ROUNDS runs, the two backends interleaved), and the ratio.
 //!
 //! `PROFILE=1` instead times tract's plan per operation over the titles (`PROFILE=nodes`: per
-//! node, the 40 slowest). `PANELS`, `MACS` and `ELEMS` set tract-linalg's process-wide
+//! node, the 40 slowest, or `TOP` of them). `PANELS`, `MACS` and `ELEMS` set tract-linalg's process-wide
 //! threading thresholds (panels, multiply-accumulates and elements below which it stays on
 //! one thread) to try other values.
 
@@ -75,7 +75,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             total.sort_by(|a, b| b.1.total_cmp(&a.1));
             let sum: f64 = total.iter().map(|x| x.1).sum();
             println!("batch {batch_size}: {:.3} ms/title in ops", sum * 1e3 / n);
-            for (op, t) in total.into_iter().take(40) {
+            for (op, t) in total.into_iter().take(
+                std::env::var("TOP")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(40),
+            ) {
                 println!(
                     "  {op:<60} {:>7.3} ms/title {:>5.1}%",
                     t * 1e3 / n,

