@@ -7,7 +7,7 @@ use crate::stats::{self, Confusion, Stat, Undefined};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use titlesim_core::ShadowRecord;
+use titlesim_log::ShadowRecord;
 
 /// The phase name given to pairs whose record has no phase.
 pub const NO_PHASE: &str = "(none)";
@@ -500,14 +500,14 @@ pub struct Calibration {
     pub pairs: Vec<Pair>,
 }
 
-/// Reads the logs with [`titlesim_core::read_log`] and calibrates their records; skipped
+/// Reads the logs with [`titlesim_log::read_log`] and calibrates their records; skipped
 /// lines are kept in [`Calibration::skipped`].
 pub fn calibrate_logs<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Result<Calibration> {
     let mut records = Vec::new();
     let mut skipped = Vec::new();
     for p in paths {
         let p = p.as_ref();
-        let c = titlesim_core::read_log(p)?;
+        let c = titlesim_log::read_log(p)?;
         records.extend(c.records);
         skipped.extend(c.skipped.into_iter().map(|s| SkippedInput {
             path: Some(p.to_path_buf()),

@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
-use titlesim_core::ShadowRecord;
+use titlesim_log::ShadowRecord;
 
 /// The significance level of the sign test's sentence.
 pub const ALPHA: f64 = 0.05;
@@ -212,7 +212,7 @@ pub fn export_logs<P: AsRef<Path>>(paths: &[P], opts: &ExportOptions) -> Result<
     let mut skipped = Vec::new();
     for p in paths {
         let p = p.as_ref();
-        let c = titlesim_core::read_log(p)?;
+        let c = titlesim_log::read_log(p)?;
         records.extend(c.records);
         skipped.extend(c.skipped.into_iter().map(|s| SkippedInput {
             path: Some(p.to_path_buf()),
