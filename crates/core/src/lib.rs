@@ -112,7 +112,6 @@ pub mod embed;
 pub mod error;
 pub mod fingerprint;
 pub mod model;
-pub mod onnx_io;
 pub mod pooling;
 pub mod resolve;
 pub mod score;
