@@ -241,3 +241,92 @@ fn the_sample_pairs_score_in_chunks() {
     let want: Vec<String> = (1..=100).map(|i| i.to_string()).collect();
     assert_eq!(ids, want);
 }
+
+/// With `gt_store`, GT titles come from the store (the summary counts them), the verdicts are
+/// byte for byte those without it, the output's folders are created, and a store of another
+/// model is refused naming both fingerprints and dimensions.
+#[test]
+fn score_uses_the_gt_store_and_refuses_another_models() {
+    let c = case();
+    let plain = ok(&titlesim(
+        &["score", "-c", s(&c.config), "-p", s(&c.pairs_csv)],
+        None,
+    ));
+
+    let store = c.dir.path().join("stores/gt.store");
+    let with_store = c.dir.path().join("with-store.toml");
+    let text = std::fs::read_to_string(&c.config).unwrap();
+    std::fs::write(&with_store, format!("{text}gt_store = {:?}\n", s(&store))).unwrap();
+    // No store yet: refused, pointing at precompute.
+    let e = fails(&titlesim(
+        &["score", "-c", s(&with_store), "-p", s(&c.pairs_csv)],
+        None,
+    ));
+    assert!(e.contains("titlesim precompute"), "{e}");
+    ok(&titlesim(
+        &["precompute", "-c", s(&with_store), "-p", s(&c.pairs_csv)],
+        None,
+    ));
+
+    let out = c.dir.path().join("new/folder/verdicts.csv");
+    let run = titlesim(
+        &[
+            "score",
+            "-c",
+            s(&with_store),
+            "-p",
+            s(&c.pairs_csv),
+            "-o",
+            s(&out),
+            "--batch-size",
+            "3",
+        ],
+        None,
+    );
+    ok(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let n = c.expected.len();
+    assert!(
+        stderr.contains(&format!("GT store: {n} of {n} GT titles taken from the store")),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), plain);
+    // Without a store the summary says nothing about one.
+    let run = titlesim(&["score", "-c", s(&c.config), "-p", s(&c.pairs_csv)], None);
+    assert!(!String::from_utf8_lossy(&run.stderr).contains("GT store"));
+
+    // The same store under another model (tiny-bert-cls makes other vectors): refused.
+    let other = c.dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        text.replace("tiny-bert-mean", "tiny-bert-cls")
+            + &format!("gt_store = {:?}\n", s(&store)),
+    )
+    .unwrap();
+    let e = fails(&titlesim(
+        &["score", "-c", s(&other), "-p", s(&c.pairs_csv)],
+        None,
+    ));
+    assert!(
+        e.contains("was written by another model") && e.contains("-d vectors of fingerprint"),
+        "{e}"
+    );
+}
+
+/// `--batch`, the old name of `--chunk-size` in `shadow`, is accepted everywhere as a hidden
+/// alias and gives the same output.
+#[test]
+fn the_old_chunk_flag_name_still_works() {
+    let c = case();
+    let a = ok(&titlesim(
+        &["score", "-c", s(&c.config), "-p", s(&c.pairs_csv), "--chunk-size", "2"],
+        None,
+    ));
+    let b = ok(&titlesim(
+        &["score", "-c", s(&c.config), "-p", s(&c.pairs_csv), "--batch", "2"],
+        None,
+    ));
+    assert_eq!(a, b);
+    let help = ok(&titlesim(&["score", "--help"], None));
+    assert!(help.contains("--chunk-size") && help.contains("--batch-size"), "{help}");
+}

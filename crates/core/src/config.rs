@@ -249,10 +249,10 @@ impl ModelConfig {
             }
         }
         if let Some(d) = &self.dtype {
-            if !["f32", "int8", "bf16", "f16"].contains(&d.to_ascii_lowercase().as_str()) {
+            if !["f32", "int8"].contains(&d.to_ascii_lowercase().as_str()) {
                 return Err(bad(
                     "dtype",
-                    format!("`{d}` (expected f32 or int8 (candle); bf16/f16 are refused by today's backends)"),
+                    format!("`{d}` (expected f32, or int8 on the candle backend)"),
                 ));
             }
         }

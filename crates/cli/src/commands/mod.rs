@@ -115,7 +115,8 @@ pub struct ModelArgs {
     #[arg(long, value_name = "BOOL")]
     pub append_eos: Option<bool>,
 
-    /// Compute precision where the backend has a choice: f32, bf16, f16, or int8 (candle) [default: f32].
+    /// Compute precision: f32, or int8 on the candle backend (ort and tract refuse it)
+    /// [default: f32].
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<String>,
 }
