@@ -15,7 +15,7 @@
 //! Canonical-right against shadow-right is tested with an exact two-sided sign test (binomial,
 //! p = 1/2); every share gets a 95% Wilson interval; the conclusion is a sentence.
 
-use crate::analysis::{extract_pairs, Exclusions, SkippedInput, NO_PHASE};
+use crate::analysis::{extract_pairs, no_pairs, read_logs, Exclusions, SkippedInput, NO_PHASE};
 use crate::error::{CalibrateError, Result};
 use crate::grid::Threshold;
 use crate::rng::SplitMix64;
@@ -127,14 +127,7 @@ pub struct Export {
 pub fn export(records: &[ShadowRecord], opts: &ExportOptions) -> Result<Export> {
     let ex = extract_pairs(records);
     if ex.pairs.is_empty() {
-        return Err(CalibrateError::NoPairs {
-            records: records.len(),
-            why: if records.is_empty() {
-                "the logs are empty".into()
-            } else {
-                format!("excluded: {}", ex.excluded.describe())
-            },
-        });
+        return Err(no_pairs(records, &ex));
     }
     if let Some(s) = &opts.sample {
         if s.n == 0 {
@@ -208,18 +201,7 @@ pub fn export(records: &[ShadowRecord], opts: &ExportOptions) -> Result<Export> 
 
 /// Reads the logs and calls [`export`]; unreadable lines are kept in [`Export::skipped`].
 pub fn export_logs<P: AsRef<Path>>(paths: &[P], opts: &ExportOptions) -> Result<Export> {
-    let mut records = Vec::new();
-    let mut skipped = Vec::new();
-    for p in paths {
-        let p = p.as_ref();
-        let c = titlesim_core::read_log(p)?;
-        records.extend(c.records);
-        skipped.extend(c.skipped.into_iter().map(|s| SkippedInput {
-            path: Some(p.to_path_buf()),
-            line: s.line,
-            reason: s.reason,
-        }));
-    }
+    let (records, skipped) = read_logs(paths)?;
     let mut e = export(&records, opts)?;
     e.skipped = skipped;
     Ok(e)
