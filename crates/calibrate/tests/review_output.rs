@@ -139,3 +139,23 @@ fn tally_text_is_unchanged() {
         &json.replace(&d.path().display().to_string(), "<dir>"),
     );
 }
+
+#[test]
+fn tally_errors_are_unchanged() {
+    let d = tempfile::tempdir().unwrap();
+    let err = |name: &str, text: &str, require_complete: bool| {
+        let p = d.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let e = review::tally(&p, &TallyOptions { require_complete }).unwrap_err();
+        e.to_string()
+            .replace(&d.path().display().to_string(), "<dir>")
+    };
+    let got = [
+        err("bad.csv", "pair_id,verdict\np0,shadow\np1,maybe\n", false),
+        err("open.csv", "pair_id,verdict\np0,shadow\np1,\n", true),
+        err("noverdict.csv", "pair_id,comment\np0,x\n", false),
+        err("ragged.csv", "pair_id,verdict\np0,shadow,extra\n", false),
+    ]
+    .join("\n");
+    check("tally_errors.txt", &(got + "\n"));
+}
