@@ -8,7 +8,7 @@
 
 use titlesim_calibrate::rng::SplitMix64;
 use titlesim_calibrate::{calibrate_logs, render_text, write_report, Options, ReportOptions};
-use titlesim_core::{ShadowRecord, SideRecord, SCHEMA_VERSION};
+use titlesim_log::{ShadowRecord, SideRecord, SCHEMA_VERSION};
 
 fn side(model: &str, backend: &str, threshold: f32, cosine: f32) -> SideRecord {
     SideRecord {

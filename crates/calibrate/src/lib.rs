@@ -2,7 +2,7 @@
 //!
 //! From shadow logs to a threshold decision.
 //!
-//! A shadow log (JSONL of [`titlesim_core::ShadowRecord`]) holds, for every scored pair, the
+//! A shadow log (JSONL of [`titlesim_log::ShadowRecord`]) holds, for every scored pair, the
 //! canonical model's cosine and the shadow (candidate) model's cosine. This crate turns those
 //! logs into the numbers that decide whether and how the candidate can replace the canonical
 //! model:

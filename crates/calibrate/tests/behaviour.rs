@@ -257,7 +257,7 @@ fn mixed_logged_thresholds_use_the_most_common_and_say_so() {
     assert_eq!(cal.canonical_threshold.threshold.label, "0.75");
 }
 
-fn labelled(n: usize) -> Vec<titlesim_core::ShadowRecord> {
+fn labelled(n: usize) -> Vec<titlesim_log::ShadowRecord> {
     let mut recs = synthetic(11, n, n / 4, 0.8, 0.2);
     for (i, r) in recs.iter_mut().enumerate() {
         let c = r.canonical.cosine.unwrap();

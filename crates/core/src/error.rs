@@ -24,6 +24,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`DimensionMismatch`](Error::DimensionMismatch) | vectors of different lengths met: a backend's output against the model's `hidden_size`, a stored vector against the model | rebuild the store, check the model |
 /// | [`NonFinite`](Error::NonFinite) | an embedding holds NaN or infinity | check the model's weights and precision |
 /// | [`Io`](Error::Io) | reading or writing a file failed (the path is in the error) | check the path and permissions |
+/// | [`StoreMismatch`](Error::StoreMismatch) | a GT store ([`crate::GtVectors`]) was made by another model, prompt or dimension | rebuild it with `titlesim precompute`, or point `gt_store` elsewhere |
+/// | [`StoreMissing`](Error::StoreMissing) | the configured GT store does not exist | build it with `titlesim precompute` |
 /// | [`Task`](Error::Task) | a background task panicked or was cancelled, or an [`crate::Embedder`] returned the wrong number of vectors | report it; the input was not at fault |
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -130,6 +132,41 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A GT store was written by another model (fingerprint with prompt) or holds vectors of
+    /// another dimension.
+    #[error(
+        "GT store {} was written by another model: it holds {found_dim}-d vectors of fingerprint \
+         {found_fingerprint} ({found_model}), but this model makes {expected_dim}-d vectors of \
+         fingerprint {expected_fingerprint}; rebuild it with `titlesim precompute`, point \
+         `gt_store` elsewhere, or set `gt_store_mismatch = \"recompute\"`",
+        path.display()
+    )]
+    StoreMismatch {
+        /// The store file.
+        path: PathBuf,
+        /// The fingerprint of the model asking (its GT side, prompt included).
+        expected_fingerprint: String,
+        /// The dimension of the model asking.
+        expected_dim: usize,
+        /// The fingerprint the store was written with.
+        found_fingerprint: String,
+        /// The dimension of the store's vectors.
+        found_dim: usize,
+        /// The model name the store records.
+        found_model: String,
+    },
+
+    /// The configured GT store does not exist.
+    #[error(
+        "GT store {} does not exist: build it with `titlesim precompute`, or set \
+         `gt_store_mismatch = \"recompute\"` to encode reference titles without it",
+        path.display()
+    )]
+    StoreMissing {
+        /// The store file.
+        path: PathBuf,
+    },
+
     /// A background task was cancelled or panicked.
     #[error("background task failed: {0}")]
     Task(String),
@@ -141,6 +178,15 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// An [`Error::Input`]: `line` of `path` (1-based; 0 for the file as a whole) was invalid.
+    pub fn input(path: impl Into<PathBuf>, line: u64, message: impl Into<String>) -> Self {
+        Error::Input {
+            path: path.into(),
+            line,
+            message: message.into(),
         }
     }
 

@@ -25,15 +25,18 @@
 //!    [`TransformerEmbedder`], one implementation of the [`Embedder`] trait: texts in, one
 //!    vector per text out. Anything else that turns texts into vectors (a remote embedding
 //!    API, a hashing embedder, a quantised engine) can implement [`Embedder`] directly.
-//! 5. **Cosine.** [`CosineScorer`] embeds both titles of each pair (each distinct text once,
-//!    with optional per-side prompts, [`SidePrompts`]) and takes their [`cosine`], accumulated
-//!    in f64 so a verdict does not depend on summation order.
+//! 5. **Cosine.** A [`Scorer`] takes [`Pair`]s (id, phase, product title, ground-truth title,
+//!    label). [`CosineScorer`] embeds both titles of each pair (each distinct text once, with
+//!    optional per-side prompts applied in one place, [`SidePrompts::apply`]), taking a
+//!    ground-truth vector from a [`GtVectors`] store instead when one is attached and holds it,
+//!    and computes their [`cosine`], accumulated in f64 so a verdict does not depend on
+//!    summation order.
 //! 6. **Verdict.** The cosine is judged against the model's threshold: a [`Score`], which
-//!    passes when `cosine >= threshold`.
-//! 7. **Log.** With a shadow model, the `titlesim-shadow` crate writes one [`ShadowRecord`]
-//!    per pair (both cosines, both verdicts, phase, models, [fingerprints](fingerprint),
-//!    thresholds, timings; one [`SideRecord`] per model) to a JSONL log; [`read_log`] reads
-//!    it back for calibration, skipping and reporting torn or invalid lines.
+//!    passes when `cosine >= threshold`, returned as a [`PairScore`] that carries the pair's id.
+//! 7. **Log.** With a shadow model, the `titlesim-shadow` crate writes one record per pair
+//!    (both cosines, both verdicts, phase, models, [fingerprints](fingerprint), thresholds,
+//!    timings) to a JSONL log; the record schema, its reader and its writer are the
+//!    `titlesim-log` crate, which calibration reads with.
 //!
 //! ## Example: your own embedder, scored
 //!
@@ -109,9 +112,7 @@ pub mod embed;
 pub mod error;
 pub mod fingerprint;
 pub mod model;
-pub mod onnx_io;
 pub mod pooling;
-pub mod record;
 pub mod resolve;
 pub mod score;
 pub mod tokenize;
@@ -122,9 +123,10 @@ pub use embed::{run_blocking, EmbedOptions, Embedder, EmbedderInfo, TransformerE
 pub use error::{Error, Result};
 pub use model::{Architecture, ModelOverrides, ModelSpec, PaddingSide, Pooling};
 pub use pooling::{cosine, l2_normalize, pool, HiddenStates};
-pub use record::{read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION};
 pub use resolve::resolve_model;
-pub use score::{CosineScorer, Score, Scorer, SidePrompts};
+pub use score::{
+    apply_prompt, CosineScorer, GtVectors, Pair, PairScore, Score, Scorer, Side, SidePrompts,
+};
 pub use tokenize::{Encoded, TextTokenizer, TokenBatch};
 
 // `Box<dyn Embedder>`, `Arc<dyn Embedder>` and the scorer can be shared across threads and

@@ -1,14 +1,51 @@
-//! Scoring a candidate title against a reference title: cosine at or above a threshold.
+//! Scoring pairs: an agent's title against a ground-truth title, cosine at or above a threshold.
+//!
+//! The data walks one way: a [`Pair`] goes in, its two titles are embedded (each distinct text
+//! once, the side's prompt applied by [`SidePrompts::apply`], the ground-truth vector taken from a
+//! [`GtVectors`] store when it holds one), the cosine is judged into a [`Score`], and a
+//! [`PairScore`] carrying the pair's id comes out. Nothing is matched back by position.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::embed::Embedder;
+use crate::embed::{Embedder, EmbedderInfo};
 use crate::error::{Error, Result};
+use crate::fingerprint::with_prompt;
 use crate::pooling::cosine;
+
+/// One pair to judge: the agent's title against the ground truth.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pair {
+    /// Unique id of the pair (results carry it; the shadow samples and resumes by it).
+    pub id: String,
+    /// The task phase, when known.
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// The agent's (candidate) title.
+    pub product: String,
+    /// The ground-truth (reference) title.
+    pub gt: String,
+    /// A gold label, when known: 1 same product, 0 not.
+    #[serde(default)]
+    pub label: Option<u8>,
+}
+
+impl Pair {
+    /// A pair with no phase and no label.
+    pub fn new(id: impl Into<String>, product: impl Into<String>, gt: impl Into<String>) -> Self {
+        Pair {
+            id: id.into(),
+            phase: None,
+            product: product.into(),
+            gt: gt.into(),
+            label: None,
+        }
+    }
+}
 
 /// The verdict on one pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -32,23 +69,70 @@ impl Score {
     }
 }
 
-/// Scores pairs of (candidate, reference) texts.
+/// A pair's verdict, with the id of the pair it belongs to.
+///
+/// Serialises flat: `{"id": …, "cosine": …, "threshold": …, "pass": …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PairScore {
+    /// The [`Pair::id`] this verdict is for.
+    pub id: String,
+    /// The verdict.
+    #[serde(flatten)]
+    pub score: Score,
+    /// Whether the ground-truth vector came from a [`GtVectors`] store (not encoded).
+    #[serde(skip)]
+    pub gt_from_store: bool,
+}
+
+impl std::ops::Deref for PairScore {
+    type Target = Score;
+    fn deref(&self) -> &Score {
+        &self.score
+    }
+}
+
+/// Scores pairs.
 #[async_trait]
 pub trait Scorer: Send + Sync {
+    /// The identity of the model behind the verdicts.
+    fn info(&self) -> &EmbedderInfo;
+
     /// The threshold at or above which a pair passes.
     fn threshold(&self) -> f32;
 
-    /// Scores many pairs `(candidate, reference)`, in order.
-    async fn score_batch(&self, pairs: &[(String, String)]) -> Result<Vec<Score>>;
+    /// Scores `pairs`; the result holds one [`PairScore`] per pair, in order, each carrying
+    /// its pair's id.
+    async fn score_batch(&self, pairs: &[Pair]) -> Result<Vec<PairScore>>;
 
-    /// Scores one pair.
-    async fn score(&self, candidate: &str, reference: &str) -> Result<Score> {
-        let mut v = self
-            .score_batch(&[(candidate.to_string(), reference.to_string())])
-            .await?;
+    /// Scores one (product, gt) pair.
+    async fn score(&self, product: &str, gt: &str) -> Result<Score> {
+        let mut v = self.score_batch(&[Pair::new("", product, gt)]).await?;
         v.pop()
+            .map(|p| p.score)
             .ok_or_else(|| Error::Task("scorer returned no score".into()))
     }
+}
+
+/// Precomputed ground-truth vectors: the "GT skip" path. A GT title found here is not encoded.
+///
+/// The `titlesim-store` crate's `GtStore` is the implementation titlesim ships; anything that
+/// maps texts to vectors of one model can be one.
+pub trait GtVectors: Send + Sync {
+    /// Refuses ([`Error::StoreMismatch`]) unless these vectors were made by the model whose GT
+    /// side has `fingerprint` (see [`CosineScorer::gt_fingerprint`]) and have `dim` dimensions.
+    fn check(&self, fingerprint: &str, dim: usize) -> Result<()>;
+
+    /// The vector of `gt`, when held.
+    fn get(&self, gt: &str) -> Option<&[f32]>;
+}
+
+/// Which title of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The agent's (candidate) title.
+    Product,
+    /// The ground-truth (reference) title.
+    Gt,
 }
 
 /// The prompts prepended to each side before embedding (none for title-vs-title by default).
@@ -60,12 +144,49 @@ pub struct SidePrompts {
     pub gt: Option<String>,
 }
 
-/// Cosine of two embeddings from one [`Embedder`], judged against a threshold.
+impl SidePrompts {
+    /// The prompt of `side`, if any.
+    pub fn get(&self, side: Side) -> Option<&str> {
+        match side {
+            Side::Product => self.product.as_deref(),
+            Side::Gt => self.gt.as_deref(),
+        }
+    }
+
+    /// `text` as the model sees it on `side` (see [`apply_prompt`]).
+    pub fn apply<'a>(&self, side: Side, text: &'a str) -> Cow<'a, str> {
+        apply_prompt(self.get(side), text)
+    }
+}
+
+/// `text` with `prompt` prepended, as sentence-transformers does: the one place a prompt is
+/// applied, for scoring ([`SidePrompts::apply`]) and plain embedding alike.
+pub fn apply_prompt<'a>(prompt: Option<&str>, text: &'a str) -> Cow<'a, str> {
+    match prompt {
+        Some(p) => Cow::Owned(format!("{p}{text}")),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Cosine of two embeddings from one [`Embedder`], judged against a threshold; ground-truth
+/// vectors are taken from a [`GtVectors`] store when one is attached.
 #[derive(Clone)]
 pub struct CosineScorer {
     embedder: Arc<dyn Embedder>,
     threshold: f32,
     prompts: SidePrompts,
+    gt_vectors: Option<Arc<dyn GtVectors>>,
+}
+
+impl std::fmt::Debug for CosineScorer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CosineScorer")
+            .field("model", &self.embedder.info().model)
+            .field("threshold", &self.threshold)
+            .field("prompts", &self.prompts)
+            .field("gt_vectors", &self.gt_vectors.is_some())
+            .finish()
+    }
 }
 
 impl CosineScorer {
@@ -80,7 +201,19 @@ impl CosineScorer {
             embedder,
             threshold,
             prompts,
+            gt_vectors: None,
         }
+    }
+
+    /// This scorer taking ground-truth vectors from `store` when it holds them. The store must
+    /// be this model's (its [`GtVectors::check`] against [`CosineScorer::gt_fingerprint`] and
+    /// the dimension): [`Error::StoreMismatch`] otherwise.
+    pub fn with_gt_vectors(self, store: Arc<dyn GtVectors>) -> Result<Self> {
+        store.check(&self.gt_fingerprint(), self.embedder.info().dim)?;
+        Ok(CosineScorer {
+            gt_vectors: Some(store),
+            ..self
+        })
     }
 
     /// The embedder in use.
@@ -93,43 +226,42 @@ impl CosineScorer {
         &self.prompts
     }
 
-    /// Embeds the candidate side of `pairs` (prompt applied), one vector per pair.
-    pub async fn embed_products(&self, pairs: &[(String, String)]) -> Result<Vec<Vec<f32>>> {
-        self.embed_unique(
-            pairs.iter().map(|p| p.0.as_str()),
-            self.prompts.product.as_deref(),
-        )
-        .await
+    /// The ground-truth store in use, if any.
+    pub fn gt_vectors(&self) -> Option<&Arc<dyn GtVectors>> {
+        self.gt_vectors.as_ref()
     }
 
-    /// Embeds the reference side of `pairs` (prompt applied), one vector per pair.
-    pub async fn embed_gts(&self, pairs: &[(String, String)]) -> Result<Vec<Vec<f32>>> {
-        self.embed_unique(
-            pairs.iter().map(|p| p.1.as_str()),
-            self.prompts.gt.as_deref(),
-        )
-        .await
+    /// The fingerprint of this scorer's ground-truth vectors (the model's, with the GT prompt):
+    /// the key a GT store is made and checked under.
+    pub fn gt_fingerprint(&self) -> String {
+        with_prompt(self.embedder.fingerprint(), self.prompts.gt.as_deref())
     }
 
-    /// Embeds texts once each (duplicates share a vector), with an optional prompt.
-    pub async fn embed_unique<'a>(
+    /// Embeds `texts` as `side` (its prompt applied), each distinct text once; one vector per
+    /// text, in order.
+    pub async fn embed_side(&self, side: Side, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.embed_unique(texts.iter().map(|&t| (side, t))).await
+    }
+
+    /// Embeds (side, text) items in one embedder call, each distinct prompted text once.
+    async fn embed_unique<'a>(
         &self,
-        texts: impl Iterator<Item = &'a str>,
-        prompt: Option<&str>,
+        items: impl Iterator<Item = (Side, &'a str)>,
     ) -> Result<Vec<Vec<f32>>> {
-        let mut index: HashMap<&str, usize> = HashMap::new();
+        let mut index: HashMap<Cow<'a, str>, usize> = HashMap::new();
         let mut unique: Vec<String> = Vec::new();
-        let slots: Vec<usize> = texts
-            .map(|t| {
-                *index.entry(t).or_insert_with(|| {
-                    unique.push(match prompt {
-                        Some(p) => format!("{p}{t}"),
-                        None => t.to_string(),
-                    });
+        let slots: Vec<usize> = items
+            .map(|(side, t)| {
+                let text = self.prompts.apply(side, t);
+                *index.entry(text.clone()).or_insert_with(|| {
+                    unique.push(text.into_owned());
                     unique.len() - 1
                 })
             })
             .collect();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
         let vecs = self.embedder.embed(&unique).await?;
         if vecs.len() != unique.len() {
             return Err(Error::Task(format!(
@@ -156,52 +288,67 @@ impl CosineScorer {
 
 #[async_trait]
 impl Scorer for CosineScorer {
+    fn info(&self) -> &EmbedderInfo {
+        self.embedder.info()
+    }
+
     fn threshold(&self) -> f32 {
         self.threshold
     }
 
-    async fn score_batch(&self, pairs: &[(String, String)]) -> Result<Vec<Score>> {
+    async fn score_batch(&self, pairs: &[Pair]) -> Result<Vec<PairScore>> {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
-        let (a, b) = if self.prompts.product == self.prompts.gt {
-            // One call for both sides: shared texts are embedded once.
-            let all = self
-                .embed_unique(
-                    pairs.iter().flat_map(|p| [p.0.as_str(), p.1.as_str()]),
-                    self.prompts.product.as_deref(),
-                )
-                .await?;
-            let mut a = Vec::with_capacity(pairs.len());
-            let mut b = Vec::with_capacity(pairs.len());
-            for (i, v) in all.into_iter().enumerate() {
-                if i % 2 == 0 {
-                    a.push(v)
-                } else {
-                    b.push(v)
-                }
-            }
-            (a, b)
-        } else {
-            (
-                self.embed_products(pairs).await?,
-                self.embed_gts(pairs).await?,
-            )
+        let stored: Vec<Option<&[f32]>> = match &self.gt_vectors {
+            Some(store) => pairs.iter().map(|p| store.get(&p.gt)).collect(),
+            None => vec![None; pairs.len()],
         };
-        a.iter().zip(&b).map(|(x, y)| self.judge(x, y)).collect()
+        // The product titles and the GT titles the store lacks, in one embedder call:
+        // a text on both sides (with the same prompt) is embedded once.
+        let to_encode = pairs
+            .iter()
+            .map(|p| (Side::Product, p.product.as_str()))
+            .chain(
+                pairs
+                    .iter()
+                    .zip(&stored)
+                    .filter(|(_, s)| s.is_none())
+                    .map(|(p, _)| (Side::Gt, p.gt.as_str())),
+            );
+        let mut vecs = self.embed_unique(to_encode).await?.into_iter();
+        let products: Vec<Vec<f32>> = vecs.by_ref().take(pairs.len()).collect();
+        let mut out = Vec::with_capacity(pairs.len());
+        for ((pair, product), stored) in pairs.iter().zip(&products).zip(stored) {
+            let encoded;
+            let gt = match stored {
+                Some(v) => v,
+                None => {
+                    encoded = vecs
+                        .next()
+                        .ok_or_else(|| Error::Task("a ground-truth title got no vector".into()))?;
+                    encoded.as_slice()
+                }
+            };
+            out.push(PairScore {
+                id: pair.id.clone(),
+                score: self.judge(product, gt)?,
+                gt_from_store: stored.is_some(),
+            });
+        }
+        Ok(out)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::embed::EmbedderInfo;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
 
-    /// Embeds a text as (len, count of 'a', 1), counting calls.
+    /// Embeds a text as (len, count of 'a', 1), remembering every text it was asked for.
     struct Toy {
         info: EmbedderInfo,
-        texts: AtomicUsize,
+        seen: Mutex<Vec<String>>,
     }
 
     #[async_trait]
@@ -210,12 +357,13 @@ mod tests {
             &self.info
         }
         async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-            self.texts.fetch_add(texts.len(), Ordering::SeqCst);
-            Ok(texts
-                .iter()
-                .map(|t| vec![t.len() as f32, t.matches('a').count() as f32, 1.0])
-                .collect())
+            self.seen.lock().unwrap().extend(texts.iter().cloned());
+            Ok(texts.iter().map(|t| toy_vec(t)).collect())
         }
+    }
+
+    fn toy_vec(t: &str) -> Vec<f32> {
+        vec![t.len() as f32, t.matches('a').count() as f32, 1.0]
     }
 
     fn toy() -> Arc<Toy> {
@@ -227,43 +375,169 @@ mod tests {
                 normalize: false,
                 fingerprint: "ts1-toy".into(),
             },
-            texts: AtomicUsize::new(0),
+            seen: Mutex::new(Vec::new()),
         })
     }
 
+    fn seen(t: &Toy) -> Vec<String> {
+        t.seen.lock().unwrap().clone()
+    }
+
+    /// A store of fixed vectors, as a GT store made by `fingerprint` would hold.
+    struct Store {
+        fingerprint: String,
+        dim: usize,
+        vectors: HashMap<String, Vec<f32>>,
+    }
+
+    impl GtVectors for Store {
+        fn check(&self, fingerprint: &str, dim: usize) -> Result<()> {
+            if fingerprint == self.fingerprint && dim == self.dim {
+                return Ok(());
+            }
+            Err(Error::StoreMismatch {
+                path: "memory".into(),
+                expected_fingerprint: fingerprint.into(),
+                expected_dim: dim,
+                found_fingerprint: self.fingerprint.clone(),
+                found_dim: self.dim,
+                found_model: "toy".into(),
+            })
+        }
+        fn get(&self, gt: &str) -> Option<&[f32]> {
+            self.vectors.get(gt).map(Vec::as_slice)
+        }
+    }
+
+    fn store_of(fingerprint: &str, texts: &[&str]) -> Arc<Store> {
+        Arc::new(Store {
+            fingerprint: fingerprint.into(),
+            dim: 3,
+            vectors: texts.iter().map(|t| (t.to_string(), toy_vec(t))).collect(),
+        })
+    }
+
+    fn pairs(v: &[(&str, &str, &str)]) -> Vec<Pair> {
+        v.iter().map(|(i, p, g)| Pair::new(*i, *p, *g)).collect()
+    }
+
     #[tokio::test]
-    async fn scores_match_cosine_and_threshold() {
+    async fn scores_match_cosine_and_threshold_and_carry_ids() {
         let e = toy();
         let s = CosineScorer::new(e.clone(), 0.99);
-        let pairs = vec![
-            ("aaa".to_string(), "aaa".to_string()),
-            ("abc".to_string(), "bcdefgh".to_string()),
-        ];
-        let r = s.score_batch(&pairs).await.unwrap();
+        let ps = pairs(&[("p1", "aaa", "aaa"), ("p2", "abc", "bcdefgh")]);
+        let r = s.score_batch(&ps).await.unwrap();
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].id.as_str(), r[1].id.as_str()), ("p1", "p2"));
         assert!((r[0].cosine - 1.0).abs() < 1e-6 && r[0].pass);
         let want = cosine(&[3., 1., 1.], &[7., 0., 1.]);
         assert_eq!(r[1].cosine, want);
         assert!(!r[1].pass);
-        // "aaa" was embedded once although it appears twice.
-        assert_eq!(e.texts.load(Ordering::SeqCst), 3);
+        assert!(!r[0].gt_from_store);
+        // "aaa" was embedded once although it appears on both sides.
+        assert_eq!(seen(&e).len(), 3);
         let one = s.score("abc", "bcdefgh").await.unwrap();
-        assert_eq!(one, r[1]);
+        assert_eq!(one, r[1].score);
     }
 
     #[tokio::test]
-    async fn prompts_are_prepended_per_side() {
-        let e = toy();
-        let s = CosineScorer::with_prompts(
-            e.clone(),
-            0.5,
-            SidePrompts {
-                product: Some("aa".into()),
-                gt: None,
-            },
+    async fn results_serialise_flat_with_their_id() {
+        let s = CosineScorer::new(toy(), 0.5);
+        let r = s.score_batch(&pairs(&[("x-1", "ab", "ab")])).await.unwrap();
+        let j = serde_json::to_value(&r[0]).unwrap();
+        assert_eq!(j["id"], "x-1");
+        assert_eq!(j["pass"], true);
+        assert!(
+            j.get("score").is_none() && j.get("gt_from_store").is_none(),
+            "{j}"
         );
+    }
+
+    #[tokio::test]
+    async fn prompts_are_prepended_per_side_in_one_place() {
+        let e = toy();
+        let prompts = SidePrompts {
+            product: Some("aa".into()),
+            gt: None,
+        };
+        assert_eq!(prompts.apply(Side::Product, "x"), "aax");
+        assert_eq!(prompts.apply(Side::Gt, "x"), "x");
+        let s = CosineScorer::with_prompts(e.clone(), 0.5, prompts);
         let r = s.score("x", "x").await.unwrap();
         let want = cosine(&[3., 2., 1.], &[1., 0., 1.]);
         assert_eq!(r.cosine, want);
+        // Same text, other prompts: two texts embedded, in one call.
+        assert_eq!(seen(&e), vec!["aax".to_string(), "x".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn gt_titles_in_the_store_are_not_encoded_and_results_are_identical() {
+        let ps = pairs(&[
+            ("1", "apple", "banana"),
+            ("2", "cherry", "banana"),
+            ("3", "date", "fig"),
+        ]);
+        let plain_e = toy();
+        let plain = CosineScorer::new(plain_e.clone(), 0.9);
+        let without = plain.score_batch(&ps).await.unwrap();
+        assert_eq!(seen(&plain_e), ["apple", "cherry", "date", "banana", "fig"]);
+
+        let stored_e = toy();
+        let stored = CosineScorer::new(stored_e.clone(), 0.9)
+            .with_gt_vectors(store_of("ts1-toy", &["banana"]))
+            .unwrap();
+        let with = stored.score_batch(&ps).await.unwrap();
+        // banana came from the store; fig did not and was encoded.
+        assert_eq!(seen(&stored_e), ["apple", "cherry", "date", "fig"]);
+        assert_eq!(
+            with.iter().map(|r| r.gt_from_store).collect::<Vec<_>>(),
+            [true, true, false]
+        );
+        for (a, b) in without.iter().zip(&with) {
+            assert_eq!(a.id, b.id);
+            assert_eq!(a.cosine.to_bits(), b.cosine.to_bits());
+            assert_eq!(a.pass, b.pass);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_of_another_model_dimension_or_prompt_is_refused() {
+        let e = toy();
+        let other = CosineScorer::new(e.clone(), 0.9).with_gt_vectors(store_of("ts1-other", &[]));
+        let msg = other.unwrap_err().to_string();
+        assert!(
+            msg.contains("ts1-other") && msg.contains("ts1-toy"),
+            "{msg}"
+        );
+
+        let wide = Arc::new(Store {
+            fingerprint: "ts1-toy".into(),
+            dim: 4,
+            vectors: HashMap::new(),
+        });
+        let e2 = CosineScorer::new(e.clone(), 0.9).with_gt_vectors(wide);
+        assert!(
+            matches!(
+                e2,
+                Err(Error::StoreMismatch {
+                    found_dim: 4,
+                    expected_dim: 3,
+                    ..
+                })
+            ),
+            "{e2:?}"
+        );
+
+        // A GT prompt changes what the vectors mean: a store made without it is refused.
+        let prompted = CosineScorer::with_prompts(
+            e,
+            0.9,
+            SidePrompts {
+                product: None,
+                gt: Some("query: ".into()),
+            },
+        );
+        assert!(prompted.with_gt_vectors(store_of("ts1-toy", &[])).is_err());
     }
 
     #[test]

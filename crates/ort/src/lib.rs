@@ -5,9 +5,9 @@
 //! nothing is downloaded at build time.
 //!
 //! - **Model file**: the configured `onnx` file, else the folder's `onnx/model.onnx` or
-//!   `model.onnx` ([`titlesim_core::onnx_io::onnx_model_path`]). External-data files next to the
+//!   `model.onnx` ([`titlesim_onnx::onnx_model_path`]). External-data files next to the
 //!   graph are read by ONNX Runtime itself.
-//! - **Inputs and output**: mapped by name, as described in [`titlesim_core::onnx_io`]
+//! - **Inputs and output**: mapped by name, as described in [`titlesim_onnx`]
 //!   (`input_ids`, `attention_mask`, optional `token_type_ids`, `position_ids`, an empty past for
 //!   `past_key_values.*`; output `last_hidden_state`, `token_embeddings`, `sentence_embedding`,
 //!   the configured `onnx_output`, or the unique rank-3 output ending in the hidden size).
@@ -30,10 +30,8 @@ use std::sync::{Condvar, Mutex};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
 use ort::value::{TensorElementType, TensorRef, ValueType};
-use titlesim_core::onnx_io::{
-    onnx_model_path, onnx_source_files, Feed, OnnxDim, OnnxIo, OnnxTensor,
-};
 use titlesim_core::{Backend, BackendOptions, BackendOutput, Error, ModelSpec, Result, TokenBatch};
+use titlesim_onnx::{onnx_model_path, onnx_source_files, Feed, OnnxDim, OnnxIo, OnnxTensor};
 
 pub use library::{find_in_dir, locate_library, LibrarySearch};
 

@@ -13,40 +13,6 @@ pub enum Error {
     #[error(transparent)]
     Core(#[from] titlesim_core::Error),
 
-    /// A precomputed GT store was written by another model (or with another prompt).
-    #[error(
-        "GT store {} was written by another model: it holds {found_dim}-d vectors of fingerprint \
-         {found_fingerprint} ({found_model}), but this model makes {expected_dim}-d vectors of \
-         fingerprint {expected_fingerprint}; rebuild it with `titlesim precompute`, point \
-         `gt_store` elsewhere, or set `gt_store_mismatch = \"recompute\"`",
-        path.display()
-    )]
-    StoreMismatch {
-        /// The store file.
-        path: PathBuf,
-        /// The fingerprint (prompt included) of the model in use.
-        expected_fingerprint: String,
-        /// The dimension of the model in use.
-        expected_dim: usize,
-        /// The fingerprint written in the store.
-        found_fingerprint: String,
-        /// The dimension written in the store.
-        found_dim: usize,
-        /// The model named in the store.
-        found_model: String,
-    },
-
-    /// A configured GT store does not exist.
-    #[error(
-        "GT store {} does not exist: build it with `titlesim precompute`, or set \
-         `gt_store_mismatch = \"recompute\"` to encode reference titles without it",
-        path.display()
-    )]
-    StoreMissing {
-        /// The store file.
-        path: PathBuf,
-    },
-
     /// A shadow log cannot be resumed (written by other models, duplicate pair ids, ...).
     #[error("shadow log {}: {message}", path.display())]
     Log {

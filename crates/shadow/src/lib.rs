@@ -3,16 +3,17 @@
 //! Runs a candidate embedding model in the shadow of the canonical one, so its threshold can
 //! be calibrated on real traffic before it is promoted.
 //!
-//! - [`ShadowScorer`] scores batches of [`Pair`]s: it returns the canonical verdicts only,
+//! - [`ShadowScorer`] scores batches of [`Pair`](titlesim_core::Pair)s: it returns the canonical verdicts only,
 //!   while the shadow model runs concurrently under a time budget; both sides of every pair
-//!   become one [`ShadowRecord`](titlesim_core::ShadowRecord). A shadow error or timeout is
+//!   become one [`ShadowRecord`](titlesim_log::ShadowRecord). A shadow error or timeout is
 //!   an error in the record, never in the canonical result.
 //! - [`Sampler`] picks the shadowed pairs by a hash of their id: reruns sample the same ones.
 //! - Sinks ([`RecordSink`]): [`JsonlSink`] (the append-only log that
-//!   [`titlesim_core::read_log`] reads), [`EmfSink`] (CloudWatch Embedded Metric Format lines
+//!   [`titlesim_log::read_log`] reads), [`EmfSink`] (CloudWatch Embedded Metric Format lines
 //!   on stdout or in a file), [`MemorySink`].
-//! - [`GtStore`] and [`precompute()`]: reference-title vectors computed once per model
-//!   (the "GT skip" path), refused when written by another model; [`SideScorer`] uses them.
+//! - Each side is a [`CosineScorer`](titlesim_core::CosineScorer); one with a GT store
+//!   attached (the `titlesim-store` crate, the "GT skip" path) encodes only the reference
+//!   titles the store lacks, exactly as it does outside the shadow.
 //! - [`ResumeState`]: what an interrupted run's log already holds.
 //!
 //! Configuration is the `[canonical]`, `[shadow]` and `[shadow_options]` tables of
@@ -31,8 +32,8 @@
 //! use std::time::Duration;
 //!
 //! use async_trait::async_trait;
-//! use titlesim_core::{CosineScorer, Embedder, EmbedderInfo, Scorer};
-//! use titlesim_shadow::{MemorySink, Pair, Sampler, ShadowScorer, ShadowSettings, SideScorer};
+//! use titlesim_core::{CosineScorer, Embedder, EmbedderInfo, Pair, Scorer};
+//! use titlesim_shadow::{MemorySink, Sampler, ShadowScorer, ShadowSettings};
 //!
 //! /// Counts of the letters a to z, folded onto `dim` slots.
 //! struct Letters(EmbedderInfo);
@@ -73,8 +74,8 @@
 //! let candidate = CosineScorer::new(letters("candidate", 7), 0.8);
 //! let sink = MemorySink::new();
 //! let shadow = ShadowScorer::new(
-//!     SideScorer::new(canonical.clone()),
-//!     Some(SideScorer::new(candidate.clone())),
+//!     canonical.clone(),
+//!     Some(candidate.clone()),
 //!     ShadowSettings { sampler: Sampler::all(), timeout_per_pair: Duration::from_secs(5) },
 //!     vec![Box::new(sink.clone())],
 //! )?;
@@ -88,7 +89,8 @@
 //! };
 //! // The verdicts returned are the canonical model's, exactly as without the shadow.
 //! let verdicts = shadow.score_batch(std::slice::from_ref(&pair)).await?;
-//! assert_eq!(verdicts, vec![canonical.score(&pair.product, &pair.gt).await?]);
+//! assert_eq!(verdicts[0].id, pair.id);
+//! assert_eq!(verdicts[0].score, canonical.score(&pair.product, &pair.gt).await?);
 //!
 //! // `finish` waits for the records; each pair has both sides.
 //! let report = shadow.finish().await?;
@@ -104,24 +106,17 @@
 #![deny(missing_docs)]
 
 pub mod error;
-pub mod precompute;
 pub mod resume;
 pub mod sample;
 pub mod scorer;
-pub mod side;
 pub mod sink;
-pub mod store;
 pub mod summary;
-pub mod time;
 
 pub use error::{Error, Result};
-pub use precompute::{precompute, PrecomputeReport};
 pub use resume::ResumeState;
 pub use sample::Sampler;
-pub use scorer::{Pair, ShadowReport, ShadowScorer, ShadowSettings};
-pub use side::SideScorer;
+pub use scorer::{ShadowReport, ShadowScorer, ShadowSettings};
 pub use sink::{emf_object, EmfSink, JsonlSink, MemorySink, RecordSink, SinkStatus};
-pub use store::{GtStore, StoreHeader, StoreWriter};
 pub use summary::{PhaseTally, Tally};
 
 use std::path::Path;
@@ -163,7 +158,5 @@ pub fn open_sinks(
 const _: fn() = || {
     fn assert_send_sync_static<T: Send + Sync + 'static>() {}
     assert_send_sync_static::<ShadowScorer>();
-    assert_send_sync_static::<SideScorer>();
-    assert_send_sync_static::<GtStore>();
     assert_send_sync_static::<Error>();
 };

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use titlesim_core::{read_log, ShadowRecord, SkippedLine};
+use titlesim_core::{CosineScorer, Scorer};
+use titlesim_log::{read_log, ShadowRecord, SkippedLine};
 
 use crate::error::{Error, Result};
-use crate::side::SideScorer;
 
 /// What an existing log holds, for `--resume`.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +23,11 @@ impl ResumeState {
     /// Reads the log at `path` (an absent file is an empty log) and checks that its records
     /// were written by the same models at the same thresholds: resuming a log of another
     /// model would mix two models' cosines under one name.
-    pub fn load(path: &Path, canonical: &SideScorer, shadow: Option<&SideScorer>) -> Result<Self> {
+    pub fn load(
+        path: &Path,
+        canonical: &CosineScorer,
+        shadow: Option<&CosineScorer>,
+    ) -> Result<Self> {
         if !path.exists() {
             return Ok(Self::default());
         }

@@ -3,34 +3,18 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use titlesim_core::config::ShadowOptions;
-use titlesim_core::{Score, ShadowRecord, SideRecord, SCHEMA_VERSION};
+use titlesim_core::{CosineScorer, Pair, PairScore, Score, Scorer};
+use titlesim_log::{ShadowRecord, SideRecord, SCHEMA_VERSION};
 
 use crate::error::{Error, Result};
 use crate::sample::Sampler;
-use crate::side::SideScorer;
 use crate::sink::{RecordSink, SinkStatus};
 use crate::summary::Tally;
-
-/// One pair to score: the agent's title against the ground truth.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Pair {
-    /// Unique id of the pair (it decides sampling and resuming).
-    pub id: String,
-    /// The task phase, when known.
-    pub phase: Option<String>,
-    /// The agent's (candidate) title.
-    pub product: String,
-    /// The ground-truth (reference) title.
-    pub gt: String,
-    /// A gold label, when known: 1 same product, 0 not.
-    pub label: Option<u8>,
-}
 
 /// How the shadow side is run.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +52,7 @@ pub struct ShadowReport {
 }
 
 enum ShadowRun {
-    Done(Result<Vec<Score>>, Duration),
+    Done(titlesim_core::Result<Vec<PairScore>>, Duration),
     Expired,
 }
 
@@ -82,20 +66,20 @@ struct ShadowJob {
 
 struct Pending {
     pairs: Vec<Pair>,
-    scores: Vec<Score>,
+    scores: Vec<PairScore>,
     canonical_ms: f64,
     ts: String,
     shadow: Option<ShadowJob>,
 }
 
 enum Outcome {
-    Scores(Vec<Score>, f64),
+    Scores(Vec<PairScore>, f64),
     Failed(String, f64),
 }
 
 struct Shared {
-    canonical: SideScorer,
-    shadow: Option<SideScorer>,
+    canonical: CosineScorer,
+    shadow: Option<CosineScorer>,
     settings: ShadowSettings,
     gate: Arc<Semaphore>,
     backlog: watch::Sender<usize>,
@@ -150,8 +134,8 @@ impl ShadowScorer {
     /// side only), and the sinks that receive the records. Must be called inside a Tokio
     /// runtime.
     pub fn new(
-        canonical: SideScorer,
-        shadow: Option<SideScorer>,
+        canonical: CosineScorer,
+        shadow: Option<CosineScorer>,
         settings: ShadowSettings,
         sinks: Vec<Box<dyn RecordSink>>,
     ) -> Result<Self> {
@@ -197,12 +181,12 @@ impl ShadowScorer {
     }
 
     /// The canonical side.
-    pub fn canonical(&self) -> &SideScorer {
+    pub fn canonical(&self) -> &CosineScorer {
         &self.shared.canonical
     }
 
     /// The shadow side, if any.
-    pub fn shadow(&self) -> Option<&SideScorer> {
+    pub fn shadow(&self) -> Option<&CosineScorer> {
         self.shared.shadow.as_ref()
     }
 
@@ -211,30 +195,26 @@ impl ShadowScorer {
         &self.shared.settings
     }
 
-    /// Scores `pairs` with the canonical model and returns its verdicts, in order; the shadow
-    /// runs beside it and both end up in the records.
-    pub async fn score_batch(&self, pairs: &[Pair]) -> Result<Vec<Score>> {
+    /// Scores `pairs` with the canonical model and returns its verdicts, in order, each
+    /// carrying its pair's id; the shadow runs beside it and both end up in the records.
+    pub async fn score_batch(&self, pairs: &[Pair]) -> Result<Vec<PairScore>> {
         let tx = lock(&self.tx).clone().ok_or(Error::Finished)?;
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
         let rt = tokio::runtime::Handle::try_current().map_err(|_| no_runtime())?;
-        let tuples: Vec<(String, String)> = pairs
-            .iter()
-            .map(|p| (p.product.clone(), p.gt.clone()))
-            .collect();
         let shadow = self.spawn_shadow(&rt, pairs);
         let t0 = Instant::now();
-        let result = self.shared.canonical.score(&tuples).await;
+        let result = self.shared.canonical.score_batch(pairs).await;
         let canonical_ms = t0.elapsed().as_secs_f64() * 1e3;
         let scores = match result {
-            Ok(s) if s.len() == pairs.len() => s,
+            Ok(s) if s.len() == pairs.len() && s.iter().zip(pairs).all(|(s, p)| s.id == p.id) => s,
             Ok(s) => {
                 if let Some(j) = shadow {
                     j.handle.abort();
                 }
                 return Err(Error::Core(titlesim_core::Error::Task(format!(
-                    "canonical scorer returned {} scores for {} pairs",
+                    "canonical scorer returned {} scores (or other pair ids) for {} pairs",
                     s.len(),
                     pairs.len()
                 ))));
@@ -243,7 +223,7 @@ impl ShadowScorer {
                 if let Some(j) = shadow {
                     j.handle.abort();
                 }
-                return Err(e);
+                return Err(e.into());
             }
         };
         self.shared.backlog.send_modify(|n| *n += 1);
@@ -251,7 +231,7 @@ impl ShadowScorer {
             pairs: pairs.to_vec(),
             scores: scores.clone(),
             canonical_ms,
-            ts: crate::time::now_rfc3339(),
+            ts: titlesim_log::time::now_rfc3339(),
             shadow,
         };
         if tx.send(pending).is_err() {
@@ -269,16 +249,16 @@ impl ShadowScorer {
             .iter()
             .map(|p| self.shared.settings.sampler.sampled(&p.id))
             .collect();
-        let tuples: Vec<(String, String)> = pairs
+        let todo: Vec<Pair> = pairs
             .iter()
             .zip(&sampled)
             .filter(|(_, &s)| s)
-            .map(|(p, _)| (p.product.clone(), p.gt.clone()))
+            .map(|(p, _)| p.clone())
             .collect();
-        if tuples.is_empty() {
+        if todo.is_empty() {
             return None;
         }
-        let n = tuples.len();
+        let n = todo.len();
         let budget = self
             .shared
             .settings
@@ -296,7 +276,7 @@ impl ShadowScorer {
                 return ShadowRun::Expired;
             }
             let t0 = Instant::now();
-            let r = side.score(&tuples).await;
+            let r = side.score_batch(&todo).await;
             ShadowRun::Done(r, t0.elapsed())
         });
         Some(ShadowJob {
@@ -452,9 +432,18 @@ fn build_records(
                     let idx = k;
                     k += 1;
                     Some(match o {
-                        Outcome::Scores(s, ms) => SideRecord {
+                        // Results come in the order of the shadowed pairs, each with its id.
+                        Outcome::Scores(s, ms) if s[idx].id == pair.id => SideRecord {
                             cosine: Some(s[idx].cosine),
                             pass: Some(s[idx].pass),
+                            encode_ms: *ms,
+                            ..base
+                        },
+                        Outcome::Scores(s, ms) => SideRecord {
+                            error: Some(format!(
+                                "the shadow returned the result of pair `{}` for pair `{}`",
+                                s[idx].id, pair.id
+                            )),
                             encode_ms: *ms,
                             ..base
                         },
@@ -475,7 +464,7 @@ fn build_records(
                 product: pair.product,
                 gt: pair.gt,
                 label: pair.label,
-                canonical: canonical_side(score),
+                canonical: canonical_side(&score.score),
                 shadow,
             }
         })

@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde_json::{json, Value};
 use titlesim_core::config::FsyncPolicy;
-use titlesim_core::ShadowRecord;
+use titlesim_log::ShadowRecord;
 
 use crate::error::{Error, Result};
-use crate::time::{now_ms, parse_rfc3339_ms};
+use titlesim_log::time::{now_ms, parse_rfc3339_ms};
 
 /// Receives every batch of finished records.
 pub trait RecordSink: Send {
@@ -51,7 +51,7 @@ pub struct SinkStatus {
 /// Each batch is written with one `write` and then, under [`FsyncPolicy::Batch`], synced.
 /// A process killed mid-write leaves at most one torn last line; [`JsonlSink::open`] cuts it
 /// off before appending (so the next record does not fuse with it), and
-/// [`titlesim_core::read_log`] skips and reports it. A failed write is rolled back to the
+/// [`titlesim_log::read_log`] skips and reports it. A failed write is rolled back to the
 /// last complete batch when the file allows.
 #[derive(Debug)]
 pub struct JsonlSink {
@@ -75,7 +75,7 @@ impl JsonlSink {
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let keep = crate::store::complete_len(&mut file, len).map_err(|e| Error::io(path, e))?;
+        let keep = titlesim_log::complete_len(&mut file, len).map_err(|e| Error::io(path, e))?;
         if keep < len {
             file.set_len(keep).map_err(|e| Error::io(path, e))?;
         }
@@ -106,10 +106,7 @@ impl RecordSink for JsonlSink {
             return Ok(());
         }
         let mut buf = Vec::with_capacity(records.len() * 512);
-        for r in records {
-            serde_json::to_writer(&mut buf, r).expect("a record serialises");
-            buf.push(b'\n');
-        }
+        titlesim_log::write_lines(&mut buf, records);
         let res = self.file.write_all(&buf).and_then(|_| match self.fsync {
             FsyncPolicy::Batch => self.file.sync_data(),
             _ => Ok(()),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde::Serialize;
-use titlesim_core::ShadowRecord;
+use titlesim_log::ShadowRecord;
 
 /// Counts for one phase (or all of them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

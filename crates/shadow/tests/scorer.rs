@@ -1,17 +1,14 @@
 //! The shadow scorer: canonical results untouched, one record per pair, shadow failures and
 //! delays contained.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{pairs, scorer, tuples, Fake, Mode};
-use titlesim_core::{Score, Scorer, ShadowRecord};
-use titlesim_shadow::{
-    MemorySink, Pair, RecordSink, Sampler, ShadowScorer, ShadowSettings, SideScorer,
-};
+use titlesim_core::{Pair, PairScore, Scorer};
+use titlesim_log::ShadowRecord;
+use titlesim_shadow::{MemorySink, RecordSink, Sampler, ShadowScorer, ShadowSettings};
+use titlesim_test_support::{pairs, scorer, Fake, Mode};
 
 fn settings(rate: f64, timeout_ms: u64) -> ShadowSettings {
     ShadowSettings {
@@ -20,11 +17,11 @@ fn settings(rate: f64, timeout_ms: u64) -> ShadowSettings {
     }
 }
 
-async fn plain(canonical: &Arc<Fake>, batches: &[&[Pair]]) -> Vec<Vec<Score>> {
+async fn plain(canonical: &Arc<Fake>, batches: &[&[Pair]]) -> Vec<Vec<PairScore>> {
     let s = scorer(canonical, 0.8);
     let mut out = Vec::new();
     for b in batches {
-        out.push(s.score_batch(&tuples(b)).await.unwrap());
+        out.push(s.score_batch(b).await.unwrap());
     }
     out
 }
@@ -36,7 +33,7 @@ async fn run_shadow(
     size: usize,
     mode: Mode,
     rate: f64,
-) -> (Vec<Vec<Score>>, Vec<ShadowRecord>, Arc<Fake>) {
+) -> (Vec<Vec<PairScore>>, Vec<ShadowRecord>, Arc<Fake>) {
     let (a, b, c, _) = run_shadow_timed(all, size, mode, rate).await;
     (a, b, c)
 }
@@ -47,13 +44,13 @@ async fn run_shadow_timed(
     size: usize,
     mode: Mode,
     rate: f64,
-) -> (Vec<Vec<Score>>, Vec<ShadowRecord>, Arc<Fake>, Duration) {
+) -> (Vec<Vec<PairScore>>, Vec<ShadowRecord>, Arc<Fake>, Duration) {
     let canonical = Fake::new("canon", 16, Mode::Good);
     let shadow = Fake::new("cand", 12, mode);
     let mem = MemorySink::new();
     let s = ShadowScorer::new(
-        SideScorer::new(scorer(&canonical, 0.8)),
-        Some(SideScorer::new(scorer(&shadow, 0.6))),
+        scorer(&canonical, 0.8),
+        Some(scorer(&shadow, 0.6)),
         settings(rate, 50),
         vec![Box::new(mem.clone())],
     )
@@ -78,7 +75,7 @@ fn assert_one_record_per_pair(all: &[Pair], records: &[ShadowRecord]) {
     }
 }
 
-fn assert_canonical_matches(records: &[ShadowRecord], all: &[Pair], scores: &[Score]) {
+fn assert_canonical_matches(records: &[ShadowRecord], all: &[Pair], scores: &[PairScore]) {
     for (r, (p, s)) in records.iter().zip(all.iter().zip(scores)) {
         assert_eq!(r.pair_id, p.id);
         assert_eq!(r.product, p.product);
@@ -100,7 +97,7 @@ async fn canonical_results_are_those_of_plain_scoring() {
     let canonical = Fake::new("canon", 16, Mode::Good);
     let want = plain(&canonical, &batches).await;
     // Sanity: the fixture has both verdicts, so "identical" means something.
-    let flat: Vec<Score> = want.iter().flatten().copied().collect();
+    let flat: Vec<PairScore> = want.iter().flatten().cloned().collect();
     assert!(flat.iter().any(|s| s.pass) && flat.iter().any(|s| !s.pass));
 
     let (got, records, shadow) = run_shadow(&all, 16, Mode::Good, 1.0).await;
@@ -110,7 +107,7 @@ async fn canonical_results_are_those_of_plain_scoring() {
     assert!(shadow.calls() > 0);
     // The shadow side is the shadow model's own cosine, judged at its own threshold.
     let sh = scorer(&shadow, 0.6);
-    let sh_scores = sh.score_batch(&tuples(&all)).await.unwrap();
+    let sh_scores = sh.score_batch(&all).await.unwrap();
     for (r, s) in records.iter().zip(&sh_scores) {
         let side = r.shadow.as_ref().expect("every pair sampled at rate 1");
         assert_eq!(side.cosine, Some(s.cosine));
@@ -139,7 +136,7 @@ async fn a_failing_shadow_changes_nothing_and_is_logged() {
         let (got, records, _) = run_shadow(&all, 16, mode, 1.0).await;
         assert_eq!(got, want, "{label}");
         assert_one_record_per_pair(&all, &records);
-        let flat: Vec<Score> = want.iter().flatten().copied().collect();
+        let flat: Vec<PairScore> = want.iter().flatten().cloned().collect();
         assert_canonical_matches(&records, &all, &flat);
         for r in &records {
             let side = r.shadow.as_ref().unwrap();
@@ -182,8 +179,8 @@ async fn canonical_returns_while_the_shadow_is_blocked() {
     let shadow = Fake::new("cand", 12, Mode::Gate(gate.clone()));
     let mem = MemorySink::new();
     let s = ShadowScorer::new(
-        SideScorer::new(scorer(&canonical, 0.8)),
-        Some(SideScorer::new(scorer(&shadow, 0.6))),
+        scorer(&canonical, 0.8),
+        Some(scorer(&shadow, 0.6)),
         settings(1.0, 1000),
         vec![Box::new(mem.clone())],
     )
@@ -199,10 +196,7 @@ async fn canonical_returns_while_the_shadow_is_blocked() {
     // before any virtual time passed, i.e. without waiting for the shadow or its budget.
     assert_eq!(
         got,
-        scorer(&canonical, 0.8)
-            .score_batch(&tuples(&all))
-            .await
-            .unwrap()
+        scorer(&canonical, 0.8).score_batch(&all).await.unwrap()
     );
     assert_eq!(t0.elapsed(), Duration::ZERO);
     tokio::task::yield_now().await;
@@ -235,8 +229,8 @@ async fn a_caller_can_tell_the_shadow_is_behind_and_stop_waiting_for_it() {
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     let shadow = Fake::new("cand", 12, Mode::Gate(gate.clone()));
     let s = ShadowScorer::new(
-        SideScorer::new(scorer(&canonical, 0.8)),
-        Some(SideScorer::new(scorer(&shadow, 0.6))),
+        scorer(&canonical, 0.8),
+        Some(scorer(&shadow, 0.6)),
         settings(1.0, 100),
         vec![],
     )
@@ -313,8 +307,8 @@ async fn concurrent_scoring_equals_sequential_scoring() {
     let mem = MemorySink::new();
     let s = Arc::new(
         ShadowScorer::new(
-            SideScorer::new(scorer(&canonical, 0.8)),
-            Some(SideScorer::new(scorer(&shadow, 0.6))),
+            scorer(&canonical, 0.8),
+            Some(scorer(&shadow, 0.6)),
             settings(1.0, 5000),
             vec![Box::new(mem.clone())],
         )
@@ -328,19 +322,19 @@ async fn concurrent_scoring_equals_sequential_scoring() {
             (k, s.score_batch(&b).await.unwrap())
         }));
     }
-    let mut got: Vec<(usize, Vec<Score>)> = Vec::new();
+    let mut got: Vec<(usize, Vec<PairScore>)> = Vec::new();
     for t in tasks {
         got.push(t.await.unwrap());
     }
     got.sort_by_key(|g| g.0);
-    let concurrent: Vec<Score> = got.into_iter().flat_map(|g| g.1).collect();
+    let concurrent: Vec<PairScore> = got.into_iter().flat_map(|g| g.1).collect();
     let plain_c = scorer(&canonical, 0.8);
     let plain_s = scorer(&shadow, 0.6);
     let mut sequential = Vec::new();
     let mut sequential_shadow = Vec::new();
     for b in all.chunks(10) {
-        sequential.extend(plain_c.score_batch(&tuples(b)).await.unwrap());
-        sequential_shadow.extend(plain_s.score_batch(&tuples(b)).await.unwrap());
+        sequential.extend(plain_c.score_batch(b).await.unwrap());
+        sequential_shadow.extend(plain_s.score_batch(b).await.unwrap());
     }
     assert_eq!(concurrent, sequential);
     s.finish().await.unwrap();
@@ -386,8 +380,8 @@ async fn failing_sinks_are_reported_and_drop_no_canonical_result() {
     let shadow = Fake::new("cand", 12, Mode::Good);
     let mem = MemorySink::new();
     let s = ShadowScorer::new(
-        SideScorer::new(scorer(&canonical, 0.8)),
-        Some(SideScorer::new(scorer(&shadow, 0.6))),
+        scorer(&canonical, 0.8),
+        Some(scorer(&shadow, 0.6)),
         settings(1.0, 5000),
         vec![
             Box::new(FailingSink),
@@ -402,10 +396,7 @@ async fn failing_sinks_are_reported_and_drop_no_canonical_result() {
     }
     assert_eq!(
         got,
-        scorer(&canonical, 0.8)
-            .score_batch(&tuples(&all))
-            .await
-            .unwrap()
+        scorer(&canonical, 0.8).score_batch(&all).await.unwrap()
     );
     let report = s.finish().await.unwrap();
     assert_eq!(report.sinks.len(), 3);
@@ -434,8 +425,8 @@ async fn a_canonical_error_is_returned_and_logs_nothing() {
     let shadow = Fake::new("cand", 12, Mode::Good);
     let mem = MemorySink::new();
     let s = ShadowScorer::new(
-        SideScorer::new(scorer(&canonical, 0.8)),
-        Some(SideScorer::new(scorer(&shadow, 0.6))),
+        scorer(&canonical, 0.8),
+        Some(scorer(&shadow, 0.6)),
         settings(1.0, 5000),
         vec![Box::new(mem.clone())],
     )
@@ -453,7 +444,7 @@ async fn without_a_shadow_records_carry_the_canonical_side_only() {
     let canonical = Fake::new("canon", 16, Mode::Good);
     let mem = MemorySink::new();
     let s = ShadowScorer::new(
-        SideScorer::new(scorer(&canonical, 0.8)),
+        scorer(&canonical, 0.8),
         None,
         settings(1.0, 50),
         vec![Box::new(mem.clone())],
@@ -471,7 +462,7 @@ async fn without_a_shadow_records_carry_the_canonical_side_only() {
 fn the_scorer_needs_a_runtime_and_says_so() {
     let canonical = Fake::new("canon", 16, Mode::Good);
     let e = ShadowScorer::new(
-        SideScorer::new(scorer(&canonical, 0.8)),
+        scorer(&canonical, 0.8),
         None,
         ShadowSettings::default(),
         vec![],

@@ -1,30 +1,24 @@
 //! The JSONL log and the CloudWatch EMF lines.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{pairs, scorer, Fake, Mode};
 use titlesim_core::config::FsyncPolicy;
-use titlesim_core::read_log;
+use titlesim_log::read_log;
 use titlesim_shadow::{
     emf_object, EmfSink, JsonlSink, RecordSink, ResumeState, Sampler, ShadowScorer, ShadowSettings,
-    SideScorer,
 };
+use titlesim_test_support::{pairs, scorer, Fake, Mode};
 
 async fn log_run(
     path: &std::path::Path,
-    all: &[titlesim_shadow::Pair],
+    all: &[titlesim_core::Pair],
     shadow_mode: Mode,
     rate: f64,
 ) {
     let (sink, _) = JsonlSink::open(path, FsyncPolicy::Batch).unwrap();
     let s = ShadowScorer::new(
-        SideScorer::new(scorer(&Fake::new("canon", 16, Mode::Good), 0.8)),
-        Some(SideScorer::new(scorer(
-            &Fake::new("cand", 12, shadow_mode),
-            0.6,
-        ))),
+        scorer(&Fake::new("canon", 16, Mode::Good), 0.8),
+        Some(scorer(&Fake::new("cand", 12, shadow_mode), 0.6)),
         ShadowSettings {
             sampler: Sampler::new(rate, ""),
             timeout_per_pair: Duration::from_millis(2000),
@@ -77,7 +71,7 @@ async fn the_jsonl_log_reads_back_and_survives_a_torn_tail() {
         assert_eq!(r.pair_id, p.id);
         assert_eq!(r.schema, 1);
         assert!(
-            titlesim_shadow::time::parse_rfc3339_ms(&r.ts).is_some(),
+            titlesim_log::time::parse_rfc3339_ms(&r.ts).is_some(),
             "{}",
             r.ts
         );
@@ -90,13 +84,13 @@ async fn resume_state_knows_the_done_pairs_and_refuses_other_models() {
     let path = d.path().join("shadow.jsonl");
     let all = pairs(20);
     log_run(&path, &all[..12], Mode::Good, 1.0).await;
-    let canon = SideScorer::new(scorer(&Fake::new("canon", 16, Mode::Good), 0.8));
-    let cand = SideScorer::new(scorer(&Fake::new("cand", 12, Mode::Good), 0.6));
+    let canon = scorer(&Fake::new("canon", 16, Mode::Good), 0.8);
+    let cand = scorer(&Fake::new("cand", 12, Mode::Good), 0.6);
     let st = ResumeState::load(&path, &canon, Some(&cand)).unwrap();
     assert_eq!(st.done.len(), 12);
     assert!(st.done.contains_key("p11") && !st.done.contains_key("p12"));
     // Another canonical model, another threshold, another shadow: refused.
-    let other = SideScorer::new(scorer(&Fake::new("other", 16, Mode::Good), 0.8));
+    let other = scorer(&Fake::new("other", 16, Mode::Good), 0.8);
     let e = ResumeState::load(&path, &other, Some(&cand))
         .unwrap_err()
         .to_string();
@@ -104,7 +98,7 @@ async fn resume_state_knows_the_done_pairs_and_refuses_other_models() {
         e.contains("ts1-fake-other-16") && e.contains("ts1-fake-canon-16"),
         "{e}"
     );
-    let moved = SideScorer::new(scorer(&Fake::new("canon", 16, Mode::Good), 0.75));
+    let moved = scorer(&Fake::new("canon", 16, Mode::Good), 0.75);
     assert!(ResumeState::load(&path, &moved, Some(&cand)).is_err());
     let e = ResumeState::load(&path, &canon, Some(&other))
         .unwrap_err()
@@ -137,7 +131,7 @@ async fn emf_lines_carry_the_dual_cosine_with_phase_and_model_dimensions() {
     let mut kinds = [0; 3];
     for (v, r) in lines.iter().zip(&records) {
         let aws = &v["_aws"];
-        let ts = titlesim_shadow::time::parse_rfc3339_ms(&r.ts).unwrap();
+        let ts = titlesim_log::time::parse_rfc3339_ms(&r.ts).unwrap();
         assert_eq!(aws["Timestamp"].as_i64().unwrap(), ts);
         let cw = &aws["CloudWatchMetrics"][0];
         assert_eq!(cw["Namespace"], "titlesim/test");

@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::{Error, Result};
+use crate::{Error, Pair, Result};
 
 fn input_err(path: &Path, line: u64, message: impl Into<String>) -> Error {
     Error::Input {
@@ -258,21 +258,32 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// One product/ground-truth pair to score.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PairInput {
-    /// Unique key of the pair within its file.
-    pub id: String,
-    /// The answer title being judged.
-    pub product: String,
-    /// The ground-truth title.
-    pub gt: String,
-    /// The task phase, when the file has one.
-    pub phase: Option<String>,
-    /// A person's verdict (1 = same product, 0 = not), when the file has one.
-    pub label: Option<u8>,
-    /// The 1-based line of the file the pair starts on.
-    pub line: u64,
+/// The pairs of a file, in file order, with the line each starts on.
+///
+/// Dereferences to `[Pair]`; [`PairsFile::into_pairs`] hands the pairs over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairsFile {
+    pairs: Vec<Pair>,
+    lines: Vec<u64>,
+}
+
+impl PairsFile {
+    /// The 1-based line of the file that pair `i` starts on.
+    pub fn line(&self, i: usize) -> u64 {
+        self.lines[i]
+    }
+
+    /// The pairs, in file order.
+    pub fn into_pairs(self) -> Vec<Pair> {
+        self.pairs
+    }
+}
+
+impl std::ops::Deref for PairsFile {
+    type Target = [Pair];
+    fn deref(&self) -> &[Pair] {
+        &self.pairs
+    }
 }
 
 /// How a pairs file is laid out.
@@ -304,7 +315,7 @@ impl PairFormat {
 
 /// Reads the pairs of `path` (`-`: standard input, format sniffed); see the module
 /// documentation for the formats and checks.
-pub fn read_pairs(path: &Path) -> Result<Vec<PairInput>> {
+pub fn read_pairs(path: &Path) -> Result<PairsFile> {
     if is_stdin(Some(path)) {
         let mut data = Vec::new();
         io::stdin()
@@ -324,11 +335,7 @@ pub fn read_pairs(path: &Path) -> Result<Vec<PairInput>> {
 }
 
 /// Reads pairs from any reader in a given format; `path` is only used in messages.
-pub fn read_pairs_from(
-    reader: impl Read,
-    path: &Path,
-    format: PairFormat,
-) -> Result<Vec<PairInput>> {
+pub fn read_pairs_from(reader: impl Read, path: &Path, format: PairFormat) -> Result<PairsFile> {
     let pairs = match format {
         PairFormat::Csv => read_csv(reader, path)?,
         PairFormat::Jsonl => read_jsonl(reader, path)?,
@@ -341,16 +348,17 @@ pub fn read_pairs_from(
         ));
     }
     let mut seen: HashMap<&str, u64> = HashMap::with_capacity(pairs.len());
-    for p in &pairs {
-        if let Some(first) = seen.insert(&p.id, p.line) {
+    for (p, line) in &pairs {
+        if let Some(first) = seen.insert(&p.id, *line) {
             return Err(input_err(
                 path,
-                p.line,
+                *line,
                 format!("duplicate id `{}` (first on line {first})", p.id),
             ));
         }
     }
-    Ok(pairs)
+    let (pairs, lines) = pairs.into_iter().unzip();
+    Ok(PairsFile { pairs, lines })
 }
 
 fn parse_label(path: &Path, line: u64, s: &str) -> Result<Option<u8>> {
@@ -370,7 +378,7 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
-fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<PairInput>> {
+fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
     let mut r = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
@@ -435,22 +443,24 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<PairInput>> {
         if id.is_empty() {
             return Err(input_err(path, line, "empty `id`"));
         }
-        out.push(PairInput {
-            id,
-            product: rec[product_c].to_string(),
-            gt: rec[gt_c].to_string(),
-            phase: phase_c.and_then(|c| non_empty(rec[c].trim())),
-            label: match label_c {
-                Some(c) => parse_label(path, line, &rec[c])?,
-                None => None,
+        out.push((
+            Pair {
+                id,
+                product: rec[product_c].to_string(),
+                gt: rec[gt_c].to_string(),
+                phase: phase_c.and_then(|c| non_empty(rec[c].trim())),
+                label: match label_c {
+                    Some(c) => parse_label(path, line, &rec[c])?,
+                    None => None,
+                },
             },
             line,
-        });
+        ));
     }
     Ok(out)
 }
 
-fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<PairInput>> {
+fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
     let mut r = BufReader::new(reader);
     let mut buf = Vec::new();
     let mut line = 0u64;
@@ -543,14 +553,16 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<PairInput>> {
                 ))
             }
         };
-        out.push(PairInput {
-            id,
-            product: string("product", true)?.unwrap_or_default(),
-            gt: string("gt", true)?.unwrap_or_default(),
-            phase: string("phase", false)?.filter(|s| !s.trim().is_empty()),
-            label,
+        out.push((
+            Pair {
+                id,
+                product: string("product", true)?.unwrap_or_default(),
+                gt: string("gt", true)?.unwrap_or_default(),
+                phase: string("phase", false)?.filter(|s| !s.trim().is_empty()),
+                label,
+            },
             line,
-        });
+        ));
     }
     Ok(out)
 }

@@ -1,9 +1,10 @@
 //! # titlesim
 //!
-//! Loads embedders from configuration with whichever backends this build has (cargo features
-//! `candle`, `ort`, `tract`), and re-exports [`titlesim_core`] for everything else: the
-//! [`Embedder`] and [`Scorer`] traits, [`Config`], [`CosineScorer`], [`Score`], the shadow-log
-//! [`ShadowRecord`] and [`read_log`]. The path from two titles to a verdict is described in
+//! Loads embedders and scorers from configuration with whichever backends this build has
+//! (cargo features `candle`, `ort`, `tract`), attaching a model's GT store when its
+//! configuration names one, and re-exports [`titlesim_core`] for everything else: the
+//! [`Embedder`] and [`Scorer`] traits, [`Config`], [`Pair`], [`CosineScorer`], [`PairScore`],
+//! and, from `titlesim-log`, the shadow-log [`ShadowRecord`] and [`read_log`]. The path from two titles to a verdict is described in
 //! [`titlesim_core`]'s overview; shadow scoring is the `titlesim-shadow` crate.
 //!
 //! Asking for a backend that is not compiled in is an [`Error::BackendNotCompiled`] naming the
@@ -45,8 +46,10 @@
 //! assert_eq!(vectors[0].len(), embedder.dim()); // 32 for this tiny model
 //! assert!(embedder.fingerprint().starts_with("ts1-"));
 //!
-//! // Score: cosine of the two embeddings against the configured threshold.
-//! let scorer = titlesim::load_scorer(&config.canonical)?;
+//! // Score: cosine of the two embeddings against the configured threshold. The second value
+//! // holds warnings to show (from the GT store, when one is configured).
+//! let (scorer, warnings) = titlesim::load_scorer(&config.canonical)?;
+//! assert!(warnings.is_empty());
 //! let score = scorer.score(&texts[0], &texts[1]).await?;
 //! assert!((score.cosine - cosine(&vectors[0], &vectors[1])).abs() < 1e-5);
 //! assert_eq!(score.pass, score.cosine >= 0.8);
@@ -76,7 +79,8 @@
 //! ## Your own embedder
 //!
 //! Anything that implements [`Embedder`] goes where a loaded one goes:
-//! `CosineScorer::new(Arc::new(yours), threshold)`, and the shadow crate's `SideScorer`. The
+//! `CosineScorer::new(Arc::new(yours), threshold)`, then scored, shadowed and stored like any
+//! other. The
 //! repository's `examples/hash-embedder` crate does this from outside the workspace's
 //! libraries, with the public API alone.
 #![deny(missing_docs)]
@@ -85,6 +89,12 @@ pub mod io;
 
 pub use titlesim_core as core;
 pub use titlesim_core::*;
+pub use titlesim_log::{
+    read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION,
+};
+/// The GT store: precomputed ground-truth vectors ([`GtStore`], [`store::precompute()`]).
+pub use titlesim_store as store;
+pub use titlesim_store::GtStore;
 
 use std::path::PathBuf;
 
@@ -169,15 +179,18 @@ pub fn side_prompts(cfg: &ModelConfig, spec: &ModelSpec) -> Result<SidePrompts> 
     Ok(SidePrompts { product: p, gt: g })
 }
 
-/// Loads a [`CosineScorer`] for a model configuration (embedder, threshold, prompts).
+/// Loads a [`CosineScorer`] for a model configuration (embedder, threshold, prompts), with
+/// the GT store of `cfg.gt_store` attached when one is configured: reference titles found
+/// there are not encoded. The second value holds warnings to show the user (a store ignored
+/// under `gt_store_mismatch = "recompute"`, a torn last line skipped).
 ///
-/// Errors are those of [`load_embedder`] and [`side_prompts`].
-pub fn load_scorer(cfg: &ModelConfig) -> Result<CosineScorer> {
+/// Errors are those of [`load_embedder`] and [`side_prompts`], and
+/// [`Error::StoreMismatch`] / [`Error::StoreMissing`] for a store of another model or
+/// dimension, or none at all, under the default `gt_store_mismatch = "refuse"`.
+pub fn load_scorer(cfg: &ModelConfig) -> Result<(CosineScorer, Vec<String>)> {
     let emb = load_embedder(cfg)?;
     let prompts = side_prompts(cfg, emb.spec())?;
-    Ok(CosineScorer::with_prompts(
-        std::sync::Arc::new(emb),
-        cfg.threshold,
-        prompts,
-    ))
+    let scorer = CosineScorer::with_prompts(std::sync::Arc::new(emb), cfg.threshold, prompts);
+    let (scorer, warning) = titlesim_store::attach(scorer, cfg)?;
+    Ok((scorer, warning.into_iter().collect()))
 }

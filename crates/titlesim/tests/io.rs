@@ -107,7 +107,7 @@ fn the_sample_pairs_read_as_documented() {
     let pairs = read_pairs(&p).unwrap();
     assert_eq!(pairs.len(), 100);
     assert_eq!(pairs[0].id, "1");
-    assert_eq!(pairs[0].line, 2);
+    assert_eq!(pairs.line(0), 2);
     assert_eq!(pairs[0].phase.as_deref(), Some("qualifying"));
     // A quoted field with doubled quotes.
     assert_eq!(
@@ -145,8 +145,9 @@ fn csv_and_jsonl_pairs_agree() {
     assert_eq!(a[0].label, Some(1));
     assert_eq!(a[1].phase, None);
     assert_eq!(a[1].label, None);
-    let strip = |v: Vec<titlesim::io::PairInput>| {
-        v.into_iter()
+    let strip = |v: titlesim::io::PairsFile| {
+        v.into_pairs()
+            .into_iter()
             .map(|p| (p.id, p.product, p.gt, p.phase, p.label))
             .collect::<Vec<_>>()
     };

@@ -4,10 +4,10 @@
 //! in pure Rust (no native library, strong on ARM).
 //!
 //! - **Model file**: the configured `onnx` file, else the folder's `onnx/model.onnx` or
-//!   `model.onnx` ([`titlesim_core::onnx_io::onnx_model_path`]); external-data files next to the
+//!   `model.onnx` ([`titlesim_onnx::onnx_model_path`]); external-data files next to the
 //!   graph are read too. Feed plain exports: graphs already optimised by ONNX Runtime contain
 //!   `com.microsoft` operators tract does not have.
-//! - **Inputs and output**: mapped by name, as described in [`titlesim_core::onnx_io`].
+//! - **Inputs and output**: mapped by name, as described in [`titlesim_onnx`].
 //! - **Dimensions**: batch and sequence stay symbolic, with the model's *own* symbol names (as
 //!   declared in the file), so one optimised plan serves every batch shape. Text-generation
 //!   exports with `past_key_values.*` inputs get their past length bound to 0 at load.
@@ -36,10 +36,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use titlesim_core::onnx_io::{
+use titlesim_core::{Backend, BackendOptions, BackendOutput, Error, ModelSpec, Result, TokenBatch};
+use titlesim_onnx::{
     onnx_model_path, onnx_source_files, Feed, InputRole, OnnxDim, OnnxIo, OnnxTensor,
 };
-use titlesim_core::{Backend, BackendOptions, BackendOutput, Error, ModelSpec, Result, TokenBatch};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::konst::Const;
 use tract_onnx::tract_core::ops::source::TypedSource;

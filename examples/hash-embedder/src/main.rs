@@ -17,8 +17,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use hash_embedder::{HashEmbedder, HashOptions};
 use titlesim::config::FsyncPolicy;
-use titlesim::{read_log, BackendKind, CosineScorer, Embedder, ModelConfig, Scorer};
-use titlesim_shadow::{JsonlSink, Pair, Sampler, ShadowScorer, ShadowSettings, SideScorer};
+use titlesim::{read_log, BackendKind, CosineScorer, Embedder, ModelConfig, Pair, Scorer};
+use titlesim_shadow::{JsonlSink, Sampler, ShadowScorer, ShadowSettings};
 
 /// `(id, phase, product, gt)`.
 const PAIRS: &[(&str, &str, &str, &str)] = &[
@@ -102,10 +102,6 @@ async fn main() -> Result<()> {
             label: None,
         })
         .collect();
-    let tuples: Vec<(String, String)> = pairs
-        .iter()
-        .map(|p| (p.product.clone(), p.gt.clone()))
-        .collect();
 
     // 1. The hashing embedder behind the ordinary scorer.
     let hash: Arc<dyn Embedder> = Arc::new(HashEmbedder::new(HashOptions::default())?);
@@ -115,7 +111,7 @@ async fn main() -> Result<()> {
         info.model, info.backend, info.dim, info.fingerprint
     );
     let hash_scorer = CosineScorer::new(hash.clone(), HASH_THRESHOLD);
-    let scores = hash_scorer.score_batch(&tuples).await?;
+    let scores = hash_scorer.score_batch(&pairs).await?;
     println!("\ncosine  pass  product | gt");
     for (p, s) in pairs.iter().zip(&scores) {
         println!("{:.4}  {:<5} {} | {}", s.cosine, s.pass, p.product, p.gt);
@@ -123,7 +119,7 @@ async fn main() -> Result<()> {
 
     // 2. The hashing embedder in the shadow of the canonical model.
     let canonical_cfg = ModelConfig::new(&args.canonical, BackendKind::Candle, CANONICAL_THRESHOLD);
-    let canonical = titlesim::load_scorer(&canonical_cfg)
+    let (canonical, _) = titlesim::load_scorer(&canonical_cfg)
         .with_context(|| format!("loading the canonical model {}", args.canonical))?;
     let (log, keep_log) = match &args.log {
         Some(p) if p.exists() => bail!("{} exists: choose a new log path", p.display()),
@@ -135,8 +131,8 @@ async fn main() -> Result<()> {
     };
     let (sink, _) = JsonlSink::open(&log, FsyncPolicy::Batch)?;
     let shadow = ShadowScorer::new(
-        SideScorer::new(canonical),
-        Some(SideScorer::new(hash_scorer)),
+        canonical,
+        Some(hash_scorer),
         ShadowSettings {
             sampler: Sampler::all(),
             timeout_per_pair: Duration::from_secs(10),

@@ -8,9 +8,10 @@ use std::time::Duration;
 use hash_embedder::{HashEmbedder, HashOptions};
 use titlesim::config::FsyncPolicy;
 use titlesim::{
-    cosine, read_log, BackendKind, CosineScorer, Embedder, Error, ModelConfig, Score, Scorer,
+    cosine, read_log, BackendKind, CosineScorer, Embedder, Error, ModelConfig, Pair, PairScore,
+    Scorer,
 };
-use titlesim_shadow::{JsonlSink, Pair, Sampler, ShadowScorer, ShadowSettings, SideScorer};
+use titlesim_shadow::{JsonlSink, Sampler, ShadowScorer, ShadowSettings};
 
 fn texts(t: &[&str]) -> Vec<String> {
     t.iter().map(|s| s.to_string()).collect()
@@ -121,7 +122,7 @@ async fn the_scorer_ranks_reworded_titles_above_unrelated_ones() {
         Arc::new(HashEmbedder::new(HashOptions::default()).unwrap()),
         0.5,
     );
-    let pairs: Vec<(String, String)> = [
+    let pairs: Vec<Pair> = [
         ("Apple iPhone 15 128GB Black", "Apple iPhone 15 128GB Black"),
         (
             "Apple iPhone 15 128GB Black",
@@ -132,7 +133,8 @@ async fn the_scorer_ranks_reworded_titles_above_unrelated_ones() {
         ("", ""),
     ]
     .iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .enumerate()
+    .map(|(i, (a, b))| Pair::new(i.to_string(), *a, *b))
     .collect();
     let s = scorer.score_batch(&pairs).await.unwrap();
     // Identical texts, and texts that differ only in case and punctuation: cosine 1.
@@ -169,7 +171,10 @@ async fn the_scorer_ranks_reworded_titles_above_unrelated_ones() {
         ..HashOptions::default()
     })
     .unwrap();
-    let c = cosine(&bag.embed_text(&pairs[2].0), &bag.embed_text(&pairs[2].1));
+    let c = cosine(
+        &bag.embed_text(&pairs[2].product),
+        &bag.embed_text(&pairs[2].gt),
+    );
     assert!((c - 1.0).abs() < 1e-6, "{c}");
 }
 
@@ -248,20 +253,16 @@ fn pairs() -> Vec<Pair> {
 /// checks the returned verdicts and the log against direct scoring with each scorer.
 async fn shadow_run_matches_direct_scoring(canonical: CosineScorer, shadow: CosineScorer) {
     let pairs = pairs();
-    let tuples: Vec<(String, String)> = pairs
-        .iter()
-        .map(|p| (p.product.clone(), p.gt.clone()))
-        .collect();
-    let direct_canonical: Vec<Score> = canonical.score_batch(&tuples).await.unwrap();
-    let direct_shadow: Vec<Score> = shadow.score_batch(&tuples).await.unwrap();
+    let direct_canonical: Vec<PairScore> = canonical.score_batch(&pairs).await.unwrap();
+    let direct_shadow: Vec<PairScore> = shadow.score_batch(&pairs).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("logs/shadow.jsonl");
     let (sink, cut) = JsonlSink::open(&log, FsyncPolicy::Batch).unwrap();
     assert_eq!(cut, 0);
     let scorer = ShadowScorer::new(
-        SideScorer::new(canonical.clone()),
-        Some(SideScorer::new(shadow.clone())),
+        canonical.clone(),
+        Some(shadow.clone()),
         ShadowSettings {
             sampler: Sampler::all(),
             timeout_per_pair: Duration::from_secs(30),
@@ -277,6 +278,7 @@ async fn shadow_run_matches_direct_scoring(canonical: CosineScorer, shadow: Cosi
     // The canonical verdicts are those of the canonical model alone.
     assert_eq!(verdicts.len(), pairs.len());
     for (i, (got, want)) in verdicts.iter().zip(&direct_canonical).enumerate() {
+        assert_eq!(got.id, want.id, "pair {i}");
         assert_eq!(got.pass, want.pass, "pair {i}");
         assert_eq!(got.threshold, canonical.threshold());
         assert!((got.cosine - want.cosine).abs() < 1e-6, "pair {i}");
@@ -323,7 +325,7 @@ async fn shadow_run_matches_direct_scoring(canonical: CosineScorer, shadow: Cosi
 #[tokio::test]
 async fn shadows_a_transformer_model_loaded_by_the_facade() {
     let cfg = ModelConfig::new(fixture("tiny-bert-mean"), BackendKind::Candle, 0.8);
-    let canonical = titlesim::load_scorer(&cfg).unwrap();
+    let canonical = titlesim::load_scorer(&cfg).unwrap().0;
     assert_eq!(canonical.embedder().info().backend, "candle");
     let hash = CosineScorer::new(
         Arc::new(HashEmbedder::new(HashOptions::default()).unwrap()),
@@ -341,7 +343,7 @@ async fn is_shadowed_as_the_canonical_model() {
         0.5,
     );
     let cfg = ModelConfig::new(fixture("tiny-bert-mean"), BackendKind::Candle, 0.8);
-    shadow_run_matches_direct_scoring(hash.clone(), titlesim::load_scorer(&cfg).unwrap()).await;
+    shadow_run_matches_direct_scoring(hash.clone(), titlesim::load_scorer(&cfg).unwrap().0).await;
     let other = HashEmbedder::new(HashOptions {
         seed: 9,
         dim: 128,

@@ -12,7 +12,7 @@ use super::warnings::{small_phase_notes, warnings};
 use crate::error::{CalibrateError, Result};
 use crate::grid::{Grid, Threshold};
 use std::path::{Path, PathBuf};
-use titlesim_core::ShadowRecord;
+use titlesim_log::ShadowRecord;
 
 /// Everything `titlesim calibrate` computes.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ pub struct Calibration {
     pub pairs: Vec<Pair>,
 }
 
-/// Reads the logs with [`titlesim_core::read_log`] and calibrates their records; skipped
+/// Reads the logs with [`titlesim_log::read_log`] and calibrates their records; skipped
 /// lines are kept in [`Calibration::skipped`].
 pub fn calibrate_logs<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Result<Calibration> {
     let (records, skipped) = read_logs(paths)?;

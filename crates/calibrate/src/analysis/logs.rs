@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use std::path::{Path, PathBuf};
-use titlesim_core::ShadowRecord;
+use titlesim_log::ShadowRecord;
 
 /// A line of a log that was skipped, with its file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct SkippedInput {
     pub reason: String,
 }
 
-/// Reads every log with [`titlesim_core::read_log`]: all their records, in order, and the
+/// Reads every log with [`titlesim_log::read_log`]: all their records, in order, and the
 /// unreadable lines with their file.
 pub(crate) fn read_logs<P: AsRef<Path>>(
     paths: &[P],
@@ -24,7 +24,7 @@ pub(crate) fn read_logs<P: AsRef<Path>>(
     let mut skipped = Vec::new();
     for p in paths {
         let p = p.as_ref();
-        let c = titlesim_core::read_log(p)?;
+        let c = titlesim_log::read_log(p)?;
         records.extend(c.records);
         skipped.extend(c.skipped.into_iter().map(|s| SkippedInput {
             path: Some(p.to_path_buf()),

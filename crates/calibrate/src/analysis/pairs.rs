@@ -5,7 +5,7 @@
 use crate::error::CalibrateError;
 use crate::grid::Threshold;
 use std::collections::BTreeMap;
-use titlesim_core::ShadowRecord;
+use titlesim_log::ShadowRecord;
 
 /// The phase name given to pairs whose record has no phase.
 pub const NO_PHASE: &str = "(none)";

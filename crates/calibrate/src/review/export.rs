@@ -8,7 +8,7 @@ use crate::grid::Threshold;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
-use titlesim_core::ShadowRecord;
+use titlesim_log::ShadowRecord;
 
 /// Which model said "match" in a disagreement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

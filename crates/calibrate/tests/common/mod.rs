@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: synthetic shadow records.
 #![allow(dead_code)]
 
-use titlesim_core::{ShadowRecord, SideRecord, SCHEMA_VERSION};
+use titlesim_log::{ShadowRecord, SideRecord, SCHEMA_VERSION};
 
 pub fn side(model: &str, threshold: f32, cosine: Option<f32>) -> SideRecord {
     SideRecord {

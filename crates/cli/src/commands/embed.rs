@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use titlesim::io::TextReader;
 
+use super::shared::ChunkArgs;
 use super::ModelArgs;
 
 /// Embed texts and print one JSON line per text, in input order:
@@ -30,9 +31,8 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub prompt: Option<String>,
 
-    /// Texts read and embedded at a time before their lines are written.
-    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-    pub chunk_size: u32,
+    #[command(flatten)]
+    pub chunk: ChunkArgs,
 }
 
 #[derive(serde::Serialize)]
@@ -54,13 +54,16 @@ pub fn run(args: Args) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     loop {
-        let texts = reader.next_chunk(args.chunk_size as usize)?;
+        let texts = reader.next_chunk(args.chunk.chunk_size as usize)?;
         if texts.is_empty() {
             break;
         }
         let vectors = match &prompt {
             Some(p) => {
-                let prompted: Vec<String> = texts.iter().map(|t| format!("{p}{t}")).collect();
+                let prompted: Vec<String> = texts
+                    .iter()
+                    .map(|t| titlesim::apply_prompt(Some(p), t).into_owned())
+                    .collect();
                 embedder.embed_blocking(&prompted)?
             }
             None => embedder.embed_blocking(&texts)?,

@@ -14,7 +14,7 @@ pub mod precompute;
 pub mod review;
 pub mod score;
 pub mod shadow;
-mod verdicts;
+mod shared;
 
 /// `--version` text: the crate version and the backends compiled in.
 pub fn version_string() -> String {

@@ -1,12 +1,12 @@
 //! `titlesim precompute`: build the stores of precomputed reference-title embeddings.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use titlesim::io::{read_pairs, read_texts};
 use titlesim::{Config, ModelConfig};
+
+use super::shared::{progress_bar, runtime, BatchArgs, ChunkArgs};
 
 /// Which configured model(s) to precompute for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,6 +49,12 @@ pub struct Args {
     /// --side shadow).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub chunk: ChunkArgs,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 /// Runs the command.
@@ -56,7 +62,11 @@ pub fn run(args: Args) -> Result<()> {
     let config = Config::from_file(&args.config)?;
     let mut titles: Vec<String> = match (&args.titles, &args.pairs) {
         (Some(t), _) => read_texts(Some(t))?,
-        (None, Some(p)) => read_pairs(p)?.into_iter().map(|p| p.gt).collect(),
+        (None, Some(p)) => read_pairs(p)?
+            .into_pairs()
+            .into_iter()
+            .map(|p| p.gt)
+            .collect(),
         (None, None) => bail!("pass --titles FILE or --pairs FILE"),
     };
     let blank = titles.iter().filter(|t| t.trim().is_empty()).count();
@@ -108,36 +118,22 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = runtime()?;
     for (table, cfg, path) in jobs {
-        let scorer = titlesim::load_scorer(&cfg)
+        // The model alone: the store is what this command writes, not something to read.
+        let mut plain = args.batch.apply(&cfg);
+        plain.gt_store = None;
+        let (scorer, _) = titlesim::load_scorer(&plain)
             .with_context(|| format!("loading the [{table}] model {}", cfg.model))?;
-        let bar = if std::io::stderr().is_terminal() {
-            let b = ProgressBar::with_draw_target(
-                Some(titles.len() as u64),
-                ProgressDrawTarget::stderr(),
-            );
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} titles ({per_sec}, eta {eta})",
-                )
-                .expect("the template is valid"),
-            );
-            b
-        } else {
-            ProgressBar::hidden()
-        };
+        let bar = progress_bar(titles.len() as u64, "titles");
         let t0 = std::time::Instant::now();
         let r = rt
-            .block_on(titlesim_shadow::precompute(
+            .block_on(titlesim::store::precompute(
                 &scorer,
                 &titles,
                 &path,
                 cfg.gt_store_mismatch,
-                256,
+                args.chunk.chunk_size as usize,
                 |n| bar.set_position(n as u64),
             ))
             .with_context(|| format!("precomputing the GT store of [{table}]"))?;

@@ -1,29 +1,29 @@
 //! `titlesim score`: judge product/ground-truth pairs with the canonical model of a config.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use titlesim::io::{read_pairs, PairInput};
-use titlesim::{Config, Score, Scorer};
+use anyhow::Result;
+use titlesim::io::read_pairs;
+use titlesim::{Config, Pair, PairScore, Scorer};
 
-pub use super::verdicts::Format;
-use super::verdicts::{progress_bar, VerdictWriter};
-
-/// Default number of pairs scored per call to the model (the progress bar moves once per
-/// chunk).
-pub const CHUNK: usize = 256;
+pub use super::shared::Format;
+use super::shared::{
+    load_scorer, open_output, pct, progress_bar, runtime, BatchArgs, ChunkArgs, VerdictWriter,
+};
 
 /// Score product/ground-truth pairs with the canonical model of a config file.
 ///
 /// A pair passes when the cosine of its two embeddings is at or above the configured
 /// threshold. Prints `id, cosine, threshold, pass` per pair, in input order, on standard
 /// output (or --out); a summary (pass rate overall and per phase, agreement with labels
-/// when the file has them, time and titles/s) goes to standard error, with a progress bar
-/// when standard error is a terminal.
+/// when the file has them, how many ground-truth titles came from the GT store, time and
+/// titles/s) goes to standard error, with a progress bar when standard error is a terminal.
+///
+/// When [canonical] names a `gt_store` (built by `titlesim precompute`), ground-truth titles
+/// found there are not encoded; the verdicts are the same as without it. A store of another
+/// model or dimension is refused.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Configuration file (TOML) whose [canonical] section names the model, backend and
@@ -40,14 +40,15 @@ pub struct Args {
     #[arg(long, short = 'f', value_enum, default_value = "csv")]
     pub format: Format,
 
-    /// Write the results to FILE instead of standard output.
+    /// Write the results to FILE (its folders created) instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
 
-    /// Pairs sent to the model at a time; results are written and the progress bar moves
-    /// after each chunk.
-    #[arg(long, value_name = "N", default_value_t = CHUNK as u32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub chunk_size: u32,
+    #[command(flatten)]
+    pub chunk: ChunkArgs,
+
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 /// Counts for the summary.
@@ -57,11 +58,13 @@ struct Tally {
     passed: usize,
     labelled: usize,
     agree: usize,
+    gt_from_store: usize,
 }
 
 impl Tally {
-    fn add(&mut self, p: &PairInput, s: &Score) {
+    fn add(&mut self, p: &Pair, s: &PairScore) {
         self.pairs += 1;
+        self.gt_from_store += usize::from(s.gt_from_store);
         self.passed += usize::from(s.pass);
         if let Some(l) = p.label {
             self.labelled += 1;
@@ -70,56 +73,34 @@ impl Tally {
     }
 }
 
-fn pct(n: usize, d: usize) -> f64 {
-    if d == 0 {
-        0.0
-    } else {
-        100.0 * n as f64 / d as f64
-    }
-}
-
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
     let config = Config::from_file(&args.config)?;
     // Read the pairs first: input errors show before the model loads.
     let pairs = read_pairs(&args.pairs)?;
-    let canonical = &config.canonical;
+    let canonical = &args.batch.apply(&config.canonical);
 
     let t_load = Instant::now();
-    let scorer = titlesim::load_scorer(canonical)?;
+    let scorer = load_scorer(canonical, "canonical")?;
     let load_time = t_load.elapsed();
 
-    let out: Box<dyn Write> = match &args.out {
-        Some(p) => {
-            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
-        }
-        None => Box::new(std::io::stdout()),
-    };
-    let mut sink = VerdictWriter::new(args.format, out)?;
-    let bar = progress_bar(pairs.len() as u64);
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let mut sink = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
+    let bar = progress_bar(pairs.len() as u64, "pairs");
+    let rt = runtime()?;
     let mut total = Tally::default();
     let mut phases: BTreeMap<(usize, String), Tally> = BTreeMap::new();
     let mut phase_order: Vec<String> = Vec::new();
     let t_score = Instant::now();
-    for chunk in pairs.chunks(args.chunk_size as usize) {
-        let texts: Vec<(String, String)> = chunk
-            .iter()
-            .map(|p| (p.product.clone(), p.gt.clone()))
-            .collect();
-        let scores = rt.block_on(scorer.score_batch(&texts))?;
+    for chunk in pairs.chunks(args.chunk.chunk_size as usize) {
+        let scores = rt.block_on(scorer.score_batch(chunk))?;
         anyhow::ensure!(
-            scores.len() == chunk.len(),
-            "the scorer returned {} scores for {} pairs",
+            scores.len() == chunk.len() && scores.iter().zip(chunk).all(|(s, p)| s.id == p.id),
+            "the scorer returned {} scores (or other pair ids) for {} pairs",
             scores.len(),
             chunk.len()
         );
         for (p, s) in chunk.iter().zip(&scores) {
-            sink.row(&p.id, s)?;
+            sink.row(s)?;
             total.add(p, s);
             if let Some(ph) = &p.phase {
                 let idx = match phase_order.iter().position(|x| x == ph) {
@@ -191,6 +172,12 @@ fn summary(
             total.agree,
             total.labelled,
             pct(total.agree, total.labelled)
+        );
+    }
+    if canonical.gt_store.is_some() {
+        s += &format!(
+            "  GT store: {} of {} GT titles taken from the store\n",
+            total.gt_from_store, total.pairs
         );
     }
     let secs = score_time.as_secs_f64();

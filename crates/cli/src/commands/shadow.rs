@@ -1,21 +1,19 @@
 //! `titlesim shadow`: score pairs with the canonical model while the shadow model is logged
 //! beside it.
 
-use std::fs::File;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use super::verdicts::Format;
-use super::verdicts::{progress_bar, VerdictWriter};
+pub use super::shared::Format;
+use super::shared::{
+    load_scorer, open_output, progress_bar, runtime, BatchArgs, ChunkArgs, VerdictWriter,
+};
 use anyhow::{bail, Context, Result};
 use titlesim::config::EmfTarget;
 use titlesim::io::read_pairs;
-use titlesim::{Config, ModelConfig, Score};
-use titlesim_shadow::{
-    open_sinks, Pair, ResumeState, ShadowScorer, ShadowSettings, SideScorer, Tally,
-};
+use titlesim::{Config, Pair, PairScore, Score, Scorer};
+use titlesim_shadow::{open_sinks, ResumeState, ShadowScorer, ShadowSettings, Tally};
 
 /// Score pairs with the canonical model while the shadow model runs beside it.
 ///
@@ -53,25 +51,15 @@ pub struct Args {
     #[arg(long, short = 'f', value_enum, default_value = "csv")]
     pub format: Format,
 
-    /// Write the canonical results to FILE instead of standard output.
+    /// Write the canonical results to FILE (its folders created) instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
 
-    /// Pairs per scoring batch (each batch's records are written and flushed together).
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch: u32,
-}
+    #[command(flatten)]
+    pub chunk: ChunkArgs,
 
-/// Loads a model's scorer and its GT store, printing the store's warning if any.
-pub(crate) fn load_side(cfg: &ModelConfig, table: &str) -> Result<SideScorer> {
-    let scorer = titlesim::load_scorer(cfg)
-        .with_context(|| format!("loading the [{table}] model {}", cfg.model))?;
-    let (side, warning) = SideScorer::from_config(scorer, cfg)
-        .with_context(|| format!("opening the GT store of [{table}]"))?;
-    if let Some(w) = warning {
-        eprintln!("warning: [{table}] {w}");
-    }
-    Ok(side)
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 /// Runs the command.
@@ -107,21 +95,17 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     // Read the pairs first: input errors show before the models load.
-    let pairs: Vec<Pair> = read_pairs(&args.pairs)?
-        .into_iter()
-        .map(|p| Pair {
-            id: p.id,
-            phase: p.phase.or_else(|| args.phase.clone()),
-            product: p.product,
-            gt: p.gt,
-            label: p.label,
-        })
-        .collect();
+    let mut pairs: Vec<Pair> = read_pairs(&args.pairs)?.into_pairs();
+    if let Some(phase) = &args.phase {
+        for p in pairs.iter_mut().filter(|p| p.phase.is_none()) {
+            p.phase = Some(phase.clone());
+        }
+    }
 
     let t_load = Instant::now();
-    let canonical = load_side(&config.canonical, "canonical")?;
+    let canonical = load_scorer(&args.batch.apply(&config.canonical), "canonical")?;
     let shadow = match config.active_shadow() {
-        Some(s) => Some(load_side(s, "shadow")?),
+        Some(s) => Some(load_scorer(&args.batch.apply(s), "shadow")?),
         None => {
             eprintln!(
                 "note: [shadow_options] enabled = false: the shadow model {} is not run; the log \
@@ -155,23 +139,8 @@ pub fn run(args: Args) -> Result<()> {
         ResumeState::default()
     };
 
-    let out: Box<dyn Write> = match &args.out {
-        Some(p) => {
-            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))?;
-            }
-            Box::new(File::create(p).with_context(|| format!("cannot create {}", p.display()))?)
-        }
-        None => Box::new(std::io::stdout()),
-    };
-    let mut out = VerdictWriter::new(args.format, out)?;
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let mut out = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
+    let rt = runtime()?;
     let (sinks, notes) = open_sinks(opts, Some(&log))?;
     for n in notes {
         eprintln!("note: {n}");
@@ -180,36 +149,41 @@ pub fn run(args: Args) -> Result<()> {
     let scorer =
         Arc::new(rt.block_on(async { ShadowScorer::new(canonical, shadow, settings, sinks) })?);
 
-    let bar = progress_bar(pairs.len() as u64);
+    let bar = progress_bar(pairs.len() as u64, "pairs");
     let mut resumed_tally = Tally::default();
     let mut n_resumed = 0usize;
     let mut warned = vec![false; scorer.sink_statuses().len()];
     let t_score = Instant::now();
     let result: Result<()> = (|| {
-        for chunk in pairs.chunks(args.batch as usize) {
+        for chunk in pairs.chunks(args.chunk.chunk_size as usize) {
             let todo: Vec<Pair> = chunk
                 .iter()
                 .filter(|p| !resumed.done.contains_key(&p.id))
                 .cloned()
                 .collect();
             let scores = rt.block_on(scorer.score_batch(&todo))?;
-            let mut fresh = scores.iter();
+            // Results carry their pair ids: each fresh one must be the next pair not resumed.
+            let mut fresh = scores.into_iter();
             for p in chunk.iter() {
                 let s = match resumed.done.get(&p.id) {
                     Some(r) => {
                         n_resumed += 1;
                         resumed_tally.add(r);
-                        Score {
-                            cosine: r.canonical.cosine.unwrap_or(f32::NAN),
-                            threshold: r.canonical.threshold,
-                            pass: r.canonical.pass.unwrap_or(false),
+                        PairScore {
+                            id: p.id.clone(),
+                            score: Score {
+                                cosine: r.canonical.cosine.unwrap_or(f32::NAN),
+                                threshold: r.canonical.threshold,
+                                pass: r.canonical.pass.unwrap_or(false),
+                            },
+                            gt_from_store: false,
                         }
                     }
-                    None => *fresh
-                        .next()
-                        .context("the scorer returned fewer scores than pairs")?,
+                    None => fresh.next().filter(|s| s.id == p.id).with_context(|| {
+                        format!("the scorer returned no score for pair `{}`", p.id)
+                    })?,
                 };
-                out.row(&p.id, &s)?;
+                out.row(&s)?;
             }
             out.flush()?;
             bar.inc(chunk.len() as u64);

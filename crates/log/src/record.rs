@@ -15,7 +15,7 @@ pub struct SideRecord {
     pub model: String,
     /// The backend that ran it.
     pub backend: String,
-    /// The fingerprint of its vectors (see [`crate::fingerprint`]).
+    /// The fingerprint of its vectors (see [`titlesim_core::fingerprint`]).
     pub fingerprint: String,
     /// The threshold in force for this model.
     pub threshold: f32,
@@ -82,10 +82,10 @@ pub struct LogContents {
 /// in [`LogContents::skipped`] rather than failing the whole read. Blank lines are ignored.
 /// Records of a schema version this build does not know are skipped with a reason.
 ///
-/// Fails only when the file cannot be opened or read ([`crate::Error::Io`]).
+/// Fails only when the file cannot be opened or read ([`titlesim_core::Error::Io`]).
 ///
 /// ```
-/// use titlesim_core::{read_log, ShadowRecord, SideRecord, SCHEMA_VERSION};
+/// use titlesim_log::{read_log, ShadowRecord, SideRecord, SCHEMA_VERSION};
 ///
 /// let side = |model: &str, cosine: f32, threshold: f32| SideRecord {
 ///     model: model.into(),
@@ -123,9 +123,9 @@ pub struct LogContents {
 /// # std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), titlesim_core::Error>(())
 /// ```
-pub fn read_log(path: &std::path::Path) -> crate::Result<LogContents> {
+pub fn read_log(path: &std::path::Path) -> titlesim_core::Result<LogContents> {
     use std::io::BufRead;
-    let f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let f = std::fs::File::open(path).map_err(|e| titlesim_core::Error::io(path, e))?;
     let mut out = LogContents::default();
     let mut reader = std::io::BufReader::new(f);
     let mut buf = Vec::new();
@@ -134,7 +134,7 @@ pub fn read_log(path: &std::path::Path) -> crate::Result<LogContents> {
         buf.clear();
         let read = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| crate::Error::io(path, e))?;
+            .map_err(|e| titlesim_core::Error::io(path, e))?;
         if read == 0 {
             break;
         }

@@ -1,18 +1,23 @@
 //! Precomputed GT embeddings: the GT skip really skips, stores of other models are refused
 //! (or recomputed), bad vectors are rejected.
 
-mod common;
-
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{pairs, scorer, tuples, Fake, Mode};
 use titlesim_core::config::{ModelConfig, StoreMismatch};
-use titlesim_core::{BackendKind, CosineScorer, Scorer, SidePrompts};
-use titlesim_shadow::store::row_checksum;
-use titlesim_shadow::{precompute, Error, GtStore, SideScorer, StoreHeader, StoreWriter};
+use titlesim_core::{
+    BackendKind, CosineScorer, Error, Pair, PairScore, Score, Scorer, SidePrompts,
+};
+use titlesim_store::store::row_checksum;
+use titlesim_store::{attach, precompute, GtStore, StoreHeader, StoreWriter};
+use titlesim_test_support::{pairs, scorer, Fake, Mode};
 
-fn gts(p: &[titlesim_shadow::Pair]) -> Vec<String> {
+/// The verdicts with their pair ids (not where the GT vector came from).
+fn verdicts(v: &[PairScore]) -> Vec<(String, Score)> {
+    v.iter().map(|p| (p.id.clone(), p.score)).collect()
+}
+
+fn gts(p: &[Pair]) -> Vec<String> {
     p.iter().map(|p| p.gt.clone()).collect()
 }
 
@@ -50,14 +55,15 @@ async fn gt_skip_encodes_only_the_product_titles() {
 
     // Scoring with the store: the embedder sees the product titles and nothing else.
     let counting = Fake::new("m", 16, Mode::Good);
-    let (side, warning) = SideScorer::from_config(
+    let (side, warning) = attach(
         scorer(&counting, 0.8),
         &config_with_store(&path, StoreMismatch::Refuse),
     )
     .unwrap();
     assert!(warning.is_none(), "{warning:?}");
-    assert_eq!(side.store().unwrap().len(), unique_gts.len());
-    let got = side.score(&tuples(&all)).await.unwrap();
+    assert!(side.gt_vectors().is_some());
+    assert_eq!(GtStore::open(&path).unwrap().len(), unique_gts.len());
+    let got = side.score_batch(&all).await.unwrap();
     let seen = counting.texts();
     let unique_products: std::collections::HashSet<&str> =
         all.iter().map(|p| p.product.as_str()).collect();
@@ -70,24 +76,29 @@ async fn gt_skip_encodes_only_the_product_titles() {
     }
     // ... with exactly the verdicts of encoding both sides.
     let want = scorer(&Fake::new("m", 16, Mode::Good), 0.8)
-        .score_batch(&tuples(&all))
+        .score_batch(&all)
         .await
         .unwrap();
-    assert_eq!(got, want);
+    assert_eq!(verdicts(&got), verdicts(&want));
+    assert!(got.iter().all(|p| p.gt_from_store));
 
     // A GT title missing from the store is encoded, alone.
     let mut extra = all[..3].to_vec();
     extra[1].gt = "A reference title nobody precomputed".into();
     let before = counting.texts().len();
-    let got = side.score(&tuples(&extra)).await.unwrap();
+    let got = side.score_batch(&extra).await.unwrap();
     let new: Vec<String> = counting.texts()[before..].to_vec();
     assert!(new.contains(&extra[1].gt));
     assert!(!new.contains(&extra[0].gt) && !new.contains(&extra[2].gt));
     let want = scorer(&Fake::new("m", 16, Mode::Good), 0.8)
-        .score_batch(&tuples(&extra))
+        .score_batch(&extra)
         .await
         .unwrap();
-    assert_eq!(got, want);
+    assert_eq!(verdicts(&got), verdicts(&want));
+    assert_eq!(
+        got.iter().map(|p| p.gt_from_store).collect::<Vec<_>>(),
+        [true, false, true]
+    );
 
     // A second precompute run adds only what is new.
     let more: Vec<String> = gts(&all)
@@ -131,14 +142,17 @@ async fn gt_skip_with_a_prompt_only_on_the_product_side() {
     .await
     .unwrap();
     let counting = Fake::new("m", 16, Mode::Good);
-    let side = SideScorer::with_store(mk(&counting), GtStore::open(&path).unwrap()).unwrap();
-    let got = side.score(&tuples(&all)).await.unwrap();
+    let side = mk(&counting)
+        .with_gt_vectors(Arc::new(GtStore::open(&path).unwrap()))
+        .unwrap();
+    let got = side.score_batch(&all).await.unwrap();
     assert!(counting.texts().iter().all(|t| t.starts_with("query: ")));
     let want = mk(&Fake::new("m", 16, Mode::Good))
-        .score_batch(&tuples(&all))
+        .score_batch(&all)
         .await
         .unwrap();
-    assert_eq!(got, want);
+    assert_eq!(verdicts(&got), verdicts(&want));
+    assert!(got.iter().all(|p| p.gt_from_store));
     // The same model with a GT-side prompt makes other vectors: the store is refused.
     let gt_prompted = CosineScorer::with_prompts(
         Fake::new("m", 16, Mode::Good),
@@ -148,7 +162,9 @@ async fn gt_skip_with_a_prompt_only_on_the_product_side() {
             gt: Some("passage: ".into()),
         },
     );
-    let e = SideScorer::with_store(gt_prompted, GtStore::open(&path).unwrap()).unwrap_err();
+    let e = gt_prompted
+        .with_gt_vectors(Arc::new(GtStore::open(&path).unwrap()))
+        .unwrap_err();
     assert!(matches!(e, Error::StoreMismatch { .. }), "{e}");
 }
 
@@ -191,7 +207,7 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
     .await
     .unwrap();
     let small = Fake::new("bge", 16, Mode::Good);
-    let e = SideScorer::from_config(
+    let e = attach(
         scorer(&small, 0.8),
         &config_with_store(&big, StoreMismatch::Refuse),
     )
@@ -229,8 +245,9 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
     )
     .await
     .unwrap();
-    let e =
-        SideScorer::with_store(scorer(&small, 0.8), GtStore::open(&other).unwrap()).unwrap_err();
+    let e = scorer(&small, 0.8)
+        .with_gt_vectors(Arc::new(GtStore::open(&other).unwrap()))
+        .unwrap_err();
     assert!(
         matches!(
             e,
@@ -243,7 +260,7 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
         "{e}"
     );
     // A missing store is an error too.
-    let e = SideScorer::from_config(
+    let e = attach(
         scorer(&small, 0.8),
         &config_with_store(&d.path().join("none.store"), StoreMismatch::Refuse),
     )
@@ -252,22 +269,20 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
 
     // Recompute: the store is ignored (with a warning) and GT titles are encoded.
     let counting = Fake::new("bge", 16, Mode::Good);
-    let (side, warning) = SideScorer::from_config(
+    let (side, warning) = attach(
         scorer(&counting, 0.8),
         &config_with_store(&big, StoreMismatch::Recompute),
     )
     .unwrap();
-    assert!(side.store().is_none());
+    assert!(side.gt_vectors().is_none());
     assert!(warning.unwrap().contains("ignoring"));
-    let got = side.score(&tuples(&all)).await.unwrap();
+    let got = side.score_batch(&all).await.unwrap();
     assert!(counting.texts().contains(&all[0].gt));
     assert_eq!(
-        got,
-        scorer(&small, 0.8)
-            .score_batch(&tuples(&all))
-            .await
-            .unwrap()
+        verdicts(&got),
+        verdicts(&scorer(&small, 0.8).score_batch(&all).await.unwrap())
     );
+    assert!(got.iter().all(|p| !p.gt_from_store));
 
     // precompute refuses to add to another model's store, and replaces it when told to.
     let e = precompute(
@@ -302,7 +317,7 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
         (s.header().dim, s.header().fingerprint.as_str()),
         (16, "ts1-fake-bge-16")
     );
-    assert!(SideScorer::with_store(scorer(&small, 0.8), s).is_ok());
+    assert!(scorer(&small, 0.8).with_gt_vectors(Arc::new(s)).is_ok());
 }
 
 #[test]

@@ -4,9 +4,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use titlesim_core::config::StoreMismatch;
-use titlesim_core::CosineScorer;
+use titlesim_core::{CosineScorer, Error, Result, Side};
 
-use crate::error::{Error, Result};
 use crate::store::{read_header, StoreHeader, StoreWriter};
 
 /// What [`precompute`] did.
@@ -41,10 +40,9 @@ pub async fn precompute(
     batch: usize,
     mut progress: impl FnMut(usize),
 ) -> Result<PrecomputeReport> {
-    let emb = scorer.embedder();
-    let info = emb.info().clone();
+    let info = scorer.embedder().info().clone();
     let prompt = scorer.prompts().gt.clone();
-    let fingerprint = titlesim_core::fingerprint::with_prompt(&info.fingerprint, prompt.as_deref());
+    let fingerprint = scorer.gt_fingerprint();
     let dim = info.dim;
     let fresh = || {
         StoreHeader::new(
@@ -97,9 +95,7 @@ pub async fn precompute(
     let mut done = existing;
     progress(done);
     for chunk in todo.chunks(batch.max(1)) {
-        let vecs = scorer
-            .embed_unique(chunk.iter().copied(), prompt.as_deref())
-            .await?;
+        let vecs = scorer.embed_side(Side::Gt, chunk).await?;
         for (t, v) in chunk.iter().zip(&vecs) {
             writer.add(t, v)?;
         }

@@ -1,13 +1,11 @@
-//! Fake embedders for the shadow tests: deterministic, failing, slow, panicking, counting.
-#![allow(dead_code)]
+//! Fake embedders: deterministic, failing, slow, panicking, counting; and pairs to score.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use titlesim_core::{CosineScorer, Embedder, EmbedderInfo, Error, Result};
-use titlesim_shadow::Pair;
+use titlesim_core::{CosineScorer, Embedder, EmbedderInfo, Error, Pair, Result};
 
 /// What a fake embedder does when asked for vectors.
 pub enum Mode {
@@ -25,6 +23,8 @@ pub enum Mode {
     Nan,
 }
 
+/// An [`Embedder`] whose behaviour a test chooses ([`Mode`]) and which records what it was
+/// asked for.
 pub struct Fake {
     info: EmbedderInfo,
     mode: Mode,
@@ -48,6 +48,7 @@ pub fn vector(text: &str, dim: usize) -> Vec<f32> {
 }
 
 impl Fake {
+    /// A fake called `fake/{name}` (fingerprint `ts1-fake-{name}-{dim}`) making `dim`-d vectors.
     pub fn new(name: &str, dim: usize, mode: Mode) -> Arc<Self> {
         Arc::new(Fake {
             info: EmbedderInfo {
@@ -64,14 +65,17 @@ impl Fake {
         })
     }
 
+    /// Calls to `embed` so far.
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
 
+    /// Calls to `embed` that returned so far.
     pub fn finished(&self) -> usize {
         self.finished.load(Ordering::SeqCst)
     }
 
+    /// Every text embedded so far, in order.
     pub fn texts(&self) -> Vec<String> {
         self.texts.lock().unwrap().clone()
     }
@@ -110,6 +114,7 @@ impl Embedder for Fake {
     }
 }
 
+/// A [`CosineScorer`] over `e`, without prompts.
 pub fn scorer(e: &Arc<Fake>, threshold: f32) -> CosineScorer {
     CosineScorer::new(e.clone(), threshold)
 }
@@ -136,11 +141,5 @@ pub fn pairs(n: usize) -> Vec<Pair> {
                 label: Some((i % 2) as u8),
             }
         })
-        .collect()
-}
-
-pub fn tuples(p: &[Pair]) -> Vec<(String, String)> {
-    p.iter()
-        .map(|p| (p.product.clone(), p.gt.clone()))
         .collect()
 }

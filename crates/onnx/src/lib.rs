@@ -1,8 +1,10 @@
+//! # titlesim-onnx
+//!
 //! How an ONNX export's inputs and outputs map onto a [`TokenBatch`] and a [`BackendOutput`].
 //!
 //! Shared by the ONNX backends (ONNX Runtime and tract): each backend describes the graph's
 //! inputs and outputs as [`OnnxTensor`]s (name, declared shape, element type) and gets back an
-//! [`OnnxIo`] plan: which batch array feeds which input, and which output to read. This module
+//! [`OnnxIo`] plan: which batch array feeds which input, and which output to read. This crate
 //! has no ML dependency; it only reasons about names, ranks and dimensions.
 //!
 //! # Inputs (by name)
@@ -32,13 +34,13 @@
 //! `[batch, hidden]` [`BackendOutput::Pooled`]. A graph that cannot be mapped is an error that
 //! lists the graph's inputs and outputs with their shapes.
 
+#![deny(missing_docs)]
+
 use std::path::{Path, PathBuf};
 
-use crate::backend::{BackendOptions, BackendOutput};
-use crate::error::{Error, Result};
-use crate::model::ModelSpec;
-use crate::pooling::HiddenStates;
-use crate::tokenize::TokenBatch;
+use titlesim_core::{
+    BackendOptions, BackendOutput, Error, HiddenStates, ModelSpec, Result, TokenBatch,
+};
 
 /// One dimension of a declared ONNX shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,8 +542,7 @@ fn external_data_locations(bytes: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::PaddingSide;
-    use crate::tokenize::Encoded;
+    use titlesim_core::{Encoded, PaddingSide};
 
     fn spec(hidden: usize, extra: &str) -> ModelSpec {
         let d = tempfile::tempdir().unwrap();

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use titlesim_core::config::StoreMismatch;
 
-use crate::error::{Error, Result};
+use titlesim_core::{Error, GtVectors, Result};
 
 /// The `format` of a store header.
 pub const STORE_FORMAT: &str = "titlesim-gt-store";
@@ -78,7 +78,7 @@ impl StoreHeader {
             model: model.into(),
             backend: backend.into(),
             prompt,
-            created: crate::time::now_rfc3339(),
+            created: titlesim_log::time::now_rfc3339(),
         }
     }
 
@@ -402,6 +402,16 @@ impl GtStore {
     }
 }
 
+impl GtVectors for GtStore {
+    fn check(&self, fingerprint: &str, dim: usize) -> Result<()> {
+        GtStore::check(self, fingerprint, dim)
+    }
+
+    fn get(&self, gt: &str) -> Option<&[f32]> {
+        GtStore::get(self, gt)
+    }
+}
+
 /// Appends vectors to a store file.
 #[derive(Debug)]
 pub struct StoreWriter {
@@ -456,7 +466,7 @@ impl StoreWriter {
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let keep = complete_len(&mut file, len).map_err(|e| Error::io(path, e))?;
+        let keep = titlesim_log::complete_len(&mut file, len).map_err(|e| Error::io(path, e))?;
         if keep < len {
             file.set_len(keep).map_err(|e| Error::io(path, e))?;
         }
@@ -484,19 +494,17 @@ impl StoreWriter {
     /// wrong length or with NaN or infinite values.
     pub fn add(&mut self, title: &str, v: &[f32]) -> Result<()> {
         if v.len() != self.header.dim {
-            return Err(Error::Core(titlesim_core::Error::DimensionMismatch {
+            return Err(Error::DimensionMismatch {
                 context: format!("vector of `{title}` for GT store {}", self.path.display()),
                 expected: self.header.dim,
                 got: v.len(),
-            }));
+            });
         }
-        check_vector(v, self.header.dim).map_err(|m| {
-            Error::Core(titlesim_core::Error::NonFinite {
-                context: format!(
-                    "vector of `{title}` for GT store {}: {m}",
-                    self.path.display()
-                ),
-            })
+        check_vector(v, self.header.dim).map_err(|m| Error::NonFinite {
+            context: format!(
+                "vector of `{title}` for GT store {}: {m}",
+                self.path.display()
+            ),
         })?;
         let vec_text = format_vector(v);
         let raw = serde_json::value::RawValue::from_string(vec_text)
@@ -550,22 +558,4 @@ fn tmp_path(path: &Path) -> PathBuf {
         .unwrap_or_default();
     name.push(".partial");
     path.with_file_name(name)
-}
-
-/// The length of the file up to and including its last newline.
-pub(crate) fn complete_len(file: &mut File, len: u64) -> std::io::Result<u64> {
-    use std::io::Read;
-    let mut end = len;
-    let mut buf = vec![0u8; 64 * 1024];
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let n = (end - start) as usize;
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut buf[..n])?;
-        if let Some(p) = buf[..n].iter().rposition(|&b| b == b'\n') {
-            return Ok(start + p as u64 + 1);
-        }
-        end = start;
-    }
-    Ok(0)
 }

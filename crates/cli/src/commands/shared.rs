@@ -1,0 +1,157 @@
+//! The plumbing every command shares: the chunk and batch flags, opening outputs (with their
+//! folders), the async runtime, loading a configured model (with its GT store), progress bars,
+//! and the verdict rows that `score` and `shadow` both print.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use titlesim::{CosineScorer, ModelConfig, PairScore};
+
+/// Default texts (or pairs) read and processed per chunk, in every command.
+pub const CHUNK: u32 = 256;
+
+/// How much input is read at a time.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ChunkArgs {
+    /// Texts (or pairs) read and processed at a time; results are written and the progress
+    /// bar moves after each chunk, and in `shadow` each chunk's records are written together.
+    #[arg(long, value_name = "N", default_value_t = CHUNK, alias = "batch", value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk_size: u32,
+}
+
+/// How many texts go to the backend in one call.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BatchArgs {
+    /// Texts per backend call (texts are sorted by length first so batches pad little)
+    /// [default: each model's `batch_size`, else 32].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+}
+
+impl BatchArgs {
+    /// `cfg` with the batch size of the command line, when given.
+    pub fn apply(&self, cfg: &ModelConfig) -> ModelConfig {
+        let mut cfg = cfg.clone();
+        if let Some(b) = self.batch_size {
+            cfg.batch_size = Some(b as usize);
+        }
+        cfg
+    }
+}
+
+/// Opens `path` for writing (its missing parent folders created), or standard output.
+pub(crate) fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
+    let Some(p) = path else {
+        return Ok(Box::new(std::io::stdout()));
+    };
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    Ok(Box::new(File::create(p).with_context(|| {
+        format!("cannot create {}", p.display())
+    })?))
+}
+
+/// The async runtime the commands drive the scorers with (two workers: the canonical and the
+/// shadow model each run on their own blocking threads, these only wait on them).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Loads the scorer of the `[table]` model with its GT store, printing the store's warnings.
+pub(crate) fn load_scorer(cfg: &ModelConfig, table: &str) -> Result<CosineScorer> {
+    let (scorer, warnings) = titlesim::load_scorer(cfg)
+        .with_context(|| format!("loading the [{table}] model {}", cfg.model))?;
+    for w in warnings {
+        eprintln!("warning: [{table}] {w}");
+    }
+    Ok(scorer)
+}
+
+/// A progress bar over `len` items (`unit`: "pairs", "titles") on standard error, hidden
+/// when it is not a terminal.
+pub(crate) fn progress_bar(len: u64, unit: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    b.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {unit} ({{per_sec}}, eta {{eta}})"
+        ))
+        .expect("the template is valid"),
+    );
+    b
+}
+
+/// `100 n / d`, 0 when `d` is 0.
+pub(crate) fn pct(n: usize, d: usize) -> f64 {
+    if d == 0 {
+        0.0
+    } else {
+        100.0 * n as f64 / d as f64
+    }
+}
+
+/// Output format of the verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `id,cosine,threshold,pass` with a header row.
+    Csv,
+    /// One `{"id", "cosine", "threshold", "pass"}` object per line.
+    Jsonl,
+}
+
+/// Writes `id, cosine, threshold, pass` rows as CSV or JSON lines.
+pub(crate) enum VerdictWriter {
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    Jsonl(BufWriter<Box<dyn Write>>),
+}
+
+impl VerdictWriter {
+    /// Starts the output (the CSV header row).
+    pub(crate) fn new(format: Format, w: Box<dyn Write>) -> Result<Self> {
+        Ok(match format {
+            Format::Csv => {
+                let mut c = csv::Writer::from_writer(w);
+                c.write_record(["id", "cosine", "threshold", "pass"])?;
+                VerdictWriter::Csv(Box::new(c))
+            }
+            Format::Jsonl => VerdictWriter::Jsonl(BufWriter::with_capacity(1 << 16, w)),
+        })
+    }
+
+    /// One pair's row.
+    pub(crate) fn row(&mut self, s: &PairScore) -> Result<()> {
+        match self {
+            // `{}` of an f32 is the shortest decimal that parses back to the same value.
+            VerdictWriter::Csv(c) => c.write_record([
+                s.id.as_str(),
+                &s.cosine.to_string(),
+                &s.threshold.to_string(),
+                if s.pass { "true" } else { "false" },
+            ])?,
+            VerdictWriter::Jsonl(w) => {
+                serde_json::to_writer(&mut *w, s)?;
+                w.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes what was written so far.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        match self {
+            VerdictWriter::Csv(c) => c.flush()?,
+            VerdictWriter::Jsonl(w) => w.flush()?,
+        }
+        Ok(())
+    }
+}

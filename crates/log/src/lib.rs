@@ -1,0 +1,104 @@
+//! # titlesim-log
+//!
+//! The shadow log, in one small crate: what a record is ([`ShadowRecord`], one per scored
+//! pair, with a [`SideRecord`] per model), how records become lines ([`write_lines`]), how a
+//! log is read back ([`read_log`], which skips and reports torn or invalid lines instead of
+//! failing), and the timestamps records carry ([`time`]). `titlesim-shadow` writes logs,
+//! `titlesim-calibrate` reads them; neither needs the other.
+//!
+//! A log is UTF-8 JSON lines, appended in whole batches. [`complete_len`] finds where the
+//! last complete line of a file ends, so a writer can cut off a line torn by a crash before
+//! appending.
+#![deny(missing_docs)]
+
+pub mod record;
+pub mod time;
+
+use std::io::{Read, Seek, SeekFrom};
+
+pub use record::{read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION};
+
+/// Appends `records` to `buf` as JSON lines (one object and a `\n` each), the exact bytes a
+/// log holds.
+pub fn write_lines(buf: &mut Vec<u8>, records: &[ShadowRecord]) {
+    for r in records {
+        // A record holds strings, numbers and options only: serialising cannot fail.
+        serde_json::to_writer(&mut *buf, r).expect("a shadow record serialises");
+        buf.push(b'\n');
+    }
+}
+
+/// The length of `file`'s first `len` bytes up to and including their last `\n`: everything
+/// after it is a torn line. Leaves the file position anywhere.
+pub fn complete_len<F: Read + Seek>(file: &mut F, len: u64) -> std::io::Result<u64> {
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..n])?;
+        if let Some(p) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            return Ok(start + p as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn record(id: &str) -> ShadowRecord {
+        ShadowRecord {
+            schema: SCHEMA_VERSION,
+            ts: "2026-12-04T10:00:00.000Z".into(),
+            pair_id: id.into(),
+            phase: None,
+            product: "a \"quoted\"\ntitle".into(),
+            gt: "b".into(),
+            label: Some(1),
+            canonical: SideRecord {
+                model: "m".into(),
+                backend: "candle".into(),
+                fingerprint: "ts1-m".into(),
+                threshold: 0.7,
+                cosine: Some(0.75),
+                pass: Some(true),
+                encode_ms: 1.0,
+                error: None,
+            },
+            shadow: None,
+        }
+    }
+
+    #[test]
+    fn written_lines_read_back_as_the_same_records() {
+        let mut buf = Vec::new();
+        let records = vec![record("1"), record("2")];
+        write_lines(&mut buf, &records);
+        assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 2);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, &buf).unwrap();
+        let log = read_log(&path).unwrap();
+        assert_eq!(log.records, records);
+        assert!(log.skipped.is_empty());
+    }
+
+    #[test]
+    fn complete_len_stops_after_the_last_newline() {
+        let data = b"{\"a\":1}\n{\"b\":2}\n{\"c\"";
+        let mut f = Cursor::new(data.to_vec());
+        assert_eq!(complete_len(&mut f, data.len() as u64).unwrap(), 16);
+        assert_eq!(complete_len(&mut f, 16).unwrap(), 16);
+        assert_eq!(complete_len(&mut f, 5).unwrap(), 0);
+        // Longer than one read buffer, with the only newline at the start.
+        let mut long = b"x\n".to_vec();
+        long.extend(std::iter::repeat_n(b'y', 200_000));
+        let mut f = Cursor::new(long.clone());
+        assert_eq!(complete_len(&mut f, long.len() as u64).unwrap(), 2);
+    }
+}
