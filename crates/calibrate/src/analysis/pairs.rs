@@ -1,0 +1,211 @@
+//! Records → usable pairs: both cosines present and finite. The other records are counted by
+//! reason, overall and per phase; the logged thresholds and model names are collected on the
+//! way.
+
+use crate::error::CalibrateError;
+use crate::grid::Threshold;
+use std::collections::BTreeMap;
+use titlesim_log::ShadowRecord;
+
+/// The phase name given to pairs whose record has no phase.
+pub const NO_PHASE: &str = "(none)";
+
+/// One usable pair: both cosines present and finite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pair {
+    /// The pair's id.
+    pub pair_id: String,
+    /// Its phase ([`NO_PHASE`] when the record had none).
+    pub phase: String,
+    /// The canonical cosine.
+    pub canonical: f32,
+    /// The shadow cosine.
+    pub shadow: f32,
+    /// The gold label, when the record had a valid one (1 → true).
+    pub label: Option<bool>,
+    /// The agent's title.
+    pub product: String,
+    /// The ground-truth title.
+    pub gt: String,
+}
+
+/// Records that are not pairs for correlation or agreement, by reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Exclusions {
+    /// The shadow side failed (error or timeout: no cosine).
+    pub shadow_error: usize,
+    /// The record has no shadow side (not sampled for shadowing).
+    pub no_shadow: usize,
+    /// The canonical side has no cosine.
+    pub canonical_error: usize,
+    /// A cosine is not a finite number.
+    pub invalid_cosine: usize,
+}
+
+impl Exclusions {
+    /// All excluded records.
+    pub fn total(&self) -> usize {
+        self.shadow_error + self.no_shadow + self.canonical_error + self.invalid_cosine
+    }
+    fn add(&mut self, o: &Exclusions) {
+        self.shadow_error += o.shadow_error;
+        self.no_shadow += o.no_shadow;
+        self.canonical_error += o.canonical_error;
+        self.invalid_cosine += o.invalid_cosine;
+    }
+    /// `"3 shadow errors, 1 without a shadow side"`, or `"none"`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        let mut push = |n: usize, one: &str, many: &str| {
+            if n > 0 {
+                parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+            }
+        };
+        push(self.shadow_error, "shadow error", "shadow errors");
+        push(
+            self.no_shadow,
+            "without a shadow side",
+            "without a shadow side",
+        );
+        push(self.canonical_error, "canonical error", "canonical errors");
+        push(
+            self.invalid_cosine,
+            "non-finite cosine",
+            "non-finite cosines",
+        );
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+/// The pairs of a set of records, and what was left out.
+#[derive(Debug, Clone, Default)]
+pub struct Extracted {
+    /// The usable pairs, in record order.
+    pub pairs: Vec<Pair>,
+    /// Records left out, by reason.
+    pub excluded: Exclusions,
+    /// Records left out, by phase and reason.
+    pub excluded_by_phase: BTreeMap<String, Exclusions>,
+    /// Pairs whose label was neither 0 nor 1 (kept as pairs, without a label).
+    pub invalid_labels: usize,
+    /// Canonical thresholds of the pairs, with counts.
+    pub canonical_thresholds: Vec<(Threshold, usize)>,
+    /// Shadow thresholds of the pairs, with counts.
+    pub shadow_thresholds: Vec<(Threshold, usize)>,
+    /// `model (backend)` of each side, distinct, in order of appearance.
+    pub models: (Vec<String>, Vec<String>),
+}
+
+/// Splits records into usable pairs and counted exclusions.
+pub fn extract_pairs(records: &[ShadowRecord]) -> Extracted {
+    let mut out = Extracted::default();
+    let mut canonical_thresholds = ThresholdCounts::default();
+    let mut shadow_thresholds = ThresholdCounts::default();
+    for r in records {
+        note_models(&mut out.models, r);
+        let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
+        match cosines(r) {
+            Ok((canonical, shadow, shadow_threshold)) => {
+                canonical_thresholds.count(r.canonical.threshold);
+                shadow_thresholds.count(shadow_threshold);
+                let label = match r.label {
+                    None => None,
+                    Some(0) => Some(false),
+                    Some(1) => Some(true),
+                    Some(_) => {
+                        out.invalid_labels += 1;
+                        None
+                    }
+                };
+                out.pairs.push(Pair {
+                    pair_id: r.pair_id.clone(),
+                    phase,
+                    canonical,
+                    shadow,
+                    label,
+                    product: r.product.clone(),
+                    gt: r.gt.clone(),
+                });
+            }
+            Err(ex) => {
+                out.excluded.add(&ex);
+                out.excluded_by_phase.entry(phase).or_default().add(&ex);
+            }
+        }
+    }
+    out.canonical_thresholds = canonical_thresholds.most_common_first();
+    out.shadow_thresholds = shadow_thresholds.most_common_first();
+    out
+}
+
+/// Adds the record's `model (backend)` of each side to the distinct lists.
+fn note_models(models: &mut (Vec<String>, Vec<String>), r: &ShadowRecord) {
+    let cm = format!("{} ({})", r.canonical.model, r.canonical.backend);
+    if !models.0.contains(&cm) {
+        models.0.push(cm);
+    }
+    if let Some(s) = &r.shadow {
+        let sm = format!("{} ({})", s.model, s.backend);
+        if !models.1.contains(&sm) {
+            models.1.push(sm);
+        }
+    }
+}
+
+/// The record's canonical and shadow cosines and its shadow threshold, or why it is not a
+/// pair (one reason counted).
+fn cosines(r: &ShadowRecord) -> Result<(f32, f32, f32), Exclusions> {
+    let mut ex = Exclusions::default();
+    match (r.canonical.cosine, &r.shadow) {
+        (None, _) => ex.canonical_error = 1,
+        (Some(_), None) => ex.no_shadow = 1,
+        (Some(_), Some(s)) if s.cosine.is_none() || s.error.is_some() => ex.shadow_error = 1,
+        (Some(c), Some(s)) => {
+            let sc = s.cosine.unwrap_or(f32::NAN);
+            if c.is_finite() && sc.is_finite() {
+                return Ok((c, sc, s.threshold));
+            }
+            ex.invalid_cosine = 1;
+        }
+    }
+    Err(ex)
+}
+
+/// Logged threshold values with how often each was seen, in order of appearance.
+#[derive(Default)]
+struct ThresholdCounts(Vec<(f32, usize)>);
+
+impl ThresholdCounts {
+    fn count(&mut self, t: f32) {
+        match self.0.iter_mut().find(|(x, _)| *x == t) {
+            Some(e) => e.1 += 1,
+            None => self.0.push((t, 1)),
+        }
+    }
+    /// Most common first; ties: lower threshold first.
+    fn most_common_first(self) -> Vec<(Threshold, usize)> {
+        let mut v: Vec<(Threshold, usize)> = self
+            .0
+            .into_iter()
+            .map(|(t, n)| (Threshold::from_f32(t), n))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.value.total_cmp(&b.0.value)));
+        v
+    }
+}
+
+/// The error for records without a single usable pair, saying why.
+pub(crate) fn no_pairs(records: &[ShadowRecord], ex: &Extracted) -> CalibrateError {
+    CalibrateError::NoPairs {
+        records: records.len(),
+        why: if records.is_empty() {
+            "the logs are empty".into()
+        } else {
+            format!("excluded: {}", ex.excluded.describe())
+        },
+    }
+}

@@ -1,0 +1,168 @@
+//! Tally: read a review file back and count its verdicts, overall, by direction and by
+//! phase.
+
+use super::verdict::Verdict;
+use crate::analysis::NO_PHASE;
+use crate::error::{CalibrateError, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// How to tally.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TallyOptions {
+    /// Refuse a file with rows not yet reviewed (empty verdict) instead of counting them.
+    pub require_complete: bool,
+}
+
+/// Counts of each verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Canonical right.
+    pub canonical: u64,
+    /// Shadow right.
+    pub shadow: u64,
+    /// Both right.
+    pub both: u64,
+    /// Neither right.
+    pub neither: u64,
+}
+
+impl Counts {
+    /// All reviewed rows.
+    pub fn reviewed(&self) -> u64 {
+        self.canonical + self.shadow + self.both + self.neither
+    }
+    fn add(&mut self, v: Verdict) {
+        match v {
+            Verdict::Canonical => self.canonical += 1,
+            Verdict::Shadow => self.shadow += 1,
+            Verdict::Both => self.both += 1,
+            Verdict::Neither => self.neither += 1,
+        }
+    }
+}
+
+/// The verdicts of a review file.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// The file.
+    pub path: PathBuf,
+    /// Data rows.
+    pub rows: u64,
+    /// Verdict counts.
+    pub counts: Counts,
+    /// Lines of rows not yet reviewed (empty verdict).
+    pub unreviewed: Vec<u64>,
+    /// Counts per value of the `direction` column, when the file has one.
+    pub by_direction: BTreeMap<String, Counts>,
+    /// Counts per value of the `phase` column, when the file has one.
+    pub by_phase: BTreeMap<String, Counts>,
+}
+
+/// Reads a review file and counts its verdicts. A bad verdict is an error naming
+/// `file:line`.
+pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
+    let csv_err = |err: csv::Error| csv_error(path, err);
+    let file = std::fs::File::open(path).map_err(|e| CalibrateError::io(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(file);
+    let columns = Columns::find(rdr.headers().map_err(csv_err)?, path)?;
+    let mut t = Tally {
+        path: path.to_path_buf(),
+        rows: 0,
+        counts: Counts::default(),
+        unreviewed: Vec::new(),
+        by_direction: BTreeMap::new(),
+        by_phase: BTreeMap::new(),
+    };
+    for rec in rdr.records() {
+        let rec = rec.map_err(csv_err)?;
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let row_error = |message: String| CalibrateError::Row {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
+        t.rows += 1;
+        let cell = rec.get(columns.verdict).unwrap_or("");
+        match Verdict::parse(cell).map_err(row_error)? {
+            None if opts.require_complete => {
+                return Err(row_error("empty verdict (not yet reviewed)".into()))
+            }
+            None => t.unreviewed.push(line),
+            Some(v) => t.count(v, &rec, &columns),
+        }
+    }
+    Ok(t)
+}
+
+/// A CSV error: at its line when it has one, else for the whole file.
+fn csv_error(path: &Path, err: csv::Error) -> CalibrateError {
+    let line = err.position().map(|p| p.line()).unwrap_or(0);
+    if line > 0 {
+        CalibrateError::Row {
+            path: path.to_path_buf(),
+            line,
+            message: err.to_string(),
+        }
+    } else {
+        CalibrateError::Csv {
+            path: path.to_path_buf(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Where the columns the tally reads are: `verdict` (required), `direction` and `phase`.
+struct Columns {
+    verdict: usize,
+    direction: Option<usize>,
+    phase: Option<usize>,
+}
+
+impl Columns {
+    /// Finds the columns by name: case-insensitive, spaces and a byte-order mark ignored.
+    fn find(headers: &csv::StringRecord, path: &Path) -> Result<Columns> {
+        let col = |name: &str| {
+            headers.iter().position(|h| {
+                h.trim()
+                    .trim_start_matches('\u{feff}')
+                    .eq_ignore_ascii_case(name)
+            })
+        };
+        let verdict = col("verdict").ok_or_else(|| CalibrateError::Row {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "no `verdict` column in the header".into(),
+        })?;
+        Ok(Columns {
+            verdict,
+            direction: col("direction"),
+            phase: col("phase"),
+        })
+    }
+}
+
+impl Tally {
+    /// Counts a reviewed row's verdict overall, by its direction and by its phase (an empty
+    /// phase is [`NO_PHASE`]).
+    fn count(&mut self, v: Verdict, rec: &csv::StringRecord, columns: &Columns) {
+        self.counts.add(v);
+        if let Some(d) = columns.direction.and_then(|i| rec.get(i)) {
+            self.by_direction
+                .entry(d.trim().to_string())
+                .or_default()
+                .add(v);
+        }
+        if let Some(p) = columns.phase.and_then(|i| rec.get(i)) {
+            let p = if p.trim().is_empty() {
+                NO_PHASE
+            } else {
+                p.trim()
+            };
+            self.by_phase.entry(p.to_string()).or_default().add(v);
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! What `titlesim review` writes and prints, pinned byte for byte on fixed inputs: the export
+//! summary and CSV (every disagreement, and a seeded stratified sample) and the tally's text
+//! (an undecided and a decided review). The expectations under `tests/expected/` were
+//! written by `review.rs` before it was split into `review/`.
+//!
+//! To rewrite them after an intended change: `TITLESIM_BLESS=1 cargo test -p
+//! titlesim-calibrate --test review_output`, and review the diff.
+
+mod common;
+
+use common::{record, shadow_error, synthetic, write_log};
+use std::path::Path;
+use titlesim_calibrate::review::{self, ExportOptions, Sample, TallyOptions};
+use titlesim_calibrate::Threshold;
+
+/// Compares `got` with `tests/expected/<name>`, byte for byte (or writes it when blessing).
+fn check(name: &str, got: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name);
+    if std::env::var_os("TITLESIM_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if got != want {
+        let line = got
+            .lines()
+            .zip(want.lines())
+            .position(|(g, w)| g != w)
+            .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
+        panic!(
+            "{name} differs from {} at line {}:\n  got:  {:?}\n  want: {:?}",
+            path.display(),
+            line + 1,
+            got.lines().nth(line),
+            want.lines().nth(line)
+        );
+    }
+}
+
+fn log(dir: &Path) -> std::path::PathBuf {
+    let mut recs = synthetic(21, 120, 60, 0.8, 0.2);
+    for (i, r) in recs.iter_mut().enumerate() {
+        if i % 4 == 0 {
+            r.label = Some(u8::from(i % 8 == 0));
+        }
+    }
+    recs.push(record(500, None, 0.9, Some(0.5), 0.70, 0.95, Some(1)));
+    recs.push(shadow_error(501, Some("race"), 0.8));
+    let p = dir.join("shadow.jsonl");
+    write_log(&p, &recs);
+    let mut text = std::fs::read_to_string(&p).unwrap();
+    text.push_str("not a record\n");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn export_summary_and_csv_are_unchanged() {
+    let d = tempfile::tempdir().unwrap();
+    let log = log(d.path());
+    for (name, sample) in [("all", None), ("sample", Some(Sample { n: 9, seed: 7 }))] {
+        let opts = ExportOptions {
+            canon_threshold: None,
+            shadow_threshold: Threshold::parse("0.78").unwrap(),
+            sample,
+        };
+        let e = review::export_logs(&[&log], &opts).unwrap();
+        check(&format!("export_{name}_summary.txt"), &e.summary());
+        let csv = d.path().join(format!("{name}.csv"));
+        review::write_csv(&e, &csv).unwrap();
+        check(
+            &format!("export_{name}.csv"),
+            &std::fs::read_to_string(&csv).unwrap(),
+        );
+    }
+}
+
+fn write_review(dir: &Path, name: &str, rows: &[(&str, &str, &str)]) -> std::path::PathBuf {
+    let mut text = String::from("pair_id,phase,direction,verdict,comment\n");
+    for (i, (phase, direction, verdict)) in rows.iter().enumerate() {
+        text.push_str(&format!("p{i},{phase},{direction},{verdict},\n"));
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn tally_text_is_unchanged() {
+    let d = tempfile::tempdir().unwrap();
+    let verdicts = [
+        "canonical",
+        "shadow",
+        "shadow right",
+        "both",
+        "Shadow",
+        "neither",
+        "",
+        "shadow_right",
+        "canon",
+        "shadow",
+        "shadow",
+        "both",
+    ];
+    let rows: Vec<_> = verdicts
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            (
+                ["race", "qualifying", ""][i % 3],
+                ["canonical_match", "shadow_match"][i % 2],
+                *v,
+            )
+        })
+        .collect();
+    let p = write_review(d.path(), "mixed.csv", &rows);
+    let t = review::tally(&p, &TallyOptions::default()).unwrap();
+    let text = t
+        .render_text()
+        .replace(&d.path().display().to_string(), "<dir>");
+    check("tally_mixed.txt", &text);
+
+    // a clear winner: the sign test is significant; many unreviewed lines are elided
+    let mut rows = vec![("race", "shadow_match", "shadow"); 30];
+    rows.extend([("race", "canonical_match", "canonical"); 4]);
+    rows.extend([("qualifying", "shadow_match", ""); 12]);
+    let p = write_review(d.path(), "decided.csv", &rows);
+    let t = review::tally(&p, &TallyOptions::default()).unwrap();
+    let text = t
+        .render_text()
+        .replace(&d.path().display().to_string(), "<dir>");
+    check("tally_decided.txt", &text);
+    let json = serde_json::to_string_pretty(&t.to_json()).unwrap();
+    check(
+        "tally_decided.json",
+        &json.replace(&d.path().display().to_string(), "<dir>"),
+    );
+}
+
+#[test]
+fn tally_errors_are_unchanged() {
+    let d = tempfile::tempdir().unwrap();
+    let err = |name: &str, text: &str, require_complete: bool| {
+        let p = d.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let e = review::tally(&p, &TallyOptions { require_complete }).unwrap_err();
+        e.to_string()
+            .replace(&d.path().display().to_string(), "<dir>")
+    };
+    let got = [
+        err("bad.csv", "pair_id,verdict\np0,shadow\np1,maybe\n", false),
+        err("open.csv", "pair_id,verdict\np0,shadow\np1,\n", true),
+        err("noverdict.csv", "pair_id,comment\np0,x\n", false),
+        err("ragged.csv", "pair_id,verdict\np0,shadow,extra\n", false),
+    ]
+    .join("\n");
+    check("tally_errors.txt", &(got + "\n"));
+}
