@@ -287,7 +287,9 @@ fn score_uses_the_gt_store_and_refuses_another_models() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     let n = c.expected.len();
     assert!(
-        stderr.contains(&format!("GT store: {n} of {n} GT titles taken from the store")),
+        stderr.contains(&format!(
+            "GT store: {n} of {n} GT titles taken from the store"
+        )),
         "{stderr}"
     );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), plain);
@@ -299,8 +301,7 @@ fn score_uses_the_gt_store_and_refuses_another_models() {
     let other = c.dir.path().join("other.toml");
     std::fs::write(
         &other,
-        text.replace("tiny-bert-mean", "tiny-bert-cls")
-            + &format!("gt_store = {:?}\n", s(&store)),
+        text.replace("tiny-bert-mean", "tiny-bert-cls") + &format!("gt_store = {:?}\n", s(&store)),
     )
     .unwrap();
     let e = fails(&titlesim(
@@ -319,14 +320,33 @@ fn score_uses_the_gt_store_and_refuses_another_models() {
 fn the_old_chunk_flag_name_still_works() {
     let c = case();
     let a = ok(&titlesim(
-        &["score", "-c", s(&c.config), "-p", s(&c.pairs_csv), "--chunk-size", "2"],
+        &[
+            "score",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&c.pairs_csv),
+            "--chunk-size",
+            "2",
+        ],
         None,
     ));
     let b = ok(&titlesim(
-        &["score", "-c", s(&c.config), "-p", s(&c.pairs_csv), "--batch", "2"],
+        &[
+            "score",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&c.pairs_csv),
+            "--batch",
+            "2",
+        ],
         None,
     ));
     assert_eq!(a, b);
     let help = ok(&titlesim(&["score", "--help"], None));
-    assert!(help.contains("--chunk-size") && help.contains("--batch-size"), "{help}");
+    assert!(
+        help.contains("--chunk-size") && help.contains("--batch-size"),
+        "{help}"
+    );
 }

@@ -5,7 +5,7 @@
 //! holds each one's vector once, under the fingerprint of the model (and GT prompt) that made
 //! it and the vectors' dimension.
 //!
-//! - [`precompute`] builds or extends a store (what `titlesim precompute` runs).
+//! - [`precompute()`] builds or extends a store (what `titlesim precompute` runs).
 //! - [`GtStore`] implements `titlesim_core::GtVectors`, so a `CosineScorer` takes reference
 //!   vectors from it (`CosineScorer::with_gt_vectors`) in `titlesim score`, `titlesim shadow`
 //!   and the library alike; [`attach`] does that as a model's configuration (`gt_store`,
