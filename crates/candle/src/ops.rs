@@ -21,7 +21,7 @@
 //!
 //! Matrix products use the `gemm` crate, as candle's `Tensor::matmul` does, but called
 //! directly: candle 0.11 asks for the number of physical cores on every product (reading
-//! `/proc/cpuinfo` each time, ~20% of a batch-of-one forward pass here) and splits the work for
+//! `/proc/cpuinfo` each time; see benches/README.md for its measured cost) and splits the work for
 //! that many threads, whereas [`Linear`] splits it for the current rayon pool, adds the bias
 //! in the same pass and keeps its weights pre-transposed.
 //!

