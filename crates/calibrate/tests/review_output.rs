@@ -8,37 +8,10 @@
 
 mod common;
 
-use common::{record, shadow_error, synthetic, write_log};
+use common::{check, record, shadow_error, synthetic, write_log};
 use std::path::Path;
 use titlesim_calibrate::review::{self, ExportOptions, Sample, TallyOptions};
 use titlesim_calibrate::Threshold;
-
-/// Compares `got` with `tests/expected/<name>`, byte for byte (or writes it when blessing).
-fn check(name: &str, got: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/expected")
-        .join(name);
-    if std::env::var_os("TITLESIM_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    if got != want {
-        let line = got
-            .lines()
-            .zip(want.lines())
-            .position(|(g, w)| g != w)
-            .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
-        panic!(
-            "{name} differs from {} at line {}:\n  got:  {:?}\n  want: {:?}",
-            path.display(),
-            line + 1,
-            got.lines().nth(line),
-            want.lines().nth(line)
-        );
-    }
-}
 
 fn log(dir: &Path) -> std::path::PathBuf {
     let mut recs = synthetic(21, 120, 60, 0.8, 0.2);

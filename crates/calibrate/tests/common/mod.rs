@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: synthetic shadow records.
+//! Helpers shared by the integration tests: synthetic shadow records, and output pinned
+//! byte for byte under `tests/expected/`.
 #![allow(dead_code)]
 
 use titlesim_log::{ShadowRecord, SideRecord, SCHEMA_VERSION};
@@ -98,4 +99,31 @@ pub fn write_log(path: &std::path::Path, records: &[ShadowRecord]) {
         text.push('\n');
     }
     std::fs::write(path, text).unwrap();
+}
+
+/// Compares `got` with `tests/expected/<name>`, byte for byte (or writes it when blessing).
+pub fn check(name: &str, got: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name);
+    if std::env::var_os("TITLESIM_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if got != want {
+        let line = got
+            .lines()
+            .zip(want.lines())
+            .position(|(g, w)| g != w)
+            .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
+        panic!(
+            "{name} differs from {} at line {}:\n  got:  {:?}\n  want: {:?}",
+            path.display(),
+            line + 1,
+            got.lines().nth(line),
+            want.lines().nth(line)
+        );
+    }
 }
