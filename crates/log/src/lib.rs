@@ -7,8 +7,8 @@
 //! `titlesim-calibrate` reads them; neither needs the other.
 //!
 //! A log is UTF-8 JSON lines, appended in whole batches. [`complete_len`] finds where the
-//! last complete line of a file ends, so a writer can cut off a line torn by a crash before
-//! appending.
+//! last complete line of a file ends, and [`cut_torn_tail`] cuts off a line torn by a crash
+//! before a writer appends (the GT store's writer uses it too).
 #![deny(missing_docs)]
 
 pub mod record;
@@ -44,6 +44,17 @@ pub fn complete_len<F: Read + Seek>(file: &mut F, len: u64) -> std::io::Result<u
         end = start;
     }
     Ok(0)
+}
+
+/// Cuts a line torn by a crash off the end of `file` (opened for writing), so the next
+/// line appended does not fuse with it. Returns the length kept and the bytes cut off.
+pub fn cut_torn_tail(file: &mut std::fs::File) -> std::io::Result<(u64, u64)> {
+    let len = file.metadata()?.len();
+    let keep = complete_len(file, len)?;
+    if keep < len {
+        file.set_len(keep)?;
+    }
+    Ok((keep, len - keep))
 }
 
 #[cfg(test)]

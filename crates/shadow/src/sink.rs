@@ -74,11 +74,7 @@ impl JsonlSink {
             .create(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let keep = titlesim_log::complete_len(&mut file, len).map_err(|e| Error::io(path, e))?;
-        if keep < len {
-            file.set_len(keep).map_err(|e| Error::io(path, e))?;
-        }
+        let (keep, cut) = titlesim_log::cut_torn_tail(&mut file).map_err(|e| Error::io(path, e))?;
         Ok((
             JsonlSink {
                 path: path.to_path_buf(),
@@ -86,7 +82,7 @@ impl JsonlSink {
                 fsync,
                 good_len: keep,
             },
-            len - keep,
+            cut,
         ))
     }
 

@@ -465,11 +465,7 @@ impl StoreWriter {
             .write(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-        let keep = titlesim_log::complete_len(&mut file, len).map_err(|e| Error::io(path, e))?;
-        if keep < len {
-            file.set_len(keep).map_err(|e| Error::io(path, e))?;
-        }
+        let (keep, _) = titlesim_log::cut_torn_tail(&mut file).map_err(|e| Error::io(path, e))?;
         file.seek(SeekFrom::Start(keep))
             .map_err(|e| Error::io(path, e))?;
         Ok((
