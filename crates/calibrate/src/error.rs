@@ -53,6 +53,25 @@ pub enum CalibrateError {
         source: std::io::Error,
     },
 
+    /// An input file is not what it should be: a calibration or expectation document that
+    /// does not parse or lacks a field, a configuration that cannot be edited, a burn-in log
+    /// written by other models or thresholds than the expectation's.
+    #[error("{}: {message}", path.display())]
+    Input {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the field, table or line.
+        message: String,
+    },
+
+    /// `titlesim promote` refuses the promotion (each reason names its check; `--force`
+    /// overrides them and records them in the provenance).
+    #[error("promotion refused:\n  - {}\n(pass --force to promote anyway; the reasons are recorded in the provenance)", reasons.join("\n  - "))]
+    Refused {
+        /// Why, one sentence per failed check.
+        reasons: Vec<String>,
+    },
+
     /// A plot could not be rendered to PNG.
     #[error("rendering {}: {message}", path.display())]
     Render {
@@ -67,6 +86,13 @@ impl CalibrateError {
     /// An [`CalibrateError::Invalid`].
     pub fn invalid(message: impl Into<String>) -> Self {
         CalibrateError::Invalid(message.into())
+    }
+    /// An [`CalibrateError::Input`].
+    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        CalibrateError::Input {
+            path: path.into(),
+            message: message.into(),
+        }
     }
     /// An [`CalibrateError::Io`].
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -61,6 +61,8 @@ impl<'a> Document<'a> {
             models: ModelsJson {
                 canonical: &cal.canonical_models,
                 shadow: &cal.shadow_models,
+                canonical_fingerprints: &cal.canonical_fingerprints,
+                shadow_fingerprints: &cal.shadow_fingerprints,
             },
             warnings: &cal.warnings,
             notes: &cal.notes,
@@ -101,6 +103,8 @@ struct PhaseJson<'a> {
     best_agreement: Option<f64>,
     /// `[t, agreement]` for every grid point.
     agreement: Vec<(f64, Option<f64>)>,
+    /// `[t, shadow pass rate]` for every grid point.
+    shadow_pass_rate: Vec<(f64, Option<f64>)>,
     agreement_at_configured: Option<f64>,
     agreement_at_proposed: Option<f64>,
     canonical: DistributionJson<'a>,
@@ -120,6 +124,11 @@ impl<'a> PhaseJson<'a> {
             best_agreement: s.best.as_ref().and_then(|b| b.1.value()),
             agreement: s
                 .agreement
+                .iter()
+                .map(|(t, a)| (t.decimal(), a.value()))
+                .collect(),
+            shadow_pass_rate: s
+                .shadow_pass
                 .iter()
                 .map(|(t, a)| (t.decimal(), a.value()))
                 .collect(),
@@ -438,4 +447,6 @@ struct SkippedJson<'a> {
 struct ModelsJson<'a> {
     canonical: &'a [String],
     shadow: &'a [String],
+    canonical_fingerprints: &'a [String],
+    shadow_fingerprints: &'a [String],
 }

@@ -19,6 +19,11 @@
 //!   Markdown summary).
 //! - [`review`]: export the disagreements for people to judge, and tally their verdicts with
 //!   an exact sign test and Wilson intervals.
+//! - [`promote`]: the configuration swap (the candidate becomes canonical at its calibrated
+//!   threshold, comments and layout kept), refused when the threshold or the calibration does
+//!   not hold up, and the [`promote::Expectation`] the burn-in checks.
+//! - [`burnin`]: the logs written after a promotion against that expectation — promote to
+//!   stable, keep watching (with the pairs still needed), or roll back (naming the phase).
 //!
 //! ```no_run
 //! use titlesim_calibrate::{calibrate_logs, render_text, write_report, Options, ReportOptions};
@@ -30,9 +35,11 @@
 #![deny(missing_docs)]
 
 pub mod analysis;
+pub mod burnin;
 pub mod error;
 pub mod grid;
 pub mod json;
+pub mod promote;
 pub mod report;
 pub mod review;
 pub mod rng;

@@ -393,3 +393,28 @@ fn single_phase_and_single_pair_reports_render() {
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{stem}.svg");
     }
 }
+
+/// The same log given twice (or two overlapping runs) counts each pair once, and says so.
+#[test]
+fn a_pair_id_read_twice_counts_once() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("shadow.jsonl");
+    write_log(&p, &synthetic(7, 50, 30, 0.8, 0.2));
+    let once = calibrate_logs(&[&p], &Options::default()).unwrap();
+    let twice = calibrate_logs(&[&p, &p], &Options::default()).unwrap();
+    assert_eq!(twice.records, 2 * once.records);
+    assert_eq!(twice.pairs.len(), once.pairs.len());
+    let (j1, j2) = (to_json(&once), to_json(&twice));
+    assert_eq!(j2["phases"], j1["phases"]);
+    assert_eq!(j2["compromise"], j1["compromise"]);
+    let n = once.records;
+    assert!(
+        twice
+            .notes
+            .iter()
+            .any(|m| m.starts_with(&format!("{n} record(s) of a pair id already read"))),
+        "{:?}",
+        twice.notes
+    );
+    assert!(!once.notes.iter().any(|m| m.contains("already read")));
+}

@@ -31,6 +31,11 @@ pub struct Calibration {
     pub canonical_models: Vec<String>,
     /// `model (backend)` of the shadow side(s) in the logs.
     pub shadow_models: Vec<String>,
+    /// The vector fingerprints of the canonical side(s) in the logs.
+    pub canonical_fingerprints: Vec<String>,
+    /// The vector fingerprints of the shadow side(s) in the logs: what `titlesim promote`
+    /// checks against the configuration's shadow model.
+    pub shadow_fingerprints: Vec<String>,
     /// The canonical threshold T.
     pub canonical_threshold: ThresholdChoice,
     /// The shadow threshold configured when the logs were written.
@@ -101,6 +106,13 @@ pub fn calibrate(records: &[ShadowRecord], opts: &Options) -> Result<Calibration
     let (canonical_threshold, shadow_configured) = thresholds::choose(opts, &ex);
     let mut notes = thresholds::mixed_threshold_notes(&canonical_threshold, &shadow_configured);
     notes.extend(invalid_label_note(&ex));
+    if ex.duplicates > 0 {
+        notes.push(format!(
+            "{} record(s) of a pair id already read were left out (the first record of each \
+             pair counts): was a log given twice, or did two runs overlap?",
+            ex.duplicates
+        ));
+    }
     let ctx = InForce {
         t_canon: &canonical_threshold.threshold,
         configured: &shadow_configured.threshold,
@@ -138,6 +150,8 @@ pub fn calibrate(records: &[ShadowRecord], opts: &Options) -> Result<Calibration
         invalid_labels: ex.invalid_labels,
         canonical_models: ex.models.0.clone(),
         shadow_models: ex.models.1.clone(),
+        canonical_fingerprints: ex.fingerprints.0.clone(),
+        shadow_fingerprints: ex.fingerprints.1.clone(),
         canonical_threshold,
         shadow_configured,
         shadow_proposed: opts.propose.clone(),

@@ -92,12 +92,17 @@ pub struct Extracted {
     pub excluded_by_phase: BTreeMap<String, Exclusions>,
     /// Pairs whose label was neither 0 nor 1 (kept as pairs, without a label).
     pub invalid_labels: usize,
+    /// Records of a pair id an earlier record already had (the same log given twice,
+    /// overlapping runs): left out, so no pair counts twice; the first record counts.
+    pub duplicates: usize,
     /// Canonical thresholds of the pairs, with counts.
     pub canonical_thresholds: Vec<(Threshold, usize)>,
     /// Shadow thresholds of the pairs, with counts.
     pub shadow_thresholds: Vec<(Threshold, usize)>,
     /// `model (backend)` of each side, distinct, in order of appearance.
     pub models: (Vec<String>, Vec<String>),
+    /// The vector fingerprints of each side, distinct, in order of appearance.
+    pub fingerprints: (Vec<String>, Vec<String>),
 }
 
 /// Splits records into usable pairs and counted exclusions.
@@ -105,8 +110,13 @@ pub fn extract_pairs(records: &[ShadowRecord]) -> Extracted {
     let mut out = Extracted::default();
     let mut canonical_thresholds = ThresholdCounts::default();
     let mut shadow_thresholds = ThresholdCounts::default();
+    let mut seen = std::collections::HashSet::with_capacity(records.len());
     for r in records {
-        note_models(&mut out.models, r);
+        if !seen.insert(r.pair_id.as_str()) {
+            out.duplicates += 1;
+            continue;
+        }
+        note_models(&mut out.models, &mut out.fingerprints, r);
         let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
         match cosines(r) {
             Ok((canonical, shadow, shadow_threshold)) => {
@@ -142,17 +152,25 @@ pub fn extract_pairs(records: &[ShadowRecord]) -> Extracted {
     out
 }
 
-/// Adds the record's `model (backend)` of each side to the distinct lists.
-fn note_models(models: &mut (Vec<String>, Vec<String>), r: &ShadowRecord) {
-    let cm = format!("{} ({})", r.canonical.model, r.canonical.backend);
-    if !models.0.contains(&cm) {
-        models.0.push(cm);
-    }
-    if let Some(s) = &r.shadow {
-        let sm = format!("{} ({})", s.model, s.backend);
-        if !models.1.contains(&sm) {
-            models.1.push(sm);
+/// Adds the record's `model (backend)` and fingerprint of each side to the distinct lists.
+fn note_models(
+    models: &mut (Vec<String>, Vec<String>),
+    fingerprints: &mut (Vec<String>, Vec<String>),
+    r: &ShadowRecord,
+) {
+    let push = |list: &mut Vec<String>, v: String| {
+        if !list.contains(&v) {
+            list.push(v);
         }
+    };
+    push(
+        &mut models.0,
+        format!("{} ({})", r.canonical.model, r.canonical.backend),
+    );
+    push(&mut fingerprints.0, r.canonical.fingerprint.clone());
+    if let Some(s) = &r.shadow {
+        push(&mut models.1, format!("{} ({})", s.model, s.backend));
+        push(&mut fingerprints.1, s.fingerprint.clone());
     }
 }
 

@@ -34,6 +34,9 @@ pub struct PhaseStats {
     /// Agreement at every grid threshold: share of pairs with
     /// `(canonical >= T) == (shadow >= t)`.
     pub agreement: Vec<(Threshold, Share)>,
+    /// The shadow model's pass rate at every grid threshold: share of pairs with
+    /// `shadow >= t` (what the candidate would pass as canonical at t).
+    pub shadow_pass: Vec<(Threshold, Share)>,
     /// The grid threshold with the highest agreement (ties: lowest t); `None` without pairs.
     pub best: Option<(Threshold, Share)>,
     /// Agreement at the configured shadow threshold.
@@ -110,6 +113,21 @@ fn phase_stats(name: &str, pairs: &[&Pair], ctx: &InForce) -> PhaseStats {
         .iter()
         .map(|t| (t.clone(), agree(t)))
         .collect();
+    let shadow_pass: Vec<(Threshold, Share)> = ctx
+        .grid
+        .points()
+        .iter()
+        .map(|t| {
+            let k = s.iter().filter(|&&v| t.passes(v)).count() as u64;
+            (
+                t.clone(),
+                Share {
+                    k,
+                    n: pairs.len() as u64,
+                },
+            )
+        })
+        .collect();
     let best = if pairs.is_empty() {
         None
     } else {
@@ -129,6 +147,7 @@ fn phase_stats(name: &str, pairs: &[&Pair], ctx: &InForce) -> PhaseStats {
         canonical: Distribution::of(&c, &[("T", ctx.t_canon)]),
         shadow: Distribution::of(&s, &shadow_passes),
         agreement,
+        shadow_pass,
         best,
         at_configured: (!pairs.is_empty()).then(|| agree(ctx.configured)),
         at_proposed: ctx.proposed.filter(|_| !pairs.is_empty()).map(agree),

@@ -75,7 +75,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<PathBuf>) -> Resu
 }
 
 /// Loads fonts for the rasteriser; returns the database and the family to use (if any).
-fn fonts(choice: &FontChoice) -> (resvg::usvg::fontdb::Database, Option<String>) {
+pub(crate) fn fonts(choice: &FontChoice) -> (resvg::usvg::fontdb::Database, Option<String>) {
     let mut db = resvg::usvg::fontdb::Database::new();
     let load_path = |db: &mut resvg::usvg::fontdb::Database, p: &Path| {
         if p.is_dir() {
@@ -116,7 +116,12 @@ fn fonts(choice: &FontChoice) -> (resvg::usvg::fontdb::Database, Option<String>)
     (db, family)
 }
 
-fn rasterise(svg: &str, path: &Path, opt: &resvg::usvg::Options, scale: f32) -> Result<Vec<u8>> {
+pub(crate) fn rasterise(
+    svg: &str,
+    path: &Path,
+    opt: &resvg::usvg::Options,
+    scale: f32,
+) -> Result<Vec<u8>> {
     let err = |m: String| CalibrateError::Render {
         path: path.to_path_buf(),
         message: m,

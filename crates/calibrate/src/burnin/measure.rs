@@ -1,0 +1,128 @@
+//! What the burn-in logs show: per phase, the new canonical model's passes and its agreement
+//! with the old model (the shadow), with the running pass rate over time for the plot.
+
+use crate::analysis::{Share, NO_PHASE};
+use crate::error::{CalibrateError, Result};
+use crate::promote::Expectation;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use titlesim_log::ShadowRecord;
+
+/// One phase's burn-in counts.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// The new canonical model's passes, of the records with a canonical cosine.
+    pub pass: Share,
+    /// Agreement of the two models, of the records with both cosines.
+    pub agree: Share,
+    /// `(time in ms, or record number when a timestamp does not parse; passed)` per record
+    /// with a canonical cosine, in time order (log order when a timestamp does not parse).
+    pub series: Vec<(i64, bool)>,
+}
+
+/// Records left out of the counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Left {
+    /// No canonical cosine (the canonical side failed).
+    pub canonical_error: usize,
+    /// No usable shadow cosine (not sampled, failed or timed out): counted in the pass rate,
+    /// not in the agreement.
+    pub no_shadow: usize,
+}
+
+/// Counts the records by phase. Records from other models or thresholds than the
+/// expectation's are an error: they are not the promoted configuration's.
+pub(crate) fn measure(
+    exp: &Expectation,
+    records: &[(Option<PathBuf>, ShadowRecord)],
+) -> Result<(BTreeMap<String, Measured>, Left, bool)> {
+    let t_new = exp.canonical.threshold as f32;
+    let t_old = exp.shadow.threshold as f32;
+    let mut by: BTreeMap<String, Measured> = BTreeMap::new();
+    let mut left = Left::default();
+    let mut all_times = true;
+    for (i, (path, r)) in records.iter().enumerate() {
+        let at = || path.clone().unwrap_or_else(|| PathBuf::from("<records>"));
+        let mismatch = |what: String| {
+            CalibrateError::input(
+                at(),
+                format!(
+                    "pair {} ({}): {what}; the burn-in reads only logs written by the promoted configuration",
+                    r.pair_id, r.ts
+                ),
+            )
+        };
+        if let Some(fp) = &exp.canonical.fingerprint {
+            if &r.canonical.fingerprint != fp {
+                return Err(mismatch(format!(
+                    "canonical fingerprint {} is not the promoted model's {fp}",
+                    r.canonical.fingerprint
+                )));
+            }
+        }
+        if r.canonical.threshold != t_new {
+            return Err(mismatch(format!(
+                "canonical threshold {} is not the promoted {}",
+                r.canonical.threshold, exp.canonical.threshold
+            )));
+        }
+        let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
+        let Some(c) = r.canonical.cosine.filter(|c| c.is_finite()) else {
+            left.canonical_error += 1;
+            continue;
+        };
+        let m = by.entry(phase).or_default();
+        let pass = c >= t_new;
+        m.pass.n += 1;
+        m.pass.k += pass as u64;
+        let when = titlesim_log::time::parse_rfc3339_ms(&r.ts);
+        all_times &= when.is_some();
+        m.series.push((when.unwrap_or(i as i64), pass));
+        let shadow = r
+            .shadow
+            .as_ref()
+            .filter(|s| s.error.is_none())
+            .and_then(|s| s.cosine.filter(|v| v.is_finite()).map(|v| (s, v)));
+        match shadow {
+            None => left.no_shadow += 1,
+            Some((s, v)) => {
+                if let Some(fp) = &exp.shadow.fingerprint {
+                    if &s.fingerprint != fp {
+                        return Err(mismatch(format!(
+                            "shadow fingerprint {} is not the previous canonical model's {fp}",
+                            s.fingerprint
+                        )));
+                    }
+                }
+                if s.threshold != t_old {
+                    return Err(mismatch(format!(
+                        "shadow threshold {} is not the previous canonical threshold {}",
+                        s.threshold, exp.shadow.threshold
+                    )));
+                }
+                m.agree.n += 1;
+                m.agree.k += (pass == (v >= t_old)) as u64;
+            }
+        }
+    }
+    if all_times {
+        // several logs, or a log appended out of order: the running rate follows the clock
+        for m in by.values_mut() {
+            m.series.sort_by_key(|s| s.0);
+        }
+    } else {
+        // one axis for every phase: record numbers throughout
+        for m in by.values_mut() {
+            m.series.clear();
+        }
+        for (i, (_, r)) in records.iter().enumerate() {
+            if let Some(c) = r.canonical.cosine.filter(|c| c.is_finite()) {
+                let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
+                if let Some(m) = by.get_mut(&phase) {
+                    m.series.push((i as i64, c >= t_new));
+                }
+            }
+        }
+    }
+    Ok((by, left, all_times))
+}

@@ -1,0 +1,196 @@
+//! The checks a promotion must pass: every phase at the floor, the calibrated model is the
+//! configuration's shadow, the threshold is not in the far tail of the candidate's cosines,
+//! and the human review does not find the candidate significantly worse.
+
+use super::input::CalibrationDoc;
+use crate::analysis::{PASS_RATE_SHIFT_LIMIT_POINTS, TAIL_CHECK_MIN_PAIRS};
+use crate::grid::Threshold;
+use crate::review::{Tally, ALPHA};
+
+/// Why a promotion is refused: the failed check and one sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// `floor`, `fingerprint`, `far-tail`, `pass-rate-shift` or `review`.
+    pub check: &'static str,
+    /// What failed, with the numbers.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.check, self.reason)
+    }
+}
+
+/// Phases with pairs (those calibration could judge), by name.
+pub(crate) fn used_phases(
+    doc: &CalibrationDoc,
+) -> impl Iterator<Item = (&String, &super::input::PhaseDoc)> {
+    doc.phases.iter().filter(|(_, p)| p.n > 0)
+}
+
+/// Every phase keeps the floor at grid index `i`.
+pub(crate) fn floor(doc: &CalibrationDoc, t: &Threshold, i: usize) -> Vec<Refusal> {
+    let below: Vec<String> = used_phases(doc)
+        .filter_map(|(name, p)| {
+            let a = p.agreement_at(i)?;
+            (a.value()? < doc.floor).then(|| format!("{name} {}", a.percent()))
+        })
+        .collect();
+    if below.is_empty() {
+        return Vec::new();
+    }
+    let ranges = if doc.compromise.feasible_ranges.is_empty() {
+        "no grid threshold keeps every phase at the floor".to_string()
+    } else {
+        format!(
+            "every phase keeps it for t in {}",
+            doc.compromise
+                .feasible_ranges
+                .iter()
+                .map(|(lo, hi)| format!("{lo}..={hi}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    vec![Refusal {
+        check: "floor",
+        reason: format!(
+            "at t = {t} agreement falls below the {:.0}% floor in {} ({ranges})",
+            doc.floor * 100.0,
+            below.join(", ")
+        ),
+    }]
+}
+
+/// The calibration's shadow fingerprints against the configuration's shadow model's.
+/// `config` is `None` when it could not be computed (the caller says why in `why_none`).
+pub(crate) fn fingerprint(doc: &CalibrationDoc, config: Option<&str>) -> Vec<Refusal> {
+    let refuse = |reason: String| {
+        vec![Refusal {
+            check: "fingerprint",
+            reason,
+        }]
+    };
+    let Some(logged) = &doc.models.shadow_fingerprints else {
+        return refuse(
+            "the calibration records no shadow model fingerprint (it predates `titlesim promote`): run `titlesim calibrate --json` again on the same logs".into(),
+        );
+    };
+    let Some(config) = config else {
+        return refuse("the configuration's shadow model fingerprint is unknown".into());
+    };
+    match logged.as_slice() {
+        [one] if one == config => Vec::new(),
+        [] => refuse("the calibration saw no shadow side at all".into()),
+        _ => refuse(format!(
+            "the calibration was made with shadow model fingerprint(s) {} but the configuration's [shadow] model has {config}: these logs calibrated another model (or other settings)",
+            logged.join(", ")
+        )),
+    }
+}
+
+/// The far-tail and pass-rate-shift warnings of `titlesim calibrate`, for `t` (grid index
+/// `i`): pooled, and every phase with at least [`TAIL_CHECK_MIN_PAIRS`] pairs.
+pub(crate) fn tail(doc: &CalibrationDoc, t: &Threshold, i: usize) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    let scopes = std::iter::once(("all phases".to_string(), &doc.pooled)).chain(
+        used_phases(doc)
+            .filter(|(_, p)| p.n >= TAIL_CHECK_MIN_PAIRS as u64)
+            .map(|(n, p)| (format!("phase {n}"), p)),
+    );
+    for (scope, p) in scopes {
+        let mean = p
+            .shadow
+            .mean
+            .map(|m| format!("{m:.3}"))
+            .unwrap_or_else(|| "-".into());
+        let pct = |k: &str| p.shadow.percentiles.get(k).copied().flatten();
+        if p.n >= TAIL_CHECK_MIN_PAIRS as u64 {
+            if let (Some(p5), Some(p95)) = (pct("p5"), pct("p95")) {
+                let v = t.value as f64;
+                if v > p95 {
+                    out.push(Refusal { check: "far-tail", reason: format!("{scope}: t = {t} is above the 95th percentile of the candidate's cosines (p95 {p95:.3}, mean {mean}): it sits in the far upper tail of this model's distribution") });
+                } else if v < p5 {
+                    out.push(Refusal { check: "far-tail", reason: format!("{scope}: t = {t} is below the 5th percentile of the candidate's cosines (p5 {p5:.3}, mean {mean}): it sits in the far lower tail of this model's distribution") });
+                }
+            }
+        }
+        if let (Some(s), Some(c)) = (p.shadow_pass_at(i), p.canonical_pass()) {
+            let diff = s.k.abs_diff(c.k);
+            if s.n > 0 && 100 * diff > PASS_RATE_SHIFT_LIMIT_POINTS * s.n {
+                out.push(Refusal {
+                    check: "pass-rate-shift",
+                    reason: format!(
+                        "{scope}: at t = {t} the candidate passes {} of pairs, the current canonical model {} — a shift of {:.1} points (limit {PASS_RATE_SHIFT_LIMIT_POINTS})",
+                        s.percent(),
+                        c.percent(),
+                        diff as f64 / s.n as f64 * 100.0
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The review's sign test: refused when the current canonical model was right significantly
+/// more often than the candidate (the review's shadow).
+pub(crate) fn review(t: &Tally) -> Vec<Refusal> {
+    let c = &t.counts;
+    match c.sign_test() {
+        Ok(p) if p < ALPHA && c.canonical > c.shadow => vec![Refusal {
+            check: "review",
+            reason: format!(
+                "the review {} finds the candidate significantly worse: the current canonical model was right in {} and the candidate in {} of the {} disagreements where exactly one was right (exact two-sided sign test p = {}, below {ALPHA})",
+                t.path.display(),
+                c.canonical,
+                c.shadow,
+                c.canonical + c.shadow,
+                fmt_p(p)
+            ),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// A p-value with three decimals, or in scientific notation below 0.001.
+pub(crate) fn fmt_p(p: f64) -> String {
+    if p < 0.001 {
+        format!("{p:.2e}")
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// A note when the review file was exported at another shadow threshold than `t` (its
+/// `shadow_threshold` column): its verdicts then judged other disagreements. `None` when the
+/// file has no such column or every row is at `t`.
+pub(crate) fn review_threshold_note(t: &Tally, threshold: &Threshold) -> Option<String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&t.path)
+        .ok()?;
+    let col = rdr
+        .headers()
+        .ok()?
+        .iter()
+        .position(|h| h.trim().eq_ignore_ascii_case("shadow_threshold"))?;
+    let mut seen: Vec<String> = Vec::new();
+    for rec in rdr.records().flatten() {
+        let cell = rec.get(col).unwrap_or("").trim();
+        let other = cell
+            .parse::<f64>()
+            .is_ok_and(|v| (v - threshold.decimal()).abs() > 1e-9);
+        if other && !seen.iter().any(|s| s == cell) {
+            seen.push(cell.to_string());
+        }
+    }
+    (!seen.is_empty()).then(|| {
+        format!(
+            "the review {} was exported at shadow threshold {}, the promotion uses {threshold}: its verdicts judged the disagreements at that threshold",
+            t.path.display(),
+            seen.join(", ")
+        )
+    })
+}

@@ -1,0 +1,561 @@
+//! `promote` and `burn-in` on logs with known answers: the calibration and burn-in counts are
+//! those of tests/fixtures/references/burnin.json, whose expectations, z-tests and pairs
+//! needed come from statsmodels (scripts/generate_burnin_refs.py).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use titlesim_calibrate::burnin::{self, BurnInOptions, Decision};
+use titlesim_calibrate::promote::{self, Expectation, PromoteOptions};
+use titlesim_calibrate::review::{self, TallyOptions};
+use titlesim_calibrate::{calibrate, to_json, CalibrateError, Options, Threshold};
+use titlesim_log::{ShadowRecord, SideRecord, SCHEMA_VERSION};
+
+const OLD: &str = "BAAI/bge-small-en-v1.5";
+const CAND: &str = "Qwen/Qwen3-Embedding-0.6B";
+const OLD_FP: &str = "ts1-old";
+const CAND_FP: &str = "ts1-cand";
+
+const CONFIG: &str = r#"# validator scoring
+[canonical]                         # the model whose verdicts count
+model = "BAAI/bge-small-en-v1.5"
+backend = "ort"
+threshold = 0.70
+gt_store = "stores/bge-small.gtstore"
+
+[shadow]                            # the candidate
+model = "Qwen/Qwen3-Embedding-0.6B"
+backend = "ort"
+threshold = 0.95                    # copied, and wrong for this model
+gt_store = "stores/qwen3.gtstore"
+
+[shadow_options]
+log = "logs/shadow.jsonl"
+"#;
+
+fn refs() -> Value {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/references/burnin.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(p).expect("burnin.json")).unwrap()
+}
+
+fn side(model: &str, fp: &str, threshold: f32, cosine: f32) -> SideRecord {
+    SideRecord {
+        model: model.into(),
+        backend: "ort".into(),
+        fingerprint: fp.into(),
+        threshold,
+        cosine: Some(cosine),
+        pass: Some(cosine >= threshold),
+        encode_ms: 1.0,
+        error: None,
+    }
+}
+
+fn record(i: usize, phase: &str, canonical: SideRecord, shadow: SideRecord) -> ShadowRecord {
+    ShadowRecord {
+        schema: SCHEMA_VERSION,
+        ts: titlesim_log::time::format_rfc3339_ms(1_764_800_000_000 + i as i64 * 60_000),
+        pair_id: format!("p{i}"),
+        phase: Some(phase.into()),
+        product: format!("product {i}"),
+        gt: format!("gt {i}"),
+        label: None,
+        canonical,
+        shadow: Some(shadow),
+    }
+}
+
+/// Records interleaving the phases' kinds: `kinds[phase]` maps a kind to its count and
+/// `make(kind)` gives the two sides of a pair of that kind.
+fn interleave(
+    phases: &Value,
+    kinds: &[&str],
+    make: &dyn Fn(&str) -> (SideRecord, SideRecord),
+) -> Vec<ShadowRecord> {
+    let mut queue: Vec<(String, String, u64)> = Vec::new();
+    for (phase, c) in phases.as_object().unwrap() {
+        for k in kinds {
+            queue.push((phase.clone(), k.to_string(), c[*k].as_u64().unwrap()));
+        }
+    }
+    let mut out = Vec::new();
+    // round robin so every phase and kind is spread over the log (and over time)
+    while queue.iter().any(|q| q.2 > 0) {
+        for q in queue.iter_mut().filter(|q| q.2 > 0) {
+            q.2 -= 1;
+            let (c, s) = make(&q.1);
+            out.push(record(out.len(), &q.0, c, s));
+        }
+    }
+    out
+}
+
+/// The calibration logs: canonical = the old model at 0.70, shadow = the candidate logged at
+/// the copied 0.95.
+fn calibration_records(r: &Value) -> Vec<ShadowRecord> {
+    interleave(&r["calibration"]["phases"], &["a", "b", "c", "d"], &|k| {
+        let (old, cand) = match k {
+            "a" => (0.80, 0.85),
+            "b" => (0.60, 0.65),
+            "c" => (0.80, 0.70),
+            _ => (0.60, 0.78),
+        };
+        (
+            side(OLD, OLD_FP, 0.70, old),
+            side(CAND, CAND_FP, 0.95, cand),
+        )
+    })
+}
+
+/// Burn-in logs after the swap: canonical = the candidate at 0.79, shadow = the old at 0.70.
+fn burn_in_records(r: &Value, scenario: &str) -> Vec<ShadowRecord> {
+    interleave(
+        &r["scenarios"][scenario]["phases"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(p, v)| (p.clone(), v["counts"].clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        &["pp", "pf", "fp", "ff"],
+        &|k| {
+            let cand = if k.starts_with('p') { 0.85 } else { 0.70 };
+            let old = if k.ends_with('p') { 0.80 } else { 0.60 };
+            (
+                side(CAND, CAND_FP, 0.79, cand),
+                side(OLD, OLD_FP, 0.70, old),
+            )
+        },
+    )
+}
+
+/// Calibrates the reference logs and writes the calibration document into `dir`.
+fn calibration_file(dir: &Path) -> PathBuf {
+    let cal = calibrate(&calibration_records(&refs()), &Options::default()).unwrap();
+    let p = dir.join("calibration.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&to_json(&cal)).unwrap()).unwrap();
+    p
+}
+
+fn options() -> PromoteOptions {
+    PromoteOptions {
+        shadow_fingerprint: Some(CAND_FP.into()),
+        created: "2026-12-04T09:00:00.000Z".into(),
+        out: "promoted.toml".into(),
+        expectation: "promoted.expectation.json".into(),
+        ..PromoteOptions::default()
+    }
+}
+
+/// The burn-in of the reference case `case` (see burnin.json) against the promotion of the
+/// default options, made in `dir`.
+fn burn_in_case(dir: &Path, case: &str) -> burnin::BurnIn {
+    let exp = promote_ok(dir, &options()).expectation;
+    burnin::burn_in(
+        &exp,
+        &burn_in_records(&refs(), case),
+        &BurnInOptions::default(),
+    )
+    .unwrap()
+}
+
+fn promote_ok(dir: &Path, opts: &PromoteOptions) -> promote::Promotion {
+    let cal = promote::read_calibration(&calibration_file(dir)).unwrap();
+    promote::promote(CONFIG, Path::new("titlesim.toml"), &cal, opts).unwrap()
+}
+
+fn refused(dir: &Path, opts: &PromoteOptions) -> Vec<String> {
+    let cal = promote::read_calibration(&calibration_file(dir)).unwrap();
+    match promote::promote(CONFIG, Path::new("titlesim.toml"), &cal, opts) {
+        Err(CalibrateError::Refused { reasons }) => reasons,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn close(what: &str, got: f64, want: &Value) {
+    let w = want.as_f64().unwrap();
+    assert!(
+        (got - w).abs()
+            <= 1e-10
+                * w.abs()
+                    .max(1e-300)
+                    .max(if w.abs() < 1e-3 { 0.0 } else { 1.0 }),
+        "{what}: got {got}, statsmodels {w}"
+    );
+}
+
+/// Every phase's tests and pairs needed equal the statsmodels references of `scenario`.
+fn check_against_references(b: &burnin::BurnIn, scenario: &str) {
+    let r = refs();
+    for p in &b.phases {
+        let want = &r["scenarios"][scenario]["phases"][&p.name];
+        for (key, m) in [("pass_rate", &p.pass_rate), ("agreement", &p.agreement)] {
+            let w = &want[key];
+            let what = format!("{scenario}/{}/{key}", p.name);
+            assert_eq!(m.expected.k, w["k1"].as_u64().unwrap(), "{what} k1");
+            assert_eq!(m.expected.n, w["n1"].as_u64().unwrap(), "{what} n1");
+            assert_eq!(m.measured.k, w["k2"].as_u64().unwrap(), "{what} k2");
+            assert_eq!(m.measured.n, w["n2"].as_u64().unwrap(), "{what} n2");
+            let (z, pv) = m.test.unwrap();
+            assert!((z - w["z"].as_f64().unwrap()).abs() <= 1e-9, "{what} z {z}");
+            close(&format!("{what} p"), pv, &w["p"]);
+            assert_eq!(m.drifted, w["drifted"].as_bool().unwrap(), "{what} drifted");
+            assert_eq!(m.needed, w["needed"].as_u64(), "{what} needed");
+        }
+    }
+}
+
+#[test]
+fn a_swap_that_matches_promotes_to_stable() {
+    let d = tempfile::tempdir().unwrap();
+    let p = promote_ok(d.path(), &options());
+    assert_eq!(p.threshold.label, "0.79", "the compromise");
+    assert!(p.overridden.is_empty());
+
+    // The expectation: statsmodels' Wilson intervals of the calibration's counts.
+    let r = refs();
+    for (name, want) in r["expectation"].as_object().unwrap() {
+        let e = &p.expectation.phases[name];
+        assert_eq!(e.pairs, want["n"].as_u64().unwrap());
+        for (key, x) in [("pass_rate", &e.pass_rate), ("agreement", &e.agreement)] {
+            let w = &want[key];
+            assert_eq!(
+                (x.k, x.n),
+                (w["k"].as_u64().unwrap(), w["n"].as_u64().unwrap()),
+                "{name} {key}"
+            );
+            for i in 0..2 {
+                let wi = w["interval"][i].as_f64().unwrap();
+                assert!((x.interval[i] - wi).abs() < 1e-12, "{name} {key} interval");
+            }
+        }
+    }
+    assert_eq!(
+        p.expectation.canonical.fingerprint.as_deref(),
+        Some(CAND_FP)
+    );
+    assert_eq!(p.expectation.shadow.fingerprint.as_deref(), Some(OLD_FP));
+    assert_eq!(p.expectation.canonical.threshold, 0.79);
+    assert_eq!(p.expectation.shadow.threshold, 0.70);
+
+    // The configuration: bodies swapped, comments kept, provenance on top.
+    assert!(
+        p.config
+            .starts_with("# titlesim promote, 2026-12-04T09:00:00.000Z\n"),
+        "{}",
+        p.config
+    );
+    let sha = promote::read_calibration(&d.path().join("calibration.json"))
+        .unwrap()
+        .sha256;
+    assert!(p.config.contains(&format!("sha256 {sha}")), "{}", p.config);
+    assert!(p
+        .config
+        .contains("# phase race: 600 pairs, agreement 93.3%, pass rate 43.3% at 0.79"));
+    assert!(p
+        .config
+        .contains("# phase qualifying: 500 pairs, agreement 92.0%, pass rate 48.0% at 0.79"));
+    let body = p
+        .config
+        .split("\n\n# validator scoring\n")
+        .nth(1)
+        .expect("the original document follows the block");
+    assert_eq!(
+        body,
+        r#"[canonical]                         # the model whose verdicts count
+model = "Qwen/Qwen3-Embedding-0.6B"
+backend = "ort"
+threshold = 0.79                    # calibrated: the calibration's compromise (was 0.95)
+gt_store = "stores/qwen3.gtstore"
+
+[shadow]                            # the candidate
+model = "BAAI/bge-small-en-v1.5"
+backend = "ort"
+threshold = 0.70
+gt_store = "stores/bge-small.gtstore"
+
+[shadow_options]
+log = "logs/shadow.jsonl"
+"#
+    );
+
+    // The expectation round-trips through its file.
+    let ep = d.path().join("e.json");
+    std::fs::write(&ep, p.expectation.to_json_string()).unwrap();
+    let exp = Expectation::read(&ep).unwrap();
+    assert_eq!(exp, p.expectation);
+
+    let b = burnin::burn_in(
+        &exp,
+        &burn_in_records(&r, "match"),
+        &BurnInOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(b.decision, Decision::Promote);
+    assert_eq!(b.decision.exit_code(), 0);
+    assert_eq!(b.tests, 4);
+    assert_eq!(b.alpha_per_test, 0.0125);
+    check_against_references(&b, "match");
+    let text = b.render_text();
+    assert!(text.contains("phase race: matches"), "{text}");
+    assert!(text.contains("decision: promote (exit 0)"), "{text}");
+}
+
+#[test]
+fn a_copied_threshold_far_off_the_candidates_cosines_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let opts = PromoteOptions {
+        threshold: Some(Threshold::parse("0.95").unwrap()),
+        ..options()
+    };
+    let reasons = refused(d.path(), &opts);
+    let all = reasons.join("\n");
+    assert!(reasons.iter().any(|r| r.starts_with("floor: at t = 0.95 agreement falls below the 78% floor in qualifying 44.0%, race 50.0% (every phase keeps it for t in 0.66..=0.85)")), "{all}");
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("far-tail: all phases: t = 0.95 is above the 95th percentile")),
+        "{all}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("far-tail: phase race:")),
+        "{all}"
+    );
+    assert!(reasons.iter().any(|r| r.starts_with("pass-rate-shift: phase qualifying: at t = 0.95 the candidate passes 0.0% of pairs, the current canonical model 56.0%")), "{all}");
+    assert!(!all.contains("fingerprint"), "{all}");
+
+    // --force promotes and records why.
+    let p = promote_ok(
+        d.path(),
+        &PromoteOptions {
+            force: true,
+            ..opts
+        },
+    );
+    assert_eq!(p.overridden.len(), reasons.len());
+    assert_eq!(p.expectation.forced, reasons);
+    assert!(
+        p.config.contains("# FORCED past floor: at t = 0.95"),
+        "{}",
+        p.config
+    );
+    assert!(p.config.contains(
+        "threshold = 0.95                    # calibrated: given with --threshold (was 0.95)"
+    ));
+}
+
+#[test]
+fn a_calibration_of_another_model_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let reasons = refused(
+        d.path(),
+        &PromoteOptions {
+            shadow_fingerprint: Some("ts1-other".into()),
+            ..options()
+        },
+    );
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].starts_with("fingerprint: the calibration was made with shadow model fingerprint(s) ts1-cand but the configuration's [shadow] model has ts1-other"), "{reasons:?}");
+}
+
+#[test]
+fn a_review_that_finds_the_candidate_worse_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("review.csv");
+    let mut text = String::from("pair_id,phase,verdict\n");
+    for i in 0..12 {
+        text.push_str(&format!(
+            "p{i},race,{}\n",
+            if i < 11 { "canonical" } else { "shadow" }
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let tally = review::tally(&csv, &TallyOptions::default()).unwrap();
+    let reasons = refused(
+        d.path(),
+        &PromoteOptions {
+            review: Some(tally.clone()),
+            ..options()
+        },
+    );
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].contains("finds the candidate significantly worse: the current canonical model was right in 11 and the candidate in 1 of the 12"), "{reasons:?}");
+    assert!(reasons[0].contains("p = 0.006"), "{reasons:?}");
+
+    // a split review passes, and its tally goes into the provenance
+    let mut text = String::from("pair_id,phase,shadow_threshold,verdict\n");
+    for i in 0..15 {
+        text.push_str(&format!(
+            "p{i},race,0.72,{}\n",
+            if i < 7 { "canonical" } else { "shadow" }
+        ));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let tally = review::tally(&csv, &TallyOptions::default()).unwrap();
+    let p = promote_ok(
+        d.path(),
+        &PromoteOptions {
+            review: Some(tally),
+            ..options()
+        },
+    );
+    assert!(p.config.contains("canonical right 7, candidate right 8, both 0, neither 0, not reviewed 0; sign test p = 1.000"), "{}", p.config);
+    // ... and says when the review judged another threshold's disagreements
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.contains("was exported at shadow threshold 0.72, the promotion uses 0.79")),
+        "{:?}",
+        p.notes
+    );
+    assert!(p.config.contains("# note: the review "), "{}", p.config);
+}
+
+#[test]
+fn a_drift_in_one_phase_rolls_back_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let b = burn_in_case(d.path(), "drift_race");
+    assert_eq!(b.decision, Decision::RollBack);
+    assert_eq!(b.decision.exit_code(), 2);
+    check_against_references(&b, "drift_race");
+    let race = b.phases.iter().find(|p| p.name == "race").unwrap();
+    let qual = b.phases.iter().find(|p| p.name == "qualifying").unwrap();
+    assert_eq!(race.decision, Decision::RollBack);
+    assert_eq!(qual.decision, Decision::Promote);
+    let why = b.reason(race);
+    assert!(why.starts_with("phase race: roll back — pass rate measured 30.0% (360/1200) against the expected 43.3% (95% interval 39.4%–47.3%, 260/600 in calibration): two-proportion z-test z = 5.61, p = 2.00e-8 < 0.0125 (0.05 over 4 tests)"), "{why}");
+    assert!(
+        why.contains("; agreement measured 80.0% (960/1200) against the expected 93.3%"),
+        "{why}"
+    );
+    let j = b.to_json();
+    assert_eq!(j["decision"], "roll-back");
+    assert_eq!(j["exit_code"], 2);
+    assert_eq!(j["phases"]["race"]["decision"], "roll-back");
+    assert_eq!(j["phases"]["qualifying"]["decision"], "promote");
+}
+
+#[test]
+fn too_few_pairs_keep_watching_with_the_pairs_needed() {
+    let d = tempfile::tempdir().unwrap();
+    let b = burn_in_case(d.path(), "few");
+    assert_eq!(b.decision, Decision::KeepWatching);
+    assert_eq!(b.decision.exit_code(), 1);
+    check_against_references(&b, "few");
+    let race = b.phases.iter().find(|p| p.name == "race").unwrap();
+    assert_eq!(race.pass_rate.needed, Some(517));
+    assert_eq!(race.pass_rate.more_needed(), Some(397));
+    let why = b.reason(race);
+    assert_eq!(why, "phase race: keep watching — 120 pairs so far, no drift shown; 517 pairs needed to tell a drift of 10 points in pass rate at 80% power (397 more); 135 pairs needed to tell a drift of 10 points in agreement at 80% power (15 more)");
+    let j = b.to_json();
+    assert_eq!(j["phases"]["qualifying"]["pass_rate"]["needed"], 621);
+    assert_eq!(j["phases"]["qualifying"]["pass_rate"]["more_needed"], 521);
+}
+
+#[test]
+fn burn_in_refuses_logs_of_other_models_and_bad_expectations() {
+    let d = tempfile::tempdir().unwrap();
+    let exp = promote_ok(d.path(), &options()).expectation;
+    // the calibration's own logs were written before the promotion
+    let e = burnin::burn_in(
+        &exp,
+        &calibration_records(&refs()),
+        &BurnInOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("canonical fingerprint ts1-old is not the promoted model's ts1-cand"),
+        "{e}"
+    );
+    // a log on disk is named
+    let log = d.path().join("old.jsonl");
+    let mut buf = Vec::new();
+    titlesim_log::write_lines(&mut buf, &calibration_records(&refs())[..3]);
+    std::fs::write(&log, buf).unwrap();
+    let e = burnin::burn_in_logs(&exp, &[&log], &BurnInOptions::default()).unwrap_err();
+    assert!(e.to_string().starts_with(&log.display().to_string()), "{e}");
+    // options out of range
+    let bad = BurnInOptions {
+        power: 1.5,
+        ..BurnInOptions::default()
+    };
+    assert!(burnin::burn_in(&exp, &[], &bad)
+        .unwrap_err()
+        .to_string()
+        .contains("power 1.5"));
+    // a broken expectation names the field
+    let ep = d.path().join("e.json");
+    let mut v: Value = serde_json::from_str(&exp.to_json_string()).unwrap();
+    v["phases"]["race"]["pass_rate"]["k"] = Value::from(9999);
+    std::fs::write(&ep, v.to_string()).unwrap();
+    let e = Expectation::read(&ep).unwrap_err().to_string();
+    assert!(
+        e.contains("phases.race.pass_rate: k = 9999 of n = 600"),
+        "{e}"
+    );
+    v["phases"]["race"]["pass_rate"]["k"] = Value::from("many");
+    std::fs::write(&ep, v.to_string()).unwrap();
+    let e = Expectation::read(&ep).unwrap_err().to_string();
+    assert!(
+        e.contains("not an expectation file") && e.contains("line"),
+        "{e}"
+    );
+}
+
+#[test]
+fn promote_refuses_bad_inputs_clearly() {
+    let d = tempfile::tempdir().unwrap();
+    let cal = promote::read_calibration(&calibration_file(d.path())).unwrap();
+    let off_grid = PromoteOptions {
+        threshold: Some(Threshold::parse("0.795").unwrap()),
+        ..options()
+    };
+    let e = promote::promote(CONFIG, Path::new("c.toml"), &cal, &off_grid).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("threshold 0.795 is not on the calibration's grid"),
+        "{e}"
+    );
+    // a calibration without fingerprints or pass-rate curves (made before promote existed)
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&cal.path).unwrap()).unwrap();
+    v["phases"]["race"]
+        .as_object_mut()
+        .unwrap()
+        .remove("shadow_pass_rate");
+    let old = d.path().join("old.json");
+    std::fs::write(&old, v.to_string()).unwrap();
+    let e = promote::read_calibration(&old).unwrap_err().to_string();
+    assert!(e.contains("phase race: no `shadow_pass_rate`"), "{e}");
+    std::fs::write(&old, "{\"phases\": 3}").unwrap();
+    let e = promote::read_calibration(&old).unwrap_err().to_string();
+    assert!(
+        e.contains("not a calibration document") && e.contains("line 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn burn_in_plot_is_written() {
+    let d = tempfile::tempdir().unwrap();
+    let b = burn_in_case(d.path(), "drift_race");
+    let opts = titlesim_calibrate::ReportOptions {
+        font: titlesim_calibrate::FontChoice::NoText,
+        ..Default::default()
+    };
+    let files = burnin::write_plot(&b, &d.path().join("report"), &opts).unwrap();
+    assert_eq!(files.len(), 3);
+    let svg = std::fs::read_to_string(d.path().join("report/pass_rate.svg")).unwrap();
+    assert!(svg.contains("race (roll-back)") && svg.contains("qualifying (promote)"));
+    assert!(svg.contains("hours since the first burn-in record"));
+    assert!(
+        std::fs::metadata(d.path().join("report/pass_rate.png"))
+            .unwrap()
+            .len()
+            > 1000
+    );
+}
