@@ -34,7 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let spec = ModelSpec::from_folder("bench", &dir)?;
     let opts = BackendOptions {
         threads: Some(threads),
-        dtype: dtype.clone(),
+        dtype: dtype
+            .as_deref()
+            .map(str::parse::<titlesim_core::Dtype>)
+            .transpose()?,
         ..Default::default()
     };
     for batch_size in sizes {

@@ -21,10 +21,10 @@
 use candle_core::Tensor;
 use titlesim_core::{Error, Result, TokenBatch};
 
+use crate::layers::{checked, gather, linear, Dense, Precision};
 use crate::ops::{self, Activation, Heads};
-use crate::quant::{Dense, Precision};
 use crate::weights::{ConfigReader, Weights};
-use crate::{cerr, BACKEND};
+use crate::{cerr, Encoder, BACKEND};
 
 /// The parts of `config.json` a BERT encoder needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,13 +115,6 @@ impl Norm {
     }
 }
 
-fn linear(w: &Weights, prefix: &str, out: usize, inp: usize) -> Result<(Tensor, Vec<f32>)> {
-    Ok((
-        w.get(&format!("{prefix}.weight"), &[out, inp])?,
-        w.vec(&format!("{prefix}.bias"), out)?,
-    ))
-}
-
 struct Layer {
     qkv: Dense,
     attn_out: Dense,
@@ -206,14 +199,19 @@ impl Bert {
             layers,
         })
     }
+}
 
-    /// Width of the token states.
-    pub(crate) fn hidden_size(&self) -> usize {
+impl Encoder for Bert {
+    fn architecture(&self) -> &'static str {
+        "bert"
+    }
+
+    fn hidden_size(&self) -> usize {
         self.cfg.hidden_size
     }
 
     /// Token states `[batch * seq, hidden]` of a padded batch.
-    pub(crate) fn forward(&self, batch: &TokenBatch) -> Result<Tensor> {
+    fn forward(&self, batch: &TokenBatch) -> Result<Tensor> {
         let h = self.cfg.hidden_size;
         let n = batch.batch_size * batch.seq_len;
         let ids = checked(
@@ -236,7 +234,7 @@ impl Bert {
         )?;
 
         // Embeddings, in transformers' order: (word + token type) + position.
-        let mut x = ops::gather(&self.word, h, &ids);
+        let mut x = gather(&self.word, h, &ids);
         for (r, row) in x.chunks_mut(h).enumerate() {
             let t = &self.token_type[types[r] * h..(types[r] + 1) * h];
             let p = &self.position[positions[r] * h..(positions[r] + 1) * h];
@@ -267,21 +265,4 @@ impl Bert {
         };
         run().map_err(cerr)
     }
-}
-
-/// Converts ids to indices, failing (not panicking) on any outside `0..limit`.
-pub(crate) fn checked(values: &[i64], limit: usize, what: &str, field: &str) -> Result<Vec<usize>> {
-    values
-        .iter()
-        .map(|&v| {
-            if v >= 0 && (v as usize) < limit {
-                Ok(v as usize)
-            } else {
-                Err(Error::backend(
-                    BACKEND,
-                    format!("{what} {v} is outside the model's {field} ({limit})"),
-                ))
-            }
-        })
-        .collect()
 }

@@ -31,7 +31,18 @@
 //! their rows on the same pool. candle's own `matmul` and element-wise ops are not used on the
 //! hot path: candle 0.11 sizes their parallelism from the machine (a global pool for
 //! element-wise ops; the number of physical cores, read from `/proc/cpuinfo` on every product,
-//! for `matmul`), not from the budget. See `ops.rs`.
+//! for `matmul`), not from the budget. See the `ops` module.
+//!
+//! ## Layout
+//!
+//! * [`bert`], [`qwen3`]: each architecture's `Config`, loading and forward pass; both
+//!   implement the crate's internal `Encoder` trait, and [`CandleBackend::load`] picks the
+//!   architecture in one place.
+//! * `layers`: what both share (dense layers in f32 or int8, the weights they are built from,
+//!   the embedding lookup, the check of a batch's ids); `weights`: reading safetensors.
+//! * `ops/`: the f32 kernels (normalisation, element-wise, attention, the f32 dense layer);
+//!   `quant/`: the int8 dense layer and its kernels; `cpu`: the one CPU-feature detection
+//!   both pick their builds from.
 //!
 //! ## Example
 //!
@@ -48,6 +59,8 @@
 #![deny(missing_docs)]
 
 pub mod bert;
+mod cpu;
+mod layers;
 mod ops;
 mod quant;
 pub mod qwen3;
@@ -55,12 +68,13 @@ mod weights;
 
 use std::path::PathBuf;
 
+use candle_core::Tensor;
 use titlesim_core::{
-    Architecture, Backend, BackendOptions, BackendOutput, Error, HiddenStates, ModelSpec, Result,
-    TokenBatch,
+    Architecture, Backend, BackendOptions, BackendOutput, Dtype, Error, HiddenStates, ModelSpec,
+    Result, TokenBatch,
 };
 
-use crate::quant::Precision;
+use crate::layers::Precision;
 use crate::weights::Weights;
 
 /// The name of this backend in logs and errors.
@@ -70,15 +84,23 @@ pub(crate) fn cerr(e: candle_core::Error) -> Error {
     Error::backend(BACKEND, e)
 }
 
-enum Model {
-    Bert(bert::Bert),
-    Qwen3(qwen3::Qwen3),
+/// What the backend needs of an architecture once it is loaded (each model file implements it
+/// for its own model; `CandleBackend::load` picks the architecture, once).
+pub(crate) trait Encoder: Send + Sync {
+    /// The architecture's `model_type` (`bert`, `qwen3`), for messages.
+    fn architecture(&self) -> &'static str;
+
+    /// Width of the token states.
+    fn hidden_size(&self) -> usize;
+
+    /// Token states `[batch * seq, hidden]` of a padded batch.
+    fn forward(&self, batch: &TokenBatch) -> Result<Tensor>;
 }
 
 /// A model loaded on the candle backend. Safe to call from several threads at once (the
 /// calls share the model's thread pool).
 pub struct CandleBackend {
-    model: Model,
+    model: Box<dyn Encoder>,
     pool: rayon::ThreadPool,
     threads: usize,
     files: Vec<PathBuf>,
@@ -87,13 +109,7 @@ pub struct CandleBackend {
 impl std::fmt::Debug for CandleBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CandleBackend")
-            .field(
-                "architecture",
-                &match self.model {
-                    Model::Bert(_) => "bert",
-                    Model::Qwen3(_) => "qwen3",
-                },
-            )
+            .field("architecture", &self.model.architecture())
             .field("threads", &self.threads)
             .field("files", &self.files)
             .finish()
@@ -113,19 +129,9 @@ pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Box<dyn Backend>>
 impl CandleBackend {
     /// Loads `spec` with `opts` (see [`load`]).
     pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Self> {
-        let precision = match opts.dtype.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("f32") | Some("float32") => Precision::F32,
-            Some("int8") | Some("i8") => Precision::Int8,
-            Some(other) => {
-                return Err(Error::backend(
-                    BACKEND,
-                    format!(
-                        "dtype `{other}` is not supported: the candle backend computes in f32 (the default) \
-                         or int8 (`dtype = \"int8\"`: int8 weights, dynamically quantised activations); \
-                         bf16/f16 weights are widened once at load, candle 0.11 has no faster bf16 CPU kernels"
-                    ),
-                ))
-            }
+        let precision = match opts.dtype.unwrap_or_default() {
+            Dtype::F32 => Precision::F32,
+            Dtype::Int8 => Precision::Int8,
         };
         let threads = match opts.threads {
             Some(0) => {
@@ -140,16 +146,21 @@ impl CandleBackend {
                 .unwrap_or(1),
         };
 
-        // Check the architecture before touching the (possibly large) weights.
-        let (prefix, arch) = match &spec.architecture {
-            Architecture::Bert => (
-                "bert.",
-                Arch::Bert(bert::Config::from_json(&spec.files.config, &spec.config)?),
-            ),
-            Architecture::Qwen3 => (
-                "model.",
-                Arch::Qwen3(qwen3::Config::from_json(&spec.files.config, &spec.config)?),
-            ),
+        // Check the architecture (its config.json values) before touching the (possibly
+        // large) weights.
+        let model: Box<dyn Encoder> = match &spec.architecture {
+            Architecture::Bert => {
+                let cfg = bert::Config::from_json(&spec.files.config, &spec.config)?;
+                Box::new(with_weights(spec, "bert.", |w| {
+                    bert::Bert::load(w, &cfg, precision)
+                })?)
+            }
+            Architecture::Qwen3 => {
+                let cfg = qwen3::Config::from_json(&spec.files.config, &spec.config)?;
+                Box::new(with_weights(spec, "model.", |w| {
+                    qwen3::Qwen3::load(w, &cfg, precision)
+                })?)
+            }
             Architecture::Other(model_type) => {
                 return Err(Error::Unsupported {
                     path: spec.root.clone(),
@@ -159,22 +170,7 @@ impl CandleBackend {
                 })
             }
         };
-        if spec.files.safetensors.is_empty() {
-            return Err(Error::model_file(
-                spec.root.join("model.safetensors"),
-                "missing: the candle backend needs safetensors weights (model.safetensors or model.safetensors.index.json)",
-            ));
-        }
-        let weights = Weights::load(&spec.files.safetensors, prefix)?;
-        let model = match arch {
-            Arch::Bert(cfg) => Model::Bert(bert::Bert::load(&weights, &cfg, precision)?),
-            Arch::Qwen3(cfg) => Model::Qwen3(qwen3::Qwen3::load(&weights, &cfg, precision)?),
-        };
-        drop(weights);
-        let hidden = match &model {
-            Model::Bert(m) => m.hidden_size(),
-            Model::Qwen3(m) => m.hidden_size(),
-        };
+        let hidden = model.hidden_size();
         if hidden != spec.hidden_size {
             return Err(Error::DimensionMismatch {
                 context: format!("{} hidden size", spec.files.config.display()),
@@ -200,28 +196,30 @@ impl CandleBackend {
         self.threads
     }
 
-    fn hidden_size(&self) -> usize {
-        match &self.model {
-            Model::Bert(m) => m.hidden_size(),
-            Model::Qwen3(m) => m.hidden_size(),
-        }
-    }
-
     fn run(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
-        let states = match &self.model {
-            Model::Bert(m) => m.forward(batch)?,
-            Model::Qwen3(m) => m.forward(batch)?,
-        };
-        states
+        self.model
+            .forward(batch)?
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
             .map_err(cerr)
     }
 }
 
-enum Arch {
-    Bert(bert::Config),
-    Qwen3(qwen3::Config),
+/// Reads the safetensors weights of `spec` (names with or without `prefix`) and builds a model
+/// from them; the weights are dropped once it is built.
+fn with_weights<M>(
+    spec: &ModelSpec,
+    prefix: &'static str,
+    build: impl FnOnce(&Weights) -> Result<M>,
+) -> Result<M> {
+    if spec.files.safetensors.is_empty() {
+        return Err(Error::model_file(
+            spec.root.join("model.safetensors"),
+            "missing: the candle backend needs safetensors weights (model.safetensors or model.safetensors.index.json)",
+        ));
+    }
+    let weights = Weights::load(&spec.files.safetensors, prefix)?;
+    build(&weights)
 }
 
 impl Backend for CandleBackend {
@@ -249,7 +247,7 @@ impl Backend for CandleBackend {
                 ),
             ));
         }
-        let hidden = self.hidden_size();
+        let hidden = self.model.hidden_size();
         let data = if n == 0 {
             Vec::new()
         } else {

@@ -27,11 +27,10 @@
 use candle_core::Tensor;
 use titlesim_core::{Error, Result, TokenBatch};
 
-use crate::bert::checked;
-use crate::cerr;
+use crate::layers::{checked, gather, Dense, Precision};
 use crate::ops::{self, Heads, QkNormRope};
-use crate::quant::{Dense, Precision};
 use crate::weights::{ConfigReader, Weights};
+use crate::{cerr, Encoder};
 
 /// The parts of `config.json` a Qwen3 model needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,14 +215,19 @@ impl Qwen3 {
             norm,
         })
     }
+}
 
-    /// Width of the token states.
-    pub(crate) fn hidden_size(&self) -> usize {
+impl Encoder for Qwen3 {
+    fn architecture(&self) -> &'static str {
+        "qwen3"
+    }
+
+    fn hidden_size(&self) -> usize {
         self.cfg.hidden_size
     }
 
     /// Final-norm token states `[batch * seq, hidden]` of a padded batch.
-    pub(crate) fn forward(&self, batch: &TokenBatch) -> Result<Tensor> {
+    fn forward(&self, batch: &TokenBatch) -> Result<Tensor> {
         let h = self.cfg.hidden_size;
         let n = batch.batch_size * batch.seq_len;
         let ids = checked(
@@ -236,7 +240,7 @@ impl Qwen3 {
         let (cos, sin) = ops::rope_tables(max_pos + 1, self.cfg.head_dim, self.cfg.rope_theta);
         let eps = self.cfg.rms_norm_eps;
         let run = || -> candle_core::Result<Tensor> {
-            let x = ops::tensor(ops::gather(&self.embed, h, &ids), n, h)?;
+            let x = ops::tensor(gather(&self.embed, h, &ids), n, h)?;
             for l in &self.layers {
                 // Attention block (`qkv` is a fresh product: normalised and rotated in place).
                 let hs = ops::rms_norm(&x, &l.input_norm, eps)?;

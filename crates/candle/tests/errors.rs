@@ -35,7 +35,7 @@ fn copy_fixture(name: &str) -> tempfile::TempDir {
 
 fn load_err(dir: &Path) -> Error {
     let spec = spec(dir, &ModelOverrides::default());
-    match titlesim_candle::load(&spec, &opts(1)) {
+    match titlesim_candle::load(&spec, &threads(1)) {
         Ok(_) => panic!("loading {} should fail", dir.display()),
         Err(e) => {
             eprintln!("error: {e}");
@@ -155,14 +155,8 @@ fn bad_options_are_errors() {
         ..Default::default()
     };
     assert!(titlesim_candle::load(&spec, &zero).is_err());
-    let f16 = BackendOptions {
-        dtype: Some("f16".into()),
-        ..Default::default()
-    };
-    let msg = titlesim_candle::load(&spec, &f16)
-        .err()
-        .unwrap()
-        .to_string();
+    // f16 is not a dtype any backend runs: refused when the option is parsed.
+    let msg = "f16".parse::<titlesim_core::Dtype>().unwrap_err();
     assert!(msg.contains("f16"), "{msg}");
 }
 
@@ -170,7 +164,7 @@ fn bad_options_are_errors() {
 fn bad_batches_are_errors_not_panics() {
     let dir = fixture("tiny-bert-cls");
     let spec = spec(&dir, &ModelOverrides::default());
-    let backend = titlesim_candle::load(&spec, &opts(1)).unwrap();
+    let backend = titlesim_candle::load(&spec, &threads(1)).unwrap();
     let ok = |ids: Vec<i64>| TokenBatch {
         batch_size: 1,
         seq_len: ids.len(),
@@ -208,7 +202,7 @@ fn bad_batches_are_errors_not_panics() {
 
 #[test]
 fn bert_prefix_loads() {
-    let r = reference("tiny-bert-cls");
+    let r = Reference::load("tiny-bert-cls");
     let d = copy_fixture("tiny-bert-cls");
     rewrite_weights(d.path(), |k, t| Some((format!("bert.{k}"), t)));
     let got = embedder(d.path(), &ModelOverrides::default(), 8)
@@ -219,7 +213,7 @@ fn bert_prefix_loads() {
 
 #[test]
 fn qwen3_model_prefix_and_bf16_weights_load() {
-    let r = reference("tiny-qwen3");
+    let r = Reference::load("tiny-qwen3");
     // bf16 weights with the `model.` prefix of Qwen3ForCausalLM checkpoints ...
     let bf16 = copy_fixture("tiny-qwen3");
     rewrite_weights(bf16.path(), |k, t| {
@@ -253,7 +247,7 @@ fn qwen3_model_prefix_and_bf16_weights_load() {
 #[test]
 fn concurrent_calls_agree() {
     let dir = fixture("tiny-qwen3");
-    let r = reference("tiny-qwen3");
+    let r = Reference::load("tiny-qwen3");
     let emb = embedder(&dir, &ModelOverrides::default(), 4);
     let inputs = r.inputs();
     std::thread::scope(|s| {

@@ -7,12 +7,14 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use titlesim_core::{BackendOptions, EmbedOptions, Error, ModelOverrides, TransformerEmbedder};
+use titlesim_core::{
+    BackendOptions, Dtype, EmbedOptions, Error, ModelOverrides, TransformerEmbedder,
+};
 
 fn int8_opts(threads: usize) -> BackendOptions {
     BackendOptions {
         threads: Some(threads),
-        dtype: Some("int8".into()),
+        dtype: Some(Dtype::Int8),
         ..Default::default()
     }
 }
@@ -55,7 +57,7 @@ fn min_cosine(got: &[Vec<f32>], want: &[Vec<f32>]) -> (f64, usize) {
 /// Embeds the reference texts at batch 8 and one by one: the cosine to the reference must be
 /// at least `min_cos` for every text, and both runs must agree bit for bit.
 fn check(dir: &Path, reference_name: &str, min_cos: f64) -> f64 {
-    let r = reference(reference_name);
+    let r = Reference::load(reference_name);
     let inputs = r.inputs();
     let got = int8_embedder(dir, 8).embed_blocking(&inputs).unwrap();
     let (c, i) = min_cosine(&got, &r.embeddings);
@@ -108,7 +110,7 @@ fn int8_tiny_qwen3_is_close_to_sentence_transformers() {
 #[test]
 fn int8_is_opt_in() {
     let dir = fixture("tiny-bert-cls");
-    let r = reference("tiny-bert-cls");
+    let r = Reference::load("tiny-bert-cls");
     let inputs = r.inputs();
     let f32_default = embedder(&dir, &ModelOverrides::default(), 8)
         .embed_blocking(&inputs)
@@ -122,17 +124,15 @@ fn int8_is_opt_in() {
 fn unknown_dtypes_and_architectures_are_errors() {
     let dir = fixture("tiny-bert-cls");
     let s = spec(&dir, &ModelOverrides::default());
+    // A dtype is typed: unknown names are refused when the option is parsed (configuration,
+    // command line), before any backend sees them.
     for bad in ["int4", "fp8", "bf16"] {
-        let opts = BackendOptions {
-            dtype: Some(bad.into()),
-            ..Default::default()
-        };
-        let msg = titlesim_candle::load(&s, &opts).err().unwrap().to_string();
+        let msg = bad.parse::<Dtype>().unwrap_err();
         assert!(msg.contains(bad) && msg.contains("int8"), "{msg}");
     }
     // Upper case is accepted.
     let upper = BackendOptions {
-        dtype: Some("INT8".into()),
+        dtype: Some("INT8".parse().unwrap()),
         ..Default::default()
     };
     assert!(titlesim_candle::load(&s, &upper).is_ok());

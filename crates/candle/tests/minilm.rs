@@ -10,7 +10,7 @@ use titlesim_core::ModelOverrides;
 #[test]
 fn all_minilm_matches_sentence_transformers() {
     let dir = real_model("all-MiniLM-L6-v2");
-    let r = reference("all-minilm-l6-v2");
+    let r = Reference::load("all-minilm-l6-v2");
     let inputs = r.inputs();
     // The reference covers what this test claims to cover.
     assert!(r

@@ -44,12 +44,12 @@ fn forward_uses_only_the_budgeted_threads() {
     for (name, budget, dtype) in [
         ("tiny-bert-mean", 1, None),
         ("tiny-qwen3", 2, None),
-        ("tiny-bert-cls", 3, Some("int8")),
+        ("tiny-bert-cls", 3, Some(titlesim_core::Dtype::Int8)),
     ] {
         let spec = spec(&fixture(name), &ModelOverrides::default());
         let opts = titlesim_core::BackendOptions {
-            dtype: dtype.map(str::to_string),
-            ..opts(budget)
+            dtype,
+            ..threads(budget)
         };
         backends.push((name, titlesim_candle::load(&spec, &opts).unwrap()));
     }

@@ -8,7 +8,7 @@ use titlesim_core::ModelOverrides;
 
 fn check_folder(name: &str) {
     let dir = fixture(name);
-    let r = reference(name);
+    let r = Reference::load(name);
     let emb = embedder(&dir, &ModelOverrides::default(), 8);
     assert_same_tokens(emb.tokenizer(), &r);
     let got = emb.embed_blocking(&r.inputs()).unwrap();

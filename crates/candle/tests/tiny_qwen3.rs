@@ -15,7 +15,7 @@ fn right_padding() -> ModelOverrides {
 
 fn check(reference_name: &str) {
     let dir = fixture("tiny-qwen3");
-    let r = reference(reference_name);
+    let r = Reference::load(reference_name);
     let inputs = r.inputs();
 
     // Mixed-length batches (sorted by length, left-padded, 8 per batch; then all 16 at once).
@@ -99,7 +99,7 @@ fn equal_length_texts_are_still_masked() {
     // Texts 2 and 3 have the same token count: a batch of just them has no padding, and the
     // causal mask must still apply. Also two copies of the long (truncated) texts.
     let dir = fixture("tiny-qwen3");
-    let r = reference("tiny-qwen3");
+    let r = Reference::load("tiny-qwen3");
     let inputs = r.inputs();
     let enc = embedder(&dir, &ModelOverrides::default(), 8);
     let lens: Vec<usize> = enc
@@ -131,7 +131,7 @@ fn equal_length_texts_are_still_masked() {
 #[test]
 fn tiny_qwen3_token_states_match() {
     let dir = fixture("tiny-qwen3");
-    let r = reference("tiny-qwen3");
+    let r = Reference::load("tiny-qwen3");
     for i in 0..2 {
         let states = token_states(&dir, &r, i);
         assert_eq!(states.len(), r.token_embeddings_first2[i].len());

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::pooling::HiddenStates;
 use crate::tokenize::TokenBatch;
@@ -36,7 +38,94 @@ pub trait Backend: Send + Sync {
     fn source_files(&self) -> Vec<PathBuf>;
 }
 
-/// What a backend is told when it loads a model, beyond the [`crate::ModelSpec`].
+/// Compute precision, where a backend has a choice (`dtype` in configuration).
+///
+/// Parsed once, when the configuration is read: `f32` or `int8`, in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Dtype {
+    /// 32-bit floats: the default on every backend.
+    #[default]
+    F32,
+    /// int8 weights with dynamically quantised activations (candle only; cosine ≥ 0.999 to
+    /// f32 on the tested models). ort and tract compute in the precision of their ONNX file
+    /// and refuse it (see [`BackendOptions::refuse_dtype`]).
+    Int8,
+}
+
+/// ONNX Runtime's graph optimisation level (`optimization` in configuration; the other
+/// backends have no such knob and ignore it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum GraphOptimization {
+    /// No graph rewrites.
+    Disable,
+    /// Constant folding and redundant-node removal.
+    Basic,
+    /// Basic plus operator fusions.
+    Extended,
+    /// Extended plus layout rewrites.
+    Layout,
+    /// Everything ONNX Runtime has (the default).
+    #[default]
+    All,
+}
+
+/// `Display`, `FromStr` (case-insensitive, with the accepted names in the error) and serde
+/// as the lowercase name, for an option enum.
+macro_rules! option_enum {
+    ($ty:ident, $what:literal, $expected:literal, { $($name:literal => $variant:ident),+ $(,)? }) => {
+        impl $ty {
+            /// The name used in configuration and on the command line.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err(format!(concat!($what, " `{}` is not supported (expected ", $expected, ")"), s)),
+                }
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+option_enum!(Dtype, "dtype", "f32, or int8 on the candle backend", {
+    "f32" => F32,
+    "int8" => Int8,
+});
+option_enum!(
+    GraphOptimization,
+    "optimization",
+    "disable, basic, extended, layout or all",
+    { "disable" => Disable, "basic" => Basic, "extended" => Extended, "layout" => Layout, "all" => All }
+);
+
+/// What a backend is told when it loads a model, beyond the [`crate::ModelSpec`]
+/// ([`crate::ModelConfig::backend_options`] builds it from a configuration).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct BackendOptions {
     /// Compute threads (None: the backend's default, usually all cores).
@@ -47,13 +136,12 @@ pub struct BackendOptions {
     pub onnx_output: Option<String>,
     /// Path of the ONNX Runtime shared library.
     pub ort_library: Option<PathBuf>,
-    /// ONNX Runtime graph optimisation level (`disable`, `basic`, `extended`, `all`).
-    pub optimization: Option<String>,
-    /// Compute precision where the backend has a choice: `f32` (the default everywhere), or
-    /// `int8` on candle (int8 weights, dynamically quantised activations; cosine ≥ 0.999 to
-    /// f32). Backends without a choice refuse anything but `f32` (see
-    /// [`BackendOptions::refuse_dtype`]) rather than ignore it.
-    pub dtype: Option<String>,
+    /// ONNX Runtime graph optimisation level (None: [`GraphOptimization::All`]).
+    pub optimization: Option<GraphOptimization>,
+    /// Compute precision where the backend has a choice (None: [`Dtype::F32`]). Backends
+    /// without a choice refuse anything but `f32` (see [`BackendOptions::refuse_dtype`])
+    /// rather than ignore it.
+    pub dtype: Option<Dtype>,
 }
 
 impl BackendOptions {
@@ -61,9 +149,8 @@ impl BackendOptions {
     /// [`Error::Backend`] naming the backend when a `dtype` other than `f32` is asked for,
     /// so a configuration is never silently ignored.
     pub fn refuse_dtype(&self, backend: &str) -> Result<()> {
-        match self.dtype.as_deref() {
-            None => Ok(()),
-            Some(d) if d.eq_ignore_ascii_case("f32") => Ok(()),
+        match self.dtype {
+            None | Some(Dtype::F32) => Ok(()),
             Some(d) => Err(Error::backend(
                 backend,
                 format!(
@@ -72,18 +159,6 @@ impl BackendOptions {
                      dtype = \"int8\" on the candle backend)"
                 ),
             )),
-        }
-    }
-
-    /// The options a model configuration asks for.
-    pub fn from_config(c: &crate::ModelConfig) -> Self {
-        BackendOptions {
-            threads: c.threads,
-            onnx: c.onnx.clone(),
-            onnx_output: c.onnx_output.clone(),
-            ort_library: c.ort_library.clone(),
-            optimization: c.optimization.clone(),
-            dtype: c.dtype.clone(),
         }
     }
 }
@@ -96,10 +171,35 @@ mod tests {
     fn backends_without_a_precision_choice_refuse_other_dtypes() {
         let mut o = BackendOptions::default();
         assert!(o.refuse_dtype("ort").is_ok());
-        o.dtype = Some("F32".into());
+        o.dtype = Some(Dtype::F32);
         assert!(o.refuse_dtype("ort").is_ok());
-        o.dtype = Some("int8".into());
+        o.dtype = Some(Dtype::Int8);
         let e = o.refuse_dtype("tract").unwrap_err().to_string();
         assert!(e.contains("tract") && e.contains("`int8`"), "{e}");
+    }
+
+    #[test]
+    fn option_names_parse_in_any_case_and_round_trip() {
+        for d in [Dtype::F32, Dtype::Int8] {
+            assert_eq!(d.as_str().to_uppercase().parse::<Dtype>(), Ok(d));
+            assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{d}\""));
+        }
+        for g in [
+            GraphOptimization::Disable,
+            GraphOptimization::Basic,
+            GraphOptimization::Extended,
+            GraphOptimization::Layout,
+            GraphOptimization::All,
+        ] {
+            assert_eq!(g.as_str().parse::<GraphOptimization>(), Ok(g));
+            let json = serde_json::to_string(&g).unwrap();
+            assert_eq!(serde_json::from_str::<GraphOptimization>(&json).unwrap(), g);
+        }
+        let e = "bf16".parse::<Dtype>().unwrap_err();
+        assert!(e.contains("`bf16`") && e.contains("int8"), "{e}");
+        let e = serde_json::from_str::<GraphOptimization>("\"max\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`max`") && e.contains("extended"), "{e}");
     }
 }

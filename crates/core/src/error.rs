@@ -19,7 +19,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`BackendNotCompiled`](Error::BackendNotCompiled) | `titlesim::load_backend` asked for a backend whose cargo feature is off | rebuild with the named feature, or configure another backend |
 /// | [`Backend`](Error::Backend) | a backend (or your own [`crate::Embedder`]) failed to load or run a model, or returned output of the wrong shape | retry, or report it with the message |
 /// | [`Tokenizer`](Error::Tokenizer) | the tokenizer failed on a text or setting | check the text or the tokenizer file |
-/// | [`Config`](Error::Config) | [`crate::Config::parse`] and friends: invalid TOML, an unknown key, a value out of range; an override the folder cannot honour (unknown prompt name, `append_eos` needed) | fix the named key |
+/// | [`Config`](Error::Config) | `titlesim::Config::parse`, [`crate::ModelConfig::validate`] and friends: invalid TOML, an unknown key, a value out of range; an override the folder cannot honour (unknown prompt name, `append_eos` needed) | fix the named key |
 /// | [`Input`](Error::Input) | a line of an input file (pairs, titles) is invalid | fix the named line and field |
 /// | [`DimensionMismatch`](Error::DimensionMismatch) | vectors of different lengths met: a backend's output against the model's `hidden_size`, a stored vector against the model | rebuild the store, check the model |
 /// | [`NonFinite`](Error::NonFinite) | an embedding holds NaN or infinity | check the model's weights and precision |

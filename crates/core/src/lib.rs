@@ -8,8 +8,8 @@
 //! ## From two titles to a verdict and a log record
 //!
 //! 1. **Texts.** A pair is an agent's title (the *product*, or candidate) and a ground-truth
-//!    title (the *gt*, or reference). [`Config`] (a TOML file) names the model that judges
-//!    it (`[canonical]`, a [`ModelConfig`]) and, optionally, a candidate in its shadow
+//!    title (the *gt*, or reference). A TOML file (`titlesim::Config`) names the model that
+//!    judges it (`[canonical]`, a [`ModelConfig`]) and, optionally, a candidate in its shadow
 //!    (`[shadow]`). [`resolve_model`] finds the model folder (local, Hugging Face cache, or the
 //!    hub with the `hf-hub` feature) and [`ModelSpec`] reads it as sentence-transformers does:
 //!    pooling, normalisation, maximum length, prompts, padding side.
@@ -117,8 +117,8 @@ pub mod resolve;
 pub mod score;
 pub mod tokenize;
 
-pub use backend::{Backend, BackendOptions, BackendOutput};
-pub use config::{BackendKind, Config, ModelConfig, PromptSide};
+pub use backend::{Backend, BackendOptions, BackendOutput, Dtype, GraphOptimization};
+pub use config::{BackendKind, ModelConfig, PromptSide, StoreMismatch};
 pub use embed::{run_blocking, EmbedOptions, Embedder, EmbedderInfo, TransformerEmbedder};
 pub use error::{Error, Result};
 pub use model::{Architecture, ModelOverrides, ModelSpec, PaddingSide, Pooling};

@@ -30,7 +30,9 @@ use std::sync::{Condvar, Mutex};
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionInputValue};
 use ort::value::{TensorElementType, TensorRef, ValueType};
-use titlesim_core::{Backend, BackendOptions, BackendOutput, Error, ModelSpec, Result, TokenBatch};
+use titlesim_core::{
+    Backend, BackendOptions, BackendOutput, Error, GraphOptimization, ModelSpec, Result, TokenBatch,
+};
 use titlesim_onnx::{onnx_model_path, onnx_source_files, Feed, OnnxDim, OnnxIo, OnnxTensor};
 
 pub use library::{find_in_dir, locate_library, LibrarySearch};
@@ -54,24 +56,14 @@ struct SessionConfig {
     level: GraphOptimizationLevel,
 }
 
-fn parse_level(s: Option<&str>) -> Result<GraphOptimizationLevel> {
-    Ok(match s.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("all") | Some("3") | Some("99") => GraphOptimizationLevel::All,
-        Some("disable") | Some("disabled") | Some("none") | Some("0") => {
-            GraphOptimizationLevel::Disable
-        }
-        Some("basic") | Some("1") => GraphOptimizationLevel::Level1,
-        Some("extended") | Some("2") => GraphOptimizationLevel::Level2,
-        Some("layout") => GraphOptimizationLevel::Level3,
-        Some(other) => {
-            return Err(Error::Config {
-                path: None,
-                message: format!(
-                    "optimization = `{other}`: expected disable, basic, extended, layout or all"
-                ),
-            })
-        }
-    })
+fn level(o: Option<GraphOptimization>) -> GraphOptimizationLevel {
+    match o.unwrap_or_default() {
+        GraphOptimization::Disable => GraphOptimizationLevel::Disable,
+        GraphOptimization::Basic => GraphOptimizationLevel::Level1,
+        GraphOptimization::Extended => GraphOptimizationLevel::Level2,
+        GraphOptimization::Layout => GraphOptimizationLevel::Level3,
+        GraphOptimization::All => GraphOptimizationLevel::All,
+    }
 }
 
 fn elem_name(t: TensorElementType) -> String {
@@ -198,7 +190,7 @@ impl OrtBackend {
     pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Self> {
         opts.refuse_dtype(NAME)?;
         let model = onnx_model_path(NAME, spec, opts)?;
-        let level = parse_level(opts.optimization.as_deref())?;
+        let level = level(opts.optimization);
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);

@@ -1,94 +1,17 @@
 //! The ONNX Runtime backend on the committed tiny fixtures, against sentence-transformers.
-mod common;
+//! (What every backend must do is in tests/conformance.rs; these are ONNX Runtime's own.)
 
-use common::*;
-use titlesim_core::{BackendOptions, Embedder, Error, TransformerEmbedder};
+use titlesim_core::{BackendOptions, Error};
 use titlesim_ort::OrtBackend;
+use titlesim_test_support::*;
 
-const TOL: f32 = 1e-5;
-
-fn load(folder: &str, onnx: Option<&str>, batch: usize) -> TransformerEmbedder {
-    let dir = fixture(folder);
-    let spec = spec(&dir);
-    let opts = BackendOptions {
-        onnx: onnx.map(|f| dir.join("onnx").join(f)),
-        ..ort_opts()
-    };
-    embedder(
-        spec.clone(),
-        titlesim_ort::load(&spec, &opts).unwrap(),
-        batch,
-    )
-}
-
+/// Concurrent callers are served by a pool of sessions (the conformance suite checks their
+/// vectors).
 #[test]
-fn tiny_bert_cls_and_mean_match_sentence_transformers() {
-    for name in ["tiny-bert-cls", "tiny-bert-mean"] {
-        let r = Reference::load(name);
-        let e = load(name, None, 8);
-        let got = e.embed_blocking(&r.inputs()).unwrap();
-        let d = max_diff(&got, &r.embeddings);
-        assert!(d <= TOL, "{name}: max diff {d}");
-        // One text at a time (no padding), including the 179-token text.
-        for i in [0, 13] {
-            let one = e.embed_blocking(&r.inputs()[i..=i]).unwrap();
-            let d = max_diff(&one, &r.embeddings[i..=i]);
-            assert!(d <= TOL, "{name} text {i} alone: max diff {d}");
-        }
-    }
-}
-
-#[test]
-fn tiny_qwen3_both_exports_match_sentence_transformers() {
-    for export in ["model.onnx", "model_with_past.onnx"] {
-        let e = load("tiny-qwen3", Some(export), 8);
-        for name in ["tiny-qwen3", "tiny-qwen3.query"] {
-            let r = Reference::load(name);
-            let inputs = r.inputs();
-            // Mixed lengths, left-padded batches of 8.
-            let got = e.embed_blocking(&inputs).unwrap();
-            let d = max_diff(&got, &r.embeddings);
-            assert!(d <= TOL, "{export} {name}: max diff {d}");
-            // Texts 2 and 3 have equal token counts: a batch without padding.
-            let got = e.embed_blocking(&inputs[2..4]).unwrap();
-            let d = max_diff(&got, &r.embeddings[2..4]);
-            assert!(d <= TOL, "{export} {name} equal lengths: max diff {d}");
-            // Single texts.
-            for i in [0, 1] {
-                let got = e.embed_blocking(&inputs[i..=i]).unwrap();
-                let d = max_diff(&got, &r.embeddings[i..=i]);
-                assert!(d <= TOL, "{export} {name} text {i} alone: max diff {d}");
-            }
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_callers_get_the_sequential_vectors() {
-    let dir = fixture("tiny-bert-mean");
-    let spec = spec(&dir);
-    let backend = OrtBackend::load(&spec, &ort_opts()).unwrap();
+fn loads_a_pool_of_sessions() {
+    let spec = spec(&fixture("tiny-bert-mean"));
+    let backend = OrtBackend::load(&spec, &ort_options()).unwrap();
     assert!(backend.max_sessions() >= 2);
-    let e = embedder(spec, Box::new(backend), 4);
-    let inputs = Reference::load("tiny-bert-mean").inputs();
-    let expected: Vec<Vec<Vec<f32>>> = (0..16)
-        .map(|k| {
-            e.embed_blocking(&inputs[k % 13..k % 13 + 1 + k % 3])
-                .unwrap()
-        })
-        .collect();
-    let tasks: Vec<_> = (0..16)
-        .map(|k| {
-            let e = e.clone();
-            let texts = inputs[k % 13..k % 13 + 1 + k % 3].to_vec();
-            tokio::spawn(async move { e.embed(&texts).await })
-        })
-        .collect();
-    for (k, t) in tasks.into_iter().enumerate() {
-        let got = t.await.unwrap().unwrap();
-        let d = max_diff(&got, &expected[k]);
-        assert!(d <= 1e-6, "task {k}: max diff {d}");
-    }
 }
 
 #[test]
@@ -101,7 +24,7 @@ fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
     std::fs::write(&foo, identity_onnx("foo")).unwrap();
     let opts = BackendOptions {
         onnx: Some(foo),
-        ..ort_opts()
+        ..ort_options()
     };
     let e = titlesim_ort::load(&spec, &opts)
         .err()
@@ -116,7 +39,7 @@ fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
     std::fs::write(&corrupt, b"this is not an ONNX model").unwrap();
     let opts = BackendOptions {
         onnx: Some(corrupt),
-        ..ort_opts()
+        ..ort_options()
     };
     let e = titlesim_ort::load(&spec, &opts)
         .err()
@@ -126,7 +49,7 @@ fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
 
     let opts = BackendOptions {
         onnx: Some(tmp.path().join("absent.onnx")),
-        ..ort_opts()
+        ..ort_options()
     };
     let e = titlesim_ort::load(&spec, &opts)
         .err()
@@ -141,8 +64,8 @@ fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
     for f in ["config.json", "tokenizer.json"] {
         std::fs::copy(dir.join(f), tmp.path().join(f)).unwrap();
     }
-    let bare = common::spec(tmp.path());
-    let e = titlesim_ort::load(&bare, &ort_opts())
+    let bare = titlesim_test_support::spec(tmp.path());
+    let e = titlesim_ort::load(&bare, &ort_options())
         .err()
         .expect("load must fail")
         .to_string();
@@ -154,7 +77,7 @@ fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
     // A configured output that does not exist lists the outputs.
     let opts = BackendOptions {
         onnx_output: Some("pooled".into()),
-        ..ort_opts()
+        ..ort_options()
     };
     let e = titlesim_ort::load(&spec, &opts)
         .err()

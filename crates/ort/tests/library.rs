@@ -1,19 +1,17 @@
 //! Wrong ONNX Runtime libraries are clear errors, never panics.
 //!
 //! This test binary never loads a working library: once one is loaded, a process keeps it.
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
 use titlesim_core::BackendOptions;
+use titlesim_test_support::*;
 
 fn load_err(lib: &Path) -> String {
     let spec = spec(&fixture("tiny-bert-mean"));
     let opts = BackendOptions {
         ort_library: Some(lib.to_path_buf()),
-        ..opts()
+        ..threads(1)
     };
     titlesim_ort::load(&spec, &opts)
         .err()

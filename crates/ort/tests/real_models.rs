@@ -1,8 +1,6 @@
 //! The ONNX Runtime backend on the real models of `cargo xtask fetch-models`.
-mod common;
-
-use common::*;
 use titlesim_core::{BackendOptions, TransformerEmbedder};
+use titlesim_test_support::*;
 
 fn load(folder: &str, opts: &BackendOptions) -> TransformerEmbedder {
     let dir = real(folder);
@@ -14,7 +12,7 @@ fn load(folder: &str, opts: &BackendOptions) -> TransformerEmbedder {
 fn fp32_external_data_export_matches_sentence_transformers() {
     real("all-MiniLM-L6-v2/onnx/model.onnx.data");
     let r = Reference::load("all-minilm-l6-v2");
-    let got = load("all-MiniLM-L6-v2", &ort_opts())
+    let got = load("all-MiniLM-L6-v2", &ort_options())
         .embed_blocking(&r.inputs())
         .unwrap();
     let d = max_diff(&got, &r.embeddings);
@@ -24,7 +22,7 @@ fn fp32_external_data_export_matches_sentence_transformers() {
 #[test]
 fn int8_export_is_close_to_fp32_reference() {
     let r = Reference::load("all-minilm-l6-v2");
-    let got = load("all-MiniLM-L6-v2-int8", &ort_opts())
+    let got = load("all-MiniLM-L6-v2-int8", &ort_options())
         .embed_blocking(&r.inputs())
         .unwrap();
     check_int8_cosines(&r, &got);
@@ -45,13 +43,13 @@ fn check_int8_cosines(r: &Reference, got: &[Vec<f32>]) {
 fn paraphrase_mean_pooling_equals_the_exports_own_pooled_output() {
     let texts = Reference::load("all-minilm-l6-v2").inputs();
     // Token states: found as the only rank-3 output ending in 384 (`onnx::Shape_422`).
-    let ours = load("paraphrase-MiniLM-L3-v2", &ort_opts())
+    let ours = load("paraphrase-MiniLM-L3-v2", &ort_options())
         .embed_blocking(&texts)
         .unwrap();
     // The export's own mean-pooled vector is the output `461`.
     let opts = BackendOptions {
         onnx_output: Some("461".into()),
-        ..ort_opts()
+        ..ort_options()
     };
     let theirs = load("paraphrase-MiniLM-L3-v2", &opts)
         .embed_blocking(&texts)

@@ -17,8 +17,9 @@
 //! - [`ResumeState`]: what an interrupted run's log already holds.
 //!
 //! Configuration is the `[canonical]`, `[shadow]` and `[shadow_options]` tables of
-//! [`titlesim_core::Config`]; this crate does not load models (the `titlesim` crate does),
-//! so any [`titlesim_core::Embedder`] can be shadowed.
+//! `titlesim::Config`; the shadow-only `[shadow_options]` table is defined here
+//! ([`ShadowOptions`], in [`options`]). This crate does not load models (the `titlesim` crate
+//! does), so any [`titlesim_core::Embedder`] can be shadowed.
 //!
 //! ## Example
 //!
@@ -106,6 +107,7 @@
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod options;
 pub mod resume;
 pub mod sample;
 pub mod scorer;
@@ -113,6 +115,7 @@ pub mod sink;
 pub mod summary;
 
 pub use error::{Error, Result};
+pub use options::{EmfTarget, FsyncPolicy, ShadowOptions};
 pub use resume::ResumeState;
 pub use sample::Sampler;
 pub use scorer::{ShadowReport, ShadowScorer, ShadowSettings};
@@ -120,8 +123,6 @@ pub use sink::{emf_object, EmfSink, JsonlSink, MemorySink, RecordSink, SinkStatu
 pub use summary::{PhaseTally, Tally};
 
 use std::path::Path;
-
-use titlesim_core::config::{EmfTarget, ShadowOptions};
 
 /// Sinks to hand to [`ShadowScorer::new`].
 pub type Sinks = Vec<Box<dyn RecordSink>>;

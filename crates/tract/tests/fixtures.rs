@@ -1,73 +1,18 @@
 //! The tract backend on the committed tiny fixtures, against sentence-transformers.
-#[path = "../../ort/tests/common/mod.rs"]
-mod common;
+//! (What every backend must do is in tests/conformance.rs; these are tract's own.)
 
-use common::*;
-use titlesim_core::{BackendOptions, Embedder, Error, TransformerEmbedder};
+use titlesim_core::{BackendOptions, Error};
+use titlesim_test_support::*;
 
 const TOL: f32 = 1e-5;
 
-fn load(folder: &str, onnx: Option<&str>, batch: usize) -> TransformerEmbedder {
-    load_with(folder, onnx, batch, 1)
-}
-
-fn load_with(
-    folder: &str,
-    onnx: Option<&str>,
-    batch: usize,
-    threads: usize,
-) -> TransformerEmbedder {
-    let dir = fixture(folder);
-    let spec = spec(&dir);
-    let opts = BackendOptions {
-        onnx: onnx.map(|f| dir.join("onnx").join(f)),
-        threads: Some(threads),
-        ..opts()
-    };
-    embedder(
-        spec.clone(),
-        titlesim_tract::load(&spec, &opts).unwrap(),
-        batch,
-    )
-}
-
-#[test]
-fn tiny_bert_cls_and_mean_match_sentence_transformers() {
-    for name in ["tiny-bert-cls", "tiny-bert-mean"] {
-        let r = Reference::load(name);
-        let e = load(name, None, 8);
-        let got = e.embed_blocking(&r.inputs()).unwrap();
-        let d = max_diff(&got, &r.embeddings);
-        assert!(d <= TOL, "{name}: max diff {d}");
-        for i in [0, 13] {
-            let one = e.embed_blocking(&r.inputs()[i..=i]).unwrap();
-            let d = max_diff(&one, &r.embeddings[i..=i]);
-            assert!(d <= TOL, "{name} text {i} alone: max diff {d}");
-        }
-    }
-}
-
-#[test]
-fn tiny_qwen3_both_exports_match_sentence_transformers() {
-    for export in ["model.onnx", "model_with_past.onnx"] {
-        let e = load("tiny-qwen3", Some(export), 8);
-        for name in ["tiny-qwen3", "tiny-qwen3.query"] {
-            let r = Reference::load(name);
-            let inputs = r.inputs();
-            let got = e.embed_blocking(&inputs).unwrap();
-            let d = max_diff(&got, &r.embeddings);
-            assert!(d <= TOL, "{export} {name}: max diff {d}");
-            let got = e.embed_blocking(&inputs[2..4]).unwrap();
-            let d = max_diff(&got, &r.embeddings[2..4]);
-            assert!(d <= TOL, "{export} {name} equal lengths: max diff {d}");
-            for i in [0, 1] {
-                let got = e.embed_blocking(&inputs[i..=i]).unwrap();
-                let d = max_diff(&got, &r.embeddings[i..=i]);
-                assert!(d <= TOL, "{export} {name} text {i} alone: max diff {d}");
-            }
-        }
-    }
-}
+/// tract on a budget of 3 threads (the conformance suite's loader).
+const TRACT3: Conformance = Conformance {
+    name: "tract, 3 threads",
+    load: titlesim_tract::load,
+    options: || threads(3),
+    qwen3_exports: &[Some("model.onnx"), Some("model_with_past.onnx")],
+};
 
 /// With the `multithread` feature, a batch runs in one part per thread (here 3 parts of
 /// uneven sizes: 8 texts as 2 + 3 + 3, 4 as 1 + 1 + 2) and a single text with its matrix
@@ -89,37 +34,15 @@ fn three_threads_match_sentence_transformers() {
         let r = Reference::load(reference);
         let inputs = r.inputs();
         for batch in [8, 4] {
-            let e = load_with(folder, export, batch, 3);
+            let e = TRACT3.embedder(folder, export, batch);
             let got = e.embed_blocking(&inputs).unwrap();
             let d = max_diff(&got, &r.embeddings);
             assert!(d <= TOL, "{folder} {export:?} batch {batch}: max diff {d}");
         }
-        let e = load_with(folder, export, 8, 3);
+        let e = TRACT3.embedder(folder, export, 8);
         let one = e.embed_blocking(&inputs[1..2]).unwrap();
         let d = max_diff(&one, &r.embeddings[1..2]);
         assert!(d <= TOL, "{folder} {export:?} one text: max diff {d}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_callers_get_the_sequential_vectors() {
-    let e = load("tiny-bert-mean", None, 4);
-    let inputs = Reference::load("tiny-bert-mean").inputs();
-    let part = |k: usize| inputs[k % 13..k % 13 + 1 + k % 3].to_vec();
-    let expected: Vec<Vec<Vec<f32>>> = (0..16)
-        .map(|k| e.embed_blocking(&part(k)).unwrap())
-        .collect();
-    let tasks: Vec<_> = (0..16)
-        .map(|k| {
-            let e = e.clone();
-            let texts = part(k);
-            tokio::spawn(async move { e.embed(&texts).await })
-        })
-        .collect();
-    for (k, t) in tasks.into_iter().enumerate() {
-        let got = t.await.unwrap().unwrap();
-        let d = max_diff(&got, &expected[k]);
-        assert!(d <= 1e-6, "task {k}: max diff {d}");
     }
 }
 
@@ -138,7 +61,7 @@ fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
     std::fs::write(&foo, identity_onnx("foo")).unwrap();
     let e = load_err(BackendOptions {
         onnx: Some(foo),
-        ..opts()
+        ..threads(1)
     })
     .to_string();
     assert!(
@@ -150,14 +73,14 @@ fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
     std::fs::write(&corrupt, b"this is not an ONNX model").unwrap();
     let e = load_err(BackendOptions {
         onnx: Some(corrupt),
-        ..opts()
+        ..threads(1)
     });
     assert!(matches!(e, Error::Backend { .. }), "{e:?}");
     assert!(e.to_string().contains("corrupt.onnx"), "{e}");
 
     let e = load_err(BackendOptions {
         onnx: Some(tmp.path().join("absent.onnx")),
-        ..opts()
+        ..threads(1)
     })
     .to_string();
     assert!(
@@ -167,7 +90,7 @@ fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
 
     let e = load_err(BackendOptions {
         onnx_output: Some("pooled".into()),
-        ..opts()
+        ..threads(1)
     })
     .to_string();
     assert!(

@@ -1,10 +1,7 @@
 //! The tract backend on the real models of `cargo xtask fetch-models`, against the references
 //! and against ONNX Runtime on the same files.
-#[path = "../../ort/tests/common/mod.rs"]
-mod common;
-
-use common::*;
 use titlesim_core::{BackendOptions, TransformerEmbedder};
+use titlesim_test_support::*;
 
 fn tract(folder: &str, opts: &BackendOptions) -> TransformerEmbedder {
     let dir = real(folder);
@@ -22,7 +19,7 @@ fn ort(folder: &str, opts: &BackendOptions) -> TransformerEmbedder {
 fn fp32_external_data_export_matches_sentence_transformers() {
     real("all-MiniLM-L6-v2/onnx/model.onnx.data");
     let r = Reference::load("all-minilm-l6-v2");
-    let got = tract("all-MiniLM-L6-v2", &opts())
+    let got = tract("all-MiniLM-L6-v2", &threads(1))
         .embed_blocking(&r.inputs())
         .unwrap();
     let d = max_diff(&got, &r.embeddings);
@@ -33,9 +30,9 @@ fn fp32_external_data_export_matches_sentence_transformers() {
 fn int8_export_matches_onnx_runtime_and_folds_its_casts() {
     let r = Reference::load("all-minilm-l6-v2");
     let inputs = r.inputs();
-    let t = tract("all-MiniLM-L6-v2-int8", &opts());
+    let t = tract("all-MiniLM-L6-v2-int8", &threads(1));
     let got = t.embed_blocking(&inputs).unwrap();
-    let want = ort("all-MiniLM-L6-v2-int8", &ort_opts())
+    let want = ort("all-MiniLM-L6-v2-int8", &ort_options())
         .embed_blocking(&inputs)
         .unwrap();
     let d = max_diff(&got, &want);
@@ -49,24 +46,24 @@ fn int8_export_matches_onnx_runtime_and_folds_its_casts() {
     // The int8 -> f32 casts are folded at load: nothing re-casts a weight on every call (the
     // word-embedding table alone costs ~30 ms per call otherwise).
     let dir = real("all-MiniLM-L6-v2-int8");
-    let b = titlesim_tract::TractBackend::load(&spec(&dir), &opts()).unwrap();
+    let b = titlesim_tract::TractBackend::load(&spec(&dir), &threads(1)).unwrap();
     assert_eq!(b.heavy_constant_ops(), Vec::<String>::new());
 }
 
 #[test]
 fn paraphrase_matches_onnx_runtime_and_its_own_pooling() {
     let texts = Reference::load("all-minilm-l6-v2").inputs();
-    let ours = tract("paraphrase-MiniLM-L3-v2", &opts())
+    let ours = tract("paraphrase-MiniLM-L3-v2", &threads(1))
         .embed_blocking(&texts)
         .unwrap();
-    let theirs = ort("paraphrase-MiniLM-L3-v2", &ort_opts())
+    let theirs = ort("paraphrase-MiniLM-L3-v2", &ort_options())
         .embed_blocking(&texts)
         .unwrap();
     let d = max_diff(&ours, &theirs);
     assert!(d <= 1e-5, "tract vs ort: max diff {d}");
     let pooled = BackendOptions {
         onnx_output: Some("461".into()),
-        ..opts()
+        ..threads(1)
     };
     let own = tract("paraphrase-MiniLM-L3-v2", &pooled)
         .embed_blocking(&texts)

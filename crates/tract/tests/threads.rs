@@ -4,11 +4,8 @@
 //! starts threads meanwhile.
 #![cfg(all(feature = "multithread", target_os = "linux"))]
 
-#[path = "../../ort/tests/common/mod.rs"]
-mod common;
-
-use common::*;
 use titlesim_core::BackendOptions;
+use titlesim_test_support::*;
 
 fn thread_names() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
@@ -24,7 +21,7 @@ fn plan_and_products_share_one_pool_of_the_budget() {
     let spec = spec(&dir);
     let opts = BackendOptions {
         threads: Some(2),
-        ..opts()
+        ..threads(1)
     };
     let e = embedder(
         spec.clone(),

@@ -1,0 +1,130 @@
+//! What a run ran on: the CPU and its SIMD features, this process's peak memory, and the
+//! versions of the inference stack.
+
+use crate::{ort_library, workspace_root};
+
+/// The CPU: architecture, model name and the SIMD features that matter for inference.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CpuInfo {
+    /// `std::env::consts::ARCH`.
+    pub arch: String,
+    /// The model name from /proc/cpuinfo, or "unknown".
+    pub model: String,
+    /// Logical cores visible to this process.
+    pub logical_cores: usize,
+    /// Detected features (x86: avx2, fma, avx512f, avx512_vnni, avx512_bf16; aarch64: neon,
+    /// dotprod, i8mm, bf16, sve).
+    pub features: Vec<String>,
+}
+
+/// Describes the CPU this runs on (portable: feature detection only on x86/x86_64/aarch64).
+pub fn cpu_info() -> CpuInfo {
+    #[allow(unused_mut)]
+    let mut features: Vec<String> = Vec::new();
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    {
+        let checks = [
+            ("avx2", std::is_x86_feature_detected!("avx2")),
+            ("fma", std::is_x86_feature_detected!("fma")),
+            ("avx512f", std::is_x86_feature_detected!("avx512f")),
+            ("avx512_vnni", std::is_x86_feature_detected!("avx512vnni")),
+            ("avx512_bf16", std::is_x86_feature_detected!("avx512bf16")),
+        ];
+        features.extend(checks.iter().filter(|c| c.1).map(|c| c.0.to_string()));
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let checks = [
+            ("neon", std::arch::is_aarch64_feature_detected!("neon")),
+            (
+                "dotprod",
+                std::arch::is_aarch64_feature_detected!("dotprod"),
+            ),
+            ("i8mm", std::arch::is_aarch64_feature_detected!("i8mm")),
+            ("bf16", std::arch::is_aarch64_feature_detected!("bf16")),
+            ("sve", std::arch::is_aarch64_feature_detected!("sve")),
+        ];
+        features.extend(checks.iter().filter(|c| c.1).map(|c| c.0.to_string()));
+    }
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| {
+                    let k = l.split(':').next().unwrap_or("").trim();
+                    k == "model name" || k == "Model" || k == "CPU part"
+                })
+                .and_then(|l| l.split_once(':').map(|(_, v)| v.trim().to_string()))
+        })
+        .unwrap_or_else(|| "unknown".into());
+    CpuInfo {
+        arch: std::env::consts::ARCH.into(),
+        model,
+        logical_cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        features,
+    }
+}
+
+/// This process's peak resident set size in MB (VmHWM of /proc/self/status); `None` where
+/// that is not available (non-Linux).
+pub fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Versions of the inference stack, read from the workspace's Cargo.lock (`unknown` when absent).
+pub fn stack_versions() -> Vec<(String, String)> {
+    let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock")).unwrap_or_default();
+    let mut out = vec![(
+        "titlesim".to_string(),
+        env!("CARGO_PKG_VERSION").to_string(),
+    )];
+    for n in ["candle-core", "ort", "tract-onnx", "tokenizers"] {
+        out.push((n.to_string(), lock_version(&lock, n)));
+    }
+    out.push((
+        "onnxruntime library".into(),
+        ort_library()
+            .and_then(|p| {
+                p.file_name()
+                    .map(|f| f.to_string_lossy().replace("libonnxruntime.so.", ""))
+            })
+            .unwrap_or_else(|| "not found in models/onnxruntime".into()),
+    ));
+    out
+}
+
+/// The version of the first package called `name` in the text of a Cargo.lock; `unknown` when
+/// it is not there.
+fn lock_version(lock: &str, name: &str) -> String {
+    let pat = format!("name = \"{name}\"\nversion = \"");
+    lock.find(&pat)
+        .map(|i| {
+            let rest = &lock[i + pat.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_string()
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_version_reads_the_named_package_only() {
+        let lock = "[[package]]\nname = \"ort-sys\"\nversion = \"9.9.9\"\n\n\
+                    [[package]]\nname = \"ort\"\nversion = \"2.0.0-rc.10\"\n";
+        assert_eq!(lock_version(lock, "ort"), "2.0.0-rc.10");
+        assert_eq!(lock_version(lock, "tract-onnx"), "unknown");
+    }
+}

@@ -1,0 +1,110 @@
+//! CPU-feature detection, once per process, and the run-time dispatch of the f32 row loops.
+//!
+//! The kernels are compiled for the target's baseline and, on x86-64, also for wider
+//! instruction sets; which build runs is decided at run time from what [`features`] found
+//! (AVX2, FMA, AVX-512F/BW and AVX-512 VNNI, asked once). Other targets run the portable
+//! builds only.
+//!
+//! * The f32 row loops of `ops` take their build from [`isa`], through [`simd_dispatch`].
+//! * The int8 kernels of `quant` are listed per CPU by `quant::Kernel::available`, from
+//!   [`features`].
+
+use std::sync::OnceLock;
+
+/// The instruction-set extensions the x86-64 kernels are compiled for, as this CPU has them.
+#[cfg(target_arch = "x86_64")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Features {
+    /// AVX2.
+    pub(crate) avx2: bool,
+    /// FMA.
+    pub(crate) fma: bool,
+    /// AVX-512 Foundation.
+    pub(crate) avx512f: bool,
+    /// AVX-512 Byte and Word.
+    pub(crate) avx512bw: bool,
+    /// AVX-512 Vector Neural Network Instructions (`vpdpbusd`).
+    pub(crate) avx512vnni: bool,
+}
+
+/// The builds of the f32 row loops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// The compilation target's baseline (SSE2 on x86-64, NEON on aarch64, ...).
+    Baseline,
+    /// x86-64 with AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+}
+
+/// What was detected, and the f32 build chosen from it.
+struct Cpu {
+    #[cfg(target_arch = "x86_64")]
+    features: Features,
+    isa: Isa,
+}
+
+impl Cpu {
+    fn detect() -> Cpu {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let features = Features {
+                avx2: std::arch::is_x86_feature_detected!("avx2"),
+                fma: std::arch::is_x86_feature_detected!("fma"),
+                avx512f: std::arch::is_x86_feature_detected!("avx512f"),
+                avx512bw: std::arch::is_x86_feature_detected!("avx512bw"),
+                avx512vnni: std::arch::is_x86_feature_detected!("avx512vnni"),
+            };
+            let isa = if features.avx2 && features.fma {
+                Isa::Avx2
+            } else {
+                Isa::Baseline
+            };
+            Cpu { features, isa }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Cpu { isa: Isa::Baseline }
+    }
+}
+
+fn cpu() -> &'static Cpu {
+    static CPU: OnceLock<Cpu> = OnceLock::new();
+    CPU.get_or_init(Cpu::detect)
+}
+
+/// The instruction-set extensions of this CPU (detected once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn features() -> Features {
+    cpu().features
+}
+
+/// The build of the f32 row loops this CPU runs (chosen once).
+pub(crate) fn isa() -> Isa {
+    cpu().isa
+}
+
+/// Defines `fn $name(args)` whose body is compiled once for the baseline target and, on
+/// x86-64, once more with AVX2+FMA enabled; the call picks the build the CPU supports.
+macro_rules! simd_dispatch {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn generic($($arg: $ty),*) $body
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) {
+                generic($($arg),*)
+            }
+
+            match $crate::cpu::isa() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `isa()` returns `Avx2` only when the CPU has AVX2 and FMA.
+                $crate::cpu::Isa::Avx2 => unsafe { avx2($($arg),*) },
+                $crate::cpu::Isa::Baseline => generic($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use simd_dispatch;

@@ -1,0 +1,142 @@
+//! The f32 dense layer: `x @ W^T + b` with the `gemm` crate, split for the current rayon pool,
+//! the bias added by the product itself.
+
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use gemm::Parallelism;
+
+use super::plumbing::{dims2, f32s};
+use super::CResult;
+
+/// A dense layer `x @ W^T + b`, from weights `[out, in]` as PyTorch stores them.
+pub(crate) struct Linear {
+    /// `W^T`, `[in, out]` row-major: the layout the `gemm` kernels read fastest when the
+    /// activations are the short side (few tokens), and as fast otherwise.
+    w_t: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    inp: usize,
+    out: usize,
+}
+
+impl Linear {
+    /// Wraps a `[out, in]` weight (transposed once, here) and an optional bias `[out]`.
+    pub(crate) fn new(w: &Tensor, bias: Option<Vec<f32>>) -> CResult<Self> {
+        let (out, inp) = w.dims2()?;
+        if bias.as_ref().is_some_and(|b| b.len() != out) {
+            bail!("linear: bias length does not match {out} outputs");
+        }
+        let w_t = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Linear {
+            w_t,
+            bias,
+            inp,
+            out,
+        })
+    }
+
+    /// `x @ W^T + b` for `x` of shape `[rows, in]`, into a new `[rows, out]` tensor.
+    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        x.apply_op1_no_bwd(self)
+    }
+}
+
+impl CustomOp1 for Linear {
+    fn name(&self) -> &'static str {
+        "titlesim-linear"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let (m, k) = dims2(l, self.name())?;
+        let n = self.out;
+        if k != self.inp {
+            bail!("linear: input width {k}, expected {}", self.inp);
+        }
+        let x = f32s(s, l, self.name())?;
+        // Start from the bias (or zeros); the product is added onto it.
+        let mut dst = match &self.bias {
+            Some(b) => {
+                let mut d = Vec::with_capacity(m * n);
+                for _ in 0..m {
+                    d.extend_from_slice(b);
+                }
+                d
+            }
+            None => vec![0f32; m * n],
+        };
+        if m == 0 || n == 0 || k == 0 {
+            return Ok((CpuStorage::F32(dst), Shape::from((m, n))));
+        }
+        let threads = rayon::current_num_threads();
+        let parallelism = if threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        if x.len() != m * k || self.w_t.len() != k * n || dst.len() != m * n {
+            bail!("linear: buffer sizes do not match [{m}, {k}] x [{k}, {n}]");
+        }
+        // SAFETY: `x` holds `m * k` floats (row-major, row stride `k`), `w_t` holds `k * n`
+        // (row-major, row stride `n`) and `dst` holds `m * n` (row-major, row stride `n`), as
+        // checked above and as the dimensions and strides passed say; `dst` is a fresh vector,
+        // so it aliases neither input. `read_dst` with alpha = beta = 1 computes
+        // `dst + x @ w_t`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                true,
+                x.as_ptr(),
+                1,
+                k as isize,
+                self.w_t.as_ptr(),
+                1,
+                n as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+        Ok((CpuStorage::F32(dst), Shape::from((m, n))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::tensor;
+
+    #[test]
+    fn linear_matches_naive_product() {
+        let (m, k, n) = (5, 7, 3);
+        let x: Vec<f32> = (0..m * k).map(|i| (i % 11) as f32 * 0.25 - 1.0).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
+        let bias = vec![0.5, -1.0, 2.0];
+        for (bias, threads) in [(Some(bias.clone()), 1), (None, 2)] {
+            let lin = Linear::new(&tensor(w.clone(), n, k).unwrap(), bias.clone()).unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let y = pool
+                .install(|| lin.forward(&tensor(x.clone(), m, k).unwrap()))
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f32 = (0..k).map(|t| x[i * k + t] * w[j * k + t]).sum::<f32>()
+                        + bias.as_ref().map_or(0.0, |b| b[j]);
+                    assert!((y[i * n + j] - want).abs() < 1e-5, "({i},{j})");
+                }
+            }
+        }
+    }
+}

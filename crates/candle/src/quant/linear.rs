@@ -1,0 +1,139 @@
+//! The int8 dense layer: quantise the input rows, run the integer product, dequantise and add
+//! the bias, then add the outliers in f32.
+
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
+
+use super::kernel::Kernel;
+use super::outliers::add_outliers;
+use super::packed::PackedI8;
+use super::product::{product, DequantSink, OutPtr};
+use super::rows::{quantize_rows, QuantRows};
+use super::CResult;
+use crate::ops::{dims2, f32s};
+
+/// An int8 dense layer `x @ W^T + b` (weights `[out, in]` as PyTorch stores them).
+pub(crate) struct QLinear {
+    w: PackedI8,
+    /// The f32 weights transposed, `[in, out]`: the rows the activation outliers multiply.
+    /// (bfloat16 would halve their bytes, but costs too much accuracy, as do 16-bit integers
+    /// with a scale per column: all-MiniLM's worst bench title sits on a rounding edge of a
+    /// later layer's activation quantisation; figures in benches/README.md.)
+    wt: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    kernel: Kernel,
+}
+
+impl QLinear {
+    /// Quantises a `[out, in]` weight; `bias`, when given, is `[out]`.
+    pub(crate) fn new(w: &Tensor, bias: Option<Vec<f32>>) -> CResult<Self> {
+        let (out, inp) = w.dims2()?;
+        if bias.as_ref().is_some_and(|b| b.len() != out) {
+            bail!("linear: bias length does not match {out} outputs");
+        }
+        let data = w.flatten_all()?.to_vec1::<f32>()?;
+        Ok(QLinear {
+            w: PackedI8::quantize(&data, out, inp)?,
+            wt: w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?,
+            bias,
+            kernel: Kernel::detect(),
+        })
+    }
+
+    /// `x @ W^T + b` for `x` of shape `[rows, in]`, into a new `[rows, out]` tensor.
+    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        x.apply_op1_no_bwd(self)
+    }
+
+    /// The same with an explicit kernel, on raw slices (tests).
+    #[cfg(test)]
+    pub(super) fn forward_with(&self, kernel: Kernel, x: &[f32], m: usize) -> CResult<Vec<f32>> {
+        let a = quantize_rows(kernel, x, m, self.w.k);
+        self.run(kernel, &a)
+    }
+
+    fn run(&self, kernel: Kernel, a: &QuantRows) -> CResult<Vec<f32>> {
+        let mut out = vec![0f32; a.m * self.w.n];
+        let sink = DequantSink {
+            out: OutPtr(out.as_mut_ptr()),
+            n: self.w.n,
+            len: out.len(),
+            a,
+            w: &self.w,
+            bias: self.bias.as_deref(),
+            kernel,
+        };
+        product(kernel, a, &self.w, &sink)?;
+        add_outliers(kernel, a, &self.wt, &mut out, self.w.n)?;
+        Ok(out)
+    }
+}
+
+impl CustomOp1 for QLinear {
+    fn name(&self) -> &'static str {
+        "titlesim-linear-int8"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let (m, k) = dims2(l, self.name())?;
+        if k != self.w.k {
+            bail!("linear: input width {k}, expected {}", self.w.k);
+        }
+        let x = f32s(s, l, self.name())?;
+        let a = quantize_rows(self.kernel, x, m, k);
+        let out = self.run(self.kernel, &a)?;
+        Ok((CpuStorage::F32(out), Shape::from((m, self.w.n))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::tests::Rng;
+
+    #[test]
+    fn int8_linear_is_close_to_f32_and_identical_across_kernels() {
+        let mut rng = Rng(42);
+        let (m, k, n) = (9, 96, 70);
+        let w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.1).collect();
+        let x: Vec<f32> = (0..m * k).map(|_| rng.f32()).collect();
+        let bias: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+        let wt = Tensor::from_vec(w.clone(), (n, k), &candle_core::Device::Cpu).unwrap();
+        let lin = QLinear::new(&wt, Some(bias.clone())).unwrap();
+        let outs: Vec<Vec<f32>> = Kernel::available()
+            .into_iter()
+            .map(|kn| lin.forward_with(kn, &x, m).unwrap())
+            .collect();
+        for o in &outs[1..] {
+            assert_eq!(o, &outs[0], "kernels differ");
+        }
+        // Error bound: per product, |Σ x w - Σ x' w'| <= Σ |x||dw| + |dx||w'| with
+        // |dw| <= sw/2 and |dx| <= sx/2.
+        for r in 0..m {
+            let xr = &x[r * k..(r + 1) * k];
+            let (lo, hi) = xr
+                .iter()
+                .fold((0f32, 0f32), |(l, h), &v| (l.min(v), h.max(v)));
+            let sx = (hi - lo) / 255.0;
+            for j in 0..n {
+                let wj = &w[j * k..(j + 1) * k];
+                let sw = wj.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0;
+                let exact: f32 = xr.iter().zip(wj).map(|(a, b)| a * b).sum::<f32>() + bias[j];
+                let bound: f32 = xr
+                    .iter()
+                    .zip(wj)
+                    .map(|(a, b)| a.abs() * sw / 2.0 + sx / 2.0 * (b.abs() + sw / 2.0))
+                    .sum();
+                let got = outs[0][r * n + j];
+                assert!(
+                    (got - exact).abs() <= bound * 1.01 + 1e-5,
+                    "({r},{j}): {got} vs {exact}, bound {bound}"
+                );
+            }
+        }
+        // A row alone gives exactly what it gives in the batch.
+        let single = lin
+            .forward_with(Kernel::detect(), &x[2 * k..3 * k], 1)
+            .unwrap();
+        assert_eq!(single[..], outs.last().unwrap()[2 * n..3 * n]);
+    }
+}

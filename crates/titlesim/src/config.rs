@@ -1,0 +1,345 @@
+//! The TOML configuration file: which model is canonical, which runs in its shadow, and how
+//! the shadow is run and logged.
+//!
+//! ```toml
+//! [canonical]                         # the model whose verdicts count
+//! model = "models/all-MiniLM-L6-v2"   # folder, Hugging Face cache entry or hub id
+//! backend = "candle"                  # candle | ort | tract
+//! threshold = 0.70
+//! threads = 2
+//! gt_store = "stores/minilm.gtstore"  # optional: precomputed reference-title embeddings
+//!
+//! [shadow]                            # the candidate: exactly the same keys as [canonical]
+//! model = "models/paraphrase-MiniLM-L3-v2"
+//! backend = "tract"
+//! threshold = 0.72
+//! threads = 1
+//!
+//! [shadow_options]                    # how the shadow runs; never part of a model's identity
+//! enabled = true
+//! sample_rate = 1.0                   # share of pairs shadowed, chosen by a hash of the pair id
+//! timeout_ms = 2000                   # shadow time budget per pair
+//! log = "logs/shadow.jsonl"           # JSONL log of records
+//! fsync = "batch"                     # never | batch | close
+//! emf = "stdout"                      # CloudWatch Embedded Metric Format lines: stdout or a file
+//! ```
+//!
+//! `[canonical]` and `[shadow]` are both [`ModelConfig`]s (defined in `titlesim-core`), so
+//! promoting the candidate is swapping the two table headers (and nothing else); the
+//! shadow-only options live in their own `[shadow_options]` table ([`ShadowOptions`], defined
+//! in `titlesim-shadow`) for that reason. This module puts the three together and re-exports
+//! the types of both, so `titlesim::config::X` names any configuration type.
+//!
+//! Relative model, ONNX and library paths are taken relative to the configuration file's
+//! folder when something exists there, else relative to the working directory. Paths that
+//! titlesim writes (`gt_store`, `log`, `emf`) are always relative to the configuration file's
+//! folder, so a store or log is found again whatever the working directory.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use titlesim_core::config::*;
+pub use titlesim_core::{Dtype, GraphOptimization, ModelOverrides, PaddingSide, Pooling};
+pub use titlesim_shadow::options::{EmfTarget, FsyncPolicy, ShadowOptions};
+
+use titlesim_core::{Error, Result};
+
+/// A whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The model whose verdicts count.
+    pub canonical: ModelConfig,
+    /// The candidate model run in the shadow of the canonical one (see the shadow crate):
+    /// the same keys as `canonical`, so the two can be swapped.
+    #[serde(default)]
+    pub shadow: Option<ModelConfig>,
+    /// How the shadow runs and where its records go (`[shadow_options]`; defaults when absent).
+    #[serde(default)]
+    pub shadow_options: ShadowOptions,
+}
+
+impl Config {
+    /// Parses configuration text; `path` is only used in messages and to rebase paths.
+    ///
+    /// Fails with [`Error::Config`] naming the table and key: invalid TOML, an unknown key,
+    /// a missing `threshold`, a value out of range.
+    ///
+    /// ```
+    /// use titlesim::{BackendKind, Config, Error};
+    ///
+    /// let config = Config::parse(
+    ///     r#"
+    /// [canonical]
+    /// model = "BAAI/bge-small-en-v1.5"
+    /// backend = "ort"
+    /// threshold = 0.70
+    ///
+    /// [shadow]
+    /// model = "Qwen/Qwen3-Embedding-0.6B"
+    /// threshold = 0.72
+    ///
+    /// [shadow_options]
+    /// sample_rate = 0.25
+    /// "#,
+    ///     None,
+    /// )?;
+    /// assert_eq!(config.canonical.backend, BackendKind::Ort);
+    /// assert_eq!(config.active_shadow().map(|s| s.threshold), Some(0.72));
+    /// assert_eq!(config.shadow_options.sample_rate, 0.25);
+    ///
+    /// // Mistakes name the key.
+    /// let e = Config::parse("[canonical]\nmodel = \"m\"\ntreshold = 0.7\n", None).unwrap_err();
+    /// assert!(matches!(e, Error::Config { .. }) && e.to_string().contains("treshold"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn parse(text: &str, path: Option<&Path>) -> Result<Self> {
+        let mut c: Config = toml::from_str(text).map_err(|e| Error::Config {
+            path: path.map(Path::to_path_buf),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let at_path = |e: Error| match e {
+            Error::Config { message, .. } => Error::Config {
+                path: path.map(Path::to_path_buf),
+                message,
+            },
+            e => e,
+        };
+        c.canonical.validate("canonical").map_err(at_path)?;
+        if let Some(s) = &c.shadow {
+            s.validate("shadow").map_err(at_path)?;
+        }
+        c.shadow_options.validate().map_err(at_path)?;
+        if let Some(base) = path.and_then(Path::parent) {
+            c.canonical.rebase(base);
+            if let Some(s) = c.shadow.as_mut() {
+                s.rebase(base);
+            }
+            c.shadow_options.rebase(base);
+        }
+        Ok(c)
+    }
+
+    /// The shadow model when there is one and `[shadow_options] enabled` is true.
+    pub fn active_shadow(&self) -> Option<&ModelConfig> {
+        self.shadow.as_ref().filter(|_| self.shadow_options.enabled)
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, Some(path))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn parses_a_minimal_config() {
+        let c = Config::parse("[canonical]\nmodel = \"m\"\nthreshold = 0.7\n", None).unwrap();
+        assert_eq!(c.canonical.backend, BackendKind::Candle);
+        assert_eq!(c.canonical.threshold, 0.7);
+        assert_eq!(c.canonical.prompt_side, PromptSide::Neither);
+        assert!(c.shadow.is_none());
+        assert_eq!(c.shadow_options, ShadowOptions::default());
+        assert!(c.active_shadow().is_none());
+    }
+
+    const FULL: &str = r#"
+[canonical]
+model = "a"
+backend = "candle"
+threshold = 0.7
+threads = 2
+gt_store = "stores/a.gtstore"
+
+[shadow]
+model = "b"
+backend = "tract"
+threshold = 0.72
+threads = 1
+gt_store_mismatch = "recompute"
+
+[shadow_options]
+sample_rate = 0.25
+sample_salt = "x"
+timeout_ms = 500
+log = "logs/s.jsonl"
+fsync = "never"
+emf = "stdout"
+emf_namespace = "ns"
+"#;
+
+    #[test]
+    fn parses_shadow_and_its_options() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("c.toml");
+        std::fs::write(&p, FULL).unwrap();
+        let c = Config::from_file(&p).unwrap();
+        let s = c.active_shadow().expect("shadow enabled by default");
+        assert_eq!(s.backend, BackendKind::Tract);
+        assert_eq!(s.threshold, 0.72);
+        assert_eq!(s.threads, Some(1));
+        assert_eq!(s.gt_store_mismatch, StoreMismatch::Recompute);
+        assert_eq!(c.canonical.gt_store_mismatch, StoreMismatch::Refuse);
+        // Written paths are always relative to the config's folder, existing or not.
+        assert_eq!(
+            c.canonical.gt_store.as_deref(),
+            Some(
+                std::fs::canonicalize(d.path())
+                    .unwrap()
+                    .join("stores/a.gtstore")
+                    .as_path()
+            )
+        );
+        let o = &c.shadow_options;
+        assert_eq!(o.sample_rate, 0.25);
+        assert_eq!(o.sample_salt, "x");
+        assert_eq!(o.timeout_ms, 500);
+        assert_eq!(
+            o.log.as_deref(),
+            Some(
+                std::fs::canonicalize(d.path())
+                    .unwrap()
+                    .join("logs/s.jsonl")
+                    .as_path()
+            )
+        );
+        assert_eq!(o.fsync, FsyncPolicy::Never);
+        assert_eq!(o.emf_target(), Some(EmfTarget::Stdout));
+        assert_eq!(o.emf_namespace, "ns");
+        let off = Config::parse(&format!("{FULL}enabled = false\n"), None).unwrap();
+        assert!(off.shadow.is_some() && off.active_shadow().is_none());
+        let emf_file = Config::parse(
+            &FULL.replace("emf = \"stdout\"", "emf = \"m.jsonl\""),
+            Some(&p),
+        )
+        .unwrap();
+        assert_eq!(
+            emf_file.shadow_options.emf_target(),
+            Some(EmfTarget::File(d.path().join("m.jsonl")))
+        );
+    }
+
+    #[test]
+    fn swapping_canonical_and_shadow_is_swapping_the_headers() {
+        let swapped = FULL
+            .replace("[canonical]", "[tmp]")
+            .replace("[shadow]", "[canonical]")
+            .replace("[tmp]", "[shadow]");
+        let a = Config::parse(FULL, None).unwrap();
+        let b = Config::parse(&swapped, None).unwrap();
+        assert_eq!(a.canonical, *b.shadow.as_ref().unwrap());
+        assert_eq!(b.canonical, *a.shadow.as_ref().unwrap());
+        assert_eq!(a.shadow_options, b.shadow_options);
+    }
+
+    #[test]
+    fn shadow_errors_name_the_key() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[shadow]\nmodel = \"b\"\nthreshold = 0.7\nsample_rate = 0.5\n",
+                &["sample_rate"],
+            ),
+            (
+                "[shadow]\nmodel = \"b\"\nthreshold = 2.0\n",
+                &["[shadow] threshold"],
+            ),
+            ("[shadow]\nmodel = \"b\"\n", &["threshold"]),
+            (
+                "[shadow_options]\nsample_rate = 1.5\n",
+                &["[shadow_options] sample_rate", "1.5"],
+            ),
+            ("[shadow_options]\ntimeout_ms = 0\n", &["timeout_ms"]),
+            (
+                "[shadow_options]\ntimeout = 10\n",
+                &["timeout", "timeout_ms"],
+            ),
+            (
+                "[shadow_options]\nfsync = \"sometimes\"\n",
+                &["sometimes", "batch"],
+            ),
+            ("[shadow_options]\nemf = \"\"\n", &["[shadow_options] emf"]),
+            ("[canonical_options]\nx = 1\n", &["canonical_options"]),
+            (
+                "[shadow]\nmodel = \"b\"\nthreshold = 0.7\ngt_store_mismatch = \"ignore\"\n",
+                &["ignore", "recompute"],
+            ),
+        ];
+        for (extra, want) in cases {
+            let text = format!("[canonical]\nmodel = \"m\"\nthreshold = 0.7\n{extra}");
+            let e = Config::parse(&text, Some(Path::new("c.toml")))
+                .unwrap_err()
+                .to_string();
+            for w in *want {
+                assert!(e.contains(w), "{extra:?}: {e:?} lacks {w:?}");
+            }
+            assert!(e.contains("c.toml"), "{e}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::parse("[canonical]\nmodel = \"m\"\ntreshold = 0.7\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("treshold"), "{e}");
+        let e = Config::parse(
+            "[canonical]\nmodel = \"m\"\nthreshold = 0.7\nbackend = \"cuda\"\n",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("cuda") && e.contains("candle"), "{e}");
+        let e = Config::parse("[canonical]\nmodel = \"m\"\nthreshold = 1.5\n", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("threshold"), "{e}");
+        let e = Config::parse(
+            "[canonical]\nmodel = \"m\"\nthreshold = 0.5\nthreads = 0\n",
+            Some(Path::new("x.toml")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("threads") && e.contains("x.toml"), "{e}");
+    }
+
+    #[test]
+    fn paths_are_rebased_on_the_config_folder() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("m")).unwrap();
+        let p = d.path().join("t.toml");
+        std::fs::write(&p, "[canonical]\nmodel = \"m\"\nthreshold = 0.7\n").unwrap();
+        let c = Config::from_file(&p).unwrap();
+        let root = std::fs::canonicalize(d.path()).unwrap();
+        assert_eq!(PathBuf::from(&c.canonical.model), root.join("m"));
+        // `..` is resolved, so logs and messages show a clean path.
+        std::fs::create_dir(d.path().join("conf")).unwrap();
+        let q = d.path().join("conf/t.toml");
+        std::fs::write(&q, "[canonical]\nmodel = \"../m\"\nthreshold = 0.7\n").unwrap();
+        let c = Config::from_file(&q).unwrap();
+        assert_eq!(PathBuf::from(&c.canonical.model), root.join("m"));
+        // Written paths need not exist: their leading `..` are resolved too.
+        assert_eq!(
+            join_output(&root.join("conf"), Path::new("../logs/./s.jsonl")),
+            root.join("logs/s.jsonl")
+        );
+        assert_eq!(
+            join_output(&root, Path::new("a/../b")),
+            root.join("a/../b"),
+            "a `..` after a name is kept (the name may be a link)"
+        );
+        // A hub id stays as it is.
+        std::fs::write(
+            &p,
+            "[canonical]\nmodel = \"BAAI/bge-small-en-v1.5\"\nthreshold = 0.7\n",
+        )
+        .unwrap();
+        let c = Config::from_file(&p).unwrap();
+        assert_eq!(c.canonical.model, "BAAI/bge-small-en-v1.5");
+    }
+}
