@@ -31,11 +31,82 @@ enum Command {
     /// Export disagreements for human review, and tally the verdicts.
     #[command(subcommand)]
     Review(commands::review::ReviewCommand),
+    /// Make the calibrated candidate canonical (the old canonical becomes the shadow) and
+    /// write the expectation its burn-in must meet.
+    ///
+    /// `[canonical]` takes the body of `[shadow]` (the candidate) at the chosen threshold and
+    /// `[shadow]` the body of `[canonical]` at its own, so the burn-in logs both; comments and
+    /// layout are kept, and a provenance comment block goes on top. Refuses (exit 1, naming
+    /// each reason) when the threshold leaves a phase below the calibration's floor, when the
+    /// calibration was made with another model than the configuration's [shadow] (by
+    /// fingerprint), when the threshold sits in the far tail of the candidate's cosines or
+    /// shifts the pass rate more than 20 points, or when the review finds the candidate
+    /// significantly worse; --force promotes anyway and records why.
+    Promote(commands::promote::Args),
+    /// Judge the logs written after a promotion against its expectation: exit 0 promote to
+    /// stable, 1 keep watching, 2 roll back, 3 error.
+    ///
+    /// Per phase, the new canonical model's pass rate and its agreement with the old model
+    /// (the shadow) are compared with the expectation by two-sided two-proportion z-tests
+    /// (Bonferroni over all tests). 0: every phase matches, with enough pairs to tell a drift
+    /// of --drift at --power. 1: no drift shown yet, too few pairs (says how many are
+    /// needed). 2: a phase drifted (names it, the measured and expected values and the
+    /// test). 3: an error, never a decision.
+    BurnIn(commands::burn_in::Args),
+}
+
+/// The exit code of `titlesim burn-in` when it cannot decide (bad input, unreadable files):
+/// 1 and 2 are decisions there.
+const BURN_IN_ERROR: u8 = 3;
+
+/// The exit code when standard error itself cannot be written (`2>/dev/full`): `eprintln!`
+/// panics then, and there is nowhere left to say why. Set before a command runs.
+static STDERR_FAILURE_CODE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+
+/// Turns the panic of a failed print to a standard stream into a plain exit: with the
+/// failure code, not a panic's 101 and message.
+fn exit_quietly_when_printing_fails() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") {
+            std::process::exit(i32::from(
+                STDERR_FAILURE_CODE.load(std::sync::atomic::Ordering::Relaxed),
+            ));
+        }
+        default(info);
+    }));
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    exit_quietly_when_printing_fails();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A usage error of `burn-in` must not exit 2 (its "roll back").
+        Err(e) if e.use_stderr() && std::env::args().nth(1).as_deref() == Some("burn-in") => {
+            let _ = e.print();
+            return std::process::ExitCode::from(BURN_IN_ERROR);
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
+        Command::BurnIn(a) => {
+            STDERR_FAILURE_CODE.store(BURN_IN_ERROR, std::sync::atomic::Ordering::Relaxed);
+            return match commands::burn_in::run(a) {
+                Ok(d) => std::process::ExitCode::from(d.exit_code()),
+                // Even a closed pipe: exit 0 would read as "promote to stable".
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    std::process::ExitCode::from(BURN_IN_ERROR)
+                }
+            };
+        }
+        Command::Promote(a) => commands::promote::run(a),
         Command::Embed(a) => commands::embed::run(a),
         Command::Score(a) => commands::score::run(a),
         Command::Inspect(a) => commands::inspect::run(a),

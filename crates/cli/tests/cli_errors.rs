@@ -281,3 +281,51 @@ fn help_explains_the_flags_and_defaults() {
         assert!(out.contains(f), "score --help lacks {f}:\n{out}");
     }
 }
+
+/// A full standard output or standard error (`> /dev/full`, `2> /dev/full`) is an error exit,
+/// never a panic (exit 101): stdout's names the stream; with stderr full there is nowhere to
+/// say anything, so the exit code alone tells.
+#[cfg(target_os = "linux")]
+#[test]
+fn full_standard_streams_are_errors_not_panics() {
+    use std::process::{Command, Stdio};
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let m = fixture("tiny-bert-mean");
+    let run = Command::new(env!("CARGO_BIN_EXE_titlesim"))
+        .args(["inspect", "--model", m.to_str().unwrap()])
+        .stdout(full())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&run.stderr);
+    assert!(e.contains("cannot write to standard output"), "{e}");
+    assert!(!e.contains("panicked"), "{e}");
+
+    let d = tempfile::tempdir().unwrap();
+    let c = config(d.path(), "candle");
+    let p = d.path().join("pairs.csv");
+    std::fs::write(&p, "id,product,gt\n1,a b,a c\n").unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_titlesim"))
+        .args([
+            "score",
+            "-c",
+            c.to_str().unwrap(),
+            "-p",
+            p.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(1),
+        "stderr full: exit 1, not a panic's 101"
+    );
+}

@@ -292,6 +292,11 @@ fn score_uses_the_gt_store_and_refuses_another_models() {
         )),
         "{stderr}"
     );
+    // Only the product titles were encoded.
+    assert!(
+        stderr.contains(&format!("({n} titles encoded,")),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_to_string(&out).unwrap(), plain);
     // Without a store the summary says nothing about one.
     let run = titlesim(&["score", "-c", s(&c.config), "-p", s(&c.pairs_csv)], None);

@@ -785,6 +785,33 @@ fn configuration_errors_name_the_key() {
         None,
     ));
     assert!(e.contains("--log"), "{e}");
+    // --out naming the log (here through `..`) is refused before anything is opened: the log
+    // keeps its records.
+    let config = c.config("same.toml", "", "");
+    let log = c.path("same.jsonl");
+    std::fs::write(&log, "{\"kept\": true}\n").unwrap();
+    let sub = c.path("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = sub.join("../same.jsonl");
+    for resume in [false, true] {
+        let mut args = vec![
+            "shadow",
+            "-c",
+            s(&config),
+            "-p",
+            s(&c.pairs),
+            "--log",
+            s(&log),
+            "--out",
+            s(&out),
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        let e = fails(&titlesim(&args, None));
+        assert!(e.contains("is the shadow log"), "{e}");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "{\"kept\": true}\n");
+    }
     // precompute without any gt_store.
     let e = fails(&titlesim(
         &["precompute", "-c", s(&config), "--pairs", s(&c.pairs)],

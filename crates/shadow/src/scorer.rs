@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use titlesim_core::config::ShadowOptions;
+use crate::options::ShadowOptions;
 use titlesim_core::{CosineScorer, Pair, PairScore, Score, Scorer};
 use titlesim_log::{ShadowRecord, SideRecord, SCHEMA_VERSION};
 

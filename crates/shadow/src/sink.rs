@@ -9,9 +9,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::options::FsyncPolicy;
 use serde::Serialize;
 use serde_json::{json, Value};
-use titlesim_core::config::FsyncPolicy;
 use titlesim_log::ShadowRecord;
 
 use crate::error::{Error, Result};

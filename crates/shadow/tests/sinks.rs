@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use titlesim_core::config::FsyncPolicy;
 use titlesim_log::read_log;
+use titlesim_shadow::FsyncPolicy;
 use titlesim_shadow::{
     emf_object, EmfSink, JsonlSink, RecordSink, ResumeState, Sampler, ShadowScorer, ShadowSettings,
 };

@@ -341,9 +341,10 @@ pub fn read_pairs_from(reader: impl Read, path: &Path, format: PairFormat) -> Re
         PairFormat::Jsonl => read_jsonl(reader, path)?,
     };
     if pairs.is_empty() {
+        // Reported at line 1 (a CSV's header): there is no data line to name.
         return Err(input_err(
             path,
-            0,
+            1,
             "no pairs: the file holds no data rows (a pairs file needs at least one pair)",
         ));
     }
@@ -378,11 +379,70 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// A reader that keeps the bytes from a given offset on (the start of the CSV record last
+/// read), so the last record can be checked for a quoted field the file ends inside.
+struct KeepTail<R> {
+    inner: R,
+    kept: std::rc::Rc<std::cell::RefCell<(u64, Vec<u8>)>>,
+}
+
+impl<R: Read> Read for KeepTail<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.kept.borrow_mut().1.extend_from_slice(&out[..n]);
+        Ok(n)
+    }
+}
+
+/// Whether `record` (one CSV record's bytes, to the end of the file) ends inside a quoted
+/// field: a crash-torn last line such as `7,"iPhone 1` — the csv crate reads it as a
+/// complete field.
+fn ends_inside_quotes(record: &[u8]) -> bool {
+    let (mut in_quotes, mut field_start) = (false, true);
+    let mut i = 0;
+    while i < record.len() {
+        let c = record[i];
+        if in_quotes {
+            if c == b'"' {
+                if record.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    in_quotes = false;
+                }
+            }
+        } else if c == b'"' && field_start {
+            in_quotes = true;
+            field_start = false;
+        } else if c == b',' {
+            field_start = true;
+        } else if c == b'\n' {
+            return false;
+        } else {
+            field_start = false;
+        }
+        i += 1;
+    }
+    in_quotes
+}
+
 fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
+    let kept = std::rc::Rc::new(std::cell::RefCell::new((0u64, Vec::new())));
     let mut r = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(reader);
+        .from_reader(KeepTail {
+            inner: reader,
+            kept: kept.clone(),
+        });
+    // Keep only the bytes from `start` on: after each record, the kept bytes begin with it.
+    let keep_from = |start: u64| {
+        let mut k = kept.borrow_mut();
+        let (base, buf) = &mut *k;
+        let cut = (start.saturating_sub(*base) as usize).min(buf.len());
+        buf.drain(..cut);
+        *base += cut as u64;
+    };
+    let mut last_line: Option<u64> = None;
     let csv_err = |e: csv::Error| -> Error {
         let line = e.position().map(|p| p.line()).unwrap_or(0);
         let message = match e.kind() {
@@ -436,6 +496,10 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
             Err(e) => return Err(csv_err(e)),
         }
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if let Some(pos) = rec.position() {
+            keep_from(pos.byte());
+            last_line = Some(line);
+        }
         if rec.len() == 1 && rec[0].is_empty() {
             continue; // a blank line
         }
@@ -456,6 +520,16 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
             },
             line,
         ));
+    }
+    if let Some(line) = last_line {
+        if ends_inside_quotes(&kept.borrow().1) {
+            return Err(input_err(
+                path,
+                line,
+                "the file ends inside a quoted field (a torn last line?): close the quote, or \
+                 remove the line",
+            ));
+        }
     }
     Ok(out)
 }

@@ -2,8 +2,9 @@
 //!
 //! Loads embedders and scorers from configuration with whichever backends this build has
 //! (cargo features `candle`, `ort`, `tract`), attaching a model's GT store when its
-//! configuration names one, and re-exports [`titlesim_core`] for everything else: the
-//! [`Embedder`] and [`Scorer`] traits, [`Config`], [`Pair`], [`CosineScorer`], [`PairScore`],
+//! configuration names one, reads the configuration file ([`Config`], in [`config`]), and
+//! re-exports [`titlesim_core`] for everything else: the [`Embedder`] and [`Scorer`] traits,
+//! [`ModelConfig`], [`Pair`], [`CosineScorer`], [`PairScore`],
 //! and, from `titlesim-log`, the shadow-log [`ShadowRecord`] and [`read_log`]. The path from two titles to a verdict is described in
 //! [`titlesim_core`]'s overview; shadow scoring is the `titlesim-shadow` crate.
 //!
@@ -85,10 +86,13 @@
 //! libraries, with the public API alone.
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod io;
 
 pub use titlesim_core as core;
 pub use titlesim_core::*;
+// After the glob: the whole file, not core's one-model `config` module.
+pub use config::Config;
 pub use titlesim_log::{
     read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION,
 };
@@ -152,7 +156,7 @@ pub fn load_backend(
 /// Errors are those of [`load_spec`], [`load_backend`] and [`TransformerEmbedder::new`].
 pub fn load_embedder(cfg: &ModelConfig) -> Result<TransformerEmbedder> {
     let spec = load_spec(cfg)?;
-    let backend = load_backend(cfg.backend, &spec, &BackendOptions::from_config(cfg))?;
+    let backend = load_backend(cfg.backend, &spec, &cfg.backend_options())?;
     TransformerEmbedder::new(
         spec,
         backend,

@@ -177,8 +177,9 @@ fn pairs_errors_name_what_is_wrong() {
     let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
     assert!(msg.contains("empty") || msg.contains("no pairs"), "{msg}");
     let p = write(d.path(), "header.csv", b"id,product,gt\n");
-    let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
     assert!(msg.contains("no pairs"), "{msg}");
+    assert_eq!(line, 1, "the header's line, not line 0");
     let p = write(d.path(), "empty.jsonl", b"\n\n");
     let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
     assert!(msg.contains("no pairs"), "{msg}");
@@ -236,4 +237,47 @@ fn pairs_errors_name_what_is_wrong() {
     let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
     assert!(msg.contains(".csv") && msg.contains(".jsonl"), "{msg}");
     assert!(PairFormat::for_path(Path::new("x.JSONL")).is_ok());
+}
+
+/// A CSV whose last line is torn inside a quoted field (a crash mid-write) is refused at
+/// that line, as the JSON-lines reader refuses a torn line; quotes inside unquoted fields
+/// (`27" monitor`), doubled quotes and a quoted last field without a final newline stay valid.
+#[test]
+fn a_csv_torn_inside_a_quoted_field_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(
+        d.path(),
+        "torn.csv",
+        b"id,product,gt\n1,a,b\n2,\"iPhone 15, 128 GB\",iPhone 15\n3,Apple iPhone 15,\"iPhone 1",
+    );
+    let (path, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!((path, line), (p.clone(), 4));
+    assert!(msg.contains("ends inside a quoted field"), "{msg}");
+    // The same tear with a multi-line field before it.
+    let p = write(
+        d.path(),
+        "torn2.csv",
+        b"id,product,gt\n1,\"two\nlines\",b\n2,c,\"d \"\"e\"\" f",
+    );
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!(line, 4);
+    assert!(msg.contains("ends inside a quoted field"), "{msg}");
+
+    for ok in [
+        &b"id,product,gt\n1,27\" monitor,27 inch monitor\n2,a,\"b \"\"c\"\"\""[..],
+        b"id,product,gt\n1,a,\"b, c\"\n",
+        b"id,product,gt\n1,a,\"b, c\"",
+    ] {
+        let p = write(d.path(), "ok.csv", ok);
+        let pairs = read_pairs(&p).unwrap();
+        assert!(!pairs.is_empty());
+    }
+    let p = write(
+        d.path(),
+        "ok.csv",
+        b"id,product,gt\n1,27\" monitor,27 inch monitor\n2,a,\"b \"\"c\"\"\"",
+    );
+    let pairs = read_pairs(&p).unwrap();
+    assert_eq!(pairs[0].product, "27\" monitor");
+    assert_eq!(pairs[1].gt, "b \"c\"");
 }

@@ -72,7 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     };
     let cal = calibrate_logs(&args.logs, &opts)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&cal))?);
+        outln!("{}", serde_json::to_string_pretty(&to_json(&cal))?)?;
         // keep stdout pure JSON; say the loud things on stderr too
         if !cal.skipped.is_empty() {
             eprintln!(
@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         eprint!("{}", render_warnings(&cal));
     } else {
-        print!("{}", render_text(&cal));
+        out!("{}", render_text(&cal))?;
     }
     if let Some(dir) = &args.report {
         let rep = write_report(&cal, dir, &ReportOptions::default())
@@ -91,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if args.json {
             eprintln!("{msg}");
         } else {
-            println!("\n{msg}");
+            outln!("\n{msg}")?;
         }
         if rep.png_font.is_none() {
             eprintln!(

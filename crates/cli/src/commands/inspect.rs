@@ -163,7 +163,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     v["backend"] = backend_v.clone();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         let mut o = text(&v, &spec);
         match &loaded {
@@ -176,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
             }
             Err(_) => o += &format!("backend        {backend} (not loaded)\n"),
         }
-        print!("{o}");
+        out!("{o}")?;
     }
     match err {
         Some(e) => anyhow::bail!("the {backend} backend could not load the model: {e}"),

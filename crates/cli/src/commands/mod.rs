@@ -5,12 +5,37 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use titlesim::{BackendKind, ModelConfig, PaddingSide, Pooling};
 
+/// `print!` to standard output that returns an error naming it (`?` it) instead of panicking
+/// when it cannot be written (a full disk, `> /dev/full`); a closed pipe stays an error
+/// `main` recognises.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut o = std::io::stdout().lock();
+        write!(o, $($arg)*)
+            .and_then(|()| o.flush())
+            .map_err(|e| anyhow::Error::new(e).context("cannot write to standard output"))
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    () => {
+        out!("\n")
+    };
+    ($($arg:tt)*) => {
+        out!("{}\n", format_args!($($arg)*))
+    };
+}
+use titlesim::{BackendKind, Dtype, ModelConfig, PaddingSide, Pooling};
+
+pub mod burn_in;
 pub mod calibrate;
 pub mod embed;
 pub mod inspect;
 pub mod precompute;
+pub mod promote;
 pub mod review;
 pub mod score;
 pub mod shadow;
@@ -118,7 +143,7 @@ pub struct ModelArgs {
     /// Compute precision: f32, or int8 on the candle backend (ort and tract refuse it)
     /// [default: f32].
     #[arg(long, value_name = "DTYPE")]
-    pub dtype: Option<String>,
+    pub dtype: Option<Dtype>,
 }
 
 impl ModelArgs {
@@ -136,7 +161,7 @@ impl ModelArgs {
         c.max_length = self.max_length;
         c.padding_side = self.padding_side;
         c.append_eos = self.append_eos;
-        c.dtype = self.dtype.clone();
+        c.dtype = self.dtype;
         c.validate("command line")?;
         Ok(c)
     }

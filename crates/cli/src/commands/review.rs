@@ -89,7 +89,7 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
     };
     let e = review::export_logs(&a.logs, &opts)?;
     review::write_csv(&e, &a.out)?;
-    print!("{}", e.summary());
+    out!("{}", e.summary())?;
     for s in e.skipped.iter().take(5) {
         eprintln!(
             "note: skipped {}:{}: {}",
@@ -101,11 +101,11 @@ fn export(a: ExportArgs) -> anyhow::Result<()> {
             s.reason
         );
     }
-    println!(
+    outln!(
         "wrote {} (fill the `verdict` column with canonical, shadow, both or neither; then run `titlesim review tally {}`)",
         a.out.display(),
         a.out.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -117,9 +117,9 @@ fn tally(a: TallyArgs) -> anyhow::Result<()> {
         },
     )?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&t.to_json())?);
+        outln!("{}", serde_json::to_string_pretty(&t.to_json())?)?;
     } else {
-        print!("{}", t.render_text());
+        out!("{}", t.render_text())?;
     }
     Ok(())
 }

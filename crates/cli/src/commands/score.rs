@@ -1,6 +1,5 @@
 //! `titlesim score`: judge product/ground-truth pairs with the canonical model of a config.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -51,9 +50,9 @@ pub struct Args {
     pub batch: BatchArgs,
 }
 
-/// Counts for the summary.
+/// Verdict counts for one phase, or for all pairs.
 #[derive(Default)]
-struct Tally {
+struct Counts {
     pairs: usize,
     passed: usize,
     labelled: usize,
@@ -61,7 +60,7 @@ struct Tally {
     gt_from_store: usize,
 }
 
-impl Tally {
+impl Counts {
     fn add(&mut self, p: &Pair, s: &PairScore) {
         self.pairs += 1;
         self.gt_from_store += usize::from(s.gt_from_store);
@@ -69,6 +68,30 @@ impl Tally {
         if let Some(l) = p.label {
             self.labelled += 1;
             self.agree += usize::from((l == 1) == s.pass);
+        }
+    }
+}
+
+/// What the summary reports: counts overall and per phase, phases in the order they first
+/// appear in the input.
+#[derive(Default)]
+struct Summary {
+    total: Counts,
+    phases: Vec<(String, Counts)>,
+}
+
+impl Summary {
+    fn add(&mut self, p: &Pair, s: &PairScore) {
+        self.total.add(p, s);
+        if let Some(ph) = &p.phase {
+            let i = match self.phases.iter().position(|(name, _)| name == ph) {
+                Some(i) => i,
+                None => {
+                    self.phases.push((ph.clone(), Counts::default()));
+                    self.phases.len() - 1
+                }
+            };
+            self.phases[i].1.add(p, s);
         }
     }
 }
@@ -87,9 +110,7 @@ pub fn run(args: Args) -> Result<()> {
     let mut sink = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
     let bar = progress_bar(pairs.len() as u64, "pairs");
     let rt = runtime()?;
-    let mut total = Tally::default();
-    let mut phases: BTreeMap<(usize, String), Tally> = BTreeMap::new();
-    let mut phase_order: Vec<String> = Vec::new();
+    let mut counts = Summary::default();
     let t_score = Instant::now();
     for chunk in pairs.chunks(args.chunk.chunk_size as usize) {
         let scores = rt.block_on(scorer.score_batch(chunk))?;
@@ -101,17 +122,7 @@ pub fn run(args: Args) -> Result<()> {
         );
         for (p, s) in chunk.iter().zip(&scores) {
             sink.row(s)?;
-            total.add(p, s);
-            if let Some(ph) = &p.phase {
-                let idx = match phase_order.iter().position(|x| x == ph) {
-                    Some(i) => i,
-                    None => {
-                        phase_order.push(ph.clone());
-                        phase_order.len() - 1
-                    }
-                };
-                phases.entry((idx, ph.clone())).or_default().add(p, s);
-            }
+            counts.add(p, s);
         }
         sink.flush()?;
         bar.inc(chunk.len() as u64);
@@ -123,8 +134,7 @@ pub fn run(args: Args) -> Result<()> {
     eprint!(
         "{}",
         summary(
-            &total,
-            &phases,
+            &counts,
             scorer.threshold(),
             canonical,
             load_time,
@@ -135,13 +145,13 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn summary(
-    total: &Tally,
-    phases: &BTreeMap<(usize, String), Tally>,
+    counts: &Summary,
     threshold: f32,
     canonical: &titlesim::ModelConfig,
     load_time: Duration,
     score_time: Duration,
 ) -> String {
+    let (total, phases) = (&counts.total, &counts.phases);
     let mut s = format!(
         "scored {} pairs with {} on {} at threshold {threshold}: {} passed ({:.1}%)\n",
         total.pairs,
@@ -151,8 +161,8 @@ fn summary(
         pct(total.passed, total.pairs)
     );
     if !phases.is_empty() {
-        let in_phase: usize = phases.values().map(|t| t.pairs).sum();
-        for ((_, name), t) in phases {
+        let in_phase: usize = phases.iter().map(|(_, t)| t.pairs).sum();
+        for (name, t) in phases {
             s += &format!(
                 "  phase {name}: {} pairs, {} passed ({:.1}%)\n",
                 t.pairs,
@@ -162,7 +172,7 @@ fn summary(
         }
         if in_phase < total.pairs {
             let n = total.pairs - in_phase;
-            let p = total.passed - phases.values().map(|t| t.passed).sum::<usize>();
+            let p = total.passed - phases.iter().map(|(_, t)| t.passed).sum::<usize>();
             s += &format!("  no phase: {n} pairs, {p} passed ({:.1}%)\n", pct(p, n));
         }
     }
@@ -181,9 +191,10 @@ fn summary(
         );
     }
     let secs = score_time.as_secs_f64();
-    let titles = 2 * total.pairs;
+    // The titles the model was asked to encode: GT titles taken from the store are not.
+    let titles = 2 * total.pairs - total.gt_from_store;
     s += &format!(
-        "  elapsed: {:.2} s scoring ({titles} titles, {:.1} titles/s) + {:.2} s loading the model\n",
+        "  elapsed: {:.2} s scoring ({titles} titles encoded, {:.1} titles/s) + {:.2} s loading the model\n",
         secs,
         if secs > 0.0 { titles as f64 / secs } else { 0.0 },
         load_time.as_secs_f64()

@@ -1,8 +1,7 @@
 //! `titlesim shadow`: score pairs with the canonical model while the shadow model is logged
 //! beside it.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use super::shared::Format;
@@ -12,8 +11,8 @@ use super::shared::{
 use anyhow::{bail, Context, Result};
 use titlesim::config::EmfTarget;
 use titlesim::io::read_pairs;
-use titlesim::{Config, Pair, PairScore, Score, Scorer};
-use titlesim_shadow::{open_sinks, ResumeState, ShadowScorer, ShadowSettings, Tally};
+use titlesim::{Config, CosineScorer, Pair, PairScore, Score, Scorer, ShadowRecord};
+use titlesim_shadow::{open_sinks, ResumeState, ShadowScorer, ShadowSettings, SinkStatus, Tally};
 
 /// Score pairs with the canonical model while the shadow model runs beside it.
 ///
@@ -62,29 +61,104 @@ pub struct Args {
     pub batch: BatchArgs,
 }
 
-/// Runs the command.
+/// Runs the command: check the outputs, read the pairs, load both models, pick up what an
+/// interrupted run logged, score in chunks, then summarise.
 pub fn run(args: Args) -> Result<()> {
     let config = Config::from_file(&args.config)?;
-    let Some(shadow_cfg) = &config.shadow else {
+    let log = check_outputs(&args, &config)?;
+    // Read the pairs first: input errors show before the models load.
+    let pairs = read_input(&args)?;
+
+    let t_load = Instant::now();
+    let (canonical, shadow) = load_sides(&args, &config)?;
+    let load_time = t_load.elapsed();
+    let resumed = resume_state(&args, &log, &canonical, shadow.as_ref())?;
+
+    let mut out = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
+    let rt = runtime()?;
+    let opts = &config.shadow_options;
+    let (sinks, notes) = open_sinks(opts, Some(&log))?;
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+    let settings = ShadowSettings::from_options(opts);
+    let scorer = rt.block_on(async { ShadowScorer::new(canonical, shadow, settings, sinks) })?;
+
+    let t_score = Instant::now();
+    let scored = score_all(
+        &rt,
+        &scorer,
+        &pairs,
+        &resumed,
+        &mut out,
+        args.chunk.chunk_size,
+    );
+    let score_time = t_score.elapsed();
+    // Whatever happened, write the records of the batches that were scored.
+    let report = rt.block_on(scorer.finish())?;
+    out.flush()?;
+    let (resumed_tally, n_resumed) = scored?;
+
+    let mut tally = report.tally.clone();
+    tally.merge(&resumed_tally);
+    let c = scorer.canonical();
+    eprintln!(
+        "shadow run: {} pairs ({} scored now, {} resumed from the log) in {:.2} s + {:.2} s loading",
+        pairs.len(),
+        pairs.len() - n_resumed,
+        n_resumed,
+        score_time.as_secs_f64(),
+        load_time.as_secs_f64()
+    );
+    eprintln!(
+        "canonical: {} on {}; shadow: {}",
+        c.info().model,
+        c.info().backend,
+        scorer
+            .shadow()
+            .map(|s| format!("{} on {}", s.info().model, s.info().backend))
+            .unwrap_or_else(|| "off".into())
+    );
+    eprint!(
+        "{}",
+        tally.render(c.threshold(), scorer.shadow().map(|s| s.threshold()))
+    );
+    eprintln!("log: {}", log.display());
+    refuse_lost_records(&report.sinks)
+}
+
+/// The shadow log to write, after checking that the outputs make sense: a `[shadow]` to run,
+/// a log named, EMF and results not both on standard output, an existing log only with
+/// `--resume`.
+fn check_outputs(args: &Args, config: &Config) -> Result<PathBuf> {
+    if config.shadow.is_none() {
         bail!(
             "{}: no [shadow] table, so there is nothing to shadow (add one naming the candidate \
              model, or use `titlesim score`)",
             args.config.display()
         );
-    };
+    }
     let opts = &config.shadow_options;
-    let log = match args.log.clone().or_else(|| opts.log.clone()) {
-        Some(l) => l,
-        None => bail!(
+    let Some(log) = args.log.clone().or_else(|| opts.log.clone()) else {
+        bail!(
             "no shadow log: pass --log FILE or set `log` in [shadow_options] of {}",
             args.config.display()
-        ),
+        );
     };
     if opts.emf_target() == Some(EmfTarget::Stdout) && args.out.is_none() {
         bail!(
             "[shadow_options] emf = \"stdout\" and the results also go to standard output: \
              pass --out FILE for the results (or send emf to a file)"
         );
+    }
+    if let Some(out) = &args.out {
+        if same_file(out, &log) {
+            bail!(
+                "--out {} is the shadow log: the results would overwrite the log and mix with its \
+                 records; write them to another file",
+                out.display()
+            );
+        }
     }
     let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     if log_len > 0 && !args.resume {
@@ -93,16 +167,41 @@ pub fn run(args: Args) -> Result<()> {
             log.display()
         );
     }
+    Ok(log)
+}
 
-    // Read the pairs first: input errors show before the models load.
+/// Whether two paths name the same file, whether it exists yet or not (their folders resolved,
+/// so `logs/../logs/s.jsonl` and a symbolic link to an existing file count).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| -> PathBuf {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            return c;
+        }
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match (std::fs::canonicalize(parent), p.file_name()) {
+            (Ok(d), Some(f)) => d.join(f),
+            _ => p.to_path_buf(),
+        }
+    };
+    resolve(a) == resolve(b)
+}
+
+/// The pairs, with `--phase` given to those that have none.
+fn read_input(args: &Args) -> Result<Vec<Pair>> {
     let mut pairs: Vec<Pair> = read_pairs(&args.pairs)?.into_pairs();
     if let Some(phase) = &args.phase {
         for p in pairs.iter_mut().filter(|p| p.phase.is_none()) {
             p.phase = Some(phase.clone());
         }
     }
+    Ok(pairs)
+}
 
-    let t_load = Instant::now();
+/// The canonical scorer, and the shadow's unless `[shadow_options] enabled = false`.
+fn load_sides(args: &Args, config: &Config) -> Result<(CosineScorer, Option<CosineScorer>)> {
     let canonical = load_scorer(&args.batch.apply(&config.canonical), "canonical")?;
     let shadow = match config.active_shadow() {
         Some(s) => Some(load_scorer(&args.batch.apply(s), "shadow")?),
@@ -110,52 +209,60 @@ pub fn run(args: Args) -> Result<()> {
             eprintln!(
                 "note: [shadow_options] enabled = false: the shadow model {} is not run; the log \
                  gets the canonical side only",
-                shadow_cfg.model
+                config.shadow.as_ref().map_or("", |s| s.model.as_str())
             );
             None
         }
     };
-    let load_time = t_load.elapsed();
+    Ok((canonical, shadow))
+}
 
-    let resumed = if args.resume {
-        let st = ResumeState::load(&log, &canonical, shadow.as_ref())?;
-        for s in &st.skipped {
-            eprintln!(
-                "note: {}:{}: skipped ({}); the pair is scored again",
-                log.display(),
-                s.line,
-                s.reason
-            );
-        }
-        if st.duplicates > 0 {
-            eprintln!(
-                "warning: {} holds {} duplicate records; the first of each pair counts",
-                log.display(),
-                st.duplicates
-            );
-        }
-        st
-    } else {
-        ResumeState::default()
-    };
-
-    let mut out = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
-    let rt = runtime()?;
-    let (sinks, notes) = open_sinks(opts, Some(&log))?;
-    for n in notes {
-        eprintln!("note: {n}");
+/// With `--resume`, what the log already holds (saying what was skipped or duplicated there);
+/// otherwise nothing.
+fn resume_state(
+    args: &Args,
+    log: &Path,
+    canonical: &CosineScorer,
+    shadow: Option<&CosineScorer>,
+) -> Result<ResumeState> {
+    if !args.resume {
+        return Ok(ResumeState::default());
     }
-    let settings = ShadowSettings::from_options(opts);
-    let scorer =
-        Arc::new(rt.block_on(async { ShadowScorer::new(canonical, shadow, settings, sinks) })?);
+    let st = ResumeState::load(log, canonical, shadow)?;
+    for s in &st.skipped {
+        eprintln!(
+            "note: {}:{}: skipped ({}); the pair is scored again",
+            log.display(),
+            s.line,
+            s.reason
+        );
+    }
+    if st.duplicates > 0 {
+        eprintln!(
+            "warning: {} holds {} duplicate records; the first of each pair counts",
+            log.display(),
+            st.duplicates
+        );
+    }
+    Ok(st)
+}
 
+/// Scores the pairs in chunks, writing every canonical result in input order (resumed ones
+/// from the log); returns the tally of the resumed records and how many there were.
+fn score_all(
+    rt: &tokio::runtime::Runtime,
+    scorer: &ShadowScorer,
+    pairs: &[Pair],
+    resumed: &ResumeState,
+    out: &mut VerdictWriter,
+    chunk_size: u32,
+) -> Result<(Tally, usize)> {
     let bar = progress_bar(pairs.len() as u64, "pairs");
     let mut resumed_tally = Tally::default();
     let mut n_resumed = 0usize;
     let mut warned = vec![false; scorer.sink_statuses().len()];
-    let t_score = Instant::now();
     let result: Result<()> = (|| {
-        for chunk in pairs.chunks(args.chunk.chunk_size as usize) {
+        for chunk in pairs.chunks(chunk_size as usize) {
             let todo: Vec<Pair> = chunk
                 .iter()
                 .filter(|p| !resumed.done.contains_key(&p.id))
@@ -164,20 +271,12 @@ pub fn run(args: Args) -> Result<()> {
             let scores = rt.block_on(scorer.score_batch(&todo))?;
             // Results carry their pair ids: each fresh one must be the next pair not resumed.
             let mut fresh = scores.into_iter();
-            for p in chunk.iter() {
+            for p in chunk {
                 let s = match resumed.done.get(&p.id) {
                     Some(r) => {
                         n_resumed += 1;
                         resumed_tally.add(r);
-                        PairScore {
-                            id: p.id.clone(),
-                            score: Score {
-                                cosine: r.canonical.cosine.unwrap_or(f32::NAN),
-                                threshold: r.canonical.threshold,
-                                pass: r.canonical.pass.unwrap_or(false),
-                            },
-                            gt_from_store: false,
-                        }
+                        from_log(p, r)
                     }
                     None => fresh.next().filter(|s| s.id == p.id).with_context(|| {
                         format!("the scorer returned no score for pair `{}`", p.id)
@@ -207,49 +306,37 @@ pub fn run(args: Args) -> Result<()> {
         }
         Ok(())
     })();
-    let score_time = t_score.elapsed();
     bar.finish_and_clear();
-    // Whatever happened, write the records of the batches that were scored.
-    let report = rt.block_on(scorer.finish())?;
-    out.flush()?;
-    result?;
+    result.map(|()| (resumed_tally, n_resumed))
+}
 
-    let mut tally = report.tally.clone();
-    tally.merge(&resumed_tally);
-    let c = scorer.canonical();
-    eprintln!(
-        "shadow run: {} pairs ({} scored now, {} resumed from the log) in {:.2} s + {:.2} s loading",
-        pairs.len(),
-        pairs.len() - n_resumed,
-        n_resumed,
-        score_time.as_secs_f64(),
-        load_time.as_secs_f64()
-    );
-    eprintln!(
-        "canonical: {} on {}; shadow: {}",
-        c.info().model,
-        c.info().backend,
-        scorer
-            .shadow()
-            .map(|s| format!("{} on {}", s.info().model, s.info().backend))
-            .unwrap_or_else(|| "off".into())
-    );
-    eprint!(
-        "{}",
-        tally.render(c.threshold(), scorer.shadow().map(|s| s.threshold()))
-    );
-    eprintln!("log: {}", log.display());
-    let mut lost = Vec::new();
-    for st in &report.sinks {
-        if st.batches_failed > 0 || st.last_error.is_some() {
-            lost.push(format!(
+/// The canonical result an earlier run logged for `p`.
+fn from_log(p: &Pair, r: &ShadowRecord) -> PairScore {
+    PairScore {
+        id: p.id.clone(),
+        score: Score {
+            cosine: r.canonical.cosine.unwrap_or(f32::NAN),
+            threshold: r.canonical.threshold,
+            pass: r.canonical.pass.unwrap_or(false),
+        },
+        gt_from_store: false,
+    }
+}
+
+/// An error when a sink lost records: the canonical results are complete, the log is not.
+fn refuse_lost_records(sinks: &[SinkStatus]) -> Result<()> {
+    let lost: Vec<String> = sinks
+        .iter()
+        .filter(|st| st.batches_failed > 0 || st.last_error.is_some())
+        .map(|st| {
+            format!(
                 "{}: {} records not written ({})",
                 st.name,
                 st.records_failed,
                 st.last_error.as_deref().unwrap_or("?")
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     if !lost.is_empty() {
         bail!(
             "the canonical results above are complete, but {}; rerun with --resume to fill the log",
