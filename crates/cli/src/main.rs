@@ -101,7 +101,7 @@ fn main() -> std::process::ExitCode {
                 Ok(d) => std::process::ExitCode::from(d.exit_code()),
                 // Even a closed pipe: exit 0 would read as "promote to stable".
                 Err(e) => {
-                    eprintln!("error: {e:#}");
+                    eprintln!("error: {}", render(&e));
                     std::process::ExitCode::from(BURN_IN_ERROR)
                 }
             };
@@ -120,10 +120,28 @@ fn main() -> std::process::ExitCode {
         // The reader went away (`titlesim embed ... | head`): not an error of ours.
         Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", render(&e));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, `: `-separated, leaving out a cause whose text the
+/// message already holds (an I/O error that names its path and then has the OS error as its
+/// source would otherwise print the OS error twice).
+fn render(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Whether an error comes from writing to a closed pipe.

@@ -819,3 +819,120 @@ fn configuration_errors_name_the_key() {
     ));
     assert!(e.contains("gt_store"), "{e}");
 }
+
+#[test]
+fn a_shadow_model_that_fails_to_load_leaves_the_canonical_run_whole() {
+    let c = case();
+    let config = c.config_with(
+        "broken.toml",
+        ("tiny-bert-mean", c.t_canon),
+        "",
+        ("no-such-model", c.t_shadow),
+        "",
+    );
+    let log = c.path("broken.jsonl");
+    let out = titlesim(
+        &[
+            "shadow",
+            "-c",
+            s(&config),
+            "-p",
+            s(&c.pairs),
+            "--log",
+            s(&log),
+        ],
+        None,
+    );
+    let stdout = ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let plain = ok(&titlesim(
+        &["score", "--config", s(&config), "--pairs", s(&c.pairs)],
+        None,
+    ));
+    assert_eq!(stdout, plain, "the canonical verdicts are those of `score`");
+    let warning = "the shadow model";
+    assert_eq!(
+        stderr.matches(warning).count(),
+        2,
+        "said at the start and under the summary: {stderr}"
+    );
+    assert!(stderr.contains("failed to load"), "{stderr}");
+    assert!(stderr.contains("no-such-model"), "{stderr}");
+    let records = read_log(&log).unwrap().records;
+    assert_eq!(records.len(), c.ids.len());
+    assert!(records.iter().all(|r| r.shadow.is_none()));
+}
+
+#[test]
+fn resume_refuses_ids_that_now_name_other_pairs() {
+    let c = case();
+    let config = c.config("c.toml", "", "");
+    let log = c.path("resume.jsonl");
+    let args = |pairs: &Path| {
+        titlesim(
+            &[
+                "shadow",
+                "-c",
+                s(&config),
+                "-p",
+                s(pairs),
+                "--log",
+                s(&log),
+                "--resume",
+            ],
+            None,
+        )
+    };
+    ok(&args(&c.pairs));
+    // The same ids with the product and GT titles swapped: the logged verdicts are not theirs.
+    let text = std::fs::read_to_string(&c.pairs).unwrap();
+    let swapped = c.path("swapped.csv");
+    std::fs::write(
+        &swapped,
+        text.replacen("id,phase,product,gt,label", "id,phase,gt,product,label", 1),
+    )
+    .unwrap();
+    let before = std::fs::read(&log).unwrap();
+    let e = fails(&args(&swapped));
+    assert!(e.contains("name other pairs than the log's records"), "{e}");
+    assert!(
+        e.contains(&format!("`{}` (product logged", c.ids[0])),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&log).unwrap(), before, "the log is untouched");
+    // The same pairs again: every verdict comes from the log.
+    let again = args(&c.pairs);
+    ok(&again);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains(&format!("{} resumed", c.ids.len())),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+#[test]
+fn a_log_another_process_is_writing_is_refused() {
+    let c = case();
+    let config = c.config("c.toml", "", "");
+    let log = c.path("locked.jsonl");
+    let holder = std::fs::File::create(&log).unwrap();
+    holder.try_lock().unwrap();
+    let e = fails(&titlesim(
+        &[
+            "shadow",
+            "-c",
+            s(&config),
+            "-p",
+            s(&c.pairs),
+            "--log",
+            s(&log),
+        ],
+        None,
+    ));
+    assert!(
+        e.contains("another titlesim process is writing this shadow log"),
+        "{e}"
+    );
+    drop(holder);
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "nothing written");
+}

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{BackendOptions, Dtype, GraphOptimization};
 use crate::error::{Error, Result};
 use crate::model::{ModelOverrides, PaddingSide, Pooling};
+use crate::score::BlankTitles;
 
 /// The inference engines titlesim knows about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -166,6 +167,11 @@ pub struct ModelConfig {
     /// dimension): `refuse` (default, an error) or `recompute` (ignore it and encode).
     #[serde(default)]
     pub gt_store_mismatch: StoreMismatch,
+    /// What a pair scores when either title has no letter or digit (empty, spaces,
+    /// punctuation or emoji only): `fail` (default: cosine 0, not encoded, never a pass) or
+    /// `score` (encoded and judged like any title, as sentence-transformers would).
+    #[serde(default)]
+    pub blank_titles: BlankTitles,
 }
 
 impl ModelConfig {
@@ -192,6 +198,7 @@ impl ModelConfig {
             prompt_side: PromptSide::Neither,
             gt_store: None,
             gt_store_mismatch: StoreMismatch::Refuse,
+            blank_titles: BlankTitles::Fail,
         }
     }
 

@@ -168,14 +168,37 @@ pub fn apply_prompt<'a>(prompt: Option<&str>, text: &'a str) -> Cow<'a, str> {
     }
 }
 
+/// What a pair scores when either of its titles is blank: holds no letter or digit in any
+/// script (empty, spaces, punctuation, symbols or emoji only; see [`is_blank`]).
+///
+/// Such titles all embed alike (a BERT tokenizer turns emoji into `[UNK]`), so two blank
+/// titles reach a cosine of 1 and an empty answer would pass; a validator must not pass one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlankTitles {
+    /// Cosine 0 and a fail, without encoding either title (the default).
+    #[default]
+    Fail,
+    /// Encoded and judged like any other title (sentence-transformers' behaviour).
+    Score,
+}
+
+/// Whether `title` holds no letter or digit (in any script): empty, whitespace, punctuation,
+/// symbols or emoji only.
+pub fn is_blank(title: &str) -> bool {
+    !title.chars().any(char::is_alphanumeric)
+}
+
 /// Cosine of two embeddings from one [`Embedder`], judged against a threshold; ground-truth
-/// vectors are taken from a [`GtVectors`] store when one is attached.
+/// vectors are taken from a [`GtVectors`] store when one is attached. Pairs with a blank title
+/// score as [`BlankTitles`] says (by default cosine 0, a fail).
 #[derive(Clone)]
 pub struct CosineScorer {
     embedder: Arc<dyn Embedder>,
     threshold: f32,
     prompts: SidePrompts,
     gt_vectors: Option<Arc<dyn GtVectors>>,
+    blank: BlankTitles,
 }
 
 impl std::fmt::Debug for CosineScorer {
@@ -185,6 +208,7 @@ impl std::fmt::Debug for CosineScorer {
             .field("threshold", &self.threshold)
             .field("prompts", &self.prompts)
             .field("gt_vectors", &self.gt_vectors.is_some())
+            .field("blank", &self.blank)
             .finish()
     }
 }
@@ -202,7 +226,21 @@ impl CosineScorer {
             threshold,
             prompts,
             gt_vectors: None,
+            blank: BlankTitles::default(),
         }
+    }
+
+    /// This scorer with pairs that have a blank title scored as `rule` says.
+    pub fn with_blank_titles(self, rule: BlankTitles) -> Self {
+        CosineScorer {
+            blank: rule,
+            ..self
+        }
+    }
+
+    /// How pairs with a blank title are scored.
+    pub fn blank_titles(&self) -> BlankTitles {
+        self.blank
     }
 
     /// This scorer taking ground-truth vectors from `store` when it holds them. The store must
@@ -300,26 +338,55 @@ impl Scorer for CosineScorer {
         if pairs.is_empty() {
             return Ok(Vec::new());
         }
+        let blank: Vec<bool> = pairs
+            .iter()
+            .map(|p| self.blank == BlankTitles::Fail && (is_blank(&p.product) || is_blank(&p.gt)))
+            .collect();
         let stored: Vec<Option<&[f32]>> = match &self.gt_vectors {
             Some(store) => pairs.iter().map(|p| store.get(&p.gt)).collect(),
             None => vec![None; pairs.len()],
         };
         // The product titles and the GT titles the store lacks, in one embedder call:
-        // a text on both sides (with the same prompt) is embedded once.
+        // a text on both sides (with the same prompt) is embedded once. Blank pairs are not
+        // encoded at all.
         let to_encode = pairs
             .iter()
-            .map(|p| (Side::Product, p.product.as_str()))
+            .zip(&blank)
+            .filter(|(_, &b)| !b)
+            .map(|(p, _)| (Side::Product, p.product.as_str()))
             .chain(
                 pairs
                     .iter()
                     .zip(&stored)
-                    .filter(|(_, s)| s.is_none())
-                    .map(|(p, _)| (Side::Gt, p.gt.as_str())),
+                    .zip(&blank)
+                    .filter(|((_, s), &b)| s.is_none() && !b)
+                    .map(|((p, _), _)| (Side::Gt, p.gt.as_str())),
             );
         let mut vecs = self.embed_unique(to_encode).await?.into_iter();
-        let products: Vec<Vec<f32>> = vecs.by_ref().take(pairs.len()).collect();
+        let n_products = blank.iter().filter(|&&b| !b).count();
+        let mut products = vecs
+            .by_ref()
+            .take(n_products)
+            .collect::<Vec<_>>()
+            .into_iter();
         let mut out = Vec::with_capacity(pairs.len());
-        for ((pair, product), stored) in pairs.iter().zip(&products).zip(stored) {
+        for ((pair, stored), &is_blank) in pairs.iter().zip(stored).zip(&blank) {
+            if is_blank {
+                out.push(PairScore {
+                    id: pair.id.clone(),
+                    score: Score {
+                        cosine: 0.0,
+                        threshold: self.threshold,
+                        pass: false,
+                    },
+                    gt_from_store: false,
+                });
+                continue;
+            }
+            let product = products
+                .next()
+                .ok_or_else(|| Error::Task("a product title got no vector".into()))?;
+            let product = product.as_slice();
             let encoded;
             let gt = match stored {
                 Some(v) => v,
@@ -438,6 +505,44 @@ mod tests {
         assert_eq!(seen(&e).len(), 3);
         let one = s.score("abc", "bcdefgh").await.unwrap();
         assert_eq!(one, r[1].score);
+    }
+
+    #[tokio::test]
+    async fn blank_titles_fail_unencoded_unless_asked_to_score() {
+        let e = toy();
+        let s = CosineScorer::new(e.clone(), 0.5);
+        assert_eq!(s.blank_titles(), BlankTitles::Fail);
+        let ps = pairs(&[
+            ("empty", "", ""),
+            ("spaces", "  \t", "  "),
+            ("emoji", "\u{1F600}\u{1F44D}", "\u{1F600}\u{1F44D}"),
+            ("punct", "--- !!", "aaa"),
+            ("real", "aaa", "aaa"),
+            ("digits", "42", "aaa"),
+            ("greek", "\u{3b1}\u{3b2}", "\u{3b1}\u{3b2}"),
+        ]);
+        let r = s.score_batch(&ps).await.unwrap();
+        let ids: Vec<&str> = r.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["empty", "spaces", "emoji", "punct", "real", "digits", "greek"]
+        );
+        for x in &r[..4] {
+            assert_eq!((x.cosine, x.pass), (0.0, false), "{}", x.id);
+        }
+        assert!(r[4].pass && r[6].pass, "titles with letters are scored");
+        assert_eq!(r[5].cosine, cosine(&toy_vec("42"), &toy_vec("aaa")));
+        // Only the non-blank pairs' titles were encoded.
+        let mut enc = seen(&e);
+        enc.sort();
+        assert_eq!(enc, ["42", "aaa", "\u{3b1}\u{3b2}"]);
+
+        // `score`: judged like any title (two blank titles embed alike: cosine 1, a pass).
+        let e = toy();
+        let s = CosineScorer::new(e.clone(), 0.5).with_blank_titles(BlankTitles::Score);
+        let r = s.score_batch(&ps[..3]).await.unwrap();
+        assert!(r.iter().all(|x| x.pass), "{r:?}");
+        assert!(!seen(&e).is_empty());
     }
 
     #[tokio::test]

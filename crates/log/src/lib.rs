@@ -8,14 +8,20 @@
 //!
 //! A log is UTF-8 JSON lines, appended in whole batches. [`complete_len`] finds where the
 //! last complete line of a file ends, and [`cut_torn_tail`] cuts off a line torn by a crash
-//! before a writer appends (the GT store's writer uses it too).
+//! before a writer appends (the GT store's writer uses it too). [`files`] holds what every
+//! reader and writer of a shared file needs: [`BoundedLines`] (no line longer than
+//! [`MAX_LINE_BYTES`]) and [`try_lock_writer`] (one writer per file).
 #![deny(missing_docs)]
 
+pub mod files;
 pub mod record;
 pub mod time;
 
 use std::io::{Read, Seek, SeekFrom};
 
+pub use files::{
+    line_too_long, locked_message, try_lock_writer, BoundedLines, LineTooLong, MAX_LINE_BYTES,
+};
 pub use record::{read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION};
 
 /// Appends `records` to `buf` as JSON lines (one object and a `\n` each), the exact bytes a

@@ -127,14 +127,18 @@ pub fn read_log(path: &std::path::Path) -> titlesim_core::Result<LogContents> {
     use std::io::BufRead;
     let f = std::fs::File::open(path).map_err(|e| titlesim_core::Error::io(path, e))?;
     let mut out = LogContents::default();
-    let mut reader = std::io::BufReader::new(f);
+    let mut reader = std::io::BufReader::new(crate::BoundedLines::new(f));
     let mut buf = Vec::new();
     let mut n = 0u64;
     loop {
         buf.clear();
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| titlesim_core::Error::io(path, e))?;
+        let read =
+            reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| match crate::line_too_long(&e) {
+                    Some(t) => titlesim_core::Error::input(path, t.line, t.to_string()),
+                    None => titlesim_core::Error::io(path, e),
+                })?;
         if read == 0 {
             break;
         }

@@ -3,14 +3,21 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use titlesim_core::{CosineScorer, Scorer};
+use titlesim_core::{CosineScorer, Pair, Scorer};
 use titlesim_log::{read_log, ShadowRecord, SkippedLine};
 
 use crate::error::{Error, Result};
 
 /// What an existing log holds, for `--resume`.
+///
+/// A record is reused only for the same pair: [`ResumeState::check_pairs`] refuses a log whose
+/// record under a pair's id holds other titles, another phase or another label (ids reused for
+/// new pairs would otherwise get the old verdicts), and [`ResumeState::load`] one written by
+/// other models or thresholds.
 #[derive(Debug, Clone, Default)]
 pub struct ResumeState {
+    /// The log read.
+    pub path: std::path::PathBuf,
     /// The first complete record of each pair id.
     pub done: HashMap<String, ShadowRecord>,
     /// Lines that were not valid records (a torn last line after a crash, for instance).
@@ -29,10 +36,14 @@ impl ResumeState {
         shadow: Option<&CosineScorer>,
     ) -> Result<Self> {
         if !path.exists() {
-            return Ok(Self::default());
+            return Ok(Self {
+                path: path.to_path_buf(),
+                ..Self::default()
+            });
         }
         let log = read_log(path)?;
         let mut state = ResumeState {
+            path: path.to_path_buf(),
             skipped: log.skipped,
             ..Default::default()
         };
@@ -73,5 +84,87 @@ impl ResumeState {
             }
         }
         Ok(state)
+    }
+
+    /// The record an earlier run logged for `pair`, if any (after [`ResumeState::check_pairs`],
+    /// it is of this very pair).
+    pub fn get(&self, pair: &Pair) -> Option<&ShadowRecord> {
+        self.done.get(&pair.id)
+    }
+
+    /// Refuses to resume when a logged record's pair id now names another pair: its product
+    /// or ground-truth title, phase or label differ. The error names the first ids that
+    /// differ and how.
+    pub fn check_pairs(&self, pairs: &[Pair]) -> Result<()> {
+        let mut differ = Vec::new();
+        let mut count = 0usize;
+        for p in pairs {
+            let Some(r) = self.done.get(&p.id) else {
+                continue;
+            };
+            let what = differences(p, r);
+            if what.is_empty() {
+                continue;
+            }
+            count += 1;
+            if differ.len() < 3 {
+                differ.push(format!("`{}` ({})", p.id, what.join(", ")));
+            }
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        let more = if count > differ.len() {
+            format!(" and {} more", count - differ.len())
+        } else {
+            String::new()
+        };
+        Err(Error::Log {
+            path: self.path.clone(),
+            message: format!(
+                "{count} pair id(s) name other pairs than the log's records: {}{more}; resuming \
+                 would print the logged verdicts for other titles: write to another log, or give \
+                 these pairs new ids",
+                differ.join("; ")
+            ),
+        })
+    }
+}
+
+/// How `r`, logged under `p`'s id, differs from `p`.
+fn differences(p: &Pair, r: &ShadowRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut text = |field: &str, now: &str, then: &str| {
+        if now != then {
+            out.push(format!(
+                "{field} logged {:?}, now {:?}",
+                short(then),
+                short(now)
+            ));
+        }
+    };
+    text("product", &p.product, &r.product);
+    text("gt", &p.gt, &r.gt);
+    text(
+        "phase",
+        p.phase.as_deref().unwrap_or(""),
+        r.phase.as_deref().unwrap_or(""),
+    );
+    if p.label != r.label {
+        let show = |l: Option<u8>| l.map_or("none".to_string(), |l| l.to_string());
+        out.push(format!(
+            "label logged {}, now {}",
+            show(r.label),
+            show(p.label)
+        ));
+    }
+    out
+}
+
+/// `s`, cut to 60 characters for a message.
+fn short(s: &str) -> String {
+    match s.char_indices().nth(60) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
     }
 }

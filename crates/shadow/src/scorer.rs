@@ -52,7 +52,8 @@ pub struct ShadowReport {
 }
 
 enum ShadowRun {
-    Done(titlesim_core::Result<Vec<PairScore>>, Duration),
+    /// The shadow's result, how long it ran, and when it finished.
+    Done(titlesim_core::Result<Vec<PairScore>>, Duration, Instant),
     Expired,
 }
 
@@ -277,7 +278,7 @@ impl ShadowScorer {
             }
             let t0 = Instant::now();
             let r = side.score_batch(&todo).await;
-            ShadowRun::Done(r, t0.elapsed())
+            ShadowRun::Done(r, t0.elapsed(), Instant::now())
         });
         Some(ShadowJob {
             sampled,
@@ -357,7 +358,17 @@ fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
 async fn resolve(job: ShadowJob) -> Outcome {
     let budget_ms = job.budget.as_millis();
     match tokio::time::timeout_at(job.deadline, job.handle).await {
-        Ok(Ok(ShadowRun::Done(Ok(scores), t))) if scores.len() == job.n => {
+        // Finished, but after its deadline (the collector only looks once the canonical
+        // side is done, which may be later still): late is a timeout, whatever it returned.
+        Ok(Ok(ShadowRun::Done(_, t, finished))) if finished > job.deadline => Outcome::Failed(
+            format!(
+                "timeout: the shadow took {:.1} ms, past its budget of {budget_ms} ms ({} pairs)",
+                t.as_secs_f64() * 1e3,
+                job.n
+            ),
+            t.as_secs_f64() * 1e3,
+        ),
+        Ok(Ok(ShadowRun::Done(Ok(scores), t, _))) if scores.len() == job.n => {
             if scores.iter().any(|s| !s.cosine.is_finite()) {
                 Outcome::Failed(
                     "non-finite cosine: the shadow model returned NaN or infinite values".into(),
@@ -367,11 +378,13 @@ async fn resolve(job: ShadowJob) -> Outcome {
                 Outcome::Scores(scores, t.as_secs_f64() * 1e3)
             }
         }
-        Ok(Ok(ShadowRun::Done(Ok(scores), t))) => Outcome::Failed(
+        Ok(Ok(ShadowRun::Done(Ok(scores), t, _))) => Outcome::Failed(
             format!("shadow returned {} scores for {} pairs", scores.len(), job.n),
             t.as_secs_f64() * 1e3,
         ),
-        Ok(Ok(ShadowRun::Done(Err(e), t))) => Outcome::Failed(e.to_string(), t.as_secs_f64() * 1e3),
+        Ok(Ok(ShadowRun::Done(Err(e), t, _))) => {
+            Outcome::Failed(e.to_string(), t.as_secs_f64() * 1e3)
+        }
         Ok(Ok(ShadowRun::Expired)) => Outcome::Failed(
             format!(
                 "timeout: the shadow did not start within its budget of {budget_ms} ms ({} pairs; it is behind)",

@@ -52,7 +52,9 @@ pub struct SinkStatus {
 /// A process killed mid-write leaves at most one torn last line; [`JsonlSink::open`] cuts it
 /// off before appending (so the next record does not fuse with it), and
 /// [`titlesim_log::read_log`] skips and reports it. A failed write is rolled back to the
-/// last complete batch when the file allows.
+/// last complete batch when the file allows. The sink holds the log's advisory write lock
+/// ([`titlesim_log::try_lock_writer`]) while it is open: a second writer is refused with
+/// [`Error::Log`], so a rollback can only ever cut this sink's own partial batch.
 #[derive(Debug)]
 pub struct JsonlSink {
     path: PathBuf,
@@ -74,6 +76,14 @@ impl JsonlSink {
             .create(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
+        // One writer per log, for as long as this sink lives: a second process would cut
+        // this one's torn tail (or roll back over its records) by its own idea of the end.
+        if !titlesim_log::try_lock_writer(&file).map_err(|e| Error::io(path, e))? {
+            return Err(Error::Log {
+                path: path.to_path_buf(),
+                message: titlesim_log::locked_message("shadow log"),
+            });
+        }
         let (keep, cut) = titlesim_log::cut_torn_tail(&mut file).map_err(|e| Error::io(path, e))?;
         Ok((
             JsonlSink {

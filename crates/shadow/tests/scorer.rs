@@ -497,3 +497,36 @@ async fn summary_counts_agreement_at_the_thresholds() {
         "{text}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shadow_that_finishes_past_its_budget_is_a_timeout_even_before_a_slower_canonical() {
+    // The shadow takes 100 ms against a budget of 1 ms per pair (8 ms for the batch); the
+    // canonical side takes a second, so the shadow's result is there, but late, when the
+    // records are built.
+    let canonical = Fake::new("canon", 16, Mode::Sleep(Duration::from_secs(1)));
+    let shadow = Fake::new("cand", 12, Mode::Sleep(Duration::from_millis(100)));
+    let mem = MemorySink::new();
+    let s = ShadowScorer::new(
+        scorer(&canonical, 0.8),
+        Some(scorer(&shadow, 0.6)),
+        settings(1.0, 1),
+        vec![Box::new(mem.clone())],
+    )
+    .unwrap();
+    let all = pairs(8);
+    s.score_batch(&all).await.unwrap();
+    s.finish().await.unwrap();
+    let records = mem.records();
+    assert_one_record_per_pair(&all, &records);
+    assert_eq!(shadow.finished(), 1, "the shadow did finish");
+    for r in &records {
+        let side = r.shadow.as_ref().unwrap();
+        let e = side.error.as_deref().unwrap_or("no error");
+        assert!(e.starts_with("timeout"), "{e}");
+        assert!(e.contains("past its budget of 8 ms"), "{e}");
+        assert_eq!(
+            side.cosine, None,
+            "a late result is not logged as a success"
+        );
+    }
+}

@@ -110,6 +110,47 @@ async fn resume_state_knows_the_done_pairs_and_refuses_other_models() {
 }
 
 #[tokio::test]
+async fn resume_reuses_a_record_only_for_the_same_pair() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("log.jsonl");
+    let all = pairs(12);
+    log_run(&path, &all, Mode::Good, 1.0).await;
+    let canon = scorer(&Fake::new("canon", 16, Mode::Good), 0.8);
+    let st = ResumeState::load(&path, &canon, None).unwrap();
+    // The same pairs (and more): fine.
+    st.check_pairs(&pairs(20)).unwrap();
+    assert!(st.get(&all[3]).is_some());
+    // The same ids with other titles, phase or label: refused, naming the ids and the field.
+    let mut changed = all.clone();
+    changed[2].product.push_str(" (refurbished)");
+    changed[5].gt = "something else".into();
+    changed[7].phase = Some("final".into());
+    changed[8].label = Some(1 - changed[8].label.unwrap_or(0));
+    let e = st.check_pairs(&changed).unwrap_err().to_string();
+    assert!(e.contains("4 pair id(s)"), "{e}");
+    assert!(e.contains("`p2` (product logged"), "{e}");
+    assert!(e.contains("`p5` (gt logged"), "{e}");
+    assert!(e.contains("`p7` (phase logged"), "{e}");
+    assert!(e.contains("and 1 more"), "{e}");
+    assert!(e.contains("write to another log"), "{e}");
+}
+
+#[test]
+fn a_second_writer_of_a_log_is_refused_while_the_first_holds_it() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("log.jsonl");
+    let (first, _) = JsonlSink::open(&path, FsyncPolicy::Never).unwrap();
+    let e = JsonlSink::open(&path, FsyncPolicy::Never).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("another titlesim process is writing this shadow log"),
+        "{e}"
+    );
+    drop(first);
+    JsonlSink::open(&path, FsyncPolicy::Never).unwrap();
+}
+
+#[tokio::test]
 async fn emf_lines_carry_the_dual_cosine_with_phase_and_model_dimensions() {
     let d = tempfile::tempdir().unwrap();
     let all = pairs(40);

@@ -31,7 +31,7 @@ pub use store::{
 };
 
 /// `scorer` with the GT store `cfg.gt_store` attached, opened under the policy
-/// `cfg.gt_store_mismatch`; `scorer` unchanged when no store is configured. The second value
+/// `cfg.gt_store_mismatch` (and, for a model that normalises, checked to hold unit vectors); `scorer` unchanged when no store is configured. The second value
 /// is a warning to show (a store that was ignored, or a torn last line that was skipped).
 pub fn attach(scorer: CosineScorer, cfg: &ModelConfig) -> Result<(CosineScorer, Option<String>)> {
     let Some(path) = &cfg.gt_store else {
@@ -46,7 +46,12 @@ pub fn attach(scorer: CosineScorer, cfg: &ModelConfig) -> Result<(CosineScorer, 
         &mut warning,
     )?;
     let scorer = match store {
-        Some(s) => scorer.with_gt_vectors(Arc::new(s))?,
+        Some(s) => {
+            if scorer.embedder().info().normalize {
+                s.check_unit_norm()?;
+            }
+            scorer.with_gt_vectors(Arc::new(s))?
+        }
         None => scorer,
     };
     Ok((scorer, warning))

@@ -55,10 +55,18 @@ pub async fn precompute(
     };
     let mut replaced = false;
     let (mut writer, have): (StoreWriter, HashSet<String>) = if path.exists() {
-        let header = read_header(path);
-        let mismatch = match &header {
+        let mismatch = match read_header(path) {
             Ok(h) => h.check(path, &fingerprint, dim).err(),
-            Err(e) => Some(Error::input(path, 1, e.to_string())),
+            // A file that is not a store at all: `precompute` refuses to overwrite it.
+            Err(Error::Input { line, message, .. }) => Some(Error::input(
+                path,
+                line,
+                format!(
+                    "{message}; precompute does not overwrite a file that is not a GT store: \
+                     remove it, or set gt_store_mismatch = \"recompute\" to replace it"
+                ),
+            )),
+            Err(e) => return Err(e),
         };
         match (mismatch, policy) {
             (None, _) => {

@@ -20,8 +20,12 @@
 //! `c` the first 8 hex digits of SHA-256 over the title's bytes, a zero byte and the vector's
 //! little-endian `f32` bytes. Rows are appended and flushed in batches: a crash leaves at most
 //! one torn last line (no newline), which readers skip and report and writers cut off before
-//! appending. Every other defect (wrong length, NaN or infinite values, bad checksum, a title
-//! stored twice with different vectors) is an error naming the line.
+//! appending. Every other defect (wrong length, NaN or infinite values, an all-zero vector —
+//! whose cosine with anything is 0 —, for a model that normalises its embeddings a vector not
+//! of unit length ([`GtStore::check_unit_norm`]), bad checksum, a title stored twice with different vectors, a line over
+//! [`titlesim_log::MAX_LINE_BYTES`]) is an error naming the line. A writer holds the file's
+//! advisory write lock while it is open: a second `titlesim precompute` on the same store is
+//! refused.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -126,13 +130,16 @@ pub fn row_checksum(text: &str, v: &[f32]) -> String {
     hex::encode(&h.finalize()[..4])
 }
 
-/// Checks a vector for a store of `dim`: right length, finite values.
+/// Checks a vector for a store of `dim`: right length, finite values, not all zero.
 pub fn check_vector(v: &[f32], dim: usize) -> std::result::Result<(), String> {
     if v.len() != dim {
         return Err(format!("vector of {} values, expected {dim}", v.len()));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(format!("non-finite value {} at index {i}", v[i]));
+    }
+    if v.iter().all(|&x| x == 0.0) {
+        return Err("all-zero vector (its cosine with anything is undefined)".into());
     }
     Ok(())
 }
@@ -173,7 +180,7 @@ fn format_vector(v: &[f32]) -> String {
 
 /// One line of a store file, split off.
 struct Lines {
-    reader: BufReader<File>,
+    reader: BufReader<titlesim_log::BoundedLines<File>>,
     line: u64,
     buf: Vec<u8>,
 }
@@ -186,10 +193,12 @@ enum Line {
 impl Lines {
     fn next(&mut self, path: &Path) -> Result<Option<Line>> {
         self.buf.clear();
-        let n = self
-            .reader
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| Error::io(path, e))?;
+        let n = self.reader.read_until(b'\n', &mut self.buf).map_err(|e| {
+            match titlesim_log::line_too_long(&e) {
+                Some(t) => Error::input(path, t.line, format!("not a GT store: {t}")),
+                None => Error::io(path, e),
+            }
+        })?;
         if n == 0 {
             return Ok(None);
         }
@@ -211,7 +220,7 @@ impl Lines {
 fn open_lines(path: &Path) -> Result<(Lines, StoreHeader)> {
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut lines = Lines {
-        reader: BufReader::new(f),
+        reader: BufReader::new(titlesim_log::BoundedLines::new(f)),
         line: 0,
         buf: Vec::new(),
     };
@@ -221,7 +230,7 @@ fn open_lines(path: &Path) -> Result<(Lines, StoreHeader)> {
             return Err(Error::input(
                 path,
                 1,
-                "not a GT store: no complete header line (an empty or torn file; rebuild it with `titlesim precompute`)",
+                "not a GT store: no complete header line (an empty or torn file)",
             ))
         }
     };
@@ -261,6 +270,8 @@ pub struct GtStore {
     path: PathBuf,
     header: StoreHeader,
     vectors: HashMap<String, Vec<f32>>,
+    /// The line each title is stored on.
+    lines: HashMap<String, u64>,
     torn_tail: Option<u64>,
 }
 
@@ -315,6 +326,7 @@ impl GtStore {
             path: path.to_path_buf(),
             header,
             vectors,
+            lines: first_line,
             torn_tail,
         })
     }
@@ -346,7 +358,21 @@ impl GtStore {
                 }
             };
         }
-        let header = read_header(path)?;
+        let header = read_header(path).map_err(|e| match e {
+            Error::Input {
+                path,
+                line,
+                message,
+            } => Error::input(
+                path,
+                line,
+                format!(
+                    "{message}; remove it and build the store with `titlesim precompute`, or point \
+                     gt_store elsewhere"
+                ),
+            ),
+            e => e,
+        })?;
         if let Err(e) = header.check(path, fingerprint, dim) {
             return match policy {
                 StoreMismatch::Refuse => Err(e),
@@ -396,6 +422,41 @@ impl GtStore {
         self.vectors.is_empty()
     }
 
+    /// Refuses a vector whose length is not 1 (within 1e-3): the store of a model that
+    /// normalises its embeddings holds only unit vectors, so any other row was edited or
+    /// written by something else, and would judge its pairs wrongly (a vector of huge values,
+    /// for instance, points wherever its largest values do). The error names the line.
+    pub fn check_unit_norm(&self) -> Result<()> {
+        let mut bad: Vec<(u64, &str, f64)> = self
+            .vectors
+            .iter()
+            .map(|(t, v)| {
+                let norm = v
+                    .iter()
+                    .map(|&x| f64::from(x) * f64::from(x))
+                    .sum::<f64>()
+                    .sqrt();
+                (self.lines.get(t).copied().unwrap_or(0), t.as_str(), norm)
+            })
+            .filter(|&(_, _, norm)| (norm - 1.0).abs() > 1e-3)
+            .collect();
+        bad.sort_by_key(|b| b.0);
+        match bad.first() {
+            None => Ok(()),
+            Some(&(line, title, norm)) => Err(Error::input(
+                &self.path,
+                line,
+                format!(
+                    "the vector of `{title}` has length {norm:.6e}, but model {} makes unit \
+                     vectors: this row was not written by it ({} such rows); rebuild the store \
+                     with `titlesim precompute`",
+                    self.header.model,
+                    bad.len()
+                ),
+            )),
+        }
+    }
+
     /// The line number of a torn last line that was skipped, if any.
     pub fn torn_tail(&self) -> Option<u64> {
         self.torn_tail
@@ -439,7 +500,15 @@ impl StoreWriter {
         }
         let tmp = path.exists().then(|| tmp_path(path));
         let target = tmp.clone().unwrap_or_else(|| path.to_path_buf());
-        let mut file = File::create(&target).map_err(|e| Error::io(&target, e))?;
+        // Not truncated before the lock is ours: another writer may be filling it.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&target)
+            .map_err(|e| Error::io(&target, e))?;
+        lock(&file, &target)?;
+        file.set_len(0).map_err(|e| Error::io(&target, e))?;
         let mut line = serde_json::to_vec(&header).expect("a header serialises");
         line.push(b'\n');
         file.write_all(&line).map_err(|e| Error::io(&target, e))?;
@@ -457,14 +526,16 @@ impl StoreWriter {
     /// writer and what the store already holds. The store must hold vectors of `fingerprint`
     /// and `dim` ([`Error::StoreMismatch`] otherwise).
     pub fn append(path: &Path, fingerprint: &str, dim: usize) -> Result<(Self, GtStore)> {
-        let header = read_header(path)?;
-        header.check(path, fingerprint, dim)?;
-        let store = GtStore::open(path)?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
+        // Read what the store holds only once no other writer can be adding to it.
+        lock(&file, path)?;
+        let header = read_header(path)?;
+        header.check(path, fingerprint, dim)?;
+        let store = GtStore::open(path)?;
         let (keep, _) = titlesim_log::cut_torn_tail(&mut file).map_err(|e| Error::io(path, e))?;
         file.seek(SeekFrom::Start(keep))
             .map_err(|e| Error::io(path, e))?;
@@ -487,7 +558,7 @@ impl StoreWriter {
     }
 
     /// Adds one title's vector (buffered until [`StoreWriter::flush`]); refuses vectors of the
-    /// wrong length or with NaN or infinite values.
+    /// wrong length, with NaN or infinite values, or all zero.
     pub fn add(&mut self, title: &str, v: &[f32]) -> Result<()> {
         if v.len() != self.header.dim {
             return Err(Error::DimensionMismatch {
@@ -496,11 +567,21 @@ impl StoreWriter {
                 got: v.len(),
             });
         }
-        check_vector(v, self.header.dim).map_err(|m| Error::NonFinite {
-            context: format!(
-                "vector of `{title}` for GT store {}: {m}",
-                self.path.display()
-            ),
+        check_vector(v, self.header.dim).map_err(|m| {
+            if m.starts_with("non-finite") {
+                Error::NonFinite {
+                    context: format!(
+                        "vector of `{title}` for GT store {}: {m}",
+                        self.path.display()
+                    ),
+                }
+            } else {
+                Error::input(
+                    &self.path,
+                    0,
+                    format!("cannot store the vector of `{title}`: {m}"),
+                )
+            }
         })?;
         let vec_text = format_vector(v);
         let raw = serde_json::value::RawValue::from_string(vec_text)
@@ -554,4 +635,17 @@ fn tmp_path(path: &Path) -> PathBuf {
         .unwrap_or_default();
     name.push(".partial");
     path.with_file_name(name)
+}
+
+/// Takes `file`'s advisory write lock, or says that another process is writing the store.
+fn lock(file: &File, path: &Path) -> Result<()> {
+    match titlesim_log::try_lock_writer(file) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::input(
+            path,
+            0,
+            titlesim_log::locked_message("GT store"),
+        )),
+        Err(e) => Err(Error::io(path, e)),
+    }
 }

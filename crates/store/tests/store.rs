@@ -343,6 +343,8 @@ fn bad_vectors_are_rejected_with_the_line() {
         (row("b", &[1.0, 2.0, 3.0]).replace("2.0", "2.5"), "checksum"),
         (row("a", &[0.1, -0.2, 0.4]), "already stored on line 2"),
         ("not json".into(), "invalid row"),
+        // A valid checksum, but no cosine can come of it.
+        (row("b", &[0.0, 0.0, 0.0]), "all-zero vector"),
     ];
     for (bad, want) in cases {
         write_store(&p, &h, &[good.clone(), bad.clone()]);
@@ -379,6 +381,11 @@ fn bad_vectors_are_rejected_with_the_line() {
     }
     let e = w.add("x", &[1.0; 1024]).unwrap_err().to_string();
     assert!(e.contains("expected 3, got 1024"), "{e}");
+    let e = w.add("x", &[0.0; 3]).unwrap_err().to_string();
+    assert!(
+        e.contains("cannot store the vector of `x`: all-zero"),
+        "{e}"
+    );
     w.add("ok", &[1.0, 2.0, 3.0]).unwrap();
     assert_eq!(w.finish().unwrap(), 1);
 }
@@ -429,4 +436,31 @@ fn values_round_trip_bit_for_bit_and_a_torn_tail_is_skipped_then_cut() {
         StoreWriter::append(&p, "ts1-x", 5),
         Err(Error::StoreMismatch { .. })
     ));
+}
+
+#[test]
+fn a_second_writer_of_a_store_is_refused_while_the_first_holds_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.store");
+    let h = StoreHeader::new("ts1-x", 3, "m", "fake", None);
+    let mut first = StoreWriter::create(&p, h.clone()).unwrap();
+    first.add("a", &[1.0, 2.0, 3.0]).unwrap();
+    first.flush().unwrap();
+    // Neither appending to it nor replacing it while the first writer has it open.
+    let e = StoreWriter::append(&p, "ts1-x", 3).unwrap_err().to_string();
+    assert!(
+        e.contains("another titlesim process is writing this GT store"),
+        "{e}"
+    );
+    assert_eq!(first.finish().unwrap(), 1);
+    // Once it is done, the store can be appended to; a replacement is written aside and locked.
+    let (mut w, store) = StoreWriter::append(&p, "ts1-x", 3).unwrap();
+    assert_eq!(store.len(), 1);
+    w.add("b", &[3.0, 2.0, 1.0]).unwrap();
+    assert_eq!(w.finish().unwrap(), 1);
+    let replacing = StoreWriter::create(&p, h.clone()).unwrap();
+    let e = StoreWriter::create(&p, h).unwrap_err().to_string();
+    assert!(e.contains("another titlesim process"), "{e}");
+    drop(replacing);
+    assert_eq!(GtStore::open(&p).unwrap().len(), 2, "the old store stands");
 }

@@ -8,6 +8,7 @@
 //! threshold = 0.70
 //! threads = 2
 //! gt_store = "stores/minilm.gtstore"  # optional: precomputed reference-title embeddings
+//! blank_titles = "fail"               # a title without letters or digits: cosine 0, fail
 //!
 //! [shadow]                            # the candidate: exactly the same keys as [canonical]
 //! model = "models/paraphrase-MiniLM-L3-v2"
@@ -40,7 +41,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 pub use titlesim_core::config::*;
-pub use titlesim_core::{Dtype, GraphOptimization, ModelOverrides, PaddingSide, Pooling};
+pub use titlesim_core::{
+    BlankTitles, Dtype, GraphOptimization, ModelOverrides, PaddingSide, Pooling,
+};
 pub use titlesim_shadow::options::{EmfTarget, FsyncPolicy, ShadowOptions};
 
 use titlesim_core::{Error, Result};
@@ -126,9 +129,28 @@ impl Config {
         self.shadow.as_ref().filter(|_| self.shadow_options.enabled)
     }
 
-    /// Reads and parses a configuration file.
+    /// Reads and parses a configuration file (at most 1 MiB: a larger "configuration" is a
+    /// file of another kind, and a device such as `/dev/zero` would never end).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        use std::io::Read;
+        const MAX: u64 = 1 << 20;
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut bytes = Vec::new();
+        f.take(MAX + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(path, e))?;
+        if bytes.len() as u64 > MAX {
+            return Err(Error::input(
+                path,
+                0,
+                "larger than 1 MiB: not a titlesim configuration file",
+            ));
+        }
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+            Error::input(path, line, "not valid UTF-8")
+        })?;
         Self::parse(&text, Some(path))
     }
 }

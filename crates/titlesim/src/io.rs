@@ -17,7 +17,10 @@
 //!   `text`; other fields are ignored; blank lines are skipped.
 //! - `-` (or no path) reads standard input as plain text.
 //!
-//! Invalid UTF-8 is an error naming the file and line, never a silent replacement.
+//! Invalid UTF-8, a NUL byte (which tokenizers drop without a word) and a line longer than
+//! [`titlesim_log::MAX_LINE_BYTES`] (a file of another kind) are errors naming the file and
+//! line, never a silent replacement. A UTF-8 byte-order mark at the start of a file is skipped,
+//! in every format.
 //!
 //! # Pairs
 //!
@@ -32,7 +35,9 @@
 //! | `phase` | no | the task phase (`qualifying`, `race`, ...); empty means none |
 //! | `label` | no | a person's verdict: `1` same product, `0` not; empty means none |
 //!
-//! Extra columns are ignored; column names are matched exactly after trimming spaces. Ids must
+//! Extra columns are ignored; column names are matched exactly after trimming spaces, and a
+//! header naming one of the columns above twice (or a JSON object with a key twice) is an
+//! error rather than a guess at which one counts. Ids must
 //! be unique (the error names both lines) and a file with no pair at all is an error. With `-`
 //! (standard input) the format is sniffed: a first non-blank character `{` means JSON lines,
 //! anything else CSV.
@@ -43,6 +48,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
+use titlesim_log::{line_too_long, BoundedLines};
 
 use crate::{Error, Pair, Result};
 
@@ -66,11 +72,85 @@ fn has_extension(path: &Path, ext: &str) -> bool {
 
 fn open(path: Option<&Path>) -> Result<(PathBuf, Box<dyn BufRead + Send>)> {
     if is_stdin(path) {
-        return Ok((PathBuf::from("-"), Box::new(BufReader::new(io::stdin()))));
+        return Ok((
+            PathBuf::from("-"),
+            Box::new(BufReader::new(BoundedLines::new(io::stdin()))),
+        ));
     }
     let p = path.expect("checked above");
     let f = File::open(p).map_err(|e| Error::io(p, e))?;
-    Ok((p.to_path_buf(), Box::new(BufReader::new(f))))
+    Ok((
+        p.to_path_buf(),
+        Box::new(BufReader::new(BoundedLines::new(f))),
+    ))
+}
+
+/// A read error: a line over the limit is an input error at its line, the rest I/O errors.
+fn read_err(path: &Path, e: io::Error) -> Error {
+    match line_too_long(&e) {
+        Some(t) => input_err(path, t.line, t.to_string()),
+        None => Error::io(path, e),
+    }
+}
+
+/// The UTF-8 byte-order mark some editors put at the start of a file.
+const BOM: &str = "\u{feff}";
+
+/// Refuses a NUL byte in `text` (field `field` of line `line`): tokenizers drop it without a
+/// word, so `iPhone\015` would be judged as `iPhone15`.
+fn refuse_nul(path: &Path, line: u64, field: &str, text: &str) -> Result<()> {
+    match text.find('\0') {
+        Some(i) => Err(input_err(
+            path,
+            line,
+            format!(
+                "{field} holds a NUL byte (U+0000) at character {}: a corrupt or binary input?",
+                text[..i].chars().count() + 1
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a JSON object (of valid JSON `text`) that holds a key twice: serde keeps the last
+/// one without a word.
+fn refuse_duplicate_keys(path: &Path, line: u64, text: &str) -> Result<()> {
+    struct Keys;
+    impl<'de> serde::de::Visitor<'de> for Keys {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(k) = map.next_key::<String>()? {
+                if !seen.insert(k.clone()) {
+                    return Err(serde::de::Error::custom(format!(
+                        "field `{k}` appears twice in the object"
+                    )));
+                }
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    struct Unique;
+    impl<'de> serde::Deserialize<'de> for Unique {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+            d.deserialize_map(Keys).map(|()| Unique)
+        }
+    }
+    serde_json::from_str::<Unique>(text)
+        .map(|_| ())
+        .map_err(|e| {
+            let msg = e.to_string();
+            // serde_json appends " at line 1 column N"; the file's line is in the prefix.
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            input_err(path, line, msg)
+        })
 }
 
 /// How a text file is laid out.
@@ -160,11 +240,14 @@ impl TextReader {
         let n = self
             .reader
             .read_until(b'\n', &mut self.buf)
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| read_err(&self.path, e))?;
         if n == 0 {
             return Ok(None);
         }
         self.line += 1;
+        if self.line == 1 && self.buf.starts_with(BOM.as_bytes()) {
+            self.buf.drain(..BOM.len());
+        }
         if self.buf.last() == Some(&b'\n') {
             self.buf.pop();
             if self.buf.last() == Some(&b'\r') {
@@ -172,7 +255,10 @@ impl TextReader {
             }
         }
         match std::str::from_utf8(&self.buf) {
-            Ok(s) => Ok(Some(s.to_string())),
+            Ok(s) => {
+                refuse_nul(&self.path, self.line, "the line", s)?;
+                Ok(Some(s.to_string()))
+            }
             Err(e) => Err(input_err(
                 &self.path,
                 self.line,
@@ -195,6 +281,9 @@ impl TextReader {
                     let v: Value = serde_json::from_str(&line).map_err(|e| {
                         input_err(&self.path, self.line, format!("invalid JSON: {e}"))
                     })?;
+                    if v.is_object() {
+                        refuse_duplicate_keys(&self.path, self.line, &line)?;
+                    }
                     return match v.get("text") {
                         Some(Value::String(s)) => Ok(Some(s.clone())),
                         Some(other) if v.is_object() => Err(input_err(
@@ -318,9 +407,9 @@ impl PairFormat {
 pub fn read_pairs(path: &Path) -> Result<PairsFile> {
     if is_stdin(Some(path)) {
         let mut data = Vec::new();
-        io::stdin()
+        BoundedLines::new(io::stdin())
             .read_to_end(&mut data)
-            .map_err(|e| Error::io("-", e))?;
+            .map_err(|e| read_err(Path::new("-"), e))?;
         let first = data.iter().find(|b| !b.is_ascii_whitespace());
         let format = if first == Some(&b'{') {
             PairFormat::Jsonl
@@ -336,6 +425,7 @@ pub fn read_pairs(path: &Path) -> Result<PairsFile> {
 
 /// Reads pairs from any reader in a given format; `path` is only used in messages.
 pub fn read_pairs_from(reader: impl Read, path: &Path, format: PairFormat) -> Result<PairsFile> {
+    let reader = BoundedLines::new(reader);
     let pairs = match format {
         PairFormat::Csv => read_csv(reader, path)?,
         PairFormat::Jsonl => read_jsonl(reader, path)?,
@@ -453,7 +543,10 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
                 expected_len, len, ..
             } => format!("row has {len} fields, the header has {expected_len}"),
             csv::ErrorKind::Io(err) => {
-                return Error::io(path, io::Error::new(err.kind(), err.to_string()))
+                return match line_too_long(err) {
+                    Some(t) => input_err(path, t.line, t.to_string()),
+                    None => Error::io(path, io::Error::new(err.kind(), err.to_string())),
+                }
             }
             _ => e.to_string(),
         };
@@ -468,6 +561,25 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
         ));
     }
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
+    for name in ["id", "product", "gt", "phase", "label"] {
+        let at: Vec<String> = headers
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.trim() == name)
+            .map(|(i, _)| (i + 1).to_string())
+            .collect();
+        if at.len() > 1 {
+            return Err(input_err(
+                path,
+                1,
+                format!(
+                    "column `{name}` appears {} times in the header (columns {}): keep one",
+                    at.len(),
+                    at.join(", ")
+                ),
+            ));
+        }
+    }
     let have = || {
         headers
             .iter()
@@ -507,6 +619,9 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
         if id.is_empty() {
             return Err(input_err(path, line, "empty `id`"));
         }
+        for (c, name) in [(id_c, "`id`"), (product_c, "`product`"), (gt_c, "`gt`")] {
+            refuse_nul(path, line, name, &rec[c])?;
+        }
         out.push((
             Pair {
                 id,
@@ -543,11 +658,14 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
         buf.clear();
         let n = r
             .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(|e| read_err(path, e))?;
         if n == 0 {
             break;
         }
         line += 1;
+        if line == 1 && buf.starts_with(BOM.as_bytes()) {
+            buf.drain(..BOM.len());
+        }
         let text = std::str::from_utf8(&buf).map_err(|e| {
             input_err(
                 path,
@@ -574,6 +692,7 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
                 format!("expected a JSON object, found {}", kind(&v)),
             )
         })?;
+        refuse_duplicate_keys(path, line, text)?;
         let string = |name: &str, required: bool| -> Result<Option<String>> {
             match obj.get(name) {
                 Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -603,6 +722,11 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
         };
         if id.is_empty() {
             return Err(input_err(path, line, "empty `id`"));
+        }
+        for (name, v) in obj {
+            if let Value::String(t) = v {
+                refuse_nul(path, line, &format!("field `{name}`"), t)?;
+            }
         }
         let label = match obj.get("label") {
             None | Some(Value::Null) => None,

@@ -194,7 +194,8 @@ pub fn side_prompts(cfg: &ModelConfig, spec: &ModelSpec) -> Result<SidePrompts> 
 pub fn load_scorer(cfg: &ModelConfig) -> Result<(CosineScorer, Vec<String>)> {
     let emb = load_embedder(cfg)?;
     let prompts = side_prompts(cfg, emb.spec())?;
-    let scorer = CosineScorer::with_prompts(std::sync::Arc::new(emb), cfg.threshold, prompts);
+    let scorer = CosineScorer::with_prompts(std::sync::Arc::new(emb), cfg.threshold, prompts)
+        .with_blank_titles(cfg.blank_titles);
     let (scorer, warning) = titlesim_store::attach(scorer, cfg)?;
     Ok((scorer, warning.into_iter().collect()))
 }

@@ -67,7 +67,7 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(file);
+        .from_reader(titlesim_log::BoundedLines::new(file));
     let columns = Columns::find(rdr.headers().map_err(csv_err)?, path)?;
     let mut t = Tally {
         path: path.to_path_buf(),
@@ -164,5 +164,36 @@ impl Tally {
             };
             self.by_phase.entry(p.to_string()).or_default().add(v);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_and_unreviewed_rows_name_the_file_line() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("review.csv");
+        // Line 1 the header; a quoted title spanning two lines starts on line 3.
+        std::fs::write(
+            &p,
+            "id,product,verdict\n1,a,shadow\n2,\"two\nlines\",\n3,c,bogus\n",
+        )
+        .unwrap();
+        let e = tally(&p, &TallyOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("review.csv:5: verdict `bogus`"), "{e}");
+        std::fs::write(&p, "id,product,verdict\n1,a,shadow\n2,\"two\nlines\",\n").unwrap();
+        let t = tally(&p, &TallyOptions::default()).unwrap();
+        assert_eq!(t.unreviewed, [3]);
+        let e = tally(
+            &p,
+            &TallyOptions {
+                require_complete: true,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("review.csv:3: empty verdict"), "{e}");
     }
 }

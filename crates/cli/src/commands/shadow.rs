@@ -20,7 +20,9 @@ use titlesim_shadow::{open_sinks, ResumeState, ShadowScorer, ShadowSettings, Sin
 /// threshold, pass`, in input order) on standard output or --out. Every pair also gets one
 /// record in the JSONL shadow log with both models' cosines, verdicts and timings (and in the
 /// CloudWatch EMF output when [shadow_options] emf is set). The shadow's errors and timeouts
-/// are recorded, never raised. A summary of canonical and shadow pass rates and their
+/// are recorded, never raised; a shadow model that fails to load is reported (twice, at the
+/// start and in the summary) and the run goes on with the canonical model only. The log is
+/// locked for the run: a second run on the same log is refused. A summary of canonical and shadow pass rates and their
 /// agreement goes to standard error, with a progress bar when it is a terminal.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -42,7 +44,9 @@ pub struct Args {
     pub log: Option<PathBuf>,
 
     /// Continue an interrupted run: pairs that already have a record in the log are not
-    /// scored again (their canonical results are printed from the log).
+    /// scored again (their canonical results are printed from the log). A record is reused
+    /// only for the same pair: an id whose titles, phase or label differ from the log's is an
+    /// error naming it.
     #[arg(long)]
     pub resume: bool,
 
@@ -69,18 +73,23 @@ pub fn run(args: Args) -> Result<()> {
     // Read the pairs first: input errors show before the models load.
     let pairs = read_input(&args)?;
 
-    let t_load = Instant::now();
-    let (canonical, shadow) = load_sides(&args, &config)?;
-    let load_time = t_load.elapsed();
-    let resumed = resume_state(&args, &log, &canonical, shadow.as_ref())?;
-
-    let mut out = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
-    let rt = runtime()?;
+    // Open the log (taking its write lock) before anything reads it or loads for minutes: a
+    // second run on the same log stops here.
     let opts = &config.shadow_options;
     let (sinks, notes) = open_sinks(opts, Some(&log))?;
     for n in notes {
         eprintln!("note: {n}");
     }
+
+    let t_load = Instant::now();
+    let mut shadow_failure = None;
+    let (canonical, shadow) = load_sides(&args, &config, &mut shadow_failure)?;
+    let load_time = t_load.elapsed();
+    let resumed = resume_state(&args, &log, &canonical, shadow.as_ref())?;
+    resumed.check_pairs(&pairs)?;
+
+    let mut out = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
+    let rt = runtime()?;
     let settings = ShadowSettings::from_options(opts);
     let scorer = rt.block_on(async { ShadowScorer::new(canonical, shadow, settings, sinks) })?;
 
@@ -124,6 +133,9 @@ pub fn run(args: Args) -> Result<()> {
         tally.render(c.threshold(), scorer.shadow().map(|s| s.threshold()))
     );
     eprintln!("log: {}", log.display());
+    if let Some(why) = shadow_failure {
+        eprintln!("warning: {why}");
+    }
     refuse_lost_records(&report.sinks)
 }
 
@@ -200,11 +212,29 @@ fn read_input(args: &Args) -> Result<Vec<Pair>> {
     Ok(pairs)
 }
 
-/// The canonical scorer, and the shadow's unless `[shadow_options] enabled = false`.
-fn load_sides(args: &Args, config: &Config) -> Result<(CosineScorer, Option<CosineScorer>)> {
+/// The canonical scorer, and the shadow's unless `[shadow_options] enabled = false` or it
+/// fails to load (then `shadow_failure` says why).
+fn load_sides(
+    args: &Args,
+    config: &Config,
+    shadow_failure: &mut Option<String>,
+) -> Result<(CosineScorer, Option<CosineScorer>)> {
     let canonical = load_scorer(&args.batch.apply(&config.canonical), "canonical")?;
     let shadow = match config.active_shadow() {
-        Some(s) => Some(load_scorer(&args.batch.apply(s), "shadow")?),
+        // The shadow never fails a canonical run: without it, the run goes on and says why.
+        Some(s) => match load_scorer(&args.batch.apply(s), "shadow") {
+            Ok(scorer) => Some(scorer),
+            Err(e) => {
+                let why = format!(
+                    "the shadow model {} failed to load, so this run scores with the canonical \
+                     model only and the log gets the canonical side only: {e:#}",
+                    s.model
+                );
+                eprintln!("warning: {why}");
+                *shadow_failure = Some(why);
+                None
+            }
+        },
         None => {
             eprintln!(
                 "note: [shadow_options] enabled = false: the shadow model {} is not run; the log \
@@ -265,14 +295,14 @@ fn score_all(
         for chunk in pairs.chunks(chunk_size as usize) {
             let todo: Vec<Pair> = chunk
                 .iter()
-                .filter(|p| !resumed.done.contains_key(&p.id))
+                .filter(|p| resumed.get(p).is_none())
                 .cloned()
                 .collect();
             let scores = rt.block_on(scorer.score_batch(&todo))?;
             // Results carry their pair ids: each fresh one must be the next pair not resumed.
             let mut fresh = scores.into_iter();
             for p in chunk {
-                let s = match resumed.done.get(&p.id) {
+                let s = match resumed.get(p) {
                     Some(r) => {
                         n_resumed += 1;
                         resumed_tally.add(r);

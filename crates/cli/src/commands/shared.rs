@@ -45,14 +45,42 @@ impl BatchArgs {
 /// Opens `path` for writing (its missing parent folders created), or standard output.
 pub(crate) fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
     let Some(p) = path else {
-        return Ok(Box::new(std::io::stdout()));
+        return Ok(Box::new(Named {
+            name: "standard output".into(),
+            inner: std::io::stdout(),
+        }));
     };
     if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    Ok(Box::new(File::create(p).with_context(|| {
-        format!("cannot create {}", p.display())
-    })?))
+    let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+    Ok(Box::new(Named {
+        name: p.display().to_string(),
+        inner: f,
+    }))
+}
+
+/// A writer whose errors name what it writes to (a full disk says which file), keeping the
+/// error's kind (a closed pipe stays one).
+struct Named<W> {
+    name: String,
+    inner: W,
+}
+
+impl<W: Write> Named<W> {
+    fn wrap(&self, e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), format!("cannot write to {}: {e}", self.name))
+    }
+}
+
+impl<W: Write> Write for Named<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.wrap(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().map_err(|e| self.wrap(e))
+    }
 }
 
 /// The async runtime the commands drive the scorers with (two workers: the canonical and the

@@ -1,0 +1,194 @@
+//! What every titlesim reader and writer of a shared file needs: a bound on the length of a
+//! line read from a file titlesim does not control, and the advisory lock that makes a writer
+//! the only one.
+
+use std::fs::{File, TryLockError};
+use std::io::{self, Read};
+
+/// The longest line any titlesim reader accepts: 16 MiB. A title, a log record or a GT store
+/// row (a 4096-dimensional vector in JSON is under 100 KiB) is far shorter; a longer "line" is
+/// a file of another kind (a binary, `/dev/zero`), which would otherwise be read into memory
+/// until the system runs out.
+pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
+
+/// The error of a line longer than the limit, carried inside the [`io::Error`] that
+/// [`BoundedLines`] returns (kind [`io::ErrorKind::InvalidData`]); see [`line_too_long`]. Its
+/// message leaves the line number to the caller's `file:line:` prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTooLong {
+    /// The 1-based line that is too long.
+    pub line: u64,
+    /// The limit, in bytes.
+    pub max: usize,
+}
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (n, unit) = if self.max >= 1024 * 1024 {
+            (self.max / (1024 * 1024), "MiB")
+        } else {
+            (self.max, "bytes")
+        };
+        write!(
+            f,
+            "line longer than {n} {unit}, the most titlesim reads as one line (is this the right file?)"
+        )
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+/// The [`LineTooLong`] inside `e`, when `e` is one.
+pub fn line_too_long(e: &io::Error) -> Option<LineTooLong> {
+    e.get_ref()?.downcast_ref::<LineTooLong>().copied()
+}
+
+/// A reader that fails (with [`LineTooLong`]) as soon as a line runs past a limit, so that
+/// `read_until`, a CSV parser or `read_to_end` over it cannot grow without bound on a file
+/// that has no line ends. Wrap the raw reader (a file, standard input), then buffer it.
+#[derive(Debug)]
+pub struct BoundedLines<R> {
+    inner: R,
+    max: usize,
+    run: usize,
+    line: u64,
+}
+
+impl<R> BoundedLines<R> {
+    /// `inner`, with lines limited to [`MAX_LINE_BYTES`].
+    pub fn new(inner: R) -> Self {
+        Self::with_max(inner, MAX_LINE_BYTES)
+    }
+
+    /// `inner`, with lines limited to `max` bytes (without the line end).
+    pub fn with_max(inner: R, max: usize) -> Self {
+        BoundedLines {
+            inner,
+            max,
+            run: 0,
+            line: 1,
+        }
+    }
+}
+
+impl<R: Read> Read for BoundedLines<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        let got = &out[..n];
+        match got.iter().rposition(|&b| b == b'\n') {
+            Some(last) => {
+                // Each line ended here must have been within the limit.
+                let mut run = self.run;
+                for &b in &got[..=last] {
+                    if b == b'\n' {
+                        self.line += 1;
+                        run = 0;
+                    } else {
+                        run += 1;
+                        if run > self.max {
+                            return Err(self.too_long());
+                        }
+                    }
+                }
+                self.run = n - last - 1;
+            }
+            None => self.run += n,
+        }
+        if self.run > self.max {
+            return Err(self.too_long());
+        }
+        Ok(n)
+    }
+}
+
+impl<R> BoundedLines<R> {
+    fn too_long(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            LineTooLong {
+                line: self.line,
+                max: self.max,
+            },
+        )
+    }
+}
+
+/// Takes the advisory write lock of `file` (`flock` on Unix, `LockFileEx` on Windows) for as
+/// long as the file stays open. `Ok(false)`: another process holds it. A file system that
+/// cannot lock (some network file systems) counts as locked by us: titlesim then works as it
+/// did without locks.
+pub fn try_lock_writer(file: &File) -> io::Result<bool> {
+    match file.try_lock() {
+        Ok(()) => Ok(true),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => Ok(true),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// What to tell a user whose file is locked by another writer.
+pub fn locked_message(what: &str) -> String {
+    format!(
+        "another titlesim process is writing this {what} (it holds the file's write lock): wait \
+         for it to finish, or write to another file"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+
+    fn lines(data: &[u8], max: usize) -> io::Result<Vec<Vec<u8>>> {
+        // A tiny buffer so lines cross reads.
+        let mut r = BufReader::with_capacity(3, BoundedLines::with_max(data, max));
+        let mut out = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            if r.read_until(b'\n', &mut buf)? == 0 {
+                return Ok(out);
+            }
+            out.push(buf);
+        }
+    }
+
+    #[test]
+    fn lines_within_the_limit_pass_untouched() {
+        let got = lines(b"abcd\nab\n\nabcd", 4).unwrap();
+        assert_eq!(got, [&b"abcd\n"[..], b"ab\n", b"\n", b"abcd"]);
+    }
+
+    #[test]
+    fn a_long_line_is_an_error_naming_it() {
+        for data in [
+            &b"ab\nabcde\nab\n"[..],
+            b"ab\nabcde",
+            b"ab\nabcdefghijklmnop\n",
+        ] {
+            let e = lines(data, 4).unwrap_err();
+            assert_eq!(line_too_long(&e), Some(LineTooLong { line: 2, max: 4 }));
+        }
+        // An endless line (a device of zeros) stops at the limit.
+        let e = lines(&[0u8; 100], 10).unwrap_err();
+        assert_eq!(line_too_long(&e).map(|t| t.line), Some(1));
+        assert_eq!(
+            e.to_string(),
+            "line longer than 10 bytes, the most titlesim reads as one line (is this the right file?)"
+        );
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_until_the_first_closes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let a = File::create(&path).unwrap();
+        assert!(try_lock_writer(&a).unwrap());
+        let b = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        assert!(!try_lock_writer(&b).unwrap());
+        drop(a);
+        assert!(try_lock_writer(&b).unwrap());
+    }
+}
