@@ -329,3 +329,65 @@ fn full_standard_streams_are_errors_not_panics() {
         "stderr full: exit 1, not a panic's 101"
     );
 }
+
+/// Errors say what they are once and name what they were about: the OS error of a missing
+/// file is printed once, a full output names the file, and `precompute` neither reads a device
+/// of endless bytes into memory nor advises running itself.
+#[cfg(target_os = "linux")]
+#[test]
+fn errors_name_the_file_once_and_devices_are_not_read_forever() {
+    let d = tempfile::tempdir().unwrap();
+    let c = config(d.path(), "candle");
+    let p = d.path().join("pairs.csv");
+    std::fs::write(&p, "id,product,gt\n1,a b,a c\n").unwrap();
+    let missing = d.path().join("missing.toml");
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            missing.to_str().unwrap(),
+            "-p",
+            p.to_str().unwrap(),
+        ],
+        None,
+    ));
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+    assert!(e.contains("missing.toml"), "{e}");
+
+    let e = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            c.to_str().unwrap(),
+            "-p",
+            p.to_str().unwrap(),
+            "--out",
+            "/dev/full",
+        ],
+        None,
+    ));
+    assert!(e.contains("cannot write to /dev/full"), "{e}");
+
+    let e = fails(&titlesim(
+        &[
+            "precompute",
+            "-c",
+            c.to_str().unwrap(),
+            "-p",
+            p.to_str().unwrap(),
+            "--side",
+            "canonical",
+            "--out",
+            "/dev/full",
+        ],
+        None,
+    ));
+    assert!(
+        e.contains("/dev/full:1: not a GT store: line longer than 16 MiB"),
+        "{e}"
+    );
+    assert!(
+        !e.contains("titlesim precompute`"),
+        "no advice to run itself: {e}"
+    );
+}
