@@ -26,6 +26,9 @@ enum Command {
     Shadow(commands::shadow::Args),
     /// Precompute ground-truth title embeddings into a store (the "GT skip" path).
     Precompute(commands::precompute::Args),
+    /// Serve the configured models over HTTP: pair scoring with the shadow log, TEI- and
+    /// OpenAI-compatible embeddings, health and metrics.
+    Serve(commands::serve::Args),
     /// Calibrate a shadow model's threshold from shadow logs.
     Calibrate(commands::calibrate::Args),
     /// Export disagreements for human review, and tally the verdicts.
@@ -112,6 +115,7 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Shadow(a) => commands::shadow::run(a),
         Command::Precompute(a) => commands::precompute::run(a),
+        Command::Serve(a) => commands::serve::run(a),
         Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Review(c) => commands::review::run(c),
     };

@@ -61,6 +61,72 @@ pub struct Config {
     /// How the shadow runs and where its records go (`[shadow_options]`; defaults when absent).
     #[serde(default)]
     pub shadow_options: ShadowOptions,
+    /// How `titlesim serve` listens and batches (`[serve]`; defaults when absent).
+    #[serde(default)]
+    pub serve: ServeOptions,
+}
+
+/// The `[serve]` table: where `titlesim serve` listens and how its queue merges requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeOptions {
+    /// The address to listen on (`--addr` overrides it). Default `127.0.0.1:8080`.
+    pub addr: String,
+    /// The most tokens one backend batch holds (requests are merged up to it). Default 16384.
+    pub max_batch_tokens: usize,
+    /// The most pairs or texts one backend batch holds. Default 256.
+    pub max_batch_items: usize,
+    /// How long the queue waits for more requests to merge once it has one, in milliseconds.
+    /// Default 0: it merges what is already waiting (requests pile up while a batch runs).
+    pub max_wait_ms: u64,
+    /// The most requests waiting in the queue; one more is answered 429. Default 1024.
+    pub max_queue: usize,
+    /// The most pairs or texts in one request; more is answered 413. Default 1024.
+    pub max_inputs: usize,
+    /// The largest request body in bytes; larger is answered 413. Default 4 MiB.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            addr: "127.0.0.1:8080".into(),
+            max_batch_tokens: 16_384,
+            max_batch_items: 256,
+            max_wait_ms: 0,
+            max_queue: 1024,
+            max_inputs: 1024,
+            max_body_bytes: 4 << 20,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// Refuses limits of 0 (nothing could ever be served) and an empty address.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str| Error::Config {
+            path: None,
+            message: format!("[serve] {key} must be at least 1"),
+        };
+        for (key, v) in [
+            ("max_batch_tokens", self.max_batch_tokens),
+            ("max_batch_items", self.max_batch_items),
+            ("max_queue", self.max_queue),
+            ("max_inputs", self.max_inputs),
+            ("max_body_bytes", self.max_body_bytes),
+        ] {
+            if v == 0 {
+                return Err(bad(key));
+            }
+        }
+        if self.addr.trim().is_empty() {
+            return Err(Error::Config {
+                path: None,
+                message: "[serve] addr is empty (expected HOST:PORT, e.g. 127.0.0.1:8080)".into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -114,6 +180,7 @@ impl Config {
             s.validate("shadow").map_err(at_path)?;
         }
         c.shadow_options.validate().map_err(at_path)?;
+        c.serve.validate().map_err(at_path)?;
         if let Some(base) = path.and_then(Path::parent) {
             c.canonical.rebase(base);
             if let Some(s) = c.shadow.as_mut() {

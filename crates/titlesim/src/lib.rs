@@ -192,10 +192,19 @@ pub fn side_prompts(cfg: &ModelConfig, spec: &ModelSpec) -> Result<SidePrompts> 
 /// [`Error::StoreMismatch`] / [`Error::StoreMissing`] for a store of another model or
 /// dimension, or none at all, under the default `gt_store_mismatch = "refuse"`.
 pub fn load_scorer(cfg: &ModelConfig) -> Result<(CosineScorer, Vec<String>)> {
-    let emb = load_embedder(cfg)?;
+    let emb = std::sync::Arc::new(load_embedder(cfg)?);
+    scorer_for(emb, cfg)
+}
+
+/// [`load_scorer`] over an embedder already loaded, for callers that also use the embedder
+/// itself (its tokenizer, plain embedding): the scorer shares it.
+pub fn scorer_for(
+    emb: std::sync::Arc<TransformerEmbedder>,
+    cfg: &ModelConfig,
+) -> Result<(CosineScorer, Vec<String>)> {
     let prompts = side_prompts(cfg, emb.spec())?;
-    let scorer = CosineScorer::with_prompts(std::sync::Arc::new(emb), cfg.threshold, prompts)
-        .with_blank_titles(cfg.blank_titles);
+    let scorer =
+        CosineScorer::with_prompts(emb, cfg.threshold, prompts).with_blank_titles(cfg.blank_titles);
     let (scorer, warning) = titlesim_store::attach(scorer, cfg)?;
     Ok((scorer, warning.into_iter().collect()))
 }

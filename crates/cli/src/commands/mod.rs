@@ -38,6 +38,7 @@ pub mod precompute;
 pub mod promote;
 pub mod review;
 pub mod score;
+pub mod serve;
 pub mod shadow;
 mod shared;
 

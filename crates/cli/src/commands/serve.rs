@@ -1,0 +1,65 @@
+//! `titlesim serve`: the configured models as a local HTTP service (crates/serve).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use titlesim::Config;
+
+use super::shared::runtime;
+
+/// Serve the configured models over HTTP until Ctrl-C or SIGTERM.
+///
+/// Endpoints: POST /score (canonical verdicts on pairs, the shadow logged beside them exactly
+/// as `titlesim shadow` logs it, the GT store used), POST /embed and POST /similarity
+/// (text-embeddings-inference's shapes), POST /v1/embeddings (OpenAI's shape), GET /health
+/// (503 while the models load), GET /info, GET /metrics (Prometheus). Concurrent requests are
+/// merged into backend batches under the [serve] table's limits. The first line on standard
+/// error says where it listens; on Ctrl-C or SIGTERM it stops accepting, answers every request
+/// it accepted, flushes the shadow log and exits.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML): [canonical], optionally [shadow] with [shadow_options] log,
+    /// and [serve] for the limits.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Address to listen on, HOST:PORT (port 0 picks a free one) [default: [serve] addr, else
+    /// 127.0.0.1:8080].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
+    let mut config = Config::from_file(&args.config)?;
+    if let Some(a) = args.addr {
+        config.serve.addr = a;
+    }
+    let rt = runtime()?;
+    rt.block_on(async {
+        let addr = config.serve.addr.clone();
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr().context("the listening address")?;
+        eprintln!("titlesim serve: listening on http://{local} (Ctrl-C or SIGTERM stops it)");
+        let notify: titlesim_serve::Notify = Arc::new(|m: &str| eprintln!("{m}"));
+        let report =
+            titlesim_serve::serve(config, listener, titlesim_serve::shutdown_signal(), notify)
+                .await?;
+        match report.shadow {
+            Some(r) => {
+                let written: u64 = r.sinks.iter().map(|s| s.records_written).sum();
+                let lost: u64 = r.sinks.iter().map(|s| s.records_failed).sum();
+                eprintln!(
+                    "stopped: {} pairs scored, {written} shadow records written",
+                    r.tally.total.pairs
+                );
+                anyhow::ensure!(lost == 0, "{lost} shadow records could not be written");
+            }
+            None => eprintln!("stopped"),
+        }
+        Ok(())
+    })
+}

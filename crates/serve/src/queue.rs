@@ -1,0 +1,305 @@
+//! The batching queue: concurrent requests are merged into backend batches under a token
+//! budget, so 32 clients sending one pair each cost about one batch of 32, not 32 batches of 1.
+//!
+//! Handlers [`Queue::submit`] a [`Work`] with its token count and await the answer. One worker
+//! takes the oldest request, then every request of the same kind already waiting (or arriving
+//! within `max_wait_ms`) while the batch stays within `max_batch_tokens` and
+//! `max_batch_items`, runs the batch once and hands each request its own results. A full queue
+//! (`max_queue` waiting) answers 429 at once. Merging never changes a result: a text's vector
+//! does not depend on its batch (tested bit for bit on every backend), and results carry their
+//! pair ids, which are checked.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use titlesim::{Embedder, Pair, PairScore};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::models::Models;
+
+/// What a request asks of the backend.
+#[derive(Debug)]
+pub enum Work {
+    /// Score these pairs (canonical verdicts; the shadow logged beside them).
+    Score(Vec<Pair>),
+    /// Embed these texts (prompts already applied) with the canonical model.
+    Embed(Vec<String>),
+}
+
+impl Work {
+    fn len(&self) -> usize {
+        match self {
+            Work::Score(p) => p.len(),
+            Work::Embed(t) => t.len(),
+        }
+    }
+
+    fn same_kind(&self, other: &Work) -> bool {
+        matches!(
+            (self, other),
+            (Work::Score(_), Work::Score(_)) | (Work::Embed(_), Work::Embed(_))
+        )
+    }
+}
+
+/// The answer to a [`Work`].
+#[derive(Debug)]
+pub enum Done {
+    /// One verdict per pair, in order.
+    Scores(Vec<PairScore>),
+    /// One vector per text, in order.
+    Vectors(Vec<Vec<f32>>),
+}
+
+struct Job {
+    work: Work,
+    tokens: usize,
+    enqueued: Instant,
+    reply: oneshot::Sender<Result<Done, ApiError>>,
+}
+
+/// Limits of the queue (from `[serve]`).
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Tokens per backend batch.
+    pub max_batch_tokens: usize,
+    /// Pairs or texts per backend batch.
+    pub max_batch_items: usize,
+    /// How long to wait for more requests once one is taken.
+    pub max_wait: Duration,
+    /// Requests waiting at most.
+    pub max_queue: usize,
+}
+
+/// The sending side of the queue, shared by the handlers.
+pub struct Queue {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Queue {
+    /// A queue and the worker that drains it (spawned on the current runtime). The worker
+    /// runs batches on `models` once they are set, and ends when the queue is closed and empty.
+    pub fn start(
+        limits: QueueLimits,
+        models: Arc<OnceLock<Arc<Models>>>,
+        metrics: Arc<Metrics>,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(limits.max_queue);
+        let worker = tokio::spawn(worker(rx, limits, models, metrics.clone()));
+        (
+            Queue {
+                tx: Mutex::new(Some(tx)),
+                metrics,
+            },
+            worker,
+        )
+    }
+
+    /// Queues `work` (of `tokens` tokens) and waits for its answer: 429 when the queue is
+    /// full, 503 once it is closed.
+    pub async fn submit(&self, work: Work, tokens: usize) -> Result<Done, ApiError> {
+        let tx = self
+            .tx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or_else(|| ApiError::unavailable("the service is shutting down"))?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            work,
+            tokens,
+            enqueued: Instant::now(),
+            reply,
+        };
+        match tx.try_send(job) {
+            Ok(()) => {
+                self.metrics.queue_size.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(ApiError::overloaded(format!(
+                    "the queue is full ({} requests waiting): retry later",
+                    tx.max_capacity()
+                )))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(ApiError::unavailable("the service is shutting down"))
+            }
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(ApiError::backend("the batch of this request was lost")))
+    }
+
+    /// Stops taking requests; those already queued are still answered.
+    pub fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+async fn worker(
+    mut rx: mpsc::Receiver<Job>,
+    limits: QueueLimits,
+    models: Arc<OnceLock<Arc<Models>>>,
+    metrics: Arc<Metrics>,
+) {
+    let mut carry: Option<Job> = None;
+    loop {
+        let first = match carry.take() {
+            Some(j) => j,
+            None => match rx.recv().await {
+                Some(j) => j,
+                None => return,
+            },
+        };
+        let took = |j: &Job| {
+            metrics.queue_size.fetch_sub(1, Ordering::Relaxed);
+            metrics
+                .queue_seconds
+                .observe(j.enqueued.elapsed().as_secs_f64());
+        };
+        took(&first);
+        let (mut items, mut tokens) = (first.work.len(), first.tokens);
+        let mut batch = vec![first];
+        let deadline = Instant::now() + limits.max_wait;
+        while items < limits.max_batch_items && tokens < limits.max_batch_tokens {
+            let next = match rx.try_recv() {
+                Ok(j) => Some(j),
+                Err(mpsc::error::TryRecvError::Empty) if !limits.max_wait.is_zero() => {
+                    tokio::time::timeout_at(deadline, rx.recv())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+                Err(_) => None,
+            };
+            let Some(j) = next else { break };
+            took(&j);
+            let fits = j.work.same_kind(&batch[0].work)
+                && items + j.work.len() <= limits.max_batch_items
+                && tokens + j.tokens <= limits.max_batch_tokens;
+            if !fits {
+                carry = Some(j);
+                break;
+            }
+            items += j.work.len();
+            tokens += j.tokens;
+            batch.push(j);
+        }
+        let Some(models) = models.get().cloned() else {
+            for j in batch {
+                let _ = j
+                    .reply
+                    .send(Err(ApiError::unavailable("the models are still loading")));
+            }
+            continue;
+        };
+        metrics.batch_items.observe(items as f64);
+        metrics.batch_tokens.observe(tokens as f64);
+        let t0 = Instant::now();
+        run(&models, batch, &metrics).await;
+        metrics
+            .inference_seconds
+            .observe(t0.elapsed().as_secs_f64());
+    }
+}
+
+/// Runs one merged batch and answers each of its requests.
+async fn run(models: &Models, batch: Vec<Job>, metrics: &Metrics) {
+    let lens: Vec<usize> = batch.iter().map(|j| j.work.len()).collect();
+    match &batch[0].work {
+        Work::Score(_) => {
+            let mut pairs = Vec::with_capacity(lens.iter().sum());
+            let mut senders = Vec::with_capacity(batch.len());
+            for j in batch {
+                if let Work::Score(p) = j.work {
+                    pairs.extend(p);
+                }
+                senders.push(j.reply);
+            }
+            let result = models.score(&pairs).await;
+            match result {
+                Ok(scores) if scores.len() == pairs.len() => {
+                    metrics
+                        .pairs_scored
+                        .fetch_add(pairs.len() as u64, Ordering::Relaxed);
+                    let mut rest = scores.into_iter();
+                    let mut at = 0;
+                    for (reply, n) in senders.into_iter().zip(lens) {
+                        let mine: Vec<PairScore> = rest.by_ref().take(n).collect();
+                        let ok = mine
+                            .iter()
+                            .zip(&pairs[at..at + n])
+                            .all(|(s, p)| s.id == p.id);
+                        at += n;
+                        let _ = reply.send(if ok {
+                            Ok(Done::Scores(mine))
+                        } else {
+                            Err(ApiError::backend(
+                                "the scorer returned results of other pairs",
+                            ))
+                        });
+                    }
+                }
+                Ok(scores) => {
+                    let msg = format!(
+                        "the scorer returned {} results for {} pairs",
+                        scores.len(),
+                        pairs.len()
+                    );
+                    for reply in senders {
+                        let _ = reply.send(Err(ApiError::backend(msg.clone())));
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in senders {
+                        let _ = reply.send(Err(ApiError::backend(msg.clone())));
+                    }
+                }
+            }
+        }
+        Work::Embed(_) => {
+            let mut texts = Vec::with_capacity(lens.iter().sum());
+            let mut senders = Vec::with_capacity(batch.len());
+            for j in batch {
+                if let Work::Embed(t) = j.work {
+                    texts.extend(t);
+                }
+                senders.push(j.reply);
+            }
+            match models.embedder.embed(&texts).await {
+                Ok(vectors) if vectors.len() == texts.len() => {
+                    metrics
+                        .texts_embedded
+                        .fetch_add(texts.len() as u64, Ordering::Relaxed);
+                    let mut rest = vectors.into_iter();
+                    for (reply, n) in senders.into_iter().zip(lens) {
+                        let _ = reply.send(Ok(Done::Vectors(rest.by_ref().take(n).collect())));
+                    }
+                }
+                Ok(vectors) => {
+                    let msg = format!(
+                        "the embedder returned {} vectors for {} texts",
+                        vectors.len(),
+                        texts.len()
+                    );
+                    for reply in senders {
+                        let _ = reply.send(Err(ApiError::backend(msg.clone())));
+                    }
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    for reply in senders {
+                        let _ = reply.send(Err(ApiError::backend(msg.clone())));
+                    }
+                }
+            }
+        }
+    }
+}

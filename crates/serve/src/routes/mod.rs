@@ -1,0 +1,130 @@
+//! The HTTP endpoints, one module per API family, and what they share: reading a bounded JSON
+//! body with errors that name the field, waiting for the models, counting tokens.
+
+pub mod openai;
+pub mod ops;
+pub mod score;
+pub mod tei;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::models::Models;
+use crate::AppState;
+
+/// Reads the body (at most `[serve] max_body_bytes`: 413 beyond) as JSON of `T`. A malformed
+/// body or field is a 422 naming the field's path (`pairs[3].gt: invalid type: ...`).
+pub(crate) async fn body_json<T: DeserializeOwned>(
+    st: &AppState,
+    body: Body,
+) -> Result<T, ApiError> {
+    let max = st.opts.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+        if e.to_string().contains("length limit") {
+            ApiError::too_large(format!(
+                "the request body is larger than {max} bytes ([serve] max_body_bytes)"
+            ))
+        } else {
+            ApiError::empty(format!("cannot read the request body: {e}"))
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::empty(
+            "the request body is empty: expected a JSON object",
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::validation(format!("invalid request: {inner}"))
+        } else {
+            ApiError::validation(format!("`{path}`: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
+    Ok(v)
+}
+
+/// The loaded models, or 503 while they load.
+pub(crate) fn models(st: &AppState) -> Result<Arc<Models>, ApiError> {
+    st.models
+        .get()
+        .cloned()
+        .ok_or_else(|| ApiError::unavailable("the models are still loading; retry shortly"))
+}
+
+/// Refuses a list longer than `[serve] max_inputs` (413) or empty (400), naming the field.
+pub(crate) fn check_count(st: &AppState, field: &str, n: usize) -> Result<(), ApiError> {
+    if n == 0 {
+        return Err(ApiError::empty(format!(
+            "`{field}` is empty: nothing to do"
+        )));
+    }
+    if n > st.opts.max_inputs {
+        return Err(ApiError::too_large(format!(
+            "`{field}` holds {n} items, more than the {} one request may hold ([serve] max_inputs): split it",
+            st.opts.max_inputs
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a NUL byte in a text (tokenizers drop it without a word), naming the field.
+pub(crate) fn check_text(field: impl FnOnce() -> String, text: &str) -> Result<(), ApiError> {
+    if text.contains('\0') {
+        return Err(ApiError::validation(format!(
+            "`{}` holds a NUL byte (U+0000)",
+            field()
+        )));
+    }
+    Ok(())
+}
+
+/// The tokens of `texts` as the model counts them (special tokens included, after
+/// truncation), timed into the tokenisation metric.
+pub(crate) fn count_tokens<'a>(
+    st: &AppState,
+    models: &Models,
+    texts: impl Iterator<Item = &'a str>,
+) -> Result<Vec<usize>, ApiError> {
+    let t0 = Instant::now();
+    let texts: Vec<String> = texts.map(str::to_string).collect();
+    let encoded = models
+        .embedder
+        .tokenizer()
+        .encode(&texts)
+        .map_err(|e| ApiError::validation(format!("cannot tokenise the input: {e}")))?;
+    st.metrics
+        .tokenization_seconds
+        .observe(t0.elapsed().as_secs_f64());
+    Ok(encoded.iter().map(|e| e.len()).collect())
+}
+
+/// Counts the request, and its failure by kind, around a handler's result.
+pub(crate) fn answer(
+    st: &AppState,
+    endpoint: &'static str,
+    result: Result<Response, ApiError>,
+    openai: bool,
+) -> Response {
+    st.metrics.request(endpoint);
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            st.metrics.failure(endpoint, e.kind);
+            if openai {
+                e.openai()
+            } else {
+                e.into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! `POST /embed` and `POST /similarity` in text-embeddings-inference's request and response
+//! shapes, with the canonical model.
+//!
+//! - `/embed` `{"inputs": "text" | ["text", ...], "normalize": true, "prompt_name": null,
+//!   "truncate": false, "truncation_direction": "right"}` → `[[f32, ...], ...]`.
+//! - `/similarity` `{"inputs": {"source_sentence": "...", "sentences": ["...", ...]},
+//!   "prompt_name": null}` → `[cosine, ...]`, one per sentence.
+//!
+//! Inputs longer than the model's `max_length` are truncated (at the right), as `titlesim
+//! embed` does; `truncate` and `truncation_direction: "right"` are accepted for compatibility,
+//! `"left"` is refused.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use titlesim::Embedder;
+
+use super::{answer, body_json, check_count, check_text, count_tokens, models};
+use crate::error::ApiError;
+use crate::models::Models;
+use crate::queue::{Done, Work};
+use crate::AppState;
+
+/// One text or a list of texts.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Inputs {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Inputs {
+    pub(crate) fn into_vec(self) -> Vec<String> {
+        match self {
+            Inputs::One(s) => vec![s],
+            Inputs::Many(v) => v,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbedRequest {
+    inputs: Inputs,
+    #[serde(default = "yes")]
+    normalize: bool,
+    #[serde(default)]
+    prompt_name: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    truncate: Option<bool>,
+    #[serde(default)]
+    truncation_direction: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimilarityInputs {
+    source_sentence: String,
+    sentences: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SimilarityRequest {
+    inputs: SimilarityInputs,
+    #[serde(default)]
+    prompt_name: Option<String>,
+}
+
+/// Embeds `texts` (prompt `prompt_name` applied) through the queue; the vectors and the
+/// tokens counted. Shared by every embedding endpoint.
+pub(crate) async fn embed(
+    st: &AppState,
+    m: &Models,
+    field: &str,
+    texts: Vec<String>,
+    prompt_name: Option<&str>,
+) -> Result<(Vec<Vec<f32>>, usize), ApiError> {
+    check_count(st, field, texts.len())?;
+    for (i, t) in texts.iter().enumerate() {
+        check_text(|| format!("{field}[{i}]"), t)?;
+    }
+    let texts = match prompt_name {
+        None => texts,
+        Some(name) => {
+            let p = m
+                .embedder
+                .spec()
+                .prompt(name)
+                .map_err(|e| ApiError::validation(format!("`prompt_name`: {e}")))?
+                .to_string();
+            texts
+                .iter()
+                .map(|t| titlesim::apply_prompt(Some(&p), t).into_owned())
+                .collect()
+        }
+    };
+    let tokens: usize = count_tokens(st, m, texts.iter().map(String::as_str))?
+        .iter()
+        .sum();
+    match st.queue.submit(Work::Embed(texts), tokens).await? {
+        Done::Vectors(v) => Ok((v, tokens)),
+        Done::Scores(_) => Err(ApiError::backend("the queue answered with scores")),
+    }
+}
+
+/// `POST /embed`.
+pub async fn embed_handler(State(st): State<Arc<AppState>>, body: Body) -> Response {
+    let r = run_embed(&st, body).await;
+    answer(&st, "/embed", r, false)
+}
+
+async fn run_embed(st: &AppState, body: Body) -> Result<Response, ApiError> {
+    let req: EmbedRequest = body_json(st, body).await?;
+    if let Some(d) = req
+        .truncation_direction
+        .as_deref()
+        .filter(|d| !d.eq_ignore_ascii_case("right"))
+    {
+        return Err(ApiError::validation(format!(
+            "`truncation_direction`: `{d}` is not supported (titlesim truncates at the right)"
+        )));
+    }
+    let m = models(st)?;
+    let normalizes = m.embedder.info().normalize;
+    if !req.normalize && normalizes {
+        return Err(ApiError::validation(
+            "`normalize`: false is not available: this model normalises its embeddings (its \
+             folder has a Normalize module)",
+        ));
+    }
+    let (mut vectors, _) = embed(
+        st,
+        &m,
+        "inputs",
+        req.inputs.into_vec(),
+        req.prompt_name.as_deref(),
+    )
+    .await?;
+    if req.normalize && !normalizes {
+        for v in &mut vectors {
+            titlesim::l2_normalize(v);
+        }
+    }
+    Ok(Json(vectors).into_response())
+}
+
+/// `POST /similarity`.
+pub async fn similarity_handler(State(st): State<Arc<AppState>>, body: Body) -> Response {
+    let r = run_similarity(&st, body).await;
+    answer(&st, "/similarity", r, false)
+}
+
+async fn run_similarity(st: &AppState, body: Body) -> Result<Response, ApiError> {
+    let req: SimilarityRequest = body_json(st, body).await?;
+    check_count(st, "inputs.sentences", req.inputs.sentences.len())?;
+    let m = models(st)?;
+    let mut texts = Vec::with_capacity(req.inputs.sentences.len() + 1);
+    texts.push(req.inputs.source_sentence);
+    texts.extend(req.inputs.sentences);
+    let (vectors, _) = embed(st, &m, "inputs", texts, req.prompt_name.as_deref()).await?;
+    let scores: Vec<f32> = vectors[1..]
+        .iter()
+        .map(|v| titlesim::cosine(&vectors[0], v))
+        .collect();
+    Ok(Json(scores).into_response())
+}
