@@ -1,0 +1,630 @@
+//! `titlesim serve` over real HTTP on 127.0.0.1 (a free port), with the tiny fixtures (candle):
+//! answers equal `titlesim score` and `titlesim embed` bit for bit, the OpenAI and TEI shapes
+//! field by field, concurrent clients get the sequential answers, SIGTERM under load answers
+//! and logs every accepted request exactly once, and bad input gets the documented status.
+#![cfg(all(feature = "candle", unix))]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::*;
+use serde_json::{json, Value};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A running `titlesim serve` on a free port; killed when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(config: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_titlesim"))
+            .args(["serve", "-c", s(config), "--addr", "127.0.0.1:0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut lines = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        lines.read_line(&mut first).unwrap();
+        let port = first
+            .split("http://127.0.0.1:")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no address in: {first}"));
+        stderr.lock().unwrap().push_str(&first);
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = lines.read_to_string(&mut rest);
+            sink.lock().unwrap().push_str(&rest);
+        });
+        let server = Server {
+            child,
+            port,
+            stderr,
+        };
+        let t0 = Instant::now();
+        while server.get("/health").0 != 200 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "not healthy: {}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        request(self.port, method, path, body).expect("the server answers")
+    }
+
+    fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        request(self.port, "GET", path, b"").unwrap_or((0, Vec::new()))
+    }
+
+    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let (status, bytes) = self.request("POST", path, body.to_string().as_bytes());
+        let v = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{path}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        (status, v)
+    }
+
+    /// SIGTERM, then the exit status and everything it said.
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        (status, self.stderr())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`: the status and the body.
+fn request(port: u16, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut c = TcpStream::connect(("127.0.0.1", port))?;
+    c.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes())?;
+    c.write_all(body)?;
+    let mut raw = Vec::new();
+    c.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {head}")))?;
+    let mut body = raw[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n").unwrap();
+        let n =
+            usize::from_str_radix(std::str::from_utf8(&b[..line_end]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[line_end + 2..line_end + 2 + n]);
+        b = &b[line_end + 4 + n..];
+    }
+}
+
+/// A configuration: tiny-bert-mean canonical, tiny-bert-cls shadow logged to `log`, and
+/// `serve` extra lines in [serve].
+fn config(dir: &Path, log: &Path, serve: &str) -> PathBuf {
+    let p = dir.join("serve.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[canonical]\nmodel = {:?}\nthreshold = 0.6\nthreads = 1\n\n\
+             [shadow]\nmodel = {:?}\nthreshold = 0.6\nthreads = 1\n\n\
+             [shadow_options]\nlog = {:?}\n\n[serve]\n{serve}\n",
+            s(&fixture("tiny-bert-mean")),
+            s(&fixture("tiny-bert-cls")),
+            s(log),
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Pairs over the tiny reference texts (no blank titles).
+fn pairs(n: usize) -> Vec<(String, String, String)> {
+    let texts: Vec<String> = reference("tiny-bert-mean")
+        .texts
+        .into_iter()
+        .filter(|t| t.chars().any(char::is_alphanumeric))
+        .collect();
+    (0..n)
+        .map(|i| {
+            (
+                format!("p{i}"),
+                texts[i % texts.len()].clone(),
+                texts[(i * 7 + 3) % texts.len()].clone(),
+            )
+        })
+        .collect()
+}
+
+fn pairs_json(p: &[(String, String, String)]) -> Value {
+    json!({"pairs": p.iter().map(|(id, a, b)| json!({"id": id, "product": a, "gt": b})).collect::<Vec<_>>()})
+}
+
+fn f32s(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+#[test]
+fn answers_equal_the_command_line_bit_for_bit_in_the_published_shapes() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let cfg = config(d.path(), &log, "");
+    let server = Server::start(&cfg);
+    let ps = pairs(20);
+
+    // /score = `titlesim score` (CSV: id, cosine, threshold, pass).
+    let (status, got) = server.post("/score", &pairs_json(&ps));
+    assert_eq!(status, 200, "{got}");
+    let csv = d.path().join("pairs.csv");
+    let mut text = String::from("id,product,gt\n");
+    for (id, a, b) in &ps {
+        text += &format!(
+            "{id},\"{}\",\"{}\"\n",
+            a.replace('"', "\"\""),
+            b.replace('"', "\"\"")
+        );
+    }
+    std::fs::write(&csv, text).unwrap();
+    let plain = ok(&titlesim(&["score", "-c", s(&cfg), "-p", s(&csv)], None));
+    let rows: Vec<Vec<String>> = plain
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    let got = got.as_array().unwrap();
+    assert_eq!(got.len(), rows.len());
+    for (g, r) in got.iter().zip(&rows) {
+        let keys: HashSet<&str> = g.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, HashSet::from(["id", "cosine", "threshold", "pass"]));
+        assert_eq!(g["id"], r[0].as_str());
+        let (c, want): (f32, f32) = (g["cosine"].as_f64().unwrap() as f32, r[1].parse().unwrap());
+        assert_eq!(c.to_bits(), want.to_bits(), "{g} vs {r:?}");
+        assert_eq!(g["pass"].as_bool().unwrap(), r[3] == "true");
+    }
+
+    // /v1/embeddings (float and base64) and /embed (normalize false) = `titlesim embed`.
+    let texts: Vec<String> = ps.iter().map(|p| p.1.clone()).collect();
+    let input = texts.join("\n") + "\n";
+    let cli: Vec<Vec<f32>> = ok(&titlesim(
+        &[
+            "embed",
+            "-m",
+            s(&fixture("tiny-bert-mean")),
+            "--threads",
+            "1",
+        ],
+        Some(input.as_bytes()),
+    ))
+    .lines()
+    .map(|l| f32s(&serde_json::from_str::<Value>(l).unwrap()["embedding"]))
+    .collect();
+    let (status, oa) = server.post(
+        "/v1/embeddings",
+        &json!({"input": texts, "model": "anything"}),
+    );
+    assert_eq!(status, 200, "{oa}");
+    let keys: HashSet<&str> = oa.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, HashSet::from(["object", "data", "model", "usage"]));
+    assert_eq!(oa["object"], "list");
+    let tokens = oa["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert!(
+        tokens >= texts.len() as u64 * 2,
+        "special tokens counted: {tokens}"
+    );
+    assert_eq!(oa["usage"]["total_tokens"].as_u64(), Some(tokens));
+    assert_eq!(
+        oa["usage"].as_object().unwrap().len(),
+        2,
+        "usage holds prompt_tokens and total_tokens"
+    );
+    let data = oa["data"].as_array().unwrap();
+    assert_eq!(data.len(), cli.len());
+    for (i, (item, want)) in data.iter().zip(&cli).enumerate() {
+        let keys: HashSet<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, HashSet::from(["object", "embedding", "index"]));
+        assert_eq!(item["object"], "embedding");
+        assert_eq!(item["index"].as_u64(), Some(i as u64));
+        let got = f32s(&item["embedding"]);
+        assert!(
+            got.iter()
+                .zip(want)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "text {i}"
+        );
+    }
+    let (status, b64) = server.post(
+        "/v1/embeddings",
+        &json!({"input": texts[0], "model": "m", "encoding_format": "base64"}),
+    );
+    assert_eq!(status, 200);
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64["data"][0]["embedding"].as_str().unwrap())
+        .unwrap();
+    let decoded: Vec<f32> = bytes
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(decoded, cli[0]);
+    let (status, tei) = server.post("/embed", &json!({"inputs": texts, "normalize": false}));
+    assert_eq!(status, 200);
+    let tei: Vec<Vec<f32>> = tei.as_array().unwrap().iter().map(f32s).collect();
+    assert_eq!(tei, cli);
+    // TEI's default normalises (this model does not by itself).
+    let (_, unit) = server.post("/embed", &json!({"inputs": texts[0]}));
+    let unit = f32s(&unit[0]);
+    let norm: f32 = unit.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-5, "{norm}");
+    // /similarity: cosines of the source against each sentence.
+    let (status, sim) = server.post(
+        "/similarity",
+        &json!({"inputs": {"source_sentence": texts[0], "sentences": [texts[0], texts[1]]}}),
+    );
+    assert_eq!(status, 200);
+    let sim = f32s(&sim);
+    assert!((sim[0] - 1.0).abs() < 1e-6 && sim[1] < 1.0, "{sim:?}");
+
+    // /info and /metrics.
+    let (_, info) = server.request("GET", "/info", b"");
+    let info: Value = serde_json::from_slice(&info).unwrap();
+    assert_eq!(info["canonical"]["threshold"].as_f64(), Some(0.6f32 as f64));
+    assert!(info["shadow"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .starts_with("ts1-"));
+    let (_, metrics) = server.request("GET", "/metrics", b"");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("titlesim_requests_total{endpoint=\"/score\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("titlesim_pairs_scored_total 20"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("titlesim_inference_seconds_count"),
+        "{metrics}"
+    );
+
+    let (status, said) = server.stop();
+    assert!(status.success(), "{said}");
+    let records = titlesim::read_log(&log).unwrap().records;
+    assert_eq!(records.len(), 20, "one record per pair scored");
+    assert!(records
+        .iter()
+        .all(|r| r.shadow.as_ref().is_some_and(|s| s.cosine.is_some())));
+}
+
+#[test]
+fn concurrent_clients_get_the_sequential_answers() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let server = Server::start(&config(d.path(), &log, ""));
+    let ps = pairs(32);
+    let sequential: Vec<Value> = ps
+        .iter()
+        .map(|p| {
+            server
+                .post("/score", &pairs_json(std::slice::from_ref(p)))
+                .1
+        })
+        .collect();
+    let port = server.port;
+    let handles: Vec<_> = ps
+        .iter()
+        .cloned()
+        .map(|p| {
+            std::thread::spawn(move || {
+                let body = pairs_json(std::slice::from_ref(&p)).to_string();
+                let (status, bytes) = request(port, "POST", "/score", body.as_bytes()).unwrap();
+                assert_eq!(status, 200);
+                serde_json::from_slice::<Value>(&bytes).unwrap()
+            })
+        })
+        .collect();
+    let concurrent: Vec<Value> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(concurrent, sequential);
+    // They were merged: fewer backend batches than requests.
+    let (_, metrics) = server.request("GET", "/metrics", b"");
+    let metrics = String::from_utf8(metrics).unwrap();
+    let batches: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("titlesim_batch_items_count "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(batches < 64, "{batches} batches for 64 requests");
+}
+
+#[test]
+fn sigterm_under_load_answers_and_logs_every_accepted_request_once() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let server = Server::start(&config(d.path(), &log, ""));
+    let port = server.port;
+    let answered = Arc::new(Mutex::new(Vec::<String>::new()));
+    let workers: Vec<_> = (0..8)
+        .map(|w| {
+            let answered = answered.clone();
+            std::thread::spawn(move || {
+                for i in 0.. {
+                    let p = (
+                        format!("w{w}-{i}"),
+                        format!("title {i} of {w}"),
+                        "a title".to_string(),
+                    );
+                    let body = pairs_json(std::slice::from_ref(&p)).to_string();
+                    match request(port, "POST", "/score", body.as_bytes()) {
+                        Ok((200, _)) => answered.lock().unwrap().push(p.0),
+                        // Refused once stopping (connection refused or 503): not accepted.
+                        Ok((503, _)) => {}
+                        Ok((status, b)) => panic!("{status}: {}", String::from_utf8_lossy(&b)),
+                        Err(_) => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let (status, said) = server.stop();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(status.success(), "{said}");
+    let answered = answered.lock().unwrap().clone();
+    assert!(!answered.is_empty());
+    let records = titlesim::read_log(&log).unwrap();
+    assert!(records.skipped.is_empty());
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for r in &records.records {
+        *count.entry(r.pair_id.as_str()).or_default() += 1;
+    }
+    assert!(count.values().all(|&n| n == 1), "a pair logged twice");
+    for id in &answered {
+        assert_eq!(
+            count.get(id.as_str()),
+            Some(&1),
+            "{id} answered but not logged"
+        );
+    }
+    assert!(said.contains("stopped:"), "{said}");
+}
+
+#[test]
+fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let server = Server::start(&config(
+        d.path(),
+        &log,
+        "max_body_bytes = 600000\nmax_inputs = 1000",
+    ));
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("/score", b"".to_vec(), 400, "empty"),
+        (
+            "/score",
+            b"{\"pairs\": []}".to_vec(),
+            400,
+            "`pairs` is empty",
+        ),
+        (
+            "/score",
+            b"{\"pairs\": [".to_vec(),
+            422,
+            "EOF while parsing",
+        ),
+        (
+            "/score",
+            b"{\"pairs\": [{\"id\": 1, \"product\": \"\xff\xfe\", \"gt\": \"a\"}]}".to_vec(),
+            422,
+            "invalid",
+        ),
+        (
+            "/score",
+            br#"{"pairs": [{"id": 1, "product": "a"}]}"#.to_vec(),
+            422,
+            "missing field `gt`",
+        ),
+        (
+            "/score",
+            br#"{"pairs": [{"id": 1, "product": 7, "gt": "a"}]}"#.to_vec(),
+            422,
+            "`pairs[0].product`",
+        ),
+        (
+            "/score",
+            br#"{"pairs": [{"id": [], "product": "a", "gt": "a"}]}"#.to_vec(),
+            422,
+            "pairs[0].id",
+        ),
+        (
+            "/score",
+            br#"{"pairs": [{"id": "", "product": "a", "gt": "a"}]}"#.to_vec(),
+            422,
+            "`pairs[0].id` is empty",
+        ),
+        (
+            "/score",
+            br#"{"pairs": [{"id": "x", "product": "a\u0000b", "gt": "a"}]}"#.to_vec(),
+            422,
+            "NUL byte",
+        ),
+        (
+            "/score",
+            br#"{"pairs": [], "extra": 1}"#.to_vec(),
+            422,
+            "unknown field `extra`",
+        ),
+        (
+            "/embed",
+            br#"{"inputs": []}"#.to_vec(),
+            400,
+            "`inputs` is empty",
+        ),
+        (
+            "/embed",
+            br#"{"inputs": "a", "truncation_direction": "left"}"#.to_vec(),
+            422,
+            "truncation_direction",
+        ),
+        (
+            "/v1/embeddings",
+            br#"{"input": [[1, 2]]}"#.to_vec(),
+            422,
+            "token arrays",
+        ),
+        (
+            "/v1/embeddings",
+            br#"{"input": "a", "dimensions": 8}"#.to_vec(),
+            422,
+            "`dimensions`",
+        ),
+        (
+            "/v1/embeddings",
+            br#"{"input": "a", "encoding_format": "int8"}"#.to_vec(),
+            422,
+            "encoding_format",
+        ),
+    ];
+    for (path, body, want, says) in cases {
+        let (status, bytes) = server.request("POST", path, &body);
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(
+            status,
+            want,
+            "{path} {}: {text}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(text.contains(says), "{path}: `{says}` not in {text}");
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        if path.starts_with("/v1/") {
+            assert!(
+                v["error"]["message"].is_string() && v["error"]["type"].is_string(),
+                "{v}"
+            );
+        } else {
+            assert!(v["error"].is_string() && v["error_type"].is_string(), "{v}");
+        }
+    }
+    // Too many pairs in one request, and a body over the limit: 413.
+    let many = pairs_json(&pairs(1001));
+    let (status, v) = server.post("/score", &many);
+    assert_eq!(status, 413, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("max_inputs"), "{v}");
+    let huge = json!({"pairs": [{"id": "1", "product": "x".repeat(700_000), "gt": "a"}]});
+    let (status, v) = server.post("/score", &huge);
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("max_body_bytes"),
+        "{v}"
+    );
+    // An unknown path.
+    assert_eq!(server.request("GET", "/nope", b"").0, 404);
+    // Nothing bad was logged, and the service still works.
+    let (status, _) = server.post("/score", &pairs_json(&pairs(2)));
+    assert_eq!(status, 200);
+    let (_, said) = server.stop();
+    assert_eq!(titlesim::read_log(&log).unwrap().records.len(), 2, "{said}");
+}
+
+#[test]
+fn a_full_queue_answers_429_and_never_anything_else() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let server = Server::start(&config(
+        d.path(),
+        &log,
+        "max_queue = 1\nmax_batch_items = 8",
+    ));
+    let port = server.port;
+    let body = pairs_json(&pairs(200)).to_string();
+    let handles: Vec<_> = (0..24)
+        .map(|_| {
+            let body = body.clone();
+            std::thread::spawn(move || request(port, "POST", "/score", body.as_bytes()).unwrap())
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for h in handles {
+        let (status, bytes) = h.join().unwrap();
+        seen.insert(status);
+        if status == 429 {
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(v["error_type"], "overloaded", "{v}");
+        }
+    }
+    assert!(seen.iter().all(|s| [200, 429].contains(s)), "{seen:?}");
+    assert!(
+        seen.contains(&429),
+        "24 requests of 200 pairs against a queue of 1: {seen:?}"
+    );
+}
