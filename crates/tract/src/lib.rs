@@ -26,24 +26,23 @@
 //!   so splitting the batch scales better than splitting each matrix product); a single text
 //!   runs on a pool thread with its matrix products split over the pool.
 //! - **Same text, same vector**: a text's vector does not depend on the batch it comes in, bit
-//!   for bit. The backend asks the core to pad each text to a multiple of 16 tokens of its own
-//!   and to batch texts of one padded length together: tract's row reductions group terms by
-//!   memory alignment, which otherwise moved with the batch's padded length (see
-//!   `PAD_MULTIPLE` for the cause and the cost).
+//!   for bit. tract's own softmax sums a row's exponentials in groups set by the row's memory
+//!   alignment, which moves with the batch's padded length and the text's place in it; after
+//!   optimisation every f32 softmax over the last axis is swapped for one that sums in row
+//!   order (`src/row_softmax.rs`, which explains the cause).
 //! - **Concurrency**: the optimised plan is shared; each call runs in its own state, so callers
 //!   never wait for each other.
 #![deny(missing_docs)]
 
 mod compat;
 mod fast_add;
+mod row_softmax;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use titlesim_core::{
-    Backend, BackendOptions, BackendOutput, BatchPadding, Error, ModelSpec, Result, TokenBatch,
-};
+use titlesim_core::{Backend, BackendOptions, BackendOutput, Error, ModelSpec, Result, TokenBatch};
 use titlesim_onnx::{
     onnx_model_path, onnx_source_files, Feed, InputRole, OnnxDim, OnnxIo, OnnxTensor,
 };
@@ -56,29 +55,6 @@ use tract_onnx::tract_core::optim::CONST_FOLD_MEM_BUDGET;
 use tract_linalg::multithread::{multithread_tract_scope, Executor};
 
 const NAME: &str = "tract";
-
-/// Every text runs padded to a multiple of this many tokens of its own, in batches of texts of
-/// that one length ([`Backend::batch_padding`]), so its vector is the same, bit for bit, alone
-/// or in any batch.
-///
-/// Why: tract's row kernels (the softmax's sum of exponentials, the max and sum reductions;
-/// `tract-linalg`'s `reduce_slice_with_alignment`) split each row into an unaligned prefix, an
-/// aligned body summed in SIMD lanes, and a suffix, each reduced on its own and then added. A
-/// row's start address, hence where its prefix ends, depends on the row's offset in the tensor:
-/// the attention scores of a batch are `[batch, heads, seq, seq]`, so with a padded length
-/// `seq` that is not a multiple of the kernel's alignment, the same text's rows start at other
-/// alignments in another batch (another `seq`, another row number), its sums of exponentials
-/// group other terms, and its vector differs in the last bits (up to 1e-7; 30 of 40 texts of
-/// the BERT fixture between alone and batches of 7). With every text padded to a length that
-/// depends on the text alone, a multiple of 16 floats (64 bytes: the widest alignment tract's
-/// f32 reduction kernels ask for, AVX-512's; AVX2's ask 8), every row starts aligned and a text
-/// has the same rows wherever it runs; matrix products accumulate each output in a fixed order
-/// whatever the number of rows. The conformance suite checks it (batch sizes 1, 7 and 32,
-/// shuffled orders, 1 and 2 threads).
-///
-/// The cost is the extra padding: up to 15 tokens per text beyond its own length, instead of
-/// up to the longest text of a length-sorted batch (measured in the crate's README).
-const PAD_MULTIPLE: usize = 16;
 
 fn err(message: impl std::fmt::Display) -> Error {
     Error::backend(NAME, message)
@@ -312,6 +288,9 @@ impl TractBackend {
             .map_err(|e| fail("cannot optimise the graph", &format!("{e:#}")))?;
         fast_add::speed_up_adds(&mut typed)
             .map_err(|e| fail("cannot prepare the graph", &format!("{e:#}")))?;
+        // Same text, same vector in any batch: see `row_softmax`.
+        row_softmax::replace_softmax(&mut typed)
+            .map_err(|e| fail("cannot prepare the graph", &format!("{e:#}")))?;
 
         // One pool of `threads` threads runs both the plan and its matrix products: the
         // plan's serial parts run on a pool thread that then joins in the products, rather
@@ -531,10 +510,5 @@ impl Backend for TractBackend {
 
     fn source_files(&self) -> Vec<PathBuf> {
         self.files.clone()
-    }
-
-    /// Each text padded to a multiple of [`PAD_MULTIPLE`] tokens of its own (see there why).
-    fn batch_padding(&self) -> BatchPadding {
-        BatchPadding::Multiple(PAD_MULTIPLE)
     }
 }
