@@ -49,16 +49,11 @@ pub trait Backend: Send + Sync {
 }
 
 /// How texts are padded into batches (see [`Backend::batch_padding`]).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BatchPadding {
     /// Each batch to its longest text (texts sorted by length first, so batches pad little).
     #[default]
     Longest,
-    /// Each batch to its longest text's length mapped by this function (non-decreasing, never
-    /// below its argument): for a backend whose vector of a text is the same at every length
-    /// the function returns but not at others. A text whose mapped length would pass the
-    /// model's positions runs alone, at its own length.
-    LongestRounded(fn(usize) -> usize),
     /// Each text to its own length rounded up to a multiple of this many tokens (not past the
     /// model's positions), each batch made of texts of one padded length: the shape a text runs
     /// in depends on the text alone.

@@ -302,9 +302,6 @@ impl TextTokenizer {
     ) -> Vec<(Vec<usize>, TokenBatch)> {
         let n = match padding {
             BatchPadding::Longest => return self.batches(encoded, batch_size),
-            BatchPadding::LongestRounded(round) => {
-                return self.batches_rounded(encoded, batch_size, round, max_len)
-            }
             BatchPadding::Multiple(n) => n.max(1),
         };
         let padded = |len: usize| {
@@ -330,37 +327,6 @@ impl TextTokenizer {
             }
         }
         out
-    }
-
-    /// [`BatchPadding::LongestRounded`]: [`TextTokenizer::batches`], each batch padded to
-    /// `round` of its longest text; texts `round` would pad past `max_len` alone first.
-    fn batches_rounded(
-        &self,
-        encoded: &[Encoded],
-        batch_size: usize,
-        round: fn(usize) -> usize,
-        max_len: usize,
-    ) -> Vec<(Vec<usize>, TokenBatch)> {
-        let mut order: Vec<usize> = (0..encoded.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encoded[i].len()));
-        let too_long = order.partition_point(|&i| round(encoded[i].len()) > max_len);
-        let (alone, rest) = order.split_at(too_long);
-        let batch = |idx: &[usize], len: usize| {
-            let rows: Vec<&Encoded> = idx.iter().map(|&i| &encoded[i]).collect();
-            let len = len.max(rows.iter().map(|r| r.len()).max().unwrap_or(0));
-            (
-                idx.to_vec(),
-                TokenBatch::from_encoded_padded(&rows, self.pad_id, self.padding_side, len),
-            )
-        };
-        alone
-            .chunks(1)
-            .map(|idx| batch(idx, encoded[idx[0]].len()))
-            .chain(
-                rest.chunks(batch_size.max(1))
-                    .map(|idx| batch(idx, round(encoded[idx[0]].len()))),
-            )
-            .collect()
     }
 
     /// The underlying `tokenizers` tokenizer (truncation set, padding off).
@@ -476,25 +442,6 @@ mod tests {
                 assert_eq!(b.row_len(r), lens[i]);
             }
             assert_eq!(b.padding_side, PaddingSide::Left);
-        }
-        // Rounded: the plain batching, each batch to its longest rounded (here to 8), texts
-        // past the limit alone.
-        let rounded = tok.batches_padded(
-            &encoded,
-            5,
-            BatchPadding::LongestRounded(|l| l.div_ceil(8) * 8),
-            36,
-        );
-        // 33..=40 round to 40 > 36: alone; the 32 others in batches of 5.
-        assert_eq!(rounded.len(), 8 + 7);
-        for (k, (idx, b)) in rounded.iter().enumerate() {
-            let longest = idx.iter().map(|&i| lens[i]).max().unwrap();
-            if k < 8 {
-                assert_eq!((idx.len(), b.seq_len), (1, longest), "{idx:?}");
-                assert!(longest > 32);
-            } else {
-                assert_eq!(b.seq_len, longest.div_ceil(8) * 8, "{idx:?}");
-            }
         }
         // Longest is the plain batching.
         assert_eq!(

@@ -354,12 +354,14 @@ impl Backend for OrtBackend {
     }
 
     /// Left-padded models (Qwen3) get each text padded to a multiple of 16 tokens of its own,
-    /// in batches of texts of one padded length: ONNX Runtime's row kernels (softmax, sums) put
-    /// element `i` of a row in SIMD lane `i mod 16`, so padding in *front* of a text moves its
-    /// tokens to other lanes and changes the last bits of its vector with the batch (21 of 40
-    /// texts of the tiny Qwen3 fixture between alone and batches of 7, up to 1.2e-7). Padding
-    /// *after* a text moves nothing: right-padded models keep the cheaper longest-text padding,
-    /// and the conformance suite checks both stay bit for bit (batch sizes 1, 7, 32, shuffled).
+    /// in batches of texts of one padded length. Measured with longest-text padding: a
+    /// left-padded text's vector changed in the last bits with the batch (21 of 40 texts of the
+    /// tiny Qwen3 fixture between alone and batches of 7, up to 1.2e-7), a right-padded one's
+    /// never. Padding in *front* moves a text's tokens within the row, and ONNX Runtime's
+    /// vectorised row kernels (softmax, sums) evidently group a row's terms by position; padding
+    /// *after* a text adds exact zeros at the end. Right-padded models keep the cheaper
+    /// longest-text padding; the conformance suite checks both bit for bit (batch sizes 1, 7,
+    /// 32, shuffled orders).
     fn batch_padding(&self) -> BatchPadding {
         match self.padding_side {
             PaddingSide::Left => BatchPadding::Multiple(16),

@@ -318,7 +318,7 @@ mod tests {
         let t = batch_texts(&texts);
         assert_eq!(t.len(), BATCH_TEXTS);
         assert_eq!(t[..3], texts[..]);
-        assert_eq!(t[3], "a b c d ééé ééé");
+        assert_eq!(t[3], "a b c d x"); // joined to the text 5 further on, cyclically
         assert_eq!(t[6], "a b");
         assert_eq!(t[7], "ééé");
         assert_eq!(t[8], "x");

@@ -42,6 +42,12 @@ pub(crate) fn softmax_rows(data: &mut [f32], len: usize) {
     }
     for row in data.chunks_exact_mut(len) {
         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        if max == f32::NEG_INFINITY {
+            // A row masked whole with -inf (a padding token's own row in some exports): zero
+            // weights rather than the NaN of -inf - -inf, which a product with it would spread.
+            row.fill(0.0);
+            continue;
+        }
         let mut sum = 0f32;
         for x in row.iter_mut() {
             *x = (*x - max).exp();
@@ -134,5 +140,8 @@ mod tests {
                 "padding {front}+{back}, row {rows_before}"
             );
         }
+        let mut masked = vec![f32::NEG_INFINITY; 5];
+        softmax_rows(&mut masked, 5);
+        assert_eq!(masked, [0.0; 5]);
     }
 }
