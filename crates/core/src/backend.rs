@@ -36,6 +36,28 @@ pub trait Backend: Send + Sync {
     /// The files whose bytes determine the output (weights, graph). They are hashed into
     /// the model's fingerprint.
     fn source_files(&self) -> Vec<PathBuf>;
+
+    /// How the core pads the batches it hands to [`Backend::forward`]. The default,
+    /// [`BatchPadding::Longest`], is for backends whose vector of a text does not depend on
+    /// how much padding the text gets; a backend whose arithmetic does (its reductions group
+    /// terms by position or memory alignment) asks for [`BatchPadding::Multiple`], so every
+    /// text is padded to a length of its own and its vector is the same, bit for bit, in any
+    /// batch.
+    fn batch_padding(&self) -> BatchPadding {
+        BatchPadding::Longest
+    }
+}
+
+/// How texts are padded into batches (see [`Backend::batch_padding`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BatchPadding {
+    /// Each batch to its longest text (texts sorted by length first, so batches pad little).
+    #[default]
+    Longest,
+    /// Each text to its own length rounded up to a multiple of this many tokens (not past the
+    /// model's positions), each batch made of texts of one padded length: the shape a text runs
+    /// in depends on the text alone.
+    Multiple(usize),
 }
 
 /// Compute precision, where a backend has a choice (`dtype` in configuration).

@@ -279,7 +279,18 @@ impl Inner {
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
         let dim = self.info.dim;
         let backend = self.backend.name();
-        for (idx, batch) in self.tokenizer.batches(&encoded, self.opts.batch_size) {
+        // Padded no further than the model's positions (the spec refuses a max_length beyond).
+        let max_len = self
+            .spec
+            .max_positions()
+            .unwrap_or(self.spec.max_seq_length);
+        let batches = self.tokenizer.batches_padded(
+            &encoded,
+            self.opts.batch_size,
+            self.backend.batch_padding(),
+            max_len,
+        );
+        for (idx, batch) in batches {
             let pooled = match self.backend.forward(&batch)? {
                 BackendOutput::Tokens(states) => {
                     if states.batch != batch.batch_size || states.seq != batch.seq_len {

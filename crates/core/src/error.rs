@@ -19,6 +19,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`BackendNotCompiled`](Error::BackendNotCompiled) | `titlesim::load_backend` asked for a backend whose cargo feature is off | rebuild with the named feature, or configure another backend |
 /// | [`Backend`](Error::Backend) | a backend (or your own [`crate::Embedder`]) failed to load or run a model, or returned output of the wrong shape | retry, or report it with the message |
 /// | [`Tokenizer`](Error::Tokenizer) | the tokenizer failed on a text or setting | check the text or the tokenizer file |
+/// | [`MaxLengthBeyondPositions`](Error::MaxLengthBeyondPositions) | [`crate::ModelSpec::from_folder`] and friends: the configured `max_length` (or the folder's `max_seq_length`) is longer than the model's position table | lower `max_length` to the named limit |
 /// | [`Config`](Error::Config) | `titlesim::Config::parse`, [`crate::ModelConfig::validate`] and friends: invalid TOML, an unknown key, a value out of range; an override the folder cannot honour (unknown prompt name, `append_eos` needed) | fix the named key |
 /// | [`Input`](Error::Input) | a line of an input file (pairs, titles) is invalid | fix the named line and field |
 /// | [`DimensionMismatch`](Error::DimensionMismatch) | vectors of different lengths met: a backend's output against the model's `hidden_size`, a stored vector against the model | rebuild the store, check the model |
@@ -83,6 +84,30 @@ pub enum Error {
     /// Tokenisation failed.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+
+    /// The maximum sequence length asked for is longer than the model's position-embedding
+    /// table (`config.json`'s `max_position_embeddings`): a text that long would fail inside
+    /// the engine (or, on some, read past the table), so the model is refused when it is
+    /// resolved, whatever the backend.
+    #[error(
+        "model {}: max_length {max_length} ({origin}) exceeds the {limit} positions the model \
+         has (config.json's max_position_embeddings{offset_note}); set max_length to {limit} or less",
+        model.display(),
+        offset_note = if *limit == *positions { String::new() } else { format!(" = {positions}, less the position offset of this model type") }
+    )]
+    MaxLengthBeyondPositions {
+        /// The model folder.
+        model: PathBuf,
+        /// The maximum length in tokens that was asked for.
+        max_length: usize,
+        /// Where it came from: the configuration's `max_length`, or the folder's
+        /// `sentence_bert_config.json`.
+        origin: String,
+        /// The longest sequence the model's positions allow.
+        limit: usize,
+        /// `config.json`'s `max_position_embeddings`.
+        positions: usize,
+    },
 
     /// A configuration file or value is invalid.
     #[error("config {}: {message}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(inline)".into()))]

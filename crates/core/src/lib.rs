@@ -117,7 +117,7 @@ pub mod resolve;
 pub mod score;
 pub mod tokenize;
 
-pub use backend::{Backend, BackendOptions, BackendOutput, Dtype, GraphOptimization};
+pub use backend::{Backend, BackendOptions, BackendOutput, BatchPadding, Dtype, GraphOptimization};
 pub use config::{BackendKind, ModelConfig, PromptSide, StoreMismatch};
 pub use embed::{run_blocking, EmbedOptions, Embedder, EmbedderInfo, TransformerEmbedder};
 pub use error::{Error, Result};

@@ -443,6 +443,7 @@ impl ModelSpec {
         if let Some(s) = o.padding_side {
             self.padding_side = s;
         }
+        self.check_positions(o.max_length.is_some())?;
         if let Some(a) = o.append_eos {
             self.append_eos = Some(a);
         }
@@ -458,6 +459,44 @@ impl ModelSpec {
             );
         }
         Ok(())
+    }
+
+    /// The longest sequence the model's position embeddings allow, when `config.json` says:
+    /// `max_position_embeddings`, less the offset RoBERTa-style models start their positions
+    /// at (`pad_token_id + 1`).
+    pub fn max_positions(&self) -> Option<usize> {
+        let positions = usize_field(&self.config, "max_position_embeddings")?;
+        let model_type = self.config.get("model_type").and_then(Value::as_str);
+        let offset = match model_type {
+            Some("roberta" | "xlm-roberta" | "camembert") => {
+                usize_field(&self.config, "pad_token_id").unwrap_or(1) + 1
+            }
+            _ => 0,
+        };
+        Some(positions.saturating_sub(offset))
+    }
+
+    /// Refuses a maximum sequence length beyond the model's position table, once for every
+    /// backend: past it, ONNX Runtime and tract fail inside the engine (a Gather out of range)
+    /// only when a long enough text comes, and candle at run time too.
+    fn check_positions(&self, configured: bool) -> Result<()> {
+        let Some(limit) = self.max_positions() else {
+            return Ok(());
+        };
+        if self.max_seq_length <= limit {
+            return Ok(());
+        }
+        Err(Error::MaxLengthBeyondPositions {
+            model: self.root.clone(),
+            max_length: self.max_seq_length,
+            origin: if configured {
+                "configured max_length".into()
+            } else {
+                "the folder's max_seq_length".into()
+            },
+            limit,
+            positions: usize_field(&self.config, "max_position_embeddings").unwrap_or(limit),
+        })
     }
 
     /// The text of a named prompt.
@@ -618,6 +657,84 @@ mod tests {
         assert_eq!(s.padding_side, PaddingSide::Right);
         assert_eq!(s.pad_token.as_deref(), Some("[PAD]"));
         assert_eq!(s.hidden_size, 8);
+    }
+
+    #[test]
+    fn max_length_beyond_the_position_table_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        bert_folder(d.path());
+        let o = ModelOverrides {
+            max_length: Some(513),
+            ..Default::default()
+        };
+        match ModelSpec::from_folder_with("x", d.path(), &o) {
+            Err(
+                e @ Error::MaxLengthBeyondPositions {
+                    max_length: 513,
+                    limit: 512,
+                    ..
+                },
+            ) => {
+                let s = e.to_string();
+                assert!(
+                    s.contains(&d.path().display().to_string())
+                        && s.contains("max_length 513 (configured max_length)")
+                        && s.contains("512 positions")
+                        && s.contains("max_position_embeddings"),
+                    "{s}"
+                );
+            }
+            other => panic!("expected MaxLengthBeyondPositions, got {other:?}"),
+        }
+        // Exactly the table is fine.
+        let o = ModelOverrides {
+            max_length: Some(512),
+            ..Default::default()
+        };
+        assert_eq!(
+            ModelSpec::from_folder_with("x", d.path(), &o)
+                .unwrap()
+                .max_seq_length,
+            512
+        );
+        // The folder's own max_seq_length is checked too, unless the configuration lowers it.
+        write(
+            d.path(),
+            "sentence_bert_config.json",
+            r#"{"max_seq_length":1024,"do_lower_case":false}"#,
+        );
+        match ModelSpec::from_folder("x", d.path()) {
+            Err(Error::MaxLengthBeyondPositions {
+                max_length: 1024,
+                origin,
+                ..
+            }) => assert!(origin.contains("folder"), "{origin}"),
+            other => panic!("expected MaxLengthBeyondPositions, got {other:?}"),
+        }
+        let o = ModelOverrides {
+            max_length: Some(128),
+            ..Default::default()
+        };
+        assert!(ModelSpec::from_folder_with("x", d.path(), &o).is_ok());
+        // RoBERTa-style positions start after the padding index.
+        write(
+            d.path(),
+            "config.json",
+            r#"{"model_type":"roberta","hidden_size":8,"max_position_embeddings":514,"pad_token_id":1}"#,
+        );
+        let o = ModelOverrides {
+            max_length: Some(513),
+            ..Default::default()
+        };
+        match ModelSpec::from_folder_with("x", d.path(), &o) {
+            Err(e @ Error::MaxLengthBeyondPositions { limit: 512, .. }) => {
+                assert!(
+                    e.to_string().contains("= 514, less the position offset"),
+                    "{e}"
+                )
+            }
+            other => panic!("expected MaxLengthBeyondPositions, got {other:?}"),
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
+use crate::backend::BatchPadding;
 use crate::error::{Error, Result};
 use crate::model::{ModelSpec, PaddingSide, Pooling};
 
@@ -60,10 +61,26 @@ pub struct TokenBatch {
 }
 
 impl TokenBatch {
-    /// Pads `rows` into one batch.
+    /// Pads `rows` into one batch, to the longest of them.
     pub fn from_encoded(rows: &[&Encoded], pad_id: u32, side: PaddingSide) -> Self {
-        let batch_size = rows.len();
         let seq_len = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        Self::from_encoded_padded(rows, pad_id, side, seq_len)
+    }
+
+    /// Pads `rows` into one batch of `seq_len` tokens per row.
+    ///
+    /// # Panics
+    /// When a row is longer than `seq_len` (a caller's bug).
+    pub fn from_encoded_padded(
+        rows: &[&Encoded],
+        pad_id: u32,
+        side: PaddingSide,
+        seq_len: usize,
+    ) -> Self {
+        let batch_size = rows.len();
+        if let Some(r) = rows.iter().find(|r| r.len() > seq_len) {
+            panic!("a row of {} tokens padded to {seq_len}", r.len());
+        }
         let n = batch_size * seq_len;
         let mut input_ids = vec![pad_id as i64; n];
         let mut attention_mask = vec![0i64; n];
@@ -268,6 +285,50 @@ impl TextTokenizer {
             .collect()
     }
 
+    /// Groups encoded texts into padded batches of at most `batch_size` as `padding` says:
+    /// [`BatchPadding::Longest`] is [`TextTokenizer::batches`]; with
+    /// [`BatchPadding::Multiple`]`(n)` each text is padded to its own length rounded up to a
+    /// multiple of `n` (but not past `max_len`, the model's positions: there it keeps its own
+    /// length), and a batch holds texts of one padded length only, so the batch a text runs in
+    /// has the same shape per row wherever it lands. A text whose padded length is not a
+    /// multiple of `n` runs alone. Longest first; returns, for each batch, the indices (into
+    /// `encoded`) of its rows.
+    pub fn batches_padded(
+        &self,
+        encoded: &[Encoded],
+        batch_size: usize,
+        padding: BatchPadding,
+        max_len: usize,
+    ) -> Vec<(Vec<usize>, TokenBatch)> {
+        let n = match padding {
+            BatchPadding::Longest => return self.batches(encoded, batch_size),
+            BatchPadding::Multiple(n) => n.max(1),
+        };
+        let padded = |len: usize| {
+            let up = len.max(1).div_ceil(n) * n;
+            if up <= max_len.max(len) {
+                up
+            } else {
+                len
+            }
+        };
+        let mut order: Vec<usize> = (0..encoded.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(padded(encoded[i].len())));
+        let mut out = Vec::new();
+        for group in order.chunk_by(|&a, &b| padded(encoded[a].len()) == padded(encoded[b].len())) {
+            let len = padded(encoded[group[0]].len());
+            let per_batch = if len % n == 0 { batch_size.max(1) } else { 1 };
+            for idx in group.chunks(per_batch) {
+                let rows: Vec<&Encoded> = idx.iter().map(|&i| &encoded[i]).collect();
+                out.push((
+                    idx.to_vec(),
+                    TokenBatch::from_encoded_padded(&rows, self.pad_id, self.padding_side, len),
+                ));
+            }
+        }
+        out
+    }
+
     /// The underlying `tokenizers` tokenizer (truncation set, padding off).
     pub fn inner(&self) -> &Tokenizer {
         &self.inner
@@ -352,6 +413,41 @@ mod tests {
             assert_eq!(batch.rows(0..4), batch);
             assert_eq!(batch.rows(2..2).batch_size, 0);
         }
+    }
+
+    #[test]
+    fn padded_batches_hold_one_padded_length_each() {
+        let tok =
+            TextTokenizer::from_spec(&ModelSpec::from_folder("q", &tiny_qwen3()).unwrap()).unwrap();
+        let enc = |len: usize| Encoded {
+            ids: vec![7; len],
+            type_ids: vec![0; len],
+        };
+        // Lengths 1..=40, in a scrambled order; the model's limit is 36.
+        let lens: Vec<usize> = (0..40).map(|i| (i * 17) % 40 + 1).collect();
+        let encoded: Vec<Encoded> = lens.iter().map(|&l| enc(l)).collect();
+        let batches = tok.batches_padded(&encoded, 5, BatchPadding::Multiple(16), 36);
+        let mut seen: Vec<usize> = batches.iter().flat_map(|(idx, _)| idx.clone()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..40).collect::<Vec<_>>());
+        for (idx, b) in &batches {
+            let want = match lens[idx[0]] {
+                l if l <= 16 => 16,
+                l if l <= 32 => 32,
+                l => l, // 48 would pass the 36 positions: its own length, alone
+            };
+            assert_eq!(b.seq_len, want, "{idx:?}");
+            assert!(idx.len() <= if want % 16 == 0 { 5 } else { 1 }, "{idx:?}");
+            for (r, &i) in idx.iter().enumerate() {
+                assert_eq!(b.row_len(r), lens[i]);
+            }
+            assert_eq!(b.padding_side, PaddingSide::Left);
+        }
+        // Longest is the plain batching.
+        assert_eq!(
+            tok.batches_padded(&encoded, 5, BatchPadding::Longest, 36),
+            tok.batches(&encoded, 5)
+        );
     }
 
     use crate::model::ModelOverrides;

@@ -24,3 +24,8 @@ fn batch_invariant() {
 async fn concurrent_callers_get_the_sequential_vectors() {
     ORT.concurrent_callers_get_the_sequential_vectors().await;
 }
+
+#[test]
+fn refuses_max_length_beyond_positions() {
+    ORT.refuses_max_length_beyond_positions();
+}

@@ -18,9 +18,12 @@
 //! (`tiny-bert-cls`), BERT with mean pooling and none (`tiny-bert-mean`), and Qwen3 with
 //! last-token pooling, left padding and a query prompt (`tiny-qwen3`, `tiny-qwen3.query`).
 
-use titlesim_core::{Backend, BackendOptions, Embedder, ModelSpec, Result, TransformerEmbedder};
+use titlesim_core::{
+    Backend, BackendOptions, Embedder, Error, ModelOverrides, ModelSpec, Result,
+    TransformerEmbedder,
+};
 
-use crate::compare::max_diff;
+use crate::compare::{max_abs_diff, max_diff};
 use crate::load::{embedder, spec};
 use crate::paths::fixture;
 use crate::reference::Reference;
@@ -30,6 +33,17 @@ pub const REFERENCE_TOL: f32 = 1e-5;
 
 /// Agreement between two runs of the same backend on the same text (max abs difference).
 pub const SELF_TOL: f32 = 1e-6;
+
+/// Batch sizes [`Conformance::batch_invariant`] runs: one text, an odd size that leaves a
+/// short last batch, and the default batch size of `titlesim` (every text in one batch).
+pub const BATCH_SIZES: [usize; 3] = [1, 7, 32];
+
+/// How many texts [`Conformance::batch_invariant`] embeds per case (more than the largest of
+/// [`BATCH_SIZES`], so that batch is full).
+pub const BATCH_TEXTS: usize = 40;
+
+/// Seeds of the fixed shuffles [`Conformance::batch_invariant`] runs.
+const SHUFFLE_SEEDS: [u64; 2] = [1, 2];
 
 /// A backend under test.
 pub struct Conformance {
@@ -103,12 +117,24 @@ impl Conformance {
         }
     }
 
-    /// The same text gets the same vector whatever batch it lands in (within [`SELF_TOL`]):
-    /// alone, in batches of 4 and 8, and all at once, so a validator gives two agents with
-    /// the same answer the same verdict.
+    /// The same text gets the same vector, bit for bit, whatever batch it lands in, so a
+    /// validator gives two agents with the same answer the same verdict.
+    ///
+    /// Each case's texts are extended to [`BATCH_TEXTS`] (the references' texts, pairs of
+    /// them joined, and their first halves: short and long texts mixed, so batches pad to
+    /// different lengths) and embedded one at a time; then in batches of
+    /// [`BATCH_SIZES`], in the texts' own order and in two fixed shuffles, each shuffle also
+    /// cut to its first two thirds (other neighbours, other padded lengths). Every vector must
+    /// have exactly the bits of the text's vector alone.
     pub fn batch_invariant(&self) {
         for (folder, export, name) in self.cases() {
-            let inputs = Reference::load(name).inputs();
+            let r = Reference::load(name);
+            let prompt = r.prompt.clone().unwrap_or_default();
+            let inputs: Vec<String> = batch_texts(&r.texts)
+                .into_iter()
+                .map(|t| format!("{prompt}{t}"))
+                .collect();
+            let what = format!("{} {name} {export:?}", self.name);
             let alone: Vec<Vec<f32>> = {
                 let e = self.embedder(folder, export, 1);
                 inputs
@@ -116,19 +142,74 @@ impl Conformance {
                     .map(|t| e.embed_blocking(std::slice::from_ref(t)).unwrap().remove(0))
                     .collect()
             };
-            for batch in [4, 8, inputs.len()] {
-                let got = self
-                    .embedder(folder, export, batch)
-                    .embed_blocking(&inputs)
-                    .unwrap();
-                let d = max_diff(&got, &alone);
-                assert!(
-                    d <= SELF_TOL,
-                    "{} {name} {export:?}: batch {batch} vs alone: max diff {d}",
-                    self.name
-                );
+            let n = inputs.len();
+            let mut orders: Vec<(String, Vec<usize>)> = vec![("in order".into(), (0..n).collect())];
+            for seed in SHUFFLE_SEEDS {
+                let p = shuffled(n, seed);
+                orders.push((format!("shuffle {seed}"), p.clone()));
+                orders.push((
+                    format!("shuffle {seed}, first 2/3"),
+                    p[..2 * n / 3].to_vec(),
+                ));
+            }
+            for batch in BATCH_SIZES {
+                let e = self.embedder(folder, export, batch);
+                for (order, idx) in &orders {
+                    let texts: Vec<String> = idx.iter().map(|&i| inputs[i].clone()).collect();
+                    let got = e.embed_blocking(&texts).unwrap();
+                    let want: Vec<Vec<f32>> = idx.iter().map(|&i| alone[i].clone()).collect();
+                    assert_same_bits(&format!("{what}: batch {batch}, {order}"), &got, &want, idx);
+                }
             }
         }
+    }
+
+    /// A `max_length` beyond the model's position table (`tiny-bert-mean` has 512 positions) is
+    /// refused with [`Error::MaxLengthBeyondPositions`] when the model is resolved, naming the
+    /// folder, the length and the limit, before any backend loads; never an engine error
+    /// when the first long text comes.
+    pub fn refuses_max_length_beyond_positions(&self) {
+        let dir = fixture("tiny-bert-mean");
+        let o = ModelOverrides {
+            max_length: Some(600),
+            ..Default::default()
+        };
+        let spec = match ModelSpec::from_folder_with("tiny-bert-mean", &dir, &o) {
+            Err(e @ Error::MaxLengthBeyondPositions { .. }) => {
+                let Error::MaxLengthBeyondPositions {
+                    model,
+                    max_length,
+                    limit,
+                    ..
+                } = &e
+                else {
+                    unreachable!()
+                };
+                assert_eq!((model, *max_length, *limit), (&dir, 600, 512), "{e}");
+                let s = e.to_string();
+                assert!(
+                    s.contains(&dir.display().to_string()) && s.contains("600"),
+                    "{s}"
+                );
+                return;
+            }
+            Err(e) => panic!("{}: expected MaxLengthBeyondPositions, got {e}", self.name),
+            Ok(spec) => spec,
+        };
+        let long = vec!["word ".repeat(700)];
+        let outcome = (self.load)(&spec, &(self.options)()).and_then(|b| {
+            embedder(spec, b, 1)
+                .embed_blocking(&long)
+                .map(|v| format!("{} vectors", v.len()))
+        });
+        panic!(
+            "{}: max_length 600 beyond tiny-bert-mean's 512 positions was not refused when the model was resolved; embedding a 600-token text then gave: {}",
+            self.name,
+            match outcome {
+                Ok(v) => v,
+                Err(e) => e.to_string(),
+            }
+        );
     }
 
     /// Callers on several threads at once get exactly the vectors they get one after another.
@@ -151,5 +232,95 @@ impl Conformance {
             let d = max_diff(&got, &expected[k]);
             assert!(d <= SELF_TOL, "{}: task {k}: max diff {d}", self.name);
         }
+    }
+}
+
+/// [`BATCH_TEXTS`] texts made from `texts`: the texts themselves, then each joined to another
+/// (longer ones), then the first half of each (shorter ones), cycling until there are enough.
+fn batch_texts(texts: &[String]) -> Vec<String> {
+    let n = texts.len();
+    assert!(n > 0, "no texts");
+    let half = |t: &str| {
+        let cut = t
+            .char_indices()
+            .map(|(i, _)| i)
+            .nth((t.chars().count() / 2).max(1))
+            .unwrap_or(t.len());
+        t[..cut].trim_end().to_string()
+    };
+    (0..BATCH_TEXTS)
+        .map(|k| {
+            let (round, i) = (k / n, k % n);
+            match round % 3 {
+                0 => texts[i].clone(),
+                1 => format!("{} {}", texts[i], texts[(i + 5) % n]),
+                _ => half(&texts[i]),
+            }
+        })
+        .collect()
+}
+
+/// A fixed permutation of `0..n` (Fisher-Yates driven by a 64-bit LCG seeded with `seed`).
+fn shuffled(n: usize, seed: u64) -> Vec<usize> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = ((state >> 33) % (i as u64 + 1)) as usize;
+        p.swap(i, j);
+    }
+    p
+}
+
+/// Asserts that `got` and `want` hold the same `f32` bits, naming the first text (its index in
+/// the extended texts, from `idx`) that differs and by how much.
+fn assert_same_bits(what: &str, got: &[Vec<f32>], want: &[Vec<f32>], idx: &[usize]) {
+    assert_eq!(got.len(), want.len(), "{what}: number of vectors");
+    let mut differ = Vec::new();
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.len(), w.len(), "{what}: text #{}: dimensions", idx[k]);
+        if g.iter().zip(w).any(|(a, b)| a.to_bits() != b.to_bits()) {
+            differ.push((idx[k], max_abs_diff(g, w)));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{what}: {} of {} vectors differ from the text's vector alone (text #, max abs diff): {differ:?}",
+        differ.len(),
+        got.len()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffles_are_permutations_and_differ() {
+        let a = shuffled(40, 1);
+        let b = shuffled(40, 2);
+        for p in [&a, &b] {
+            let mut s = p.clone();
+            s.sort_unstable();
+            assert_eq!(s, (0..40).collect::<Vec<_>>());
+        }
+        assert_ne!(a, b);
+        assert_ne!(a, (0..40).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn batch_texts_mix_lengths() {
+        let texts: Vec<String> = ["a b c d", "ééé ééé", "x"].map(String::from).into();
+        let t = batch_texts(&texts);
+        assert_eq!(t.len(), BATCH_TEXTS);
+        assert_eq!(t[..3], texts[..]);
+        assert_eq!(t[3], "a b c d x"); // joined to the text 5 further on, cyclically
+        assert_eq!(t[6], "a b");
+        assert_eq!(t[7], "ééé");
+        assert_eq!(t[8], "x");
     }
 }

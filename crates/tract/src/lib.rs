@@ -25,12 +25,18 @@
 //!   single-threaded on its own pool thread (tract runs element-wise operations on one thread,
 //!   so splitting the batch scales better than splitting each matrix product); a single text
 //!   runs on a pool thread with its matrix products split over the pool.
+//! - **Same text, same vector**: a text's vector does not depend on the batch it comes in, bit
+//!   for bit. tract's own softmax sums a row's exponentials in groups set by the row's memory
+//!   alignment, which moves with the batch's padded length and the text's place in it; after
+//!   optimisation every f32 softmax over the last axis is swapped for one that sums in row
+//!   order (`src/row_softmax.rs`, which explains the cause).
 //! - **Concurrency**: the optimised plan is shared; each call runs in its own state, so callers
 //!   never wait for each other.
 #![deny(missing_docs)]
 
 mod compat;
 mod fast_add;
+mod row_softmax;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -173,6 +179,12 @@ fn fold_constants(model: &mut TypedModel) -> TractResult<usize> {
 impl TractBackend {
     /// Loads and optimises the model's ONNX graph and maps its inputs and outputs.
     pub fn load(spec: &ModelSpec, opts: &BackendOptions) -> Result<Self> {
+        Self::load_with(spec, opts, true)
+    }
+
+    /// [`TractBackend::load`], with tract's own softmax when `row_softmax` is false (to measure
+    /// what the swap costs).
+    fn load_with(spec: &ModelSpec, opts: &BackendOptions, row_softmax: bool) -> Result<Self> {
         opts.refuse_dtype(NAME)?;
         let path = onnx_model_path(NAME, spec, opts)?;
         let fail =
@@ -282,6 +294,11 @@ impl TractBackend {
             .map_err(|e| fail("cannot optimise the graph", &format!("{e:#}")))?;
         fast_add::speed_up_adds(&mut typed)
             .map_err(|e| fail("cannot prepare the graph", &format!("{e:#}")))?;
+        // Same text, same vector in any batch: see `row_softmax`.
+        if row_softmax {
+            row_softmax::replace_softmax(&mut typed)
+                .map_err(|e| fail("cannot prepare the graph", &format!("{e:#}")))?;
+        }
 
         // One pool of `threads` threads runs both the plan and its matrix products: the
         // plan's serial parts run on a pool thread that then joins in the products, rather
@@ -501,5 +518,56 @@ impl Backend for TractBackend {
 
     fn source_files(&self) -> Vec<PathBuf> {
         self.files.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+    use titlesim_core::{EmbedOptions, TransformerEmbedder};
+    use titlesim_test_support::{real_model, threads, workspace};
+
+    /// What the row-order softmax costs beside tract's own on all-MiniLM-L6-v2: 1,000 titles of
+    /// `data/bench_titles.txt`, batch 32, one thread, the two interleaved, best of 5. A
+    /// measurement, not a check: `cargo test --workspace --all-features --lib softmax_cost --
+    /// --ignored --nocapture` (in the test profile this crate is built at opt-level 1, its
+    /// dependencies at 3, so the row softmax's cost is overstated).
+    #[test]
+    #[ignore = "a measurement on a real model: run with --ignored --nocapture"]
+    fn softmax_cost_on_all_minilm() {
+        let dir = real_model("all-MiniLM-L6-v2");
+        let spec = ModelSpec::from_folder("all-MiniLM-L6-v2", &dir).unwrap();
+        let titles: Vec<String> =
+            std::fs::read_to_string(workspace().join("data/bench_titles.txt"))
+                .unwrap()
+                .lines()
+                .take(1000)
+                .map(str::to_string)
+                .collect();
+        let make = |row: bool| {
+            let b = TractBackend::load_with(&spec, &threads(1), row).unwrap();
+            TransformerEmbedder::new(spec.clone(), Box::new(b), EmbedOptions { batch_size: 32 })
+                .unwrap()
+        };
+        let (row, native) = (make(true), make(false));
+        row.embed_blocking(&titles[..64]).unwrap();
+        native.embed_blocking(&titles[..64]).unwrap();
+        let (mut t_row, mut t_native) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..5 {
+            let t = Instant::now();
+            row.embed_blocking(&titles).unwrap();
+            t_row = t_row.min(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            native.embed_blocking(&titles).unwrap();
+            t_native = t_native.min(t.elapsed().as_secs_f64());
+        }
+        let n = titles.len() as f64;
+        println!(
+            "batch 32, 1 thread: row-order softmax {:.3} ms/title, tract's softmax {:.3} ms/title: ratio {:.3}",
+            t_row * 1e3 / n,
+            t_native * 1e3 / n,
+            t_row / t_native
+        );
     }
 }

@@ -24,3 +24,21 @@ fn batch_invariant() {
 async fn concurrent_callers_get_the_sequential_vectors() {
     TRACT.concurrent_callers_get_the_sequential_vectors().await;
 }
+
+#[test]
+fn refuses_max_length_beyond_positions() {
+    TRACT.refuses_max_length_beyond_positions();
+}
+
+/// With the `multithread` feature and 2 threads a batch runs in parts side by side and a single
+/// text with its matrix products split over the pool: the vectors must still be the ones a
+/// text gets alone.
+#[cfg(feature = "multithread")]
+#[test]
+fn batch_invariant_on_two_threads() {
+    Conformance {
+        options: || titlesim_test_support::threads(2),
+        ..TRACT
+    }
+    .batch_invariant();
+}
