@@ -201,3 +201,39 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text_with_cumulative_buckets() {
+        let m = Metrics::default();
+        m.request("/score");
+        m.request("/score");
+        m.failure("/score", "validation");
+        m.batch_items.observe(3.0);
+        m.batch_items.observe(40.0);
+        let text = m.render(Some(ShadowCounts { written: 5, lost: 1 }));
+        for line in [
+            "titlesim_requests_total{endpoint=\"/score\"} 2",
+            "titlesim_request_failures_total{endpoint=\"/score\",kind=\"validation\"} 1",
+            "# TYPE titlesim_batch_items histogram",
+            "titlesim_batch_items_bucket{le=\"2\"} 0",
+            "titlesim_batch_items_bucket{le=\"4\"} 1",
+            "titlesim_batch_items_bucket{le=\"64\"} 2",
+            "titlesim_batch_items_bucket{le=\"+Inf\"} 2",
+            "titlesim_batch_items_sum 43",
+            "titlesim_batch_items_count 2",
+            "titlesim_shadow_records_written_total 5",
+            "titlesim_shadow_records_lost_total 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+        }
+        // Every sample line is `name{labels} value` or `name value` with a number.
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let v = l.rsplit(' ').next().unwrap();
+            assert!(v.parse::<f64>().is_ok(), "{l}");
+        }
+    }
+}
