@@ -214,7 +214,10 @@ mod tests {
         m.failure("/score", "validation");
         m.batch_items.observe(3.0);
         m.batch_items.observe(40.0);
-        let text = m.render(Some(ShadowCounts { written: 5, lost: 1 }));
+        let text = m.render(Some(ShadowCounts {
+            written: 5,
+            lost: 1,
+        }));
         for line in [
             "titlesim_requests_total{endpoint=\"/score\"} 2",
             "titlesim_request_failures_total{endpoint=\"/score\",kind=\"validation\"} 1",
