@@ -209,97 +209,96 @@ async fn worker(
     }
 }
 
-/// Runs one merged batch and answers each of its requests.
+/// Runs one merged batch and answers each of its requests (each with its own results, or all
+/// with the batch's error).
 async fn run(models: &Models, batch: Vec<Job>, metrics: &Metrics) {
     let lens: Vec<usize> = batch.iter().map(|j| j.work.len()).collect();
-    match &batch[0].work {
-        Work::Score(_) => {
-            let mut pairs = Vec::with_capacity(lens.iter().sum());
-            let mut senders = Vec::with_capacity(batch.len());
-            for j in batch {
-                if let Work::Score(p) = j.work {
-                    pairs.extend(p);
-                }
-                senders.push(j.reply);
-            }
-            let result = models.score(&pairs).await;
-            match result {
-                Ok(scores) if scores.len() == pairs.len() => {
-                    metrics
-                        .pairs_scored
-                        .fetch_add(pairs.len() as u64, Ordering::Relaxed);
-                    let mut rest = scores.into_iter();
-                    let mut at = 0;
-                    for (reply, n) in senders.into_iter().zip(lens) {
-                        let mine: Vec<PairScore> = rest.by_ref().take(n).collect();
-                        let ok = mine
-                            .iter()
-                            .zip(&pairs[at..at + n])
-                            .all(|(s, p)| s.id == p.id);
-                        at += n;
-                        let _ = reply.send(if ok {
-                            Ok(Done::Scores(mine))
-                        } else {
-                            Err(ApiError::backend(
-                                "the scorer returned results of other pairs",
-                            ))
-                        });
-                    }
-                }
-                Ok(scores) => {
-                    let msg = format!(
-                        "the scorer returned {} results for {} pairs",
-                        scores.len(),
-                        pairs.len()
-                    );
-                    for reply in senders {
-                        let _ = reply.send(Err(ApiError::backend(msg.clone())));
-                    }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    for reply in senders {
-                        let _ = reply.send(Err(ApiError::backend(msg.clone())));
-                    }
-                }
+    let scoring = matches!(batch[0].work, Work::Score(_));
+    let (senders, work): (Vec<_>, Vec<Work>) = batch.into_iter().map(|j| (j.reply, j.work)).unzip();
+    let answers = if scoring {
+        let pairs: Vec<Pair> = work
+            .into_iter()
+            .flat_map(|w| match w {
+                Work::Score(p) => p,
+                Work::Embed(_) => Vec::new(),
+            })
+            .collect();
+        score(models, &pairs, &lens, metrics).await
+    } else {
+        let texts: Vec<String> = work
+            .into_iter()
+            .flat_map(|w| match w {
+                Work::Embed(t) => t,
+                Work::Score(_) => Vec::new(),
+            })
+            .collect();
+        embed(models, &texts, &lens, metrics).await
+    };
+    match answers {
+        Ok(answers) => {
+            for (reply, a) in senders.into_iter().zip(answers) {
+                let _ = reply.send(Ok(a));
             }
         }
-        Work::Embed(_) => {
-            let mut texts = Vec::with_capacity(lens.iter().sum());
-            let mut senders = Vec::with_capacity(batch.len());
-            for j in batch {
-                if let Work::Embed(t) = j.work {
-                    texts.extend(t);
-                }
-                senders.push(j.reply);
-            }
-            match models.embedder.embed(&texts).await {
-                Ok(vectors) if vectors.len() == texts.len() => {
-                    metrics
-                        .texts_embedded
-                        .fetch_add(texts.len() as u64, Ordering::Relaxed);
-                    let mut rest = vectors.into_iter();
-                    for (reply, n) in senders.into_iter().zip(lens) {
-                        let _ = reply.send(Ok(Done::Vectors(rest.by_ref().take(n).collect())));
-                    }
-                }
-                Ok(vectors) => {
-                    let msg = format!(
-                        "the embedder returned {} vectors for {} texts",
-                        vectors.len(),
-                        texts.len()
-                    );
-                    for reply in senders {
-                        let _ = reply.send(Err(ApiError::backend(msg.clone())));
-                    }
-                }
-                Err(e) => {
-                    let msg = e.to_string();
-                    for reply in senders {
-                        let _ = reply.send(Err(ApiError::backend(msg.clone())));
-                    }
-                }
+        Err(msg) => {
+            for reply in senders {
+                let _ = reply.send(Err(ApiError::backend(msg.clone())));
             }
         }
     }
+}
+
+/// `items` cut into consecutive runs of `lens`.
+fn split<T>(items: Vec<T>, lens: &[usize]) -> Vec<Vec<T>> {
+    let mut rest = items.into_iter();
+    lens.iter()
+        .map(|&n| rest.by_ref().take(n).collect())
+        .collect()
+}
+
+async fn score(
+    models: &Models,
+    pairs: &[Pair],
+    lens: &[usize],
+    metrics: &Metrics,
+) -> Result<Vec<Done>, String> {
+    let scores = models.score(pairs).await.map_err(|e| e.to_string())?;
+    if scores.len() != pairs.len() || scores.iter().zip(pairs).any(|(s, p)| s.id != p.id) {
+        return Err(format!(
+            "the scorer returned {} results (or other pair ids) for {} pairs",
+            scores.len(),
+            pairs.len()
+        ));
+    }
+    metrics
+        .pairs_scored
+        .fetch_add(pairs.len() as u64, Ordering::Relaxed);
+    Ok(split(scores, lens).into_iter().map(Done::Scores).collect())
+}
+
+async fn embed(
+    models: &Models,
+    texts: &[String],
+    lens: &[usize],
+    metrics: &Metrics,
+) -> Result<Vec<Done>, String> {
+    let vectors = models
+        .embedder
+        .embed(texts)
+        .await
+        .map_err(|e| e.to_string())?;
+    if vectors.len() != texts.len() {
+        return Err(format!(
+            "the embedder returned {} vectors for {} texts",
+            vectors.len(),
+            texts.len()
+        ));
+    }
+    metrics
+        .texts_embedded
+        .fetch_add(texts.len() as u64, Ordering::Relaxed);
+    Ok(split(vectors, lens)
+        .into_iter()
+        .map(Done::Vectors)
+        .collect())
 }
