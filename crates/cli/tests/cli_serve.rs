@@ -580,6 +580,9 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
     let (status, v) = server.post("/score", &many);
     assert_eq!(status, 413, "{v}");
     assert!(v["error"].as_str().unwrap().contains("max_inputs"), "{v}");
+    // 10,000 pairs in one request: over both limits, refused whole (nothing scored).
+    let (status, v) = server.post("/score", &pairs_json(&pairs(10_000)));
+    assert_eq!(status, 413, "{v}");
     let huge = json!({"pairs": [{"id": "1", "product": "x".repeat(700_000), "gt": "a"}]});
     let (status, v) = server.post("/score", &huge);
     assert_eq!(status, 413, "{v}");
