@@ -222,4 +222,43 @@ proptest! {
     fn config_reader_never_panics(text in "[\\[\\]a-z_=\"0-9. \n]{0,200}") {
         let _ = Config::parse(&text, None);
     }
+
+    #[test]
+    fn a_configuration_written_as_toml_reads_back_unchanged(
+        model in "[a-z][a-z0-9_/.-]{0,30}",
+        backend in 0usize..3,
+        threshold in -1.0f32..=1.0,
+        threads in proptest::option::of(1usize..64),
+        batch_size in proptest::option::of(1usize..512),
+        blank_score in any::<bool>(),
+        shadow in any::<bool>(),
+        sample_rate in 0.0f64..=1.0,
+        timeout_ms in 1u64..100_000,
+        max_queue in 1usize..10_000,
+    ) {
+        let backend = ["candle", "ort", "tract"][backend];
+        let mut text = format!(
+            "[canonical]\nmodel = {model:?}\nbackend = {backend:?}\nthreshold = {threshold:?}\n"
+        );
+        if let Some(t) = threads {
+            text += &format!("threads = {t}\n");
+        }
+        if let Some(b) = batch_size {
+            text += &format!("batch_size = {b}\n");
+        }
+        if blank_score {
+            text += "blank_titles = \"score\"\n";
+        }
+        if shadow {
+            text += &format!("[shadow]\nmodel = \"{model}-2\"\nthreshold = {threshold:?}\n");
+        }
+        text += &format!(
+            "[shadow_options]\nsample_rate = {sample_rate:?}\ntimeout_ms = {timeout_ms}\n[serve]\nmax_queue = {max_queue}\n"
+        );
+        let config = Config::parse(&text, None).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        let written = toml::to_string(&config).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let again = Config::parse(&written, None)
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{written}")))?;
+        prop_assert_eq!(again, config);
+    }
 }
