@@ -30,7 +30,11 @@ const LINKER: &str = "aarch64-linux-gnu-gcc";
 /// Where Debian's cross C library lives (qemu's `-L`).
 const SYSROOT: &str = "/usr/aarch64-linux-gnu";
 /// The Debian packages that provide the linker, the C library and qemu.
-const PACKAGES: &[&str] = &["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "qemu-user"];
+const PACKAGES: &[&str] = &[
+    "gcc-aarch64-linux-gnu",
+    "libc6-dev-arm64-cross",
+    "qemu-user",
+];
 /// The integration tests of titlesim-candle that run under emulation.
 const TESTS: &[&str] = &["int8", "tiny_bert", "tiny_qwen3"];
 
@@ -38,7 +42,11 @@ const TESTS: &[&str] = &["int8", "tiny_bert", "tiny_qwen3"];
 #[derive(Debug, Clone, clap::Args)]
 pub struct CrossArgs {
     /// qemu CPU models to run the tests on (comma-separated).
-    #[arg(long, default_value = "cortex-a72,neoverse-n1,max", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "cortex-a72,neoverse-n1,max",
+        value_delimiter = ','
+    )]
     pub cpus: Vec<String>,
     /// Do not install anything: fail when the target or a tool is missing.
     #[arg(long)]
@@ -87,9 +95,8 @@ fn ensure_target(install: bool) -> Result<()> {
 
 /// Installs the Debian packages when the linker, qemu or the C library is missing.
 fn ensure_tools(install: bool) -> Result<()> {
-    let missing = !on_path(LINKER)
-        || !on_path("qemu-aarch64")
-        || !Path::new(SYSROOT).join("lib").is_dir();
+    let missing =
+        !on_path(LINKER) || !on_path("qemu-aarch64") || !Path::new(SYSROOT).join("lib").is_dir();
     if !missing {
         return Ok(());
     }
@@ -131,7 +138,14 @@ fn ensure_tools(install: bool) -> Result<()> {
 fn cargo_test(models: &Path, cpu: Option<&str>) -> Command {
     let mut c = cargo();
     c.current_dir(workspace_root())
-        .args(["test", "--target", TARGET, "-p", "titlesim-candle"])
+        .args([
+            "test",
+            "--no-fail-fast",
+            "--target",
+            TARGET,
+            "-p",
+            "titlesim-candle",
+        ])
         .env(format!("{TARGET_ENV}_LINKER"), LINKER)
         .env("TITLESIM_MODELS_DIR", models)
         .arg("--lib");
