@@ -4,8 +4,10 @@
 //! - `demo` — fetch, build, and score `data/sample_pairs.csv` with all-MiniLM-L6-v2.
 //! - `test` — THE test command of CI: fetch, tests, docs, formatting, clippy.
 //! - `bench` — head-to-head backend benchmark into `reports/bench/` (see [`mod@bench`]).
+//! - `cross` — titlesim-candle's tests built for aarch64 and run under qemu (see [`cross`]).
 
 mod bench;
+mod cross;
 mod demo;
 mod fetch;
 mod test;
@@ -34,6 +36,9 @@ enum Cmd {
     Test(test::TestArgs),
     /// Head-to-head benchmark of the backends (and Python peers): writes reports/bench/.
     Bench(bench::BenchArgs),
+    /// Cross-build titlesim-candle's unit, int8 and tiny-fixture tests for aarch64 and run
+    /// them under qemu-aarch64 on several CPU models (installs the target and tools).
+    Cross(cross::CrossArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +48,7 @@ fn main() -> std::process::ExitCode {
         Cmd::Demo(a) => demo::run(&a),
         Cmd::Test(a) => test::run(&a),
         Cmd::Bench(a) => bench::run(&a),
+        Cmd::Cross(a) => cross::run(&a),
     };
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
