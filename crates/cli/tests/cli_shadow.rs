@@ -17,6 +17,14 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `titlesim shadow -c CONFIG -p PAIRS --log LOG`.
+fn shadow(config: &Path, pairs: &Path, log: &Path) -> std::process::Output {
+    titlesim(
+        &["shadow", "-c", s(config), "-p", s(pairs), "--log", s(log)],
+        None,
+    )
+}
+
 /// A threshold in the widest gap between the middle cosines, so no verdict is a rounding
 /// question.
 fn threshold_between(cosines: &[f64]) -> f32 {
@@ -197,18 +205,7 @@ fn shadow_prints_what_score_prints_and_logs_both_models() {
     let c = case();
     let config = c.config("c.toml", "", "");
     let log = c.path("logs/shadow.jsonl");
-    let out = titlesim(
-        &[
-            "shadow",
-            "--config",
-            s(&config),
-            "--pairs",
-            s(&c.pairs),
-            "--log",
-            s(&log),
-        ],
-        None,
-    );
+    let out = shadow(&config, &c.pairs, &log);
     let stdout = ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let got = rows(&stdout);
@@ -267,18 +264,7 @@ fn jsonl_output_phase_flag_sampling_emf_and_disabled_shadow() {
     let log = c.path("l.jsonl");
     let results = c.path("r.jsonl");
     // EMF on stdout needs the results elsewhere.
-    let e = fails(&titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&config),
-            "-p",
-            s(&pairs),
-            "--log",
-            s(&log),
-        ],
-        None,
-    ));
+    let e = fails(&shadow(&config, &pairs, &log));
     assert!(e.contains("--out"), "{e}");
     let out = ok(&titlesim(
         &[
@@ -336,18 +322,7 @@ fn jsonl_output_phase_flag_sampling_emf_and_disabled_shadow() {
     let mut shadowed: Vec<HashSet<String>> = Vec::new();
     for k in 0..2 {
         let log = c.path(&format!("s{k}.jsonl"));
-        ok(&titlesim(
-            &[
-                "shadow",
-                "-c",
-                s(&sampled),
-                "-p",
-                s(&c.pairs),
-                "--log",
-                s(&log),
-            ],
-            None,
-        ));
+        ok(&shadow(&sampled, &c.pairs, &log));
         let recs = read_log(&log).unwrap().records;
         assert_eq!(recs.len(), c.ids.len());
         shadowed.push(
@@ -364,10 +339,7 @@ fn jsonl_output_phase_flag_sampling_emf_and_disabled_shadow() {
     // Disabled: canonical-only records.
     let off = c.config("off.toml", "", "[shadow_options]\nenabled = false\n");
     let log = c.path("off.jsonl");
-    let out = titlesim(
-        &["shadow", "-c", s(&off), "-p", s(&c.pairs), "--log", s(&log)],
-        None,
-    );
+    let out = shadow(&off, &c.pairs, &log);
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("enabled = false"));
     let recs = read_log(&log).unwrap().records;
@@ -484,18 +456,7 @@ fn sigkill_mid_run_then_resume_loses_and_duplicates_nothing() {
     );
 
     // Without --resume the existing log is refused.
-    let e = fails(&titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&config),
-            "-p",
-            s(&pairs),
-            "--log",
-            s(&log),
-        ],
-        None,
-    ));
+    let e = fails(&shadow(&config, &pairs, &log));
     assert!(e.contains("--resume"), "{e}");
 
     let out = titlesim(
@@ -555,18 +516,7 @@ fn precompute_and_the_gt_skip() {
     let store = c.path("stores/canon.gtstore");
     let config = c.config("g.toml", &format!("gt_store = {:?}", s(&store)), "");
     // Scoring with a configured but missing store is refused, naming the fix.
-    let e = fails(&titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&config),
-            "-p",
-            s(&c.pairs),
-            "--log",
-            s(&c.path("x.jsonl")),
-        ],
-        None,
-    ));
+    let e = fails(&shadow(&config, &c.pairs, &c.path("x.jsonl")));
     assert!(e.contains("titlesim precompute"), "{e}");
 
     let out = titlesim(
@@ -595,18 +545,7 @@ fn precompute_and_the_gt_skip() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("15 titles already there, 0 added"));
 
     let log = c.path("g.jsonl");
-    let got = rows(&ok(&titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&config),
-            "-p",
-            s(&c.pairs),
-            "--log",
-            s(&log),
-        ],
-        None,
-    )));
+    let got = rows(&ok(&shadow(&config, &c.pairs, &log)));
     for (g, id) in got.iter().zip(&c.ids) {
         assert!(
             (g.1 as f64 - c.expected[id].1).abs() < 1e-5,
@@ -628,18 +567,7 @@ fn precompute_and_the_gt_skip() {
         )
     };
     let swapped = swap("swapped.toml", "");
-    let e = fails(&titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&swapped),
-            "-p",
-            s(&c.pairs),
-            "--log",
-            s(&c.path("y.jsonl")),
-        ],
-        None,
-    ));
+    let e = fails(&shadow(&swapped, &c.pairs, &c.path("y.jsonl")));
     assert!(
         e.contains("another model") && e.contains(header["fingerprint"].as_str().unwrap()),
         "{e}"
@@ -659,18 +587,7 @@ fn precompute_and_the_gt_skip() {
     assert!(e.contains("another model"), "{e}");
     // ... and recomputed when configured so.
     let swapped = swap("recompute.toml", "gt_store_mismatch = \"recompute\"");
-    let out = titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&swapped),
-            "-p",
-            s(&c.pairs),
-            "--log",
-            s(&c.path("z.jsonl")),
-        ],
-        None,
-    );
+    let out = shadow(&swapped, &c.pairs, &c.path("z.jsonl"));
     ok(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("ignoring it"));
     let out = titlesim(
@@ -714,18 +631,7 @@ fn precompute_and_the_gt_skip() {
         None,
     ));
     let bad = c.config("bad.toml", &format!("gt_store = {:?}", s(&qstore)), "");
-    let e = fails(&titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&bad),
-            "-p",
-            s(&c.pairs),
-            "--log",
-            s(&c.path("w.jsonl")),
-        ],
-        None,
-    ));
+    let e = fails(&shadow(&bad, &c.pairs, &c.path("w.jsonl")));
     assert!(e.contains("64-d") && e.contains("32-d"), "{e}");
 }
 
@@ -741,18 +647,7 @@ fn configuration_errors_name_the_key() {
     ];
     for (extra, want) in cases {
         let config = c.config("e.toml", "", extra);
-        let e = fails(&titlesim(
-            &[
-                "shadow",
-                "-c",
-                s(&config),
-                "-p",
-                s(&c.pairs),
-                "--log",
-                s(&c.path("e.jsonl")),
-            ],
-            None,
-        ));
+        let e = fails(&shadow(&config, &c.pairs, &c.path("e.jsonl")));
         assert!(e.contains(want) && e.contains("e.toml"), "{extra}: {e}");
     }
     // No [shadow] at all.
@@ -765,18 +660,7 @@ fn configuration_errors_name_the_key() {
         ),
     )
     .unwrap();
-    let e = fails(&titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&config),
-            "-p",
-            s(&c.pairs),
-            "--log",
-            s(&c.path("n.jsonl")),
-        ],
-        None,
-    ));
+    let e = fails(&shadow(&config, &c.pairs, &c.path("n.jsonl")));
     assert!(e.contains("[shadow]"), "{e}");
     // No log anywhere.
     let config = c.config("nolog.toml", "", "");
@@ -831,18 +715,7 @@ fn a_shadow_model_that_fails_to_load_leaves_the_canonical_run_whole() {
         "",
     );
     let log = c.path("broken.jsonl");
-    let out = titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&config),
-            "-p",
-            s(&c.pairs),
-            "--log",
-            s(&log),
-        ],
-        None,
-    );
+    let out = shadow(&config, &c.pairs, &log);
     let stdout = ok(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let plain = ok(&titlesim(
@@ -917,18 +790,7 @@ fn a_log_another_process_is_writing_is_refused() {
     let log = c.path("locked.jsonl");
     let holder = std::fs::File::create(&log).unwrap();
     holder.try_lock().unwrap();
-    let e = fails(&titlesim(
-        &[
-            "shadow",
-            "-c",
-            s(&config),
-            "-p",
-            s(&c.pairs),
-            "--log",
-            s(&log),
-        ],
-        None,
-    ));
+    let e = fails(&shadow(&config, &c.pairs, &log));
     assert!(
         e.contains("another titlesim process is writing this shadow log"),
         "{e}"
