@@ -24,20 +24,11 @@ pub(crate) fn load(config: &Config) -> Result<Loaded> {
     let (canonical, mut warnings) = titlesim::scorer_for(embedder.clone(), &config.canonical)?;
     let shadow = match config.active_shadow() {
         None => None,
-        Some(cfg) => match titlesim::load_scorer(cfg) {
-            Ok((s, w)) => {
-                warnings.extend(w.into_iter().map(|w| format!("[shadow] {w}")));
-                Some(s)
-            }
-            Err(e) => {
-                warnings.push(format!(
-                    "the shadow model {} failed to load, so the service scores with the canonical \
-                     model only and the log gets the canonical side only: {e}",
-                    cfg.model
-                ));
-                None
-            }
-        },
+        Some(cfg) => {
+            let (shadow, w) = titlesim::load_shadow_scorer(cfg);
+            warnings.extend(w);
+            shadow
+        }
     };
     Ok(Loaded {
         canonical,

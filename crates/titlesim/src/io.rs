@@ -420,7 +420,8 @@ pub fn read_pairs(path: &Path) -> Result<PairsFile> {
     }
     let format = PairFormat::for_path(path)?;
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
-    read_pairs_from(BufReader::new(f), path, format)
+    // Unbuffered here: `read_pairs_from` bounds the lines and each format buffers its reads.
+    read_pairs_from(f, path, format)
 }
 
 /// Reads pairs from any reader in a given format; `path` is only used in messages.

@@ -196,6 +196,27 @@ pub fn load_scorer(cfg: &ModelConfig) -> Result<(CosineScorer, Vec<String>)> {
     scorer_for(emb, cfg)
 }
 
+/// The shadow model's scorer, loaded as [`load_scorer`] does, or `None` when it fails to load:
+/// the shadow never stops a canonical run, so its failure is a warning (the second value, with
+/// the store warnings, each prefixed `[shadow]`) for the caller to show, and the caller goes on
+/// with the canonical model alone.
+pub fn load_shadow_scorer(cfg: &ModelConfig) -> (Option<CosineScorer>, Vec<String>) {
+    match load_scorer(cfg) {
+        Ok((s, w)) => (
+            Some(s),
+            w.into_iter().map(|w| format!("[shadow] {w}")).collect(),
+        ),
+        Err(e) => (
+            None,
+            vec![format!(
+                "the shadow model {} failed to load, so only the canonical model scores and the \
+                 log gets the canonical side only: {e}",
+                cfg.model
+            )],
+        ),
+    }
+}
+
 /// [`load_scorer`] over an embedder already loaded, for callers that also use the embedder
 /// itself (its tokenizer, plain embedding): the scorer shares it.
 pub fn scorer_for(

@@ -222,19 +222,16 @@ fn load_sides(
     let canonical = load_scorer(&args.batch.apply(&config.canonical), "canonical")?;
     let shadow = match config.active_shadow() {
         // The shadow never fails a canonical run: without it, the run goes on and says why.
-        Some(s) => match load_scorer(&args.batch.apply(s), "shadow") {
-            Ok(scorer) => Some(scorer),
-            Err(e) => {
-                let why = format!(
-                    "the shadow model {} failed to load, so this run scores with the canonical \
-                     model only and the log gets the canonical side only: {e:#}",
-                    s.model
-                );
-                eprintln!("warning: {why}");
-                *shadow_failure = Some(why);
-                None
+        Some(s) => {
+            let (scorer, warnings) = titlesim::load_shadow_scorer(&args.batch.apply(s));
+            for w in &warnings {
+                eprintln!("warning: {w}");
             }
-        },
+            if scorer.is_none() {
+                *shadow_failure = warnings.last().cloned();
+            }
+            scorer
+        }
         None => {
             eprintln!(
                 "note: [shadow_options] enabled = false: the shadow model {} is not run; the log \
