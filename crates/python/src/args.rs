@@ -1,0 +1,154 @@
+//! Checking what Python hands us: lists of titles, optional columns, thresholds. Every refusal
+//! names the argument and, for a list, the index and the type found.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyString};
+
+use crate::errors::{Failure, Result};
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// A text: a `str` without NUL characters or lone surrogates.
+pub(crate) fn text(obj: &Bound<'_, PyAny>, what: &str) -> Result<String> {
+    let s = obj.cast::<PyString>().map_err(|_| {
+        Failure::type_error(format!("{what}: expected str, got {}", type_name(obj)))
+    })?;
+    let s = s.to_str().map_err(|_| {
+        Failure::value(format!(
+            "{what}: the string holds a lone surrogate (not valid Unicode); decode the input with errors=\"replace\""
+        ))
+    })?;
+    if s.contains('\0') {
+        return Err(Failure::value(format!(
+            "{what}: the string holds a NUL character (\\x00), which no title has; is the input binary?"
+        )));
+    }
+    Ok(s.to_string())
+}
+
+/// A list (any iterable that is not itself a string) of texts, at least one.
+pub(crate) fn texts(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<String>> {
+    let items = items(obj, what)?;
+    if items.is_empty() {
+        return Err(Failure::value(format!("{what} is empty: nothing to do")));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| text(item, &format!("{what}[{i}]")))
+        .collect()
+}
+
+/// The items of a list, tuple or other iterable; a `str`, `bytes` or `None` is refused (a lone
+/// string would be taken as a list of characters).
+pub(crate) fn items<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<Vec<Bound<'py, PyAny>>> {
+    if obj.is_none() {
+        return Err(Failure::type_error(format!(
+            "{what}: expected a list of str, got None"
+        )));
+    }
+    if obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyBytes>()
+        || obj.is_instance_of::<PyByteArray>()
+    {
+        return Err(Failure::type_error(format!(
+            "{what}: expected a list of str, got a single {} (wrap it in a list)",
+            type_name(obj)
+        )));
+    }
+    let iter = obj.try_iter().map_err(|_| {
+        Failure::type_error(format!(
+            "{what}: expected a list of str, got {}",
+            type_name(obj)
+        ))
+    })?;
+    iter.map(|r| r.map_err(|e| Failure::type_error(format!("{what}: iterating it failed: {e}"))))
+        .collect()
+}
+
+/// An optional column beside `n` pairs: `None`, or exactly `n` items, each converted by `f`
+/// (which gets the item and its name, `what[i]`).
+pub(crate) fn column<T>(
+    obj: Option<&Bound<'_, PyAny>>,
+    what: &str,
+    n: usize,
+    f: impl Fn(&Bound<'_, PyAny>, &str) -> Result<T>,
+) -> Result<Option<Vec<T>>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    let items = items(obj, what)?;
+    if items.len() != n {
+        return Err(Failure::value(format!(
+            "{what} has {} items for {n} pairs: give one per pair",
+            items.len()
+        )));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| f(item, &format!("{what}[{i}]")))
+        .collect::<Result<Vec<T>>>()
+        .map(Some)
+}
+
+/// An optional text (a phase): `None` or a `str`.
+pub(crate) fn optional_text(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option<String>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    text(obj, what).map(Some)
+}
+
+/// A gold label: `None`, `0`, `1`, `False` or `True`.
+pub(crate) fn label(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option<u8>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Some(u8::from(b.is_true())));
+    }
+    match obj.extract::<i64>() {
+        Ok(0) => Ok(Some(0)),
+        Ok(1) => Ok(Some(1)),
+        Ok(v) => Err(Failure::value(format!(
+            "{what}: a label is 0, 1 or None, got {v}"
+        ))),
+        Err(_) => Err(Failure::type_error(format!(
+            "{what}: a label is 0, 1 or None, got {}",
+            type_name(obj)
+        ))),
+    }
+}
+
+/// A cosine threshold in [-1, 1]: a float, or a string such as `"0.70"` (kept as written).
+pub(crate) fn threshold(obj: &Bound<'_, PyAny>, what: &str) -> Result<String> {
+    let (v, written) = if let Ok(s) = obj.cast::<PyString>() {
+        let s = s.to_string();
+        let v: f64 = s
+            .trim()
+            .parse()
+            .map_err(|_| Failure::value(format!("{what}: `{s}` is not a number")))?;
+        (v, s.trim().to_string())
+    } else if obj.is_instance_of::<PyBool>() {
+        return Err(Failure::type_error(format!(
+            "{what}: expected a float, got bool"
+        )));
+    } else {
+        let v: f64 = obj.extract().map_err(|_| {
+            Failure::type_error(format!("{what}: expected a float, got {}", type_name(obj)))
+        })?;
+        (v, format!("{v}"))
+    };
+    if !v.is_finite() || !(-1.0..=1.0).contains(&v) {
+        return Err(Failure::value(format!(
+            "{what}: {written} is not a cosine threshold (expected a number from -1 to 1)"
+        )));
+    }
+    Ok(written)
+}

@@ -1,0 +1,43 @@
+//! # titlesim-python
+//!
+//! The `titlesim` Python package's native module (`titlesim._titlesim`): a thin PyO3 layer
+//! over the titlesim crates. `Model` (`model.rs`) embeds as sentence-transformers'
+//! `SentenceTransformer` does; `Scorer` (`scorer.rs`) gives the CLI's verdicts from the same
+//! configuration file, with its GT store and shadow log; `protocol.rs` has `precompute`,
+//! `calibrate` and the review export and tally. Everything heavy runs with the GIL released
+//! (`runtime.rs`), and errors become the package's exception classes (`errors.rs`).
+//!
+//! Build and install the wheel with `pip install crates/python` (maturin); the Python side
+//! (exceptions, stubs, `py.typed`) is in `python/titlesim/`, its tests in `tests/`.
+
+mod args;
+mod errors;
+mod model;
+mod protocol;
+mod runtime;
+mod scorer;
+
+use pyo3::prelude::*;
+
+/// The native module; `titlesim/__init__.py` re-exports it.
+#[pymodule]
+fn _titlesim(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<model::Model>()?;
+    m.add_class::<scorer::Scorer>()?;
+    m.add_class::<scorer::Scores>()?;
+    m.add_class::<scorer::Verdict>()?;
+    m.add_function(wrap_pyfunction!(protocol::calibrate, m)?)?;
+    m.add_function(wrap_pyfunction!(protocol::review_export, m)?)?;
+    m.add_function(wrap_pyfunction!(protocol::review_tally, m)?)?;
+    m.add_function(wrap_pyfunction!(protocol::precompute, m)?)?;
+    m.add_function(wrap_pyfunction!(scorer::_close_all, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add(
+        "backends",
+        titlesim::compiled_backends()
+            .iter()
+            .map(|b| b.as_str())
+            .collect::<Vec<_>>(),
+    )?;
+    Ok(())
+}

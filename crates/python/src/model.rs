@@ -1,0 +1,369 @@
+//! `titlesim.Model`: one embedding model, called as sentence-transformers' `SentenceTransformer`
+//! is (`encode`, `similarity`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use numpy::{PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::prelude::*;
+use serde_json::{json, Map, Value};
+use titlesim::{Embedder, ModelConfig, TransformerEmbedder};
+
+use crate::args;
+use crate::errors::{Failure, Result};
+use crate::runtime::detached;
+
+/// An embedding model on one backend: ``encode`` texts into vectors, compare them with
+/// ``similarity``.
+///
+/// ``Model(model, backend="candle", threads=None, dtype="f32", ...)`` loads a
+/// sentence-transformers model folder (or a Hugging Face cache entry) the way the CLI's
+/// ``--model``/``--backend`` and a configuration's ``[canonical]`` table do, with the same
+/// names for the options:
+///
+/// - ``backend``: ``"candle"``, ``"ort"`` (ONNX Runtime) or ``"tract"``.
+/// - ``threads``: compute threads (default: all cores).
+/// - ``dtype``: ``"f32"`` or ``"int8"`` (candle only).
+/// - ``batch_size``: texts per backend call (default 32); ``encode`` never sends more.
+/// - ``max_length``, ``pooling``, ``normalize``, ``padding_side``, ``append_eos``: override the
+///   folder's settings; ``onnx``, ``onnx_output``, ``ort_library``, ``optimization``: ONNX
+///   options; ``revision``: a hub revision.
+///
+/// The ort backend finds ONNX Runtime as the CLI does (``ort_library``, ``ORT_DYLIB_PATH``,
+/// ``cargo xtask fetch-models``'s folder) and also in the ``onnxruntime`` package of this
+/// interpreter when one is installed.
+///
+/// Loading failures raise ``titlesim.ModelError`` (folder not found or unreadable),
+/// ``titlesim.ConfigError`` (an option out of range) or ``titlesim.BackendError``.
+#[pyclass(module = "titlesim", frozen)]
+pub struct Model {
+    pub(crate) embedder: Arc<TransformerEmbedder>,
+    pub(crate) config: ModelConfig,
+}
+
+#[pymethods]
+impl Model {
+    #[new]
+    #[pyo3(signature = (
+        model, backend = "candle", threads = None, dtype = None, *, batch_size = None,
+        max_length = None, pooling = None, normalize = None, padding_side = None,
+        append_eos = None, onnx = None, onnx_output = None, ort_library = None,
+        optimization = None, revision = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        model: &Bound<'_, PyAny>,
+        backend: &str,
+        threads: Option<usize>,
+        dtype: Option<&str>,
+        batch_size: Option<usize>,
+        max_length: Option<usize>,
+        pooling: Option<&str>,
+        normalize: Option<bool>,
+        padding_side: Option<&str>,
+        append_eos: Option<bool>,
+        onnx: Option<PathBuf>,
+        onnx_output: Option<String>,
+        ort_library: Option<PathBuf>,
+        optimization: Option<&str>,
+        revision: Option<String>,
+    ) -> PyResult<Self> {
+        let model = path_or_name(model, "model")?;
+        let mut table = Map::new();
+        let mut put = |k: &str, v: Value| {
+            if !v.is_null() {
+                table.insert(k.into(), v);
+            }
+        };
+        put("model", json!(model));
+        put("backend", json!(backend));
+        put("threshold", json!(0.0));
+        put("threads", json!(threads));
+        put("dtype", json!(dtype));
+        put("batch_size", json!(batch_size));
+        put("max_length", json!(max_length));
+        put("pooling", json!(pooling));
+        put("normalize", json!(normalize));
+        put("padding_side", json!(padding_side));
+        put("append_eos", json!(append_eos));
+        put("onnx", json!(onnx));
+        put("onnx_output", json!(onnx_output));
+        put("ort_library", json!(ort_library));
+        put("optimization", json!(optimization));
+        put("revision", json!(revision));
+        let mut config: ModelConfig = serde_json::from_value(Value::Object(table))
+            .map_err(|e| Failure::config(format!("Model(...): {e}")))?;
+        config.validate("Model").map_err(Failure::from)?;
+        if config.backend == titlesim::BackendKind::Ort {
+            find_ort_in_interpreter(py, &mut config);
+        }
+        let embedder = {
+            let config = config.clone();
+            detached(py, move || Ok(Arc::new(titlesim::load_embedder(&config)?)))?
+        };
+        Ok(Model { embedder, config })
+    }
+
+    /// Embeds texts: a ``(len(texts), dim)`` float32 array, one row per text in order (a
+    /// single ``str`` gives a ``(dim,)`` vector, as sentence-transformers does).
+    ///
+    /// ``batch_size`` caps the texts per backend call (at most the model's ``batch_size``);
+    /// the vectors do not depend on it, nor on which other texts share a call.
+    /// ``normalize_embeddings=True`` L2-normalises vectors the model does not already
+    /// normalise; ``None`` or ``False`` keeps what the model folder says. ``prompt_name``
+    /// prepends a prompt of the folder's ``config_sentence_transformers.json`` (e.g.
+    /// ``"query"``). The GIL is released while the model runs.
+    ///
+    /// Raises ``TypeError`` for something that is not a str or a list of str, ``ValueError``
+    /// for an empty list, a NUL character or a bad ``batch_size``, ``titlesim.ConfigError``
+    /// for an unknown prompt name.
+    #[pyo3(signature = (texts, batch_size = 32, normalize_embeddings = None, prompt_name = None))]
+    fn encode<'py>(
+        &self,
+        py: Python<'py>,
+        texts: &Bound<'py, PyAny>,
+        batch_size: usize,
+        normalize_embeddings: Option<bool>,
+        prompt_name: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let single = texts.is_instance_of::<pyo3::types::PyString>();
+        let list = if single {
+            vec![args::text(texts, "texts")?]
+        } else {
+            args::texts(texts, "texts")?
+        };
+        if batch_size == 0 {
+            return Err(Failure::value("batch_size must be at least 1").into());
+        }
+        let prompt = match prompt_name {
+            Some(name) => Some(
+                self.embedder
+                    .spec()
+                    .prompt(name)
+                    .map_err(Failure::from)?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let normalize = normalize_embeddings == Some(true) && !self.embedder.info().normalize;
+        let embedder = self.embedder.clone();
+        let dim = embedder.dim();
+        let flat = detached(py, move || {
+            let mut flat = Vec::with_capacity(list.len() * dim);
+            for chunk in list.chunks(batch_size) {
+                let owned: Vec<String> = match &prompt {
+                    Some(p) => chunk
+                        .iter()
+                        .map(|t| titlesim::apply_prompt(Some(p), t).into_owned())
+                        .collect(),
+                    None => chunk.to_vec(),
+                };
+                let vectors = embedder.embed_blocking(&owned)?;
+                if vectors.len() != chunk.len() {
+                    return Err(Failure::Panic(format!(
+                        "the embedder returned {} vectors for {} texts",
+                        vectors.len(),
+                        chunk.len()
+                    )));
+                }
+                for mut v in vectors {
+                    if normalize {
+                        titlesim::l2_normalize(&mut v);
+                    }
+                    flat.extend_from_slice(&v);
+                }
+            }
+            Ok(flat)
+        })?;
+        let n = flat.len() / dim.max(1);
+        let array = numpy::PyArray1::from_vec(py, flat);
+        if single {
+            Ok(array.into_any())
+        } else {
+            Ok(array.reshape([n, dim])?.into_any())
+        }
+    }
+
+    /// Cosine similarity of every row of ``a`` with every row of ``b``: a ``(len(a), len(b))``
+    /// float32 array (sentence-transformers' ``model.similarity``). Either may be a single
+    /// vector. Computed in float64 as the scorer does, so ``similarity(p, g)`` equals the
+    /// cosine a ``Scorer`` compares with its threshold.
+    ///
+    /// Raises ``ValueError`` when the vectors' lengths differ from each other or from the
+    /// model's dimension, or hold NaN or infinity.
+    fn similarity<'py>(
+        &self,
+        py: Python<'py>,
+        a: &Bound<'py, PyAny>,
+        b: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let dim = self.embedder.dim();
+        let (a, na) = matrix(py, a, "a", dim)?;
+        let (b, nb) = matrix(py, b, "b", dim)?;
+        let out = detached(py, move || {
+            let mut out = Vec::with_capacity(na * nb);
+            for x in a.chunks(dim) {
+                for y in b.chunks(dim) {
+                    out.push(titlesim::cosine(x, y));
+                }
+            }
+            Ok(out)
+        })?;
+        numpy::PyArray1::from_vec(py, out).reshape([na, nb])
+    }
+
+    /// The length of the vectors.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.embedder.dim()
+    }
+
+    /// Whether the model L2-normalises its vectors (its folder's ``modules.json``).
+    #[getter]
+    fn normalize(&self) -> bool {
+        self.embedder.info().normalize
+    }
+
+    /// The backend running the model: ``"candle"``, ``"ort"`` or ``"tract"``.
+    #[getter]
+    fn backend(&self) -> String {
+        self.embedder.info().backend.clone()
+    }
+
+    /// The model as configured (its folder or name).
+    #[getter]
+    fn model(&self) -> String {
+        self.embedder.info().model.clone()
+    }
+
+    /// The vectors' fingerprint (``ts1-...``): the same for any backend and batch that give the
+    /// same vectors; shadow logs and GT stores record it.
+    #[getter]
+    fn fingerprint(&self) -> String {
+        self.embedder.fingerprint().to_string()
+    }
+
+    /// The model's maximum sequence length in tokens (longer texts are truncated).
+    #[getter]
+    fn max_seq_length(&self) -> usize {
+        self.embedder.spec().max_seq_length
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "titlesim.Model({:?}, backend={:?}, dim={})",
+            self.embedder.info().model,
+            self.embedder.info().backend,
+            self.embedder.dim()
+        )
+    }
+}
+
+/// A model folder given as `str` or `os.PathLike`.
+pub(crate) fn path_or_name(obj: &Bound<'_, PyAny>, what: &str) -> Result<String> {
+    if let Ok(p) = obj.extract::<PathBuf>() {
+        return p
+            .to_str()
+            .map(str::to_string)
+            .ok_or_else(|| Failure::value(format!("{what}: the path is not valid UTF-8")));
+    }
+    Err(Failure::type_error(format!(
+        "{what}: expected a str or path, got {}",
+        obj.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
+    )))
+}
+
+/// When nothing names the ONNX Runtime library (`ort_library`, `ORT_DYLIB_PATH`), the
+/// `onnxruntime` package of this interpreter, if installed, provides it: the running
+/// interpreter may be a virtual environment that the `python3` on `PATH` is not.
+pub(crate) fn find_ort_in_interpreter(py: Python<'_>, config: &mut ModelConfig) {
+    if config.ort_library.is_some()
+        || std::env::var_os("ORT_DYLIB_PATH").is_some_and(|v| !v.is_empty())
+    {
+        return;
+    }
+    let found = (|| -> PyResult<Option<PathBuf>> {
+        let spec = py
+            .import("importlib.util")?
+            .call_method1("find_spec", ("onnxruntime",))?;
+        if spec.is_none() {
+            return Ok(None);
+        }
+        let locations = spec.getattr("submodule_search_locations")?;
+        if locations.is_none() {
+            return Ok(None);
+        }
+        for loc in locations.try_iter()? {
+            let capi = PathBuf::from(loc?.extract::<String>()?).join("capi");
+            let has_lib = std::fs::read_dir(&capi).is_ok_and(|d| {
+                d.flatten().any(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    n.starts_with("libonnxruntime.so")
+                        || n.starts_with("libonnxruntime.") && n.ends_with(".dylib")
+                })
+            });
+            if has_lib {
+                return Ok(Some(capi));
+            }
+        }
+        Ok(None)
+    })();
+    if let Ok(Some(capi)) = found {
+        config.ort_library = Some(capi);
+    }
+}
+
+/// Vectors as one flat float32 buffer and their count: a 1-D vector or a 2-D array of rows of
+/// length `dim`, anything `numpy.asarray` takes.
+fn matrix(
+    py: Python<'_>,
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    dim: usize,
+) -> Result<(Vec<f32>, usize)> {
+    if obj.is_none() {
+        return Err(Failure::type_error(format!(
+            "{what}: expected an array of vectors, got None"
+        )));
+    }
+    let np = py
+        .import("numpy")
+        .map_err(|e| Failure::Panic(format!("numpy: {e}")))?;
+    let arr = np
+        .call_method1("asarray", (obj,))
+        .and_then(|a| a.call_method1("astype", ("float32",)))
+        .map_err(|e| Failure::type_error(format!("{what}: not an array of numbers: {e}")))?;
+    let arr = arr
+        .cast_into::<numpy::PyArrayDyn<f32>>()
+        .map_err(|_| Failure::type_error(format!("{what}: not an array of numbers")))?;
+    let shape = arr.shape().to_vec();
+    let (n, d) = match shape.as_slice() {
+        [d] => (1, *d),
+        [n, d] => (*n, *d),
+        other => {
+            return Err(Failure::value(format!(
+                "{what}: expected a vector or a 2-D array of vectors, got shape {other:?}"
+            )))
+        }
+    };
+    if d != dim {
+        return Err(Failure::value(format!(
+            "{what}: vectors of length {d}, but this model's are {dim}: were they made by another model?"
+        )));
+    }
+    let flat: Vec<f32> = arr
+        .to_vec()
+        .map_err(|e| Failure::value(format!("{what}: {e}")))?;
+    if let Some(i) = flat.iter().position(|x| !x.is_finite()) {
+        return Err(Failure::value(format!(
+            "{what}: row {} holds NaN or infinity",
+            i / dim.max(1)
+        )));
+    }
+    Ok((flat, n))
+}

@@ -1,0 +1,493 @@
+//! `titlesim.Scorer`: verdicts for (product, ground truth) pairs with the canonical model of a
+//! configuration, its GT store, and the shadow model logged beside it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use numpy::PyArray1;
+use pyo3::exceptions::PyUserWarning;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use titlesim::{Config, CosineScorer, Pair, PairScore, Scorer as _};
+use titlesim_shadow::{ShadowScorer, ShadowSettings};
+
+use crate::args;
+use crate::errors::{Failure, Result};
+use crate::model::{find_ort_in_interpreter, Model};
+use crate::runtime::{detached, runtime};
+
+/// Judges (product, ground-truth) title pairs: the cosine of their embeddings at or above the
+/// threshold is a pass.
+///
+/// Made with ``Scorer.from_config(path)`` from the same TOML file as the CLI (``[canonical]``,
+/// and optionally ``[shadow]``, ``[shadow_options]``), or ``Scorer.from_model(model,
+/// threshold)`` around a loaded ``Model``.
+///
+/// - With a ``gt_store`` in ``[canonical]`` (built by ``titlesim.precompute``), ground-truth
+///   titles found there are not encoded ("GT skip"); ``counts`` shows how many. A store of
+///   another model or dimension raises ``titlesim.StoreError`` at load.
+/// - With a ``[shadow]`` table, every scored pair also gets a record in the shadow log
+///   (``[shadow_options] log``, and CloudWatch EMF when ``emf`` is set) with both models'
+///   cosines. The shadow never changes, delays or fails a canonical result: it runs in the
+///   background, its errors and timeouts are written to the log, and a shadow model that fails
+///   to load is a warning (``warnings``), not an exception.
+///
+/// Use it as a context manager, or call ``close()``, so the last shadow records are written
+/// before the process ends. Calls release the GIL; several Python threads may score at once.
+#[pyclass(module = "titlesim", frozen, weakref)]
+pub struct Scorer {
+    canonical: CosineScorer,
+    shadow: Option<Arc<ShadowScorer>>,
+    warnings: Vec<String>,
+    counts: Mutex<Counts>,
+    closed: AtomicBool,
+    next_id: AtomicU64,
+    session: String,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    pairs: u64,
+    passed: u64,
+    gt_from_store: u64,
+}
+
+/// The verdicts of ``Scorer.score``: numpy arrays in the order of the pairs given.
+#[pyclass(module = "titlesim", frozen)]
+pub struct Scores {
+    /// The pair ids (given, or made up: ``<session>-<n>``).
+    #[pyo3(get)]
+    ids: Vec<String>,
+    /// Cosine of each pair's embeddings (float32).
+    #[pyo3(get)]
+    cosine: Py<PyArray1<f32>>,
+    /// Whether each pair passed (``cosine >= threshold``).
+    #[pyo3(get)]
+    passed: Py<PyArray1<bool>>,
+    /// Whether each pair's ground-truth vector came from the GT store (not encoded).
+    #[pyo3(get)]
+    gt_from_store: Py<PyArray1<bool>>,
+    /// The threshold the cosines were compared with.
+    #[pyo3(get)]
+    threshold: f32,
+}
+
+#[pymethods]
+impl Scores {
+    fn __len__(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "titlesim.Scores({} pairs, threshold={})",
+            self.ids.len(),
+            self.threshold
+        )
+    }
+}
+
+/// The verdict of ``Scorer.score_pair``.
+#[pyclass(module = "titlesim", frozen, get_all)]
+pub struct Verdict {
+    /// The cosine of the two embeddings.
+    cosine: f32,
+    /// Whether ``cosine >= threshold``.
+    passed: bool,
+    /// The threshold it was compared with.
+    threshold: f32,
+    /// Whether the ground-truth vector came from the GT store.
+    gt_from_store: bool,
+}
+
+#[pymethods]
+impl Verdict {
+    fn __bool__(&self) -> bool {
+        self.passed
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "titlesim.Verdict(cosine={}, passed={}, threshold={})",
+            self.cosine,
+            if self.passed { "True" } else { "False" },
+            self.threshold
+        )
+    }
+}
+
+#[pymethods]
+impl Scorer {
+    /// Loads the models of a configuration file: ``[canonical]`` (with its ``gt_store``) and,
+    /// when present and enabled, ``[shadow]`` with the sinks of ``[shadow_options]``. Relative
+    /// paths in the file are relative to the file's folder, as for the CLI.
+    ///
+    /// Raises ``titlesim.ConfigError`` for an invalid file (naming the key),
+    /// ``titlesim.ModelError``/``BackendError`` when the canonical model cannot load,
+    /// ``titlesim.StoreError`` for a GT store of another model, and ``titlesim.InputError``
+    /// when the shadow log is held by another process. A shadow model that fails to load
+    /// only warns.
+    #[staticmethod]
+    fn from_config(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+        let mut config = Config::from_file(&path).map_err(Failure::from)?;
+        for cfg in std::iter::once(&mut config.canonical).chain(config.shadow.as_mut()) {
+            if cfg.backend == titlesim::BackendKind::Ort {
+                find_ort_in_interpreter(py, cfg);
+            }
+        }
+        let scorer = detached(py, move || load(&config))?;
+        for w in &scorer.warnings {
+            PyErr::warn(
+                py,
+                &py.get_type::<PyUserWarning>(),
+                &std::ffi::CString::new(format!("titlesim: {w}")).unwrap_or_default(),
+                1,
+            )?;
+        }
+        Ok(scorer)
+    }
+
+    /// A scorer around a loaded ``Model``: its cosine against ``threshold`` (no GT store, no
+    /// shadow). Raises ``ValueError`` for a threshold that is not a number from -1 to 1.
+    #[staticmethod]
+    fn from_model(model: &Model, threshold: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let t: f32 = args::threshold(threshold, "threshold")?
+            .parse()
+            .map_err(|_| Failure::value("threshold: not a number"))?;
+        let mut cfg = model.config.clone();
+        cfg.threshold = t;
+        let (canonical, warnings) =
+            titlesim::scorer_for(model.embedder.clone(), &cfg).map_err(Failure::from)?;
+        Ok(Scorer::new(canonical, None, warnings))
+    }
+
+    /// Scores pairs: ``products[i]`` against ``gts[i]``. Returns ``Scores`` (numpy arrays
+    /// ``cosine`` and ``passed``, plus ``threshold``), in order.
+    ///
+    /// ``ids`` name the pairs in the shadow log (the shadow samples by id, so give stable ids
+    /// to sample the same pairs on every run; by default each call makes fresh ones),
+    /// ``phases`` and ``labels`` (0, 1 or None) are logged with them. The verdicts are those
+    /// of the canonical model, whatever the shadow does.
+    ///
+    /// Raises ``TypeError`` for anything but lists of str (``None``, ``bytes``, other items),
+    /// ``ValueError`` for empty lists or lists of different lengths.
+    #[pyo3(signature = (products, gts, ids = None, phases = None, labels = None))]
+    fn score(
+        &self,
+        py: Python<'_>,
+        products: &Bound<'_, PyAny>,
+        gts: &Bound<'_, PyAny>,
+        ids: Option<&Bound<'_, PyAny>>,
+        phases: Option<&Bound<'_, PyAny>>,
+        labels: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Scores> {
+        self.check_open()?;
+        let products = args::texts(products, "products")?;
+        let gts = args::texts(gts, "gts")?;
+        let n = products.len();
+        if gts.len() != n {
+            return Err(Failure::value(format!(
+                "products has {n} titles but gts has {}: give one ground truth per product",
+                gts.len()
+            ))
+            .into());
+        }
+        let ids = args::column(ids, "ids", n, args::text)?;
+        let phases = args::column(phases, "phases", n, args::optional_text)?;
+        let labels = args::column(labels, "labels", n, args::label)?;
+        let pairs = self.pairs(products, gts, ids, phases, labels);
+        let scores = self.run(py, pairs)?;
+        let ids = scores.iter().map(|s| s.id.clone()).collect();
+        let cosine: Vec<f32> = scores.iter().map(|s| s.cosine).collect();
+        let passed: Vec<bool> = scores.iter().map(|s| s.pass).collect();
+        let from_store: Vec<bool> = scores.iter().map(|s| s.gt_from_store).collect();
+        Ok(Scores {
+            ids,
+            cosine: PyArray1::from_vec(py, cosine).unbind(),
+            passed: PyArray1::from_vec(py, passed).unbind(),
+            gt_from_store: PyArray1::from_vec(py, from_store).unbind(),
+            threshold: self.canonical.threshold(),
+        })
+    }
+
+    /// Scores one pair; returns a ``Verdict`` (``cosine``, ``passed``, ``threshold``, truthy when
+    /// it passed). Raises as ``score`` does.
+    #[pyo3(signature = (product, gt, id = None, phase = None, label = None))]
+    fn score_pair(
+        &self,
+        py: Python<'_>,
+        product: &Bound<'_, PyAny>,
+        gt: &Bound<'_, PyAny>,
+        id: Option<&Bound<'_, PyAny>>,
+        phase: Option<&Bound<'_, PyAny>>,
+        label: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Verdict> {
+        self.check_open()?;
+        let product = args::text(product, "product")?;
+        let gt = args::text(gt, "gt")?;
+        let id = id
+            .filter(|i| !i.is_none())
+            .map(|i| args::text(i, "id"))
+            .transpose()?;
+        let phase = match phase {
+            Some(p) => args::optional_text(p, "phase")?,
+            None => None,
+        };
+        let label = match label {
+            Some(l) => args::label(l, "label")?,
+            None => None,
+        };
+        let pairs = self.pairs(
+            vec![product],
+            vec![gt],
+            id.map(|i| vec![i]),
+            Some(vec![phase]),
+            Some(vec![label]),
+        );
+        let s = self.run(py, pairs)?.remove(0);
+        Ok(Verdict {
+            cosine: s.cosine,
+            passed: s.pass,
+            threshold: s.threshold,
+            gt_from_store: s.gt_from_store,
+        })
+    }
+
+    /// The canonical threshold.
+    #[getter]
+    fn threshold(&self) -> f32 {
+        self.canonical.threshold()
+    }
+
+    /// The canonical model (its folder or name).
+    #[getter]
+    fn model(&self) -> String {
+        self.canonical.info().model.clone()
+    }
+
+    /// The shadow model, or ``None`` when there is none (or it failed to load).
+    #[getter]
+    fn shadow_model(&self) -> Option<String> {
+        self.shadow
+            .as_ref()
+            .and_then(|s| s.shadow())
+            .map(|s| s.info().model.clone())
+    }
+
+    /// Warnings given at load (a shadow model that failed to load, a GT store ignored).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    /// What this scorer has done: ``pairs`` scored, ``passed``, ``gt_from_store`` (ground
+    /// truths taken from the GT store, not encoded) and ``gt_encoded``.
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = *lock(&self.counts);
+        let d = PyDict::new(py);
+        d.set_item("pairs", c.pairs)?;
+        d.set_item("passed", c.passed)?;
+        d.set_item("gt_from_store", c.gt_from_store)?;
+        d.set_item("gt_encoded", c.pairs - c.gt_from_store)?;
+        Ok(d)
+    }
+
+    /// Waits for the shadow's last records and closes the sinks; returns what the shadow log
+    /// got (``None`` without a shadow) as a dict: ``tally`` (pairs, shadowed, agreement and
+    /// errors, overall and per phase) and ``sinks`` (records written and failed per sink).
+    /// Scoring afterwards raises ``ValueError``; closing twice returns ``None``.
+    fn close(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let Some(shadow) = self.shadow.clone() else {
+            return Ok(None);
+        };
+        let json = detached(py, move || {
+            let report = runtime()?.block_on(shadow.finish())?;
+            let doc = serde_json::json!({ "tally": report.tally, "sinks": report.sinks });
+            Ok(doc.to_string())
+        })?;
+        let value = py.import("json")?.call_method1("loads", (json,))?;
+        Ok(Some(value.unbind()))
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "titlesim.Scorer({:?} at threshold {}, shadow={:?})",
+            self.canonical.info().model,
+            self.canonical.threshold(),
+            self.shadow_model()
+        )
+    }
+}
+
+impl Scorer {
+    fn new(
+        canonical: CosineScorer,
+        shadow: Option<Arc<ShadowScorer>>,
+        warnings: Vec<String>,
+    ) -> Self {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        Scorer {
+            canonical,
+            shadow,
+            warnings,
+            counts: Mutex::new(Counts::default()),
+            closed: AtomicBool::new(false),
+            next_id: AtomicU64::new(0),
+            session: format!("py{}-{ms}", std::process::id()),
+        }
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(Failure::value(
+                "this Scorer is closed: make a new one to score more pairs",
+            ));
+        }
+        Ok(())
+    }
+
+    fn pairs(
+        &self,
+        products: Vec<String>,
+        gts: Vec<String>,
+        ids: Option<Vec<String>>,
+        phases: Option<Vec<Option<String>>>,
+        labels: Option<Vec<Option<u8>>>,
+    ) -> Vec<Pair> {
+        let n = products.len();
+        let ids = ids.unwrap_or_else(|| {
+            let first = self.next_id.fetch_add(n as u64, Ordering::SeqCst);
+            (first..first + n as u64)
+                .map(|i| format!("{}-{i}", self.session))
+                .collect()
+        });
+        let mut phases = phases.unwrap_or_else(|| vec![None; n]).into_iter();
+        let mut labels = labels.unwrap_or_else(|| vec![None; n]).into_iter();
+        products
+            .into_iter()
+            .zip(gts)
+            .zip(ids)
+            .map(|((product, gt), id)| Pair {
+                id,
+                phase: phases.next().flatten(),
+                product,
+                gt,
+                label: labels.next().flatten(),
+            })
+            .collect()
+    }
+
+    /// Scores on the shared runtime with the GIL released, through the shadow scorer when
+    /// there is one.
+    fn run(&self, py: Python<'_>, pairs: Vec<Pair>) -> PyResult<Vec<PairScore>> {
+        let canonical = self.canonical.clone();
+        let shadow = self.shadow.clone();
+        let scores = detached(py, move || {
+            let rt = runtime()?;
+            let scores = match &shadow {
+                Some(s) => rt.block_on(s.score_batch(&pairs))?,
+                None => rt.block_on(canonical.score_batch(&pairs))?,
+            };
+            if scores.len() != pairs.len() {
+                return Err(Failure::Panic(format!(
+                    "the scorer returned {} scores for {} pairs",
+                    scores.len(),
+                    pairs.len()
+                )));
+            }
+            Ok(scores)
+        })?;
+        let mut c = lock(&self.counts);
+        for s in &scores {
+            c.pairs += 1;
+            c.passed += u64::from(s.pass);
+            c.gt_from_store += u64::from(s.gt_from_store);
+        }
+        Ok(scores)
+    }
+}
+
+impl Drop for Scorer {
+    /// A scorer dropped without `close()` still writes its last shadow records.
+    fn drop(&mut self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let (Some(shadow), Ok(rt)) = (self.shadow.take(), runtime()) {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let _ = rt.block_on(shadow.finish());
+            }));
+        }
+    }
+}
+
+/// Loads what a configuration names, as `titlesim serve` does: the canonical scorer (an error
+/// stops here), the shadow log's sinks (opened and locked before the shadow model loads), the
+/// shadow scorer (a failure is a warning).
+fn load(config: &Config) -> Result<Scorer> {
+    let (canonical, mut warnings) = titlesim::load_scorer(&config.canonical)?;
+    let Some(shadow_cfg) = config.active_shadow() else {
+        return Ok(Scorer::new(canonical, None, warnings));
+    };
+    let o = &config.shadow_options;
+    if o.log.is_none() && o.emf_target().is_none() {
+        return Err(Failure::config(
+            "the configuration has a [shadow] table but [shadow_options] names no `log` (nor \
+             `emf`): the shadow's records would go nowhere; set `log`",
+        ));
+    }
+    let (sinks, notes) = titlesim_shadow::open_sinks(o, None)?;
+    warnings.extend(notes);
+    let (shadow, w) = titlesim::load_shadow_scorer(shadow_cfg);
+    warnings.extend(w);
+    let settings = ShadowSettings::from_options(o);
+    let rt = runtime()?;
+    let _guard = rt.enter();
+    let shadow = Arc::new(ShadowScorer::new(
+        canonical.clone(),
+        shadow,
+        settings,
+        sinks,
+    )?);
+    lock(&LIVE).push(Arc::downgrade(&shadow));
+    Ok(Scorer::new(canonical, Some(shadow), warnings))
+}
+
+/// The shadow scorers of the process, for [`close_all`] at exit.
+static LIVE: Mutex<Vec<Weak<ShadowScorer>>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Writes the last records of every shadow scorer still open; `titlesim/__init__.py`
+/// registers it with `atexit`, so a script that never closes its scorer loses no record.
+#[pyfunction]
+pub fn _close_all(py: Python<'_>) -> PyResult<()> {
+    let live: Vec<Arc<ShadowScorer>> = lock(&LIVE).drain(..).filter_map(|w| w.upgrade()).collect();
+    detached(py, move || {
+        let rt = runtime()?;
+        for s in live {
+            let _ = rt.block_on(s.finish());
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,133 @@
+"""titlesim.Model: sentence-transformers' encode/similarity, against the committed references
+and the CLI's `titlesim embed`."""
+
+import json
+
+import numpy as np
+import pytest
+
+import titlesim
+from conftest import FIXTURES, reference, run_cli
+
+
+@pytest.mark.parametrize(
+    "backend,name",
+    [("candle", "tiny-bert-mean"), ("candle", "tiny-bert-cls"), ("tract", "tiny-bert-mean")],
+)
+def test_tiny_models_match_sentence_transformers(backend, name):
+    ref = reference(name)
+    model = titlesim.Model(FIXTURES / name, backend=backend, threads=1)
+    got = model.encode(ref["texts"])
+    want = np.array(ref["embeddings"], dtype=np.float32)
+    assert got.shape == want.shape and got.dtype == np.float32
+    assert np.abs(got - want).max() <= 1e-5
+
+
+def test_minilm_matches_sentence_transformers(minilm):
+    ref = reference("all-minilm-l6-v2")
+    model = titlesim.Model(minilm, threads=2)
+    got = model.encode(ref["texts"])
+    want = np.array(ref["embeddings"], dtype=np.float32)
+    assert np.abs(got - want).max() <= 1e-5
+    # The model normalises (its modules.json): unit vectors.
+    assert model.normalize
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_encode_equals_titlesim_embed_bit_for_bit(minilm, titlesim_bin, tmp_path):
+    texts = reference("all-minilm-l6-v2")["texts"]
+    # `titlesim embed` reads one text per line: keep the texts that are one line.
+    texts = [t for t in texts if "\n" not in t and "\r" not in t]
+    src = tmp_path / "texts.txt"
+    src.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    out = run_cli(titlesim_bin, "embed", "--model", str(minilm), "--backend", "candle",
+                  "--input", str(src))
+    cli = np.array([json.loads(line)["embedding"] for line in out.splitlines()],
+                   dtype=np.float32)
+    py = titlesim.Model(minilm).encode(texts)
+    assert cli.shape == py.shape
+    assert np.array_equal(cli.view(np.uint32), py.view(np.uint32))
+
+
+def test_vectors_do_not_depend_on_the_batch():
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    texts = reference("tiny-bert-mean")["texts"]
+    together = model.encode(texts, batch_size=32)
+    for bs in (1, 3, 7):
+        alone = model.encode(texts, batch_size=bs)
+        assert np.array_equal(together.view(np.uint32), alone.view(np.uint32)), bs
+    single = model.encode(texts[2])
+    assert single.shape == (model.dim,)
+    assert np.array_equal(single, together[2])
+
+
+def test_similarity_is_the_scorers_cosine(minilm):
+    model = titlesim.Model(minilm)
+    a = model.encode(["Apple iPhone 15 128GB Black", "USB C Cable 2 Pack"])
+    b = model.encode(["iPhone 15 (128 GB) - Black"])
+    sim = model.similarity(a, b)
+    assert sim.shape == (2, 1) and sim.dtype == np.float32
+    scorer = titlesim.Scorer.from_model(model, 0.5)
+    v = scorer.score_pair("Apple iPhone 15 128GB Black", "iPhone 15 (128 GB) - Black")
+    assert sim[0, 0] == v.cosine
+    assert sim[0, 0] > sim[1, 0]
+
+
+def test_normalize_embeddings_on_a_model_that_does_not():
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    assert not model.normalize
+    raw = model.encode(["USB C Cable 2 Pack"])
+    unit = model.encode(["USB C Cable 2 Pack"], normalize_embeddings=True)
+    assert abs(np.linalg.norm(raw) - 1.0) > 1e-3
+    assert np.allclose(unit, raw / np.linalg.norm(raw), atol=1e-6)
+
+
+def test_prompts_by_name():
+    ref = reference("tiny-qwen3.query")
+    model = titlesim.Model(FIXTURES / "tiny-qwen3", threads=1)
+    got = model.encode(ref["texts"], prompt_name=ref["prompt_name"])
+    assert np.abs(got - np.array(ref["embeddings"], dtype=np.float32)).max() <= 1e-5
+    with pytest.raises(titlesim.ConfigError, match="nosuchprompt"):
+        model.encode(["x"], prompt_name="nosuchprompt")
+
+
+def test_dimension_mismatch_raises():
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    ok = model.encode(["a"])
+    with pytest.raises(ValueError, match="length 384"):
+        model.similarity(ok, np.zeros((2, 384), dtype=np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        model.similarity(ok, np.full((1, model.dim), np.nan))
+
+
+@pytest.mark.parametrize(
+    "texts,error,message",
+    [
+        (None, TypeError, "got None"),
+        (b"bytes", TypeError, "single bytes"),
+        ([b"bytes"], TypeError, r"texts\[0\]: expected str, got bytes"),
+        (["ok", 3], TypeError, r"texts\[1\]: expected str, got int"),
+        ([], ValueError, "empty"),
+        (["nul\x00byte"], ValueError, "NUL"),
+        (["\udc80"], ValueError, "surrogate"),
+        (42, TypeError, "got int"),
+    ],
+)
+def test_bad_texts_raise(texts, error, message):
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    with pytest.raises(error, match=message):
+        model.encode(texts)
+
+
+def test_loading_errors_are_typed(tmp_path):
+    with pytest.raises(titlesim.ModelError, match="not found"):
+        titlesim.Model(tmp_path / "nothing-here")
+    with pytest.raises(titlesim.ConfigError, match="dtype"):
+        titlesim.Model(FIXTURES / "tiny-bert-mean", dtype="int9")
+    with pytest.raises(titlesim.ConfigError, match="threads"):
+        titlesim.Model(FIXTURES / "tiny-bert-mean", threads=0)
+    with pytest.raises(titlesim.BackendError, match="int8"):
+        titlesim.Model(FIXTURES / "tiny-bert-mean", backend="tract", dtype="int8")
+    # Every titlesim exception is a titlesim.Error; config errors are also ValueErrors.
+    assert issubclass(titlesim.ConfigError, ValueError)
+    assert issubclass(titlesim.StoreError, titlesim.Error)

@@ -1,0 +1,270 @@
+"""titlesim.Scorer and the protocol functions: the validator's paths (GT skip, plain encode,
+shadow logging, a store of another model), threads, bad input, and the CLI's documents."""
+
+import csv
+import json
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import titlesim
+from conftest import FIXTURES, GTS, PRODUCTS, run_cli, table, write_config
+
+MEAN = FIXTURES / "tiny-bert-mean"
+CLS = FIXTURES / "tiny-bert-cls"
+
+
+def read_log(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_plain_encode_path_gives_the_models_cosines():
+    model = titlesim.Model(MEAN, threads=1)
+    scorer = titlesim.Scorer.from_model(model, 0.9)
+    scores = scorer.score(PRODUCTS, GTS)
+    p, g = model.encode(PRODUCTS), model.encode(GTS)
+    want = np.array([model.similarity(p[i], g[i])[0, 0] for i in range(len(PRODUCTS))])
+    assert scores.cosine.dtype == np.float32 and scores.passed.dtype == np.bool_
+    assert np.array_equal(scores.cosine, want)
+    assert np.array_equal(scores.passed, scores.cosine >= np.float32(0.9))
+    assert scores.threshold == np.float32(0.9) and len(scores) == len(PRODUCTS)
+    assert not scores.gt_from_store.any()
+    assert scorer.counts == {"pairs": 8, "passed": int(scores.passed.sum()),
+                             "gt_from_store": 0, "gt_encoded": 8}
+    v = scorer.score_pair(PRODUCTS[0], GTS[0])
+    assert v.cosine == scores.cosine[0] and bool(v) == v.passed == scores.passed[0]
+
+
+def test_gt_skip_path_leaves_stored_titles_unencoded(tmp_path):
+    store = tmp_path / "gt.tsgt"
+    cfg = write_config(tmp_path / "t.toml", table(MEAN, 0.9, f"gt_store = {json.dumps(str(store))}"))
+    report = titlesim.precompute(cfg, GTS[:4] + ["   "])
+    assert report["added"] == 4 and report["existing"] == 0 and report["skipped_blank"] == 1
+    # All of them: only the one title not stored yet is encoded; again, none.
+    assert titlesim.precompute(cfg, GTS)["added"] == 1
+    assert titlesim.precompute(cfg, GTS)["existing"] == len(set(GTS))
+    with titlesim.Scorer.from_config(cfg) as scorer:
+        scores = scorer.score(PRODUCTS, GTS)
+        assert scores.gt_from_store.all()
+        assert scorer.counts["gt_from_store"] == 8 and scorer.counts["gt_encoded"] == 0
+    # The verdicts are those of encoding both titles.
+    plain = titlesim.Scorer.from_model(titlesim.Model(MEAN, threads=1), 0.9).score(PRODUCTS, GTS)
+    assert np.array_equal(plain.cosine, scores.cosine)
+    # A title the store lacks is encoded.
+    with titlesim.Scorer.from_config(cfg) as scorer:
+        v = scorer.score_pair("USB C Cable 2 Pack", "USB C Cable, 2 pack")
+        assert not v.gt_from_store and scorer.counts["gt_encoded"] == 1
+
+
+def test_a_store_of_another_model_raises(tmp_path):
+    store = tmp_path / "gt.tsgt"
+    other = write_config(tmp_path / "cls.toml", table(CLS, 0.9, f"gt_store = {json.dumps(str(store))}"))
+    titlesim.precompute(other, GTS)
+    cfg = write_config(tmp_path / "mean.toml", table(MEAN, 0.9, f"gt_store = {json.dumps(str(store))}"))
+    with pytest.raises(titlesim.StoreError, match="another model"):
+        titlesim.Scorer.from_config(cfg)
+    with pytest.raises(titlesim.StoreError, match="another model"):
+        titlesim.precompute(cfg, GTS)
+    missing = write_config(tmp_path / "m.toml", table(MEAN, 0.9, 'gt_store = "nope.tsgt"'))
+    with pytest.raises(titlesim.StoreError, match="does not exist"):
+        titlesim.Scorer.from_config(missing)
+
+
+def test_shadow_logging_leaves_canonical_results_unchanged(tmp_path):
+    log = tmp_path / "shadow.jsonl"
+    cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),
+                       f"log = {json.dumps(str(log))}")
+    ids = [f"p{i}" for i in range(len(PRODUCTS))]
+    phases = ["race" if i % 2 else "qualifying" for i in range(len(PRODUCTS))]
+    labels = [1, 1, 1, 1, 1, 1, 0, 0]
+    with titlesim.Scorer.from_config(cfg) as scorer:
+        assert scorer.shadow_model == str(CLS)
+        shadowed = scorer.score(PRODUCTS, GTS, ids=ids, phases=phases, labels=labels)
+        one = scorer.score_pair(PRODUCTS[0], GTS[0], id="single", phase="race", label=True)
+    report = scorer.close()  # closing again is harmless
+    assert report is None
+    alone = titlesim.Scorer.from_model(titlesim.Model(MEAN, threads=1), 0.9).score(PRODUCTS, GTS)
+    assert np.array_equal(shadowed.cosine, alone.cosine)
+    assert np.array_equal(shadowed.passed, alone.passed)
+    records = read_log(log)
+    assert [r["pair_id"] for r in records] == ids + ["single"]
+    assert [r["phase"] for r in records[:8]] == phases
+    assert [r["label"] for r in records[:8]] == labels and records[8]["label"] == 1
+    for r, c in zip(records, list(shadowed.cosine) + [one.cosine]):
+        assert np.float32(r["canonical"]["cosine"]) == c
+        assert r["shadow"]["model"] == str(CLS) and "cosine" in r["shadow"]
+    # The shadow's cosines are the candidate model's.
+    cand = titlesim.Scorer.from_model(titlesim.Model(CLS, threads=1), 0.8).score(PRODUCTS, GTS)
+    assert [np.float32(r["shadow"]["cosine"]) for r in records[:8]] == list(cand.cosine)
+
+
+def test_close_reports_what_the_log_got(tmp_path):
+    log = tmp_path / "shadow.jsonl"
+    cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),
+                       f"log = {json.dumps(str(log))}")
+    scorer = titlesim.Scorer.from_config(cfg)
+    scorer.score(PRODUCTS, GTS)
+    report = scorer.close()
+    assert report["tally"]["total"]["pairs"] == 8
+    assert report["sinks"][0]["records_written"] == 8
+    with pytest.raises(ValueError, match="closed"):
+        scorer.score(PRODUCTS, GTS)
+
+
+def test_a_failing_shadow_raises_nothing(tmp_path):
+    log = tmp_path / "shadow.jsonl"
+    cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(tmp_path / "no-model", 0.8),
+                       f"log = {json.dumps(str(log))}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scorer = titlesim.Scorer.from_config(cfg)
+    assert any("failed to load" in str(w.message) for w in caught)
+    assert scorer.shadow_model is None and "failed to load" in scorer.warnings[0]
+    with scorer:
+        scores = scorer.score(PRODUCTS, GTS)
+    alone = titlesim.Scorer.from_model(titlesim.Model(MEAN, threads=1), 0.9).score(PRODUCTS, GTS)
+    assert np.array_equal(scores.cosine, alone.cosine)
+    records = read_log(log)
+    assert len(records) == 8 and all(r.get("shadow") is None for r in records)
+
+
+def test_a_log_held_by_another_scorer_is_refused(tmp_path):
+    log = tmp_path / "shadow.jsonl"
+    cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),
+                       f"log = {json.dumps(str(log))}")
+    with titlesim.Scorer.from_config(cfg):
+        with pytest.raises(titlesim.Error, match="another titlesim process"):
+            titlesim.Scorer.from_config(cfg)
+
+
+def test_four_threads_give_the_results_of_one():
+    scorer = titlesim.Scorer.from_model(titlesim.Model(MEAN, threads=2), 0.9)
+    products = PRODUCTS * 8
+    gts = GTS[::-1] * 8
+    want = scorer.score(products, gts).cosine
+    results = [None] * 4
+    errors = []
+
+    def work(k):
+        try:
+            for _ in range(5):
+                got = scorer.score(products, gts).cosine
+                assert np.array_equal(got, want)
+            results[k] = got
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert all(np.array_equal(r, want) for r in results)
+    assert scorer.counts["pairs"] == len(products) * 21
+
+
+@pytest.mark.parametrize(
+    "products,gts,kwargs,error,message",
+    [
+        (None, GTS, {}, TypeError, "products: expected a list of str, got None"),
+        (PRODUCTS, b"x", {}, TypeError, "gts: .*single bytes"),
+        (["a", None], ["b", "c"], {}, TypeError, r"products\[1\]: expected str, got NoneType"),
+        ([], [], {}, ValueError, "products is empty"),
+        (["a", "b"], ["c"], {}, ValueError, "products has 2 titles but gts has 1"),
+        (["a"], ["b"], {"ids": ["x", "y"]}, ValueError, "ids has 2 items for 1 pairs"),
+        (["a"], ["b"], {"labels": [2]}, ValueError, "a label is 0, 1 or None"),
+        (["a"], ["b"], {"labels": ["yes"]}, TypeError, "a label is 0, 1 or None"),
+        (["a"], ["b"], {"phases": [3]}, TypeError, r"phases\[0\]: expected str"),
+    ],
+)
+def test_bad_input_raises(products, gts, kwargs, error, message):
+    scorer = titlesim.Scorer.from_model(titlesim.Model(MEAN, threads=1), 0.9)
+    with pytest.raises(error, match=message):
+        scorer.score(products, gts, **kwargs)
+    assert scorer.counts["pairs"] == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 1.5, "x", True])
+def test_bad_thresholds_raise(bad):
+    model = titlesim.Model(MEAN, threads=1)
+    with pytest.raises((TypeError, ValueError), match="threshold"):
+        titlesim.Scorer.from_model(model, bad)
+
+
+def test_config_errors_name_the_key(tmp_path):
+    cfg = write_config(tmp_path / "bad.toml", table(MEAN, 0.9, "colour = 3"))
+    with pytest.raises(titlesim.ConfigError, match="colour"):
+        titlesim.Scorer.from_config(cfg)
+    with pytest.raises(titlesim.FileError, match="nope.toml"):
+        titlesim.Scorer.from_config(tmp_path / "nope.toml")
+    no_log = write_config(tmp_path / "nolog.toml", table(MEAN, 0.9), table(CLS, 0.8))
+    with pytest.raises(titlesim.ConfigError, match="log"):
+        titlesim.Scorer.from_config(no_log)
+
+
+def shadow_log(tmp_path, titlesim_bin):
+    """A shadow log written by the CLI over the validator-like pairs, repeated."""
+    pairs = tmp_path / "pairs.csv"
+    rows = ["id,phase,product,gt"]
+    for k in range(6):
+        for i, (p, g) in enumerate(zip(PRODUCTS, GTS)):
+            phase = "race" if (i + k) % 3 else "qualifying"
+            rows.append(f'{k}-{i},{phase},"{p}","{g[::-1] if (i + k) % 4 == 0 else g}"')
+    pairs.write_text("\n".join(rows) + "\n")
+    log = tmp_path / "shadow.jsonl"
+    cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8))
+    run_cli(titlesim_bin, "shadow", "-c", str(cfg), "-p", str(pairs), "--log", str(log),
+            "--out", str(tmp_path / "verdicts.csv"))
+    return log
+
+
+def test_calibrate_returns_the_clis_document(tmp_path, titlesim_bin):
+    log = shadow_log(tmp_path, titlesim_bin)
+    cli = json.loads(run_cli(titlesim_bin, "calibrate", str(log), "--json",
+                             "--grid", "0.30:0.99:0.01", "--floor", "0.5"))
+    py = titlesim.calibrate(log, grid="0.30:0.99:0.01", floor=0.5)
+    assert py == cli
+    given = titlesim.calibrate([log], canon_threshold=0.9, grid="0.30:0.99:0.01", floor=0.5)
+    assert given["canonical_threshold"]["source"] == "given"
+    assert given["compromise"] == py["compromise"] and given["phases"] == py["phases"]
+    with pytest.raises(ValueError, match="canon_threshold"):
+        titlesim.calibrate(log, canon_threshold=float("nan"))
+    with pytest.raises(ValueError, match="grid"):
+        titlesim.calibrate(log, grid="0.5-0.9")
+    with pytest.raises(ValueError, match="floor"):
+        titlesim.calibrate(log, floor=78)
+    with pytest.raises(ValueError, match="logs is empty"):
+        titlesim.calibrate([])
+    with pytest.raises(titlesim.FileError, match="missing.jsonl"):
+        titlesim.calibrate(tmp_path / "missing.jsonl")
+
+
+def test_review_export_and_tally_match_the_cli(tmp_path, titlesim_bin):
+    log = shadow_log(tmp_path, titlesim_bin)
+    py_csv, cli_csv = tmp_path / "py.csv", tmp_path / "cli.csv"
+    doc = titlesim.review_export(log, 0.8, py_csv)
+    run_cli(titlesim_bin, "review", "export", "--log", str(log), "--shadow-threshold", "0.8",
+            "--out", str(cli_csv))
+    assert py_csv.read_text() == cli_csv.read_text()
+    assert doc["exported"] == len(py_csv.read_text().splitlines()) - 1 > 0
+    with pytest.raises(titlesim.FileError, match="exists"):
+        titlesim.review_export(log, 0.8, py_csv)
+    # Fill the verdicts: the canonical model was right on every other row.
+    with py_csv.open(newline="") as f:
+        rows = list(csv.reader(f))
+    col = rows[0].index("verdict")
+    for i, row in enumerate(rows[1:]):
+        row[col] = "canonical" if i % 2 else "shadow"
+    with py_csv.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    tally = titlesim.review_tally(py_csv)
+    assert tally == json.loads(run_cli(titlesim_bin, "review", "tally", str(py_csv), "--json"))
+    rows[1][col] = "maybe"
+    bad = tmp_path / "bad.csv"
+    with bad.open("w", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
+    with pytest.raises(titlesim.InputError, match="bad.csv:2"):
+        titlesim.review_tally(bad)

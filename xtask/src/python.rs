@@ -1,0 +1,262 @@
+//! The Python package's step of `cargo xtask test`: a virtual environment, the wheel built
+//! from `crates/python` with maturin, and its pytest suite.
+//!
+//! The environment lives in `target/python-env` (kept between runs: a second run only
+//! rebuilds and reinstalls the wheel). It gets maturin, numpy and pytest from PyPI, and the
+//! ONNX Runtime wheel that `fetch-models` downloaded (without its dependencies: the tests need
+//! only its library, to check that the ort backend finds it in the interpreter's package).
+//! The wheel is built in the dev profile (dependencies optimised, as `cargo test` builds
+//! them), into `target/wheels/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+use crate::fetch::python;
+use crate::say;
+use crate::util::{run_status, workspace_root};
+
+/// What pytest reported.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PytestCounts {
+    pub passed: u64,
+    pub failed: u64,
+    pub skipped: u64,
+}
+
+impl PytestCounts {
+    /// Reads pytest's last line: `3 failed, 41 passed, 1 skipped in 9.56s` (errors count as
+    /// failures).
+    pub fn parse(line: &str) -> Option<Self> {
+        let line = line.trim().trim_matches('=').trim();
+        let (counts, _) = line.rsplit_once(" in ")?;
+        let mut c = PytestCounts::default();
+        let mut found = false;
+        for part in counts.split(',') {
+            let mut w = part.split_whitespace();
+            let (Some(n), Some(what)) = (w.next(), w.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => c.passed += n,
+                "failed" | "error" | "errors" => c.failed += n,
+                "skipped" | "xfailed" => c.skipped += n,
+                _ => continue,
+            }
+            found = true;
+        }
+        found.then_some(c)
+    }
+}
+
+fn env_python(env: &Path) -> PathBuf {
+    env.join("bin").join("python")
+}
+
+/// Creates the environment (installing Debian's python3-venv when `venv` is missing) and the
+/// tools in it, when not there yet.
+fn ensure_env(env: &Path, models: &Path) -> Result<()> {
+    let py = env_python(env);
+    if !py.exists() {
+        let base = python();
+        say!("python: creating {}", env.display());
+        let mut venv = Command::new(&base);
+        venv.args(["-m", "venv"]).arg(env);
+        if !run_status(&mut venv, true)?.success() {
+            if Path::new("/usr/bin/apt-get").exists() {
+                say!("python: `{base} -m venv` failed; installing python3-venv with apt-get");
+                let _ = run_status(
+                    Command::new("apt-get").args(["install", "-y", "-q", "python3-venv"]),
+                    true,
+                );
+            }
+            let _ = std::fs::remove_dir_all(env);
+            let mut venv = Command::new(&base);
+            venv.args(["-m", "venv"]).arg(env);
+            if !run_status(&mut venv, true)?.success() {
+                bail!(
+                    "`{base} -m venv` cannot create {}: install python3-venv, or set \
+                     TITLESIM_PYTHON to a Python 3.10+ with venv",
+                    env.display()
+                );
+            }
+        }
+    }
+    let have = Command::new(&py)
+        .args(["-c", "import maturin, numpy, pytest"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        let mut pip = Command::new(&py);
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "maturin>=1.9,<2",
+            "numpy",
+            "pytest",
+        ]);
+        if !run_status(&mut pip, true)?.success() {
+            bail!("pip could not install maturin, numpy and pytest (PyPI must be reachable)");
+        }
+    }
+    let has_ort = Command::new(&py)
+        .args([
+            "-c",
+            "import importlib.util, sys; sys.exit(importlib.util.find_spec('onnxruntime') is None)",
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_ort {
+        let wheels = models.join(".wheels");
+        let wheel = std::fs::read_dir(&wheels)
+            .with_context(|| format!("reading {}", wheels.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("onnxruntime-"))
+            })
+            .with_context(|| {
+                format!(
+                    "no onnxruntime wheel in {}: run `cargo xtask fetch-models`",
+                    wheels.display()
+                )
+            })?;
+        let mut pip = Command::new(&py);
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--disable-pip-version-check",
+        ])
+        .arg(&wheel);
+        if !run_status(&mut pip, true)?.success() {
+            bail!("pip could not install {}", wheel.display());
+        }
+    }
+    Ok(())
+}
+
+/// Builds the wheel into `target/wheels/` and installs it into `env`; returns the wheel.
+pub fn build_wheel(env: &Path, profile: &str) -> Result<PathBuf> {
+    let root = workspace_root();
+    let out = root.join("target").join("wheels").join(profile);
+    let _ = std::fs::remove_dir_all(&out);
+    let mut maturin = Command::new(env.join("bin").join("maturin"));
+    maturin
+        .current_dir(&root)
+        .args([
+            "build",
+            "--quiet",
+            "-m",
+            "crates/python/Cargo.toml",
+            "--profile",
+            profile,
+            "-o",
+        ])
+        .arg(&out);
+    if !run_status(&mut maturin, true)?.success() {
+        bail!("maturin could not build the titlesim wheel");
+    }
+    let wheel = std::fs::read_dir(&out)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .context("maturin wrote no wheel")?;
+    let mut pip = Command::new(env_python(env));
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--force-reinstall",
+        "--no-deps",
+        "--disable-pip-version-check",
+    ])
+    .arg(&wheel);
+    if !run_status(&mut pip, true)?.success() {
+        bail!("pip could not install {}", wheel.display());
+    }
+    Ok(wheel)
+}
+
+/// The environment of the tests (`target/python-env`), made ready.
+pub fn test_env(models: &Path) -> Result<PathBuf> {
+    let env = workspace_root().join("target").join("python-env");
+    ensure_env(&env, models)?;
+    Ok(env)
+}
+
+/// Builds and installs the wheel, then runs the pytest suite; returns pytest's counts (and
+/// whether it passed).
+pub fn run_tests(models: &Path) -> Result<(bool, PytestCounts)> {
+    let env = test_env(models)?;
+    let wheel = build_wheel(&env, "dev")?;
+    say!("python: installed {}", wheel.display());
+    let root = workspace_root();
+    let mut cmd = Command::new(env_python(&env));
+    cmd.current_dir(&root)
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "crates/python/tests",
+        ])
+        .env("TITLESIM_MODELS_DIR", models)
+        .env(
+            "TITLESIM_BIN",
+            root.join("target").join("debug").join("titlesim"),
+        )
+        .stdout(Stdio::piped());
+    let mut child = cmd.spawn().context("cannot run pytest")?;
+    let stdout = child.stdout.take().expect("stdout was piped");
+    let mut last = PytestCounts::default();
+    use std::io::{BufRead, BufReader, Write};
+    let mut out = std::io::stdout();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading pytest's output")?;
+        if let Some(c) = PytestCounts::parse(&line) {
+            last = c;
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let ok = child.wait()?.success();
+    Ok((ok, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_pytest_summaries() {
+        assert_eq!(
+            PytestCounts::parse("44 passed in 9.56s"),
+            Some(PytestCounts {
+                passed: 44,
+                failed: 0,
+                skipped: 0
+            })
+        );
+        assert_eq!(
+            PytestCounts::parse("===== 2 failed, 41 passed, 1 skipped, 1 error in 12.01s ====="),
+            Some(PytestCounts {
+                passed: 41,
+                failed: 3,
+                skipped: 1
+            })
+        );
+        assert_eq!(PytestCounts::parse("test_model.py ....F"), None);
+        assert_eq!(PytestCounts::parse("collected 45 items in 0.2s"), None);
+    }
+}
