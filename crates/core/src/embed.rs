@@ -269,12 +269,24 @@ impl TransformerEmbedder {
 
     /// Embeds on the calling thread (for benchmarks and synchronous callers).
     pub fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
-        self.inner.embed(texts)
+        self.inner.embed(texts, self.inner.opts.batch_size)
+    }
+
+    /// [`TransformerEmbedder::embed_blocking`] with at most `batch_size` texts per backend call
+    /// instead of the configured number (at least 1). The texts are sorted by length across
+    /// the whole list before they are cut into batches, so one call with many texts pads less
+    /// than many calls with few; the vectors are the same either way.
+    pub fn embed_blocking_batched(
+        &self,
+        texts: &[String],
+        batch_size: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.inner.embed(texts, batch_size.max(1))
     }
 }
 
 impl Inner {
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+    fn embed(&self, texts: &[String], batch_size: usize) -> Result<Vec<Vec<f32>>> {
         let encoded = self.tokenizer.encode(texts)?;
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
         let dim = self.info.dim;
@@ -286,7 +298,7 @@ impl Inner {
             .unwrap_or(self.spec.max_seq_length);
         let batches = self.tokenizer.batches_padded(
             &encoded,
-            self.opts.batch_size,
+            batch_size,
             self.backend.batch_padding(),
             max_len,
         );
@@ -353,6 +365,6 @@ impl Embedder for TransformerEmbedder {
         }
         let inner = self.inner.clone();
         let texts = texts.to_vec();
-        run_blocking(move || inner.embed(&texts)).await
+        run_blocking(move || inner.embed(&texts, inner.opts.batch_size)).await
     }
 }

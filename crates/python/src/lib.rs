@@ -19,6 +19,15 @@ mod scorer;
 
 use pyo3::prelude::*;
 
+/// Panics inside the released-GIL section, as a bug in titlesim would: the tests check that it
+/// comes out as a `titlesim.Error`, not a crash (left out of the stub and of `__all__`).
+#[pyfunction]
+fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
+    runtime::detached(py, || -> errors::Result<()> {
+        panic!("a deliberate panic")
+    })
+}
+
 /// The native module; `titlesim/__init__.py` re-exports it.
 #[pymodule]
 fn _titlesim(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -31,6 +40,7 @@ fn _titlesim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(protocol::review_tally, m)?)?;
     m.add_function(wrap_pyfunction!(protocol::precompute, m)?)?;
     m.add_function(wrap_pyfunction!(scorer::_close_all, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "backends",

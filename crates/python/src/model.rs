@@ -24,7 +24,8 @@ use crate::runtime::detached;
 /// - ``backend``: ``"candle"``, ``"ort"`` (ONNX Runtime) or ``"tract"``.
 /// - ``threads``: compute threads (default: all cores).
 /// - ``dtype``: ``"f32"`` or ``"int8"`` (candle only).
-/// - ``batch_size``: texts per backend call (default 32); ``encode`` never sends more.
+/// - ``batch_size``: texts per backend call in ``Scorer`` use (default 32); ``encode`` takes its
+///   own.
 /// - ``max_length``, ``pooling``, ``normalize``, ``padding_side``, ``append_eos``: override the
 ///   folder's settings; ``onnx``, ``onnx_output``, ``ort_library``, ``optimization``: ONNX
 ///   options; ``revision``: a hub revision.
@@ -108,8 +109,9 @@ impl Model {
     /// Embeds texts: a ``(len(texts), dim)`` float32 array, one row per text in order (a
     /// single ``str`` gives a ``(dim,)`` vector, as sentence-transformers does).
     ///
-    /// ``batch_size`` caps the texts per backend call (at most the model's ``batch_size``);
-    /// the vectors do not depend on it, nor on which other texts share a call.
+    /// ``batch_size`` is the number of texts per backend call; the texts are sorted by length
+    /// before they are batched, as sentence-transformers does, and the vectors depend neither
+    /// on the batch size nor on which other texts share a call.
     /// ``normalize_embeddings=True`` L2-normalises vectors the model does not already
     /// normalise; ``None`` or ``False`` keeps what the model folder says. ``prompt_name``
     /// prepends a prompt of the folder's ``config_sentence_transformers.json`` (e.g.
@@ -150,29 +152,30 @@ impl Model {
         let embedder = self.embedder.clone();
         let dim = embedder.dim();
         let flat = detached(py, move || {
-            let mut flat = Vec::with_capacity(list.len() * dim);
-            for chunk in list.chunks(batch_size) {
-                let owned: Vec<String> = match &prompt {
-                    Some(p) => chunk
+            // One call: the embedder sorts all the texts by length before batching them.
+            let vectors = match &prompt {
+                Some(p) => {
+                    let prompted: Vec<String> = list
                         .iter()
                         .map(|t| titlesim::apply_prompt(Some(p), t).into_owned())
-                        .collect(),
-                    None => chunk.to_vec(),
-                };
-                let vectors = embedder.embed_blocking(&owned)?;
-                if vectors.len() != chunk.len() {
-                    return Err(Failure::Panic(format!(
-                        "the embedder returned {} vectors for {} texts",
-                        vectors.len(),
-                        chunk.len()
-                    )));
+                        .collect();
+                    embedder.embed_blocking_batched(&prompted, batch_size)?
                 }
-                for mut v in vectors {
-                    if normalize {
-                        titlesim::l2_normalize(&mut v);
-                    }
-                    flat.extend_from_slice(&v);
+                None => embedder.embed_blocking_batched(&list, batch_size)?,
+            };
+            if vectors.len() != list.len() {
+                return Err(Failure::Panic(format!(
+                    "the embedder returned {} vectors for {} texts",
+                    vectors.len(),
+                    list.len()
+                )));
+            }
+            let mut flat = Vec::with_capacity(list.len() * dim);
+            for mut v in vectors {
+                if normalize {
+                    titlesim::l2_normalize(&mut v);
                 }
+                flat.extend_from_slice(&v);
             }
             Ok(flat)
         })?;
