@@ -9,13 +9,16 @@ and prints one JSON line (the fields of head2head's Measurement) on stdout:
                of each batch, truncation at max_seq_length (256), mean pooling + L2 normalisation.
   --peer st    sentence-transformers on torch (torch.set_num_threads(--threads)); encode() sorts by
                length itself.
+  --peer titlesim  the titlesim Python package (crates/python, built in release mode) on candle f32,
+               Model(folder, threads=--threads).encode(texts, batch_size): the same kernels as the
+               CLI's candle row, so the difference between the two rows is the package's overhead.
 
 Both: load time, titles/s at batch 32 over --titles titles (after one warm-up batch), p50/p99 ms
 and titles/s at batch 1 over --latency-titles titles spread over them, peak RSS (ru_maxrss), and
 the vectors (raw little-endian f32, original title order) written to --vectors for parity.
 
 Set-up (optional): python3 -m venv .venv-bench &&
-  .venv-bench/bin/pip install onnxruntime==1.31.1 tokenizers sentence-transformers
+  .venv-bench/bin/pip install onnxruntime==1.31.1 tokenizers sentence-transformers ./crates/python
 """
 
 import argparse
@@ -114,9 +117,22 @@ class StPeer:
                                         show_progress_bar=False), dtype=np.float32)
 
 
+class TitlesimPeer:
+    def __init__(self, folder, threads):
+        import titlesim
+
+        self.m = titlesim.Model(folder, backend="candle", threads=threads)
+
+    def encode(self, texts, batch_size):
+        return self.m.encode(texts, batch_size=batch_size)
+
+
+PEERS = {"ort": OrtPeer, "st": StPeer, "titlesim": TitlesimPeer}
+
+
 def main():
     ap = argparse.ArgumentParser(description="titlesim bench peers (see module docstring)")
-    ap.add_argument("--peer", choices=["ort", "st"], required=True)
+    ap.add_argument("--peer", choices=sorted(PEERS), required=True)
     ap.add_argument("--model", required=True, help="the all-MiniLM-L6-v2 folder")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--titles-file", required=True)
@@ -128,7 +144,7 @@ def main():
         titles = [t.strip() for t in f if t.strip()][:a.titles]
     lat = spread(titles, a.latency_titles)
     t0 = time.perf_counter()
-    peer = (OrtPeer if a.peer == "ort" else StPeer)(a.model, a.threads)
+    peer = PEERS[a.peer](a.model, a.threads)
     load_s = time.perf_counter() - t0
     peer.encode(titles[:32], 32)
     peer.encode(lat[:1], 1)
@@ -149,6 +165,8 @@ def main():
     # Only the measured peer's packages: an ORT-only venv has no sentence-transformers.
     if a.peer == "ort":
         note = "onnxruntime %s" % md.version("onnxruntime")
+    elif a.peer == "titlesim":
+        note = "titlesim %s (Python package, candle f32)" % md.version("titlesim")
     else:
         note = "sentence-transformers %s, torch %s" % (md.version("sentence-transformers"), md.version("torch"))
     print(json.dumps({

@@ -36,7 +36,8 @@ pub struct BenchArgs {
     /// Only these backends (comma-separated: candle, ort, tract).
     #[arg(long)]
     pub backends: Option<String>,
-    /// Skip the Python peers (ONNX Runtime from Python, sentence-transformers).
+    /// Skip the Python peers (ONNX Runtime from Python, sentence-transformers, the titlesim
+    /// Python package).
     #[arg(long)]
     pub no_peers: bool,
     /// Python for the peers (default: .venv-bench/bin/python, then python3).

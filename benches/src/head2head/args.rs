@@ -45,7 +45,8 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) no_peers: bool,
     /// Python interpreter for the peers (ONNX Runtime peer: onnxruntime, tokenizers, numpy; the
-    /// sentence-transformers peer also needs sentence-transformers).
+    /// sentence-transformers peer also needs sentence-transformers; the titlesim package's
+    /// row needs `pip install ./crates/python`).
     #[arg(long)]
     pub(crate) python: Option<PathBuf>,
     /// The titles file.

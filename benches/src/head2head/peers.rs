@@ -1,6 +1,6 @@
-//! The Python peers: ONNX Runtime driven from Python and sentence-transformers on torch, both
-//! on all-MiniLM-L6-v2 (`scripts/bench_peers.py`), found on an interpreter that can import
-//! them.
+//! The Python peers: ONNX Runtime driven from Python, sentence-transformers on torch and
+//! titlesim's own Python package, all on all-MiniLM-L6-v2 (`scripts/bench_peers.py`), found on
+//! an interpreter that can import them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,6 +15,8 @@ pub(crate) struct Python {
     /// Whether `sentence_transformers` imports too (the ONNX Runtime peer needs only
     /// onnxruntime, tokenizers and numpy).
     pub(crate) sentence_transformers: bool,
+    /// Whether the `titlesim` package (`pip install ./crates/python`) imports too.
+    pub(crate) titlesim: bool,
 }
 
 /// The Python for the peers: none with `--no-peers` or when `--models` leaves all-MiniLM-L6-v2
@@ -51,9 +53,11 @@ fn find_python(explicit: Option<&Path>) -> Option<Python> {
     for c in candidates {
         if imports(&c, "onnxruntime, tokenizers, numpy") {
             let sentence_transformers = imports(&c, "sentence_transformers");
+            let titlesim = imports(&c, "titlesim");
             return Some(Python {
                 path: c,
                 sentence_transformers,
+                titlesim,
             });
         }
         if explicit.is_some_and(|e| e == c) {
@@ -96,10 +100,22 @@ pub(crate) fn add_peer_configs(py: &Python, configs: &mut Vec<Config>, skipped: 
     for (peer, engine, format) in [
         ("ort", "ONNX Runtime (Python)", "onnx fp32"),
         ("st", "sentence-transformers (torch)", "safetensors f32"),
+        (
+            "titlesim",
+            "titlesim Python package (candle)",
+            "safetensors f32",
+        ),
     ] {
-        if peer == "st" && !py.sentence_transformers {
+        let missing = match peer {
+            "st" if !py.sentence_transformers => Some("sentence-transformers not importable"),
+            "titlesim" if !py.titlesim => {
+                Some("titlesim not importable: pip install ./crates/python")
+            }
+            _ => None,
+        };
+        if let Some(why) = missing {
             skipped.push(format!(
-                "all-MiniLM-L6-v2@peer-st (sentence-transformers not importable by {})",
+                "all-MiniLM-L6-v2@peer-{peer} ({why} by {})",
                 py.path.display()
             ));
             continue;

@@ -123,7 +123,43 @@ impl Report {
         };
         let mut out = self.fastest_targets(base, base_name);
         out.extend(self.time_targets(base, base_name));
+        out.extend(self.python_targets());
         out
+    }
+
+    /// The Python package against the CLI's candle f32 (the same kernels): within 5% of its
+    /// throughput at batch 32, and under 50 µs more per call at batch 1 (p50).
+    fn python_targets(&self) -> Vec<Target> {
+        let (Some(py), Some(rs)) = (
+            self.ok("all-MiniLM-L6-v2@peer-titlesim"),
+            self.ok("all-MiniLM-L6-v2@candle"),
+        ) else {
+            return Vec::new();
+        };
+        let ratio = py.b32_titles_per_s / rs.b32_titles_per_s;
+        let overhead_us = (py.b1_p50_ms - rs.b1_p50_ms) * 1e3;
+        vec![
+            Target {
+                name: "Python package ≥ 0.95× the CLI's candle throughput, batch 32".into(),
+                goal: "≥ 0.95".into(),
+                ratio: Some(ratio),
+                met: Some(ratio >= 0.95),
+                detail: format!(
+                    "{:.1} vs {:.1} titles/s",
+                    py.b32_titles_per_s, rs.b32_titles_per_s
+                ),
+            },
+            Target {
+                name: "Python package's per-call overhead < 50 µs, batch 1 (p50)".into(),
+                goal: "< 50 µs".into(),
+                ratio: Some(py.b1_p50_ms / rs.b1_p50_ms),
+                met: Some(overhead_us < 50.0),
+                detail: format!(
+                    "{:.3} vs {:.3} ms: {overhead_us:+.0} µs per call",
+                    py.b1_p50_ms, rs.b1_p50_ms
+                ),
+            },
+        ]
     }
 
     /// Our fastest backend with parity ≥ 1.3× the baseline at batch 32 and ≥ 2× at batch 1.

@@ -140,6 +140,14 @@ fn fixture() -> Report {
             107.9,
             None,
         ),
+        row(
+            "all-MiniLM-L6-v2@peer-titlesim",
+            minilm,
+            "titlesim Python package (candle)",
+            730.0,
+            360.0,
+            Some(1.0),
+        ),
     ];
     let cpu = tb::CpuInfo {
         arch: "x86_64".into(),
@@ -193,13 +201,23 @@ fn targets_count_only_backends_with_parity() {
         md.ends_with("Skipped (files missing): x@y (files not in /m).\n\n"),
         "{md}"
     );
+    // The Python package against the CLI's candle row: 730.0 / 742.1 titles/s; p50
+    // 1000/360.0 - 1000/371.9 ms = +89 µs per call.
+    assert!(
+        md.contains("| Python package ≥ 0.95× the CLI's candle throughput, batch 32 | ≥ 0.95 | 0.98× | **met** | 730.0 vs 742.1 titles/s |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| Python package's per-call overhead < 50 µs, batch 1 (p50) | < 50 µs | 1.03× | **not met** | 2.778 vs 2.689 ms: +89 µs per call |"),
+        "{md}"
+    );
     let json = fixture().json();
-    assert_eq!(json["targets"].as_array().unwrap().len(), 6);
+    assert_eq!(json["targets"].as_array().unwrap().len(), 8);
     assert_eq!(json["targets"][4]["met"], false);
     let svg = fixture().svg();
     assert_eq!(
         svg.matches("<rect x=").count(),
-        10,
+        11,
         "one bar per row that did not fail"
     );
     assert!(svg.contains("Test &lt;CPU&gt; &amp; co"));
