@@ -439,26 +439,28 @@ impl Drop for Scorer {
     }
 }
 
-/// Loads what a configuration names, as `titlesim serve` does: the canonical scorer (an error
-/// stops here), the shadow log's sinks (opened and locked before the shadow model loads), the
-/// shadow scorer (a failure is a warning).
+/// Loads what a configuration names, as `titlesim serve` does: the shadow log's sinks first
+/// (opened and locked before minutes of loading, when there is a `[shadow]` table, enabled or
+/// not), the canonical scorer (an error stops here), the shadow scorer (a failure is a
+/// warning).
 fn load(config: &Config) -> Result<Scorer> {
+    let sinks =
+        titlesim_shadow::open_configured_sinks(&config.shadow_options, config.shadow.is_some())?;
     let (canonical, mut warnings) = titlesim::load_scorer(&config.canonical)?;
-    let Some(shadow_cfg) = config.active_shadow() else {
+    let Some((sinks, notes)) = sinks else {
         return Ok(Scorer::new(canonical, None, warnings));
     };
-    let o = &config.shadow_options;
-    if o.log.is_none() && o.emf_target().is_none() {
-        return Err(Failure::config(
-            "the configuration has a [shadow] table but [shadow_options] names no `log` (nor \
-             `emf`): the shadow's records would go nowhere; set `log`",
-        ));
-    }
-    let (sinks, notes) = titlesim_shadow::open_sinks(o, None)?;
     warnings.extend(notes);
-    let (shadow, w) = titlesim::load_shadow_scorer(shadow_cfg);
-    warnings.extend(w);
-    let settings = ShadowSettings::from_options(o);
+    let shadow = match config.active_shadow() {
+        Some(cfg) => {
+            let (shadow, w) = titlesim::load_shadow_scorer(cfg);
+            warnings.extend(w);
+            shadow
+        }
+        // `enabled = false`: the log gets the canonical side only, as with the CLI.
+        None => None,
+    };
+    let settings = ShadowSettings::from_options(&config.shadow_options);
     let rt = runtime()?;
     let _guard = rt.enter();
     let shadow = Arc::new(ShadowScorer::new(

@@ -130,6 +130,18 @@ def test_a_failing_shadow_raises_nothing(tmp_path):
     assert len(records) == 8 and all(r.get("shadow") is None for r in records)
 
 
+def test_a_disabled_shadow_logs_the_canonical_side_only(tmp_path):
+    log = tmp_path / "shadow.jsonl"
+    cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),
+                       f"enabled = false\nlog = {json.dumps(str(log))}")
+    with titlesim.Scorer.from_config(cfg) as scorer:
+        assert scorer.shadow_model is None and scorer.warnings == []
+        scores = scorer.score(PRODUCTS, GTS)
+    records = read_log(log)
+    assert [np.float32(r["canonical"]["cosine"]) for r in records] == list(scores.cosine)
+    assert all(r.get("shadow") is None for r in records)
+
+
 def test_a_log_held_by_another_scorer_is_refused(tmp_path):
     log = tmp_path / "shadow.jsonl"
     cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),

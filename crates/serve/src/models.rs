@@ -6,7 +6,7 @@ use std::sync::Arc;
 use titlesim::{Config, CosineScorer, Pair, PairScore, Scorer, TransformerEmbedder};
 use titlesim_shadow::{ShadowScorer, ShadowSettings, Sinks};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What loading on a blocking thread gives, before the shadow scorer is put together.
 pub(crate) struct Loaded {
@@ -85,16 +85,8 @@ impl Models {
 /// The sinks of the shadow log when the configuration has a `[shadow]` table (an error when
 /// it names neither a log nor an EMF output: records would go nowhere), with notes to show.
 pub(crate) fn open_sinks(config: &Config) -> Result<Option<(Sinks, Vec<String>)>> {
-    if config.shadow.is_none() {
-        return Ok(None);
-    }
-    let o = &config.shadow_options;
-    if o.log.is_none() && o.emf_target().is_none() {
-        return Err(Error::Config(
-            "the configuration has a [shadow] table but [shadow_options] names no `log` (nor \
-             `emf`): the shadow's records would go nowhere; set `log`"
-                .into(),
-        ));
-    }
-    Ok(Some(titlesim_shadow::open_sinks(o, None)?))
+    Ok(titlesim_shadow::open_configured_sinks(
+        &config.shadow_options,
+        config.shadow.is_some(),
+    )?)
 }

@@ -154,6 +154,29 @@ pub fn open_sinks(
     Ok((sinks, notes))
 }
 
+/// The sinks of a long-lived scorer (a service, the Python package) whose configuration has a
+/// `[shadow]` table (`has_shadow`; enabled or not: a disabled shadow still logs the canonical
+/// side): `None` without one, else what [`open_sinks`] opens. A `[shadow_options]` table that
+/// names neither a `log` nor an `emf` output is an [`Error::Core`] configuration error: the
+/// records would go nowhere.
+pub fn open_configured_sinks(
+    opts: &ShadowOptions,
+    has_shadow: bool,
+) -> Result<Option<(Sinks, Vec<String>)>> {
+    if !has_shadow {
+        return Ok(None);
+    }
+    if opts.log.is_none() && opts.emf_target().is_none() {
+        return Err(Error::Core(titlesim_core::Error::Config {
+            path: None,
+            message: "the configuration has a [shadow] table but [shadow_options] names no \
+                      `log` (nor `emf`): the shadow's records would go nowhere; set `log`"
+                .into(),
+        }));
+    }
+    open_sinks(opts, None).map(Some)
+}
+
 // A service holds the shadow scorer in an `Arc` shared by its tasks: a change that makes it
 // (or a side) not `Send + Sync + 'static` fails to compile.
 const _: fn() = || {
