@@ -43,6 +43,84 @@ pub fn line_too_long(e: &io::Error) -> Option<LineTooLong> {
     e.get_ref()?.downcast_ref::<LineTooLong>().copied()
 }
 
+/// The line numbers of CSV records, right for `\r\n` files and after blank lines.
+///
+/// The `csv` crate's record positions count the `\n`s it has consumed when a record *begins to
+/// be parsed*: on a `\r\n` file that is before the `\n` ending the previous line (every
+/// record gets the line of the one before it, its issue 395), and after a blank line it is
+/// before the blank line. [`LineIndex::reader`] wraps the reader the CSV parser reads and
+/// notes where the line ends are; [`LineIndex::line_at`] turns a record's byte position into
+/// the 1-based line of its first byte, skipping the line ends at the position.
+#[derive(Debug, Clone, Default)]
+pub struct LineIndex(std::rc::Rc<std::cell::RefCell<LineEnds>>);
+
+#[derive(Debug, Default)]
+struct LineEnds {
+    /// Bytes read so far.
+    offset: u64,
+    /// Offsets of the `\r` and `\n` bytes read and not yet passed, and whether each is a `\n`.
+    pending: std::collections::VecDeque<(u64, bool)>,
+    /// `\n`s passed.
+    lines_before: u64,
+}
+
+impl LineIndex {
+    /// An index with nothing read yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `inner`, noting its line ends in this index as it is read.
+    pub fn reader<R>(&self, inner: R) -> IndexedReader<R> {
+        IndexedReader {
+            inner,
+            index: self.clone(),
+        }
+    }
+
+    /// The 1-based line of the first byte that is not a line end at or after `byte` (a CSV
+    /// record's `position().byte()`). Positions must not decrease from one call to the next.
+    pub fn line_at(&self, byte: u64) -> u64 {
+        let mut s = self.0.borrow_mut();
+        let mut at = byte;
+        while let Some(&(off, is_lf)) = s.pending.front() {
+            if off < at {
+                s.pending.pop_front();
+                s.lines_before += u64::from(is_lf);
+            } else if off == at {
+                s.pending.pop_front();
+                s.lines_before += u64::from(is_lf);
+                at += 1;
+            } else {
+                break;
+            }
+        }
+        s.lines_before + 1
+    }
+}
+
+/// A reader that notes its line ends in a [`LineIndex`] (see [`LineIndex::reader`]).
+#[derive(Debug)]
+pub struct IndexedReader<R> {
+    inner: R,
+    index: LineIndex,
+}
+
+impl<R: Read> Read for IndexedReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        let mut s = self.index.0.borrow_mut();
+        let base = s.offset;
+        for (i, &b) in out[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                s.pending.push_back((base + i as u64, b == b'\n'));
+            }
+        }
+        s.offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// A reader that fails (with [`LineTooLong`]) as soon as a line runs past a limit, so that
 /// `read_until`, a CSV parser or `read_to_end` over it cannot grow without bound on a file
 /// that has no line ends. Wrap the raw reader (a file, standard input), then buffer it.
@@ -138,6 +216,31 @@ pub fn locked_message(what: &str) -> String {
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader};
+
+    /// The line each record of `input` starts on, as [`LineIndex`] gives it.
+    fn record_lines(input: &[u8]) -> Vec<u64> {
+        let index = LineIndex::new();
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(index.reader(input));
+        let _ = r.headers().unwrap();
+        let mut rec = csv::StringRecord::new();
+        let mut lines = Vec::new();
+        while r.read_record(&mut rec).unwrap() {
+            lines.push(index.line_at(rec.position().unwrap().byte()));
+        }
+        lines
+    }
+
+    #[test]
+    fn csv_record_lines_with_any_line_ends_and_blank_lines() {
+        // The csv crate alone says [1, 2], [2, 3], [1, 3] and [1] here.
+        assert_eq!(record_lines(b"h1,h2\r\na,b\r\n\r\nc,d\r\n"), [2, 4]);
+        assert_eq!(record_lines(b"h1,h2\na,b\n\nc,d\n"), [2, 4]);
+        assert_eq!(record_lines(b"h1,h2\r\n\"x\r\ny\",b\r\nc,d\r\n"), [2, 4]);
+        assert_eq!(record_lines(b"h1,h2\r\r\na,b\r\n"), [2]);
+        assert_eq!(record_lines(b"h1,h2\na,b\nc,d"), [2, 3]);
+    }
 
     fn lines(data: &[u8], max: usize) -> io::Result<Vec<Vec<u8>>> {
         // A tiny buffer so lines cross reads.

@@ -518,11 +518,13 @@ fn ends_inside_quotes(record: &[u8]) -> bool {
 
 fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
     let kept = std::rc::Rc::new(std::cell::RefCell::new((0u64, Vec::new())));
+    // The csv crate's own line numbers are off on `\r\n` files and after blank lines.
+    let lines = titlesim_log::LineIndex::new();
     let mut r = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
         .from_reader(KeepTail {
-            inner: reader,
+            inner: lines.reader(reader),
             kept: kept.clone(),
         });
     // Keep only the bytes from `start` on: after each record, the kept bytes begin with it.
@@ -535,7 +537,7 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
     };
     let mut last_line: Option<u64> = None;
     let csv_err = |e: csv::Error| -> Error {
-        let line = e.position().map(|p| p.line()).unwrap_or(0);
+        let line = e.position().map(|p| lines.line_at(p.byte())).unwrap_or(0);
         let message = match e.kind() {
             csv::ErrorKind::Utf8 { err, .. } => {
                 format!("invalid UTF-8 in field {}", err.field() + 1)
@@ -608,7 +610,7 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
             Ok(true) => {}
             Err(e) => return Err(csv_err(e)),
         }
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let line = rec.position().map(|p| lines.line_at(p.byte())).unwrap_or(0);
         if let Some(pos) = rec.position() {
             keep_from(pos.byte());
             last_line = Some(line);

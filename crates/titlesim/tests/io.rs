@@ -281,3 +281,32 @@ fn a_csv_torn_inside_a_quoted_field_is_refused() {
     assert_eq!(pairs[0].product, "27\" monitor");
     assert_eq!(pairs[1].gt, "b \"c\"");
 }
+
+#[test]
+fn csv_errors_name_the_right_line_with_crlf_ends_and_blank_lines() {
+    let d = tempfile::tempdir().unwrap();
+    // The csv crate alone puts the bad label on line 2 (CRLF) and line 3 (blank line).
+    let p = write(
+        d.path(),
+        "crlf.csv",
+        b"id,product,gt,label\r\n1,a,b,1\r\n2,c,d,7\r\n",
+    );
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!((line, msg.contains("label")), (3, true), "{msg}");
+    let p = write(
+        d.path(),
+        "blank.csv",
+        b"id,product,gt,label\n1,a,b,1\n\n2,c,d,7\n",
+    );
+    assert_eq!(input_error(read_pairs(&p).unwrap_err()).1, 4);
+    // A title holding a CRLF line break keeps it, and the next row's line is still right.
+    let p = write(
+        d.path(),
+        "quoted.csv",
+        b"id,product,gt,label\r\n1,\"a\r\nb\",c,1\r\n2,c,d,9\r\n",
+    );
+    assert_eq!(input_error(read_pairs(&p).unwrap_err()).1, 4);
+    let p = write(d.path(), "ok.csv", b"id,product,gt\r\n1,\"a\r\nb\",c\r\n");
+    let pairs = read_pairs(&p).unwrap().into_pairs();
+    assert_eq!(pairs[0].product, "a\r\nb");
+}

@@ -62,12 +62,15 @@ pub struct Tally {
 /// Reads a review file and counts its verdicts. A bad verdict is an error naming
 /// `file:line`.
 pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
-    let csv_err = |err: csv::Error| csv_error(path, err);
     let file = std::fs::File::open(path).map_err(|e| CalibrateError::io(path, e))?;
+    // Review files come back from spreadsheets, often with `\r\n` line ends: the csv crate's
+    // own line numbers would be off by one there.
+    let lines = titlesim_log::LineIndex::new();
+    let csv_err = |err: csv::Error| csv_error(path, err, &lines);
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)
-        .from_reader(titlesim_log::BoundedLines::new(file));
+        .from_reader(lines.reader(titlesim_log::BoundedLines::new(file)));
     let columns = Columns::find(rdr.headers().map_err(csv_err)?, path)?;
     let mut t = Tally {
         path: path.to_path_buf(),
@@ -79,7 +82,7 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
     };
     for rec in rdr.records() {
         let rec = rec.map_err(csv_err)?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let line = rec.position().map(|p| lines.line_at(p.byte())).unwrap_or(0);
         let row_error = |message: String| CalibrateError::Row {
             path: path.to_path_buf(),
             line,
@@ -99,8 +102,8 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
 }
 
 /// A CSV error: at its line when it has one, else for the whole file.
-fn csv_error(path: &Path, err: csv::Error) -> CalibrateError {
-    let line = err.position().map(|p| p.line()).unwrap_or(0);
+fn csv_error(path: &Path, err: csv::Error, lines: &titlesim_log::LineIndex) -> CalibrateError {
+    let line = err.position().map(|p| lines.line_at(p.byte())).unwrap_or(0);
     if line > 0 {
         CalibrateError::Row {
             path: path.to_path_buf(),
@@ -170,6 +173,17 @@ impl Tally {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_right_in_crlf_files_and_after_blank_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("review.csv");
+        std::fs::write(&p, "id,product,verdict\r\n1,a,shadow\r\n\r\n3,c,bogus\r\n").unwrap();
+        let e = tally(&p, &TallyOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("review.csv:4: verdict `bogus`"), "{e}");
+        std::fs::write(&p, "id,product,verdict\r\n1,a,shadow\r\n2,b,\r\n").unwrap();
+        assert_eq!(tally(&p, &TallyOptions::default()).unwrap().unreviewed, [3]);
+    }
 
     #[test]
     fn errors_and_unreviewed_rows_name_the_file_line() {
