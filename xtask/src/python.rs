@@ -1,7 +1,7 @@
 //! The Python package's step of `cargo xtask test`: a virtual environment, the wheel built
 //! from `crates/python` with maturin, and its pytest suite.
 //!
-//! The environment lives in `target/python-env` (kept between runs: a second run only
+//! The environment lives in `target/python-env` (cargo's target folder; kept between runs: a second run only
 //! rebuilds and reinstalls the wheel). It gets maturin, numpy and pytest from PyPI, and the
 //! ONNX Runtime wheel that `fetch-models` downloaded (without its dependencies: the tests need
 //! only its library, to check that the ort backend finds it in the interpreter's package).
@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::fetch::python;
 use crate::say;
-use crate::util::{run_status, workspace_root};
+use crate::util::{run_status, target_dir, workspace_root};
 
 /// What pytest reported.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +148,7 @@ fn ensure_env(env: &Path, models: &Path) -> Result<()> {
 /// Builds the wheel into `target/wheels/` and installs it into `env`; returns the wheel.
 pub fn build_wheel(env: &Path, profile: &str) -> Result<PathBuf> {
     let root = workspace_root();
-    let out = root.join("target").join("wheels").join(profile);
+    let out = target_dir().join("wheels").join(profile);
     let _ = std::fs::remove_dir_all(&out);
     let mut maturin = Command::new(env.join("bin").join("maturin"));
     maturin
@@ -190,7 +190,7 @@ pub fn build_wheel(env: &Path, profile: &str) -> Result<PathBuf> {
 
 /// The environment of the tests (`target/python-env`), made ready.
 pub fn test_env(models: &Path) -> Result<PathBuf> {
-    let env = workspace_root().join("target").join("python-env");
+    let env = target_dir().join("python-env");
     ensure_env(&env, models)?;
     Ok(env)
 }

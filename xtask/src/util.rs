@@ -17,6 +17,15 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target folder: `$CARGO_TARGET_DIR` (relative to the workspace root when relative),
+/// else `<root>/target`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|v| !v.is_empty()) {
+        Some(d) => workspace_root().join(d),
+        None => workspace_root().join("target"),
+    }
+}
+
 /// The models folder: `--models-dir`, else `$TITLESIM_MODELS_DIR`, else `<root>/models`;
 /// always absolute.
 pub fn models_dir(flag: Option<&Path>) -> Result<PathBuf> {

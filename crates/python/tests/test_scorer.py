@@ -264,19 +264,20 @@ def test_review_export_and_tally_match_the_cli(tmp_path, titlesim_bin):
     assert doc["exported"] == len(py_csv.read_text().splitlines()) - 1 > 0
     with pytest.raises(titlesim.FileError, match="exists"):
         titlesim.review_export(log, 0.8, py_csv)
-    # Fill the verdicts: the canonical model was right on every other row.
+    # Fill the verdicts: the canonical model was right on every other row. Python's csv module
+    # writes \r\n line ends, as a spreadsheet would: errors must still name the right line.
     with py_csv.open(newline="") as f:
         rows = list(csv.reader(f))
     col = rows[0].index("verdict")
     for i, row in enumerate(rows[1:]):
         row[col] = "canonical" if i % 2 else "shadow"
     with py_csv.open("w", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerows(rows)
+        csv.writer(f).writerows(rows)
     tally = titlesim.review_tally(py_csv)
     assert tally == json.loads(run_cli(titlesim_bin, "review", "tally", str(py_csv), "--json"))
     rows[1][col] = "maybe"
     bad = tmp_path / "bad.csv"
     with bad.open("w", newline="") as f:
-        csv.writer(f, lineterminator="\n").writerows(rows)
+        csv.writer(f).writerows(rows)
     with pytest.raises(titlesim.InputError, match="bad.csv:2"):
         titlesim.review_tally(bad)
