@@ -128,19 +128,26 @@ fn ensure_env(env: &Path, models: &Path) -> Result<()> {
                     wheels.display()
                 )
             })?;
-        let mut pip = Command::new(&py);
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--disable-pip-version-check",
-        ])
-        .arg(&wheel);
-        if !run_status(&mut pip, true)?.success() {
-            bail!("pip could not install {}", wheel.display());
-        }
+        pip_install_file(env, &wheel)?;
+    }
+    Ok(())
+}
+
+/// Installs (or reinstalls) one wheel file into `env`, without its dependencies.
+fn pip_install_file(env: &Path, wheel: &Path) -> Result<()> {
+    let mut pip = Command::new(env_python(env));
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--force-reinstall",
+        "--no-deps",
+        "--disable-pip-version-check",
+    ])
+    .arg(wheel);
+    if !run_status(&mut pip, true)?.success() {
+        bail!("pip could not install {}", wheel.display());
     }
     Ok(())
 }
@@ -171,20 +178,7 @@ pub fn build_wheel(env: &Path, profile: &str) -> Result<PathBuf> {
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .context("maturin wrote no wheel")?;
-    let mut pip = Command::new(env_python(env));
-    pip.args([
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--force-reinstall",
-        "--no-deps",
-        "--disable-pip-version-check",
-    ])
-    .arg(&wheel);
-    if !run_status(&mut pip, true)?.success() {
-        bail!("pip could not install {}", wheel.display());
-    }
+    pip_install_file(env, &wheel)?;
     Ok(wheel)
 }
 
@@ -213,10 +207,7 @@ pub fn run_tests(models: &Path) -> Result<(bool, PytestCounts)> {
             "crates/python/tests",
         ])
         .env("TITLESIM_MODELS_DIR", models)
-        .env(
-            "TITLESIM_BIN",
-            root.join("target").join("debug").join("titlesim"),
-        )
+        .env("TITLESIM_BIN", target_dir().join("debug").join("titlesim"))
         .stdout(Stdio::piped());
     let mut child = cmd.spawn().context("cannot run pytest")?;
     let stdout = child.stdout.take().expect("stdout was piped");
