@@ -2,6 +2,8 @@
 and the CLI's `titlesim embed`."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -131,3 +133,23 @@ def test_loading_errors_are_typed(tmp_path):
     # Every titlesim exception is a titlesim.Error; config errors are also ValueErrors.
     assert issubclass(titlesim.ConfigError, ValueError)
     assert issubclass(titlesim.StoreError, titlesim.Error)
+
+
+THREADS = """
+import os, sys, titlesim
+model = titlesim.Model(sys.argv[1], backend=sys.argv[2], threads=int(sys.argv[3]))
+model.encode(["USB C Cable 2 Pack", "Apple iPhone 15 128GB Black"] * 20)
+print(len(os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.parametrize("backend", ["candle", "ort"])
+def test_the_thread_budget_sizes_the_compute_pool(backend):
+    # Threads of a fresh process after loading and encoding with `threads` = 1 and 3: the same
+    # fixed threads (tokenizer, runtime) plus the compute pool, whose size follows the budget.
+    counts = []
+    for threads in (1, 3):
+        r = subprocess.run([sys.executable, "-c", THREADS, str(FIXTURES / "tiny-bert-mean"),
+                            backend, str(threads)], capture_output=True, text=True, check=True)
+        counts.append(int(r.stdout))
+    assert counts[1] - counts[0] == 2, counts
