@@ -62,9 +62,12 @@ fn ensure_env(env: &Path, models: &Path) -> Result<()> {
     if !py.exists() {
         let base = python();
         say!("python: creating {}", env.display());
-        let mut venv = Command::new(&base);
-        venv.args(["-m", "venv"]).arg(env);
-        if !run_status(&mut venv, true)?.success() {
+        let create = || -> Result<bool> {
+            let mut venv = Command::new(&base);
+            venv.args(["-m", "venv"]).arg(env);
+            Ok(run_status(&mut venv, true)?.success())
+        };
+        if !create()? {
             if Path::new("/usr/bin/apt-get").exists() {
                 say!("python: `{base} -m venv` failed; installing python3-venv with apt-get");
                 let _ = run_status(
@@ -73,9 +76,7 @@ fn ensure_env(env: &Path, models: &Path) -> Result<()> {
                 );
             }
             let _ = std::fs::remove_dir_all(env);
-            let mut venv = Command::new(&base);
-            venv.args(["-m", "venv"]).arg(env);
-            if !run_status(&mut venv, true)?.success() {
+            if !create()? {
                 bail!(
                     "`{base} -m venv` cannot create {}: install python3-venv, or set \
                      TITLESIM_PYTHON to a Python 3.10+ with venv",

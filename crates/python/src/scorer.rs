@@ -469,7 +469,11 @@ fn load(config: &Config) -> Result<Scorer> {
         settings,
         sinks,
     )?);
-    lock(&LIVE).push(Arc::downgrade(&shadow));
+    let mut live = lock(&LIVE);
+    // Scorers closed and dropped since leave dead entries: drop them, so the list stays small.
+    live.retain(|w| w.strong_count() > 0);
+    live.push(Arc::downgrade(&shadow));
+    drop(live);
     Ok(Scorer::new(canonical, Some(shadow), warnings))
 }
 
