@@ -2,8 +2,9 @@
 //!
 //! The kernels are compiled for the target's baseline and, on x86-64, also for wider
 //! instruction sets; which build runs is decided at run time from what [`features`] found
-//! (AVX2, FMA, AVX-512F/BW and AVX-512 VNNI, asked once). Other targets run the portable
-//! builds only.
+//! (AVX2, FMA, AVX-512F/BW and AVX-512 VNNI, asked once). On aarch64 NEON is the baseline, and
+//! the int8 kernels also come in builds for the dot-product (`sdot`) and int8 matrix
+//! (`usmmla`) extensions, chosen the same way. Other targets run the portable builds only.
 //!
 //! * The f32 row loops of `ops` take their build from [`isa`], through [`simd_dispatch`].
 //! * The int8 kernels of `quant` are listed per CPU by `quant::Kernel::available`, from
@@ -27,10 +28,24 @@ pub(crate) struct Features {
     pub(crate) avx512vnni: bool,
 }
 
+/// The instruction-set extensions the aarch64 kernels use, as this CPU has them (NEON itself
+/// is part of the aarch64 baseline).
+#[cfg(target_arch = "aarch64")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Features {
+    /// The dot-product instructions (`sdot`/`udot`, Armv8.2 FEAT_DotProd: Neoverse N1 and later).
+    pub(crate) dotprod: bool,
+    /// The int8 matrix multiply-accumulate instructions (`smmla`/`usmmla`, FEAT_I8MM: Neoverse V1
+    /// and later).
+    pub(crate) i8mm: bool,
+}
+
 /// The builds of the f32 row loops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Isa {
-    /// The compilation target's baseline (SSE2 on x86-64, NEON on aarch64, ...).
+    /// The compilation target's baseline (SSE2 on x86-64, NEON on aarch64, ...). On aarch64 the
+    /// f32 products run the `gemm` crate's NEON micro-kernels and the row loops are
+    /// vectorised for NEON, so this is the aarch64 f32 build.
     Baseline,
     /// x86-64 with AVX2 and FMA.
     #[cfg(target_arch = "x86_64")]
@@ -39,7 +54,7 @@ pub(crate) enum Isa {
 
 /// What was detected, and the f32 build chosen from it.
 struct Cpu {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     features: Features,
     isa: Isa,
 }
@@ -62,7 +77,18 @@ impl Cpu {
             };
             Cpu { features, isa }
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(target_arch = "aarch64")]
+        {
+            let features = Features {
+                dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
+                i8mm: std::arch::is_aarch64_feature_detected!("i8mm"),
+            };
+            Cpu {
+                features,
+                isa: Isa::Baseline,
+            }
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
         Cpu { isa: Isa::Baseline }
     }
 }
@@ -73,7 +99,7 @@ fn cpu() -> &'static Cpu {
 }
 
 /// The instruction-set extensions of this CPU (detected once).
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) fn features() -> Features {
     cpu().features
 }

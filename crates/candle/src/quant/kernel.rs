@@ -12,6 +12,14 @@ pub(super) enum Kernel {
     /// AVX-512 VNNI intrinsics (`vpdpbusd`, x86-64).
     #[cfg(target_arch = "x86_64")]
     Vnni,
+    /// The dot-product instruction `sdot` (i8 × i8 → i32, 16 multiply-adds per instruction;
+    /// the u8 activations shifted to i8 and the shift added back, aarch64 FEAT_DotProd).
+    #[cfg(target_arch = "aarch64")]
+    Dotprod,
+    /// The int8 matrix instruction `usmmla` (u8 × i8 → i32, a 2×8 by 8×2 product: 32
+    /// multiply-adds per instruction, aarch64 FEAT_I8MM).
+    #[cfg(target_arch = "aarch64")]
+    I8mm,
 }
 
 impl Kernel {
@@ -35,6 +43,16 @@ impl Kernel {
             }
             if cpu.avx512f && cpu.avx512bw && cpu.avx512vnni {
                 v.push(Kernel::Vnni);
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            let cpu = crate::cpu::features();
+            if cpu.dotprod {
+                v.push(Kernel::Dotprod);
+            }
+            if cpu.i8mm {
+                v.push(Kernel::I8mm);
             }
         }
         v

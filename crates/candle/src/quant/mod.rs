@@ -22,10 +22,13 @@
 //! Kernels (`tile.rs`), picked at run time from the CPU's features (`kernel.rs`, from
 //! [`crate::cpu`]): x86-64 AVX-512 VNNI (`vpdpbusd`, u8 × i8 → i32, 64 multiply-adds per
 //! instruction); x86-64 AVX2 (both sides widened to i16, `vpmaddwd`, 16 multiply-adds per
-//! instruction); on other CPUs a portable kernel written for the auto-vectoriser. All give
-//! bit-identical integer sums, and the dequantisation is the same code for all, so the output
-//! does not depend on the CPU. (aarch64's `sdot`/`udot` would be the natural next kernel; it is not
-//! written yet, so ARM runs the portable one.)
+//! instruction); aarch64 FEAT_I8MM (`usmmla`, a 2×8 u8 by 8×2 i8 product per instruction, on
+//! Neoverse V1/V2 and later); aarch64 FEAT_DotProd (`sdot`, i8 × i8: the activations are
+//! shifted by −128 and `128 × Σ q` added back, on Neoverse N1 and later); on other CPUs a
+//! portable kernel written for the auto-vectoriser (on aarch64 without those extensions it
+//! compiles to NEON). All give bit-identical integer sums, and the dequantisation is the same
+//! code for all, so the output does not depend on the CPU. `cargo xtask cross` runs the
+//! identity tests under qemu on CPU models with and without each extension.
 //!
 //! Work is split over (column panel × row block) items on the current rayon pool (the
 //! backend's own, see `lib.rs`) by `product.rs`.

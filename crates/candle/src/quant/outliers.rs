@@ -165,6 +165,9 @@ fn outlier_row(
         Kernel::Avx2 => unsafe { avx2(outl, wt, n, c0, o) },
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni => unsafe { avx512(outl, wt, n, c0, o) },
+        // NEON is aarch64's baseline: the generic build is the vector one.
+        #[cfg(target_arch = "aarch64")]
+        Kernel::Dotprod | Kernel::I8mm => outlier_row_generic(outl, wt, n, c0, o),
     }
 }
 

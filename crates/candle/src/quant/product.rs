@@ -56,6 +56,7 @@ pub(super) fn product<S: Sink>(
                 kp,
                 rows,
                 panel,
+                &w.colsum[c0..c0 + cols],
                 groups,
                 &mut acc,
             );
@@ -185,6 +186,9 @@ impl Sink for DequantSink<'_> {
             Kernel::Avx2 => unsafe { avx2(self, r0, rows, c0, cols, acc) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Vnni => unsafe { avx512(self, r0, rows, c0, cols, acc) },
+            // NEON is aarch64's baseline: the generic build is the vector one.
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Dotprod | Kernel::I8mm => self.tile_generic(r0, rows, c0, cols, acc),
         }
     }
 }

@@ -183,6 +183,12 @@ fn quantize_row_with(kernel: Kernel, x: &[f32], out: &mut [u8]) -> RowParams {
         Kernel::Avx2 => unsafe { avx2(x, out) },
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni => unsafe { avx512(x, out) },
+        // NEON is aarch64's baseline: the generic build is the vector one.
+        #[cfg(target_arch = "aarch64")]
+        Kernel::Dotprod | Kernel::I8mm => {
+            let thr = outlier_threshold(x);
+            quantize_row(x, thr, min_max(x, thr), out)
+        }
     }
 }
 

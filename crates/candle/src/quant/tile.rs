@@ -141,20 +141,205 @@ unsafe fn tile_vnni<const R: usize>(
     }
 }
 
-/// One micro-tile with `kernel`. `a` starts at the tile's first row.
+/// `sdot acc.4s, a.16b, b.16b`: per i32 lane, the sum of four i8 × i8 products added on.
+///
+/// # Safety
+/// The CPU must have FEAT_DotProd.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn sdot(
+    acc: std::arch::aarch64::int32x4_t,
+    a: std::arch::aarch64::int8x16_t,
+    b: std::arch::aarch64::int8x16_t,
+) -> std::arch::aarch64::int32x4_t {
+    // The intrinsic `vdotq_s32` is not stable in Rust yet; the instruction is.
+    let mut acc = acc;
+    std::arch::asm!(
+        "sdot {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+        acc = inout(vreg) acc,
+        a = in(vreg) a,
+        b = in(vreg) b,
+        options(pure, nomem, nostack, preserves_flags)
+    );
+    acc
+}
+
+/// `usmmla acc.4s, a.16b, b.16b`: `a` holds two rows of 8 u8, `b` two columns of 8 i8; the 2×2
+/// i32 products are added onto `acc` as `[r0c0, r0c1, r1c0, r1c1]`.
+///
+/// # Safety
+/// The CPU must have FEAT_I8MM.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+unsafe fn usmmla(
+    acc: std::arch::aarch64::int32x4_t,
+    a: std::arch::aarch64::uint8x16_t,
+    b: std::arch::aarch64::int8x16_t,
+) -> std::arch::aarch64::int32x4_t {
+    // The intrinsic `vusmmlaq_s32` is not stable in Rust yet; the instruction is.
+    let mut acc = acc;
+    std::arch::asm!(
+        "usmmla {acc:v}.4s, {a:v}.16b, {b:v}.16b",
+        acc = inout(vreg) acc,
+        a = in(vreg) a,
+        b = in(vreg) b,
+        options(pure, nomem, nostack, preserves_flags)
+    );
+    acc
+}
+
+/// The dot-product micro-kernel for `R` rows, in four blocks of 16 columns: per group of 4
+/// inputs, the block's four 16-byte weight vectors (4 columns × 4 inputs each, the packed
+/// layout) and per row one 4-byte broadcast and four `sdot`. `sdot` multiplies i8 by i8, so
+/// the u8 activations go in as `a - 128` (their top bit flipped) and `128 × Σ_k q[c][k]`
+/// (from `colsum`) is added back: `Σ a q = Σ (a - 128) q + 128 Σ q`, exact in i32.
+///
+/// # Safety
+/// The CPU must have FEAT_DotProd; `a` must hold `(R - 1) * lda + 4 * groups` bytes, `panel`
+/// `groups * NR * 4` and `colsum` at most [`NR`] values (the panel's columns; missing ones
+/// are padding columns, whose weights are 0).
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "dotprod")]
+unsafe fn tile_dotprod<const R: usize>(
+    a: *const u8,
+    lda: usize,
+    panel: *const i8,
+    colsum: &[i32],
+    groups: usize,
+    acc: &mut Acc,
+) {
+    use std::arch::aarch64::*;
+    let mut shift = [0i32; NR];
+    for (s, &c) in shift.iter_mut().zip(colsum) {
+        *s = c.wrapping_mul(128);
+    }
+    for cb in 0..NR / 16 {
+        let mut c = [[vdupq_n_s32(0); 4]; R];
+        for g in 0..groups {
+            // SAFETY (whole block): in bounds by the function's contract. A group's 16
+            // columns of this block are 64 consecutive bytes (4 inputs per column).
+            let wp = panel.add(g * NR * 4 + cb * 64);
+            let b0 = vld1q_s8(wp);
+            let b1 = vld1q_s8(wp.add(16));
+            let b2 = vld1q_s8(wp.add(32));
+            let b3 = vld1q_s8(wp.add(48));
+            for (r, c) in c.iter_mut().enumerate() {
+                let x = (a.add(r * lda + g * 4) as *const u32).read_unaligned() ^ 0x8080_8080;
+                let x = vreinterpretq_s8_u32(vdupq_n_u32(x));
+                c[0] = sdot(c[0], x, b0);
+                c[1] = sdot(c[1], x, b1);
+                c[2] = sdot(c[2], x, b2);
+                c[3] = sdot(c[3], x, b3);
+            }
+        }
+        for (o, c) in acc.iter_mut().zip(&c) {
+            for (j, v) in c.iter().enumerate() {
+                let col = cb * 16 + j * 4;
+                let v = vaddq_s32(*v, vld1q_s32(shift.as_ptr().add(col)));
+                vst1q_s32(o.as_mut_ptr().add(col), v);
+            }
+        }
+    }
+}
+
+/// The int8-matrix micro-kernel for `R` rows, in eight blocks of 8 columns: per 8 inputs (two
+/// packed groups), each column pair's weights gathered into one vector (two `zip`s of the
+/// groups' vectors), each row pair's activations into another, and one `usmmla` per (row
+/// pair, column pair). u8 × i8 directly, so no shift is needed. An odd last row pairs with a
+/// row of zeros; an odd last group with a group of zeros.
+///
+/// # Safety
+/// The CPU must have FEAT_I8MM; `a` must hold `(R - 1) * lda + 4 * groups` bytes and `panel`
+/// `groups * NR * 4`.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "i8mm")]
+unsafe fn tile_i8mm<const R: usize>(
+    a: *const u8,
+    lda: usize,
+    panel: *const i8,
+    groups: usize,
+    acc: &mut Acc,
+) {
+    use std::arch::aarch64::*;
+    // Rows of 8 activation bytes: full steps read 8, the odd last group 4 (then zeros).
+    let row8 = |r: usize, step: usize, full: bool| -> uint8x8_t {
+        if r >= R {
+            return vdup_n_u8(0);
+        }
+        // SAFETY: in bounds by the function's contract (8 bytes of a full step lie within
+        // the row's `4 * groups`; a half step reads 4).
+        let p = a.add(r * lda + step * 8);
+        if full {
+            vld1_u8(p)
+        } else {
+            vcreate_u8(u64::from((p as *const u32).read_unaligned()))
+        }
+    };
+    let pairs = R.div_ceil(2);
+    let steps = groups.div_ceil(2);
+    for cb in 0..NR / 8 {
+        // c[p][j]: rows 2p, 2p + 1 × columns cb * 8 + 2j, + 1.
+        let mut c = [[vdupq_n_s32(0); 4]; 3];
+        for s in 0..steps {
+            let full = 2 * s + 1 < groups;
+            // SAFETY (whole block): in bounds by the function's contract.
+            let g0 = panel.add(2 * s * NR * 4 + cb * 32);
+            let x0 = vreinterpretq_s32_s8(vld1q_s8(g0));
+            let x1 = vreinterpretq_s32_s8(vld1q_s8(g0.add(16)));
+            let (y0, y1) = if full {
+                let g1 = g0.add(NR * 4);
+                (
+                    vreinterpretq_s32_s8(vld1q_s8(g1)),
+                    vreinterpretq_s32_s8(vld1q_s8(g1.add(16))),
+                )
+            } else {
+                (vdupq_n_s32(0), vdupq_n_s32(0))
+            };
+            let b = [
+                vreinterpretq_s8_s32(vzip1q_s32(x0, y0)),
+                vreinterpretq_s8_s32(vzip2q_s32(x0, y0)),
+                vreinterpretq_s8_s32(vzip1q_s32(x1, y1)),
+                vreinterpretq_s8_s32(vzip2q_s32(x1, y1)),
+            ];
+            for (p, c) in c.iter_mut().enumerate().take(pairs) {
+                let x = vcombine_u8(row8(2 * p, s, full), row8(2 * p + 1, s, full));
+                for (c, b) in c.iter_mut().zip(&b) {
+                    *c = usmmla(*c, x, *b);
+                }
+            }
+        }
+        for (p, c) in c.iter().enumerate().take(pairs) {
+            for (j, v) in c.iter().enumerate() {
+                let col = cb * 8 + 2 * j;
+                vst1_s32(acc[2 * p].as_mut_ptr().add(col), vget_low_s32(*v));
+                if 2 * p + 1 < R {
+                    vst1_s32(acc[2 * p + 1].as_mut_ptr().add(col), vget_high_s32(*v));
+                }
+            }
+        }
+    }
+}
+
+/// One micro-tile with `kernel`. `a` starts at the tile's first row; `colsum` holds the
+/// panel's per-column weight sums (the dot-product kernel needs them).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn tile(
     kernel: Kernel,
     a: &[u8],
     lda: usize,
     rows: usize,
     panel: &[i8],
+    colsum: &[i32],
     groups: usize,
     acc: &mut Acc,
 ) {
     debug_assert!((1..=MR).contains(&rows));
     debug_assert!(a.len() >= (rows - 1) * lda + 4 * groups && panel.len() >= groups * NR * 4);
     match kernel {
-        Kernel::Portable => tile_portable(a, lda, rows, panel, groups, acc),
+        Kernel::Portable => {
+            let _ = colsum;
+            tile_portable(a, lda, rows, panel, groups, acc)
+        }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => {
             assert!(a.len() >= (rows - 1) * lda + 4 * groups && panel.len() >= groups * NR * 4);
@@ -176,6 +361,41 @@ pub(super) fn tile(
                     4 => tile_vnni::<4>(a, lda, w, groups, acc),
                     5 => tile_vnni::<5>(a, lda, w, groups, acc),
                     _ => tile_vnni::<MR>(a, lda, w, groups, acc),
+                }
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Kernel::Dotprod => {
+            assert!(a.len() >= (rows - 1) * lda + 4 * groups && panel.len() >= groups * NR * 4);
+            assert!(colsum.len() <= NR);
+            let (a, w) = (a.as_ptr(), panel.as_ptr());
+            // SAFETY: `Dotprod` is only offered when the CPU has FEAT_DotProd; the buffer
+            // sizes are checked just above.
+            unsafe {
+                match rows {
+                    1 => tile_dotprod::<1>(a, lda, w, colsum, groups, acc),
+                    2 => tile_dotprod::<2>(a, lda, w, colsum, groups, acc),
+                    3 => tile_dotprod::<3>(a, lda, w, colsum, groups, acc),
+                    4 => tile_dotprod::<4>(a, lda, w, colsum, groups, acc),
+                    5 => tile_dotprod::<5>(a, lda, w, colsum, groups, acc),
+                    _ => tile_dotprod::<MR>(a, lda, w, colsum, groups, acc),
+                }
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Kernel::I8mm => {
+            assert!(a.len() >= (rows - 1) * lda + 4 * groups && panel.len() >= groups * NR * 4);
+            let (a, w) = (a.as_ptr(), panel.as_ptr());
+            // SAFETY: `I8mm` is only offered when the CPU has FEAT_I8MM; the buffer sizes are
+            // checked just above.
+            unsafe {
+                match rows {
+                    1 => tile_i8mm::<1>(a, lda, w, groups, acc),
+                    2 => tile_i8mm::<2>(a, lda, w, groups, acc),
+                    3 => tile_i8mm::<3>(a, lda, w, groups, acc),
+                    4 => tile_i8mm::<4>(a, lda, w, groups, acc),
+                    5 => tile_i8mm::<5>(a, lda, w, groups, acc),
+                    _ => tile_i8mm::<MR>(a, lda, w, groups, acc),
                 }
             }
         }
