@@ -51,16 +51,27 @@ impl CustomOp1 for Linear {
             bail!("linear: input width {k}, expected {}", self.inp);
         }
         let x = f32s(s, l, self.name())?;
+        // `gemm` takes another path for a single row (a matrix-vector product that adds in
+        // another order), so a one-token text alone would not get the bits it gets in a
+        // batch. One row is run as two (itself twice) and the copy dropped: every row then
+        // goes through the same kernels whatever the batch. Found on aarch64 under qemu.
+        let twice;
+        let (x, m_run) = if m == 1 {
+            twice = [x, x].concat();
+            (&twice[..], 2)
+        } else {
+            (x, m)
+        };
         // Start from the bias (or zeros); the product is added onto it.
         let mut dst = match &self.bias {
             Some(b) => {
-                let mut d = Vec::with_capacity(m * n);
-                for _ in 0..m {
+                let mut d = Vec::with_capacity(m_run * n);
+                for _ in 0..m_run {
                     d.extend_from_slice(b);
                 }
                 d
             }
-            None => vec![0f32; m * n],
+            None => vec![0f32; m_run * n],
         };
         if m == 0 || n == 0 || k == 0 {
             return Ok((CpuStorage::F32(dst), Shape::from((m, n))));
@@ -71,7 +82,7 @@ impl CustomOp1 for Linear {
         } else {
             Parallelism::None
         };
-        if x.len() != m * k || self.w_t.len() != k * n || dst.len() != m * n {
+        if x.len() != m_run * k || self.w_t.len() != k * n || dst.len() != m_run * n {
             bail!("linear: buffer sizes do not match [{m}, {k}] x [{k}, {n}]");
         }
         // SAFETY: `x` holds `m * k` floats (row-major, row stride `k`), `w_t` holds `k * n`
@@ -81,7 +92,7 @@ impl CustomOp1 for Linear {
         // `dst + x @ w_t`.
         unsafe {
             gemm::gemm(
-                m,
+                m_run,
                 n,
                 k,
                 dst.as_mut_ptr(),
@@ -102,6 +113,7 @@ impl CustomOp1 for Linear {
                 parallelism,
             );
         }
+        dst.truncate(m * n);
         Ok((CpuStorage::F32(dst), Shape::from((m, n))))
     }
 }
@@ -138,5 +150,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A row's output has the same bits alone (one row: `gemm`'s matrix-vector path, unless
+    /// avoided) as in any batch, on one thread and two, for the shapes of the fixtures and
+    /// all-MiniLM.
+    #[test]
+    fn a_row_gets_the_same_bits_alone_and_in_any_batch() {
+        let mut differ = Vec::new();
+        for &(k, n) in &[(32, 96), (64, 64), (64, 192), (37, 50), (384, 1536)] {
+            let w: Vec<f32> = (0..n * k)
+                .map(|i| (i * 7919 % 1013) as f32 / 1013.0 - 0.5)
+                .collect();
+            let lin = Linear::new(&tensor(w, n, k).unwrap(), Some(vec![0.1; n])).unwrap();
+            for threads in [1, 2] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let run = |x: &[f32], m: usize| -> Vec<f32> {
+                    pool.install(|| lin.forward(&tensor(x.to_vec(), m, k).unwrap()))
+                        .unwrap()
+                        .flatten_all()
+                        .unwrap()
+                        .to_vec1::<f32>()
+                        .unwrap()
+                };
+                for m in [2usize, 3, 7, 33, 100] {
+                    let x: Vec<f32> = (0..m * k)
+                        .map(|i| (i * 104729 % 997) as f32 / 997.0 - 0.5)
+                        .collect();
+                    let all = run(&x, m);
+                    for r in [0, m / 2, m - 1] {
+                        let one = run(&x[r * k..(r + 1) * k], 1);
+                        let same = one
+                            .iter()
+                            .zip(&all[r * n..(r + 1) * n])
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        if !same {
+                            differ.push((k, n, threads, m, r));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            differ.is_empty(),
+            "(k, n, threads, m, row) whose row differs from the row alone: {differ:?}"
+        );
     }
 }
