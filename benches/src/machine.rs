@@ -15,6 +15,31 @@ pub struct CpuInfo {
     /// Detected features (x86: avx2, fma, avx512f, avx512_vnni, avx512_bf16; aarch64: neon,
     /// dotprod, i8mm, bf16, sve).
     pub features: Vec<String>,
+    /// Why this process looks emulated (e.g. an aarch64 build under qemu-user on an x86-64
+    /// host), when it does: its timings then say nothing about the real CPU.
+    pub emulated: Option<String>,
+}
+
+/// Why a process of architecture `arch` that reads `cpuinfo` as `/proc/cpuinfo` is emulated,
+/// if it is: qemu-user passes the host's file through, so an aarch64 process that sees an
+/// x86 `flags` line (or an x86-64 one that sees ARM's `CPU implementer`) runs on another
+/// architecture.
+pub fn emulation_reason(arch: &str, cpuinfo: &str) -> Option<String> {
+    let has_key = |key: &str| {
+        cpuinfo
+            .lines()
+            .any(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+    };
+    let host = if arch == "aarch64" && (has_key("flags") || has_key("vendor_id")) {
+        "an x86 host"
+    } else if (arch == "x86_64" || arch == "x86") && has_key("CPU implementer") {
+        "an ARM host"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "this {arch} build runs emulated on {host} (qemu-user?): /proc/cpuinfo describes the host"
+    ))
 }
 
 /// Describes the CPU this runs on (portable: feature detection only on x86/x86_64/aarch64).
@@ -46,8 +71,12 @@ pub fn cpu_info() -> CpuInfo {
         ];
         features.extend(checks.iter().filter(|c| c.1).map(|c| c.0.to_string()));
     }
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").ok();
+    let emulated = cpuinfo
+        .as_deref()
+        .and_then(|s| emulation_reason(std::env::consts::ARCH, s));
+    let model = cpuinfo
+        .as_deref()
         .and_then(|s| {
             s.lines()
                 .find(|l| {
@@ -64,6 +93,7 @@ pub fn cpu_info() -> CpuInfo {
             .map(|n| n.get())
             .unwrap_or(1),
         features,
+        emulated,
     }
 }
 
@@ -126,5 +156,24 @@ mod tests {
                     [[package]]\nname = \"ort\"\nversion = \"2.0.0-rc.10\"\n";
         assert_eq!(lock_version(lock, "ort"), "2.0.0-rc.10");
         assert_eq!(lock_version(lock, "tract-onnx"), "unknown");
+    }
+
+    #[test]
+    fn emulation_is_told_from_a_cpuinfo_of_another_architecture() {
+        let x86 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx2\n";
+        let arm = "processor\t: 0\nFeatures\t: fp asimd asimddp\nCPU implementer\t: 0x41\nCPU part\t: 0xd0c\n";
+        assert!(emulation_reason("aarch64", x86)
+            .unwrap()
+            .contains("emulated on an x86 host"));
+        assert!(emulation_reason("x86_64", arm)
+            .unwrap()
+            .contains("emulated on an ARM host"));
+        assert_eq!(emulation_reason("aarch64", arm), None);
+        assert_eq!(emulation_reason("x86_64", x86), None);
+        // "model name" contains no "flags" key by accident.
+        assert_eq!(
+            emulation_reason("aarch64", "model name\t: flags-like\n"),
+            None
+        );
     }
 }

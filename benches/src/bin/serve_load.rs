@@ -126,6 +126,9 @@ fn main() -> Result<()> {
         cpu.logical_cores,
         cpu.features.join(" ")
     );
+    if let Some(why) = &cpu.emulated {
+        println!("WARNING: {why}; the timings of this run are not meaningful");
+    }
     println!(
         "model {} on {}, {} threads, {} pairs per measurement\n",
         model.display(),

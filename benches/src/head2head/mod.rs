@@ -101,6 +101,9 @@ fn announce_run(a: &Args, cpu: &tb::CpuInfo, versions: &[(String, String)], n_av
         cpu.logical_cores,
         cpu.features.join(", ")
     );
+    if let Some(why) = &cpu.emulated {
+        eprintln!("head2head: WARNING: {why}; the timings of this run are not meaningful");
+    }
     eprintln!(
         "head2head: {}",
         versions

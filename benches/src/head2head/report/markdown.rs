@@ -44,6 +44,9 @@ impl Report {
                 ""
             },
         );
+        if let Some(why) = &c.emulated {
+            s += &format!("**Emulated: {why}. The timings below are not meaningful.**\n\n");
+        }
         s += &format!(
             "Versions: {}.\n\n",
             self.versions

@@ -154,6 +154,7 @@ fn fixture() -> Report {
         model: "Test <CPU> & co".into(),
         logical_cores: 2,
         features: vec!["avx2".into()],
+        emulated: None,
     };
     let mut a = Args::parse_from(["head2head", "--quick"]);
     a.apply_quick();
