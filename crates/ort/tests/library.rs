@@ -19,12 +19,14 @@ fn load_err(lib: &Path) -> String {
         .to_string()
 }
 
-/// Compiles C source into a shared library with the system C compiler (Rust's linker).
+/// Compiles C source into a shared library with the system C compiler (Rust's linker), or
+/// `$TITLESIM_TEST_CC` (`cargo xtask cross` sets the aarch64 cross compiler there).
 fn shared_lib(dir: &Path, name: &str, source: &str) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     std::fs::write(&c, source).unwrap();
     let lib = dir.join(format!("lib{name}.so"));
-    let out = Command::new("cc")
+    let cc = std::env::var("TITLESIM_TEST_CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(cc)
         .args(["-shared", "-fPIC", "-o"])
         .arg(&lib)
         .arg(&c)

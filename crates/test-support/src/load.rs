@@ -35,30 +35,34 @@ pub fn threads(n: usize) -> BackendOptions {
     }
 }
 
-/// One thread, and the ONNX Runtime library of `cargo xtask fetch-models` (else
-/// `$ORT_DYLIB_PATH`, else the one Python's onnxruntime ships); fails the test, naming the
-/// command to run, when there is none.
+/// One thread, and the ONNX Runtime library of `$ORT_DYLIB_PATH` (else the one `cargo xtask
+/// fetch-models` put in the models folder, else the one Python's onnxruntime ships); fails
+/// the test, naming the command to run, when there is none. The variable comes first so that
+/// `cargo xtask cross` can hand the aarch64 library to tests that share an x86 models folder.
 #[cfg(feature = "ort")]
 pub fn ort_options() -> BackendOptions {
     use std::path::PathBuf;
     static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     let lib = LIB.get_or_init(|| {
         let dir = crate::paths::models_dir().join("onnxruntime");
-        titlesim_ort::find_in_dir(&dir).unwrap_or_else(|| {
-            let search = titlesim_ort::LibrarySearch {
-                env: std::env::var_os("ORT_DYLIB_PATH")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from),
-                python: Some("python3".into()),
-                ..Default::default()
-            };
-            titlesim_ort::locate_library(&search).unwrap_or_else(|e| {
-                panic!(
-                    "no ONNX Runtime library in {}: run `cargo xtask fetch-models` first ({e})",
-                    dir.display()
-                )
+        let env = std::env::var_os("ORT_DYLIB_PATH")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        env.clone()
+            .or_else(|| titlesim_ort::find_in_dir(&dir))
+            .unwrap_or_else(|| {
+                let search = titlesim_ort::LibrarySearch {
+                    env,
+                    python: Some("python3".into()),
+                    ..Default::default()
+                };
+                titlesim_ort::locate_library(&search).unwrap_or_else(|e| {
+                    panic!(
+                        "no ONNX Runtime library in {}: run `cargo xtask fetch-models` first ({e})",
+                        dir.display()
+                    )
+                })
             })
-        })
     });
     BackendOptions {
         ort_library: Some(lib.clone()),
