@@ -404,6 +404,7 @@ fn run_bin(
 /// counts, or an error naming what failed.
 pub fn run_counted(a: &CrossArgs, counts: &mut Counts) -> Result<()> {
     let start = Instant::now();
+    let before = *counts;
     if a.cpus.is_empty() {
         bail!("--cpus: give at least one qemu CPU model");
     }
@@ -457,9 +458,9 @@ pub fn run_counted(a: &CrossArgs, counts: &mut Counts) -> Result<()> {
         "xtask cross: {} CPU model(s), total {}; tests: {} passed, {} failed, {} skipped",
         a.cpus.len(),
         fmt_duration(start.elapsed()),
-        counts.passed,
-        counts.failed,
-        counts.ignored
+        counts.passed - before.passed,
+        counts.failed - before.failed,
+        counts.ignored - before.ignored
     );
     if !failed.is_empty() {
         bail!("tests failed: {}", failed.join(", "));

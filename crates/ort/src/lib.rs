@@ -365,7 +365,7 @@ impl Backend for OrtBackend {
     ///
     /// On aarch64 ONNX Runtime's NEON kernels move a text's result with padding *after* it
     /// too (measured under qemu, `cargo xtask cross`: 21 of 40 texts of the tiny BERT fixture
-    /// with [CLS] pooling, up to 1.2e-7), so there every model gets the per-text padding.
+    /// with \[CLS\] pooling, up to 1.2e-7), so there every model gets the per-text padding.
     fn batch_padding(&self) -> BatchPadding {
         match self.padding_side {
             PaddingSide::Left => BatchPadding::Multiple(16),
