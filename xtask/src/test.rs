@@ -102,6 +102,12 @@ fn run_step(name: &str, mut cmd: Command, counts: Option<&mut Counts>) -> Result
             .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
         return Ok(status.success());
     };
+    run_counting(&mut cmd, counts)
+}
+
+/// Runs a command, streaming its stdout and adding its `test result:` lines to `counts`;
+/// returns whether it succeeded.
+pub fn run_counting(cmd: &mut Command, counts: &mut Counts) -> Result<bool> {
     cmd.stdout(Stdio::piped());
     let mut child = cmd
         .spawn()

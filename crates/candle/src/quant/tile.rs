@@ -320,6 +320,21 @@ unsafe fn tile_i8mm<const R: usize>(
     }
 }
 
+/// Calls the `R`-row build of a micro-kernel for `rows` (1..=[`MR`]).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! by_rows {
+    ($rows:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $rows {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            _ => $f::<MR>($($arg),*),
+        }
+    };
+}
+
 /// One micro-tile with `kernel`. `a` starts at the tile's first row; `colsum` holds the
 /// panel's per-column weight sums (the dot-product kernel needs them).
 #[allow(clippy::too_many_arguments)]
@@ -353,16 +368,7 @@ pub(super) fn tile(
             let (a, w) = (a.as_ptr(), panel.as_ptr());
             // SAFETY: `Vnni` is only offered when the CPU has AVX-512F/BW/VNNI; the buffer
             // sizes are checked just above.
-            unsafe {
-                match rows {
-                    1 => tile_vnni::<1>(a, lda, w, groups, acc),
-                    2 => tile_vnni::<2>(a, lda, w, groups, acc),
-                    3 => tile_vnni::<3>(a, lda, w, groups, acc),
-                    4 => tile_vnni::<4>(a, lda, w, groups, acc),
-                    5 => tile_vnni::<5>(a, lda, w, groups, acc),
-                    _ => tile_vnni::<MR>(a, lda, w, groups, acc),
-                }
-            }
+            unsafe { by_rows!(rows, tile_vnni(a, lda, w, groups, acc)) }
         }
         #[cfg(target_arch = "aarch64")]
         Kernel::Dotprod => {
@@ -371,16 +377,7 @@ pub(super) fn tile(
             let (a, w) = (a.as_ptr(), panel.as_ptr());
             // SAFETY: `Dotprod` is only offered when the CPU has FEAT_DotProd; the buffer
             // sizes are checked just above.
-            unsafe {
-                match rows {
-                    1 => tile_dotprod::<1>(a, lda, w, colsum, groups, acc),
-                    2 => tile_dotprod::<2>(a, lda, w, colsum, groups, acc),
-                    3 => tile_dotprod::<3>(a, lda, w, colsum, groups, acc),
-                    4 => tile_dotprod::<4>(a, lda, w, colsum, groups, acc),
-                    5 => tile_dotprod::<5>(a, lda, w, colsum, groups, acc),
-                    _ => tile_dotprod::<MR>(a, lda, w, colsum, groups, acc),
-                }
-            }
+            unsafe { by_rows!(rows, tile_dotprod(a, lda, w, colsum, groups, acc)) }
         }
         #[cfg(target_arch = "aarch64")]
         Kernel::I8mm => {
@@ -388,16 +385,7 @@ pub(super) fn tile(
             let (a, w) = (a.as_ptr(), panel.as_ptr());
             // SAFETY: `I8mm` is only offered when the CPU has FEAT_I8MM; the buffer sizes are
             // checked just above.
-            unsafe {
-                match rows {
-                    1 => tile_i8mm::<1>(a, lda, w, groups, acc),
-                    2 => tile_i8mm::<2>(a, lda, w, groups, acc),
-                    3 => tile_i8mm::<3>(a, lda, w, groups, acc),
-                    4 => tile_i8mm::<4>(a, lda, w, groups, acc),
-                    5 => tile_i8mm::<5>(a, lda, w, groups, acc),
-                    _ => tile_i8mm::<MR>(a, lda, w, groups, acc),
-                }
-            }
+            unsafe { by_rows!(rows, tile_i8mm(a, lda, w, groups, acc)) }
         }
     }
 }
