@@ -274,7 +274,7 @@ const CI_SKIPPED: &[(&str, &str, &str)] = &[
     (
         "titlesim-tract",
         "real_models",
-        "all-MiniLM on tract against ONNX Runtime, over 10 min emulated",
+        "all-MiniLM and paraphrase on tract against ONNX Runtime, ~28 min emulated",
     ),
     (
         "titlesim-tract",
