@@ -60,6 +60,7 @@ fn synthetic_log(n: usize) -> Vec<ShadowRecord> {
                 label: (i % 4 == 0).then_some(u8::from(c > 0.72)),
                 canonical: side("all-MiniLM-L6-v2", 0.72, c),
                 shadow: Some(side("Qwen3-Embedding-0.6B", 0.8, s)),
+                replayed_at: None,
             }
         })
         .collect()

@@ -86,7 +86,7 @@ fn ensure_env(env: &Path, models: &Path) -> Result<()> {
         }
     }
     let have = Command::new(&py)
-        .args(["-c", "import maturin, numpy, pytest"])
+        .args(["-c", "import maturin, numpy, pyarrow, pytest"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
@@ -100,10 +100,13 @@ fn ensure_env(env: &Path, models: &Path) -> Result<()> {
             "--disable-pip-version-check",
             "maturin>=1.9,<2",
             "numpy",
+            "pyarrow",
             "pytest",
         ]);
         if !run_status(&mut pip, true)?.success() {
-            bail!("pip could not install maturin, numpy and pytest (PyPI must be reachable)");
+            bail!(
+                "pip could not install maturin, numpy, pyarrow and pytest (PyPI must be reachable)"
+            );
         }
     }
     let has_ort = Command::new(&py)
@@ -190,10 +193,56 @@ pub fn test_env(models: &Path) -> Result<PathBuf> {
     Ok(env)
 }
 
-/// Builds and installs the wheel, then runs the pytest suite; returns pytest's counts (and
-/// whether it passed).
-pub fn run_tests(models: &Path) -> Result<(bool, PytestCounts)> {
+/// Makes Spark's test runnable: pyspark from PyPI in `env`, and a JRE from Debian when no
+/// `java` runs.
+fn ensure_spark(env: &Path) -> Result<()> {
+    let py = env_python(env);
+    let have = Command::new(&py)
+        .args(["-c", "import pyspark"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have {
+        say!("python: --spark: installing pyspark from PyPI (~320 MB)");
+        let mut pip = Command::new(&py);
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            "pyspark>=3.5",
+        ]);
+        if !run_status(&mut pip, true)?.success() {
+            bail!("pip could not install pyspark (PyPI must be reachable)");
+        }
+    }
+    let java = Command::new("java")
+        .arg("-version")
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !java {
+        say!("python: --spark: no java; installing Debian's default-jre-headless");
+        let ok = run_status(
+            Command::new("apt-get").args(["install", "-y", "-q", "default-jre-headless"]),
+            true,
+        )?
+        .success();
+        if !ok {
+            bail!("apt-get could not install default-jre-headless: Spark needs a JRE (17+)");
+        }
+    }
+    Ok(())
+}
+
+/// Builds and installs the wheel, then runs the pytest suite (with Spark's local-mode test
+/// when `spark`); returns pytest's counts (and whether it passed).
+pub fn run_tests(models: &Path, spark: bool) -> Result<(bool, PytestCounts)> {
     let env = test_env(models)?;
+    if spark {
+        ensure_spark(&env)?;
+    }
     let wheel = build_wheel(&env, "dev")?;
     say!("python: installed {}", wheel.display());
     let root = workspace_root();
@@ -209,6 +258,7 @@ pub fn run_tests(models: &Path) -> Result<(bool, PytestCounts)> {
         ])
         .env("TITLESIM_MODELS_DIR", models)
         .env("TITLESIM_BIN", target_dir().join("debug").join("titlesim"))
+        .env("TITLESIM_TEST_SPARK", if spark { "1" } else { "0" })
         .stdout(Stdio::piped());
     let mut child = cmd.spawn().context("cannot run pytest")?;
     let stdout = child.stdout.take().expect("stdout was piped");

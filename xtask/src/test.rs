@@ -42,6 +42,11 @@ pub struct TestArgs {
     /// clean target folder): for quick local runs; CI runs it.
     #[arg(long)]
     pub skip_cross: bool,
+    /// Also run the Spark helper's test in Spark local mode (`local[2]`): installs pyspark
+    /// from PyPI (~320 MB) and, when no `java` runs, Debian's default-jre-headless; adds
+    /// ~3 minutes. Off by default to keep CI within its time.
+    #[arg(long)]
+    pub spark: bool,
 }
 
 /// Test counts summed over `test result:` lines.
@@ -198,7 +203,7 @@ pub fn run(a: &TestArgs) -> Result<()> {
             time: t.elapsed(),
         });
         if name == "cargo test" {
-            steps.push(python_step(&models, &mut counts));
+            steps.push(python_step(&models, a.spark, &mut counts));
             if a.skip_cross {
                 say!("test: --skip-cross: the aarch64 step does not run");
             } else {
@@ -277,10 +282,10 @@ fn cross_step(fetch: &FetchArgs, counts: &mut Counts) -> Step {
 }
 
 /// The Python package's step: wheel and pytest, counted with the Rust tests.
-fn python_step(models: &Path, counts: &mut Counts) -> Step {
+fn python_step(models: &Path, spark: bool, counts: &mut Counts) -> Step {
     let t = Instant::now();
     say!("test: === python: wheel + pytest ===");
-    let ok = match crate::python::run_tests(models) {
+    let ok = match crate::python::run_tests(models, spark) {
         Ok((ok, c)) => {
             counts.passed += c.passed;
             counts.failed += c.failed;

@@ -48,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             label: labels.then(|| u8::from(c + 0.06 * rng.normal() > 0.70)),
             canonical: side("BAAI/bge-small-en-v1.5", "candle", 0.70, c as f32),
             shadow: Some(side("Qwen/Qwen3-Embedding-0.6B", "ort", 0.95, s as f32)),
+            replayed_at: None,
         };
         lines.push_str(&serde_json::to_string(&r)?);
         lines.push('\n');

@@ -64,6 +64,7 @@ fn record(i: usize, phase: &str, canonical: SideRecord, shadow: SideRecord) -> S
         label: None,
         canonical,
         shadow: Some(shadow),
+        replayed_at: None,
     }
 }
 

@@ -24,6 +24,13 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Score pairs with the canonical model while a shadow model is logged beside it.
     Shadow(commands::shadow::Args),
+    /// Re-score past pairs (Parquet, CSV, JSON lines or shadow logs) with the canonical and
+    /// shadow models into a shadow log, on DataFusion: a calibration without waiting for
+    /// live traffic.
+    Replay(commands::replay::Args),
+    /// Run an SQL query over Parquet, CSV and JSON-lines files, with title_cosine and
+    /// title_embedding as SQL functions.
+    Sql(commands::sql::Args),
     /// Precompute ground-truth title embeddings into a store (the "GT skip" path).
     Precompute(commands::precompute::Args),
     /// Serve the configured models over HTTP: pair scoring with the shadow log, TEI- and
@@ -115,6 +122,8 @@ fn main() -> std::process::ExitCode {
         Command::Inspect(a) => commands::inspect::run(a),
         Command::Shadow(a) => commands::shadow::run(a),
         Command::Precompute(a) => commands::precompute::run(a),
+        Command::Replay(a) => commands::replay::run(a),
+        Command::Sql(a) => commands::sql::run(a),
         Command::Serve(a) => commands::serve::run(a),
         Command::Calibrate(a) => commands::calibrate::run(a),
         Command::Review(c) => commands::review::run(c),

@@ -89,6 +89,7 @@ mod tests {
                 error: None,
             },
             shadow: None,
+            replayed_at: None,
         }
     }
 

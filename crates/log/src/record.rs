@@ -56,6 +56,33 @@ pub struct ShadowRecord {
     /// What the shadow model did; absent when the pair was not sampled for shadowing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<SideRecord>,
+    /// When the record was written by `titlesim replay` (RFC 3339, UTC): the pair was scored
+    /// again from history, and [`ShadowRecord::ts`] is the time of the original pair when the
+    /// history had one (else this same time). Absent on records of live shadow scoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_at: Option<String>,
+}
+
+impl SideRecord {
+    /// The record of a side that scored `score`: a non-finite cosine is logged as an error
+    /// (JSON has no NaN), its verdict kept.
+    pub fn scored(
+        info: &titlesim_core::EmbedderInfo,
+        score: &titlesim_core::Score,
+        encode_ms: f64,
+    ) -> Self {
+        SideRecord {
+            model: info.model.clone(),
+            backend: info.backend.clone(),
+            fingerprint: info.fingerprint.clone(),
+            threshold: score.threshold,
+            cosine: score.cosine.is_finite().then_some(score.cosine),
+            pass: Some(score.pass),
+            encode_ms,
+            error: (!score.cosine.is_finite())
+                .then(|| format!("non-finite cosine {}", score.cosine)),
+        }
+    }
 }
 
 /// A line of a shadow log that could not be used, and why.
@@ -107,6 +134,7 @@ pub struct LogContents {
 ///     label: None,
 ///     canonical: side("bge-small", 0.91, 0.70),
 ///     shadow: Some(side("qwen3-0.6b", 0.78, 0.72)),
+///     replayed_at: None,
 /// };
 /// let dir = std::env::temp_dir().join(format!("titlesim-read-log-doc-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).unwrap();
@@ -210,6 +238,7 @@ mod tests {
                 error: Some("timeout after 2000 ms".into()),
                 ..side
             }),
+            replayed_at: None,
         };
         let line = serde_json::to_string(&r).unwrap();
         assert!(!line.contains("label"));
@@ -241,6 +270,7 @@ mod tests {
             label: Some(1),
             canonical: side,
             shadow: None,
+            replayed_at: None,
         };
         let good = serde_json::to_string(&r).unwrap();
         let mut future = r.clone();

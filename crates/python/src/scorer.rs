@@ -123,20 +123,65 @@ impl Scorer {
     /// when present and enabled, ``[shadow]`` with the sinks of ``[shadow_options]``. Relative
     /// paths in the file are relative to the file's folder, as for the CLI.
     ///
-    /// Raises ``titlesim.ConfigError`` for an invalid file (naming the key),
+    /// With ``model="canonical"`` or ``model="shadow"``, only that model is loaded (with its
+    /// ``gt_store`` and threshold) and nothing is logged: the scorer says what that model
+    /// gives each pair, as ``titlesim replay`` records it (``titlesim.spark`` and
+    /// ``titlesim.ray`` score history this way). ``threads`` sets the models' compute threads
+    /// (default: the file's ``threads``, else all cores).
+    ///
+    /// Raises ``titlesim.ConfigError`` for an invalid file (naming the key) or
+    /// ``model="shadow"`` without a ``[shadow]`` table, ``ValueError`` for another ``model``,
     /// ``titlesim.ModelError``/``BackendError`` when the canonical model cannot load,
     /// ``titlesim.StoreError`` for a GT store of another model, and ``titlesim.InputError``
     /// when the shadow log is held by another process. A shadow model that fails to load
-    /// only warns.
+    /// only warns (but with ``model="shadow"``, where it raises).
     #[staticmethod]
-    fn from_config(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
+    #[pyo3(signature = (path, model = None, threads = None))]
+    fn from_config(
+        py: Python<'_>,
+        path: PathBuf,
+        model: Option<String>,
+        threads: Option<usize>,
+    ) -> PyResult<Self> {
         let mut config = Config::from_file(&path).map_err(Failure::from)?;
         for cfg in std::iter::once(&mut config.canonical).chain(config.shadow.as_mut()) {
             if cfg.backend == titlesim::BackendKind::Ort {
                 find_ort_in_interpreter(py, cfg);
             }
+            if let Some(t) = threads {
+                if t == 0 {
+                    return Err(Failure::value("threads: at least 1").into());
+                }
+                cfg.threads = Some(t);
+            }
         }
-        let scorer = detached(py, move || load(&config))?;
+        let one = match model.as_deref() {
+            None => None,
+            Some("canonical") => Some(config.canonical.clone()),
+            Some("shadow") => match &config.shadow {
+                Some(s) => Some(s.clone()),
+                None => {
+                    return Err(Failure::config(format!(
+                        "{}: model=\"shadow\" but the file has no [shadow] table",
+                        path.display()
+                    ))
+                    .into())
+                }
+            },
+            Some(other) => {
+                return Err(Failure::value(format!(
+                    "model: {other:?}; use \"canonical\", \"shadow\" or None"
+                ))
+                .into())
+            }
+        };
+        let scorer = match one {
+            None => detached(py, move || load(&config))?,
+            Some(cfg) => detached(py, move || {
+                let (scorer, warnings) = titlesim::load_scorer(&cfg)?;
+                Ok(Scorer::new(scorer, None, warnings))
+            })?,
+        };
         for w in &scorer.warnings {
             PyErr::warn(
                 py,

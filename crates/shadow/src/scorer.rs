@@ -413,16 +413,7 @@ fn build_records(
 ) -> Vec<ShadowRecord> {
     let ci = shared.canonical.info();
     // A non-finite canonical cosine is logged as such (JSON has no NaN); its verdict stands.
-    let canonical_side = |s: &Score| SideRecord {
-        model: ci.model.clone(),
-        backend: ci.backend.clone(),
-        fingerprint: ci.fingerprint.clone(),
-        threshold: shared.canonical.threshold(),
-        cosine: s.cosine.is_finite().then_some(s.cosine),
-        pass: Some(s.pass),
-        encode_ms: p.canonical_ms,
-        error: (!s.cosine.is_finite()).then(|| format!("non-finite cosine {}", s.cosine)),
-    };
+    let canonical_side = |s: &Score| SideRecord::scored(ci, s, p.canonical_ms);
     let mut k = 0usize;
     p.pairs
         .into_iter()
@@ -479,6 +470,7 @@ fn build_records(
                 label: pair.label,
                 canonical: canonical_side(&score.score),
                 shadow,
+                replayed_at: None,
             }
         })
         .collect()

@@ -115,6 +115,7 @@ fn record(id: usize, product: String, gt: String, cosine: f32) -> ShadowRecord {
             error: None,
         },
         shadow: None,
+        replayed_at: None,
     }
 }
 

@@ -40,6 +40,7 @@ pub fn record(
         label,
         canonical: side("BAAI/bge-small-en-v1.5", t_canon, Some(canonical)),
         shadow: shadow.map(|s| side("Qwen/Qwen3-Embedding-0.6B", t_shadow, Some(s))),
+        replayed_at: None,
     }
 }
 

@@ -36,11 +36,13 @@ pub mod embed;
 pub mod inspect;
 pub mod precompute;
 pub mod promote;
+pub mod replay;
 pub mod review;
 pub mod score;
 pub mod serve;
 pub mod shadow;
 mod shared;
+pub mod sql;
 
 /// `--version` text: the crate version and the backends compiled in.
 pub fn version_string() -> String {

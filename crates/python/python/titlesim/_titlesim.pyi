@@ -96,7 +96,9 @@ class Scorer:
     """Judges (product, ground-truth) pairs; logs the shadow model beside the canonical one."""
 
     @staticmethod
-    def from_config(path: _Path) -> Scorer: ...
+    def from_config(
+        path: _Path, model: str | None = None, threads: int | None = None
+    ) -> Scorer: ...
     @staticmethod
     def from_model(model: Model, threshold: _Threshold) -> Scorer: ...
     def score(

@@ -1,0 +1,215 @@
+//! `titlesim replay`: re-score past pairs with the configuration's canonical and shadow models
+//! into a shadow log, on DataFusion.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use titlesim::{Config, ModelConfig};
+use titlesim_replay::{ReplayOptions, ReplaySummary};
+
+use super::shared::{load_scorer, pct, progress_bar, CHUNK};
+
+/// Re-score past pairs with the canonical and shadow models into a shadow log.
+///
+/// The history is a Parquet, CSV or JSON-lines file (or a folder of one kind) with columns
+/// id, product and gt (optional: phase, label 0/1, ts as RFC 3339 or a timestamp), or a
+/// titlesim shadow log (its titles are scored again). Every selected pair gets one record in
+/// the shadow log schema, marked `replayed_at`, its `ts` the original pair's when the history
+/// has one: `calibrate`, `review` and `promote` read it as they read a live log. Every pair
+/// gets the shadow ([shadow_options] sample_rate and enabled are for live traffic). Each
+/// distinct title is embedded once per model; the GT store is used when configured.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Configuration file (TOML) with [canonical] and [shadow].
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// The history: a .parquet, .csv or .jsonl file, a folder of them, or a shadow log.
+    #[arg(long, short = 'p', value_name = "HISTORY")]
+    pub pairs: PathBuf,
+
+    /// The shadow log to write (its folders created).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub out: PathBuf,
+
+    /// SQL condition on the history's columns selecting the rows to replay, e.g.
+    /// "phase = 'race' AND ts >= '2026-06-01'" [default: every row].
+    #[arg(long = "where", value_name = "SQL")]
+    pub predicate: Option<String>,
+
+    /// Continue an interrupted replay: pairs the log at --out holds are not scored again (a
+    /// log of other models or thresholds is refused).
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Thread budget: DataFusion's partitions and each model's compute threads (the models
+    /// take turns, so never more are busy) [default: each model's `threads`, else all cores].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+
+    /// Rows scored (and records written) at a time.
+    #[arg(long, value_name = "N", default_value_t = CHUNK, value_parser = clap::value_parser!(u32).range(1..))]
+    pub chunk_size: u32,
+
+    /// Vectors remembered per model (oldest forgotten first); 0 embeds every title of every
+    /// chunk.
+    #[arg(long, value_name = "N", default_value_t = titlesim_replay::cache::DEFAULT_CAPACITY)]
+    pub cache_titles: usize,
+
+    /// Texts per backend call [default: each model's `batch_size`, else 32].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
+
+    /// Print the summary as one JSON object on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A model's configuration with the command line's thread budget and batch size.
+pub(crate) fn with_budget(
+    cfg: &ModelConfig,
+    threads: Option<u32>,
+    batch: Option<u32>,
+) -> ModelConfig {
+    let mut c = cfg.clone();
+    if let Some(t) = threads {
+        c.threads = Some(t as usize);
+    }
+    if let Some(b) = batch {
+        c.batch_size = Some(b as usize);
+    }
+    c
+}
+
+/// The number of cores, for a default thread budget.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
+    let config = Config::from_file(&args.config)?;
+    let Some(shadow_cfg) = config.shadow.as_ref() else {
+        bail!(
+            "{}: no [shadow] table: replay scores the history with a candidate model beside the \
+             canonical one; add a [shadow] table naming it",
+            args.config.display()
+        );
+    };
+    let canonical = load_scorer(
+        &with_budget(&config.canonical, args.threads, args.batch_size),
+        "canonical",
+    )?;
+    let shadow = load_scorer(
+        &with_budget(shadow_cfg, args.threads, args.batch_size),
+        "shadow",
+    )?;
+    let opts = ReplayOptions {
+        predicate: args.predicate.clone(),
+        partitions: args
+            .threads
+            .map(|t| t as usize)
+            .or(config.canonical.threads)
+            .unwrap_or_else(cores),
+        chunk: args.chunk_size as usize,
+        cache_titles: args.cache_titles,
+        resume: args.resume,
+        fsync: config.shadow_options.fsync,
+    };
+    let rt = super::shared::runtime()?;
+    let bar = progress_bar(0, "pairs");
+    let progress = |done: u64, total: u64| {
+        bar.set_length(total);
+        bar.set_position(done);
+    };
+    let summary = rt
+        .block_on(titlesim_replay::replay(
+            &args.pairs,
+            &args.out,
+            &canonical,
+            &shadow,
+            &opts,
+            &progress,
+        ))
+        .with_context(|| format!("replaying {}", args.pairs.display()))?;
+    bar.finish_and_clear();
+    for n in &summary.notes {
+        eprintln!("note: {n}");
+    }
+    if args.json {
+        outln!("{}", serde_json::to_string(&json_summary(&summary, &args))?)?;
+    } else {
+        eprint!("{}", render(&summary, &args, &canonical, &shadow));
+    }
+    Ok(())
+}
+
+fn json_summary(s: &ReplaySummary, args: &Args) -> serde_json::Value {
+    serde_json::json!({
+        "history": args.pairs.display().to_string(),
+        "log": args.out.display().to_string(),
+        "selected": s.selected,
+        "scored": s.scored,
+        "resumed": s.resumed,
+        "repeated_records_dropped": s.repeated,
+        "titles_in_pairs": s.titles_in_pairs(),
+        "titles_embedded": s.titles_embedded(),
+        "canonical_embedded": s.canonical.embedded,
+        "shadow_embedded": s.shadow.embedded,
+        "gt_from_store": s.gt_from_store,
+        "seconds": s.seconds,
+        "pairs_per_second": if s.seconds > 0.0 { s.scored as f64 / s.seconds } else { 0.0 },
+        "summary": s.tally,
+    })
+}
+
+fn render(
+    s: &ReplaySummary,
+    args: &Args,
+    canonical: &titlesim::CosineScorer,
+    shadow: &titlesim::CosineScorer,
+) -> String {
+    use titlesim::Scorer;
+    let mut o = format!(
+        "replay: {} pairs selected ({} scored now, {} already in the log) in {:.2} s ({:.0} pairs/s)\n",
+        s.selected,
+        s.scored,
+        s.resumed,
+        s.seconds,
+        if s.seconds > 0.0 { s.scored as f64 / s.seconds } else { 0.0 }
+    );
+    if s.repeated > 0 {
+        o.push_str(&format!(
+            "warning: {} records of the history repeated a pair id; the first of each counted\n",
+            s.repeated
+        ));
+    }
+    let in_pairs = s.titles_in_pairs();
+    o.push_str(&format!(
+        "titles: {} in the pairs ({} GT vectors from stores), {} embedded ({} canonical, {} \
+         shadow): {:.1}% saved by embedding each distinct title once\n",
+        in_pairs,
+        s.gt_from_store,
+        s.titles_embedded(),
+        s.canonical.embedded,
+        s.shadow.embedded,
+        if in_pairs == 0 {
+            0.0
+        } else {
+            100.0 - pct(s.titles_embedded() as usize, in_pairs as usize).min(100.0)
+        }
+    ));
+    o.push_str(&format!(
+        "canonical: {} on {}; shadow: {} on {}\n",
+        canonical.info().model,
+        canonical.info().backend,
+        shadow.info().model,
+        shadow.info().backend
+    ));
+    o.push_str(
+        &s.tally
+            .render(canonical.threshold(), Some(shadow.threshold())),
+    );
+    o.push_str(&format!("log: {}\n", args.out.display()));
+    o
+}

@@ -1,0 +1,360 @@
+//! `titlesim replay` and `titlesim sql` end to end on the tiny fixtures (candle): replayed
+//! cosines bit-identical to a live `titlesim shadow` run of the same pairs, each distinct title
+//! embedded once, `--where`, Parquet and shadow-log histories, `--resume`, the SQL functions,
+//! and the errors a bad history gets.
+#![cfg(feature = "candle")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use titlesim::{read_log, ShadowRecord};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Case {
+    dir: tempfile::TempDir,
+    history: PathBuf,
+    config: PathBuf,
+    /// Distinct titles in the history.
+    distinct: usize,
+    pairs: usize,
+}
+
+/// Every ordered pair of the first eight distinct non-empty reference texts, with phases,
+/// labels and times; tiny-bert-mean canonical, tiny-bert-cls the shadow.
+fn case() -> Case {
+    let mean = reference("tiny-bert-mean");
+    let mut texts: Vec<String> = Vec::new();
+    for t in &mean.texts {
+        if !t.trim().is_empty() && !texts.contains(t) && texts.len() < 8 {
+            texts.push(t.clone());
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut csv = String::from("id,phase,product,gt,label,ts\n");
+    let mut n = 0;
+    for (a, ta) in texts.iter().enumerate() {
+        for (b, tb) in texts.iter().enumerate() {
+            if a == b {
+                continue;
+            }
+            let phase = if (a + b) % 3 == 0 {
+                "qualifying"
+            } else {
+                "race"
+            };
+            csv += &format!(
+                "0{a}-{b},{phase},{},{},{},2026-0{}-1{}T10:00:00Z\n",
+                q(ta),
+                q(tb),
+                (a + b) % 2,
+                1 + a % 9,
+                b
+            );
+            n += 1;
+        }
+    }
+    let history = dir.path().join("history.csv");
+    std::fs::write(&history, csv).unwrap();
+    let config = dir.path().join("titlesim.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[canonical]\nmodel = {:?}\nbackend = \"candle\"\nthreshold = 0.8\nthreads = 1\nbatch_size = 8\n\
+             [shadow]\nmodel = {:?}\nbackend = \"candle\"\nthreshold = 0.9\nthreads = 1\nbatch_size = 8\n",
+            s(&fixture("tiny-bert-mean")),
+            s(&fixture("tiny-bert-cls")),
+        ),
+    )
+    .unwrap();
+    Case {
+        distinct: texts.len(),
+        pairs: n,
+        dir,
+        history,
+        config,
+    }
+}
+
+impl Case {
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `titlesim replay -c CONFIG -p HISTORY -o OUT --json EXTRA...`: the summary.
+    fn replay(&self, history: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+        let mut args = vec![
+            "replay",
+            "-c",
+            s(&self.config),
+            "-p",
+            s(history),
+            "-o",
+            s(out),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&titlesim(&args, None))).unwrap()
+    }
+}
+
+fn by_id(records: Vec<ShadowRecord>) -> HashMap<String, ShadowRecord> {
+    records
+        .into_iter()
+        .map(|r| (r.pair_id.clone(), r))
+        .collect()
+}
+
+fn cosines(r: &ShadowRecord) -> (f32, f32) {
+    (
+        r.canonical.cosine.unwrap(),
+        r.shadow.as_ref().unwrap().cosine.unwrap(),
+    )
+}
+
+#[test]
+fn replay_gives_the_live_shadow_cosines_embedding_each_title_once() {
+    let c = case();
+    // The live run: `titlesim shadow` on the same pairs.
+    let live_log = c.path("live.jsonl");
+    ok(&titlesim(
+        &[
+            "shadow",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&c.history),
+            "--log",
+            s(&live_log),
+            "-o",
+            s(&c.path("verdicts.csv")),
+        ],
+        None,
+    ));
+    let live = by_id(read_log(&live_log).unwrap().records);
+    assert_eq!(live.len(), c.pairs);
+
+    let out = c.path("replay/r.jsonl");
+    let summary = c.replay(&c.history, &out, &[]);
+    let log = read_log(&out).unwrap();
+    assert!(log.skipped.is_empty());
+    assert_eq!(log.records.len(), c.pairs);
+    for r in &log.records {
+        let l = &live[&r.pair_id];
+        // Bit-identical: the same vectors whatever batch a title lands in.
+        assert_eq!(cosines(r), cosines(l), "pair {}", r.pair_id);
+        assert_eq!(r.canonical.pass, l.canonical.pass);
+        assert_eq!(r.canonical.fingerprint, l.canonical.fingerprint);
+        assert_eq!((&r.phase, r.label), (&l.phase, l.label));
+        assert_eq!((&r.product, &r.gt), (&l.product, &l.gt));
+        assert!(r.replayed_at.is_some() && l.replayed_at.is_none());
+    }
+    // The original times, normalised to RFC 3339 with milliseconds; ids keep their zeros.
+    let first = log.records.iter().find(|r| r.pair_id == "00-1").unwrap();
+    assert_eq!(first.ts, "2026-01-11T10:00:00.000Z");
+    // Each distinct title once per model, against two titles per pair per model.
+    assert_eq!(summary["selected"], c.pairs);
+    assert_eq!(summary["scored"], c.pairs);
+    assert_eq!(summary["canonical_embedded"], c.distinct);
+    assert_eq!(summary["shadow_embedded"], c.distinct);
+    assert_eq!(summary["titles_in_pairs"], 4 * c.pairs);
+    // calibrate reads it as it reads a live log.
+    let cal = ok(&titlesim(&["calibrate", s(&out), "--json"], None));
+    let cal: serde_json::Value = serde_json::from_str(&cal).unwrap();
+    assert_eq!(cal["canonical_threshold"]["value"], 0.8, "{cal}");
+    assert_eq!(
+        cal["canonical_threshold"]["log_values"][0][1], c.pairs,
+        "{cal}"
+    );
+}
+
+#[test]
+fn where_selects_rows_and_resume_finishes_a_partial_log() {
+    let c = case();
+    let out = c.path("r.jsonl");
+    let part = c.replay(&c.history, &out, &["--where", "phase = 'race'"]);
+    let races = read_log(&out).unwrap().records;
+    assert!(!races.is_empty() && races.len() < c.pairs);
+    assert!(races.iter().all(|r| r.phase.as_deref() == Some("race")));
+    assert_eq!(part["selected"], races.len());
+
+    // Without --resume an existing log is refused, and left as it was.
+    let err = fails(&titlesim(
+        &[
+            "replay",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&c.history),
+            "-o",
+            s(&out),
+        ],
+        None,
+    ));
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(read_log(&out).unwrap().records.len(), races.len());
+
+    let rest = c.replay(&c.history, &out, &["--resume"]);
+    assert_eq!(rest["resumed"], races.len());
+    assert_eq!(rest["scored"], c.pairs - races.len());
+    let all = read_log(&out).unwrap().records;
+    assert_eq!(all.len(), c.pairs);
+    assert_eq!(by_id(all).len(), c.pairs, "no pair twice");
+}
+
+#[test]
+fn parquet_and_shadow_log_histories_replay_to_the_same_cosines() {
+    let c = case();
+    let base = c.path("base.jsonl");
+    c.replay(&c.history, &base, &[]);
+    let base = by_id(read_log(&base).unwrap().records);
+
+    // The CSV as Parquet, through `titlesim sql`.
+    let parquet = c.path("history.parquet");
+    ok(&titlesim(
+        &[
+            "sql",
+            "-t",
+            &format!("h={}", s(&c.history)),
+            "SELECT * FROM h",
+            "-o",
+            s(&parquet),
+        ],
+        None,
+    ));
+    let from_parquet = c.path("p.jsonl");
+    c.replay(&parquet, &from_parquet, &[]);
+    // And the replayed log itself as history: its titles are scored again.
+    let from_log = c.path("l.jsonl");
+    c.replay(&c.path("base.jsonl"), &from_log, &[]);
+    for out in [&from_parquet, &from_log] {
+        let got = read_log(out).unwrap().records;
+        assert_eq!(got.len(), c.pairs, "{}", out.display());
+        for r in &got {
+            let b = &base[&r.pair_id];
+            assert_eq!(
+                cosines(r),
+                cosines(b),
+                "{} pair {}",
+                out.display(),
+                r.pair_id
+            );
+            assert_eq!((&r.ts, &r.phase, r.label), (&b.ts, &b.phase, b.label));
+        }
+    }
+}
+
+#[test]
+fn sql_functions_give_the_replayed_cosines() {
+    let c = case();
+    let out = c.path("r.jsonl");
+    c.replay(&c.history, &out, &[]);
+    let replayed = by_id(read_log(&out).unwrap().records);
+    let rows = ok(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "-t",
+            &format!("h={}", s(&c.history)),
+            "-f",
+            "jsonl",
+            "SELECT id, title_cosine(product, gt) AS c, title_cosine(product, gt, 'shadow') AS s, \
+             title_embedding(gt) AS e FROM h",
+        ],
+        None,
+    ));
+    let mut n = 0;
+    for line in rows.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let r = &replayed[v["id"].as_str().unwrap()];
+        let (want_c, want_s) = cosines(r);
+        assert_eq!(v["c"].as_f64().unwrap() as f32, want_c);
+        assert_eq!(v["s"].as_f64().unwrap() as f32, want_s);
+        assert_eq!(
+            v["e"].as_array().unwrap().len(),
+            32,
+            "tiny-bert's dimension"
+        );
+        n += 1;
+    }
+    assert_eq!(n, c.pairs);
+
+    // A scoring function without --config, and an unknown model, are clear errors.
+    let err = fails(&titlesim(&["sql", "SELECT title_cosine('a', 'b')"], None));
+    assert!(err.contains("--config"), "{err}");
+    let err = fails(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "SELECT title_cosine('a', 'b', 'other')",
+        ],
+        None,
+    ));
+    assert!(err.contains("'canonical' or 'shadow'"), "{err}");
+}
+
+#[test]
+fn a_bad_history_is_an_error_naming_what_is_wrong() {
+    let c = case();
+    let cases: [(&str, &str, &[&str], &str); 5] = [
+        ("nogt.csv", "id,product\n1,a\n", &[], "no column gt"),
+        (
+            "dup.csv",
+            "id,product,gt\n1,a,b\n1,c,d\n",
+            &[],
+            "pair id `1` appears more than once",
+        ),
+        (
+            "label.csv",
+            "id,product,gt,label\n1,a,b,7\n",
+            &[],
+            "label 7",
+        ),
+        (
+            "ts.csv",
+            "id,product,gt,ts\n1,a,b,yesterday\n",
+            &[],
+            "ts `yesterday` is not an RFC 3339 time",
+        ),
+        (
+            "where.csv",
+            "id,product,gt\n1,a,b\n",
+            &["--where", "colour = 'red'"],
+            "colour",
+        ),
+    ];
+    for (name, body, extra, want) in cases {
+        let h = c.path(name);
+        std::fs::write(&h, body).unwrap();
+        let out = c.path(&format!("{name}.jsonl"));
+        let mut args = vec!["replay", "-c", s(&c.config), "-p", s(&h), "-o", s(&out)];
+        args.extend_from_slice(extra);
+        let err = fails(&titlesim(&args, None));
+        assert!(err.contains(want), "{name}: {err}");
+        assert!(
+            err.contains(name),
+            "{name}: the error names the file: {err}"
+        );
+    }
+    let err = fails(&titlesim(
+        &[
+            "replay",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&c.path("pairs.txt")),
+            "-o",
+            s(&c.path("x.jsonl")),
+        ],
+        None,
+    ));
+    assert!(err.contains("no such file"), "{err}");
+}

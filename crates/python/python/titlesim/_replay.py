@@ -1,0 +1,83 @@
+"""Scoring Arrow batches of pairs with a configuration's two models: the part that
+``titlesim.spark`` and ``titlesim.ray`` share.
+
+A batch has columns ``id``, ``product`` and ``gt`` (``phase`` and ``label`` are carried
+through when present). Each model is loaded once per process, alone (nothing is logged), so
+the cosines are exactly those ``titlesim replay`` writes for the same pairs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+#: The columns of a scored batch, as a Spark DDL schema.
+SCHEMA_DDL = (
+    "id string, phase string, label int, canonical_cosine float, canonical_pass boolean, "
+    "shadow_cosine float, shadow_pass boolean"
+)
+
+_MODELS: dict[tuple[str, int | None], tuple[Any, Any]] = {}
+
+
+def models(config: str, threads: int | None) -> tuple[Any, Any]:
+    """The canonical and shadow scorers of ``config``, loaded once per process."""
+    key = (os.path.abspath(config), threads)
+    if key not in _MODELS:
+        from . import Scorer
+
+        _MODELS[key] = (
+            Scorer.from_config(config, model="canonical", threads=threads),
+            Scorer.from_config(config, model="shadow", threads=threads),
+        )
+    return _MODELS[key]
+
+
+def _column(batch: Any, name: str, required: bool) -> list | None:
+    names = batch.schema.names
+    if name not in names:
+        if required:
+            raise ValueError(
+                f"the batch has no column {name!r} (it has: {', '.join(names)}); "
+                "pairs need id, product and gt"
+            )
+        return None
+    return batch.column(names.index(name)).to_pylist()
+
+
+def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
+    """Scores a ``pyarrow.RecordBatch`` (or ``Table``) of pairs; returns a ``RecordBatch``
+    with ``id, phase, label, canonical_cosine, canonical_pass, shadow_cosine, shadow_pass``.
+
+    A pair without a product or gt raises ``ValueError`` naming its id: nothing is dropped.
+    """
+    import pyarrow as pa
+
+    ids = [None if i is None else str(i) for i in _column(batch, "id", True)]
+    products = _column(batch, "product", True)
+    gts = _column(batch, "gt", True)
+    n = len(ids)
+    phases = _column(batch, "phase", False) or [None] * n
+    labels = _column(batch, "label", False) or [None] * n
+    for i in range(n):
+        if ids[i] is None:
+            raise ValueError(f"a row has no id (product {products[i]!r}, gt {gts[i]!r})")
+        if products[i] is None or gts[i] is None:
+            missing = "product" if products[i] is None else "gt"
+            raise ValueError(f"pair {ids[i]!r} has no {missing}")
+    out: dict[str, Any] = {
+        "id": pa.array(ids, pa.string()),
+        "phase": pa.array([None if p is None else str(p) for p in phases], pa.string()),
+        "label": pa.array([None if v is None else int(v) for v in labels], pa.int32()),
+    }
+    if n == 0:
+        for side in ("canonical", "shadow"):
+            out[f"{side}_cosine"] = pa.array([], pa.float32())
+            out[f"{side}_pass"] = pa.array([], pa.bool_())
+        return pa.RecordBatch.from_pydict(out)
+    canonical, shadow = models(config, threads)
+    for side, scorer in (("canonical", canonical), ("shadow", shadow)):
+        s = scorer.score(products, gts)
+        out[f"{side}_cosine"] = pa.array(s.cosine, pa.float32())
+        out[f"{side}_pass"] = pa.array(s.passed, pa.bool_())
+    return pa.RecordBatch.from_pydict(out)

@@ -1,0 +1,146 @@
+"""titlesim.ray and titlesim.spark: scoring Arrow batches of history with a configuration's
+two models, bit-identical to what `titlesim replay` writes for the same pairs.
+
+The Spark test runs Spark in local mode (`local[2]`) and is opt-in: `cargo xtask test --spark`
+installs pyspark (and a JRE when missing) and sets TITLESIM_TEST_SPARK=1.
+"""
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import titlesim
+from conftest import FIXTURES, reference, run_cli
+
+
+def make_case(tmp_path: Path):
+    texts = []
+    for t in reference("tiny-bert-mean")["texts"]:
+        if t.strip() and t not in texts and len(texts) < 6:
+            texts.append(t)
+    rows = [
+        (f"p{a}-{b}", "race" if (a + b) % 3 else "qualifying", texts[a], texts[b], (a + b) % 2)
+        for a in range(len(texts))
+        for b in range(len(texts))
+        if a != b
+    ]
+    history = tmp_path / "history.csv"
+    with history.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "phase", "product", "gt", "label"])
+        w.writerows(rows)
+    cfg = tmp_path / "titlesim.toml"
+    cfg.write_text(
+        f'[canonical]\nmodel = "{FIXTURES / "tiny-bert-mean"}"\nbackend = "candle"\n'
+        "threshold = 0.8\nthreads = 1\n"
+        f'[shadow]\nmodel = "{FIXTURES / "tiny-bert-cls"}"\nbackend = "candle"\n'
+        "threshold = 0.9\nthreads = 1\n"
+    )
+    return cfg, history, rows
+
+
+def replayed(titlesim_bin, cfg, history, tmp_path):
+    out = tmp_path / "replay.jsonl"
+    run_cli(titlesim_bin, "replay", "-c", str(cfg), "-p", str(history), "-o", str(out))
+    return {r["pair_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+
+
+def check(got: dict, records: dict):
+    """`got`: id -> (phase, label, canonical cosine, pass, shadow cosine, pass)."""
+    assert set(got) == set(records)
+    for pid, (phase, label, cc, cp, sc, sp) in got.items():
+        r = records[pid]
+        assert (phase, label) == (r.get("phase"), r.get("label")), pid
+        # Bit-identical: the log's shortest decimal of the f32 reads back to the same f32.
+        assert np.float32(cc) == np.float32(r["canonical"]["cosine"]), pid
+        assert np.float32(sc) == np.float32(r["shadow"]["cosine"]), pid
+        assert (cp, sp) == (r["canonical"]["pass"], r["shadow"]["pass"]), pid
+
+
+def test_ray_replayer_scores_batches_as_titlesim_replay(tmp_path, titlesim_bin):
+    from titlesim.ray import Replayer
+
+    cfg, history, rows = make_case(tmp_path)
+    records = replayed(titlesim_bin, cfg, history, tmp_path)
+    ids, phases, products, gts, labels = (list(c) for c in zip(*rows))
+    table = pa.table(
+        {"id": ids, "phase": phases, "product": products, "gt": gts, "label": labels}
+    )
+    replayer = Replayer(str(cfg))
+    # In batches of different sizes: a title's vector does not depend on its batch.
+    got = {}
+    for start, size in ((0, 7), (7, 1), (8, len(rows) - 8)):
+        out = replayer(table.slice(start, size))
+        assert out.schema.names == [
+            "id", "phase", "label",
+            "canonical_cosine", "canonical_pass", "shadow_cosine", "shadow_pass",
+        ]
+        for r in out.to_pylist():
+            got[r["id"]] = (
+                r["phase"], r["label"], r["canonical_cosine"], r["canonical_pass"],
+                r["shadow_cosine"], r["shadow_pass"],
+            )
+    check(got, records)
+
+
+def test_a_bad_batch_raises_naming_the_pair(tmp_path):
+    from titlesim._replay import score_batch
+
+    cfg, _, _ = make_case(tmp_path)
+    with pytest.raises(ValueError, match="no column 'gt'"):
+        score_batch(pa.table({"id": ["1"], "product": ["a"]}), str(cfg))
+    with pytest.raises(ValueError, match="pair '7' has no product"):
+        score_batch(pa.table({"id": ["7"], "product": [None], "gt": ["b"]}), str(cfg))
+    empty = score_batch(pa.table({"id": pa.array([], pa.string()), "product": [], "gt": []}), str(cfg))
+    assert empty.num_rows == 0
+
+
+def test_a_single_model_scorer_logs_nothing_and_refuses_a_missing_shadow(tmp_path):
+    cfg, _, _ = make_case(tmp_path)
+    s = titlesim.Scorer.from_config(cfg, model="shadow", threads=1)
+    assert s.shadow_model is None and s.threshold == pytest.approx(0.9)
+    only = tmp_path / "only.toml"
+    only.write_text(cfg.read_text().split("[shadow]")[0])
+    with pytest.raises(titlesim.ConfigError, match="no \\[shadow\\] table"):
+        titlesim.Scorer.from_config(only, model="shadow")
+    with pytest.raises(ValueError, match="model"):
+        titlesim.Scorer.from_config(cfg, model="candidate")
+
+
+@pytest.mark.skipif(
+    os.environ.get("TITLESIM_TEST_SPARK") != "1",
+    reason="opt-in: cargo xtask test --spark",
+)
+def test_spark_local_mode_gives_the_cosines_of_titlesim_replay(tmp_path, titlesim_bin):
+    from pyspark.sql import SparkSession
+
+    from titlesim.spark import replay
+
+    cfg, history, rows = make_case(tmp_path)
+    records = replayed(titlesim_bin, cfg, history, tmp_path)
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("titlesim-test")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", "7")
+        .getOrCreate()
+    )
+    try:
+        df = spark.createDataFrame(
+            rows, "id string, phase string, product string, gt string, label int"
+        ).repartition(3)
+        got = {
+            r["id"]: (
+                r["phase"], r["label"], r["canonical_cosine"], r["canonical_pass"],
+                r["shadow_cosine"], r["shadow_pass"],
+            )
+            for r in replay(df, str(cfg)).collect()
+        }
+    finally:
+        spark.stop()
+    check(got, records)

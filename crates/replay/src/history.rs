@@ -1,0 +1,418 @@
+//! The history to replay: a Parquet, CSV or JSON-lines table of past pairs, or shadow logs,
+//! read by DataFusion, its rows selected by an SQL predicate.
+//!
+//! Every kind of input is seen through one selection with the same columns (`id`, `product`,
+//! `gt`, `phase`, `label`, `ts`), so the scoring loop reads one shape whatever the file was.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use datafusion::prelude::SessionContext;
+use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
+use titlesim_core::Pair;
+use titlesim_log::time::{format_rfc3339_ms, parse_rfc3339_ms};
+
+use crate::{Error, Result};
+
+/// The table name a history is registered under.
+pub const TABLE: &str = "history";
+
+/// How a history file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Apache Parquet (`.parquet`, `.pq`).
+    Parquet,
+    /// CSV with a header row (`.csv`); every column is read as text, so ids keep their
+    /// leading zeros.
+    Csv,
+    /// JSON lines (`.jsonl`, `.ndjson`, `.json`): one object per line.
+    Jsonl,
+}
+
+impl Format {
+    /// The format a file name's extension says, if any.
+    pub fn of_extension(ext: &str) -> Option<Format> {
+        match ext.to_ascii_lowercase().as_str() {
+            "parquet" | "pq" => Some(Format::Parquet),
+            "csv" => Some(Format::Csv),
+            "jsonl" | "ndjson" | "json" => Some(Format::Jsonl),
+            _ => None,
+        }
+    }
+}
+
+/// A history registered in a DataFusion session.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// How it is read.
+    pub format: Format,
+    /// Whether it is a titlesim shadow log (its `pair_id` is the id; its titles are scored
+    /// again, its old cosines ignored).
+    pub shadow_log: bool,
+    /// The columns it has.
+    pub columns: Vec<String>,
+}
+
+/// The file extension and format of `path`: its own for a file, its files' for a folder (a
+/// folder of several kinds is refused).
+fn format_of(path: &Path) -> Result<(String, Format)> {
+    let ext_of = |p: &Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .and_then(|e| Format::of_extension(e).map(|f| (e.to_string(), f)))
+    };
+    if !path.is_dir() {
+        if !path.exists() {
+            return Err(Error::history(path, "no such file or folder"));
+        }
+        return ext_of(path).ok_or_else(|| {
+            Error::history(
+                path,
+                "unknown kind of file: name it .parquet, .csv, .jsonl (or .ndjson, .json)",
+            )
+        });
+    }
+    let mut kinds: Vec<(String, Format)> = Vec::new();
+    let entries =
+        std::fs::read_dir(path).map_err(|e| Error::Core(titlesim_core::Error::io(path, e)))?;
+    for e in entries.flatten() {
+        if let Some(k) = ext_of(&e.path()) {
+            if !kinds.iter().any(|(x, _)| *x == k.0) {
+                kinds.push(k);
+            }
+        }
+    }
+    match kinds.len() {
+        1 => Ok(kinds.remove(0)),
+        0 => Err(Error::history(
+            path,
+            "the folder holds no .parquet, .csv or .jsonl files",
+        )),
+        _ => Err(Error::history(
+            path,
+            format!(
+                "the folder mixes kinds of files ({}); keep one kind per folder",
+                kinds
+                    .iter()
+                    .map(|(e, _)| format!(".{e}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// The header row of a CSV file (of the first CSV file of a folder).
+fn csv_header(path: &Path, ext: &str) -> Result<Vec<String>> {
+    let file = if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::Core(titlesim_core::Error::io(path, e)))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(ext))
+            .collect();
+        files.sort();
+        files.remove(0)
+    } else {
+        path.to_path_buf()
+    };
+    let mut r = csv::Reader::from_path(&file)
+        .map_err(|e| Error::history(&file, format!("cannot read the header row: {e}")))?;
+    let h = r
+        .headers()
+        .map_err(|e| Error::history(&file, format!("cannot read the header row: {e}")))?;
+    Ok(h.iter().map(|s| s.to_string()).collect())
+}
+
+/// Registers the file or folder at `path` as table `name` of `ctx`, read as its extension
+/// says (CSV columns all as text); returns how it is read and its columns.
+pub async fn register_table(
+    ctx: &SessionContext,
+    name: &str,
+    path: &Path,
+) -> Result<(Format, Vec<String>)> {
+    let (ext, format) = format_of(path)?;
+    let dotted = format!(".{ext}");
+    let location = path.to_string_lossy().to_string();
+    let ctx_err = |e: datafusion::error::DataFusionError| {
+        Error::history(path, format!("cannot read it: {e}"))
+    };
+    match format {
+        Format::Parquet => {
+            let opts = ParquetReadOptions {
+                file_extension: &dotted,
+                ..Default::default()
+            };
+            ctx.register_parquet(name, &location, opts)
+                .await
+                .map_err(ctx_err)?;
+        }
+        Format::Csv => {
+            // Every column as text: inference would turn the id `007` into the number 7.
+            let header = csv_header(path, &ext)?;
+            let schema = Schema::new(
+                header
+                    .iter()
+                    .map(|h| Field::new(h, DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            );
+            let opts = CsvReadOptions::new()
+                .has_header(true)
+                .newlines_in_values(true)
+                .file_extension(&dotted)
+                .schema(&schema);
+            ctx.register_csv(name, &location, opts)
+                .await
+                .map_err(ctx_err)?;
+        }
+        Format::Jsonl => {
+            let opts = JsonReadOptions::default().file_extension(&dotted);
+            ctx.register_json(name, &location, opts)
+                .await
+                .map_err(ctx_err)?;
+        }
+    }
+    let table = ctx.table(name).await.map_err(ctx_err)?;
+    let columns: Vec<String> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    Ok((format, columns))
+}
+
+/// Registers the history at `path` (a file, or a folder of files of one kind) as table
+/// [`TABLE`] of `ctx`, and checks it has the columns a pair needs.
+pub async fn register(ctx: &SessionContext, path: &Path) -> Result<History> {
+    let (format, columns) = register_table(ctx, TABLE, path).await?;
+    let has = |c: &str| columns.iter().any(|x| x == c);
+    let shadow_log = has("pair_id") && has("canonical");
+    let id = if shadow_log { "pair_id" } else { "id" };
+    let missing: Vec<&str> = [id, "product", "gt"]
+        .into_iter()
+        .filter(|c| !has(c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::history(
+            path,
+            format!(
+                "no column {} (it has: {}); a history needs id, product and gt (optional: phase, \
+                 label, ts), or is a titlesim shadow log",
+                missing.join(", "),
+                columns.join(", ")
+            ),
+        ));
+    }
+    Ok(History {
+        path: path.to_path_buf(),
+        format,
+        shadow_log,
+        columns,
+    })
+}
+
+/// An SQL identifier, quoted.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl History {
+    fn has(&self, c: &str) -> bool {
+        self.columns.iter().any(|x| x == c)
+    }
+
+    /// The SQL that selects the pairs (columns `id, product, gt, phase, label, ts`) of the rows
+    /// `predicate` keeps (an SQL boolean expression over the history's own columns).
+    pub fn selection_sql(&self, predicate: Option<&str>) -> String {
+        let id = if self.shadow_log { "pair_id" } else { "id" };
+        let opt = |c: &str, cast_to: Option<&str>| {
+            if self.has(c) {
+                match cast_to {
+                    Some(t) => format!("CAST({} AS {t}) AS {c}", ident(c)),
+                    None => format!("{} AS {c}", ident(c)),
+                }
+            } else {
+                format!("NULL AS {c}")
+            }
+        };
+        let mut sql = format!(
+            "SELECT CAST({} AS VARCHAR) AS id, CAST(product AS VARCHAR) AS product, \
+             CAST(gt AS VARCHAR) AS gt, {}, {}, {} FROM {TABLE}",
+            ident(id),
+            opt("phase", Some("VARCHAR")),
+            opt("label", Some("BIGINT")),
+            opt("ts", None),
+        );
+        if let Some(p) = predicate.filter(|p| !p.trim().is_empty()) {
+            sql.push_str(&format!(" WHERE ({p})"));
+        }
+        sql
+    }
+
+    /// The selected rows as a DataFrame, with the predicate checked by DataFusion.
+    pub async fn select(&self, ctx: &SessionContext, predicate: Option<&str>) -> Result<DataFrame> {
+        ctx.sql(&self.selection_sql(predicate)).await.map_err(|e| {
+            Error::query(
+                match predicate {
+                    Some(p) => format!("--where {p:?} on {}", self.path.display()),
+                    None => format!("selecting the pairs of {}", self.path.display()),
+                },
+                e,
+            )
+        })
+    }
+}
+
+/// One selected row: its pair and, when the history had one, its time (RFC 3339, UTC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The pair.
+    pub pair: Pair,
+    /// The time of the original pair.
+    pub ts: Option<String>,
+}
+
+/// Text values of a column, whatever string type DataFusion chose.
+fn strings(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
+    let c = cast(col, &DataType::Utf8).map_err(|e| e.to_string())?;
+    let s = c.as_string::<i32>();
+    Ok((0..s.len())
+        .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
+        .collect())
+}
+
+/// Times of the `ts` column as RFC 3339 in UTC (milliseconds): strings in RFC 3339, or
+/// timestamps.
+fn times(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
+    match col.data_type() {
+        DataType::Null => Ok(vec![None; col.len()]),
+        DataType::Timestamp(_, tz) => {
+            let ms = cast(col, &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))
+                .and_then(|c| cast(&c, &DataType::Int64))
+                .map_err(|e| e.to_string())?;
+            let ms = ms.as_primitive::<Int64Type>();
+            Ok((0..ms.len())
+                .map(|i| (!ms.is_null(i)).then(|| format_rfc3339_ms(ms.value(i))))
+                .collect())
+        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => strings(col)?
+            .into_iter()
+            .map(|t| match t {
+                None => Ok(None),
+                Some(t) => parse_rfc3339_ms(&t)
+                    .map(|ms| Some(format_rfc3339_ms(ms)))
+                    .ok_or_else(|| format!("ts `{t}` is not an RFC 3339 time")),
+            })
+            .collect(),
+        other => Err(format!(
+            "column ts is {other}; it must hold RFC 3339 times as text, or timestamps"
+        )),
+    }
+}
+
+impl History {
+    /// The rows of a batch of [`History::selection_sql`]. A row without an id, product or gt,
+    /// a label other than 0 or 1, or a time that is not RFC 3339 is an error naming the pair.
+    pub fn rows(&self, batch: &RecordBatch) -> Result<Vec<Row>> {
+        let err = |m: String| Error::history(&self.path, m);
+        let col = |name: &str| {
+            batch
+                .column_by_name(name)
+                .cloned()
+                .ok_or_else(|| err(format!("the selection has no column {name}")))
+        };
+        let ids = strings(&col("id")?).map_err(|e| err(format!("column id: {e}")))?;
+        let products =
+            strings(&col("product")?).map_err(|e| err(format!("column product: {e}")))?;
+        let gts = strings(&col("gt")?).map_err(|e| err(format!("column gt: {e}")))?;
+        let phases = strings(&col("phase")?).map_err(|e| err(format!("column phase: {e}")))?;
+        let labels = cast(&col("label")?, &DataType::Int64)
+            .map_err(|e| err(format!("column label: {e}")))?;
+        let labels = labels.as_primitive::<Int64Type>();
+        let ts = times(&col("ts")?).map_err(|e| err(format!("column ts: {e}")))?;
+        let mut out = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            let Some(id) = ids[i].clone() else {
+                return Err(err(format!(
+                    "a row has no id (product {:?}, gt {:?})",
+                    products[i], gts[i]
+                )));
+            };
+            let (Some(product), Some(gt)) = (products[i].clone(), gts[i].clone()) else {
+                return Err(err(format!(
+                    "pair `{id}` has no {}",
+                    if products[i].is_none() {
+                        "product"
+                    } else {
+                        "gt"
+                    }
+                )));
+            };
+            let label = if labels.is_null(i) {
+                None
+            } else {
+                match labels.value(i) {
+                    0 => Some(0),
+                    1 => Some(1),
+                    v => {
+                        return Err(err(format!(
+                            "pair `{id}` has label {v}; a label is 1 (same product) or 0"
+                        )))
+                    }
+                }
+            };
+            out.push(Row {
+                pair: Pair {
+                    id,
+                    product,
+                    gt,
+                    phase: phases[i].clone(),
+                    label,
+                },
+                ts: ts[i].clone(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Refuses a pair id seen before: two different pairs under one id would make the log
+/// ambiguous. Records of a shadow log that repeat an id (a resumed run wrote one twice) are
+/// dropped and counted instead, the first kept, as `titlesim shadow --resume` reads them.
+#[derive(Debug, Default)]
+pub struct Ids {
+    seen: HashSet<String>,
+    /// Repeated records of a shadow log that were dropped.
+    pub repeated: u64,
+}
+
+impl Ids {
+    /// Keeps the rows whose id is new; a repeated id is an error unless `history` is a shadow
+    /// log.
+    pub fn keep_new(&mut self, history: &History, rows: Vec<Row>) -> Result<Vec<Row>> {
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            if self.seen.insert(r.pair.id.clone()) {
+                out.push(r);
+            } else if history.shadow_log {
+                self.repeated += 1;
+            } else {
+                return Err(Error::history(
+                    &history.path,
+                    format!(
+                        "pair id `{}` appears more than once in the selected rows; ids must be \
+                         unique",
+                        r.pair.id
+                    ),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,254 @@
+//! titlesim's scoring as DataFusion scalar functions, called on whole Arrow batches:
+//!
+//! - `title_cosine(product, gt [, model])`: the cosine of the two titles' embeddings, as
+//!   `titlesim score` computes it (prompts, GT store, blank-title rule); `model` is
+//!   `'canonical'` (the default) or `'shadow'`.
+//! - `title_embedding(text [, model [, side]])`: the embedding of a title (a list of floats),
+//!   `side` `'gt'` (the default: precomputing a catalogue) or `'product'` (the side's prompt).
+//!
+//! Each call embeds the batch's distinct titles in one model call. Calls from DataFusion's
+//! partitions take turns on each model (its own threads do the work), so partitions and model
+//! threads never multiply.
+
+use std::future::Future;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float32Array, Float32Builder, ListBuilder,
+};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::{exec_err, plan_err, ScalarValue};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use datafusion::prelude::SessionContext;
+use titlesim_core::{CosineScorer, Pair, Scorer, Side};
+
+/// The models the functions score with: the configuration's canonical one and, when it has
+/// one, its shadow.
+pub struct TitleModels {
+    canonical: CosineScorer,
+    shadow: Option<CosineScorer>,
+    /// One call at a time per model (canonical, shadow).
+    turns: [Mutex<()>; 2],
+}
+
+impl std::fmt::Debug for TitleModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TitleModels")
+            .field("canonical", &self.canonical.info().model)
+            .field("shadow", &self.shadow.as_ref().map(|s| &s.info().model))
+            .finish()
+    }
+}
+
+impl TitleModels {
+    /// The functions' models.
+    pub fn new(canonical: CosineScorer, shadow: Option<CosineScorer>) -> Self {
+        TitleModels {
+            canonical,
+            shadow,
+            turns: [Mutex::new(()), Mutex::new(())],
+        }
+    }
+
+    /// The scorer a `model` argument names, and its turn lock.
+    fn pick(&self, model: &str) -> DfResult<(&CosineScorer, &Mutex<()>)> {
+        match model {
+            "canonical" => Ok((&self.canonical, &self.turns[0])),
+            "shadow" => match &self.shadow {
+                Some(s) => Ok((s, &self.turns[1])),
+                None => plan_err!("model 'shadow': the configuration has no [shadow] table"),
+            },
+            other => plan_err!("unknown model {other:?}: use 'canonical' or 'shadow'"),
+        }
+    }
+}
+
+/// Waits for `f` from inside a DataFusion function (synchronous code, perhaps on a runtime
+/// thread): on a multi-threaded tokio runtime the thread hands its other tasks over while it
+/// waits; elsewhere the future is simply driven to completion here.
+fn wait<F: Future>(f: F) -> F::Output {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| h.block_on(f))
+        }
+        _ => futures::executor::block_on(f),
+    }
+}
+
+/// Runs `f` in the model's turn.
+fn in_turn<T>(turn: &Mutex<()>, f: impl FnOnce() -> T) -> T {
+    let _g = turn.lock().unwrap_or_else(|p| p.into_inner());
+    f()
+}
+
+/// A constant text argument (`'shadow'`), or an error naming it.
+fn constant(args: &[ColumnarValue], i: usize, name: &str, default: &str) -> DfResult<String> {
+    match args.get(i) {
+        None => Ok(default.to_string()),
+        Some(ColumnarValue::Scalar(v)) => match v {
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)) => Ok(s.clone()),
+            other => plan_err!("the {name} argument must be a text constant, not {other}"),
+        },
+        Some(ColumnarValue::Array(_)) => {
+            plan_err!("the {name} argument must be a constant ('...'), not a column")
+        }
+    }
+}
+
+/// The values of a text argument, `None` where null.
+fn texts(v: &ColumnarValue, rows: usize) -> DfResult<Vec<Option<String>>> {
+    let a: ArrayRef = v.to_array(rows)?;
+    let a = cast(&a, &DataType::Utf8)?;
+    let s = a.as_string::<i32>();
+    Ok((0..s.len())
+        .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
+        .collect())
+}
+
+fn core_err(e: titlesim_core::Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// `title_cosine(product, gt [, model])`.
+#[derive(Debug)]
+struct TitleCosine {
+    models: Arc<TitleModels>,
+    signature: Signature,
+}
+
+/// `title_embedding(text [, model [, side]])`.
+#[derive(Debug)]
+struct TitleEmbedding {
+    models: Arc<TitleModels>,
+    signature: Signature,
+}
+
+// Two functions are the same when they are of the same models.
+macro_rules! same_models {
+    ($t:ty) => {
+        impl PartialEq for $t {
+            fn eq(&self, other: &Self) -> bool {
+                Arc::ptr_eq(&self.models, &other.models)
+            }
+        }
+        impl Eq for $t {}
+        impl Hash for $t {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                (Arc::as_ptr(&self.models) as usize).hash(state);
+            }
+        }
+    };
+}
+same_models!(TitleCosine);
+same_models!(TitleEmbedding);
+
+impl ScalarUDFImpl for TitleCosine {
+    fn name(&self) -> &str {
+        "title_cosine"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Float32)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let model = constant(&args.args, 2, "model", "canonical")?;
+        let (scorer, turn) = self.models.pick(&model)?;
+        let products = texts(&args.args[0], rows)?;
+        let gts = texts(&args.args[1], rows)?;
+        // A null title gives a null cosine; the others are scored together.
+        let pairs: Vec<Pair> = products
+            .iter()
+            .zip(&gts)
+            .enumerate()
+            .filter_map(|(i, (p, g))| Some(Pair::new(i.to_string(), p.clone()?, g.clone()?)))
+            .collect();
+        let scores = in_turn(turn, || wait(scorer.score_batch(&pairs))).map_err(core_err)?;
+        let mut out: Vec<Option<f32>> = vec![None; rows];
+        for (p, s) in pairs.iter().zip(scores) {
+            let i: usize = p
+                .id
+                .parse()
+                .map_err(|_| DataFusionError::Internal("title_cosine lost a row's place".into()))?;
+            out[i] = Some(s.cosine);
+        }
+        Ok(ColumnarValue::Array(Arc::new(Float32Array::from(out))))
+    }
+}
+
+impl ScalarUDFImpl for TitleEmbedding {
+    fn name(&self) -> &str {
+        "title_embedding"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Float32,
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let rows = args.number_rows;
+        let model = constant(&args.args, 1, "model", "canonical")?;
+        let side = match constant(&args.args, 2, "side", "gt")?.as_str() {
+            "gt" => Side::Gt,
+            "product" => Side::Product,
+            other => return exec_err!("unknown side {other:?}: use 'gt' or 'product'"),
+        };
+        let (scorer, turn) = self.models.pick(&model)?;
+        let values = texts(&args.args[0], rows)?;
+        let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
+        let vecs = in_turn(turn, || wait(scorer.embed_side(side, &present))).map_err(core_err)?;
+        let mut vecs = vecs.into_iter();
+        let mut b = ListBuilder::new(Float32Builder::new());
+        for v in &values {
+            match v {
+                Some(_) => {
+                    let e = vecs.next().ok_or_else(|| {
+                        DataFusionError::Internal("title_embedding lost a vector".into())
+                    })?;
+                    b.values().append_slice(&e);
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    }
+}
+
+/// Registers `title_cosine` and `title_embedding` of `models` in `ctx`.
+pub fn register(ctx: &SessionContext, models: Arc<TitleModels>) {
+    let sig = |counts: &[usize]| {
+        Signature::one_of(
+            counts.iter().map(|&n| TypeSignature::String(n)).collect(),
+            Volatility::Immutable,
+        )
+    };
+    ctx.register_udf(ScalarUDF::from(TitleCosine {
+        models: models.clone(),
+        signature: sig(&[2, 3]),
+    }));
+    ctx.register_udf(ScalarUDF::from(TitleEmbedding {
+        models,
+        signature: sig(&[1, 2, 3]),
+    }));
+}
