@@ -198,12 +198,12 @@ pub fn test_env(models: &Path) -> Result<PathBuf> {
 fn ensure_spark(env: &Path) -> Result<()> {
     let py = env_python(env);
     let have = Command::new(&py)
-        .args(["-c", "import pyspark"])
+        .args(["-c", "import pyspark, pandas"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !have {
-        say!("python: --spark: installing pyspark from PyPI (~320 MB)");
+        say!("python: --spark: installing pyspark and pandas from PyPI (~340 MB)");
         let mut pip = Command::new(&py);
         pip.args([
             "-m",
@@ -212,9 +212,12 @@ fn ensure_spark(env: &Path) -> Result<()> {
             "-q",
             "--disable-pip-version-check",
             "pyspark>=3.5",
+            // mapInArrow checks for pandas, though the batches stay Arrow; pyspark 4.0 warns
+            // that it does not yet support pandas 3.
+            "pandas<3",
         ]);
         if !run_status(&mut pip, true)?.success() {
-            bail!("pip could not install pyspark (PyPI must be reachable)");
+            bail!("pip could not install pyspark and pandas (PyPI must be reachable)");
         }
     }
     let java = Command::new("java")

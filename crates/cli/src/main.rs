@@ -24,12 +24,7 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Score pairs with the canonical model while a shadow model is logged beside it.
     Shadow(commands::shadow::Args),
-    /// Re-score past pairs (Parquet, CSV, JSON lines or shadow logs) with the canonical and
-    /// shadow models into a shadow log, on DataFusion: a calibration without waiting for
-    /// live traffic.
     Replay(commands::replay::Args),
-    /// Run an SQL query over Parquet, CSV and JSON-lines files, with title_cosine and
-    /// title_embedding as SQL functions.
     Sql(commands::sql::Args),
     /// Precompute ground-truth title embeddings into a store (the "GT skip" path).
     Precompute(commands::precompute::Args),

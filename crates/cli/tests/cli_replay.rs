@@ -358,3 +358,51 @@ fn a_bad_history_is_an_error_naming_what_is_wrong() {
     ));
     assert!(err.contains("no such file"), "{err}");
 }
+
+#[test]
+fn the_gt_store_gives_the_gt_vectors_and_the_same_cosines() {
+    let c = case();
+    let plain = c.path("plain.jsonl");
+    c.replay(&c.history, &plain, &[]);
+    let plain = by_id(read_log(&plain).unwrap().records);
+
+    // The canonical model with a GT store of the history's GT titles.
+    let store = c.path("canon.gtstore");
+    let text = std::fs::read_to_string(&c.config).unwrap().replacen(
+        "batch_size = 8\n",
+        &format!("batch_size = 8\ngt_store = {:?}\n", s(&store)),
+        1,
+    );
+    let stored = c.path("stored.toml");
+    std::fs::write(&stored, text).unwrap();
+    ok(&titlesim(
+        &["precompute", "-c", s(&stored), "--pairs", s(&c.history)],
+        None,
+    ));
+    let out = c.path("stored.jsonl");
+    let summary: serde_json::Value = serde_json::from_str(&ok(&titlesim(
+        &[
+            "replay",
+            "-c",
+            s(&stored),
+            "-p",
+            s(&c.history),
+            "-o",
+            s(&out),
+            "--json",
+        ],
+        None,
+    )))
+    .unwrap();
+    // Every canonical GT vector came from the store; the shadow (no store) embedded its own.
+    assert_eq!(summary["gt_from_store"], c.pairs);
+    assert_eq!(summary["titles_in_pairs"], 3 * c.pairs);
+    for r in read_log(&out).unwrap().records {
+        assert_eq!(
+            cosines(&r),
+            cosines(&plain[&r.pair_id]),
+            "pair {}",
+            r.pair_id
+        );
+    }
+}

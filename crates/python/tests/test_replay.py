@@ -8,6 +8,7 @@ installs pyspark (and a JRE when missing) and sets TITLESIM_TEST_SPARK=1.
 import csv
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,8 @@ def test_spark_local_mode_gives_the_cosines_of_titlesim_replay(tmp_path, titlesi
 
     cfg, history, rows = make_case(tmp_path)
     records = replayed(titlesim_bin, cfg, history, tmp_path)
+    # The workers run this interpreter, where titlesim is installed.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     spark = (
         SparkSession.builder.master("local[2]")
         .appName("titlesim-test")

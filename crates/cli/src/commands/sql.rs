@@ -18,11 +18,13 @@ use titlesim_replay::TitleModels;
 use super::replay::{cores, with_budget};
 use super::shared::{load_scorer, open_output};
 
-/// Run an SQL query over Parquet, CSV and JSON-lines files, with titlesim's scoring available
-/// as SQL functions (with --config):
+/// Run an SQL query over Parquet, CSV and JSON-lines files, with titlesim's scoring as SQL
+/// functions.
 ///
-///   title_cosine(product, gt [, 'shadow'])  the cosine `titlesim score` gives the pair
-///   title_embedding(text [, 'shadow' [, 'product']])  a title's vector (GT side by default)
+/// With --config: `title_cosine(product, gt [, 'shadow'])` is the cosine `titlesim score`
+/// gives the pair (of the canonical model, or the shadow); `title_embedding(text [, 'shadow'
+/// [, 'product']])` is a title's vector, a list of floats (the GT side's by default). Each
+/// call embeds a batch's distinct titles in one model call.
 ///
 /// Files are named as tables with --table NAME=PATH, or directly in the query
 /// (`FROM 'pairs.parquet'`). Results go to standard output as CSV (or --format), or to --out
