@@ -107,7 +107,8 @@ pub fn stage_fetch(args: &FetchArgs) -> Result<PathBuf> {
     fetch_models(args)
 }
 
-/// Stage 2: `cargo build --release -p titlesim-cli`; returns the binary.
+/// Stage 2: `cargo build --release -p titlesim-cli` without the `replay` feature; returns the
+/// binary.
 pub fn stage_build(skip: bool) -> Result<PathBuf> {
     let bin = target_dir()
         .join("release")
@@ -116,7 +117,7 @@ pub fn stage_build(skip: bool) -> Result<PathBuf> {
         say!("demo 2/6: using {} (--no-build)", bin.display());
     } else {
         say!(
-            "demo 2/6: cargo build --release -p titlesim-cli (a first build takes several minutes)"
+            "demo 2/6: cargo build --release -p titlesim-cli --no-default-features --features candle,ort,tract (a first build takes several minutes)"
         );
         let t = Instant::now();
         let status = run_status(
@@ -125,6 +126,10 @@ pub fn stage_build(skip: bool) -> Result<PathBuf> {
                 "--release",
                 "-p",
                 "titlesim-cli",
+                // Everything but `replay`/`sql`, whose DataFusion would double a first build.
+                "--no-default-features",
+                "--features",
+                "candle,ort,tract",
             ]),
             true,
         )?;

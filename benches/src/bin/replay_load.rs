@@ -4,8 +4,8 @@
 //!
 //! The pairs are built from `data/bench_titles.txt` as real traffic looks: a few hundred
 //! ground-truth titles judged again and again, against a few thousand distinct answers
-//! (deterministic, seeded). Canonical all-MiniLM-L6-v2, shadow paraphrase-MiniLM-L3-v2, both
-//! on candle with `--threads` each. All three runs use the release `titlesim` binary, one after
+//! (deterministic, seeded). Canonical all-MiniLM-L6-v2 on candle, shadow paraphrase-MiniLM-L3-v2
+//! on ONNX Runtime (the one the models folder has as ONNX only), `--threads` each. All three runs use the release `titlesim` binary, one after
 //! the other, in one process's lifetime; the cosines of the three logs are compared too.
 //!
 //! ```sh
@@ -22,7 +22,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use titlesim::{read_log, ShadowRecord};
-use titlesim_bench::{cpu_info, default_titles_path, load_titles, models_dir, workspace_root};
+use titlesim_bench::{
+    cpu_info, default_titles_path, load_titles, models_dir, ort_library, workspace_root,
+};
 
 #[derive(Debug, Parser)]
 #[command(about = "titlesim replay against titlesim shadow on the same pairs")]
@@ -177,6 +179,9 @@ fn main() -> Result<()> {
             bail!("{} is missing: run `cargo xtask fetch-models`", m.display());
         }
     }
+    let Some(ort) = ort_library() else {
+        bail!("the ONNX Runtime library is missing: run `cargo xtask fetch-models`");
+    };
     let pairs = dir.join("pairs.csv");
     let (n_products, n_gts) = write_pairs(&args, &pairs)?;
     let config = dir.join("titlesim.toml");
@@ -184,10 +189,11 @@ fn main() -> Result<()> {
         &config,
         format!(
             "[canonical]\nmodel = {:?}\nbackend = \"candle\"\nthreshold = 0.7\nthreads = {t}\n\n\
-             [shadow]\nmodel = {:?}\nbackend = \"candle\"\nthreshold = 0.7\nthreads = {t}\n\n\
+             [shadow]\nmodel = {:?}\nbackend = \"ort\"\nort_library = {:?}\nthreshold = 0.7\nthreads = {t}\n\n\
              [shadow_options]\nsample_rate = 1.0\ntimeout_ms = 60000\n",
             canonical.to_string_lossy(),
             shadow.to_string_lossy(),
+            ort.to_string_lossy(),
             t = args.threads
         ),
     )?;
@@ -306,8 +312,8 @@ fn main() -> Result<()> {
 
     let mut md = format!(
         "CPU: {} ({} logical cores; {}){}\n\n{} pairs, {} distinct products, {} distinct GT \
-         titles; canonical all-MiniLM-L6-v2, shadow paraphrase-MiniLM-L3-v2, candle f32, {} \
-         threads each\n\n| run | wall s | pairs/s | titles embedded | vs shadow |\n|---|--:|--:|--:|--:|\n",
+         titles; canonical all-MiniLM-L6-v2 on candle, shadow paraphrase-MiniLM-L3-v2 on ONNX Runtime, \
+         f32, {} threads each\n\n| run | wall s | pairs/s | titles embedded | vs shadow |\n|---|--:|--:|--:|--:|\n",
         cpu.model,
         cpu.logical_cores,
         cpu.features.join(" "),

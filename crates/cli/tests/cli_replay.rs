@@ -2,7 +2,7 @@
 //! cosines bit-identical to a live `titlesim shadow` run of the same pairs, each distinct title
 //! embedded once, `--where`, Parquet and shadow-log histories, `--resume`, the SQL functions,
 //! and the errors a bad history gets.
-#![cfg(feature = "candle")]
+#![cfg(all(feature = "candle", feature = "replay"))]
 
 mod common;
 

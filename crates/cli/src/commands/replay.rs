@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
-use titlesim::{Config, ModelConfig};
-use titlesim_replay::{ReplayOptions, ReplaySummary};
+use anyhow::Result;
 
-use super::shared::{load_scorer, pct, progress_bar, CHUNK};
+use super::shared::CHUNK;
+
+/// Vectors remembered per model by default (`titlesim_replay::cache::DEFAULT_CAPACITY`).
+const CACHE_TITLES: usize = 200_000;
 
 /// Re-score past pairs with the canonical and shadow models into a shadow log.
 ///
@@ -53,7 +54,7 @@ pub struct Args {
 
     /// Vectors remembered per model (oldest forgotten first); 0 embeds every title of every
     /// chunk.
-    #[arg(long, value_name = "N", default_value_t = titlesim_replay::cache::DEFAULT_CAPACITY)]
+    #[arg(long, value_name = "N", default_value_t = CACHE_TITLES)]
     pub cache_titles: usize,
 
     /// Texts per backend call [default: each model's `batch_size`, else 32].
@@ -66,11 +67,12 @@ pub struct Args {
 }
 
 /// A model's configuration with the command line's thread budget and batch size.
+#[cfg(feature = "replay")]
 pub(crate) fn with_budget(
-    cfg: &ModelConfig,
+    cfg: &titlesim::ModelConfig,
     threads: Option<u32>,
     batch: Option<u32>,
-) -> ModelConfig {
+) -> titlesim::ModelConfig {
     let mut c = cfg.clone();
     if let Some(t) = threads {
         c.threads = Some(t as usize);
@@ -82,134 +84,169 @@ pub(crate) fn with_budget(
 }
 
 /// The number of cores, for a default thread budget.
+#[cfg(feature = "replay")]
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
-    let config = Config::from_file(&args.config)?;
-    let Some(shadow_cfg) = config.shadow.as_ref() else {
-        bail!(
-            "{}: no [shadow] table: replay scores the history with a candidate model beside the \
-             canonical one; add a [shadow] table naming it",
-            args.config.display()
-        );
-    };
-    let canonical = load_scorer(
-        &with_budget(&config.canonical, args.threads, args.batch_size),
-        "canonical",
-    )?;
-    let shadow = load_scorer(
-        &with_budget(shadow_cfg, args.threads, args.batch_size),
-        "shadow",
-    )?;
-    let opts = ReplayOptions {
-        predicate: args.predicate.clone(),
-        partitions: args
-            .threads
-            .map(|t| t as usize)
-            .or(config.canonical.threads)
-            .unwrap_or_else(cores),
-        chunk: args.chunk_size as usize,
-        cache_titles: args.cache_titles,
-        resume: args.resume,
-        fsync: config.shadow_options.fsync,
-    };
-    let rt = super::shared::runtime()?;
-    let bar = progress_bar(0, "pairs");
-    let progress = |done: u64, total: u64| {
-        bar.set_length(total);
-        bar.set_position(done);
-    };
-    let summary = rt
-        .block_on(titlesim_replay::replay(
-            &args.pairs,
-            &args.out,
-            &canonical,
-            &shadow,
-            &opts,
-            &progress,
-        ))
-        .with_context(|| format!("replaying {}", args.pairs.display()))?;
-    bar.finish_and_clear();
-    for n in &summary.notes {
-        eprintln!("note: {n}");
+    #[cfg(feature = "replay")]
+    return imp::run(args);
+    #[cfg(not(feature = "replay"))]
+    {
+        let _ = args;
+        Err(not_built("replay"))
     }
-    if args.json {
-        outln!("{}", serde_json::to_string(&json_summary(&summary, &args))?)?;
-    } else {
-        eprint!("{}", render(&summary, &args, &canonical, &shadow));
-    }
-    Ok(())
 }
 
-fn json_summary(s: &ReplaySummary, args: &Args) -> serde_json::Value {
-    serde_json::json!({
-        "history": args.pairs.display().to_string(),
-        "log": args.out.display().to_string(),
-        "selected": s.selected,
-        "scored": s.scored,
-        "resumed": s.resumed,
-        "repeated_records_dropped": s.repeated,
-        "titles_in_pairs": s.titles_in_pairs(),
-        "titles_embedded": s.titles_embedded(),
-        "canonical_embedded": s.canonical.embedded,
-        "shadow_embedded": s.shadow.embedded,
-        "gt_from_store": s.gt_from_store,
-        "seconds": s.seconds,
-        "pairs_per_second": if s.seconds > 0.0 { s.scored as f64 / s.seconds } else { 0.0 },
-        "summary": s.tally,
-    })
+/// The error of a command this binary was built without.
+#[cfg(not(feature = "replay"))]
+pub(crate) fn not_built(command: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "this titlesim was built without `titlesim {command}` (cargo feature `replay`, on by \
+         default; `cargo xtask demo` leaves it out): cargo build --release -p titlesim-cli"
+    )
 }
 
-fn render(
-    s: &ReplaySummary,
-    args: &Args,
-    canonical: &titlesim::CosineScorer,
-    shadow: &titlesim::CosineScorer,
-) -> String {
-    use titlesim::Scorer;
-    let mut o = format!(
-        "replay: {} pairs selected ({} scored now, {} already in the log) in {:.2} s ({:.0} pairs/s)\n",
-        s.selected,
-        s.scored,
-        s.resumed,
-        s.seconds,
-        if s.seconds > 0.0 { s.scored as f64 / s.seconds } else { 0.0 }
-    );
-    if s.repeated > 0 {
-        o.push_str(&format!(
-            "warning: {} records of the history repeated a pair id; the first of each counted\n",
-            s.repeated
-        ));
+#[cfg(feature = "replay")]
+mod imp {
+    use super::*;
+    use anyhow::{bail, Context};
+    use titlesim::Config;
+    use titlesim_replay::{ReplayOptions, ReplaySummary};
+
+    use super::super::shared::{load_scorer, pct, progress_bar};
+
+    #[test]
+    fn the_default_cache_is_the_library_s() {
+        assert_eq!(CACHE_TITLES, titlesim_replay::cache::DEFAULT_CAPACITY);
     }
-    let in_pairs = s.titles_in_pairs();
-    o.push_str(&format!(
-        "titles: {} in the pairs ({} GT vectors from stores), {} embedded ({} canonical, {} \
-         shadow): {:.1}% saved by embedding each distinct title once\n",
-        in_pairs,
-        s.gt_from_store,
-        s.titles_embedded(),
-        s.canonical.embedded,
-        s.shadow.embedded,
-        if in_pairs == 0 {
-            0.0
-        } else {
-            100.0 - pct(s.titles_embedded() as usize, in_pairs as usize).min(100.0)
+
+    pub(super) fn run(args: Args) -> Result<()> {
+        let config = Config::from_file(&args.config)?;
+        let Some(shadow_cfg) = config.shadow.as_ref() else {
+            bail!(
+                "{}: no [shadow] table: replay scores the history with a candidate model beside the \
+                 canonical one; add a [shadow] table naming it",
+                args.config.display()
+            );
+        };
+        let canonical = load_scorer(
+            &with_budget(&config.canonical, args.threads, args.batch_size),
+            "canonical",
+        )?;
+        let shadow = load_scorer(
+            &with_budget(shadow_cfg, args.threads, args.batch_size),
+            "shadow",
+        )?;
+        let opts = ReplayOptions {
+            predicate: args.predicate.clone(),
+            partitions: args
+                .threads
+                .map(|t| t as usize)
+                .or(config.canonical.threads)
+                .unwrap_or_else(cores),
+            chunk: args.chunk_size as usize,
+            cache_titles: args.cache_titles,
+            resume: args.resume,
+            fsync: config.shadow_options.fsync,
+        };
+        let rt = super::super::shared::runtime()?;
+        let bar = progress_bar(0, "pairs");
+        let progress = |done: u64, total: u64| {
+            bar.set_length(total);
+            bar.set_position(done);
+        };
+        let summary = rt
+            .block_on(titlesim_replay::replay(
+                &args.pairs,
+                &args.out,
+                &canonical,
+                &shadow,
+                &opts,
+                &progress,
+            ))
+            .with_context(|| format!("replaying {}", args.pairs.display()))?;
+        bar.finish_and_clear();
+        for n in &summary.notes {
+            eprintln!("note: {n}");
         }
-    ));
-    o.push_str(&format!(
-        "canonical: {} on {}; shadow: {} on {}\n",
-        canonical.info().model,
-        canonical.info().backend,
-        shadow.info().model,
-        shadow.info().backend
-    ));
-    o.push_str(
-        &s.tally
-            .render(canonical.threshold(), Some(shadow.threshold())),
-    );
-    o.push_str(&format!("log: {}\n", args.out.display()));
-    o
+        if args.json {
+            outln!("{}", serde_json::to_string(&json_summary(&summary, &args))?)?;
+        } else {
+            eprint!("{}", render(&summary, &args, &canonical, &shadow));
+        }
+        Ok(())
+    }
+
+    fn json_summary(s: &ReplaySummary, args: &Args) -> serde_json::Value {
+        serde_json::json!({
+            "history": args.pairs.display().to_string(),
+            "log": args.out.display().to_string(),
+            "selected": s.selected,
+            "scored": s.scored,
+            "resumed": s.resumed,
+            "repeated_records_dropped": s.repeated,
+            "titles_in_pairs": s.titles_in_pairs(),
+            "titles_embedded": s.titles_embedded(),
+            "canonical_embedded": s.canonical.embedded,
+            "shadow_embedded": s.shadow.embedded,
+            "gt_from_store": s.gt_from_store,
+            "seconds": s.seconds,
+            "pairs_per_second": if s.seconds > 0.0 { s.scored as f64 / s.seconds } else { 0.0 },
+            "summary": s.tally,
+        })
+    }
+
+    fn render(
+        s: &ReplaySummary,
+        args: &Args,
+        canonical: &titlesim::CosineScorer,
+        shadow: &titlesim::CosineScorer,
+    ) -> String {
+        use titlesim::Scorer;
+        let mut o = format!(
+            "replay: {} pairs selected ({} scored now, {} already in the log) in {:.2} s ({:.0} pairs/s)\n",
+            s.selected,
+            s.scored,
+            s.resumed,
+            s.seconds,
+            if s.seconds > 0.0 { s.scored as f64 / s.seconds } else { 0.0 }
+        );
+        if s.repeated > 0 {
+            o.push_str(&format!(
+                "warning: {} records of the history repeated a pair id; the first of each counted\n",
+                s.repeated
+            ));
+        }
+        let in_pairs = s.titles_in_pairs();
+        o.push_str(&format!(
+            "titles: {} in the pairs ({} GT vectors from stores), {} embedded ({} canonical, {} \
+             shadow): {:.1}% saved by embedding each distinct title once\n",
+            in_pairs,
+            s.gt_from_store,
+            s.titles_embedded(),
+            s.canonical.embedded,
+            s.shadow.embedded,
+            if in_pairs == 0 {
+                0.0
+            } else {
+                100.0 - pct(s.titles_embedded() as usize, in_pairs as usize).min(100.0)
+            }
+        ));
+        o.push_str(&format!(
+            "canonical: {} on {}; shadow: {} on {}\n",
+            canonical.info().model,
+            canonical.info().backend,
+            shadow.info().model,
+            shadow.info().backend
+        ));
+        o.push_str(
+            &s.tally
+                .render(canonical.threshold(), Some(shadow.threshold())),
+        );
+        o.push_str(&format!("log: {}\n", args.out.display()));
+        o
+    }
 }

@@ -1,22 +1,8 @@
 //! `titlesim sql`: an SQL query over files, with titlesim's scoring as SQL functions.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
-use futures::StreamExt;
-use titlesim::Config;
-use titlesim_replay::datafusion::arrow::csv::WriterBuilder;
-use titlesim_replay::datafusion::arrow::json::LineDelimitedWriter;
-use titlesim_replay::datafusion::arrow::util::pretty::pretty_format_batches;
-use titlesim_replay::datafusion::dataframe::DataFrameWriteOptions;
-use titlesim_replay::datafusion::prelude::DataFrame;
-use titlesim_replay::history::register_table;
-use titlesim_replay::TitleModels;
-
-use super::replay::{cores, with_budget};
-use super::shared::{load_scorer, open_output};
+use anyhow::Result;
 
 /// Run an SQL query over Parquet, CSV and JSON-lines files, with titlesim's scoring as SQL
 /// functions.
@@ -72,110 +58,142 @@ pub enum SqlFormat {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
-    let config = args.config.as_deref().map(Config::from_file).transpose()?;
-    let mentions_ours = {
-        let q = args.query.to_ascii_lowercase();
-        q.contains("title_cosine") || q.contains("title_embedding")
-    };
-    if config.is_none() && mentions_ours {
-        bail!("the query calls title_cosine or title_embedding: pass --config with the models");
+    #[cfg(feature = "replay")]
+    return imp::run(args);
+    #[cfg(not(feature = "replay"))]
+    {
+        let _ = args;
+        Err(super::replay::not_built("sql"))
     }
-    let partitions = args
-        .threads
-        .map(|t| t as usize)
-        .or(config.as_ref().and_then(|c| c.canonical.threads))
-        .unwrap_or_else(cores);
-    let ctx = titlesim_replay::session(partitions, 1024).enable_url_table();
-    let rt = super::shared::runtime()?;
-    rt.block_on(async {
-        for t in &args.tables {
-            let Some((name, path)) = t.split_once('=') else {
-                bail!("--table {t:?}: write NAME=PATH");
-            };
-            register_table(&ctx, name, &PathBuf::from(path)).await?;
-        }
-        if let Some(c) = &config {
-            let canonical =
-                load_scorer(&with_budget(&c.canonical, args.threads, None), "canonical")?;
-            let shadow = match &c.shadow {
-                Some(s) => Some(load_scorer(&with_budget(s, args.threads, None), "shadow")?),
-                None => None,
-            };
-            titlesim_replay::register(&ctx, Arc::new(TitleModels::new(canonical, shadow)));
-        }
-        let df = ctx
-            .sql(&args.query)
-            .await
-            .with_context(|| format!("query {:?}", args.query))?;
-        match &args.out {
-            Some(out) => write_file(df, out).await,
-            None => print(df, args.format).await,
-        }
-    })
 }
 
-/// Writes the result to `out` as its extension says.
-async fn write_file(df: DataFrame, out: &std::path::Path) -> Result<()> {
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let path = out.to_string_lossy().to_string();
-    let opts = DataFrameWriteOptions::new().with_single_file_output(true);
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let written = match ext.as_str() {
-        "parquet" | "pq" => df.write_parquet(&path, opts, None).await,
-        "csv" => df.write_csv(&path, opts, None).await,
-        "jsonl" | "ndjson" | "json" => df.write_json(&path, opts, None).await,
-        _ => bail!(
-            "--out {}: name it .parquet, .csv or .jsonl so the format is known",
-            out.display()
-        ),
-    };
-    written.with_context(|| format!("writing {}", out.display()))?;
-    Ok(())
-}
+#[cfg(feature = "replay")]
+mod imp {
+    use std::io::Write;
+    use std::sync::Arc;
 
-/// Prints the result on standard output, batch by batch (but `table`).
-async fn print(df: DataFrame, format: SqlFormat) -> Result<()> {
-    let mut w = open_output(None)?;
-    match format {
-        SqlFormat::Table => {
-            let batches = df.collect().await.context("running the query")?;
-            writeln!(w, "{}", pretty_format_batches(&batches)?)?;
+    use anyhow::{bail, Context};
+    use futures::StreamExt;
+    use titlesim::Config;
+    use titlesim_replay::datafusion::arrow::csv::WriterBuilder;
+    use titlesim_replay::datafusion::arrow::json::LineDelimitedWriter;
+    use titlesim_replay::datafusion::arrow::util::pretty::pretty_format_batches;
+    use titlesim_replay::datafusion::dataframe::DataFrameWriteOptions;
+    use titlesim_replay::datafusion::prelude::DataFrame;
+    use titlesim_replay::history::register_table;
+    use titlesim_replay::TitleModels;
+
+    use super::super::replay::{cores, with_budget};
+    use super::super::shared::{load_scorer, open_output};
+    use super::*;
+
+    pub(super) fn run(args: Args) -> Result<()> {
+        let config = args.config.as_deref().map(Config::from_file).transpose()?;
+        let mentions_ours = {
+            let q = args.query.to_ascii_lowercase();
+            q.contains("title_cosine") || q.contains("title_embedding")
+        };
+        if config.is_none() && mentions_ours {
+            bail!("the query calls title_cosine or title_embedding: pass --config with the models");
         }
-        SqlFormat::Csv | SqlFormat::Jsonl => {
-            let names: Vec<String> = df
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect();
-            let mut stream = df.execute_stream().await.context("running the query")?;
-            let mut first = true;
-            while let Some(b) = stream.next().await {
-                let b = b.context("running the query")?;
-                if format == SqlFormat::Csv {
-                    let mut c = WriterBuilder::new().with_header(first).build(&mut w);
-                    c.write(&b)?;
-                } else {
-                    let mut j = LineDelimitedWriter::new(&mut w);
-                    j.write(&b)?;
-                    j.finish()?;
+        let partitions = args
+            .threads
+            .map(|t| t as usize)
+            .or(config.as_ref().and_then(|c| c.canonical.threads))
+            .unwrap_or_else(cores);
+        let ctx = titlesim_replay::session(partitions, 1024).enable_url_table();
+        let rt = super::super::shared::runtime()?;
+        rt.block_on(async {
+            for t in &args.tables {
+                let Some((name, path)) = t.split_once('=') else {
+                    bail!("--table {t:?}: write NAME=PATH");
+                };
+                register_table(&ctx, name, &PathBuf::from(path)).await?;
+            }
+            if let Some(c) = &config {
+                let canonical =
+                    load_scorer(&with_budget(&c.canonical, args.threads, None), "canonical")?;
+                let shadow = match &c.shadow {
+                    Some(s) => Some(load_scorer(&with_budget(s, args.threads, None), "shadow")?),
+                    None => None,
+                };
+                titlesim_replay::register(&ctx, Arc::new(TitleModels::new(canonical, shadow)));
+            }
+            let df = ctx
+                .sql(&args.query)
+                .await
+                .with_context(|| format!("query {:?}", args.query))?;
+            match &args.out {
+                Some(out) => write_file(df, out).await,
+                None => print(df, args.format).await,
+            }
+        })
+    }
+
+    /// Writes the result to `out` as its extension says.
+    async fn write_file(df: DataFrame, out: &std::path::Path) -> Result<()> {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        let path = out.to_string_lossy().to_string();
+        let opts = DataFrameWriteOptions::new().with_single_file_output(true);
+        let ext = out
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let written = match ext.as_str() {
+            "parquet" | "pq" => df.write_parquet(&path, opts, None).await,
+            "csv" => df.write_csv(&path, opts, None).await,
+            "jsonl" | "ndjson" | "json" => df.write_json(&path, opts, None).await,
+            _ => bail!(
+                "--out {}: name it .parquet, .csv or .jsonl so the format is known",
+                out.display()
+            ),
+        };
+        written.with_context(|| format!("writing {}", out.display()))?;
+        Ok(())
+    }
+
+    /// Prints the result on standard output, batch by batch (but `table`).
+    async fn print(df: DataFrame, format: SqlFormat) -> Result<()> {
+        let mut w = open_output(None)?;
+        match format {
+            SqlFormat::Table => {
+                let batches = df.collect().await.context("running the query")?;
+                writeln!(w, "{}", pretty_format_batches(&batches)?)?;
+            }
+            SqlFormat::Csv | SqlFormat::Jsonl => {
+                let names: Vec<String> = df
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                let mut stream = df.execute_stream().await.context("running the query")?;
+                let mut first = true;
+                while let Some(b) = stream.next().await {
+                    let b = b.context("running the query")?;
+                    if format == SqlFormat::Csv {
+                        let mut c = WriterBuilder::new().with_header(first).build(&mut w);
+                        c.write(&b)?;
+                    } else {
+                        let mut j = LineDelimitedWriter::new(&mut w);
+                        j.write(&b)?;
+                        j.finish()?;
+                    }
+                    first = false;
                 }
-                first = false;
-            }
-            if first && format == SqlFormat::Csv {
-                // No rows: still the header row.
-                let mut c = csv::Writer::from_writer(&mut w);
-                c.write_record(&names)?;
-                c.flush()?;
+                if first && format == SqlFormat::Csv {
+                    // No rows: still the header row.
+                    let mut c = csv::Writer::from_writer(&mut w);
+                    c.write_record(&names)?;
+                    c.flush()?;
+                }
             }
         }
+        w.flush()?;
+        Ok(())
     }
-    w.flush()?;
-    Ok(())
 }
