@@ -85,30 +85,11 @@ fn ensure_env(env: &Path, models: &Path) -> Result<()> {
             }
         }
     }
-    let have = Command::new(&py)
-        .args(["-c", "import maturin, numpy, pyarrow, pytest"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        let mut pip = Command::new(&py);
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "maturin>=1.9,<2",
-            "numpy",
-            "pyarrow",
-            "pytest",
-        ]);
-        if !run_status(&mut pip, true)?.success() {
-            bail!(
-                "pip could not install maturin, numpy, pyarrow and pytest (PyPI must be reachable)"
-            );
-        }
-    }
+    ensure_packages(
+        &py,
+        "maturin, numpy, pyarrow, pytest",
+        &["maturin>=1.9,<2", "numpy", "pyarrow", "pytest"],
+    )?;
     let has_ort = Command::new(&py)
         .args([
             "-c",
@@ -193,33 +174,37 @@ pub fn test_env(models: &Path) -> Result<PathBuf> {
     Ok(env)
 }
 
-/// Makes Spark's test runnable: pyspark from PyPI in `env`, and a JRE from Debian when no
-/// `java` runs.
-fn ensure_spark(env: &Path) -> Result<()> {
-    let py = env_python(env);
-    let have = Command::new(&py)
-        .args(["-c", "import pyspark, pandas"])
+/// Installs `requirements` from PyPI into the environment of `py` unless `import MODULES`
+/// already works there.
+fn ensure_packages(py: &Path, modules: &str, requirements: &[&str]) -> Result<()> {
+    let have = Command::new(py)
+        .args(["-c", &format!("import {modules}")])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !have {
-        say!("python: --spark: installing pyspark and pandas from PyPI (~340 MB)");
-        let mut pip = Command::new(&py);
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--disable-pip-version-check",
-            "pyspark>=3.5",
-            // mapInArrow checks for pandas, though the batches stay Arrow; pyspark 4.0 warns
-            // that it does not yet support pandas 3.
-            "pandas<3",
-        ]);
-        if !run_status(&mut pip, true)?.success() {
-            bail!("pip could not install pyspark and pandas (PyPI must be reachable)");
-        }
+    if have {
+        return Ok(());
     }
+    say!("python: installing {} from PyPI", requirements.join(" "));
+    let mut pip = Command::new(py);
+    pip.args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .args(requirements);
+    if !run_status(&mut pip, true)?.success() {
+        bail!("pip could not install {modules} (PyPI must be reachable)");
+    }
+    Ok(())
+}
+
+/// Makes Spark's test runnable: pyspark from PyPI in `env`, and a JRE from Debian when no
+/// `java` runs.
+fn ensure_spark(env: &Path) -> Result<()> {
+    // mapInArrow checks for pandas, though the batches stay Arrow; pyspark 4.0 warns that it
+    // does not yet support pandas 3.
+    ensure_packages(
+        &env_python(env),
+        "pyspark, pandas",
+        &["pyspark>=3.5", "pandas<3"],
+    )?;
     let java = Command::new("java")
         .arg("-version")
         .stderr(Stdio::null())

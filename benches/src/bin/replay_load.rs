@@ -129,7 +129,10 @@ fn timed(bin: &Path, args: &[&str]) -> Result<(f64, String)> {
     Ok((secs, String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-fn cosines(path: &Path) -> Result<HashMap<String, (Option<f32>, Option<f32>)>> {
+/// Each pair's canonical and shadow cosines.
+type Cosines = HashMap<String, (Option<f32>, Option<f32>)>;
+
+fn cosines(path: &Path) -> Result<Cosines> {
     let log = read_log(path)?;
     Ok(log
         .records
@@ -212,60 +215,38 @@ fn main() -> Result<()> {
     let mut rows: Vec<(String, f64, String)> = Vec::new();
 
     let replay_log = dir.join("replay.jsonl");
-    eprintln!("replay_load: titlesim replay ...");
-    let (t_replay, out) = timed(
-        &bin,
-        &[
-            "replay",
-            "-c",
-            &s(&config),
-            "-p",
-            &s(&pairs),
-            "-o",
-            &s(&replay_log),
-            "--threads",
-            &threads,
-            "--json",
-        ],
-    )?;
-    let summary: serde_json::Value = serde_json::from_str(&out)?;
-    rows.push((
-        "titlesim replay".into(),
-        t_replay,
-        format!(
-            "{} of {}",
-            summary["titles_embedded"], summary["titles_in_pairs"]
-        ),
-    ));
-
     let nocache_log = dir.join("replay-nocache.jsonl");
-    eprintln!("replay_load: titlesim replay --cache-titles 0 ...");
-    let (t_nocache, out) = timed(
-        &bin,
-        &[
+    for (log, extra) in [
+        (&replay_log, &[][..]),
+        (&nocache_log, &["--cache-titles", "0"][..]),
+    ] {
+        let name = format!("titlesim replay {}", extra.join(" "));
+        eprintln!("replay_load: {name} ...");
+        let (config, pairs, log) = (s(&config), s(&pairs), s(log));
+        let mut run = vec![
             "replay",
             "-c",
-            &s(&config),
+            &config,
             "-p",
-            &s(&pairs),
+            &pairs,
             "-o",
-            &s(&nocache_log),
+            &log,
             "--threads",
             &threads,
             "--json",
-            "--cache-titles",
-            "0",
-        ],
-    )?;
-    let nocache: serde_json::Value = serde_json::from_str(&out)?;
-    rows.push((
-        "titlesim replay --cache-titles 0".into(),
-        t_nocache,
-        format!(
-            "{} of {}",
-            nocache["titles_embedded"], nocache["titles_in_pairs"]
-        ),
-    ));
+        ];
+        run.extend_from_slice(extra);
+        let (t, out) = timed(&bin, &run)?;
+        let summary: serde_json::Value = serde_json::from_str(&out)?;
+        rows.push((
+            name.trim().to_string(),
+            t,
+            format!(
+                "{} of {}",
+                summary["titles_embedded"], summary["titles_in_pairs"]
+            ),
+        ));
+    }
 
     let shadow_log = dir.join("shadow.jsonl");
     let mut t_shadow = None;
