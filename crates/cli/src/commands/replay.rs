@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::shared::CHUNK;
+use super::shared::{BatchArgs, ChunkArgs};
 
 /// Vectors remembered per model by default (`titlesim_replay::cache::DEFAULT_CAPACITY`).
 const CACHE_TITLES: usize = 200_000;
@@ -48,39 +48,32 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
 
-    /// Rows scored (and records written) at a time.
-    #[arg(long, value_name = "N", default_value_t = CHUNK, value_parser = clap::value_parser!(u32).range(1..))]
-    pub chunk_size: u32,
+    #[command(flatten)]
+    pub chunk: ChunkArgs,
 
     /// Vectors remembered per model (oldest forgotten first); 0 embeds every title of every
     /// chunk.
     #[arg(long, value_name = "N", default_value_t = CACHE_TITLES)]
     pub cache_titles: usize,
 
-    /// Texts per backend call [default: each model's `batch_size`, else 32].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: Option<u32>,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 
     /// Print the summary as one JSON object on standard output.
     #[arg(long)]
     pub json: bool,
 }
 
-/// A model's configuration with the command line's thread budget and batch size.
+/// `cfg` with the command line's thread budget, when given.
 #[cfg(feature = "replay")]
-pub(crate) fn with_budget(
-    cfg: &titlesim::ModelConfig,
+pub(crate) fn with_threads(
+    mut cfg: titlesim::ModelConfig,
     threads: Option<u32>,
-    batch: Option<u32>,
 ) -> titlesim::ModelConfig {
-    let mut c = cfg.clone();
     if let Some(t) = threads {
-        c.threads = Some(t as usize);
+        cfg.threads = Some(t as usize);
     }
-    if let Some(b) = batch {
-        c.batch_size = Some(b as usize);
-    }
-    c
+    cfg
 }
 
 /// The number of cores, for a default thread budget.
@@ -133,11 +126,11 @@ mod imp {
             );
         };
         let canonical = load_scorer(
-            &with_budget(&config.canonical, args.threads, args.batch_size),
+            &with_threads(args.batch.apply(&config.canonical), args.threads),
             "canonical",
         )?;
         let shadow = load_scorer(
-            &with_budget(shadow_cfg, args.threads, args.batch_size),
+            &with_threads(args.batch.apply(shadow_cfg), args.threads),
             "shadow",
         )?;
         let opts = ReplayOptions {
@@ -147,7 +140,7 @@ mod imp {
                 .map(|t| t as usize)
                 .or(config.canonical.threads)
                 .unwrap_or_else(cores),
-            chunk: args.chunk_size as usize,
+            chunk: args.chunk.chunk_size as usize,
             cache_titles: args.cache_titles,
             resume: args.resume,
             fsync: config.shadow_options.fsync,

@@ -83,7 +83,7 @@ mod imp {
     use titlesim_replay::history::register_table;
     use titlesim_replay::TitleModels;
 
-    use super::super::replay::{cores, with_budget};
+    use super::super::replay::{cores, with_threads};
     use super::super::shared::{load_scorer, open_output};
     use super::*;
 
@@ -111,10 +111,15 @@ mod imp {
                 register_table(&ctx, name, &PathBuf::from(path)).await?;
             }
             if let Some(c) = &config {
-                let canonical =
-                    load_scorer(&with_budget(&c.canonical, args.threads, None), "canonical")?;
+                let canonical = load_scorer(
+                    &with_threads(c.canonical.clone(), args.threads),
+                    "canonical",
+                )?;
                 let shadow = match &c.shadow {
-                    Some(s) => Some(load_scorer(&with_budget(s, args.threads, None), "shadow")?),
+                    Some(s) => Some(load_scorer(
+                        &with_threads(s.clone(), args.threads),
+                        "shadow",
+                    )?),
                     None => None,
                 };
                 titlesim_replay::register(&ctx, Arc::new(TitleModels::new(canonical, shadow)));
