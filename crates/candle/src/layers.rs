@@ -6,7 +6,7 @@ use titlesim_core::{Error, Result};
 
 use crate::ops::Linear;
 use crate::quant::QLinear;
-use crate::weights::Weights;
+use crate::weights::{Matrix, Weights};
 use crate::BACKEND;
 
 type CResult<T> = candle_core::Result<T>;
@@ -22,7 +22,7 @@ pub(crate) enum Precision {
 
 /// A dense layer in the model's precision.
 pub(crate) enum Dense {
-    /// f32 weights (`gemm` crate).
+    /// f32 arithmetic (`gemm` crate), on f32 weights or on bf16 ones widened tile by tile.
     F32(Linear),
     /// int8 weights (the `quant` module).
     Int8(QLinear),
@@ -30,7 +30,7 @@ pub(crate) enum Dense {
 
 impl Dense {
     /// A `[out, in]` weight and optional `[out]` bias in precision `p`.
-    pub(crate) fn new(p: Precision, w: &Tensor, bias: Option<Vec<f32>>) -> CResult<Self> {
+    pub(crate) fn new(p: Precision, w: &Matrix, bias: Option<Vec<f32>>) -> CResult<Self> {
         Ok(match p {
             Precision::F32 => Dense::F32(Linear::new(w, bias)?),
             Precision::Int8 => Dense::Int8(QLinear::new(w, bias)?),
@@ -41,11 +41,10 @@ impl Dense {
     /// matrix product computes them all. `biases`, when given, has one entry per layer.
     pub(crate) fn fuse(
         p: Precision,
-        ws: &[Tensor],
+        ws: &[Matrix],
         biases: Option<Vec<Vec<f32>>>,
     ) -> CResult<Self> {
-        let w = Tensor::cat(ws, 0)?;
-        Dense::new(p, &w, biases.map(|b| b.concat()))
+        Dense::new(p, &Matrix::cat(ws)?, biases.map(|b| b.concat()))
     }
 
     /// `x @ W^T + b` for `x` of shape `[rows, in]`.
@@ -57,16 +56,16 @@ impl Dense {
     }
 }
 
-/// The weight `[out, inp]` and bias `[out]` of the dense layer `prefix` (`{prefix}.weight`,
-/// `{prefix}.bias`).
+/// The weight `[out, inp]` (bf16 kept as bf16) and bias `[out]` of the dense layer `prefix`
+/// (`{prefix}.weight`, `{prefix}.bias`).
 pub(crate) fn linear(
     w: &Weights,
     prefix: &str,
     out: usize,
     inp: usize,
-) -> Result<(Tensor, Vec<f32>)> {
+) -> Result<(Matrix, Vec<f32>)> {
     Ok((
-        w.get(&format!("{prefix}.weight"), &[out, inp])?,
+        w.matrix(&format!("{prefix}.weight"), out, inp)?,
         w.vec(&format!("{prefix}.bias"), out)?,
     ))
 }

@@ -20,16 +20,17 @@
 //!
 //! Positions come from [`TokenBatch::position_ids`], which count real tokens only, so a
 //! left-padded text sees the positions it would alone. Weights may be bf16, f16 or f32 and
-//! are computed in f32. Names are those of `Qwen3Model` (`embed_tokens.weight`,
+//! are computed in f32; bf16 matrices (Qwen3-Embedding ships bf16) stay bf16 in memory and are
+//! widened tile by tile in the products, so the model takes half the memory of f32. Names are those of `Qwen3Model` (`embed_tokens.weight`,
 //! `layers.0.self_attn.q_proj.weight`, ...), with or without the `model.` prefix of
 //! `Qwen3ForCausalLM` checkpoints.
 
 use candle_core::Tensor;
 use titlesim_core::{Error, Result, TokenBatch};
 
-use crate::layers::{checked, gather, Dense, Precision};
+use crate::layers::{checked, Dense, Precision};
 use crate::ops::{self, Heads, QkNormRope};
-use crate::weights::{ConfigReader, Weights};
+use crate::weights::{ConfigReader, Matrix, Weights};
 use crate::{cerr, Encoder};
 
 /// The parts of `config.json` a Qwen3 model needs.
@@ -153,7 +154,8 @@ struct Layer {
 pub struct Qwen3 {
     cfg: Config,
     heads: Heads,
-    embed: Vec<f32>,
+    /// `[vocab, hidden]`, bf16 kept as bf16 (rows widened as they are looked up).
+    embed: Matrix,
     layers: Vec<Layer>,
     norm: Vec<f32>,
 }
@@ -167,12 +169,12 @@ impl Qwen3 {
         let q_out = cfg.num_attention_heads * d;
         let kv_out = cfg.num_key_value_heads * d;
         let ffn = cfg.intermediate_size;
-        let embed = w.table("embed_tokens.weight", cfg.vocab_size, h)?;
+        let embed = w.matrix("embed_tokens.weight", cfg.vocab_size, h)?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("layers.{i}");
-            let proj = |name: &str, out: usize, inp: usize| -> Result<(Tensor, Option<Vec<f32>>)> {
-                let weight = w.get(&format!("{p}.{name}.weight"), &[out, inp])?;
+            let proj = |name: &str, out: usize, inp: usize| -> Result<(Matrix, Option<Vec<f32>>)> {
+                let weight = w.matrix(&format!("{p}.{name}.weight"), out, inp)?;
                 let bias = if cfg.attention_bias && name.starts_with("self_attn.") {
                     Some(w.vec(&format!("{p}.{name}.bias"), out)?)
                 } else {
@@ -240,7 +242,7 @@ impl Encoder for Qwen3 {
         let (cos, sin) = ops::rope_tables(max_pos + 1, self.cfg.head_dim, self.cfg.rope_theta);
         let eps = self.cfg.rms_norm_eps;
         let run = || -> candle_core::Result<Tensor> {
-            let x = ops::tensor(gather(&self.embed, h, &ids), n, h)?;
+            let x = ops::tensor(self.embed.gather(&ids), n, h)?;
             for l in &self.layers {
                 // Attention block (`qkv` is a fresh product: normalised and rotated in place).
                 let hs = ops::rms_norm(&x, &l.input_norm, eps)?;

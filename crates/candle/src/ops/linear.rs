@@ -1,32 +1,64 @@
 //! The f32 dense layer: `x @ W^T + b` with the `gemm` crate, split for the current rayon pool,
-//! the bias added by the product itself.
+//! the bias added by the product itself. Weights are kept as the checkpoint stored them: f32,
+//! or bf16 (half the memory), widened to f32 one column block at a time just before its
+//! product. Widening bf16 is exact, so both compute the same f32 arithmetic.
+
+use std::cell::RefCell;
 
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 use super::plumbing::{dims2, f32s};
 use super::CResult;
+use crate::weights::{bf16_to_f32, Matrix, Values};
 
 /// A dense layer `x @ W^T + b`, from weights `[out, in]` as PyTorch stores them.
 pub(crate) struct Linear {
     /// `W^T`, `[in, out]` row-major: the layout the `gemm` kernels read fastest when the
     /// activations are the short side (few tokens), and as fast otherwise.
-    w_t: Vec<f32>,
+    w_t: Values,
     bias: Option<Vec<f32>>,
     inp: usize,
     out: usize,
 }
 
+thread_local! {
+    /// Each thread's buffer for a widened block of bf16 weights (reused across calls).
+    static WIDE: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A pointer the column blocks of one product write through (each block its own columns).
+#[derive(Clone, Copy)]
+struct DstPtr(*mut f32);
+// SAFETY: the blocks write disjoint columns of one buffer that outlives the parallel loop.
+unsafe impl Send for DstPtr {}
+unsafe impl Sync for DstPtr {}
+impl DstPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Output columns per block of a bf16 product: about four blocks per thread, 64 to 512
+/// columns, a multiple of 16. Depends on the layer and the pool only, never on the batch.
+fn block_columns(n: usize, threads: usize) -> usize {
+    n.div_ceil(4 * threads.max(1))
+        .div_ceil(16)
+        .saturating_mul(16)
+        .clamp(64, 512)
+}
+
 impl Linear {
-    /// Wraps a `[out, in]` weight (transposed once, here) and an optional bias `[out]`.
-    pub(crate) fn new(w: &Tensor, bias: Option<Vec<f32>>) -> CResult<Self> {
-        let (out, inp) = w.dims2()?;
+    /// Wraps a `[out, in]` weight (transposed once, here; bf16 stays bf16) and an optional
+    /// bias `[out]`.
+    pub(crate) fn new(w: &Matrix, bias: Option<Vec<f32>>) -> CResult<Self> {
+        let (out, inp) = (w.rows, w.cols);
         if bias.as_ref().is_some_and(|b| b.len() != out) {
             bail!("linear: bias length does not match {out} outputs");
         }
-        let w_t = w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         Ok(Linear {
-            w_t,
+            w_t: w.transposed().data,
             bias,
             inp,
             out,
@@ -37,6 +69,55 @@ impl Linear {
     pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
         x.apply_op1_no_bwd(self)
     }
+}
+
+/// `dst += x @ W^T` for bf16 `W^T` (`[k, n]`), one block of output columns per work item on
+/// the current rayon pool: each item widens its block of `W^T` into its thread's buffer and
+/// runs one single-threaded `gemm` on it. Only the blocks in flight are ever widened.
+fn product_bf16(wt: &[u16], x: &[f32], m: usize, k: usize, n: usize, dst: &mut [f32]) {
+    let nb = block_columns(n, rayon::current_num_threads());
+    let out = DstPtr(dst.as_mut_ptr());
+    (0..n.div_ceil(nb)).into_par_iter().for_each(|b| {
+        let c0 = b * nb;
+        let w = nb.min(n - c0);
+        WIDE.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            buf.resize(k * w, 0.0);
+            for (kk, row) in buf.chunks_exact_mut(w).enumerate() {
+                let src = &wt[kk * n + c0..kk * n + c0 + w];
+                for (o, &v) in row.iter_mut().zip(src) {
+                    *o = bf16_to_f32(v);
+                }
+            }
+            // SAFETY: `x` holds `m * k` floats (row stride `k`), `buf` holds `k * w` (row
+            // stride `w`); `out` points at `m * n` floats (row stride `n`) of which this item
+            // writes columns `c0 .. c0 + w` only, which no other item writes; `read_dst`
+            // with alpha = beta = 1 computes `dst + x @ block`.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    w,
+                    k,
+                    out.get().add(c0),
+                    1,
+                    n as isize,
+                    true,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    buf.as_ptr(),
+                    1,
+                    w as isize,
+                    1.0f32,
+                    1.0f32,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+        });
+    });
 }
 
 impl CustomOp1 for Linear {
@@ -76,13 +157,24 @@ impl CustomOp1 for Linear {
         if m == 0 || n == 0 || k == 0 {
             return Ok((CpuStorage::F32(dst), Shape::from((m, n))));
         }
+        let w_t = match &self.w_t {
+            Values::F32(w) => w,
+            Values::Bf16(w) => {
+                if x.len() != m_run * k || w.len() != k * n || dst.len() != m_run * n {
+                    bail!("linear: buffer sizes do not match [{m}, {k}] x [{k}, {n}]");
+                }
+                product_bf16(w, x, m_run, k, n, &mut dst);
+                dst.truncate(m * n);
+                return Ok((CpuStorage::F32(dst), Shape::from((m, n))));
+            }
+        };
         let threads = rayon::current_num_threads();
         let parallelism = if threads > 1 {
             Parallelism::Rayon(threads)
         } else {
             Parallelism::None
         };
-        if x.len() != m_run * k || self.w_t.len() != k * n || dst.len() != m_run * n {
+        if x.len() != m_run * k || w_t.len() != k * n || dst.len() != m_run * n {
             bail!("linear: buffer sizes do not match [{m}, {k}] x [{k}, {n}]");
         }
         // SAFETY: `x` holds `m * k` floats (row-major, row stride `k`), `w_t` holds `k * n`
@@ -102,7 +194,7 @@ impl CustomOp1 for Linear {
                 x.as_ptr(),
                 1,
                 k as isize,
-                self.w_t.as_ptr(),
+                w_t.as_ptr(),
                 1,
                 n as isize,
                 1.0f32,
@@ -130,7 +222,7 @@ mod tests {
         let w: Vec<f32> = (0..n * k).map(|i| (i % 5) as f32 * 0.5 - 1.0).collect();
         let bias = vec![0.5, -1.0, 2.0];
         for (bias, threads) in [(Some(bias.clone()), 1), (None, 2)] {
-            let lin = Linear::new(&tensor(w.clone(), n, k).unwrap(), bias.clone()).unwrap();
+            let lin = Linear::new(&Matrix::f32(w.clone(), n, k), bias.clone()).unwrap();
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()
@@ -154,41 +246,70 @@ mod tests {
 
     /// A row's output has the same bits alone (one row: `gemm`'s matrix-vector path, unless
     /// avoided) as in any batch, on one thread and two, for the shapes of the fixtures and
-    /// all-MiniLM.
+    /// all-MiniLM (and one of Qwen3-0.6B's), with f32 weights and with bf16 ones.
     #[test]
     fn a_row_gets_the_same_bits_alone_and_in_any_batch() {
         let mut differ = Vec::new();
-        for &(k, n) in &[(32, 96), (64, 64), (64, 192), (37, 50), (384, 1536)] {
+        for &(k, n) in &[
+            (32, 96),
+            (64, 64),
+            (64, 192),
+            (37, 50),
+            (384, 1536),
+            (1024, 1100),
+        ] {
             let w: Vec<f32> = (0..n * k)
                 .map(|i| (i * 7919 % 1013) as f32 / 1013.0 - 0.5)
                 .collect();
-            let lin = Linear::new(&tensor(w, n, k).unwrap(), Some(vec![0.1; n])).unwrap();
-            for threads in [1, 2] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let run = |x: &[f32], m: usize| -> Vec<f32> {
-                    pool.install(|| lin.forward(&tensor(x.to_vec(), m, k).unwrap()))
-                        .unwrap()
-                        .flatten_all()
-                        .unwrap()
-                        .to_vec1::<f32>()
-                        .unwrap()
-                };
-                for m in [2usize, 3, 7, 33, 100] {
-                    let x: Vec<f32> = (0..m * k)
-                        .map(|i| (i * 104729 % 997) as f32 / 997.0 - 0.5)
-                        .collect();
-                    let all = run(&x, m);
-                    for r in [0, m / 2, m - 1] {
-                        let one = run(&x[r * k..(r + 1) * k], 1);
-                        let same = one
-                            .iter()
-                            .zip(&all[r * n..(r + 1) * n])
-                            .all(|(a, b)| a.to_bits() == b.to_bits());
-                        if !same {
-                            differ.push((k, n, threads, m, r));
+            // The same weights rounded to bf16, kept as f32 and as bf16 (widened per block).
+            let bits: Vec<u16> = w.iter().map(|v| (v.to_bits() >> 16) as u16).collect();
+            let f32s = Matrix::f32(bits.iter().map(|&b| bf16_to_f32(b)).collect(), n, k);
+            let bf16 = Matrix {
+                rows: n,
+                cols: k,
+                data: Values::Bf16(bits),
+            };
+            for (kind, m) in [("f32", Matrix::f32(w.clone(), n, k)), ("bf16", bf16)] {
+                let lin = Linear::new(&m, Some(vec![0.1; n])).unwrap();
+                let reference = Linear::new(&f32s, Some(vec![0.1; n])).unwrap();
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let run = |lin: &Linear, x: &[f32], m: usize| -> Vec<f32> {
+                        pool.install(|| lin.forward(&tensor(x.to_vec(), m, k).unwrap()))
+                            .unwrap()
+                            .flatten_all()
+                            .unwrap()
+                            .to_vec1::<f32>()
+                            .unwrap()
+                    };
+                    for m in [2usize, 3, 7, 33, 100] {
+                        let x: Vec<f32> = (0..m * k)
+                            .map(|i| (i * 104729 % 997) as f32 / 997.0 - 0.5)
+                            .collect();
+                        let all = run(&lin, &x, m);
+                        for r in [0, m / 2, m - 1] {
+                            let one = run(&lin, &x[r * k..(r + 1) * k], 1);
+                            let same = one
+                                .iter()
+                                .zip(&all[r * n..(r + 1) * n])
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
+                            if !same {
+                                differ.push((kind, k, n, threads, m, r));
+                            }
+                        }
+                        if kind == "bf16" {
+                            // bf16 storage computes what f32 storage of the same values does
+                            // (the blocks may sum in another order: to rounding).
+                            let want = run(&reference, &x, m);
+                            for (i, (a, b)) in all.iter().zip(&want).enumerate() {
+                                assert!(
+                                    (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                                    "{k}x{n} m={m} [{i}]: {a} vs {b}"
+                                );
+                            }
                         }
                     }
                 }
@@ -196,7 +317,7 @@ mod tests {
         }
         assert!(
             differ.is_empty(),
-            "(k, n, threads, m, row) whose row differs from the row alone: {differ:?}"
+            "(storage, k, n, threads, m, row) whose row differs from the row alone: {differ:?}"
         );
     }
 }

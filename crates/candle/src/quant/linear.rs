@@ -10,30 +10,31 @@ use super::product::{product, DequantSink, OutPtr};
 use super::rows::{quantize_rows, QuantRows};
 use super::CResult;
 use crate::ops::{dims2, f32s};
+use crate::weights::{Matrix, Values};
 
 /// An int8 dense layer `x @ W^T + b` (weights `[out, in]` as PyTorch stores them).
 pub(crate) struct QLinear {
     w: PackedI8,
-    /// The f32 weights transposed, `[in, out]`: the rows the activation outliers multiply.
-    /// (bfloat16 would halve their bytes, but costs too much accuracy, as do 16-bit integers
-    /// with a scale per column: all-MiniLM's worst bench title sits on a rounding edge of a
-    /// later layer's activation quantisation; figures in benches/README.md.)
-    wt: Vec<f32>,
+    /// The weights transposed, `[in, out]`, as the checkpoint stored them (f32, or bf16 bits
+    /// widened exactly as they are read): the rows the activation outliers multiply.
+    /// (Rounding f32 weights to bfloat16 would halve their bytes, but costs too much accuracy,
+    /// as do 16-bit integers with a scale per column: all-MiniLM's worst bench title sits on a
+    /// rounding edge of a later layer's activation quantisation; figures in benches/README.md.)
+    wt: Values,
     bias: Option<Vec<f32>>,
     kernel: Kernel,
 }
 
 impl QLinear {
     /// Quantises a `[out, in]` weight; `bias`, when given, is `[out]`.
-    pub(crate) fn new(w: &Tensor, bias: Option<Vec<f32>>) -> CResult<Self> {
-        let (out, inp) = w.dims2()?;
+    pub(crate) fn new(w: &Matrix, bias: Option<Vec<f32>>) -> CResult<Self> {
+        let (out, inp) = (w.rows, w.cols);
         if bias.as_ref().is_some_and(|b| b.len() != out) {
             bail!("linear: bias length does not match {out} outputs");
         }
-        let data = w.flatten_all()?.to_vec1::<f32>()?;
         Ok(QLinear {
-            w: PackedI8::quantize(&data, out, inp)?,
-            wt: w.t()?.contiguous()?.flatten_all()?.to_vec1::<f32>()?,
+            w: PackedI8::quantize(&w.to_f32(), out, inp)?,
+            wt: w.transposed().data,
             bias,
             kernel: Kernel::detect(),
         })
@@ -63,7 +64,10 @@ impl QLinear {
             kernel,
         };
         product(kernel, a, &self.w, &sink)?;
-        add_outliers(kernel, a, &self.wt, &mut out, self.w.n)?;
+        match &self.wt {
+            Values::F32(wt) => add_outliers(kernel, a, wt, &mut out, self.w.n)?,
+            Values::Bf16(wt) => add_outliers(kernel, a, wt, &mut out, self.w.n)?,
+        }
         Ok(out)
     }
 }
@@ -97,8 +101,7 @@ mod tests {
         let w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.1).collect();
         let x: Vec<f32> = (0..m * k).map(|_| rng.f32()).collect();
         let bias: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
-        let wt = Tensor::from_vec(w.clone(), (n, k), &candle_core::Device::Cpu).unwrap();
-        let lin = QLinear::new(&wt, Some(bias.clone())).unwrap();
+        let lin = QLinear::new(&Matrix::f32(w.clone(), n, k), Some(bias.clone())).unwrap();
         let outs: Vec<Vec<f32>> = Kernel::available()
             .into_iter()
             .map(|kn| lin.forward_with(kn, &x, m).unwrap())
@@ -137,6 +140,46 @@ mod tests {
         assert_eq!(single[..], outs.last().unwrap()[2 * n..3 * n]);
     }
 
+    /// A bf16 checkpoint's weights, kept as bf16 (the outlier products widen them as they
+    /// read them), give exactly what the same values stored as f32 give, on every kernel.
+    #[test]
+    fn bf16_weights_give_the_bits_of_their_f32_values() {
+        let mut rng = Rng(7);
+        let (m, k, n) = (5, 96, 130);
+        let bits: Vec<u16> = (0..n * k)
+            .map(|_| ((rng.f32() * 0.1).to_bits() >> 16) as u16)
+            .collect();
+        let bf16 = Matrix {
+            rows: n,
+            cols: k,
+            data: Values::Bf16(bits.clone()),
+        };
+        let f32s = Matrix::f32(
+            bits.iter()
+                .map(|&b| f32::from_bits(u32::from(b) << 16))
+                .collect(),
+            n,
+            k,
+        );
+        let mut x: Vec<f32> = (0..m * k).map(|_| rng.f32()).collect();
+        x[3] = 40.0; // an outlier, multiplied by the stored weights in f32
+        let (a, b) = (
+            QLinear::new(&bf16, None).unwrap(),
+            QLinear::new(&f32s, None).unwrap(),
+        );
+        assert!(
+            matches!(a.wt, Values::Bf16(_)),
+            "bf16 weights were widened at load"
+        );
+        for kn in Kernel::available() {
+            assert_eq!(
+                a.forward_with(kn, &x, m).unwrap(),
+                b.forward_with(kn, &x, m).unwrap(),
+                "{kn:?}"
+            );
+        }
+    }
+
     /// FNV-1a over 32-bit words.
     fn fnv(words: impl IntoIterator<Item = u32>) -> u64 {
         words.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, w| {
@@ -157,8 +200,7 @@ mod tests {
         let (k, n) = (384, 1152);
         let w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.08).collect();
         let bias: Vec<f32> = (0..n).map(|_| rng.f32() * 0.1).collect();
-        let wt = Tensor::from_vec(w, (n, k), &candle_core::Device::Cpu).unwrap();
-        let lin = QLinear::new(&wt, Some(bias)).unwrap();
+        let lin = QLinear::new(&Matrix::f32(w, n, k), Some(bias)).unwrap();
         let want = [
             (2usize, 0x62ce_15fc_3dbe_ba34u64, 0xf6bf_5231_895c_3c5cu64),
             (9, 0x6904_e896_0b15_04bd, 0x3e9f_cbea_70d6_f2de),

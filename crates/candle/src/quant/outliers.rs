@@ -18,10 +18,10 @@ use super::CResult;
 /// the output row per outlier: at ~29 outliers per 1,536-wide GELU row that cost as much as
 /// the int8 product itself.) Rows are split over the pool; with fewer rows than threads have
 /// work for (batch 1), column ranges are.
-pub(super) fn add_outliers(
+pub(super) fn add_outliers<T: Weight>(
     kernel: Kernel,
     a: &QuantRows,
-    wt: &[f32],
+    wt: &[T],
     out: &mut [f32],
     n: usize,
 ) -> CResult<()> {
@@ -74,6 +74,25 @@ pub(super) fn add_outliers(
     Ok(())
 }
 
+/// A stored weight the outlier products read: f32, or bf16 bits (widened exactly).
+pub(super) trait Weight: Copy + Send + Sync {
+    fn to_f32(self) -> f32;
+}
+
+impl Weight for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl Weight for u16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        crate::weights::bf16_to_f32(self)
+    }
+}
+
 /// Columns per register block of [`outlier_row`] (4 AVX-512 or 8 AVX2 registers).
 const OB: usize = 64;
 
@@ -100,7 +119,13 @@ fn prefetch<T>(data: &[T]) {
 
 /// `o[c] += Σ_(k, v) v * wt[k][c0 + c]`, the sum taken in `outl`'s order.
 #[inline(always)]
-fn outlier_row_generic(outl: &[(u32, f32)], wt: &[f32], n: usize, c0: usize, o: &mut [f32]) {
+fn outlier_row_generic<T: Weight>(
+    outl: &[(u32, f32)],
+    wt: &[T],
+    n: usize,
+    c0: usize,
+    o: &mut [f32],
+) {
     let mut blocks = o.chunks_exact_mut(OB);
     let mut c = c0;
     for ob in &mut blocks {
@@ -112,9 +137,9 @@ fn outlier_row_generic(outl: &[(u32, f32)], wt: &[f32], n: usize, c0: usize, o: 
                 prefetch(&wt[at..at + OB]);
             }
             let at = kk as usize * n + c;
-            let w: &[f32; OB] = wt[at..at + OB].try_into().expect("a block of OB columns");
+            let w: &[T; OB] = wt[at..at + OB].try_into().expect("a block of OB columns");
             for i in 0..OB {
-                acc[i] += v * w[i];
+                acc[i] += v * w[i].to_f32();
             }
         }
         for i in 0..OB {
@@ -129,7 +154,7 @@ fn outlier_row_generic(outl: &[(u32, f32)], wt: &[f32], n: usize, c0: usize, o: 
         for &(kk, v) in outl {
             let at = kk as usize * n + c;
             for (a, &w) in acc[..len].iter_mut().zip(&wt[at..at + len]) {
-                *a += v * w;
+                *a += v * w.to_f32();
             }
         }
         for (o, a) in rest.iter_mut().zip(&acc[..len]) {
@@ -139,22 +164,22 @@ fn outlier_row_generic(outl: &[(u32, f32)], wt: &[f32], n: usize, c0: usize, o: 
 }
 
 /// [`outlier_row_generic`] compiled for the kernel's instruction set.
-fn outlier_row(
+fn outlier_row<T: Weight>(
     kernel: Kernel,
     outl: &[(u32, f32)],
-    wt: &[f32],
+    wt: &[T],
     n: usize,
     c0: usize,
     o: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn avx2(outl: &[(u32, f32)], wt: &[f32], n: usize, c0: usize, o: &mut [f32]) {
+    unsafe fn avx2<T: Weight>(outl: &[(u32, f32)], wt: &[T], n: usize, c0: usize, o: &mut [f32]) {
         outlier_row_generic(outl, wt, n, c0, o)
     }
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn avx512(outl: &[(u32, f32)], wt: &[f32], n: usize, c0: usize, o: &mut [f32]) {
+    unsafe fn avx512<T: Weight>(outl: &[(u32, f32)], wt: &[T], n: usize, c0: usize, o: &mut [f32]) {
         outlier_row_generic(outl, wt, n, c0, o)
     }
     match kernel {
@@ -173,7 +198,6 @@ fn outlier_row(
 
 #[cfg(test)]
 mod tests {
-    use candle_core::Tensor;
 
     use crate::quant::kernel::Kernel;
     use crate::quant::rows::quantize_rows;
@@ -186,8 +210,11 @@ mod tests {
         let (k, n) = (192, 1200);
         let w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.1).collect();
         let bias: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
-        let wt = Tensor::from_vec(w.clone(), (n, k), &candle_core::Device::Cpu).unwrap();
-        let lin = QLinear::new(&wt, Some(bias.clone())).unwrap();
+        let lin = QLinear::new(
+            &crate::weights::Matrix::f32(w.clone(), n, k),
+            Some(bias.clone()),
+        )
+        .unwrap();
         // Values within ±1 and every 16th input ±40: the row's RMS is ~10, so the threshold
         // (3 × RMS) leaves out exactly the 40s.
         let row = |rng: &mut Rng| -> Vec<f32> {
