@@ -12,6 +12,13 @@
 
 use std::sync::OnceLock;
 
+/// Whether this build was made with `RUSTFLAGS="--cfg titlesim_avx2_only"`: then no AVX-512
+/// kernel runs (neither the int8 VNNI one nor, through the `gemm` crate's `x86-v4` feature left
+/// out, the f32 matrix products'), so an AVX-512 machine measures what an AVX2-only host gets.
+/// For benchmarking; ordinary builds use every feature the CPU has.
+#[cfg(target_arch = "x86_64")]
+const AVX2_ONLY: bool = cfg!(titlesim_avx2_only);
+
 /// The instruction-set extensions the x86-64 kernels are compiled for, as this CPU has them.
 #[cfg(target_arch = "x86_64")]
 #[derive(Debug, Clone, Copy)]
@@ -66,9 +73,11 @@ impl Cpu {
             let features = Features {
                 avx2: std::arch::is_x86_feature_detected!("avx2"),
                 fma: std::arch::is_x86_feature_detected!("fma"),
-                avx512f: std::arch::is_x86_feature_detected!("avx512f"),
-                avx512bw: std::arch::is_x86_feature_detected!("avx512bw"),
-                avx512vnni: std::arch::is_x86_feature_detected!("avx512vnni"),
+                // A `--cfg titlesim_avx2_only` build runs as on an AVX2-only host (see
+                // `AVX2_ONLY`).
+                avx512f: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512f"),
+                avx512bw: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512bw"),
+                avx512vnni: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512vnni"),
             };
             let isa = if features.avx2 && features.fma {
                 Isa::Avx2
