@@ -18,6 +18,37 @@ pub struct CpuInfo {
     /// Why this process looks emulated (e.g. an aarch64 build under qemu-user on an x86-64
     /// host), when it does: its timings then say nothing about the real CPU.
     pub emulated: Option<String>,
+    /// The host kind the speed targets were measured on (see [`host_kind`]): `benches/README.md`
+    /// keeps one table per kind.
+    pub host_kind: String,
+}
+
+/// The host kind for the speed targets, from the architecture and the detected features:
+/// "AVX-512 VNNI", "AVX-512 (no VNNI)", "AVX2-only", "Arm i8mm", "Arm dotprod", "Arm NEON only".
+/// `avx2_only_build` is a build with `RUSTFLAGS="--cfg titlesim_avx2_only"`, where candle runs
+/// no AVX-512 kernel: on an AVX-512 CPU that measures candle as on an AVX2-only host, but not
+/// ONNX Runtime or tract, which still use the CPU's AVX-512 (so their ratios are not an AVX2
+/// host's).
+pub fn host_kind(arch: &str, features: &[String], avx2_only_build: bool) -> String {
+    let has = |f: &str| features.iter().any(|x| x == f);
+    let kind = match arch {
+        "x86_64" | "x86" if has("avx512_vnni") => "AVX-512 VNNI",
+        "x86_64" | "x86" if has("avx512f") => "AVX-512 (no VNNI)",
+        "x86_64" | "x86" if has("avx2") => "AVX2-only",
+        "x86_64" | "x86" => "x86 without AVX2",
+        "aarch64" if has("i8mm") => "Arm i8mm",
+        "aarch64" if has("dotprod") => "Arm dotprod",
+        "aarch64" => "Arm NEON only",
+        other => other,
+    };
+    if avx2_only_build && kind.starts_with("AVX-512") {
+        format!(
+            "AVX2-only for candle (built with --cfg titlesim_avx2_only on an {kind} CPU; \
+             ONNX Runtime and tract still use AVX-512, so ratios to them are not an AVX2 host's)"
+        )
+    } else {
+        kind.to_string()
+    }
 }
 
 /// Why a process of architecture `arch` that reads `cpuinfo` as `/proc/cpuinfo` is emulated,
@@ -86,7 +117,9 @@ pub fn cpu_info() -> CpuInfo {
                 .and_then(|l| l.split_once(':').map(|(_, v)| v.trim().to_string()))
         })
         .unwrap_or_else(|| "unknown".into());
+    let host_kind = host_kind(std::env::consts::ARCH, &features, cfg!(titlesim_avx2_only));
     CpuInfo {
+        host_kind,
         arch: std::env::consts::ARCH.into(),
         model,
         logical_cores: std::thread::available_parallelism()
@@ -156,6 +189,34 @@ mod tests {
                     [[package]]\nname = \"ort\"\nversion = \"2.0.0-rc.10\"\n";
         assert_eq!(lock_version(lock, "ort"), "2.0.0-rc.10");
         assert_eq!(lock_version(lock, "tract-onnx"), "unknown");
+    }
+
+    #[test]
+    fn host_kind_names_the_widest_int8_path_and_an_avx2_cap() {
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let vnni = f(&["avx2", "fma", "avx512f", "avx512_vnni"]);
+        assert_eq!(host_kind("x86_64", &vnni, false), "AVX-512 VNNI");
+        assert_eq!(
+            host_kind("x86_64", &f(&["avx2", "fma", "avx512f"]), false),
+            "AVX-512 (no VNNI)"
+        );
+        assert_eq!(
+            host_kind("x86_64", &f(&["avx2", "fma"]), false),
+            "AVX2-only"
+        );
+        assert_eq!(host_kind("x86_64", &f(&["avx2", "fma"]), true), "AVX2-only");
+        let capped = host_kind("x86_64", &vnni, true);
+        assert!(capped.starts_with("AVX2-only for candle"), "{capped}");
+        assert!(capped.contains("AVX-512 VNNI CPU"), "{capped}");
+        assert_eq!(
+            host_kind("aarch64", &f(&["neon", "dotprod"]), false),
+            "Arm dotprod"
+        );
+        assert_eq!(
+            host_kind("aarch64", &f(&["neon", "dotprod", "i8mm"]), true),
+            "Arm i8mm"
+        );
+        assert_eq!(host_kind("aarch64", &f(&["neon"]), false), "Arm NEON only");
     }
 
     #[test]

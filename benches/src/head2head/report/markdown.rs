@@ -125,6 +125,7 @@ impl Report {
         }
         let mut s = String::new();
         s += "### Speed targets (all-MiniLM-L6-v2; a backend counts only with min cosine ≥ 0.999 vs the reference)\n\n";
+        s += &format!("Host kind: **{}**.\n\n", self.cpu.host_kind);
         s += "| target | goal | measured | verdict | detail |\n|---|---|--:|---|---|\n";
         for t in &targets {
             s += &format!(

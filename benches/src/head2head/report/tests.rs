@@ -155,6 +155,7 @@ fn fixture() -> Report {
         logical_cores: 2,
         features: vec!["avx2".into()],
         emulated: None,
+        host_kind: "AVX2-only".into(),
     };
     let mut a = Args::parse_from(["head2head", "--quick"]);
     a.apply_quick();
@@ -212,7 +213,11 @@ fn targets_count_only_backends_with_parity() {
         md.contains("| Python package's per-call overhead < 50 µs, batch 1 (p50) | < 50 µs | 1.03× | **not met** | 2.778 vs 2.689 ms: +89 µs per call |"),
         "{md}"
     );
+    // The target table says which host kind it ran on (benches/README.md keeps one per kind).
+    let at = md.find("### Speed targets").expect("target table");
+    assert!(md[at..].contains("Host kind: **AVX2-only**."), "{md}");
     let json = fixture().json();
+    assert_eq!(json["cpu"]["host_kind"], "AVX2-only");
     assert_eq!(json["targets"].as_array().unwrap().len(), 8);
     assert_eq!(json["targets"][4]["met"], false);
     let svg = fixture().svg();
