@@ -6,7 +6,7 @@
 //! medians of several interleaved rounds. Writes `head2head.{json,md,svg}` into `reports/bench/`
 //! (git-ignored) and prints the Markdown table. Progress goes to stderr.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -49,6 +49,39 @@ pub struct BenchArgs {
     /// Models folder (default $TITLESIM_MODELS_DIR or ./models).
     #[arg(long)]
     pub models_dir: Option<PathBuf>,
+    /// Run candle as on an AVX2-only host: build with `--cfg titlesim_avx2_only` (into
+    /// target/avx2-only), which leaves out candle's AVX-512 kernels (the int8 VNNI kernel and
+    /// the `gemm` crate's AVX-512 f32 kernels). On an AVX-512 machine this measures candle's
+    /// AVX2 paths; ONNX Runtime and tract still use AVX-512, and the report's host kind says so.
+    #[arg(long)]
+    pub avx2_only: bool,
+}
+
+/// The target folder the benchmark is built into: `$CARGO_TARGET_DIR` (relative to the
+/// workspace) or `target`, and under it `avx2-only` for an `--avx2-only` build (its own folder,
+/// so the two builds do not overwrite each other).
+fn target_dir(root: &Path, env: Option<&str>, avx2_only: bool) -> PathBuf {
+    let base = match env {
+        Some(d) if !d.is_empty() => root.join(d),
+        _ => root.join("target"),
+    };
+    if avx2_only {
+        base.join("avx2-only")
+    } else {
+        base
+    }
+}
+
+/// `RUSTFLAGS` for the build: the caller's, plus `--cfg titlesim_avx2_only` when asked.
+fn rustflags(env: Option<&str>, avx2_only: bool) -> Option<String> {
+    let mut flags = env.unwrap_or("").trim().to_string();
+    if avx2_only {
+        if !flags.is_empty() {
+            flags.push(' ');
+        }
+        flags.push_str("--cfg titlesim_avx2_only");
+    }
+    (!flags.is_empty()).then_some(flags)
 }
 
 /// Builds and runs the head-to-head benchmark.
@@ -66,25 +99,40 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         );
     }
     let t0 = Instant::now();
-    say!("building the head2head benchmark (release)");
-    let st = run_status(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(&root)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "titlesim-bench",
-                "--bin",
-                "head2head",
-            ]),
-        true,
-    )?;
+    let target = target_dir(
+        &root,
+        std::env::var("CARGO_TARGET_DIR").ok().as_deref(),
+        a.avx2_only,
+    );
+    say!(
+        "building the head2head benchmark (release{}) into {}",
+        if a.avx2_only {
+            ", candle without AVX-512 kernels"
+        } else {
+            ""
+        },
+        target.display()
+    );
+    let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    build
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "titlesim-bench",
+            "--bin",
+            "head2head",
+        ]);
+    if let Some(f) = rustflags(std::env::var("RUSTFLAGS").ok().as_deref(), a.avx2_only) {
+        build.env("RUSTFLAGS", f);
+    }
+    let st = run_status(&mut build, true)?;
     if !st.success() {
         bail!("building head2head failed ({st})");
     }
-    let exe = root
-        .join("target")
+    let exe = target
         .join("release")
         .join(format!("head2head{}", std::env::consts::EXE_SUFFIX));
     let mut cmd = Command::new(&exe);
@@ -118,4 +166,31 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     }
     say!("bench done in {}", fmt_duration(t0.elapsed()));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_avx2_only_build_gets_its_own_target_folder_and_cfg() {
+        let root = Path::new("/w");
+        assert_eq!(target_dir(root, None, false), Path::new("/w/target"));
+        assert_eq!(target_dir(root, Some(""), false), Path::new("/w/target"));
+        assert_eq!(
+            target_dir(root, Some("/t"), true),
+            Path::new("/t/avx2-only")
+        );
+        assert_eq!(target_dir(root, Some("t2"), false), Path::new("/w/t2"));
+        assert_eq!(rustflags(None, false), None);
+        assert_eq!(rustflags(Some(" "), false), None);
+        assert_eq!(
+            rustflags(None, true).as_deref(),
+            Some("--cfg titlesim_avx2_only")
+        );
+        assert_eq!(
+            rustflags(Some("-C debuginfo=1"), true).as_deref(),
+            Some("-C debuginfo=1 --cfg titlesim_avx2_only")
+        );
+    }
 }
