@@ -18,7 +18,7 @@ pub struct CpuInfo {
     /// Why this process looks emulated (e.g. an aarch64 build under qemu-user on an x86-64
     /// host), when it does: its timings then say nothing about the real CPU.
     pub emulated: Option<String>,
-    /// The host kind the speed targets were measured on (see [`host_kind`]): `benches/README.md`
+    /// The host kind the speed targets were measured on (see `host_kind`): `benches/README.md`
     /// keeps one table per kind.
     pub host_kind: String,
 }
