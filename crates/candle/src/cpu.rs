@@ -2,7 +2,7 @@
 //!
 //! The kernels are compiled for the target's baseline and, on x86-64, also for wider
 //! instruction sets; which build runs is decided at run time from what [`features`] found
-//! (AVX2, FMA, AVX-512F/BW and AVX-512 VNNI, asked once). On aarch64 NEON is the baseline, and
+//! (AVX2, FMA, AVX-512F/BW, AVX-512 VNNI and AVX-VNNI, asked once). On aarch64 NEON is the baseline, and
 //! the int8 kernels also come in builds for the dot-product (`sdot`) and int8 matrix
 //! (`usmmla`) extensions, chosen the same way. Other targets run the portable builds only.
 //!
@@ -12,9 +12,10 @@
 
 use std::sync::OnceLock;
 
-/// Whether this build was made with `RUSTFLAGS="--cfg titlesim_avx2_only"`: then no AVX-512
-/// kernel runs (neither the int8 VNNI one nor, through the `gemm` crate's `x86-v4` feature left
-/// out, the f32 matrix products'), so an AVX-512 machine measures what an AVX2-only host gets.
+/// Whether this build was made with `RUSTFLAGS="--cfg titlesim_avx2_only"`: then no AVX-512 or
+/// AVX-VNNI kernel runs (neither the int8 VNNI ones nor, through the `gemm` crate's `x86-v4`
+/// feature left out, the f32 matrix products' AVX-512 ones), so an AVX-512 machine measures
+/// what an AVX2-only host (AMD Zen 2/3, Intel before Ice Lake) gets.
 /// For benchmarking; ordinary builds use every feature the CPU has.
 #[cfg(target_arch = "x86_64")]
 const AVX2_ONLY: bool = cfg!(titlesim_avx2_only);
@@ -33,6 +34,9 @@ pub(crate) struct Features {
     pub(crate) avx512bw: bool,
     /// AVX-512 Vector Neural Network Instructions (`vpdpbusd`).
     pub(crate) avx512vnni: bool,
+    /// AVX-VNNI: `vpdpbusd` on 256-bit vectors, without AVX-512 (Intel Alder Lake and Sierra
+    /// Forest and later, AMD Zen 5).
+    pub(crate) avxvnni: bool,
 }
 
 /// The instruction-set extensions the aarch64 kernels use, as this CPU has them (NEON itself
@@ -78,6 +82,7 @@ impl Cpu {
                 avx512f: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512f"),
                 avx512bw: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512bw"),
                 avx512vnni: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512vnni"),
+                avxvnni: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avxvnni"),
             };
             let isa = if features.avx2 && features.fma {
                 Isa::Avx2

@@ -1,5 +1,13 @@
 //! The int8 product kernels, and which of them this CPU runs (from the features
-//! [`crate::cpu`] detected).
+//! [`crate::cpu`] detected, or the one `TITLESIM_INT8_KERNEL` names).
+
+use candle_core::bail;
+
+use super::CResult;
+
+/// The environment variable that picks a kernel other than the fastest, to compare kernels
+/// on one machine (benchmarks): one of the names [`Kernel::name`] gives.
+pub(crate) const KERNEL_ENV: &str = "TITLESIM_INT8_KERNEL";
 
 /// The integer product kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -9,6 +17,9 @@ pub(super) enum Kernel {
     /// AVX2 intrinsics (`vpmaddwd` on i16-widened operands, x86-64).
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-VNNI intrinsics (`vpdpbusd` on 256-bit vectors, x86-64 without AVX-512).
+    #[cfg(target_arch = "x86_64")]
+    AvxVnni,
     /// AVX-512 VNNI intrinsics (`vpdpbusd`, x86-64).
     #[cfg(target_arch = "x86_64")]
     Vnni,
@@ -23,12 +34,64 @@ pub(super) enum Kernel {
 }
 
 impl Kernel {
+    /// The kernel the int8 layers run: the one [`KERNEL_ENV`] names when it is set (an error
+    /// if this CPU cannot run it or the name is unknown), else the fastest this CPU runs.
+    pub(super) fn detect() -> CResult<Kernel> {
+        match std::env::var(KERNEL_ENV) {
+            Ok(name) if !name.trim().is_empty() => Kernel::named(name.trim()),
+            _ => Ok(Kernel::fastest()),
+        }
+    }
+
     /// The fastest kernel this CPU runs.
-    pub(super) fn detect() -> Kernel {
+    pub(super) fn fastest() -> Kernel {
         Kernel::available()
             .into_iter()
             .last()
             .unwrap_or(Kernel::Portable)
+    }
+
+    /// The kernel called `name`, if this CPU runs it.
+    fn named(name: &str) -> CResult<Kernel> {
+        let available = Kernel::available();
+        if let Some(k) = available.iter().find(|k| k.name() == name) {
+            return Ok(*k);
+        }
+        let names: Vec<&str> = available.iter().map(|k| k.name()).collect();
+        let known = [
+            "portable",
+            "avx2",
+            "avx-vnni",
+            "avx512-vnni",
+            "dotprod",
+            "i8mm",
+        ];
+        let why = if known.contains(&name) {
+            "this CPU (or this build) cannot run it"
+        } else {
+            "no such kernel"
+        };
+        bail!(
+            "{KERNEL_ENV}={name}: {why}; kernels this CPU runs: {}",
+            names.join(", ")
+        )
+    }
+
+    /// The kernel's name, as [`KERNEL_ENV`] takes it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::AvxVnni => "avx-vnni",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => "avx512-vnni",
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Dotprod => "dotprod",
+            #[cfg(target_arch = "aarch64")]
+            Kernel::I8mm => "i8mm",
+        }
     }
 
     /// Every kernel this CPU can run, slowest first (the portable one always).
@@ -40,6 +103,9 @@ impl Kernel {
             let cpu = crate::cpu::features();
             if cpu.avx2 {
                 v.push(Kernel::Avx2);
+                if cpu.avxvnni {
+                    v.push(Kernel::AvxVnni);
+                }
             }
             if cpu.avx512f && cpu.avx512bw && cpu.avx512vnni {
                 v.push(Kernel::Vnni);
@@ -56,5 +122,30 @@ impl Kernel {
             }
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_are_found_by_name_and_unknown_or_missing_ones_are_refused() {
+        for k in Kernel::available() {
+            assert_eq!(Kernel::named(k.name()).unwrap(), k);
+        }
+        let err = Kernel::named("avx3").unwrap_err().to_string();
+        assert!(
+            err.contains("TITLESIM_INT8_KERNEL=avx3: no such kernel") && err.contains("portable"),
+            "{err}"
+        );
+        // A kernel of the other architecture is known but never runnable here.
+        let other = if cfg!(target_arch = "x86_64") {
+            "i8mm"
+        } else {
+            "avx2"
+        };
+        let err = Kernel::named(other).unwrap_err().to_string();
+        assert!(err.contains("cannot run it"), "{err}");
     }
 }

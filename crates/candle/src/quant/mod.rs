@@ -20,9 +20,11 @@
 //!   dequantises (`acc * (sx * sw[j])`) and adds the bias; the outliers come last.
 //!
 //! Kernels (`tile.rs`), picked at run time from the CPU's features (`kernel.rs`, from
-//! [`crate::cpu`]): x86-64 AVX-512 VNNI (`vpdpbusd`, u8 × i8 → i32, 64 multiply-adds per
-//! instruction); x86-64 AVX2 (both sides widened to i16, `vpmaddwd`, 16 multiply-adds per
-//! instruction); aarch64 FEAT_I8MM (`usmmla`, a 2×8 u8 by 8×2 i8 product per instruction, on
+//! [`crate::cpu`]; `TITLESIM_INT8_KERNEL` picks a slower one to compare): x86-64 AVX-512 VNNI
+//! (`vpdpbusd`, u8 × i8 → i32, 64 multiply-adds per instruction); x86-64 AVX-VNNI (the same
+//! instruction on 256-bit vectors, 32 multiply-adds, on CPUs without AVX-512); x86-64 AVX2
+//! (both sides widened to i16, the activations once per product, `vpmaddwd`, 16 multiply-adds
+//! per instruction); aarch64 FEAT_I8MM (`usmmla`, a 2×8 u8 by 8×2 i8 product per instruction, on
 //! Neoverse V1/V2 and later); aarch64 FEAT_DotProd (`sdot`, i8 × i8: the activations are
 //! shifted by −128 and `128 × Σ q` added back, on Neoverse N1 and later); on other CPUs a
 //! portable kernel written for the auto-vectoriser (on aarch64 without those extensions it

@@ -187,7 +187,7 @@ fn outlier_row<T: Weight>(
         // SAFETY: these kernels are only offered when the CPU has the features (see
         // `Kernel::available`).
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2(outl, wt, n, c0, o) },
+        Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2(outl, wt, n, c0, o) },
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni => unsafe { avx512(outl, wt, n, c0, o) },
         // NEON is aarch64's baseline: the generic build is the vector one.

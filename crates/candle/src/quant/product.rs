@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use super::kernel::Kernel;
 use super::packed::PackedI8;
 use super::rows::QuantRows;
-use super::tile::{tile, Acc};
+use super::tile::{tile, widened, Acc};
 use super::{CResult, MC, MR, NR, PAR_MIN_MACS};
 
 /// Receives finished tiles: rows `r0..r0 + rows`, columns `c0..c0 + cols` (`acc[r][c]`).
@@ -38,6 +38,7 @@ pub(super) fn product<S: Sink>(
         return Ok(());
     }
     let groups = kp / 4;
+    let wide = widened(kernel, &a.data);
     let mblocks = m.div_ceil(MC);
     let items = w.panels() * mblocks;
     let job = |item: usize| {
@@ -53,6 +54,7 @@ pub(super) fn product<S: Sink>(
             tile(
                 kernel,
                 &a.data[r0 * kp..],
+                wide.get(r0 * kp..).unwrap_or_default(),
                 kp,
                 rows,
                 panel,
@@ -183,7 +185,7 @@ impl Sink for DequantSink<'_> {
             // SAFETY: these kernels are only offered when the CPU has the features (see
             // `Kernel::available`).
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => unsafe { avx2(self, r0, rows, c0, cols, acc) },
+            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2(self, r0, rows, c0, cols, acc) },
             #[cfg(target_arch = "x86_64")]
             Kernel::Vnni => unsafe { avx512(self, r0, rows, c0, cols, acc) },
             // NEON is aarch64's baseline: the generic build is the vector one.
@@ -249,11 +251,50 @@ mod tests {
     }
 
     #[test]
+    fn every_kernel_is_exact_at_the_extremes() {
+        // All activations 255 against weights of -128 and 127: the largest products of either
+        // sign, summed over a long row (no kernel may saturate a partial sum, as `vpmaddubsw`'s
+        // i16 pairs would).
+        let (m, k, n) = (MR + 1, 1000usize, NR + 3);
+        let kp = k.div_ceil(4) * 4;
+        let mut data = vec![0u8; m * kp];
+        for r in 0..m {
+            data[r * kp..r * kp + k].fill(255);
+        }
+        let a = QuantRows {
+            data,
+            m,
+            kp,
+            scale: vec![1.0; m],
+            zero: vec![0; m],
+            outliers: vec![Vec::new(); m],
+        };
+        let q: Vec<i8> = (0..n * k)
+            .map(|i| if (i / k) % 2 == 0 { -128 } else { 127 })
+            .collect();
+        let w = PackedI8::from_i8(&q, n, k, vec![1.0; n]).unwrap();
+        let want: Vec<i32> = (0..m)
+            .flat_map(|_| {
+                (0..n).map(|j| {
+                    if j % 2 == 0 {
+                        -128 * 255 * 1000
+                    } else {
+                        127 * 255 * 1000
+                    }
+                })
+            })
+            .collect();
+        for kernel in Kernel::available() {
+            assert_eq!(matmul_i32(kernel, &a, &w).unwrap(), want, "{kernel:?}");
+        }
+    }
+
+    #[test]
     fn every_kernel_gives_the_exact_integer_product() {
         let kernels = Kernel::available();
         eprintln!(
             "kernels on this CPU: {kernels:?}; used: {:?}",
-            Kernel::detect()
+            Kernel::fastest()
         );
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for &(m, k, n) in SHAPES {

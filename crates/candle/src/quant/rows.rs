@@ -180,7 +180,7 @@ fn quantize_row_with(kernel: Kernel, x: &[f32], out: &mut [u8]) -> RowParams {
         // SAFETY: these kernels are only offered when the CPU has the features (see
         // `Kernel::available`).
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { avx2(x, out) },
+        Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2(x, out) },
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni => unsafe { avx512(x, out) },
         // NEON is aarch64's baseline: the generic build is the vector one.

@@ -30,34 +30,50 @@ fn tile_portable(a: &[u8], lda: usize, rows: usize, panel: &[i8], groups: usize,
     }
 }
 
-/// The AVX2 micro-kernel: the activations widened to i16 once per tile, then per 8-column
-/// block of the panel and group of 4 inputs, the block's 32 weight bytes sign-extended to
-/// i16 (two `vpmovsxbw`) and per row one 8-byte broadcast and two `vpmaddwd` (i16 × i16
-/// pairs summed into i32: exact, no saturation, unlike the u8 × i8 `vpmaddubsw`).
+/// The activations as the AVX2 kernel reads them, widened to i16 once per product (the other
+/// kernels read the u8 bytes: empty for them).
+pub(super) fn widened(kernel: Kernel, a: &[u8]) -> Vec<i16> {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx2 {
+        #[target_feature(enable = "avx2")]
+        unsafe fn widen(a: &[u8]) -> Vec<i16> {
+            a.iter().map(|&v| i16::from(v)).collect()
+        }
+        // SAFETY: `Avx2` is only offered when the CPU has AVX2.
+        return unsafe { widen(a) };
+    }
+    let _ = (kernel, a);
+    Vec::new()
+}
+
+/// The AVX2 micro-kernel: per 8-column block of the panel and group of 4 inputs, the block's
+/// 32 weight bytes sign-extended to i16 (two `vpmovsxbw`) and per row one 8-byte broadcast of
+/// its 4 activations (widened to i16 once per product, see [`widened`]) and two `vpmaddwd`
+/// (i16 × i16 pairs summed into i32: exact, no saturation, unlike the u8 × i8 `vpmaddubsw`).
 ///
 /// # Safety
-/// The CPU must have AVX2; `a` must hold `(rows - 1) * lda + 4 * groups` bytes and `panel`
+/// The CPU must have AVX2; `x` must hold `(rows - 1) * ldx + 4 * groups` values and `panel`
 /// `groups * NR * 4`, with `1 <= rows <= MR`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn tile_avx2(a: &[u8], lda: usize, rows: usize, panel: &[i8], groups: usize, acc: &mut Acc) {
-    let g4 = groups * 4;
-    let mut x = vec![0i16; rows * g4];
-    for (r, xr) in x.chunks_exact_mut(g4.max(1)).enumerate().take(rows) {
-        for (o, &v) in xr.iter_mut().zip(&a[r * lda..r * lda + g4]) {
-            *o = i16::from(v);
-        }
-    }
+unsafe fn tile_avx2(
+    x: &[i16],
+    ldx: usize,
+    rows: usize,
+    panel: &[i8],
+    groups: usize,
+    acc: &mut Acc,
+) {
     let (x, w) = (x.as_ptr(), panel.as_ptr());
     for cb in 0..NR / 8 {
-        // SAFETY: the buffers hold what the contract says (`x` was just sized).
+        // SAFETY: the buffers hold what the contract says.
         match rows {
-            1 => tile_avx2_block::<1>(x, g4, w, cb, groups, acc),
-            2 => tile_avx2_block::<2>(x, g4, w, cb, groups, acc),
-            3 => tile_avx2_block::<3>(x, g4, w, cb, groups, acc),
-            4 => tile_avx2_block::<4>(x, g4, w, cb, groups, acc),
-            5 => tile_avx2_block::<5>(x, g4, w, cb, groups, acc),
-            _ => tile_avx2_block::<MR>(x, g4, w, cb, groups, acc),
+            1 => tile_avx2_block::<1>(x, ldx, w, cb, groups, acc),
+            2 => tile_avx2_block::<2>(x, ldx, w, cb, groups, acc),
+            3 => tile_avx2_block::<3>(x, ldx, w, cb, groups, acc),
+            4 => tile_avx2_block::<4>(x, ldx, w, cb, groups, acc),
+            5 => tile_avx2_block::<5>(x, ldx, w, cb, groups, acc),
+            _ => tile_avx2_block::<MR>(x, ldx, w, cb, groups, acc),
         }
     }
 }
@@ -137,6 +153,47 @@ unsafe fn tile_vnni<const R: usize>(
         let p = o.as_mut_ptr() as *mut __m512i;
         for (j, v) in c.iter().enumerate() {
             _mm512_storeu_si512(p.add(j), *v);
+        }
+    }
+}
+
+/// The AVX-VNNI micro-kernel for `R` rows (`vpdpbusd` on 256-bit vectors, for CPUs with
+/// AVX-VNNI but not AVX-512): in four blocks of 16 columns, per group of 4 inputs two 32-byte
+/// weight loads, and per row one 4-byte broadcast and two `vpdpbusd` (12 accumulators, 2
+/// weight vectors and the broadcast fill 15 of the 16 registers).
+///
+/// # Safety
+/// The CPU must have AVX2 and AVX-VNNI; `a` must hold `(R - 1) * lda + 4 * groups` bytes and
+/// `panel` `groups * NR * 4`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn tile_avx_vnni<const R: usize>(
+    a: *const u8,
+    lda: usize,
+    panel: *const i8,
+    groups: usize,
+    acc: &mut Acc,
+) {
+    use std::arch::x86_64::*;
+    for cb in 0..NR / 16 {
+        let mut c = [[_mm256_setzero_si256(); 2]; R];
+        for g in 0..groups {
+            // SAFETY (whole block): in bounds by the function's contract. A group's 16
+            // columns of this block are 64 consecutive bytes (4 inputs per column), so lane
+            // `i` of the two vectors is column `16 * cb + i`, `+ 8 + i`.
+            let wp = panel.add(g * NR * 4 + cb * 64) as *const __m256i;
+            let b0 = _mm256_loadu_si256(wp);
+            let b1 = _mm256_loadu_si256(wp.add(1));
+            for (r, c) in c.iter_mut().enumerate() {
+                let x = _mm256_set1_epi32((a.add(r * lda + g * 4) as *const i32).read_unaligned());
+                c[0] = _mm256_dpbusd_avx_epi32(c[0], x, b0);
+                c[1] = _mm256_dpbusd_avx_epi32(c[1], x, b1);
+            }
+        }
+        for (o, c) in acc.iter_mut().zip(&c) {
+            let p = o.as_mut_ptr().add(cb * 16) as *mut __m256i;
+            _mm256_storeu_si256(p, c[0]);
+            _mm256_storeu_si256(p.add(1), c[1]);
         }
     }
 }
@@ -335,12 +392,14 @@ macro_rules! by_rows {
     };
 }
 
-/// One micro-tile with `kernel`. `a` starts at the tile's first row; `colsum` holds the
+/// One micro-tile with `kernel`. `a` starts at the tile's first row, and so does `a16`, the
+/// same rows as [`widened`] gives them (read by the AVX2 kernel only); `colsum` holds the
 /// panel's per-column weight sums (the dot-product kernel needs them).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn tile(
     kernel: Kernel,
     a: &[u8],
+    a16: &[i16],
     lda: usize,
     rows: usize,
     panel: &[i8],
@@ -352,15 +411,23 @@ pub(super) fn tile(
     debug_assert!(a.len() >= (rows - 1) * lda + 4 * groups && panel.len() >= groups * NR * 4);
     match kernel {
         Kernel::Portable => {
-            let _ = colsum;
+            let _ = (colsum, a16);
             tile_portable(a, lda, rows, panel, groups, acc)
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx2 => {
-            assert!(a.len() >= (rows - 1) * lda + 4 * groups && panel.len() >= groups * NR * 4);
+            assert!(a16.len() >= (rows - 1) * lda + 4 * groups && panel.len() >= groups * NR * 4);
             // SAFETY: `Avx2` is only offered when the CPU has AVX2 (`Kernel::available`); the
             // buffer sizes are checked just above.
-            unsafe { tile_avx2(a, lda, rows, panel, groups, acc) }
+            unsafe { tile_avx2(a16, lda, rows, panel, groups, acc) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::AvxVnni => {
+            assert!(a.len() >= (rows - 1) * lda + 4 * groups && panel.len() >= groups * NR * 4);
+            let (a, w) = (a.as_ptr(), panel.as_ptr());
+            // SAFETY: `AvxVnni` is only offered when the CPU has AVX2 and AVX-VNNI; the buffer
+            // sizes are checked just above.
+            unsafe { by_rows!(rows, tile_avx_vnni(a, lda, w, groups, acc)) }
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Vnni => {
