@@ -34,6 +34,7 @@ pub fn host_kind(arch: &str, features: &[String], avx2_only_build: bool) -> Stri
     let kind = match arch {
         "x86_64" | "x86" if has("avx512_vnni") => "AVX-512 VNNI",
         "x86_64" | "x86" if has("avx512f") => "AVX-512 (no VNNI)",
+        "x86_64" | "x86" if has("avx_vnni") => "AVX2 with AVX-VNNI",
         "x86_64" | "x86" if has("avx2") => "AVX2-only",
         "x86_64" | "x86" => "x86 without AVX2",
         "aarch64" if has("i8mm") => "Arm i8mm",
@@ -41,10 +42,11 @@ pub fn host_kind(arch: &str, features: &[String], avx2_only_build: bool) -> Stri
         "aarch64" => "Arm NEON only",
         other => other,
     };
-    if avx2_only_build && kind.starts_with("AVX-512") {
+    if avx2_only_build && (kind.starts_with("AVX-512") || kind.ends_with("AVX-VNNI")) {
         format!(
             "AVX2-only for candle (built with --cfg titlesim_avx2_only on an {kind} CPU; \
-             ONNX Runtime and tract still use AVX-512, so ratios to them are not an AVX2 host's)"
+             ONNX Runtime and tract still use all of its features, so ratios to them are not \
+             an AVX2 host's)"
         )
     } else {
         kind.to_string()
@@ -84,6 +86,7 @@ pub fn cpu_info() -> CpuInfo {
             ("fma", std::is_x86_feature_detected!("fma")),
             ("avx512f", std::is_x86_feature_detected!("avx512f")),
             ("avx512_vnni", std::is_x86_feature_detected!("avx512vnni")),
+            ("avx_vnni", std::is_x86_feature_detected!("avxvnni")),
             ("avx512_bf16", std::is_x86_feature_detected!("avx512bf16")),
         ];
         features.extend(checks.iter().filter(|c| c.1).map(|c| c.0.to_string()));
@@ -205,6 +208,10 @@ mod tests {
             "AVX2-only"
         );
         assert_eq!(host_kind("x86_64", &f(&["avx2", "fma"]), true), "AVX2-only");
+        let avx_vnni = f(&["avx2", "fma", "avx_vnni"]);
+        assert_eq!(host_kind("x86_64", &avx_vnni, false), "AVX2 with AVX-VNNI");
+        let capped = host_kind("x86_64", &avx_vnni, true);
+        assert!(capped.contains("on an AVX2 with AVX-VNNI CPU"), "{capped}");
         let capped = host_kind("x86_64", &vnni, true);
         assert!(capped.starts_with("AVX2-only for candle"), "{capped}");
         assert!(capped.contains("AVX-512 VNNI CPU"), "{capped}");
