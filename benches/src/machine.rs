@@ -24,11 +24,11 @@ pub struct CpuInfo {
 }
 
 /// The host kind for the speed targets, from the architecture and the detected features:
-/// "AVX-512 VNNI", "AVX-512 (no VNNI)", "AVX2-only", "Arm i8mm", "Arm dotprod", "Arm NEON only".
-/// `avx2_only_build` is a build with `RUSTFLAGS="--cfg titlesim_avx2_only"`, where candle runs
-/// no AVX-512 kernel: on an AVX-512 CPU that measures candle as on an AVX2-only host, but not
-/// ONNX Runtime or tract, which still use the CPU's AVX-512 (so their ratios are not an AVX2
-/// host's).
+/// "AVX-512 VNNI", "AVX-512 (no VNNI)", "AVX2 with AVX-VNNI", "AVX2-only", "Arm i8mm", "Arm
+/// dotprod", "Arm NEON only". `avx2_only_build` is a build with `RUSTFLAGS="--cfg
+/// titlesim_avx2_only"`, where candle runs no AVX-512 or AVX-VNNI kernel: on such a CPU that
+/// measures candle as on an AVX2-only host, but not ONNX Runtime or tract, which still use all
+/// of the CPU's features (so their ratios are not an AVX2 host's).
 pub fn host_kind(arch: &str, features: &[String], avx2_only_build: bool) -> String {
     let has = |f: &str| features.iter().any(|x| x == f);
     let kind = match arch {

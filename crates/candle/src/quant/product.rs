@@ -240,6 +240,11 @@ mod tests {
         if m > 0 && k > 0 {
             data[0] = 255;
         }
+        raw_rows(data, m, kp)
+    }
+
+    /// Rows of the given bytes, with scale 1, zero point 0 and no outliers.
+    fn raw_rows(data: Vec<u8>, m: usize, kp: usize) -> QuantRows {
         QuantRows {
             data,
             m,
@@ -261,14 +266,7 @@ mod tests {
         for r in 0..m {
             data[r * kp..r * kp + k].fill(255);
         }
-        let a = QuantRows {
-            data,
-            m,
-            kp,
-            scale: vec![1.0; m],
-            zero: vec![0; m],
-            outliers: vec![Vec::new(); m],
-        };
+        let a = raw_rows(data, m, kp);
         let q: Vec<i8> = (0..n * k)
             .map(|i| if (i / k) % 2 == 0 { -128 } else { 127 })
             .collect();
