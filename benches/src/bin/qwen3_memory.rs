@@ -10,7 +10,8 @@
 //! 12 to 36, left-padded as Qwen3 is), so no tokenizer runs.
 //!
 //! Configurations: `bf16` (bf16 checkpoint, f32 compute: weights stay bf16 in memory),
-//! `f32` (the f32 checkpoint, f32 compute), `int8` (bf16 checkpoint, `dtype = "int8"`).
+//! `f32` (the f32 checkpoint, f32 compute), `int8` (bf16 checkpoint, `dtype = "int8"`: the
+//! attention output and MLP in int8, q/k/v in f32).
 //! Each reports VmHWM (peak resident memory) after loading and running the batches, load
 //! time, the median time of one batch, and its last-token vectors, which the parent compares
 //! with the f32 checkpoint's (cosine).

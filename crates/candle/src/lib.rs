@@ -12,7 +12,8 @@
 //!
 //! * `f32` (the default): matches sentence-transformers to ~1e-6.
 //! * `int8`: the dense layers of the encoder (BERT's q/k/v, attention output, intermediate and
-//!   output; Qwen3's projections) are quantised at load to int8, symmetric per output channel,
+//!   output; Qwen3's attention output and MLP, its q/k/v projection staying f32: see
+//!   [`qwen3`]) are quantised at load to int8, symmetric per output channel,
 //!   and their inputs per token at run time (u8 with a zero point; values beyond 3× the token's
 //!   RMS are outliers, multiplied in f32 instead), with exact i32 accumulation (AVX-512 VNNI
 //!   where the CPU has it, else portable code with identical results). Embeddings,
