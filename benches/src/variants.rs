@@ -152,6 +152,17 @@ pub fn all_variants() -> Vec<Variant> {
             false,
             own,
         ),
+        Variant {
+            dtype: Some("int8"),
+            ..v(
+                "bge-small-en-v1.5 (random)",
+                "synthetic/bge-small-en-v1.5-random",
+                Candle,
+                "safetensors f32 → int8 at load",
+                false,
+                own,
+            )
+        },
         v(
             "bge-small-en-v1.5 (random)",
             "synthetic/bge-small-en-v1.5-random",
@@ -176,6 +187,17 @@ pub fn all_variants() -> Vec<Variant> {
             true,
             own,
         ),
+        Variant {
+            dtype: Some("int8"),
+            ..v(
+                "Qwen3-Embedding-0.6B (random)",
+                "synthetic/Qwen3-Embedding-0.6B-random",
+                Candle,
+                "safetensors bf16 → int8 at load (q/k/v f32)",
+                true,
+                own,
+            )
+        },
         v(
             "Qwen3-Embedding-0.6B (random)",
             "synthetic/Qwen3-Embedding-0.6B-random",

@@ -20,8 +20,10 @@ impl Report {
             "targets": self.targets().iter().map(|t| json!({
                 "target": t.name, "goal": t.goal, "ratio": t.ratio, "met": t.met, "detail": t.detail,
             })).collect::<Vec<_>>(),
-            "bge_vs_qwen3": self.cost_ratios().iter().map(|(be, b, q, r)| json!({
-                "backend": be, "bge_ms_per_title": b, "qwen3_ms_per_title": q, "ratio": r,
+            "bge_vs_qwen3": self.cost_ratios().iter().map(|c| json!({
+                "backend": c.backend, "dtype": c.dtype, "bge_ms_per_title": c.bge_ms,
+                "qwen3_ms_per_title": c.qwen3_ms, "ratio": c.ratio,
+                "bge_peak_rss_mb": c.bge_rss_mb, "qwen3_peak_rss_mb": c.qwen3_rss_mb,
             })).collect::<Vec<_>>(),
             "best_per_model": self.best_per_model().iter().map(|(m, e32, t, e1, p)| json!({
                 "model": m, "best_batch32": e32, "titles_per_s": t, "best_batch1": e1, "p50_ms": p,

@@ -145,7 +145,7 @@ impl Report {
         s
     }
 
-    /// bge-small vs Qwen3-0.6B per backend, when both ran.
+    /// bge-small vs Qwen3-0.6B per backend and precision, when both ran.
     fn cost_section(&self) -> String {
         let cr = self.cost_ratios();
         if cr.is_empty() {
@@ -153,9 +153,18 @@ impl Report {
         }
         let mut s = String::new();
         s += "### bge-small-en-v1.5 vs Qwen3-Embedding-0.6B (architecture-faithful random weights), batch 32\n\n";
-        s += "| backend | bge-small ms/title | Qwen3-0.6B ms/title | Qwen3 / bge-small |\n|---|--:|--:|--:|\n";
-        for (be, b, q, r) in &cr {
-            s += &format!("| {be} | {b:.2} | {q:.2} | {r:.1}× |\n");
+        s += "| backend | compute | bge-small ms/title | Qwen3-0.6B ms/title | Qwen3 / bge-small | bge-small peak RSS MB | Qwen3-0.6B peak RSS MB |\n|---|---|--:|--:|--:|--:|--:|\n";
+        for c in &cr {
+            s += &format!(
+                "| {} | {} | {:.2} | {:.2} | {:.1}× | {} | {} |\n",
+                c.backend,
+                c.dtype,
+                c.bge_ms,
+                c.qwen3_ms,
+                c.ratio,
+                fmt_opt(c.bge_rss_mb, 0, ""),
+                fmt_opt(c.qwen3_rss_mb, 0, "")
+            );
         }
         s += "\n";
         s

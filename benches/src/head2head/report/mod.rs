@@ -36,6 +36,18 @@ pub(crate) struct Row {
     pub(crate) note: Option<String>,
 }
 
+/// What bge-small and Qwen3-0.6B cost on one backend in one precision (batch 32).
+struct CostRatio {
+    backend: String,
+    dtype: &'static str,
+    bge_ms: f64,
+    qwen3_ms: f64,
+    /// `qwen3_ms / bge_ms`.
+    ratio: f64,
+    bge_rss_mb: Option<f64>,
+    qwen3_rss_mb: Option<f64>,
+}
+
 /// One speed target and how the run measured against it.
 struct Target {
     name: String,
@@ -223,15 +235,28 @@ impl Report {
         out
     }
 
-    /// bge-small vs Qwen3 cost (ms per title at batch 32) per backend.
-    fn cost_ratios(&self) -> Vec<(String, f64, f64, f64)> {
+    /// bge-small vs Qwen3 cost per backend and compute precision, where both models ran.
+    fn cost_ratios(&self) -> Vec<CostRatio> {
         let mut v = Vec::new();
-        for be in ["candle", "ort", "tract"] {
+        for (be, dtype) in [
+            ("candle", "f32"),
+            ("candle-int8", "int8"),
+            ("ort", "f32"),
+            ("tract", "f32"),
+        ] {
             let b = self.ok(&format!("synthetic/bge-small-en-v1.5-random@{be}"));
             let q = self.ok(&format!("synthetic/Qwen3-Embedding-0.6B-random@{be}"));
             if let (Some(b), Some(q)) = (b, q) {
                 let (mb, mq) = (1e3 / b.b32_titles_per_s, 1e3 / q.b32_titles_per_s);
-                v.push((be.to_string(), mb, mq, mq / mb));
+                v.push(CostRatio {
+                    backend: be.split('-').next().unwrap_or(be).to_string(),
+                    dtype,
+                    bge_ms: mb,
+                    qwen3_ms: mq,
+                    ratio: mq / mb,
+                    bge_rss_mb: b.peak_rss_mb,
+                    qwen3_rss_mb: q.peak_rss_mb,
+                });
             }
         }
         v

@@ -109,6 +109,22 @@ fn fixture() -> Report {
             Some(1.0),
         ),
         row(
+            "synthetic/bge-small-en-v1.5-random@candle-int8",
+            bge,
+            "titlesim candle int8",
+            160.0,
+            70.0,
+            Some(0.9995),
+        ),
+        row(
+            "synthetic/Qwen3-Embedding-0.6B-random@candle-int8",
+            qwen,
+            "titlesim candle int8",
+            6.4,
+            2.0,
+            Some(0.9994),
+        ),
+        row(
             "synthetic/Qwen3-Embedding-0.6B-random@ort",
             qwen,
             "titlesim ort",
@@ -192,7 +208,16 @@ fn targets_count_only_backends_with_parity() {
         md.contains("| Qwen3-Embedding-0.6B (random) (4 titles) | titlesim candle |"),
         "{md}"
     );
-    assert!(md.contains("| candle | 10.79 | 476.19 | 44.1× |"), "{md}");
+    assert!(
+        md.contains("| candle | f32 | 10.79 | 476.19 | 44.1× | 188 | 188 |"),
+        "{md}"
+    );
+    // int8 rows get their own line, after candle's f32 one (6.25 / 156.25 ms per title).
+    let f32_line = md.find("| candle | f32 |").unwrap();
+    let int8_line = md
+        .find("| candle | int8 | 6.25 | 156.25 | 25.0× |")
+        .expect(&md);
+    assert!(int8_line > f32_line, "{md}");
     assert!(
         md.contains(
             "| all-MiniLM-L6-v2 | titlesim candle int8 | 1225.1 | titlesim candle int8 | 1.51 |"
@@ -220,10 +245,13 @@ fn targets_count_only_backends_with_parity() {
     assert_eq!(json["cpu"]["host_kind"], "AVX2-only");
     assert_eq!(json["targets"].as_array().unwrap().len(), 8);
     assert_eq!(json["targets"][4]["met"], false);
+    assert_eq!(json["bge_vs_qwen3"][1]["backend"], "candle");
+    assert_eq!(json["bge_vs_qwen3"][1]["dtype"], "int8");
+    assert_eq!(json["bge_vs_qwen3"][1]["qwen3_peak_rss_mb"], 188.4);
     let svg = fixture().svg();
     assert_eq!(
         svg.matches("<rect x=").count(),
-        11,
+        13,
         "one bar per row that did not fail"
     );
     assert!(svg.contains("Test &lt;CPU&gt; &amp; co"));
