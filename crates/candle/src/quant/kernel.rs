@@ -33,7 +33,36 @@ pub(super) enum Kernel {
     I8mm,
 }
 
+/// The instruction-set build the code around a kernel (activation quantisation,
+/// dequantisation, outlier rows) runs in: those parts are plain loops compiled once per
+/// instruction set, not per kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Isa {
+    /// The target's baseline (on aarch64 that is NEON, so the vector build).
+    Baseline,
+    /// AVX2 (x86-64).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// AVX-512 (x86-64).
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+}
+
 impl Kernel {
+    /// The instruction-set build of the code around this kernel. Only offered for kernels
+    /// this CPU runs, so the CPU has its features.
+    pub(super) fn isa(self) -> Isa {
+        match self {
+            Kernel::Portable => Isa::Baseline,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 | Kernel::AvxVnni => Isa::Avx2,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Vnni => Isa::Avx512,
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Dotprod | Kernel::I8mm => Isa::Baseline,
+        }
+    }
+
     /// The kernel the int8 layers run: the one [`KERNEL_ENV`] names when it is set (an error
     /// if this CPU cannot run it or the name is unknown), else the fastest this CPU runs.
     pub(super) fn detect() -> CResult<Kernel> {

@@ -4,7 +4,7 @@
 use candle_core::bail;
 use rayon::prelude::*;
 
-use super::kernel::Kernel;
+use super::kernel::{Isa, Kernel};
 use super::product::OutPtr;
 use super::rows::QuantRows;
 use super::CResult;
@@ -182,17 +182,14 @@ fn outlier_row<T: Weight>(
     unsafe fn avx512<T: Weight>(outl: &[(u32, f32)], wt: &[T], n: usize, c0: usize, o: &mut [f32]) {
         outlier_row_generic(outl, wt, n, c0, o)
     }
-    match kernel {
-        Kernel::Portable => outlier_row_generic(outl, wt, n, c0, o),
-        // SAFETY: these kernels are only offered when the CPU has the features (see
+    match kernel.isa() {
+        Isa::Baseline => outlier_row_generic(outl, wt, n, c0, o),
+        // SAFETY: `isa` is only offered for kernels the CPU runs, so it has the features (see
         // `Kernel::available`).
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2(outl, wt, n, c0, o) },
+        Isa::Avx2 => unsafe { avx2(outl, wt, n, c0, o) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Vnni => unsafe { avx512(outl, wt, n, c0, o) },
-        // NEON is aarch64's baseline: the generic build is the vector one.
-        #[cfg(target_arch = "aarch64")]
-        Kernel::Dotprod | Kernel::I8mm => outlier_row_generic(outl, wt, n, c0, o),
+        Isa::Avx512 => unsafe { avx512(outl, wt, n, c0, o) },
     }
 }
 

@@ -5,7 +5,7 @@
 use candle_core::bail;
 use rayon::prelude::*;
 
-use super::kernel::Kernel;
+use super::kernel::{Isa, Kernel};
 use super::packed::PackedI8;
 use super::rows::QuantRows;
 use super::tile::{tile, widened, Acc};
@@ -180,17 +180,14 @@ impl Sink for DequantSink<'_> {
         ) {
             s.tile_generic(r0, rows, c0, cols, acc)
         }
-        match self.kernel {
-            Kernel::Portable => self.tile_generic(r0, rows, c0, cols, acc),
-            // SAFETY: these kernels are only offered when the CPU has the features (see
-            // `Kernel::available`).
+        match self.kernel.isa() {
+            Isa::Baseline => self.tile_generic(r0, rows, c0, cols, acc),
+            // SAFETY: `isa` is only offered for kernels the CPU runs, so it has the features
+            // (see `Kernel::available`).
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2(self, r0, rows, c0, cols, acc) },
+            Isa::Avx2 => unsafe { avx2(self, r0, rows, c0, cols, acc) },
             #[cfg(target_arch = "x86_64")]
-            Kernel::Vnni => unsafe { avx512(self, r0, rows, c0, cols, acc) },
-            // NEON is aarch64's baseline: the generic build is the vector one.
-            #[cfg(target_arch = "aarch64")]
-            Kernel::Dotprod | Kernel::I8mm => self.tile_generic(r0, rows, c0, cols, acc),
+            Isa::Avx512 => unsafe { avx512(self, r0, rows, c0, cols, acc) },
         }
     }
 }

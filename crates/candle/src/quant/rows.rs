@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::kernel::Kernel;
+use super::kernel::{Isa, Kernel};
 
 /// Activations quantised per row: `x[r][k] ≈ scale[r] * (data[r][k] - zero[r])`.
 #[derive(Debug, Clone)]
@@ -172,23 +172,17 @@ fn quantize_row_with(kernel: Kernel, x: &[f32], out: &mut [u8]) -> RowParams {
         let thr = outlier_threshold(x);
         quantize_row(x, thr, min_max_avx512(x, thr), out)
     }
-    match kernel {
-        Kernel::Portable => {
+    match kernel.isa() {
+        Isa::Baseline => {
             let thr = outlier_threshold(x);
             quantize_row(x, thr, min_max(x, thr), out)
         }
-        // SAFETY: these kernels are only offered when the CPU has the features (see
+        // SAFETY: `isa` is only offered for kernels the CPU runs, so it has the features (see
         // `Kernel::available`).
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 | Kernel::AvxVnni => unsafe { avx2(x, out) },
+        Isa::Avx2 => unsafe { avx2(x, out) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Vnni => unsafe { avx512(x, out) },
-        // NEON is aarch64's baseline: the generic build is the vector one.
-        #[cfg(target_arch = "aarch64")]
-        Kernel::Dotprod | Kernel::I8mm => {
-            let thr = outlier_threshold(x);
-            quantize_row(x, thr, min_max(x, thr), out)
-        }
+        Isa::Avx512 => unsafe { avx512(x, out) },
     }
 }
 
