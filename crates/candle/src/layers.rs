@@ -22,7 +22,7 @@ pub(crate) enum Precision {
 
 /// A dense layer in the model's precision.
 pub(crate) enum Dense {
-    /// f32 arithmetic (`gemm` crate), on f32 weights or on bf16 ones widened tile by tile.
+    /// f32 arithmetic (`gemm` crate), on f32 weights or on bf16 ones widened per product.
     F32(Linear),
     /// int8 weights (the `quant` module).
     Int8(QLinear),

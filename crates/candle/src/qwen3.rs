@@ -21,7 +21,7 @@
 //! Positions come from [`TokenBatch::position_ids`], which count real tokens only, so a
 //! left-padded text sees the positions it would alone. Weights may be bf16, f16 or f32 and
 //! are computed in f32; bf16 matrices (Qwen3-Embedding ships bf16) stay bf16 in memory and are
-//! widened tile by tile in the products, so the model takes half the memory of f32. With
+//! widened layer by layer as the products run, so the model takes half the memory of f32. With
 //! `dtype = "int8"` the attention output, gate/up and down projections run in int8 and the
 //! q/k/v projection stays f32 (why: `attention_inputs`). Names are those of `Qwen3Model`
 //! (`embed_tokens.weight`, `layers.0.self_attn.q_proj.weight`, ...), with or without the

@@ -10,7 +10,7 @@
 //! for `BertForX` heads, `model.` for decoders): names are looked up with and without it.
 //! Non-float tensors (e.g. the int64 `embeddings.position_ids` buffer of BERT checkpoints) are
 //! skipped. Weight matrices stored in bf16 stay bf16 ([`Values::Bf16`]: half the memory,
-//! widened to f32 tile by tile in the products, which is exact); everything else is widened
+//! widened to f32 by each product as it runs, which is exact); everything else is widened
 //! (f16) or narrowed (f64) to f32.
 
 use std::collections::HashMap;
