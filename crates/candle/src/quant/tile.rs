@@ -46,6 +46,21 @@ pub(super) fn widened(kernel: Kernel, a: &[u8]) -> Vec<i16> {
     Vec::new()
 }
 
+/// Calls the `R`-row build of a micro-kernel for `rows` (1..=[`MR`]).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+macro_rules! by_rows {
+    ($rows:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $rows {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            _ => $f::<MR>($($arg),*),
+        }
+    };
+}
+
 /// The AVX2 micro-kernel: per 8-column block of the panel and group of 4 inputs, the block's
 /// 32 weight bytes sign-extended to i16 (two `vpmovsxbw`) and per row one 8-byte broadcast of
 /// its 4 activations (widened to i16 once per product, see [`widened`]) and two `vpmaddwd`
@@ -67,14 +82,7 @@ unsafe fn tile_avx2(
     let (x, w) = (x.as_ptr(), panel.as_ptr());
     for cb in 0..NR / 8 {
         // SAFETY: the buffers hold what the contract says.
-        match rows {
-            1 => tile_avx2_block::<1>(x, ldx, w, cb, groups, acc),
-            2 => tile_avx2_block::<2>(x, ldx, w, cb, groups, acc),
-            3 => tile_avx2_block::<3>(x, ldx, w, cb, groups, acc),
-            4 => tile_avx2_block::<4>(x, ldx, w, cb, groups, acc),
-            5 => tile_avx2_block::<5>(x, ldx, w, cb, groups, acc),
-            _ => tile_avx2_block::<MR>(x, ldx, w, cb, groups, acc),
-        }
+        by_rows!(rows, tile_avx2_block(x, ldx, w, cb, groups, acc));
     }
 }
 
@@ -375,21 +383,6 @@ unsafe fn tile_i8mm<const R: usize>(
             }
         }
     }
-}
-
-/// Calls the `R`-row build of a micro-kernel for `rows` (1..=[`MR`]).
-#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-macro_rules! by_rows {
-    ($rows:expr, $f:ident($($arg:expr),* $(,)?)) => {
-        match $rows {
-            1 => $f::<1>($($arg),*),
-            2 => $f::<2>($($arg),*),
-            3 => $f::<3>($($arg),*),
-            4 => $f::<4>($($arg),*),
-            5 => $f::<5>($($arg),*),
-            _ => $f::<MR>($($arg),*),
-        }
-    };
 }
 
 /// One micro-tile with `kernel`. `a` starts at the tile's first row, and so does `a16`, the
