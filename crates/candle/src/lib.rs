@@ -29,7 +29,9 @@
 //! all cores) and runs every forward pass inside it (`pool.install`); nothing else starts a
 //! thread (`tests/threads.rs` checks it). The matrix products call the `gemm` crate (the
 //! kernels behind candle's CPU `matmul`) with the pool's size, and the other kernels split
-//! their rows on the same pool. candle's own `matmul` and element-wise ops are not used on the
+//! their rows on the same pool. A batch of at most 64 token rows keeps the pool's other threads
+//! spinning for work through the pass (its steps are too short to pay a wake-up each), unless
+//! [`SPIN_ENV`] says `0`. candle's own `matmul` and element-wise ops are not used on the
 //! hot path: candle 0.11 sizes their parallelism from the machine (a global pool for
 //! element-wise ops; the number of physical cores, read from `/proc/cpuinfo` on every product,
 //! for `matmul`), not from the budget. See the `ops` module.
@@ -68,6 +70,7 @@ pub mod qwen3;
 mod weights;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::Tensor;
 use titlesim_core::{
@@ -77,6 +80,34 @@ use titlesim_core::{
 
 use crate::layers::Precision;
 use crate::weights::Weights;
+
+/// Batches of at most this many token rows keep the pool's other threads spinning for work
+/// through the forward pass instead of letting them fall asleep between its many short
+/// parallel steps (each wake-up costs more than such a step), unless [`SPIN_ENV`] is `0`.
+const SPIN_MAX_ROWS: usize = 64;
+
+/// The environment variable that turns the spinning of small batches off (`0`, `off`,
+/// `false`) or on (`1`, `on`, `true`; the default), read when a model is loaded. Spinning
+/// made a batch of one title 13–26% faster on an otherwise idle machine; with every core busy
+/// with other work, runs varied too widely to call (benches/README.md, 2026-12-05): turn it
+/// off where titlesim shares its cores.
+pub const SPIN_ENV: &str = "TITLESIM_CANDLE_SPIN";
+
+/// Whether small batches spin (see [`SPIN_ENV`]): the variable's value, if set.
+fn spin_setting(value: Option<&str>) -> Result<bool> {
+    match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("1") | Some("on") | Some("true") => Ok(true),
+        Some("0") | Some("off") | Some("false") => Ok(false),
+        Some(other) => Err(Error::backend(
+            BACKEND,
+            format!("{SPIN_ENV}={other}: expected 1, on, true (the default) or 0, off, false"),
+        )),
+    }
+}
+
+/// Idle polls a spinning thread makes before it yields the core to the OS at every poll
+/// (so a machine busy with other work is not slowed by spinning).
+const SPIN_ROUNDS: u32 = 2000;
 
 /// The name of this backend in logs and errors.
 pub const BACKEND: &str = "candle";
@@ -104,6 +135,8 @@ pub struct CandleBackend {
     model: Box<dyn Encoder>,
     pool: rayon::ThreadPool,
     threads: usize,
+    /// Whether small batches keep the other threads spinning ([`SPIN_ENV`]).
+    spin: bool,
     files: Vec<PathBuf>,
 }
 
@@ -134,6 +167,7 @@ impl CandleBackend {
             Dtype::F32 => Precision::F32,
             Dtype::Int8 => Precision::Int8,
         };
+        let spin = spin_setting(std::env::var(SPIN_ENV).ok().as_deref())?;
         let threads = match opts.threads {
             Some(0) => {
                 return Err(Error::backend(
@@ -188,6 +222,7 @@ impl CandleBackend {
             model,
             pool,
             threads,
+            spin,
             files: spec.files.safetensors.clone(),
         })
     }
@@ -198,11 +233,45 @@ impl CandleBackend {
     }
 
     fn run(&self, batch: &TokenBatch) -> Result<Vec<f32>> {
-        self.model
-            .forward(batch)?
-            .flatten_all()
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(cerr)
+        let forward = || {
+            self.model
+                .forward(batch)?
+                .flatten_all()
+                .and_then(|t| t.to_vec1::<f32>())
+                .map_err(cerr)
+        };
+        let rows = batch.batch_size * batch.seq_len;
+        if !self.spin || self.threads == 1 || rows > SPIN_MAX_ROWS {
+            return forward();
+        }
+        let done = AtomicBool::new(false);
+        /// Sets `done` when dropped: also when the forward pass panics, so the spinners end.
+        struct Done<'a>(&'a AtomicBool);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Release);
+            }
+        }
+        rayon::scope(|s| {
+            for _ in 1..self.threads {
+                s.spawn(|_| {
+                    let mut idle = 0u32;
+                    while !done.load(Ordering::Acquire) {
+                        if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                            idle = 0;
+                        } else if idle < SPIN_ROUNDS {
+                            idle += 1;
+                            std::hint::spin_loop();
+                        } else {
+                            // Long idle: let another process have the core.
+                            std::thread::yield_now();
+                        }
+                    }
+                });
+            }
+            let _done = Done(&done);
+            forward()
+        })
     }
 }
 
@@ -274,5 +343,25 @@ impl Backend for CandleBackend {
 
     fn source_files(&self) -> Vec<PathBuf> {
         self.files.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spinning_is_on_unless_turned_off_and_bad_values_are_refused() {
+        for on in [None, Some(""), Some("1"), Some("on"), Some(" TRUE ")] {
+            assert!(spin_setting(on).unwrap(), "{on:?}");
+        }
+        for off in ["0", "off", "False"] {
+            assert!(!spin_setting(Some(off)).unwrap(), "{off}");
+        }
+        let err = spin_setting(Some("sometimes")).unwrap_err().to_string();
+        assert!(
+            err.contains("TITLESIM_CANDLE_SPIN=sometimes") && err.contains("0, off"),
+            "{err}"
+        );
     }
 }
