@@ -238,18 +238,19 @@ impl Report {
     /// bge-small vs Qwen3 cost per backend and compute precision, where both models ran.
     fn cost_ratios(&self) -> Vec<CostRatio> {
         let mut v = Vec::new();
-        for (be, dtype) in [
-            ("candle", "f32"),
-            ("candle-int8", "int8"),
-            ("ort", "f32"),
-            ("tract", "f32"),
+        // (variant id suffix, backend, compute precision)
+        for (id, backend, dtype) in [
+            ("candle", "candle", "f32"),
+            ("candle-int8", "candle", "int8"),
+            ("ort", "ort", "f32"),
+            ("tract", "tract", "f32"),
         ] {
-            let b = self.ok(&format!("synthetic/bge-small-en-v1.5-random@{be}"));
-            let q = self.ok(&format!("synthetic/Qwen3-Embedding-0.6B-random@{be}"));
+            let b = self.ok(&format!("synthetic/bge-small-en-v1.5-random@{id}"));
+            let q = self.ok(&format!("synthetic/Qwen3-Embedding-0.6B-random@{id}"));
             if let (Some(b), Some(q)) = (b, q) {
                 let (mb, mq) = (1e3 / b.b32_titles_per_s, 1e3 / q.b32_titles_per_s);
                 v.push(CostRatio {
-                    backend: be.split('-').next().unwrap_or(be).to_string(),
+                    backend: backend.to_string(),
                     dtype,
                     bge_ms: mb,
                     qwen3_ms: mq,

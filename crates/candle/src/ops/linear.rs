@@ -83,34 +83,60 @@ fn product_by_columns(
     (0..n.div_ceil(nb)).into_par_iter().for_each(|b| {
         let c0 = b * nb;
         let w = nb.min(n - c0);
-        // SAFETY: `x` holds `m * k` floats (row stride `k`); `w_t` holds `k * n` (row stride
-        // `n`), of which columns `c0 .. c0 + w` are read; `out` points at `m * n` floats (row
-        // stride `n`) of which this block writes columns `c0 .. c0 + w` only, which no other
-        // block writes. `read_dst` with alpha = beta = 1 computes `dst + x @ block`.
+        // SAFETY: `x` holds `m * k` floats; `w_t` holds `k * n`, of which columns
+        // `c0 .. c0 + w` are read; `out` points at `m * n` floats of which this block writes
+        // columns `c0 .. c0 + w` only, which no other block writes.
         unsafe {
-            gemm::gemm(
-                m,
-                w,
-                k,
-                out.get().add(c0),
-                1,
-                n as isize,
-                true,
+            add_product(
                 x.as_ptr(),
-                1,
-                k as isize,
                 w_t.as_ptr().add(c0),
-                1,
-                n as isize,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
+                out.get().add(c0),
+                (m, k, w, n),
                 Parallelism::None,
-            );
-        }
+            )
+        };
     });
+}
+
+/// `dst[.., ..cols] += x @ w[.., ..cols]` with `gemm`: `x` is `[m, k]` (row stride `k`), `w`
+/// `[k, cols]` and `dst` `[m, cols]`, both with row stride `stride` (column blocks of wider
+/// matrices). Every caller goes through here, so every product adds its terms the same way.
+///
+/// # Safety
+/// The pointers must cover those rows and strides, and `dst` must alias neither input nor be
+/// written by anyone else during the call.
+unsafe fn add_product(
+    x: *const f32,
+    w: *const f32,
+    dst: *mut f32,
+    (m, k, cols, stride): (usize, usize, usize, usize),
+    parallelism: Parallelism,
+) {
+    // SAFETY: the caller's contract; `read_dst` with alpha = beta = 1 computes
+    // `dst + x @ w`.
+    unsafe {
+        gemm::gemm(
+            m,
+            cols,
+            k,
+            dst,
+            1,
+            stride as isize,
+            true,
+            x,
+            1,
+            k as isize,
+            w,
+            1,
+            stride as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
 }
 
 /// Weights widened from bf16 per call, in pieces of this many values (one work item each).
@@ -182,47 +208,29 @@ impl CustomOp1 for Linear {
                 &widened
             }
         };
-        let threads = rayon::current_num_threads();
-        let parallelism = if threads > 1 {
-            Parallelism::Rayon(threads)
-        } else {
-            Parallelism::None
-        };
         if x.len() != m_run * k || w_t.len() != k * n || dst.len() != m_run * n {
             bail!("linear: buffer sizes do not match [{m}, {k}] x [{k}, {n}]");
         }
+        let threads = rayon::current_num_threads();
         if threads > 1 && m_run <= SPLIT_MAX_ROWS {
             product_by_columns(x, w_t, m_run, k, n, &mut dst, threads);
-            dst.truncate(m * n);
-            return Ok((CpuStorage::F32(dst), Shape::from((m, n))));
-        }
-        // SAFETY: `x` holds `m * k` floats (row-major, row stride `k`), `w_t` holds `k * n`
-        // (row-major, row stride `n`) and `dst` holds `m * n` (row-major, row stride `n`), as
-        // checked above and as the dimensions and strides passed say; `dst` is a fresh vector,
-        // so it aliases neither input. `read_dst` with alpha = beta = 1 computes
-        // `dst + x @ w_t`.
-        unsafe {
-            gemm::gemm(
-                m_run,
-                n,
-                k,
-                dst.as_mut_ptr(),
-                1,
-                n as isize,
-                true,
-                x.as_ptr(),
-                1,
-                k as isize,
-                w_t.as_ptr(),
-                1,
-                n as isize,
-                1.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                parallelism,
-            );
+        } else {
+            let parallelism = if threads > 1 {
+                Parallelism::Rayon(threads)
+            } else {
+                Parallelism::None
+            };
+            // SAFETY: `x` holds `m * k` floats, `w_t` `k * n` and `dst` `m * n`, as checked
+            // above; `dst` is a fresh vector, so it aliases neither input.
+            unsafe {
+                add_product(
+                    x.as_ptr(),
+                    w_t.as_ptr(),
+                    dst.as_mut_ptr(),
+                    (m_run, k, n, n),
+                    parallelism,
+                )
+            };
         }
         dst.truncate(m * n);
         Ok((CpuStorage::F32(dst), Shape::from((m, n))))
