@@ -282,8 +282,8 @@ const CI_SKIPPED: &[(&str, &str, &str)] = &[
         "tract's conformance suite, ~6 min emulated",
     ),
 ];
-/// The test binaries of the int8 kernels (run on every CPU model).
-const KERNEL_TESTS: &[(&str, &str)] = &[("titlesim-candle", "lib"), ("titlesim-candle", "int8")];
+/// The test binaries of the int8 and bf16 kernels (run on every CPU model).
+const KERNEL_TESTS: &[(&str, &str)] = &[("titlesim-candle", "lib"), ("titlesim-candle", "dtypes")];
 
 /// Cross-builds the test binaries of [`PACKAGES_TESTED`]; returns them from cargo's JSON
 /// messages.
@@ -508,7 +508,7 @@ mod tests {
     fn the_ci_suite_runs_everything_but_the_slow_binaries_on_one_model_and_the_kernels_elsewhere() {
         let bins = vec![
             bin("titlesim-candle", "lib"),
-            bin("titlesim-candle", "int8"),
+            bin("titlesim-candle", "dtypes"),
             bin("titlesim-candle", "conformance"),
             bin("titlesim-ort", "real_models"),
             bin("titlesim-tract", "conformance"),
@@ -520,14 +520,14 @@ mod tests {
             labels(selected(&bins, Suite::Ci, CI_FULL_CPU)),
             [
                 "titlesim-candle lib",
-                "titlesim-candle int8",
+                "titlesim-candle dtypes",
                 "titlesim-candle conformance",
                 "titlesim-tract fixtures"
             ]
         );
         assert_eq!(
             labels(selected(&bins, Suite::Ci, "cortex-a72")),
-            ["titlesim-candle lib", "titlesim-candle int8"]
+            ["titlesim-candle lib", "titlesim-candle dtypes"]
         );
     }
 }

@@ -11,7 +11,8 @@
 //!
 //! Configurations: `bf16` (bf16 checkpoint, f32 compute: weights stay bf16 in memory),
 //! `f32` (the f32 checkpoint, f32 compute), `int8` (bf16 checkpoint, `dtype = "int8"`: the
-//! attention output and MLP in int8, q/k/v in f32).
+//! attention output and MLP in int8, q/k/v in f32), `bf16-compute` (bf16 checkpoint,
+//! `dtype = "bf16"`: every dense layer multiplies bf16 inputs by bf16 weights).
 //! Each reports VmHWM (peak resident memory) after loading and running the batches, load
 //! time, the median time of one batch, and its last-token vectors, which the parent compares
 //! with the f32 checkpoint's (cosine).
@@ -44,8 +45,8 @@ struct Args {
     /// Timed batches per configuration (the median is reported).
     #[arg(long, default_value_t = 2)]
     runs: usize,
-    /// Only these configurations (comma-separated: bf16, f32, int8).
-    #[arg(long, default_value = "bf16,f32,int8")]
+    /// Only these configurations (comma-separated: bf16, f32, int8, bf16-compute).
+    #[arg(long, default_value = "bf16,f32,int8,bf16-compute")]
     only: String,
     /// Internal: measure one configuration in this process and print its JSON.
     #[arg(long, hide = true)]
@@ -144,7 +145,8 @@ fn child(a: &Args, dir: &Path, kind: &str) -> Result<()> {
         "bf16" => ("bf16", Dtype::F32, "f32"),
         "f32" => ("f32", Dtype::F32, "f32"),
         "int8" => ("bf16", Dtype::Int8, "int8"),
-        other => bail!("unknown configuration `{other}` (bf16, f32, int8)"),
+        "bf16-compute" => ("bf16", Dtype::Bf16, "bf16"),
+        other => bail!("unknown configuration `{other}` (bf16, f32, int8, bf16-compute)"),
     };
     let spec = ModelSpec::from_folder("qwen3-0.6b-random", &dir.join(format))?;
     let opts = BackendOptions {

@@ -5,7 +5,7 @@
 //! ```
 //! MODEL_DIR defaults to `models/all-MiniLM-L6-v2`; titles come from `data/bench_titles.txt`
 //! (the first 1,000). Prints ms/title at batch 32 and batch 1 (or the comma-separated BATCHES;
-//! best of ROUNDS runs), computing in DTYPE (`f32`, the default, or `int8`).
+//! best of ROUNDS runs), computing in DTYPE (`f32`, the default, `int8` or `bf16`).
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -2,13 +2,13 @@
 //!
 //! The kernels are compiled for the target's baseline and, on x86-64, also for wider
 //! instruction sets; which build runs is decided at run time from what [`features`] found
-//! (AVX2, FMA, AVX-512F/BW, AVX-512 VNNI and AVX-VNNI, asked once). On aarch64 NEON is the baseline, and
+//! (AVX2, FMA, AVX-512F/BW, AVX-512 VNNI, AVX-VNNI and AVX-512 BF16, asked once). On aarch64 NEON is the baseline, and
 //! the int8 kernels also come in builds for the dot-product (`sdot`) and int8 matrix
 //! (`usmmla`) extensions, chosen the same way. Other targets run the portable builds only.
 //!
 //! * The f32 row loops of `ops` take their build from [`isa`], through [`simd_dispatch`].
-//! * The int8 kernels of `quant` are listed per CPU by `quant::Kernel::available`, from
-//!   [`features`].
+//! * The int8 kernels of `quant` and the bf16 ones of `bf16` are listed per CPU by
+//!   `quant::Kernel::available` and `bf16::Kernel::available`, from [`features`].
 
 use std::sync::OnceLock;
 
@@ -37,6 +37,8 @@ pub(crate) struct Features {
     /// AVX-VNNI: `vpdpbusd` on 256-bit vectors, without AVX-512 (Intel Alder Lake and Sierra
     /// Forest and later, AMD Zen 5).
     pub(crate) avxvnni: bool,
+    /// AVX-512 BF16 (`vdpbf16ps`: bf16 pairs multiplied and added into f32).
+    pub(crate) avx512bf16: bool,
 }
 
 /// The instruction-set extensions the aarch64 kernels use, as this CPU has them (NEON itself
@@ -83,6 +85,7 @@ impl Cpu {
                 avx512bw: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512bw"),
                 avx512vnni: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512vnni"),
                 avxvnni: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avxvnni"),
+                avx512bf16: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512bf16"),
             };
             let isa = if features.avx2 && features.fma {
                 Isa::Avx2

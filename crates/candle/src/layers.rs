@@ -1,9 +1,11 @@
-//! Building blocks the architectures share: dense layers in the model's precision and the
+//! Building blocks the architectures share: dense layers in the model's precision (f32, int8
+//! or bf16) and the
 //! weights they are built from, the embedding lookup, and the check of a batch's ids.
 
 use candle_core::Tensor;
 use titlesim_core::{Error, Result};
 
+use crate::bf16::BLinear;
 use crate::ops::Linear;
 use crate::quant::QLinear;
 use crate::weights::{Matrix, Weights};
@@ -18,6 +20,8 @@ pub(crate) enum Precision {
     F32,
     /// int8 weights, dynamically quantised u8 activations, i32 accumulation.
     Int8,
+    /// bf16 weights and inputs, f32 accumulation (`vdpbf16ps`'s arithmetic).
+    Bf16,
 }
 
 /// A dense layer in the model's precision.
@@ -26,6 +30,8 @@ pub(crate) enum Dense {
     F32(Linear),
     /// int8 weights (the `quant` module).
     Int8(QLinear),
+    /// bf16 weights and inputs (the `bf16` module).
+    Bf16(BLinear),
 }
 
 impl Dense {
@@ -34,6 +40,7 @@ impl Dense {
         Ok(match p {
             Precision::F32 => Dense::F32(Linear::new(w, bias)?),
             Precision::Int8 => Dense::Int8(QLinear::new(w, bias)?),
+            Precision::Bf16 => Dense::Bf16(BLinear::new(w, bias)?),
         })
     }
 
@@ -52,6 +59,7 @@ impl Dense {
         match self {
             Dense::F32(l) => l.forward(x),
             Dense::Int8(l) => l.forward(x),
+            Dense::Bf16(l) => l.forward(x),
         }
     }
 }

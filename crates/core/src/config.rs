@@ -7,7 +7,7 @@
 //! backend = "candle"                  # candle | ort | tract
 //! threshold = 0.70
 //! threads = 2
-//! dtype = "int8"                      # f32 | int8 (candle)
+//! dtype = "int8"                      # f32 | int8 | bf16 (candle)
 //! gt_store = "stores/minilm.gtstore"  # optional: precomputed reference-title embeddings
 //! ```
 //!
@@ -337,8 +337,11 @@ mod tests {
         assert_eq!(c.optimization, Some(GraphOptimization::Basic));
         let o = c.backend_options();
         assert_eq!((o.dtype, o.optimization), (c.dtype, c.optimization));
-        let e = table("model = \"m\"\nthreshold = 0.7\ndtype = \"bf16\"\n").unwrap_err();
-        assert!(e.contains("`bf16`") && e.contains("f32, or int8"), "{e}");
+        let e = table("model = \"m\"\nthreshold = 0.7\ndtype = \"fp16\"\n").unwrap_err();
+        assert!(
+            e.contains("`fp16`") && e.contains("f32, or int8 or bf16"),
+            "{e}"
+        );
         assert!(e.contains("line 3"), "the TOML error names the line: {e}");
         let e = table("model = \"m\"\nthreshold = 0.7\noptimization = \"max\"\n").unwrap_err();
         assert!(e.contains("`max`") && e.contains("layout"), "{e}");

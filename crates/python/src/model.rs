@@ -23,7 +23,7 @@ use crate::runtime::detached;
 ///
 /// - ``backend``: ``"candle"``, ``"ort"`` (ONNX Runtime) or ``"tract"``.
 /// - ``threads``: compute threads (default: all cores).
-/// - ``dtype``: ``"f32"`` or ``"int8"`` (candle only).
+/// - ``dtype``: ``"f32"``, or ``"int8"`` or ``"bf16"`` (candle only).
 /// - ``batch_size``: texts per backend call in ``Scorer`` use (default 32); ``encode`` takes its
 ///   own.
 /// - ``max_length``, ``pooling``, ``normalize``, ``padding_side``, ``append_eos``: override the

@@ -49,6 +49,7 @@ mod rows;
 mod tile;
 
 pub(crate) use linear::QLinear;
+pub(crate) use product::OutPtr;
 
 type CResult<T> = candle_core::Result<T>;
 
@@ -62,11 +63,11 @@ const MC: usize = 16 * MR;
 const PAR_MIN_MACS: usize = 256 * 1024;
 
 #[cfg(test)]
-mod tests {
-    //! Helpers shared by the tests of the files of this module.
+pub(crate) mod tests {
+    //! Helpers shared by the tests of the files of this module (and of `bf16`).
 
     /// A small deterministic generator (xorshift64*).
-    pub(super) struct Rng(pub(super) u64);
+    pub(crate) struct Rng(pub(crate) u64);
 
     impl Rng {
         fn next(&mut self) -> u64 {
@@ -81,7 +82,7 @@ mod tests {
         pub(super) fn i8(&mut self) -> i8 {
             (self.next() >> 56) as u8 as i8
         }
-        pub(super) fn f32(&mut self) -> f32 {
+        pub(crate) fn f32(&mut self) -> f32 {
             (self.next() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
         }
     }

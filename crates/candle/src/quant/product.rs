@@ -76,7 +76,7 @@ pub(super) fn product<S: Sink>(
 
 /// A raw pointer to an output buffer that tiles write disjoint parts of.
 #[derive(Clone, Copy)]
-pub(super) struct OutPtr<T>(pub(super) *mut T);
+pub(crate) struct OutPtr<T>(pub(crate) *mut T);
 // SAFETY: every tile writes its own rows × columns of the buffer (see `product`), so no two
 // threads touch the same element, and the buffer outlives the parallel loop.
 unsafe impl<T: Send> Send for OutPtr<T> {}
@@ -84,7 +84,7 @@ unsafe impl<T: Send> Sync for OutPtr<T> {}
 
 impl<T> OutPtr<T> {
     /// The pointer (a method, so closures capture the `Sync` wrapper, not the raw field).
-    pub(super) fn get(self) -> *mut T {
+    pub(crate) fn get(self) -> *mut T {
         self.0
     }
 }

@@ -143,7 +143,8 @@ pub struct ModelArgs {
     #[arg(long, value_name = "BOOL")]
     pub append_eos: Option<bool>,
 
-    /// Compute precision: f32, or int8 on the candle backend (ort and tract refuse it)
+    /// Compute precision: f32, or int8 or bf16 on the candle backend (ort and tract refuse
+    /// them; bf16 pays only for large models at small batches, see the README)
     /// [default: f32].
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<Dtype>,

@@ -20,7 +20,7 @@ class Model:
         model: _Path,
         backend: Literal["candle", "ort", "tract"] = "candle",
         threads: Optional[int] = None,
-        dtype: Optional[Literal["f32", "int8"]] = None,
+        dtype: Optional[Literal["f32", "int8", "bf16"]] = None,
         *,
         batch_size: Optional[int] = None,
         max_length: Optional[int] = None,

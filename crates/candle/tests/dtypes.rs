@@ -1,6 +1,7 @@
-//! The int8 compute mode (`dtype = "int8"`): int8 weights, per-token dynamically quantised
-//! activations. Its vectors are compared with sentence-transformers' (f32) references by
-//! cosine, and a batch must give every text exactly the vector it gets alone.
+//! The reduced-precision compute modes: `dtype = "int8"` (int8 weights, per-token dynamically
+//! quantised activations) and `dtype = "bf16"` (bf16 weights and inputs, f32 accumulation).
+//! Their vectors are compared with sentence-transformers' (f32) references by cosine, and a
+//! batch must give every text exactly the vector it gets alone.
 
 mod common;
 
@@ -11,17 +12,17 @@ use titlesim_core::{
     BackendOptions, Dtype, EmbedOptions, Error, ModelOverrides, TransformerEmbedder,
 };
 
-fn int8_opts(threads: usize) -> BackendOptions {
+fn opts(dtype: Dtype, threads: usize) -> BackendOptions {
     BackendOptions {
         threads: Some(threads),
-        dtype: Some(Dtype::Int8),
+        dtype: Some(dtype),
         ..Default::default()
     }
 }
 
-fn int8_embedder(dir: &Path, batch_size: usize) -> TransformerEmbedder {
+fn embedder_in(dtype: Dtype, dir: &Path, batch_size: usize) -> TransformerEmbedder {
     let spec = spec(dir, &ModelOverrides::default());
-    let backend = titlesim_candle::load(&spec, &int8_opts(2)).unwrap();
+    let backend = titlesim_candle::load(&spec, &opts(dtype, 2)).unwrap();
     TransformerEmbedder::new(spec, backend, EmbedOptions { batch_size }).unwrap()
 }
 
@@ -56,25 +57,25 @@ fn min_cosine(got: &[Vec<f32>], want: &[Vec<f32>]) -> (f64, usize) {
 
 /// Embeds the reference texts at batch 8 and one by one: the cosine to the reference must be
 /// at least `min_cos` for every text, and both runs must agree bit for bit.
-fn check(dir: &Path, reference_name: &str, min_cos: f64) -> f64 {
+fn check(dtype: Dtype, dir: &Path, reference_name: &str, min_cos: f64) -> f64 {
     let r = Reference::load(reference_name);
     let inputs = r.inputs();
-    let got = int8_embedder(dir, 8).embed_blocking(&inputs).unwrap();
+    let got = embedder_in(dtype, dir, 8).embed_blocking(&inputs).unwrap();
     let (c, i) = min_cosine(&got, &r.embeddings);
     eprintln!(
-        "{reference_name} int8: min cosine {c:.6} (text #{i} {:?})",
+        "{reference_name} {dtype}: min cosine {c:.6} (text #{i} {:?})",
         r.texts[i]
     );
     assert!(
         c >= min_cos,
-        "{reference_name} int8: text #{i} {:?} has cosine {c:.6} < {min_cos}",
+        "{reference_name} {dtype}: text #{i} {:?} has cosine {c:.6} < {min_cos}",
         r.texts[i]
     );
-    let one = int8_embedder(dir, 1).embed_blocking(&inputs).unwrap();
+    let one = embedder_in(dtype, dir, 1).embed_blocking(&inputs).unwrap();
     for (i, (a, b)) in one.iter().zip(&got).enumerate() {
         assert_eq!(
             a, b,
-            "{reference_name} int8: text #{i} alone differs from its batch"
+            "{reference_name} {dtype}: text #{i} alone differs from its batch"
         );
     }
     c
@@ -85,7 +86,7 @@ fn check(dir: &Path, reference_name: &str, min_cos: f64) -> f64 {
 #[test]
 fn int8_all_minilm_matches_sentence_transformers() {
     let dir = real_model("all-MiniLM-L6-v2");
-    check(&dir, "all-minilm-l6-v2", 0.999);
+    check(Dtype::Int8, &dir, "all-minilm-l6-v2", 0.999);
 }
 
 /// The tiny random-weight fixtures: the same bound. Each of their products sums only 32-128
@@ -95,14 +96,14 @@ fn int8_all_minilm_matches_sentence_transformers() {
 #[test]
 fn int8_tiny_bert_is_close_to_sentence_transformers() {
     for name in ["tiny-bert-cls", "tiny-bert-mean"] {
-        check(&fixture(name), name, 0.999);
+        check(Dtype::Int8, &fixture(name), name, 0.999);
     }
 }
 
 /// Qwen3 runs its attention output and MLP in int8 (q/k/v stay f32; same bound, see above).
 #[test]
 fn int8_tiny_qwen3_is_close_to_sentence_transformers() {
-    check(&fixture("tiny-qwen3"), "tiny-qwen3", 0.999);
+    check(Dtype::Int8, &fixture("tiny-qwen3"), "tiny-qwen3", 0.999);
 }
 
 /// f32 stays the default, and int8 really changes the computation (the vectors differ from
@@ -116,8 +117,28 @@ fn int8_is_opt_in() {
         .embed_blocking(&inputs)
         .unwrap();
     assert_close("f32 default", &f32_default, &r.embeddings, &r.texts, 1e-5);
-    let int8 = int8_embedder(&dir, 8).embed_blocking(&inputs).unwrap();
+    let int8 = embedder_in(Dtype::Int8, &dir, 8)
+        .embed_blocking(&inputs)
+        .unwrap();
     assert!(max_abs_diff(&int8[0], &f32_default[0]) > 1e-6);
+}
+
+/// bf16 compute on the real all-MiniLM-L6-v2, every reference text. Every value is rounded
+/// to 8 significant bits before each product, but the sums stay f32: far closer than int8.
+#[test]
+fn bf16_all_minilm_matches_sentence_transformers() {
+    let dir = real_model("all-MiniLM-L6-v2");
+    let c = check(Dtype::Bf16, &dir, "all-minilm-l6-v2", 0.9999);
+    // Not f32 under another name: rounding must show.
+    assert!(c < 0.999_999_5, "bf16 gave f32's vectors (min cosine {c})");
+}
+
+/// bf16 compute on the tiny fixtures, BERT and Qwen3 (all of Qwen3's dense layers in bf16).
+#[test]
+fn bf16_tiny_models_are_close_to_sentence_transformers() {
+    for name in ["tiny-bert-cls", "tiny-bert-mean", "tiny-qwen3"] {
+        check(Dtype::Bf16, &fixture(name), name, 0.9999);
+    }
 }
 
 #[test]
@@ -126,7 +147,7 @@ fn unknown_dtypes_and_architectures_are_errors() {
     let s = spec(&dir, &ModelOverrides::default());
     // A dtype is typed: unknown names are refused when the option is parsed (configuration,
     // command line), before any backend sees them.
-    for bad in ["int4", "fp8", "bf16"] {
+    for bad in ["int4", "fp8", "fp16"] {
         let msg = bad.parse::<Dtype>().unwrap_err();
         assert!(msg.contains(bad) && msg.contains("int8"), "{msg}");
     }
@@ -156,9 +177,12 @@ fn unknown_dtypes_and_architectures_are_errors() {
         serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
     v["model_type"] = "roberta".into();
     std::fs::write(&cfg, v.to_string()).unwrap();
-    let e = titlesim_candle::load(&spec(d.path(), &ModelOverrides::default()), &int8_opts(1))
-        .err()
-        .unwrap();
+    let e = titlesim_candle::load(
+        &spec(d.path(), &ModelOverrides::default()),
+        &opts(Dtype::Int8, 1),
+    )
+    .err()
+    .unwrap();
     assert!(matches!(e, Error::Unsupported { .. }), "{e:?}");
     assert!(e.to_string().contains("roberta"), "{e}");
 }

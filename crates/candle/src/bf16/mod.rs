@@ -1,0 +1,425 @@
+//! The bf16 compute mode (`BackendOptions::dtype = "bf16"`): dense layers whose weights and
+//! inputs are rounded to bfloat16 and multiplied with f32 accumulation, as AVX-512 BF16's
+//! `vdpbf16ps` does it.
+//!
+//! * **Weights** are rounded to bf16 once, at load (a bf16 checkpoint's values are taken as
+//!   they are), and packed into panels of [`NR`] output columns × pairs of inputs, the layout
+//!   `vdpbf16ps` reads: one 32-bit word holds a column's weights for inputs `2p` (low half) and
+//!   `2p + 1` (high half). Half the memory of f32 weights.
+//! * **Inputs** are rounded to bf16 on every call, per value (round to nearest, ties to even),
+//!   so a text's result does not depend on its batch.
+//! * **Products**: for each output, over the input pairs in order, `acc += x[2p+1] w[2p+1]`
+//!   then `acc += x[2p] w[2p]`, each addition rounded to f32 (to nearest even) and a subnormal
+//!   result flushed to zero: exactly what `vdpbf16ps` does (checked against the hardware in
+//!   `tests`). Every value with magnitude below 2^-50 is rounded to zero (nothing an embedding
+//!   can tell from zero), so every product is zero or at least 2^-100 and exact (two 8-bit
+//!   significands), and every partial sum is a multiple of 2^-123 (sums of such multiples,
+//!   rounded to f32 above 2^-100 and exact below), i.e. zero or a normal f32: the flush never
+//!   applies, and the portable kernel's fused multiply-add (one rounding of an exact product
+//!   plus the sum) gives the instruction's bits. Then the bias is added.
+//!
+//! Kernels (`tile.rs`): AVX-512 BF16 (`vdpbf16ps`, 32 multiply-adds per instruction; Intel
+//! Cooper Lake, Sapphire Rapids and later, AMD Zen 4 and later) where the CPU has it, else
+//! portable Rust for the auto-vectoriser (compiled for AVX2 as well as the baseline). Both give
+//! the same bits, so a model in bf16 gives the same vectors on every machine.
+//!
+//! When it pays: it reads half the weight bytes of f32, but on the Xeon measured
+//! (benches/README.md, 2026-12-05 evening) `vdpbf16ps` retires one instruction every two
+//! cycles, half the multiply-adds per cycle of two f32 FMAs, so products with many rows are
+//! slower than the f32 mode's (all-MiniLM-L6-v2 at batch 32: 1.66× its time), while products
+//! that stream a large model's weights for few rows are faster (Qwen3-0.6B, one title: 142
+//! against 263 ms). Work is split over (column panel × row block) items on the current rayon
+//! pool, as in the int8 mode.
+
+mod tile;
+
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
+use rayon::prelude::*;
+
+use crate::ops::{dims2, f32s};
+use crate::quant::OutPtr;
+use crate::weights::{Matrix, Values};
+use tile::{tile, Acc};
+
+type CResult<T> = candle_core::Result<T>;
+
+/// Output columns per packed panel (four 16-lane f32 vectors).
+const NR: usize = 64;
+/// Rows per micro-tile (6 × 4 accumulators fill 24 of AVX-512's 32 registers).
+const MR: usize = 6;
+/// Rows per parallel work item (a multiple of [`MR`]).
+const MC: usize = 16 * MR;
+/// Products below this many multiply-adds run on the calling thread.
+const PAR_MIN_MACS: usize = 256 * 1024;
+/// Values smaller than this in magnitude (2^-50) are rounded to zero: then no product or
+/// partial sum is subnormal (see the module documentation).
+const TINY: f32 = f32::from_bits((127 - 50) << 23);
+
+/// The bf16 product kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    /// Portable Rust for the auto-vectoriser (any target).
+    Portable,
+    /// AVX-512 BF16 intrinsics (`vdpbf16ps`, x86-64).
+    #[cfg(target_arch = "x86_64")]
+    Avx512Bf16,
+}
+
+impl Kernel {
+    /// Every kernel this CPU can run, slowest first (the portable one always).
+    pub(crate) fn available() -> Vec<Kernel> {
+        #[allow(unused_mut)]
+        let mut v = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            let cpu = crate::cpu::features();
+            if cpu.avx512f && cpu.avx512bf16 {
+                v.push(Kernel::Avx512Bf16);
+            }
+        }
+        v
+    }
+
+    /// The fastest kernel this CPU runs.
+    pub(crate) fn fastest() -> Kernel {
+        Kernel::available()
+            .into_iter()
+            .last()
+            .unwrap_or(Kernel::Portable)
+    }
+}
+
+/// `x` rounded to bf16 (its bit pattern): to nearest, ties to even; magnitudes below [`TINY`]
+/// (subnormals included) to a zero of the same sign; NaN stays NaN (quiet).
+pub(crate) fn round_bf16(x: f32) -> u16 {
+    let b = x.to_bits();
+    if x.is_nan() {
+        return ((b >> 16) as u16) | 0x0040;
+    }
+    if x.abs() < TINY {
+        return ((b >> 16) as u16) & 0x8000;
+    }
+    // Adding 0x7fff plus the lowest kept bit rounds to nearest even; no finite value or
+    // infinity overflows the u32 (the largest, -inf, is 0xff80_0000).
+    ((b + 0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// Two bf16 values as one 32-bit word: `lo` in the low half (the even input), `hi` above.
+fn pair(lo: u16, hi: u16) -> u32 {
+    u32::from(lo) | (u32::from(hi) << 16)
+}
+
+/// `m` rows of `k` f32 values as rows of `kp = ceil(k / 2)` bf16 pairs (a zero pads an odd
+/// `k`).
+fn pairs(x: &[f32], m: usize, k: usize) -> Vec<u32> {
+    let kp = k.div_ceil(2);
+    let mut out = Vec::with_capacity(m * kp);
+    for row in x.chunks_exact(k.max(1)).take(m) {
+        let mut it = row.chunks_exact(2);
+        out.extend(
+            it.by_ref()
+                .map(|p| pair(round_bf16(p[0]), round_bf16(p[1]))),
+        );
+        if let [last] = it.remainder() {
+            out.push(pair(round_bf16(*last), 0));
+        }
+    }
+    out
+}
+
+/// bf16 weights of a dense layer, packed for the kernels.
+///
+/// Layout: panels of [`NR`] output columns; within a panel, one step per input pair; within
+/// a step, each column's pair: `data[p][s][c] = pair(w[p * NR + c][2s], w[p * NR + c][2s + 1])`
+/// (zero beyond `n` columns or `k` inputs).
+#[derive(Debug, Clone)]
+struct PackedBf16 {
+    data: Vec<u32>,
+    /// Inputs.
+    k: usize,
+    /// Input pairs, `ceil(k / 2)`.
+    kp: usize,
+    /// Output columns.
+    n: usize,
+}
+
+impl PackedBf16 {
+    /// Packs `[n, k]` weights (PyTorch's `[out, in]`): f32 rounded, bf16 taken as stored.
+    fn new(w: &Matrix) -> PackedBf16 {
+        let (n, k) = (w.rows, w.cols);
+        let kp = k.div_ceil(2);
+        let value = |j: usize, i: usize| -> u16 {
+            match &w.data {
+                Values::F32(v) => round_bf16(v[j * k + i]),
+                // Already bf16; only the tiny ones change (to zero, as rounding would).
+                Values::Bf16(v) => round_bf16(f32::from_bits(u32::from(v[j * k + i]) << 16)),
+            }
+        };
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0u32; panels * kp * NR];
+        for j in 0..n {
+            let (p, c) = (j / NR, j % NR);
+            for s in 0..kp {
+                let hi = if 2 * s + 1 < k {
+                    value(j, 2 * s + 1)
+                } else {
+                    0
+                };
+                data[(p * kp + s) * NR + c] = pair(value(j, 2 * s), hi);
+            }
+        }
+        PackedBf16 { data, k, kp, n }
+    }
+
+    fn panels(&self) -> usize {
+        self.n.div_ceil(NR)
+    }
+}
+
+/// A bf16 dense layer `x @ W^T + b` (weights `[out, in]` as PyTorch stores them).
+pub(crate) struct BLinear {
+    w: PackedBf16,
+    bias: Option<Vec<f32>>,
+    kernel: Kernel,
+}
+
+impl BLinear {
+    /// Rounds and packs a `[out, in]` weight; `bias`, when given, is `[out]` (kept f32).
+    pub(crate) fn new(w: &Matrix, bias: Option<Vec<f32>>) -> CResult<Self> {
+        if bias.as_ref().is_some_and(|b| b.len() != w.rows) {
+            bail!("linear: bias length does not match {} outputs", w.rows);
+        }
+        Ok(BLinear {
+            w: PackedBf16::new(w),
+            bias,
+            kernel: Kernel::fastest(),
+        })
+    }
+
+    /// `x @ W^T + b` for `x` of shape `[rows, in]`, into a new `[rows, out]` tensor.
+    pub(crate) fn forward(&self, x: &Tensor) -> CResult<Tensor> {
+        x.apply_op1_no_bwd(self)
+    }
+
+    /// `x` (`[m, k]`) times the weights with `kernel`, plus the bias.
+    fn run(&self, kernel: Kernel, x: &[f32], m: usize) -> CResult<Vec<f32>> {
+        let (k, kp, n) = (self.w.k, self.w.kp, self.w.n);
+        if x.len() != m * k {
+            bail!("bf16 linear: {} inputs for [{m}, {k}]", x.len());
+        }
+        let a = pairs(x, m, k);
+        let mut out = vec![0f32; m * n];
+        if m == 0 || n == 0 {
+            return Ok(out);
+        }
+        let (len, dst) = (out.len(), OutPtr(out.as_mut_ptr()));
+        let mblocks = m.div_ceil(MC);
+        let items = self.w.panels() * mblocks;
+        let job = |item: usize| {
+            // Consecutive items share a panel, so a thread keeps its panel in cache.
+            let (p, mb) = (item / mblocks, item % mblocks);
+            let panel = &self.w.data[p * kp * NR..(p + 1) * kp * NR];
+            let (c0, cols) = (p * NR, NR.min(n - p * NR));
+            let bias = self.bias.as_ref().map(|b| &b[c0..c0 + cols]);
+            let mut acc: Acc = [[0.0; NR]; MR];
+            let end = m.min((mb + 1) * MC);
+            let mut r0 = mb * MC;
+            while r0 < end {
+                let rows = MR.min(end - r0);
+                tile(kernel, &a[r0 * kp..], kp, rows, panel, &mut acc);
+                for (r, acc) in acc.iter().enumerate().take(rows) {
+                    let start = (r0 + r) * n + c0;
+                    assert!(start + cols <= len);
+                    // SAFETY: in bounds (checked); each item writes its own rows × columns.
+                    let o = unsafe { std::slice::from_raw_parts_mut(dst.get().add(start), cols) };
+                    match bias {
+                        Some(b) => {
+                            for ((o, &v), &b) in o.iter_mut().zip(acc).zip(b) {
+                                *o = v + b;
+                            }
+                        }
+                        None => o.copy_from_slice(&acc[..cols]),
+                    }
+                }
+                r0 += rows;
+            }
+        };
+        if items == 1 || rayon::current_num_threads() == 1 || m * kp * 2 * n < PAR_MIN_MACS {
+            (0..items).for_each(job);
+        } else {
+            (0..items).into_par_iter().for_each(job);
+        }
+        Ok(out)
+    }
+}
+
+impl CustomOp1 for BLinear {
+    fn name(&self) -> &'static str {
+        "titlesim-linear-bf16"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> CResult<(CpuStorage, Shape)> {
+        let (m, k) = dims2(l, self.name())?;
+        if k != self.w.k {
+            bail!("linear: input width {k}, expected {}", self.w.k);
+        }
+        let out = self.run(self.kernel, f32s(s, l, self.name())?, m)?;
+        Ok((CpuStorage::F32(out), Shape::from((m, self.w.n))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quant::tests::Rng;
+
+    /// The bf16 value (bits) as f32.
+    fn f(b: u16) -> f32 {
+        f32::from_bits(u32::from(b) << 16)
+    }
+
+    #[test]
+    fn rounding_to_bf16_is_to_nearest_even_and_flushes_tiny_values() {
+        assert_eq!(round_bf16(1.0), 0x3f80);
+        assert_eq!(round_bf16(-2.5), 0xc020);
+        // Halfway between 1 and the next bf16 (1 + 2^-7): ties to the even one, 1.
+        assert_eq!(round_bf16(1.0 + 2f32.powi(-8)), 0x3f80);
+        // Halfway between 1 + 2^-7 (odd) and 1 + 2^-6: up, to the even one.
+        assert_eq!(round_bf16(1.0 + 3.0 * 2f32.powi(-8)), 0x3f82);
+        // Just above halfway rounds up.
+        assert_eq!(round_bf16(1.0 + 2f32.powi(-8) + 2f32.powi(-20)), 0x3f81);
+        // Beyond bf16's largest finite value: infinity, as round-to-nearest does.
+        assert_eq!(round_bf16(f32::MAX), 0x7f80);
+        assert_eq!(round_bf16(f32::NEG_INFINITY), 0xff80);
+        // Tiny values and subnormals become zeros of their sign; 2^-50 itself stays.
+        assert_eq!(round_bf16(2f32.powi(-51)), 0x0000);
+        assert_eq!(round_bf16(-1e-40), 0x8000);
+        assert_eq!(f(round_bf16(TINY)), TINY);
+        assert!(f(round_bf16(f32::NAN)).is_nan());
+    }
+
+    /// The product as the module documentation defines it, written plainly (no packing, no
+    /// tiles): the reference every kernel must match to the bit.
+    fn reference(x: &[f32], m: usize, w: &[f32], n: usize, k: usize, bias: &[f32]) -> Vec<f32> {
+        let flush = |v: f32| {
+            if v.abs() < f32::MIN_POSITIVE {
+                0f32.copysign(v)
+            } else {
+                v
+            }
+        };
+        let r = |v: f32| f(round_bf16(v));
+        let mut out = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0f32;
+                for p in 0..k.div_ceil(2) {
+                    let (e, o) = (2 * p, 2 * p + 1);
+                    if o < k {
+                        acc = flush(acc + r(x[i * k + o]) * r(w[j * k + o]));
+                    } else {
+                        acc = flush(acc + 0.0);
+                    }
+                    acc = flush(acc + r(x[i * k + e]) * r(w[j * k + e]));
+                }
+                out[i * n + j] = acc + bias[j];
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_kernel_gives_the_reference_bits_alone_and_in_any_batch() {
+        let mut rng = Rng(7);
+        // Odd k (a padded pair), n not a multiple of 64, more rows than one row block, and
+        // a row block that ends in a partial micro-tile.
+        for &(m, k, n) in &[(1, 1, 1), (13, 37, 70), (103, 64, 129), (7, 300, 64)] {
+            let mut w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.2).collect();
+            let mut x: Vec<f32> = (0..m * k).map(|_| rng.f32() * 4.0).collect();
+            // Values that exercise the edges: tiny values (rounded to zero), the smallest
+            // kept ones, exact ties, large and negative zero inputs.
+            for (i, v) in x.iter_mut().enumerate().step_by(5) {
+                *v = [1e-30, -0.0, 1.0 + 2f32.powi(-8), 3e4, -2f32.powi(-50)][i % 5];
+            }
+            for (i, v) in w.iter_mut().enumerate().step_by(7) {
+                *v = [2f32.powi(-50), -2f32.powi(-49), 1e-39, 0.5][i % 4];
+            }
+            let bias: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
+            let want = reference(&x, m, &w, n, k, &bias);
+            let lin = BLinear::new(&Matrix::f32(w.clone(), n, k), Some(bias.clone())).unwrap();
+            for kernel in Kernel::available() {
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let got = pool.install(|| lin.run(kernel, &x, m)).unwrap();
+                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert_eq!(
+                            g.to_bits(),
+                            w.to_bits(),
+                            "{kernel:?}, {threads} threads, [{m}, {k}] x [{k}, {n}], \
+                             output {i}: {g} vs {w}"
+                        );
+                    }
+                    // Each row alone gets the bits it got in the batch.
+                    for i in [0, m / 2, m - 1] {
+                        let alone = lin.run(kernel, &x[i * k..(i + 1) * k], 1).unwrap();
+                        assert_eq!(alone, got[i * n..(i + 1) * n], "{kernel:?}: row {i} alone");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_smallest_products_cancel_exactly_on_every_kernel() {
+        // Products of the smallest kept values (2^-100) that cancel to a few ulps: the sums
+        // stay normal and exact, and every kernel gives the reference (which flushes
+        // subnormals, as the instruction does) bit for bit, with the sign of the result.
+        let t = TINY;
+        let x = [t, t, t, t];
+        for (w, want) in [
+            (
+                [-(1.0 + 2f32.powi(-7)) * t, t, 0.0, 0.0],
+                -(2f32.powi(-107)),
+            ),
+            ([(1.0 + 2f32.powi(-7)) * t, -t, 0.0, 0.0], 2f32.powi(-107)),
+            ([t, -t, 0.0, 0.0], 0.0),
+        ] {
+            let lin = BLinear::new(&Matrix::f32(w.to_vec(), 1, 4), None).unwrap();
+            let r = reference(&x, 1, &w, 1, 4, &[0.0]);
+            assert_eq!(r[0], want);
+            for kernel in Kernel::available() {
+                let got = lin.run(kernel, &x, 1).unwrap()[0];
+                assert_eq!(got.to_bits(), want.to_bits(), "{kernel:?}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_is_close_to_the_f32_product() {
+        let mut rng = Rng(11);
+        let (m, k, n) = (5, 384, 96);
+        let w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.1).collect();
+        let x: Vec<f32> = (0..m * k).map(|_| rng.f32()).collect();
+        let lin = BLinear::new(&Matrix::f32(w.clone(), n, k), None).unwrap();
+        let got = lin.run(Kernel::fastest(), &x, m).unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let (mut exact, mut bound) = (0f64, 0f64);
+                for t in 0..k {
+                    let (a, b) = (x[i * k + t] as f64, w[j * k + t] as f64);
+                    exact += a * b;
+                    // Each factor off by at most 2^-9 of itself, the sum by k roundings.
+                    bound += (a * b).abs() * (2.0 * 2f64.powi(-9) + k as f64 * 2f64.powi(-24));
+                }
+                let g = got[i * n + j] as f64;
+                assert!(
+                    (g - exact).abs() <= bound,
+                    "({i},{j}): {g} vs {exact} ± {bound}"
+                );
+            }
+        }
+    }
+}
