@@ -39,6 +39,8 @@ pub(crate) struct Features {
     pub(crate) avxvnni: bool,
     /// AVX-512 BF16 (`vdpbf16ps`: bf16 pairs multiplied and added into f32).
     pub(crate) avx512bf16: bool,
+    /// AMX-TILE and AMX-BF16, with the operating system's permission to use the tiles.
+    pub(crate) amx_bf16: bool,
 }
 
 /// The instruction-set extensions the aarch64 kernels use, as this CPU has them (NEON itself
@@ -86,6 +88,7 @@ impl Cpu {
                 avx512vnni: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512vnni"),
                 avxvnni: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avxvnni"),
                 avx512bf16: !AVX2_ONLY && std::arch::is_x86_feature_detected!("avx512bf16"),
+                amx_bf16: !AVX2_ONLY && crate::bf16::amx::usable(),
             };
             let isa = if features.avx2 && features.fma {
                 Isa::Avx2

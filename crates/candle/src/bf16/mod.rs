@@ -31,6 +31,8 @@
 //! against 263 ms). Work is split over (column panel × row block) items on the current rayon
 //! pool, as in the int8 mode.
 
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod amx;
 mod tile;
 
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Shape, Tensor};
@@ -51,18 +53,28 @@ const MR: usize = 6;
 const MC: usize = 16 * MR;
 /// Products below this many multiply-adds run on the calling thread.
 const PAR_MIN_MACS: usize = 256 * 1024;
+/// Inputs of fewer values than this are rounded to bf16 on the calling thread.
+const PAR_MIN_VALUES: usize = 64 * 1024;
 /// Values smaller than this in magnitude (2^-50) are rounded to zero: then no product or
 /// partial sum is subnormal (see the module documentation).
 const TINY: f32 = f32::from_bits((127 - 50) << 23);
+
+/// The environment variable that picks a kernel other than the fastest: one of the names
+/// [`Kernel::name`] gives (`avx512-bf16` or `portable` on an AMX machine give the bits of
+/// every other machine; benchmarks compare kernels with it).
+pub(crate) const KERNEL_ENV: &str = "TITLESIM_BF16_KERNEL";
 
 /// The bf16 product kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {
     /// Portable Rust for the auto-vectoriser (any target).
     Portable,
-    /// AVX-512 BF16 intrinsics (`vdpbf16ps`, x86-64).
+    /// AVX-512 BF16 intrinsics (`vdpbf16ps`, x86-64): the portable kernel's bits.
     #[cfg(target_arch = "x86_64")]
     Avx512Bf16,
+    /// AMX tiles (`tdpbf16ps`, x86-64 on Linux): its own last bits (see `amx.rs`).
+    #[cfg(target_arch = "x86_64")]
+    Amx,
 }
 
 impl Kernel {
@@ -76,6 +88,9 @@ impl Kernel {
             if cpu.avx512f && cpu.avx512bf16 {
                 v.push(Kernel::Avx512Bf16);
             }
+            if cpu.amx_bf16 {
+                v.push(Kernel::Amx);
+            }
         }
         v
     }
@@ -87,7 +102,57 @@ impl Kernel {
             .last()
             .unwrap_or(Kernel::Portable)
     }
+
+    /// The kernel's name, as [`KERNEL_ENV`] takes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Bf16 => "avx512-bf16",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Amx => "amx",
+        }
+    }
+
+    /// The kernel [`KERNEL_ENV`] names when it is set (an error if this CPU cannot run it or
+    /// the name is unknown), else the fastest this CPU runs.
+    pub(crate) fn detect() -> CResult<Kernel> {
+        match std::env::var(KERNEL_ENV) {
+            Ok(name) if !name.trim().is_empty() => Kernel::named(name.trim()),
+            _ => Ok(Kernel::fastest()),
+        }
+    }
+
+    /// The kernel called `name`, if this CPU runs it.
+    fn named(name: &str) -> CResult<Kernel> {
+        let available = Kernel::available();
+        if let Some(k) = available.iter().find(|k| k.name() == name) {
+            return Ok(*k);
+        }
+        let why = if ["portable", "avx512-bf16", "amx"].contains(&name) {
+            "this CPU (or this build, or the operating system) cannot run it"
+        } else {
+            "no such kernel"
+        };
+        let names: Vec<&str> = available.iter().map(|k| k.name()).collect();
+        bail!(
+            "{KERNEL_ENV}={name}: {why}; bf16 kernels this CPU runs: {}",
+            names.join(", ")
+        )
+    }
+
+    /// Rows the activations are padded to a multiple of (the AMX block's).
+    fn row_multiple(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Amx => amx::ROWS,
+            _ => 1,
+        }
+    }
 }
+
+/// Input pairs are padded (with zeros) to a multiple of this: one AMX tile row.
+const PAIR_MULTIPLE: usize = 16;
 
 /// `x` rounded to bf16 (its bit pattern): to nearest, ties to even; magnitudes below [`TINY`]
 /// (subnormals included) to a zero of the same sign; NaN stays NaN (quiet).
@@ -109,20 +174,27 @@ fn pair(lo: u16, hi: u16) -> u32 {
     u32::from(lo) | (u32::from(hi) << 16)
 }
 
-/// `m` rows of `k` f32 values as rows of `kp = ceil(k / 2)` bf16 pairs (a zero pads an odd
-/// `k`).
-fn pairs(x: &[f32], m: usize, k: usize) -> Vec<u32> {
-    let kp = k.div_ceil(2);
-    let mut out = Vec::with_capacity(m * kp);
-    for row in x.chunks_exact(k.max(1)).take(m) {
-        let mut it = row.chunks_exact(2);
-        out.extend(
-            it.by_ref()
-                .map(|p| pair(round_bf16(p[0]), round_bf16(p[1]))),
-        );
-        if let [last] = it.remainder() {
-            out.push(pair(round_bf16(*last), 0));
+/// `m` rows of `k` f32 values as `rows` (≥ `m`) rows of `kp` (≥ `ceil(k / 2)`) bf16 pairs,
+/// zeros beyond.
+fn pairs(x: &[f32], m: usize, k: usize, rows: usize, kp: usize) -> Vec<u32> {
+    let mut out = vec![0u32; rows * kp];
+    if k == 0 {
+        return out;
+    }
+    let row = |(r, o): (usize, &mut [u32])| {
+        let mut it = x[r * k..(r + 1) * k].chunks_exact(2);
+        for (o, p) in o.iter_mut().zip(it.by_ref()) {
+            *o = pair(round_bf16(p[0]), round_bf16(p[1]));
         }
+        if let [last] = it.remainder() {
+            o[k / 2] = pair(round_bf16(*last), 0);
+        }
+    };
+    // Split over the pool for big inputs (a batch of 32 texts on a 1,024-wide model: ~1 MB).
+    if m * k >= PAR_MIN_VALUES {
+        out.par_chunks_mut(kp).enumerate().take(m).for_each(row);
+    } else {
+        out.chunks_mut(kp).enumerate().take(m).for_each(row);
     }
     out
 }
@@ -137,7 +209,7 @@ struct PackedBf16 {
     data: Vec<u32>,
     /// Inputs.
     k: usize,
-    /// Input pairs, `ceil(k / 2)`.
+    /// Input pairs, `ceil(k / 2)` rounded up to a multiple of [`PAIR_MULTIPLE`] (zeros).
     kp: usize,
     /// Output columns.
     n: usize,
@@ -147,7 +219,7 @@ impl PackedBf16 {
     /// Packs `[n, k]` weights (PyTorch's `[out, in]`): f32 rounded, bf16 taken as stored.
     fn new(w: &Matrix) -> PackedBf16 {
         let (n, k) = (w.rows, w.cols);
-        let kp = k.div_ceil(2);
+        let kp = k.div_ceil(2).div_ceil(PAIR_MULTIPLE) * PAIR_MULTIPLE;
         let value = |j: usize, i: usize| -> u16 {
             match &w.data {
                 Values::F32(v) => round_bf16(v[j * k + i]),
@@ -159,7 +231,7 @@ impl PackedBf16 {
         let mut data = vec![0u32; panels * kp * NR];
         for j in 0..n {
             let (p, c) = (j / NR, j % NR);
-            for s in 0..kp {
+            for s in 0..k.div_ceil(2) {
                 let hi = if 2 * s + 1 < k {
                     value(j, 2 * s + 1)
                 } else {
@@ -192,7 +264,7 @@ impl BLinear {
         Ok(BLinear {
             w: PackedBf16::new(w),
             bias,
-            kernel: Kernel::fastest(),
+            kernel: Kernel::detect()?,
         })
     }
 
@@ -207,49 +279,86 @@ impl BLinear {
         if x.len() != m * k {
             bail!("bf16 linear: {} inputs for [{m}, {k}]", x.len());
         }
-        let a = pairs(x, m, k);
-        let mut out = vec![0f32; m * n];
-        if m == 0 || n == 0 {
+        let rows = m.div_ceil(kernel.row_multiple()) * kernel.row_multiple();
+        let a = pairs(x, m, k, rows, kp);
+        // Every output is written once, by the block that computes it: no zeroing first.
+        let len = m * n;
+        let mut out: Vec<f32> = Vec::with_capacity(len);
+        let dst = OutPtr(out.as_mut_ptr());
+        // Writes rows `r0..r0 + rows` of a block's results (`acc`) into the columns of panel
+        // `p`, adding the bias. Each block writes its own rows × columns.
+        let write = |r0: usize, rows: usize, p: usize, acc: &[[f32; NR]]| {
+            let (c0, cols) = (p * NR, NR.min(n - p * NR));
+            let bias = self.bias.as_ref().map(|b| &b[c0..c0 + cols]);
+            for (r, acc) in acc.iter().enumerate().take(rows) {
+                let start = (r0 + r) * n + c0;
+                assert!(start + cols <= len);
+                // SAFETY: within the capacity (checked); each block writes its own rows ×
+                // columns (through the pointer: the memory is not initialised yet), and
+                // nothing reads them before all are written.
+                unsafe {
+                    let o = dst.get().add(start);
+                    match bias {
+                        Some(b) => {
+                            for (c, (&v, &b)) in acc.iter().zip(b).enumerate() {
+                                o.add(c).write(v + b);
+                            }
+                        }
+                        None => std::ptr::copy_nonoverlapping(acc.as_ptr(), o, cols),
+                    }
+                }
+            }
+        };
+        let par = rayon::current_num_threads() > 1 && m * kp * 2 * n >= PAR_MIN_MACS;
+        let panel = |p: usize| &self.w.data[p * kp * NR..(p + 1) * kp * NR];
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Amx {
+            let mblocks = rows / amx::ROWS;
+            let job = |item: usize| {
+                // Consecutive items share a panel, so a thread keeps its panel in cache.
+                let (p, mb) = (item / mblocks, item % mblocks);
+                let r0 = mb * amx::ROWS;
+                let mut acc = [[0f32; NR]; amx::ROWS];
+                // SAFETY: `Amx` is only offered when the CPU and the OS allow it
+                // (`Kernel::available`); `kp` is a multiple of 16 (packing), the rows were
+                // padded to a multiple of 32 above and a panel holds `kp * NR` pairs.
+                unsafe { amx::block(&a[r0 * kp..], kp, panel(p), &mut acc) };
+                write(r0, amx::ROWS.min(m - r0), p, &acc);
+            };
+            run_items(self.w.panels() * mblocks, par, job);
+            // SAFETY: the items cover every row `< m` of every panel, and each writes all `n`
+            // columns of its panel's share: all `m * n` values are written.
+            unsafe { out.set_len(len) };
             return Ok(out);
         }
-        let (len, dst) = (out.len(), OutPtr(out.as_mut_ptr()));
         let mblocks = m.div_ceil(MC);
-        let items = self.w.panels() * mblocks;
         let job = |item: usize| {
             // Consecutive items share a panel, so a thread keeps its panel in cache.
             let (p, mb) = (item / mblocks, item % mblocks);
-            let panel = &self.w.data[p * kp * NR..(p + 1) * kp * NR];
-            let (c0, cols) = (p * NR, NR.min(n - p * NR));
-            let bias = self.bias.as_ref().map(|b| &b[c0..c0 + cols]);
             let mut acc: Acc = [[0.0; NR]; MR];
             let end = m.min((mb + 1) * MC);
             let mut r0 = mb * MC;
             while r0 < end {
                 let rows = MR.min(end - r0);
-                tile(kernel, &a[r0 * kp..], kp, rows, panel, &mut acc);
-                for (r, acc) in acc.iter().enumerate().take(rows) {
-                    let start = (r0 + r) * n + c0;
-                    assert!(start + cols <= len);
-                    // SAFETY: in bounds (checked); each item writes its own rows × columns.
-                    let o = unsafe { std::slice::from_raw_parts_mut(dst.get().add(start), cols) };
-                    match bias {
-                        Some(b) => {
-                            for ((o, &v), &b) in o.iter_mut().zip(acc).zip(b) {
-                                *o = v + b;
-                            }
-                        }
-                        None => o.copy_from_slice(&acc[..cols]),
-                    }
-                }
+                tile(kernel, &a[r0 * kp..], kp, rows, panel(p), &mut acc);
+                write(r0, rows, p, &acc);
                 r0 += rows;
             }
         };
-        if items == 1 || rayon::current_num_threads() == 1 || m * kp * 2 * n < PAR_MIN_MACS {
-            (0..items).for_each(job);
-        } else {
-            (0..items).into_par_iter().for_each(job);
-        }
+        run_items(self.w.panels() * mblocks, par, job);
+        // SAFETY: as above, the items wrote all `m * n` values.
+        unsafe { out.set_len(len) };
         Ok(out)
+    }
+}
+
+/// Runs `job` on items `0..items`, on the current rayon pool when `par` (and there is more
+/// than one).
+fn run_items(items: usize, par: bool, job: impl Fn(usize) + Sync + Send) {
+    if par && items > 1 {
+        (0..items).into_par_iter().for_each(job);
+    } else {
+        (0..items).for_each(job);
     }
 }
 
@@ -276,6 +385,16 @@ mod tests {
     /// The bf16 value (bits) as f32.
     fn f(b: u16) -> f32 {
         f32::from_bits(u32::from(b) << 16)
+    }
+
+    /// Whether `k` promises `vdpbf16ps`'s bits (every kernel but AMX, see `amx.rs`).
+    fn exact(k: Kernel) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if k == Kernel::Amx {
+            return false;
+        }
+        let _ = k;
+        true
     }
 
     #[test]
@@ -354,13 +473,31 @@ mod tests {
                         .build()
                         .unwrap();
                     let got = pool.install(|| lin.run(kernel, &x, m)).unwrap();
-                    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                        assert_eq!(
-                            g.to_bits(),
-                            w.to_bits(),
-                            "{kernel:?}, {threads} threads, [{m}, {k}] x [{k}, {n}], \
-                             output {i}: {g} vs {w}"
-                        );
+                    for (i, (g, r)) in got.iter().zip(&want).enumerate() {
+                        if exact(kernel) {
+                            assert_eq!(
+                                g.to_bits(),
+                                r.to_bits(),
+                                "{kernel:?}, {threads} threads, [{m}, {k}] x [{k}, {n}], \
+                                 output {i}: {g} vs {r}"
+                            );
+                        } else {
+                            // AMX rounds its sums its own way: within k roundings of the
+                            // products' magnitudes (plus the bias's).
+                            let (row, c) = (i / n, i % n);
+                            let mag: f32 = (0..k)
+                                .map(|t| {
+                                    (f(round_bf16(x[row * k + t])) * f(round_bf16(w[c * k + t])))
+                                        .abs()
+                                })
+                                .sum::<f32>()
+                                + bias[c].abs();
+                            let tol = mag * (k + 2) as f32 * f32::EPSILON;
+                            assert!(
+                                (g - r).abs() <= tol,
+                                "{kernel:?}, [{m}, {k}] x [{k}, {n}], output {i}: {g} vs {r}"
+                            );
+                        }
                     }
                     // Each row alone gets the bits it got in the batch.
                     for i in [0, m / 2, m - 1] {
@@ -390,7 +527,7 @@ mod tests {
             let lin = BLinear::new(&Matrix::f32(w.to_vec(), 1, 4), None).unwrap();
             let r = reference(&x, 1, &w, 1, 4, &[0.0]);
             assert_eq!(r[0], want);
-            for kernel in Kernel::available() {
+            for kernel in Kernel::available().into_iter().filter(|&k| exact(k)) {
                 let got = lin.run(kernel, &x, 1).unwrap()[0];
                 assert_eq!(got.to_bits(), want.to_bits(), "{kernel:?}: {got} vs {want}");
             }
@@ -404,22 +541,40 @@ mod tests {
         let w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.1).collect();
         let x: Vec<f32> = (0..m * k).map(|_| rng.f32()).collect();
         let lin = BLinear::new(&Matrix::f32(w.clone(), n, k), None).unwrap();
-        let got = lin.run(Kernel::fastest(), &x, m).unwrap();
-        for i in 0..m {
-            for j in 0..n {
-                let (mut exact, mut bound) = (0f64, 0f64);
-                for t in 0..k {
-                    let (a, b) = (x[i * k + t] as f64, w[j * k + t] as f64);
-                    exact += a * b;
-                    // Each factor off by at most 2^-9 of itself, the sum by k roundings.
-                    bound += (a * b).abs() * (2.0 * 2f64.powi(-9) + k as f64 * 2f64.powi(-24));
+        for kernel in Kernel::available() {
+            let got = lin.run(kernel, &x, m).unwrap();
+            for i in 0..m {
+                for j in 0..n {
+                    let (mut exact, mut bound) = (0f64, 0f64);
+                    for t in 0..k {
+                        let (a, b) = (x[i * k + t] as f64, w[j * k + t] as f64);
+                        exact += a * b;
+                        // Each factor off by at most 2^-9 of itself, the sum by k roundings.
+                        bound += (a * b).abs() * (2.0 * 2f64.powi(-9) + k as f64 * 2f64.powi(-24));
+                    }
+                    let g = got[i * n + j] as f64;
+                    assert!(
+                        (g - exact).abs() <= bound,
+                        "{kernel:?} ({i},{j}): {g} vs {exact} ± {bound}"
+                    );
                 }
-                let g = got[i * n + j] as f64;
-                assert!(
-                    (g - exact).abs() <= bound,
-                    "({i},{j}): {g} vs {exact} ± {bound}"
-                );
             }
+        }
+    }
+
+    #[test]
+    fn kernels_are_found_by_name_and_unknown_or_missing_ones_are_refused() {
+        for k in Kernel::available() {
+            assert_eq!(Kernel::named(k.name()).unwrap(), k);
+        }
+        let e = Kernel::named("amx2").unwrap_err().to_string();
+        assert!(
+            e.contains("TITLESIM_BF16_KERNEL=amx2: no such kernel") && e.contains("portable"),
+            "{e}"
+        );
+        if !Kernel::available().iter().any(|k| k.name() == "amx") {
+            let e = Kernel::named("amx").unwrap_err().to_string();
+            assert!(e.contains("cannot run it"), "{e}");
         }
     }
 }

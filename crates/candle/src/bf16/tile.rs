@@ -97,5 +97,9 @@ pub(super) fn tile(
                 _ => tile_avx512::<MR>(a, kp, panel, acc),
             }
         },
+        // AMX runs whole blocks (`amx.rs`), never this micro-tile; should a caller pass it,
+        // the portable kernel gives correct results.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Amx => tile_portable(a, kp, rows, panel, acc),
     }
 }
