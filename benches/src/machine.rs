@@ -12,7 +12,7 @@ pub struct CpuInfo {
     pub model: String,
     /// Logical cores visible to this process.
     pub logical_cores: usize,
-    /// Detected features (x86: avx2, fma, avx512f, avx512_vnni, avx512_bf16; aarch64: neon,
+    /// Detected features (x86: avx2, fma, avx512f, avx512_vnni, avx512_bf16, amx_bf16; aarch64: neon,
     /// dotprod, i8mm, bf16, sve).
     pub features: Vec<String>,
     /// Why this process looks emulated (e.g. an aarch64 build under qemu-user on an x86-64
@@ -53,6 +53,20 @@ pub fn host_kind(arch: &str, features: &[String], avx2_only_build: bool) -> Stri
     }
 }
 
+/// Whether the CPU has AMX-TILE and AMX-BF16 (CPUID leaf 7: EDX bits 24 and 22), which the
+/// candle bf16 mode runs on when Linux grants the tiles.
+#[cfg(target_arch = "x86_64")]
+fn amx_bf16() -> bool {
+    let edx = std::arch::x86_64::__cpuid_count(7, 0).edx;
+    (edx >> 22) & 1 == 1 && (edx >> 24) & 1 == 1
+}
+
+/// 32-bit x86 has no AMX.
+#[cfg(target_arch = "x86")]
+fn amx_bf16() -> bool {
+    false
+}
+
 /// Why a process of architecture `arch` that reads `cpuinfo` as `/proc/cpuinfo` is emulated,
 /// if it is: qemu-user passes the host's file through, so an aarch64 process that sees an
 /// x86 `flags` line (or an x86-64 one that sees ARM's `CPU implementer`) runs on another
@@ -88,6 +102,7 @@ pub fn cpu_info() -> CpuInfo {
             ("avx512_vnni", std::is_x86_feature_detected!("avx512vnni")),
             ("avx_vnni", std::is_x86_feature_detected!("avxvnni")),
             ("avx512_bf16", std::is_x86_feature_detected!("avx512bf16")),
+            ("amx_bf16", amx_bf16()),
         ];
         features.extend(checks.iter().filter(|c| c.1).map(|c| c.0.to_string()));
     }

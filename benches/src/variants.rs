@@ -96,6 +96,17 @@ pub fn all_variants() -> Vec<Variant> {
                 st,
             )
         },
+        Variant {
+            dtype: Some("bf16"),
+            ..v(
+                "all-MiniLM-L6-v2",
+                "all-MiniLM-L6-v2",
+                Candle,
+                "safetensors f32 → bf16 at load",
+                false,
+                st,
+            )
+        },
         v(
             "all-MiniLM-L6-v2",
             "all-MiniLM-L6-v2",
@@ -163,6 +174,17 @@ pub fn all_variants() -> Vec<Variant> {
                 own,
             )
         },
+        Variant {
+            dtype: Some("bf16"),
+            ..v(
+                "bge-small-en-v1.5 (random)",
+                "synthetic/bge-small-en-v1.5-random",
+                Candle,
+                "safetensors f32 → bf16 at load",
+                false,
+                own,
+            )
+        },
         v(
             "bge-small-en-v1.5 (random)",
             "synthetic/bge-small-en-v1.5-random",
@@ -194,6 +216,17 @@ pub fn all_variants() -> Vec<Variant> {
                 "synthetic/Qwen3-Embedding-0.6B-random",
                 Candle,
                 "safetensors bf16 → int8 at load (q/k/v f32)",
+                true,
+                own,
+            )
+        },
+        Variant {
+            dtype: Some("bf16"),
+            ..v(
+                "Qwen3-Embedding-0.6B (random)",
+                "synthetic/Qwen3-Embedding-0.6B-random",
+                Candle,
+                "safetensors bf16, bf16 compute",
                 true,
                 own,
             )

@@ -20,10 +20,10 @@
 //!   normalisation and attention stay f32. A text's vector does not depend on its batch. See
 //!   the `quant` module and the README for accuracy and speed.
 //! * `bf16`: every dense layer rounds its weights (at load) and inputs (per call) to bfloat16
-//!   and accumulates in f32, with the arithmetic of AVX-512 BF16's `vdpbf16ps` (the
-//!   instruction where the CPU has it, else portable code giving the same bits). Cosine to
-//!   f32 ≥ 0.9999 on the tested models; half the weight memory. See the `bf16` module and the
-//!   README for when it pays.
+//!   and accumulates in f32: on AMX tiles where the CPU and OS allow it (fastest; its own last
+//!   bits), else with the arithmetic of AVX-512 BF16's `vdpbf16ps` (the instruction, or
+//!   portable code giving the same bits). Cosine to f32 ≥ 0.9999 on the tested models; half
+//!   the weight memory. See the `bf16` module and the README for when it pays.
 //!
 //! The backend only turns a [`TokenBatch`] into token states; tokenisation, pooling and
 //! normalisation happen once, in [`titlesim_core::TransformerEmbedder`].
@@ -46,7 +46,7 @@
 //! * [`bert`], [`qwen3`]: each architecture's `Config`, loading and forward pass; both
 //!   implement the crate's internal `Encoder` trait, and [`CandleBackend::load`] picks the
 //!   architecture in one place.
-//! * `layers`: what both share (dense layers in f32 or int8, the weights they are built from,
+//! * `layers`: what both share (dense layers in f32, int8 or bf16, the weights they are built from,
 //!   the embedding lookup, the check of a batch's ids); `weights`: reading safetensors.
 //! * `ops/`: the f32 kernels (normalisation, element-wise, attention, the f32 dense layer);
 //!   `quant/`: the int8 dense layer and its kernels; `bf16/`: the bf16 dense layer and its

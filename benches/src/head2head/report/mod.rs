@@ -176,7 +176,7 @@ impl Report {
 
     /// Our fastest backend with parity ≥ 1.3× the baseline at batch 32 and ≥ 2× at batch 1.
     fn fastest_targets(&self, base: &Row, base_name: &str) -> Vec<Target> {
-        let ours: Vec<&Row> = ["candle", "candle-int8", "ort", "tract"]
+        let ours: Vec<&Row> = ["candle", "candle-int8", "candle-bf16", "ort", "tract"]
             .iter()
             .filter_map(|b| self.ok(&format!("all-MiniLM-L6-v2@{b}")))
             .collect();
@@ -242,6 +242,7 @@ impl Report {
         for (id, backend, dtype) in [
             ("candle", "candle", "f32"),
             ("candle-int8", "candle", "int8"),
+            ("candle-bf16", "candle", "bf16"),
             ("ort", "ort", "f32"),
             ("tract", "tract", "f32"),
         ] {

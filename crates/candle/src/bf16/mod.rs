@@ -18,18 +18,29 @@
 //!   applies, and the portable kernel's fused multiply-add (one rounding of an exact product
 //!   plus the sum) gives the instruction's bits. Then the bias is added.
 //!
-//! Kernels (`tile.rs`): AVX-512 BF16 (`vdpbf16ps`, 32 multiply-adds per instruction; Intel
-//! Cooper Lake, Sapphire Rapids and later, AMD Zen 4 and later) where the CPU has it, else
-//! portable Rust for the auto-vectoriser (compiled for AVX2 as well as the baseline). Both give
-//! the same bits, so a model in bf16 gives the same vectors on every machine.
+//! Kernels, the fastest this CPU runs unless [`KERNEL_ENV`] names another:
 //!
-//! When it pays: it reads half the weight bytes of f32, but on the Xeon measured
-//! (benches/README.md, 2026-12-05 evening) `vdpbf16ps` retires one instruction every two
-//! cycles, half the multiply-adds per cycle of two f32 FMAs, so products with many rows are
-//! slower than the f32 mode's (all-MiniLM-L6-v2 at batch 32: 1.66× its time), while products
-//! that stream a large model's weights for few rows are faster (Qwen3-0.6B, one title: 142
-//! against 263 ms). Work is split over (column panel × row block) items on the current rayon
-//! pool, as in the int8 mode.
+//! * AMX (`amx.rs`: `tdpbf16ps` on 16 × 16 tiles, 8,192 multiply-adds per instruction; Intel
+//!   Sapphire Rapids and later, on Linux): the fastest by far, but its sums round in its own
+//!   (unspecified) way, so its last bits differ from the other kernels' (a text still gets the
+//!   same vector in any batch).
+//! * AVX-512 BF16 (`tile.rs`: `vdpbf16ps`, 32 multiply-adds per instruction; Intel Cooper
+//!   Lake, Sapphire Rapids and later, AMD Zen 4 and later).
+//! * Portable Rust for the auto-vectoriser (`tile.rs`, compiled for AVX2 as well as the
+//!   baseline; NEON on aarch64).
+//!
+//! The last two give the same bits, so with them a model in bf16 gives the same vectors on
+//! every machine.
+//!
+//! When it pays (benches/README.md, 2026-12-05 evening, a two-core Xeon with AMX): with AMX,
+//! always: all-MiniLM-L6-v2 1.33 against f32's 1.50 ms per title at batch 32 and 1.70 against
+//! 2.93 at batch 1; Qwen3-0.6B 1.88 against 3.02 s per batch of 32 and 71 against 290 ms for
+//! one title. Without AMX, `vdpbf16ps` retires one instruction every two cycles there, half
+//! the multiply-adds per cycle of two f32 FMAs, so products with many rows are slower than
+//! f32 (all-MiniLM-L6-v2 at batch 32: 1.7× its time), while products that stream a large
+//! model's weights for few rows are faster (Qwen3-0.6B, one title: 138–142 against 248–263 ms
+//! for its bf16 checkpoint in f32). Work is split over (column panel × row block) items on
+//! the current rayon pool, as in the int8 mode.
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod amx;

@@ -144,7 +144,7 @@ pub struct ModelArgs {
     pub append_eos: Option<bool>,
 
     /// Compute precision: f32, or int8 or bf16 on the candle backend (ort and tract refuse
-    /// them; bf16 pays only for large models at small batches, see the README)
+    /// them; bf16 is fastest on CPUs with AMX, see the README)
     /// [default: f32].
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<Dtype>,
