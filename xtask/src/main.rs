@@ -39,7 +39,7 @@ enum Cmd {
     Test(test::TestArgs),
     /// Head-to-head benchmark of the backends (and Python peers): writes reports/bench/.
     Bench(bench::BenchArgs),
-    /// Cross-build titlesim-candle's unit, int8 and tiny-fixture tests for aarch64 and run
+    /// Cross-build titlesim-candle's unit, dtypes (int8, bf16) and tiny-fixture tests for aarch64 and run
     /// them under qemu-aarch64 on several CPU models (installs the target and tools).
     Cross(cross::CrossArgs),
 }

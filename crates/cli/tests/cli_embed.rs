@@ -268,40 +268,46 @@ fn qwen3_folder_without_eos_is_refused_then_fixed_by_append_eos() {
     }
 }
 
-/// `--dtype int8` runs candle's int8 mode (close to, not equal to, the f32 reference); the
-/// ONNX backends, which run the file's own precision, refuse it instead of ignoring it.
+/// `--dtype int8` and `--dtype bf16` run candle's reduced-precision modes (close to, not equal
+/// to, the f32 reference); the ONNX backends, which run the file's own precision, refuse them
+/// instead of ignoring them.
 #[test]
 #[cfg(all(feature = "candle", feature = "tract"))]
-fn dtype_int8_on_candle_and_refused_by_onnx_backends() {
+fn dtype_int8_and_bf16_on_candle_and_refused_by_onnx_backends() {
     let r = reference("tiny-bert-cls");
     let input = r.texts.join("\n") + "\n";
     let folder = fixture("tiny-bert-cls");
     let model = folder.to_str().unwrap();
-    let out = titlesim(
-        &["embed", "--model", model, "--dtype", "int8"],
-        Some(input.as_bytes()),
-    );
-    let rows = parse(&ok(&out));
-    assert_eq!(rows.len(), r.embeddings.len());
-    let mut exact = true;
-    for (i, ((_, v), want)) in rows.iter().zip(&r.embeddings).enumerate() {
-        let c = cosine(v, want);
-        assert!(c >= 0.999, "text {i}: cosine {c}");
-        exact &= max_abs_diff(v, want) <= 1e-6;
-    }
-    assert!(!exact, "int8 gave the f32 vectors: the dtype was ignored");
+    for (dtype, min_cos) in [("int8", 0.999), ("bf16", 0.9999)] {
+        let out = titlesim(
+            &["embed", "--model", model, "--dtype", dtype],
+            Some(input.as_bytes()),
+        );
+        let rows = parse(&ok(&out));
+        assert_eq!(rows.len(), r.embeddings.len());
+        let mut exact = true;
+        for (i, ((_, v), want)) in rows.iter().zip(&r.embeddings).enumerate() {
+            let c = cosine(v, want);
+            assert!(c >= min_cos, "{dtype}, text {i}: cosine {c}");
+            exact &= max_abs_diff(v, want) <= 1e-6;
+        }
+        assert!(
+            !exact,
+            "{dtype} gave the f32 vectors: the dtype was ignored"
+        );
 
-    let err = fails(&titlesim(
-        &[
-            "embed",
-            "--model",
-            model,
-            "--backend",
-            "tract",
-            "--dtype",
-            "int8",
-        ],
-        Some(input.as_bytes()),
-    ));
-    assert!(err.contains("tract") && err.contains("int8"), "{err}");
+        let err = fails(&titlesim(
+            &[
+                "embed",
+                "--model",
+                model,
+                "--backend",
+                "tract",
+                "--dtype",
+                dtype,
+            ],
+            Some(input.as_bytes()),
+        ));
+        assert!(err.contains("tract") && err.contains(dtype), "{err}");
+    }
 }

@@ -121,6 +121,18 @@ def test_bad_texts_raise(texts, error, message):
         model.encode(texts)
 
 
+def test_bf16_is_close_to_f32_but_not_f32():
+    texts = ["USB C Cable 2 Pack", "Stainless steel water bottle", ""]
+    f32 = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1).encode(texts)
+    bf16 = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1, dtype="bf16").encode(texts)
+    assert bf16.shape == f32.shape and bf16.dtype == f32.dtype
+    cos = (bf16 * f32).sum(axis=1) / (
+        (bf16 * bf16).sum(axis=1) ** 0.5 * (f32 * f32).sum(axis=1) ** 0.5
+    )
+    assert cos.min() >= 0.9999, cos
+    assert abs(bf16 - f32).max() > 1e-6, "bf16 gave the f32 vectors: the dtype was ignored"
+
+
 def test_loading_errors_are_typed(tmp_path):
     with pytest.raises(titlesim.ModelError, match="not found"):
         titlesim.Model(tmp_path / "nothing-here")
@@ -130,6 +142,8 @@ def test_loading_errors_are_typed(tmp_path):
         titlesim.Model(FIXTURES / "tiny-bert-mean", threads=0)
     with pytest.raises(titlesim.BackendError, match="int8"):
         titlesim.Model(FIXTURES / "tiny-bert-mean", backend="tract", dtype="int8")
+    with pytest.raises(titlesim.BackendError, match="bf16"):
+        titlesim.Model(FIXTURES / "tiny-bert-mean", backend="ort", dtype="bf16")
     # Every titlesim exception is a titlesim.Error; config errors are also ValueErrors.
     assert issubclass(titlesim.ConfigError, ValueError)
     assert issubclass(titlesim.StoreError, titlesim.Error)

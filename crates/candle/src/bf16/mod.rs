@@ -1,6 +1,6 @@
 //! The bf16 compute mode (`BackendOptions::dtype = "bf16"`): dense layers whose weights and
-//! inputs are rounded to bfloat16 and multiplied with f32 accumulation, as AVX-512 BF16's
-//! `vdpbf16ps` does it.
+//! inputs are rounded to bfloat16 and multiplied with f32 accumulation, on AMX tiles or as
+//! AVX-512 BF16's `vdpbf16ps` does it.
 //!
 //! * **Weights** are rounded to bf16 once, at load (a bf16 checkpoint's values are taken as
 //!   they are), and packed into panels of [`NR`] output columns × pairs of inputs, the layout
@@ -8,7 +8,8 @@
 //!   `2p + 1` (high half). Half the memory of f32 weights.
 //! * **Inputs** are rounded to bf16 on every call, per value (round to nearest, ties to even),
 //!   so a text's result does not depend on its batch.
-//! * **Products**: for each output, over the input pairs in order, `acc += x[2p+1] w[2p+1]`
+//! * **Products** (all kernels but AMX, whose sums round its own way: `amx.rs`): for each
+//!   output, over the input pairs in order, `acc += x[2p+1] w[2p+1]`
 //!   then `acc += x[2p] w[2p]`, each addition rounded to f32 (to nearest even) and a subnormal
 //!   result flushed to zero: exactly what `vdpbf16ps` does (checked against the hardware in
 //!   `tests`). Every value with magnitude below 2^-50 is rounded to zero (nothing an embedding
@@ -33,8 +34,8 @@
 //! every machine.
 //!
 //! When it pays (benches/README.md, 2026-12-05 evening, a two-core Xeon with AMX): with AMX,
-//! always: all-MiniLM-L6-v2 1.33 against f32's 1.50 ms per title at batch 32 and 1.70 against
-//! 2.93 at batch 1; Qwen3-0.6B 1.88 against 3.02 s per batch of 32 and 71 against 290 ms for
+//! always: all-MiniLM-L6-v2 0.95 against f32's 1.55 ms per title at batch 32 and 1.64 against
+//! 2.89 at batch 1; Qwen3-0.6B 1.88 against 3.02 s per batch of 32 and 71 against 290 ms for
 //! one title. Without AMX, `vdpbf16ps` retires one instruction every two cycles there, half
 //! the multiply-adds per cycle of two f32 FMAs, so products with many rows are slower than
 //! f32 (all-MiniLM-L6-v2 at batch 32: 1.7× its time), while products that stream a large
