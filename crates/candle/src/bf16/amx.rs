@@ -9,8 +9,8 @@
 //! other kernels' in the last bits. They still do not depend on the batch: each output is the
 //! same sequence of tile instructions on the same row and column, whatever the other rows
 //! hold (tested), which is the guarantee titlesim gives on one machine. Set
-//! `TITLESIM_BF16_KERNEL=avx512-bf16` (or `portable`) for vectors that match every other
-//! machine's bit for bit.
+//! `TITLESIM_BF16_KERNEL=avx512-bf16` (or `portable`) for dense-layer results that match
+//! every other machine's bit for bit.
 //!
 //! The tiles: C0..C3 (`tmm0`-`tmm3`) hold a 32-row × 32-column block of outputs as four
 //! 16 × 16 tiles; per step of 16 input pairs, A0/A1 (`tmm4`, `tmm5`) load 16 rows of the

@@ -30,7 +30,7 @@
 //! * Portable Rust for the auto-vectoriser (`tile.rs`, compiled for AVX2 as well as the
 //!   baseline; NEON on aarch64).
 //!
-//! The last two give the same bits, so with them a model in bf16 gives the same vectors on
+//! The last two give the same bits, so with them a dense layer gives the same results on
 //! every machine.
 //!
 //! When it pays (benches/README.md, 2026-12-05 evening, a two-core Xeon with AMX): with AMX,
