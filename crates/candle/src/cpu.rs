@@ -2,7 +2,8 @@
 //!
 //! The kernels are compiled for the target's baseline and, on x86-64, also for wider
 //! instruction sets; which build runs is decided at run time from what [`features`] found
-//! (AVX2, FMA, AVX-512F/BW, AVX-512 VNNI, AVX-VNNI and AVX-512 BF16, asked once). On aarch64 NEON is the baseline, and
+//! (AVX2, FMA, AVX-512F/BW, AVX-512 VNNI, AVX-VNNI, AVX-512 BF16 and AMX-BF16 with the
+//! operating system's permission, asked once). On aarch64 NEON is the baseline, and
 //! the int8 kernels also come in builds for the dot-product (`sdot`) and int8 matrix
 //! (`usmmla`) extensions, chosen the same way. Other targets run the portable builds only.
 //!

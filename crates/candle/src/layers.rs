@@ -1,6 +1,6 @@
 //! Building blocks the architectures share: dense layers in the model's precision (f32, int8
-//! or bf16) and the
-//! weights they are built from, the embedding lookup, and the check of a batch's ids.
+//! or bf16) and the weights they are built from, the embedding lookup, and the check of a
+//! batch's ids.
 
 use candle_core::Tensor;
 use titlesim_core::{Error, Result};
@@ -20,7 +20,7 @@ pub(crate) enum Precision {
     F32,
     /// int8 weights, dynamically quantised u8 activations, i32 accumulation.
     Int8,
-    /// bf16 weights and inputs, f32 accumulation (`vdpbf16ps`'s arithmetic).
+    /// bf16 weights and inputs, f32 accumulation (AMX tiles, or `vdpbf16ps`'s arithmetic).
     Bf16,
 }
 
