@@ -130,6 +130,53 @@ pub(crate) fn isa() -> Isa {
     cpu().isa
 }
 
+/// The kernel a `TITLESIM_*_KERNEL` switch picks from `available` (this CPU's kernels,
+/// slowest first): the fastest when the variable `env` is unset or empty, else the one
+/// `name` calls what it says ([`kernel_named`]).
+pub(crate) fn kernel_from_env<K: Copy>(
+    env: &str,
+    available: &[K],
+    name: fn(K) -> &'static str,
+    known: &[&str],
+    cannot: &str,
+) -> candle_core::Result<K> {
+    match std::env::var(env) {
+        Ok(v) if !v.trim().is_empty() => {
+            kernel_named(env, v.trim(), available, name, known, cannot)
+        }
+        _ => match available.last() {
+            Some(k) => Ok(*k),
+            None => candle_core::bail!("{env}: no kernel available"),
+        },
+    }
+}
+
+/// The kernel of `available` called `wanted`, else an error that says whether the name is
+/// unknown (not in `known`, the kernels of every architecture) or `cannot` be run here, and
+/// names the kernels this CPU runs.
+pub(crate) fn kernel_named<K: Copy>(
+    env: &str,
+    wanted: &str,
+    available: &[K],
+    name: fn(K) -> &'static str,
+    known: &[&str],
+    cannot: &str,
+) -> candle_core::Result<K> {
+    if let Some(k) = available.iter().find(|&&k| name(k) == wanted) {
+        return Ok(*k);
+    }
+    let why = if known.contains(&wanted) {
+        cannot
+    } else {
+        "no such kernel"
+    };
+    let names: Vec<&str> = available.iter().map(|&k| name(k)).collect();
+    candle_core::bail!(
+        "{env}={wanted}: {why}; kernels this CPU runs: {}",
+        names.join(", ")
+    )
+}
+
 /// Defines `fn $name(args)` whose body is compiled once for the baseline target and, on
 /// x86-64, once more with AVX2+FMA enabled; the call picks the build the CPU supports.
 macro_rules! simd_dispatch {

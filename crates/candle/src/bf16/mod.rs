@@ -76,6 +76,12 @@ const TINY: f32 = f32::from_bits((127 - 50) << 23);
 /// every other machine; benchmarks compare kernels with it).
 pub(crate) const KERNEL_ENV: &str = "TITLESIM_BF16_KERNEL";
 
+/// Every bf16 kernel's name (a name from this list that this CPU cannot run is refused as
+/// such, not as unknown).
+const KNOWN: &[&str] = &["portable", "avx512-bf16", "amx"];
+/// Why a known kernel is refused (AMX also needs the operating system's permission).
+const CANNOT: &str = "this CPU (or this build, or the operating system) cannot run it";
+
 /// The bf16 product kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {
@@ -107,14 +113,6 @@ impl Kernel {
         v
     }
 
-    /// The fastest kernel this CPU runs.
-    pub(crate) fn fastest() -> Kernel {
-        Kernel::available()
-            .into_iter()
-            .last()
-            .unwrap_or(Kernel::Portable)
-    }
-
     /// The kernel's name, as [`KERNEL_ENV`] takes it.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -129,27 +127,25 @@ impl Kernel {
     /// The kernel [`KERNEL_ENV`] names when it is set (an error if this CPU cannot run it or
     /// the name is unknown), else the fastest this CPU runs.
     pub(crate) fn detect() -> CResult<Kernel> {
-        match std::env::var(KERNEL_ENV) {
-            Ok(name) if !name.trim().is_empty() => Kernel::named(name.trim()),
-            _ => Ok(Kernel::fastest()),
-        }
+        crate::cpu::kernel_from_env(
+            KERNEL_ENV,
+            &Kernel::available(),
+            Kernel::name,
+            KNOWN,
+            CANNOT,
+        )
     }
 
     /// The kernel called `name`, if this CPU runs it.
+    #[cfg(test)]
     fn named(name: &str) -> CResult<Kernel> {
-        let available = Kernel::available();
-        if let Some(k) = available.iter().find(|k| k.name() == name) {
-            return Ok(*k);
-        }
-        let why = if ["portable", "avx512-bf16", "amx"].contains(&name) {
-            "this CPU (or this build, or the operating system) cannot run it"
-        } else {
-            "no such kernel"
-        };
-        let names: Vec<&str> = available.iter().map(|k| k.name()).collect();
-        bail!(
-            "{KERNEL_ENV}={name}: {why}; bf16 kernels this CPU runs: {}",
-            names.join(", ")
+        crate::cpu::kernel_named(
+            KERNEL_ENV,
+            name,
+            &Kernel::available(),
+            Kernel::name,
+            KNOWN,
+            CANNOT,
         )
     }
 

@@ -1,13 +1,24 @@
 //! The int8 product kernels, and which of them this CPU runs (from the features
 //! [`crate::cpu`] detected, or the one `TITLESIM_INT8_KERNEL` names).
 
-use candle_core::bail;
-
 use super::CResult;
 
 /// The environment variable that picks a kernel other than the fastest, to compare kernels
 /// on one machine (benchmarks): one of the names [`Kernel::name`] gives.
 pub(crate) const KERNEL_ENV: &str = "TITLESIM_INT8_KERNEL";
+
+/// Every kernel's name, on any architecture (a name from this list that this CPU cannot run
+/// is refused as such, not as unknown).
+const KNOWN: &[&str] = &[
+    "portable",
+    "avx2",
+    "avx-vnni",
+    "avx512-vnni",
+    "dotprod",
+    "i8mm",
+];
+/// Why a known kernel is refused.
+const CANNOT: &str = "this CPU (or this build) cannot run it";
 
 /// The integer product kernels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +77,17 @@ impl Kernel {
     /// The kernel the int8 layers run: the one [`KERNEL_ENV`] names when it is set (an error
     /// if this CPU cannot run it or the name is unknown), else the fastest this CPU runs.
     pub(super) fn detect() -> CResult<Kernel> {
-        match std::env::var(KERNEL_ENV) {
-            Ok(name) if !name.trim().is_empty() => Kernel::named(name.trim()),
-            _ => Ok(Kernel::fastest()),
-        }
+        crate::cpu::kernel_from_env(
+            KERNEL_ENV,
+            &Kernel::available(),
+            Kernel::name,
+            KNOWN,
+            CANNOT,
+        )
     }
 
-    /// The fastest kernel this CPU runs.
+    /// The fastest kernel this CPU runs (the tests; the layers go through [`Kernel::detect`]).
+    #[cfg(test)]
     pub(super) fn fastest() -> Kernel {
         Kernel::available()
             .into_iter()
@@ -81,28 +96,15 @@ impl Kernel {
     }
 
     /// The kernel called `name`, if this CPU runs it.
+    #[cfg(test)]
     fn named(name: &str) -> CResult<Kernel> {
-        let available = Kernel::available();
-        if let Some(k) = available.iter().find(|k| k.name() == name) {
-            return Ok(*k);
-        }
-        let names: Vec<&str> = available.iter().map(|k| k.name()).collect();
-        let known = [
-            "portable",
-            "avx2",
-            "avx-vnni",
-            "avx512-vnni",
-            "dotprod",
-            "i8mm",
-        ];
-        let why = if known.contains(&name) {
-            "this CPU (or this build) cannot run it"
-        } else {
-            "no such kernel"
-        };
-        bail!(
-            "{KERNEL_ENV}={name}: {why}; kernels this CPU runs: {}",
-            names.join(", ")
+        crate::cpu::kernel_named(
+            KERNEL_ENV,
+            name,
+            &Kernel::available(),
+            Kernel::name,
+            KNOWN,
+            CANNOT,
         )
     }
 
