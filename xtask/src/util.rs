@@ -9,10 +9,16 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-/// The workspace root (the folder above `xtask/`).
+/// The workspace root (the folder above `xtask/`). `cargo run` (and so `cargo xtask`) sets
+/// `CARGO_MANIFEST_DIR` for the process it starts: that names the checkout being run. The path
+/// compiled in is only the fallback, because with one target folder shared by two checkouts
+/// cargo may reuse a binary built in the other (it was: a bench in one clone built the other).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    dir.parent()
         .expect("xtask lives one folder below the workspace root")
         .to_path_buf()
 }
