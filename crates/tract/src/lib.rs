@@ -30,6 +30,10 @@
 //!   alignment, which moves with the batch's padded length and the text's place in it; after
 //!   optimisation every f32 softmax over the last axis is swapped for one that sums in row
 //!   order (`src/row_softmax.rs`, which explains the cause).
+//! - **x86 vector state**: tract's assembly matrix kernels leave the AVX registers' upper
+//!   halves dirty, which slows every SSE instruction after them on Intel CPUs (half of the
+//!   plan's time on all-MiniLM); the plan runs with a `vzeroupper` after each operation
+//!   (`src/vector_state.rs`).
 //! - **Concurrency**: the optimised plan is shared; each call runs in its own state, so callers
 //!   never wait for each other.
 #![deny(missing_docs)]
@@ -37,6 +41,7 @@
 mod compat;
 mod fast_add;
 mod row_softmax;
+mod vector_state;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -442,7 +447,8 @@ impl TractBackend {
         let inputs = self.inputs(batch)?;
         let out = self
             .plan
-            .run(inputs)
+            .spawn()
+            .and_then(|mut state| state.run_plan_with_eval(inputs, vector_state::eval_node))
             .map_err(|e| self.run_failed(&format!("{e:#}")))?;
         self.read_output(out)
     }
@@ -481,7 +487,7 @@ impl TractBackend {
             state
                 .run_plan_with_eval(inputs, |ctx, st, node, input| {
                     let t = std::time::Instant::now();
-                    let out = tract_onnx::tract_core::plan::eval(ctx, st, node, input);
+                    let out = vector_state::eval_node(ctx, st, node, input);
                     times.push(NodeTime {
                         node: node.name.clone(),
                         op: node.op.name().to_string(),
@@ -525,8 +531,64 @@ impl Backend for TractBackend {
 mod tests {
     use super::*;
     use std::time::Instant;
-    use titlesim_core::{EmbedOptions, TransformerEmbedder};
-    use titlesim_test_support::{real_model, threads, workspace};
+    use titlesim_core::{EmbedOptions, TextTokenizer, TransformerEmbedder};
+    use titlesim_test_support::{fixture, real_model, strings, threads, workspace};
+
+    /// After every operation the AVX registers' upper halves are clean (see `vector_state`),
+    /// where tract's own evaluation leaves them dirty after its assembly matrix kernels. x86_64
+    /// CPUs that cannot report the register state (no `XGETBV` with `ECX = 1`) skip it.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn every_operation_leaves_the_vector_registers_upper_halves_clean() {
+        if vector_state::upper_halves_in_use().is_none() {
+            eprintln!("skipped: this CPU does not report its register state");
+            return;
+        }
+        let spec = ModelSpec::from_folder("tiny-bert-mean", &fixture("tiny-bert-mean")).unwrap();
+        let backend = TractBackend::load(&spec, &threads(1)).unwrap();
+        let tok = TextTokenizer::from_spec(&spec).unwrap();
+        let encoded = tok
+            .encode(&strings(&[
+                "red shoes",
+                "a blue cotton shirt for men",
+                "mug",
+            ]))
+            .unwrap();
+        let (_, batch) = tok.batches(&encoded, 3).remove(0);
+        // The operations after which the upper halves are in use, evaluated with or without
+        // the clean-up.
+        let dirty_after = |clean: bool| {
+            let mut dirty = Vec::new();
+            let mut state = backend.plan.spawn().unwrap();
+            state
+                .run_plan_with_eval(backend.inputs(&batch).unwrap(), |ctx, st, node, input| {
+                    let out = if clean {
+                        vector_state::eval_node(ctx, st, node, input)
+                    } else {
+                        tract_onnx::tract_core::plan::eval(ctx, st, node, input)
+                    };
+                    if vector_state::upper_halves_in_use() == Some(true) {
+                        dirty.push(format!("{} ({})", node.name, node.op.name()));
+                    }
+                    out
+                })
+                .unwrap();
+            dirty
+        };
+        let raw = dirty_after(false);
+        assert!(
+            raw.iter().any(|n| n.contains("MatMul")),
+            "tract's own evaluation left no matrix product dirty ({raw:?}): this check cannot \
+             see what it guards against on this CPU"
+        );
+        let cleaned = dirty_after(true);
+        assert!(
+            cleaned.is_empty(),
+            "{} operations left the upper halves in use, the first: {:?}",
+            cleaned.len(),
+            &cleaned[..cleaned.len().min(3)]
+        );
+    }
 
     /// What the row-order softmax costs beside tract's own on all-MiniLM-L6-v2: 1,000 titles of
     /// `data/bench_titles.txt`, batch 32, one thread, the two interleaved, best of 5. A
