@@ -36,7 +36,7 @@
 //! kernels behind candle's CPU `matmul`) with the pool's size, and the other kernels split
 //! their rows on the same pool. A batch of at most 64 token rows keeps the pool's other threads
 //! spinning for work through the pass (its steps are too short to pay a wake-up each), unless
-//! [`SPIN_ENV`] says `0`. candle's own `matmul` and element-wise ops are not used on the
+//! [`BackendOptions::spin`] is `false` (or, with it unset, [`SPIN_ENV`] says `0`). candle's own `matmul` and element-wise ops are not used on the
 //! hot path: candle 0.11 sizes their parallelism from the machine (a global pool for
 //! element-wise ops; the number of physical cores, read from `/proc/cpuinfo` on every product,
 //! for `matmul`), not from the budget. See the `ops` module.
@@ -93,14 +93,20 @@ use crate::weights::Weights;
 const SPIN_MAX_ROWS: usize = 64;
 
 /// The environment variable that turns the spinning of small batches off (`0`, `off`,
-/// `false`) or on (`1`, `on`, `true`; the default), read when a model is loaded. Spinning
+/// `false`) or on (`1`, `on`, `true`; the default), read when a model is loaded whose
+/// [`BackendOptions::spin`] is unset (a configuration's `spin`, the CLI's `--spin`, Python's
+/// `spin=`: those win over the variable). Spinning
 /// made a batch of one title 13–26% faster on an otherwise idle machine; with every core busy
 /// with other work, runs varied too widely to call (benches/README.md, 2026-12-05): turn it
 /// off where titlesim shares its cores.
 pub const SPIN_ENV: &str = "TITLESIM_CANDLE_SPIN";
 
-/// Whether small batches spin (see [`SPIN_ENV`]): the variable's value, if set.
-fn spin_setting(value: Option<&str>) -> Result<bool> {
+/// Whether small batches spin: the option when set, else [`SPIN_ENV`]'s `value` (not read,
+/// nor checked, when the option is set), else on.
+fn spin_setting(option: Option<bool>, value: Option<&str>) -> Result<bool> {
+    if let Some(spin) = option {
+        return Ok(spin);
+    }
     match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
         None | Some("") | Some("1") | Some("on") | Some("true") => Ok(true),
         Some("0") | Some("off") | Some("false") => Ok(false),
@@ -174,7 +180,7 @@ impl CandleBackend {
             Dtype::Int8 => Precision::Int8,
             Dtype::Bf16 => Precision::Bf16,
         };
-        let spin = spin_setting(std::env::var(SPIN_ENV).ok().as_deref())?;
+        let spin = spin_setting(opts.spin, std::env::var(SPIN_ENV).ok().as_deref())?;
         let threads = match opts.threads {
             Some(0) => {
                 return Err(Error::backend(
@@ -360,15 +366,25 @@ mod tests {
     #[test]
     fn spinning_is_on_unless_turned_off_and_bad_values_are_refused() {
         for on in [None, Some(""), Some("1"), Some("on"), Some(" TRUE ")] {
-            assert!(spin_setting(on).unwrap(), "{on:?}");
+            assert!(spin_setting(None, on).unwrap(), "{on:?}");
         }
         for off in ["0", "off", "False"] {
-            assert!(!spin_setting(Some(off)).unwrap(), "{off}");
+            assert!(!spin_setting(None, Some(off)).unwrap(), "{off}");
         }
-        let err = spin_setting(Some("sometimes")).unwrap_err().to_string();
+        let err = spin_setting(None, Some("sometimes"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("TITLESIM_CANDLE_SPIN=sometimes") && err.contains("0, off"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_spin_option_wins_over_the_environment() {
+        for value in [None, Some("1"), Some("0"), Some("sometimes")] {
+            assert!(spin_setting(Some(true), value).unwrap(), "{value:?}");
+            assert!(!spin_setting(Some(false), value).unwrap(), "{value:?}");
+        }
     }
 }

@@ -170,9 +170,31 @@ pub struct BackendOptions {
     /// without a choice refuse anything but `f32` (see [`BackendOptions::refuse_dtype`])
     /// rather than ignore it.
     pub dtype: Option<Dtype>,
+    /// Whether idle compute threads spin (poll for work) through a small batch's forward pass
+    /// instead of sleeping between its many short parallel steps: lower latency for a few
+    /// texts on cores titlesim has to itself, CPU taken from others where cores are shared.
+    /// None: the backend's default (candle: on, unless `TITLESIM_CANDLE_SPIN` says otherwise;
+    /// ort: off). tract has no such setting and refuses it (see
+    /// [`BackendOptions::refuse_spin`]).
+    pub spin: Option<bool>,
 }
 
 impl BackendOptions {
+    /// For backends whose threads have no spinning setting (tract): an [`Error::Backend`]
+    /// naming the backend when `spin` is set, so the setting is never silently ignored.
+    pub fn refuse_spin(&self, backend: &str) -> Result<()> {
+        match self.spin {
+            None => Ok(()),
+            Some(v) => Err(Error::backend(
+                backend,
+                format!(
+                    "spin = {v} is not supported: the {backend} backend's threads have no \
+                     spinning setting (leave `spin` unset; candle and ort have it)"
+                ),
+            )),
+        }
+    }
+
     /// For backends that compute in the precision of their model file (ort, tract): an
     /// [`Error::Backend`] naming the backend when a `dtype` other than `f32` is asked for,
     /// so a configuration is never silently ignored.
@@ -204,6 +226,20 @@ mod tests {
         o.dtype = Some(Dtype::Int8);
         let e = o.refuse_dtype("tract").unwrap_err().to_string();
         assert!(e.contains("tract") && e.contains("`int8`"), "{e}");
+    }
+
+    #[test]
+    fn backends_without_spinning_refuse_either_setting() {
+        let mut o = BackendOptions::default();
+        assert!(o.refuse_spin("tract").is_ok());
+        for v in [true, false] {
+            o.spin = Some(v);
+            let e = o.refuse_spin("tract").unwrap_err().to_string();
+            assert!(
+                e.contains("tract") && e.contains(&format!("spin = {v}")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

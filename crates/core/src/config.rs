@@ -8,6 +8,7 @@
 //! threshold = 0.70
 //! threads = 2
 //! dtype = "int8"                      # f32 | int8 | bf16 (candle)
+//! spin = false                        # idle threads sleep (candle's default: spin; ort's: sleep)
 //! gt_store = "stores/minilm.gtstore"  # optional: precomputed reference-title embeddings
 //! ```
 //!
@@ -133,9 +134,14 @@ pub struct ModelConfig {
     /// (default).
     #[serde(default)]
     pub optimization: Option<GraphOptimization>,
-    /// Compute precision: `f32` (default) or `int8` (candle only; ort and tract refuse it).
+    /// Compute precision: `f32` (default), `int8` or `bf16` (candle only; ort and tract
+    /// refuse them).
     #[serde(default)]
     pub dtype: Option<Dtype>,
+    /// Whether idle compute threads spin through a small batch's pass (candle, ort; tract
+    /// refuses it): see [`BackendOptions::spin`]. Default: the backend's.
+    #[serde(default)]
+    pub spin: Option<bool>,
     /// Pooling instead of the folder's.
     #[serde(default)]
     pub pooling: Option<Pooling>,
@@ -189,6 +195,7 @@ impl ModelConfig {
             ort_library: None,
             optimization: None,
             dtype: None,
+            spin: None,
             pooling: None,
             normalize: None,
             max_length: None,
@@ -222,6 +229,7 @@ impl ModelConfig {
             ort_library: self.ort_library.clone(),
             optimization: self.optimization,
             dtype: self.dtype,
+            spin: self.spin,
         }
     }
 
@@ -345,6 +353,16 @@ mod tests {
         assert!(e.contains("line 3"), "the TOML error names the line: {e}");
         let e = table("model = \"m\"\nthreshold = 0.7\noptimization = \"max\"\n").unwrap_err();
         assert!(e.contains("`max`") && e.contains("layout"), "{e}");
+    }
+
+    #[test]
+    fn spin_is_a_boolean_passed_to_the_backend() {
+        let c = table("model = \"m\"\nthreshold = 0.7\nspin = false\n").unwrap();
+        assert_eq!(c.backend_options().spin, Some(false));
+        let c = table("model = \"m\"\nthreshold = 0.7\n").unwrap();
+        assert_eq!(c.backend_options().spin, None);
+        let e = table("model = \"m\"\nthreshold = 0.7\nspin = \"off\"\n").unwrap_err();
+        assert!(e.contains("line 3") && e.contains("bool"), "{e}");
     }
 
     #[test]

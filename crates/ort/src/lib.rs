@@ -12,8 +12,8 @@
 //!   `past_key_values.*`; output `last_hidden_state`, `token_embeddings`, `sentence_embedding`,
 //!   the configured `onnx_output`, or the unique rank-3 output ending in the hidden size).
 //! - **Threads**: the thread budget ([`BackendOptions::threads`], default: all cores) becomes
-//!   each session's intra-op threads, with spinning off (spinning threads steal the CPU of a
-//!   busy small machine) and one inter-op thread.
+//!   each session's intra-op threads, with spinning off unless [`BackendOptions::spin`] turns
+//!   it on (spinning threads steal the CPU of a busy small machine), and one inter-op thread.
 //! - **Optimisation**: [`BackendOptions::optimization`] (`disable`, `basic`, `extended`,
 //!   `layout`, `all`; default `all`).
 //! - **Concurrency**: ONNX Runtime sessions need exclusive access to run, so the backend keeps a
@@ -55,6 +55,8 @@ struct SessionConfig {
     model: PathBuf,
     threads: usize,
     level: GraphOptimizationLevel,
+    /// Intra-op threads spin for work between steps ([`BackendOptions::spin`]; default off).
+    spin: bool,
 }
 
 fn level(o: Option<GraphOptimization>) -> GraphOptimizationLevel {
@@ -117,7 +119,7 @@ fn build_session(env: &ort::environment::Environment, cfg: &SessionConfig) -> Re
             .map_err(|e| fail(&e))?
             .with_inter_threads(1)
             .map_err(|e| fail(&e))?
-            .with_intra_op_spinning(false)
+            .with_intra_op_spinning(cfg.spin)
             .map_err(|e| fail(&e))?
             .with_inter_op_spinning(false)
             .map_err(|e| fail(&e))?
@@ -203,6 +205,7 @@ impl OrtBackend {
             model: model.clone(),
             threads,
             level,
+            spin: opts.spin.unwrap_or(false),
         };
         let session = build_session(&env, &cfg)?;
         let inputs: Vec<OnnxTensor> = session

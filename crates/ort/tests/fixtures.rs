@@ -14,6 +14,28 @@ fn loads_a_pool_of_sessions() {
     assert!(backend.max_sessions() >= 2);
 }
 
+/// `spin` turns ONNX Runtime's intra-op spinning on or off; either way the vectors are the
+/// default's, bit for bit.
+#[test]
+fn spinning_or_not_gives_the_same_vectors() {
+    let spec = spec(&fixture("tiny-bert-mean"));
+    let texts = strings(&["red running shoes", "a mug", "usb c cable 2 pack"]);
+    let run = |spin: Option<bool>| {
+        let opts = BackendOptions {
+            threads: Some(2),
+            spin,
+            ..ort_options()
+        };
+        let backend = Box::new(OrtBackend::load(&spec, &opts).unwrap());
+        embedder(spec.clone(), backend, 8)
+            .embed_blocking(&texts)
+            .unwrap()
+    };
+    let default = run(None);
+    assert_eq!(run(Some(true)), default);
+    assert_eq!(run(Some(false)), default);
+}
+
 #[test]
 fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
     let dir = fixture("tiny-bert-mean");

@@ -24,6 +24,8 @@ use crate::runtime::detached;
 /// - ``backend``: ``"candle"``, ``"ort"`` (ONNX Runtime) or ``"tract"``.
 /// - ``threads``: compute threads (default: all cores).
 /// - ``dtype``: ``"f32"``, or ``"int8"`` or ``"bf16"`` (candle only).
+/// - ``spin``: ``True`` lets idle compute threads spin through a small batch's pass, ``False``
+///   lets them sleep (default: the backend's, candle spins and ort sleeps; tract refuses it).
 /// - ``batch_size``: texts per backend call in ``Scorer`` use (default 32); ``encode`` takes its
 ///   own.
 /// - ``max_length``, ``pooling``, ``normalize``, ``padding_side``, ``append_eos``: override the
@@ -49,7 +51,7 @@ impl Model {
         model, backend = "candle", threads = None, dtype = None, *, batch_size = None,
         max_length = None, pooling = None, normalize = None, padding_side = None,
         append_eos = None, onnx = None, onnx_output = None, ort_library = None,
-        optimization = None, revision = None
+        optimization = None, revision = None, spin = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -69,6 +71,7 @@ impl Model {
         ort_library: Option<PathBuf>,
         optimization: Option<&str>,
         revision: Option<String>,
+        spin: Option<bool>,
     ) -> PyResult<Self> {
         let model = path_or_name(model, "model")?;
         let mut table = Map::new();
@@ -93,6 +96,7 @@ impl Model {
         put("ort_library", json!(ort_library));
         put("optimization", json!(optimization));
         put("revision", json!(revision));
+        put("spin", json!(spin));
         let mut config: ModelConfig = serde_json::from_value(Value::Object(table))
             .map_err(|e| Failure::config(format!("Model(...): {e}")))?;
         config.validate("Model").map_err(Failure::from)?;

@@ -133,6 +133,16 @@ def test_bf16_is_close_to_f32_but_not_f32():
     assert abs(bf16 - f32).max() > 1e-6, "bf16 gave the f32 vectors: the dtype was ignored"
 
 
+def test_spin_changes_no_vector_and_tract_refuses_it():
+    texts = ["USB C Cable 2 Pack", "Stainless steel water bottle", "mug"]
+    default = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=2).encode(texts)
+    for spin in (True, False):
+        got = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=2, spin=spin).encode(texts)
+        assert (got == default).all(), spin
+        with pytest.raises(titlesim.BackendError, match=f"spin = {str(spin).lower()}"):
+            titlesim.Model(FIXTURES / "tiny-bert-mean", backend="tract", spin=spin)
+
+
 def test_loading_errors_are_typed(tmp_path):
     with pytest.raises(titlesim.ModelError, match="not found"):
         titlesim.Model(tmp_path / "nothing-here")

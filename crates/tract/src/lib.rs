@@ -191,6 +191,7 @@ impl TractBackend {
     /// what the swap costs).
     fn load_with(spec: &ModelSpec, opts: &BackendOptions, row_softmax: bool) -> Result<Self> {
         opts.refuse_dtype(NAME)?;
+        opts.refuse_spin(NAME)?;
         let path = onnx_model_path(NAME, spec, opts)?;
         let fail =
             |what: &str, e: &dyn std::fmt::Display| err(format!("{}: {what}: {e}", path.display()));

@@ -148,6 +148,13 @@ pub struct ModelArgs {
     /// [default: f32].
     #[arg(long, value_name = "DTYPE")]
     pub dtype: Option<Dtype>,
+
+    /// Let idle compute threads spin (poll for work) through a small batch's pass (true) or
+    /// sleep between its steps (false): spinning lowers one title's latency on cores titlesim
+    /// has to itself and takes CPU from other work where cores are shared. candle and ort;
+    /// tract refuses it [default: candle spins unless TITLESIM_CANDLE_SPIN=0; ort sleeps].
+    #[arg(long, value_name = "BOOL")]
+    pub spin: Option<bool>,
 }
 
 impl ModelArgs {
@@ -166,6 +173,7 @@ impl ModelArgs {
         c.padding_side = self.padding_side;
         c.append_eos = self.append_eos;
         c.dtype = self.dtype;
+        c.spin = self.spin;
         c.validate("command line")?;
         Ok(c)
     }

@@ -33,6 +33,7 @@ class Model:
         ort_library: Optional[_Path] = None,
         optimization: Optional[Literal["disable", "basic", "extended", "layout", "all"]] = None,
         revision: Optional[str] = None,
+        spin: Optional[bool] = None,
     ) -> None: ...
     @overload
     def encode(
