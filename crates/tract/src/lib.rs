@@ -532,8 +532,8 @@ impl Backend for TractBackend {
 mod tests {
     use super::*;
     use std::time::Instant;
-    use titlesim_core::{EmbedOptions, TextTokenizer, TransformerEmbedder};
-    use titlesim_test_support::{fixture, real_model, strings, threads, workspace};
+    use titlesim_core::{EmbedOptions, TransformerEmbedder};
+    use titlesim_test_support::{real_model, threads, workspace};
 
     /// After every operation the AVX registers' upper halves are clean (see `vector_state`),
     /// where tract's own evaluation leaves them dirty after its assembly matrix kernels. x86_64
@@ -541,6 +541,8 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn every_operation_leaves_the_vector_registers_upper_halves_clean() {
+        use titlesim_core::TextTokenizer;
+        use titlesim_test_support::{fixture, strings};
         if vector_state::upper_halves_in_use().is_none() {
             eprintln!("skipped: this CPU does not report its register state");
             return;
