@@ -36,10 +36,11 @@
 //! kernels behind candle's CPU `matmul`) with the pool's size, and the other kernels split
 //! their rows on the same pool. A batch of at most 64 token rows keeps the pool's other threads
 //! spinning for work through the pass (its steps are too short to pay a wake-up each), unless
-//! [`BackendOptions::spin`] is `false` (or, with it unset, [`SPIN_ENV`] says `0`). candle's own `matmul` and element-wise ops are not used on the
-//! hot path: candle 0.11 sizes their parallelism from the machine (a global pool for
-//! element-wise ops; the number of physical cores, read from `/proc/cpuinfo` on every product,
-//! for `matmul`), not from the budget. See the `ops` module.
+//! [`BackendOptions::spin`] is `false` (or, with it unset, [`SPIN_ENV`] says `0`). candle's
+//! own `matmul` and element-wise ops are not used on the hot path: candle 0.11 sizes their
+//! parallelism from the machine (a global pool for element-wise ops; the number of physical
+//! cores, read from `/proc/cpuinfo` on every product, for `matmul`), not from the budget. See
+//! the `ops` module.
 //!
 //! ## Layout
 //!
@@ -95,10 +96,9 @@ const SPIN_MAX_ROWS: usize = 64;
 /// The environment variable that turns the spinning of small batches off (`0`, `off`,
 /// `false`) or on (`1`, `on`, `true`; the default), read when a model is loaded whose
 /// [`BackendOptions::spin`] is unset (a configuration's `spin`, the CLI's `--spin`, Python's
-/// `spin=`: those win over the variable). Spinning
-/// made a batch of one title 13–26% faster on an otherwise idle machine; with every core busy
-/// with other work, runs varied too widely to call (benches/README.md, 2026-12-05): turn it
-/// off where titlesim shares its cores.
+/// `spin=`: those win over the variable). Spinning made a batch of one title 13–26% faster on
+/// an otherwise idle machine; with every core busy with other work, runs varied too widely to
+/// call (benches/README.md, 2026-12-05): turn it off where titlesim shares its cores.
 pub const SPIN_ENV: &str = "TITLESIM_CANDLE_SPIN";
 
 /// Whether small batches spin: the option when set, else [`SPIN_ENV`]'s `value` (not read,
