@@ -23,7 +23,8 @@
 //! model on a 2-core host: ONNX Runtime and tract on the real models are slow under
 //! emulation). `--suite ci` (the step of `cargo xtask test`) runs on `neoverse-n1` every
 //! binary but [`CI_SKIPPED`], and on the other models titlesim-candle's unit and int8 tests
-//! (the kernels that differ per model: portable, `sdot`, `usmmla`). Each binary runs
+//! (the kernels that differ per model: portable, `sdot`, `usmmla`, and bf16's portable and
+//! `bfmmla`). Each binary runs
 //! directly under qemu (from cargo's `--message-format=json` list), so the subset needs no
 //! second build.
 

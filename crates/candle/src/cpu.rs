@@ -5,7 +5,8 @@
 //! (AVX2, FMA, AVX-512F/BW, AVX-512 VNNI, AVX-VNNI, AVX-512 BF16 and AMX-BF16 with the
 //! operating system's permission, asked once). On aarch64 NEON is the baseline, and
 //! the int8 kernels also come in builds for the dot-product (`sdot`) and int8 matrix
-//! (`usmmla`) extensions, chosen the same way. Other targets run the portable builds only.
+//! (`usmmla`) extensions, and the bf16 ones for the BFloat16 extension (`bfmmla`), chosen the
+//! same way. Other targets run the portable builds only.
 //!
 //! * The f32 row loops of `ops` take their build from [`isa`], through [`simd_dispatch`].
 //! * The int8 kernels of `quant` and the bf16 ones of `bf16` are listed per CPU by
@@ -54,6 +55,9 @@ pub(crate) struct Features {
     /// The int8 matrix multiply-accumulate instructions (`smmla`/`usmmla`, FEAT_I8MM: Neoverse V1
     /// and later).
     pub(crate) i8mm: bool,
+    /// The BFloat16 instructions (`bfmmla`, `bfdot`, FEAT_BF16: Neoverse V1, N2 and later, as in
+    /// Graviton3 and Graviton4).
+    pub(crate) bf16: bool,
 }
 
 /// The builds of the f32 row loops.
@@ -103,6 +107,7 @@ impl Cpu {
             let features = Features {
                 dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
                 i8mm: std::arch::is_aarch64_feature_detected!("i8mm"),
+                bf16: std::arch::is_aarch64_feature_detected!("bf16"),
             };
             Cpu {
                 features,

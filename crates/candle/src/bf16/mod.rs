@@ -1,6 +1,6 @@
 //! The bf16 compute mode (`BackendOptions::dtype = "bf16"`): dense layers whose weights and
-//! inputs are rounded to bfloat16 and multiplied with f32 accumulation, on AMX tiles or as
-//! AVX-512 BF16's `vdpbf16ps` does it.
+//! inputs are rounded to bfloat16 and multiplied with f32 accumulation, on AMX tiles, with
+//! aarch64's `bfmmla`, or as AVX-512 BF16's `vdpbf16ps` does it.
 //!
 //! * **Weights** are rounded to bf16 once, at load (a bf16 checkpoint's values are taken as
 //!   they are), and packed into panels of [`NR`] output columns × pairs of inputs, the layout
@@ -8,7 +8,8 @@
 //!   `2p + 1` (high half). Half the memory of f32 weights.
 //! * **Inputs** are rounded to bf16 on every call, per value (round to nearest, ties to even),
 //!   so a text's result does not depend on its batch.
-//! * **Products** (all kernels but AMX, whose sums round its own way: `amx.rs`): for each
+//! * **Products** (all kernels but AMX and `bfmmla`, whose sums round their own ways: `amx.rs`,
+//!   `tile.rs`): for each
 //!   output, over the input pairs in order, `acc += x[2p+1] w[2p+1]`
 //!   then `acc += x[2p] w[2p]`, each addition rounded to f32 (to nearest even) and a subnormal
 //!   result flushed to zero: exactly what `vdpbf16ps` does (checked against the hardware in
@@ -25,6 +26,11 @@
 //!   Sapphire Rapids and later, on Linux): the fastest by far, but its sums round in its own
 //!   (unspecified) way, so its last bits differ from the other kernels' (a text still gets the
 //!   same vector in any batch).
+//! * `bfmmla` (`tile.rs`: a 2 × 4 by 4 × 2 bf16 product, 16 multiply-adds per instruction;
+//!   aarch64 FEAT_BF16: Neoverse V1, N2, V2 and later, as in Graviton3 and Graviton4): its sums
+//!   are rounded to odd, as the Arm architecture defines the instruction, so its last bits
+//!   differ from the kernels below (tested bit for bit against a model of that definition under
+//!   qemu; not yet timed on ARM hardware). A text still gets the same vector in any batch.
 //! * AVX-512 BF16 (`tile.rs`: `vdpbf16ps`, 32 multiply-adds per instruction; Intel Cooper
 //!   Lake, Sapphire Rapids and later, AMD Zen 4 and later).
 //! * Portable Rust for the auto-vectoriser (`tile.rs`, compiled for AVX2 as well as the
@@ -78,7 +84,7 @@ pub(crate) const KERNEL_ENV: &str = "TITLESIM_BF16_KERNEL";
 
 /// Every bf16 kernel's name (a name from this list that this CPU cannot run is refused as
 /// such, not as unknown).
-const KNOWN: &[&str] = &["portable", "avx512-bf16", "amx"];
+const KNOWN: &[&str] = &["portable", "avx512-bf16", "amx", "bfmmla"];
 /// Why a known kernel is refused (AMX also needs the operating system's permission).
 const CANNOT: &str = "this CPU (or this build, or the operating system) cannot run it";
 
@@ -93,6 +99,10 @@ pub(crate) enum Kernel {
     /// AMX tiles (`tdpbf16ps`, x86-64 on Linux): its own last bits (see `amx.rs`).
     #[cfg(target_arch = "x86_64")]
     Amx,
+    /// The BFloat16 matrix instruction `bfmmla` (aarch64 FEAT_BF16): the architecture's own
+    /// roundings, round to odd (see `tile.rs`).
+    #[cfg(target_arch = "aarch64")]
+    Bfmmla,
 }
 
 impl Kernel {
@@ -110,6 +120,10 @@ impl Kernel {
                 v.push(Kernel::Amx);
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        if crate::cpu::features().bf16 {
+            v.push(Kernel::Bfmmla);
+        }
         v
     }
 
@@ -121,6 +135,8 @@ impl Kernel {
             Kernel::Avx512Bf16 => "avx512-bf16",
             #[cfg(target_arch = "x86_64")]
             Kernel::Amx => "amx",
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Bfmmla => "bfmmla",
         }
     }
 
@@ -395,14 +411,110 @@ mod tests {
         f32::from_bits(u32::from(b) << 16)
     }
 
-    /// Whether `k` promises `vdpbf16ps`'s bits (every kernel but AMX, see `amx.rs`).
-    fn exact(k: Kernel) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        if k == Kernel::Amx {
-            return false;
+    /// The bits a kernel promises.
+    #[derive(Debug, PartialEq)]
+    enum Bits {
+        /// `vdpbf16ps`'s ([`reference`]): the portable and AVX-512 BF16 kernels.
+        Vdpbf16ps,
+        /// The Arm architecture's `bfmmla` ([`reference_bfmmla`]).
+        #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+        Bfmmla,
+        /// None: AMX rounds its sums its own, unspecified way (see `amx.rs`).
+        #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+        Unspecified,
+    }
+
+    fn bits(k: Kernel) -> Bits {
+        match k {
+            Kernel::Portable => Bits::Vdpbf16ps,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Bf16 => Bits::Vdpbf16ps,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Amx => Bits::Unspecified,
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Bfmmla => Bits::Bfmmla,
         }
-        let _ = k;
-        true
+    }
+
+    /// `a + b` rounded to odd: the exact sum truncated toward zero to an f32, its last bit set
+    /// when that was inexact; a subnormal result flushed to a zero of its sign (the Arm
+    /// architecture's `FPRound` with `FPRounding_ODD` and flush to zero, as `BFAdd` uses it).
+    fn add_odd(a: f32, b: f32) -> f32 {
+        let (a, b) = (f64::from(a), f64::from(b));
+        let s = a + b;
+        // Two-sum: `s + e` is the exact sum.
+        let bb = s - a;
+        let e = (a - (s - bb)) + (b - bb);
+        let mut f = s as f32;
+        // `f - (s + e)`, its sign exact (`f - s` is exact: f is s rounded to 24 bits).
+        let over = (f64::from(f) - s) - e;
+        let flush = |v: f32| {
+            if v.abs() < f32::MIN_POSITIVE {
+                0f32.copysign(v)
+            } else {
+                v
+            }
+        };
+        if over == 0.0 {
+            return flush(f);
+        }
+        let positive = if s != 0.0 { s > 0.0 } else { e > 0.0 };
+        if (over > 0.0) == positive {
+            // |f| > |exact|: one step toward zero (f is not zero here).
+            f = f32::from_bits(f.to_bits() - 1);
+        }
+        flush(f32::from_bits(f.to_bits() | 1))
+    }
+
+    #[test]
+    fn rounding_to_odd_truncates_and_marks_inexact_sums() {
+        // Exact sums are left alone.
+        assert_eq!(add_odd(1.0, 2.0), 3.0);
+        assert_eq!(add_odd(-0.0, 0.0).to_bits(), 0.0f32.to_bits());
+        // 1 + 2^-30: truncated to 1, then made odd (1 + 2^-23), from either side of zero.
+        let up = f32::from_bits(1.0f32.to_bits() | 1);
+        assert_eq!(add_odd(1.0, 2f32.powi(-30)), up);
+        assert_eq!(add_odd(-1.0, -(2f32.powi(-30))), -up);
+        // 1 - 2^-30: truncated toward zero to the f32 below 1 (already odd).
+        assert_eq!(
+            add_odd(1.0, -(2f32.powi(-30))),
+            f32::from_bits(1.0f32.to_bits() - 1)
+        );
+        // A halfway case that nearest-even sends to the even neighbour goes to the odd one.
+        let h = 1.0 + 2f32.powi(-22); // even last bit ...10
+        assert_eq!(add_odd(h, 2f32.powi(-24)), f32::from_bits(h.to_bits() | 1));
+    }
+
+    /// The product as the Arm architecture defines `bfmmla` (and `bfdot`): per input pair,
+    /// the two exact products added, then that sum added to the output, both rounded to odd
+    /// (see [`add_odd`]).
+    fn reference_bfmmla(
+        x: &[f32],
+        m: usize,
+        w: &[f32],
+        n: usize,
+        k: usize,
+        bias: &[f32],
+    ) -> Vec<f32> {
+        let r = |v: f32| f(round_bf16(v));
+        let mut out = vec![0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0f32;
+                for p in 0..k.div_ceil(2) {
+                    let (e, o) = (2 * p, 2 * p + 1);
+                    let even = r(x[i * k + e]) * r(w[j * k + e]);
+                    let odd = if o < k {
+                        r(x[i * k + o]) * r(w[j * k + o])
+                    } else {
+                        0.0
+                    };
+                    acc = add_odd(acc, add_odd(even, odd));
+                }
+                out[i * n + j] = acc + bias[j];
+            }
+        }
+        out
     }
 
     #[test]
@@ -460,7 +572,17 @@ mod tests {
         let mut rng = Rng(7);
         // Odd k (a padded pair), n not a multiple of 64, more rows than one row block, and
         // a row block that ends in a partial micro-tile.
-        for &(m, k, n) in &[(1, 1, 1), (13, 37, 70), (103, 64, 129), (7, 300, 64)] {
+        // Micro-tiles of 1 to 6 rows (the bfmmla kernel pairs rows: an odd one is paired
+        // with itself).
+        let shapes = [
+            (1, 1, 1),
+            (13, 37, 70),
+            (103, 64, 129),
+            (7, 300, 64),
+            (5, 40, 64),
+            (9, 24, 65),
+        ];
+        for &(m, k, n) in &shapes {
             let mut w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.2).collect();
             let mut x: Vec<f32> = (0..m * k).map(|_| rng.f32() * 4.0).collect();
             // Values that exercise the edges: tiny values (rounded to zero), the smallest
@@ -473,6 +595,11 @@ mod tests {
             }
             let bias: Vec<f32> = (0..n).map(|_| rng.f32()).collect();
             let want = reference(&x, m, &w, n, k, &bias);
+            let want_bfmmla = reference_bfmmla(&x, m, &w, n, k, &bias);
+            if k >= 64 {
+                // Rounding to odd is not to nearest: the two references tell kernels apart.
+                assert!(want.iter().zip(&want_bfmmla).any(|(a, b)| a != b));
+            }
             let lin = BLinear::new(&Matrix::f32(w.clone(), n, k), Some(bias.clone())).unwrap();
             for kernel in Kernel::available() {
                 for threads in [1, 2] {
@@ -482,7 +609,12 @@ mod tests {
                         .unwrap();
                     let got = pool.install(|| lin.run(kernel, &x, m)).unwrap();
                     for (i, (g, r)) in got.iter().zip(&want).enumerate() {
-                        if exact(kernel) {
+                        let r = match bits(kernel) {
+                            Bits::Vdpbf16ps => Some(r),
+                            Bits::Bfmmla => Some(&want_bfmmla[i]),
+                            Bits::Unspecified => None,
+                        };
+                        if let Some(r) = r {
                             assert_eq!(
                                 g.to_bits(),
                                 r.to_bits(),
@@ -490,6 +622,7 @@ mod tests {
                                  output {i}: {g} vs {r}"
                             );
                         } else {
+                            let r = &want[i];
                             // AMX rounds its sums its own way: within k roundings of the
                             // products' magnitudes (plus the bias's).
                             let (row, c) = (i / n, i % n);
@@ -535,7 +668,15 @@ mod tests {
             let lin = BLinear::new(&Matrix::f32(w.to_vec(), 1, 4), None).unwrap();
             let r = reference(&x, 1, &w, 1, 4, &[0.0]);
             assert_eq!(r[0], want);
-            for kernel in Kernel::available().into_iter().filter(|&k| exact(k)) {
+            // Exact sums: `bfmmla`'s rounding to odd leaves them alone too.
+            assert_eq!(
+                reference_bfmmla(&x, 1, &w, 1, 4, &[0.0])[0].to_bits(),
+                want.to_bits()
+            );
+            for kernel in Kernel::available()
+                .into_iter()
+                .filter(|&k| bits(k) != Bits::Unspecified)
+            {
                 let got = lin.run(kernel, &x, 1).unwrap()[0];
                 assert_eq!(got.to_bits(), want.to_bits(), "{kernel:?}: {got} vs {want}");
             }
@@ -557,8 +698,9 @@ mod tests {
                     for t in 0..k {
                         let (a, b) = (x[i * k + t] as f64, w[j * k + t] as f64);
                         exact += a * b;
-                        // Each factor off by at most 2^-9 of itself, the sum by k roundings.
-                        bound += (a * b).abs() * (2.0 * 2f64.powi(-9) + k as f64 * 2f64.powi(-24));
+                        // Each factor off by at most 2^-9 of itself, the sum by k roundings
+                        // (of one ulp at most: rounding to odd is not to nearest).
+                        bound += (a * b).abs() * (2.0 * 2f64.powi(-9) + k as f64 * 2f64.powi(-23));
                     }
                     let g = got[i * n + j] as f64;
                     assert!(
