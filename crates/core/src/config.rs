@@ -8,7 +8,7 @@
 //! threshold = 0.70
 //! threads = 2
 //! dtype = "int8"                      # f32 | int8 | bf16 (candle)
-//! spin = false                        # idle threads sleep (candle's default: spin; ort's: sleep)
+//! spin = false                        # idle threads sleep (default: they spin; tract: unset)
 //! gt_store = "stores/minilm.gtstore"  # optional: precomputed reference-title embeddings
 //! ```
 //!

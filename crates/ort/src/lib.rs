@@ -12,8 +12,10 @@
 //!   `past_key_values.*`; output `last_hidden_state`, `token_embeddings`, `sentence_embedding`,
 //!   the configured `onnx_output`, or the unique rank-3 output ending in the hidden size).
 //! - **Threads**: the thread budget ([`BackendOptions::threads`], default: all cores) becomes
-//!   each session's intra-op threads, with spinning off unless [`BackendOptions::spin`] turns
-//!   it on (spinning threads steal the CPU of a busy small machine), and one inter-op thread.
+//!   each session's intra-op threads, which spin for work between a run's steps (ONNX
+//!   Runtime's own default: a title alone took 0.72× the time of sleeping threads, at 0.92×
+//!   the CPU time, in benches/README.md) unless [`BackendOptions::spin`] is false (on cores
+//!   shared with other busy processes), and one inter-op thread.
 //! - **Optimisation**: [`BackendOptions::optimization`] (`disable`, `basic`, `extended`,
 //!   `layout`, `all`; default `all`).
 //! - **Concurrency**: ONNX Runtime sessions need exclusive access to run, so the backend keeps a
@@ -55,7 +57,7 @@ struct SessionConfig {
     model: PathBuf,
     threads: usize,
     level: GraphOptimizationLevel,
-    /// Intra-op threads spin for work between steps ([`BackendOptions::spin`]; default off).
+    /// Intra-op threads spin for work between steps ([`BackendOptions::spin`]; default on).
     spin: bool,
 }
 
@@ -205,7 +207,7 @@ impl OrtBackend {
             model: model.clone(),
             threads,
             level,
-            spin: opts.spin.unwrap_or(false),
+            spin: opts.spin.unwrap_or(true),
         };
         let session = build_session(&env, &cfg)?;
         let inputs: Vec<OnnxTensor> = session
@@ -254,6 +256,12 @@ impl OrtBackend {
     /// The ONNX Runtime library in use.
     pub fn library(&self) -> &Path {
         &self.library
+    }
+
+    /// Whether the sessions' intra-op threads spin for work between steps
+    /// ([`BackendOptions::spin`], default true).
+    pub fn spins(&self) -> bool {
+        self.cfg.spin
     }
 
     /// The most sessions this backend makes (concurrent callers beyond it wait).

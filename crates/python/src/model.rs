@@ -25,7 +25,7 @@ use crate::runtime::detached;
 /// - ``threads``: compute threads (default: all cores).
 /// - ``dtype``: ``"f32"``, or ``"int8"`` or ``"bf16"`` (candle only).
 /// - ``spin``: ``True`` lets idle compute threads spin through a small batch's pass, ``False``
-///   lets them sleep (default: the backend's, candle spins and ort sleeps; tract refuses it).
+///   lets them sleep (default: both candle and ort spin; tract refuses it).
 /// - ``batch_size``: texts per backend call in ``Scorer`` use (default 32); ``encode`` takes its
 ///   own.
 /// - ``max_length``, ``pooling``, ``normalize``, ``padding_side``, ``append_eos``: override the

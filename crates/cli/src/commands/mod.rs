@@ -152,7 +152,7 @@ pub struct ModelArgs {
     /// Let idle compute threads spin (poll for work) through a small batch's pass (true) or
     /// sleep between its steps (false): spinning lowers one title's latency on cores titlesim
     /// has to itself and takes CPU from other work where cores are shared. candle and ort;
-    /// tract refuses it [default: candle spins unless TITLESIM_CANDLE_SPIN=0; ort sleeps].
+    /// tract refuses it [default: true; candle sleeps when TITLESIM_CANDLE_SPIN=0].
     #[arg(long, value_name = "BOOL")]
     pub spin: Option<bool>,
 }
