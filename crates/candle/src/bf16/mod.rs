@@ -304,7 +304,11 @@ impl BLinear {
             bail!("bf16 linear: {} inputs for [{m}, {k}]", x.len());
         }
         let rows = m.div_ceil(kernel.row_multiple()) * kernel.row_multiple();
-        let a = pairs(x, m, k, rows, kp);
+        let a = match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Amx => amx::pack_activations(x, m, k, rows, kp),
+            _ => pairs(x, m, k, rows, kp),
+        };
         // Every output is written once, by the block that computes it: no zeroing first.
         let len = m * n;
         let mut out: Vec<f32> = Vec::with_capacity(len);
@@ -345,7 +349,8 @@ impl BLinear {
                 let mut acc = [[0f32; NR]; amx::ROWS];
                 // SAFETY: `Amx` is only offered when the CPU and the OS allow it
                 // (`Kernel::available`); `kp` is a multiple of 16 (packing), the rows were
-                // padded to a multiple of 32 above and a panel holds `kp * NR` pairs.
+                // padded to a multiple of 32 above and packed in tiles (rows from `r0` start
+                // at `r0 * kp`, `r0` a multiple of 32) and a panel holds `kp * NR` pairs.
                 unsafe { amx::block(&a[r0 * kp..], kp, panel(p), &mut acc) };
                 write(r0, amx::ROWS.min(m - r0), p, &acc);
             };
