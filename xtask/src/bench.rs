@@ -137,6 +137,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         .join(format!("head2head{}", std::env::consts::EXE_SUFFIX));
     let mut cmd = Command::new(&exe);
     cmd.current_dir(&root)
+        // The package folder, as `cargo run` would set it: head2head finds the titles, the
+        // peers' script and the reports folder from it, in this checkout even when the binary
+        // came from a target folder another checkout shares.
+        .env("CARGO_MANIFEST_DIR", root.join("benches"))
         .env("TITLESIM_MODELS_DIR", &models)
         .args(["--threads", &a.threads.to_string()])
         .args(["--titles", &a.titles.to_string()])
