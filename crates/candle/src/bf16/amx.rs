@@ -30,7 +30,7 @@ use std::arch::asm;
 
 use rayon::prelude::*;
 
-use super::{pair, round_bf16, NR, PAR_MIN_VALUES};
+use super::{round_pairs, NR, PAR_MIN_VALUES};
 
 /// Rows of activations per AMX block (two 16-row tiles).
 pub(super) const ROWS: usize = 32;
@@ -101,13 +101,7 @@ pub(super) fn pack_activations(x: &[f32], m: usize, k: usize, rows: usize, kp: u
                 .chunks_exact_mut(256)
                 .map(|t| &mut t[i * PAIRS..(i + 1) * PAIRS]);
             for (dst, src) in tiles.zip(x[r * k..(r + 1) * k].chunks(2 * PAIRS)) {
-                let mut it = src.chunks_exact(2);
-                for (d, p) in dst.iter_mut().zip(it.by_ref()) {
-                    *d = pair(round_bf16(p[0]), round_bf16(p[1]));
-                }
-                if let [last] = it.remainder() {
-                    dst[src.len() / 2] = pair(round_bf16(*last), 0);
-                }
+                round_pairs(dst, src);
             }
         }
     };

@@ -198,6 +198,19 @@ fn pair(lo: u16, hi: u16) -> u32 {
     u32::from(lo) | (u32::from(hi) << 16)
 }
 
+/// `src` rounded to bf16 pairs into `dst` (at least `ceil(src.len() / 2)` words): inputs
+/// `2p` and `2p + 1` in word `p`, an odd last input with a zero above it.
+#[inline]
+fn round_pairs(dst: &mut [u32], src: &[f32]) {
+    let mut it = src.chunks_exact(2);
+    for (d, p) in dst.iter_mut().zip(it.by_ref()) {
+        *d = pair(round_bf16(p[0]), round_bf16(p[1]));
+    }
+    if let [last] = it.remainder() {
+        dst[src.len() / 2] = pair(round_bf16(*last), 0);
+    }
+}
+
 /// `m` rows of `k` f32 values as `rows` (≥ `m`) rows of `kp` (≥ `ceil(k / 2)`) bf16 pairs,
 /// zeros beyond.
 fn pairs(x: &[f32], m: usize, k: usize, rows: usize, kp: usize) -> Vec<u32> {
@@ -205,15 +218,7 @@ fn pairs(x: &[f32], m: usize, k: usize, rows: usize, kp: usize) -> Vec<u32> {
     if k == 0 {
         return out;
     }
-    let row = |(r, o): (usize, &mut [u32])| {
-        let mut it = x[r * k..(r + 1) * k].chunks_exact(2);
-        for (o, p) in o.iter_mut().zip(it.by_ref()) {
-            *o = pair(round_bf16(p[0]), round_bf16(p[1]));
-        }
-        if let [last] = it.remainder() {
-            o[k / 2] = pair(round_bf16(*last), 0);
-        }
-    };
+    let row = |(r, o): (usize, &mut [u32])| round_pairs(o, &x[r * k..(r + 1) * k]);
     // Split over the pool for big inputs (a batch of 32 texts on a 1,024-wide model: ~1 MB).
     if m * k >= PAR_MIN_VALUES {
         out.par_chunks_mut(kp).enumerate().take(m).for_each(row);
@@ -501,6 +506,23 @@ mod tests {
         k: usize,
         bias: &[f32],
     ) -> Vec<f32> {
+        reference_by(x, m, w, n, k, bias, |acc, even, odd| {
+            add_odd(acc, add_odd(even, odd))
+        })
+    }
+
+    /// `x @ W^T + bias` with bf16-rounded factors, each output summed from zero over the input
+    /// pairs in order by `add_pair(acc, even product, odd product)` (exact products; a missing
+    /// odd input's product is 0).
+    fn reference_by(
+        x: &[f32],
+        m: usize,
+        w: &[f32],
+        n: usize,
+        k: usize,
+        bias: &[f32],
+        add_pair: impl Fn(f32, f32, f32) -> f32,
+    ) -> Vec<f32> {
         let r = |v: f32| f(round_bf16(v));
         let mut out = vec![0f32; m * n];
         for i in 0..m {
@@ -514,7 +536,7 @@ mod tests {
                     } else {
                         0.0
                     };
-                    acc = add_odd(acc, add_odd(even, odd));
+                    acc = add_pair(acc, even, odd);
                 }
                 out[i * n + j] = acc + bias[j];
             }
@@ -543,7 +565,8 @@ mod tests {
     }
 
     /// The product as the module documentation defines it, written plainly (no packing, no
-    /// tiles): the reference every kernel must match to the bit.
+    /// tiles): the reference every kernel must match to the bit. The odd input's product is
+    /// added first, then the even one's, each sum rounded to nearest and a subnormal flushed.
     fn reference(x: &[f32], m: usize, w: &[f32], n: usize, k: usize, bias: &[f32]) -> Vec<f32> {
         let flush = |v: f32| {
             if v.abs() < f32::MIN_POSITIVE {
@@ -552,33 +575,17 @@ mod tests {
                 v
             }
         };
-        let r = |v: f32| f(round_bf16(v));
-        let mut out = vec![0f32; m * n];
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = 0f32;
-                for p in 0..k.div_ceil(2) {
-                    let (e, o) = (2 * p, 2 * p + 1);
-                    if o < k {
-                        acc = flush(acc + r(x[i * k + o]) * r(w[j * k + o]));
-                    } else {
-                        acc = flush(acc + 0.0);
-                    }
-                    acc = flush(acc + r(x[i * k + e]) * r(w[j * k + e]));
-                }
-                out[i * n + j] = acc + bias[j];
-            }
-        }
-        out
+        reference_by(x, m, w, n, k, bias, |acc, even, odd| {
+            flush(flush(acc + odd) + even)
+        })
     }
 
     #[test]
     fn every_kernel_gives_the_reference_bits_alone_and_in_any_batch() {
         let mut rng = Rng(7);
-        // Odd k (a padded pair), n not a multiple of 64, more rows than one row block, and
-        // a row block that ends in a partial micro-tile.
-        // Micro-tiles of 1 to 6 rows (the bfmmla kernel pairs rows: an odd one is paired
-        // with itself).
+        // Odd k (a padded pair), n not a multiple of 64, more rows than one row block, a row
+        // block that ends in a partial micro-tile, and micro-tiles of 1 to 6 rows (the bfmmla
+        // kernel pairs rows: an odd one is paired with itself).
         let shapes = [
             (1, 1, 1),
             (13, 37, 70),
