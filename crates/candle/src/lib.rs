@@ -77,7 +77,6 @@ pub mod qwen3;
 mod weights;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use candle_core::Tensor;
 use titlesim_core::{
@@ -116,10 +115,6 @@ fn spin_setting(option: Option<bool>, value: Option<&str>) -> Result<bool> {
         )),
     }
 }
-
-/// Idle polls a spinning thread makes before it yields the core to the OS at every poll
-/// (so a machine busy with other work is not slowed by spinning).
-const SPIN_ROUNDS: u32 = 2000;
 
 /// The name of this backend in logs and errors.
 pub const BACKEND: &str = "candle";
@@ -257,34 +252,7 @@ impl CandleBackend {
         if !self.spin || self.threads == 1 || rows > SPIN_MAX_ROWS {
             return forward();
         }
-        let done = AtomicBool::new(false);
-        /// Sets `done` when dropped: also when the forward pass panics, so the spinners end.
-        struct Done<'a>(&'a AtomicBool);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Release);
-            }
-        }
-        rayon::scope(|s| {
-            for _ in 1..self.threads {
-                s.spawn(|_| {
-                    let mut idle = 0u32;
-                    while !done.load(Ordering::Acquire) {
-                        if rayon::yield_now() == Some(rayon::Yield::Executed) {
-                            idle = 0;
-                        } else if idle < SPIN_ROUNDS {
-                            idle += 1;
-                            std::hint::spin_loop();
-                        } else {
-                            // Long idle: let another process have the core.
-                            std::thread::yield_now();
-                        }
-                    }
-                });
-            }
-            let _done = Done(&done);
-            forward()
-        })
+        titlesim_core::spin::run_spinning(self.threads - 1, forward)
     }
 }
 

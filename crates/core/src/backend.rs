@@ -174,13 +174,15 @@ pub struct BackendOptions {
     /// instead of sleeping between its many short parallel steps: lower latency for a few
     /// texts on cores titlesim has to itself, CPU taken from others where cores are shared.
     /// None: the backend's default (candle: on, unless `TITLESIM_CANDLE_SPIN` says otherwise;
-    /// ort: off). tract has no such setting and refuses it (see
-    /// [`BackendOptions::refuse_spin`]).
+    /// ort: on, ONNX Runtime's own default; tract: on, through a single text's pass). tract
+    /// built without its `multithread` feature runs on one thread and refuses it (see
+    /// [`BackendOptions::refuse_spin`]); [`crate::spin`] is the helper candle and tract share.
     pub spin: Option<bool>,
 }
 
 impl BackendOptions {
-    /// For backends whose threads have no spinning setting (tract): an [`Error::Backend`]
+    /// For backends whose threads have no spinning setting (tract built without `multithread`):
+    /// an [`Error::Backend`]
     /// naming the backend when `spin` is set, so the setting is never silently ignored.
     pub fn refuse_spin(&self, backend: &str) -> Result<()> {
         match self.spin {

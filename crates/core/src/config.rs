@@ -8,7 +8,7 @@
 //! threshold = 0.70
 //! threads = 2
 //! dtype = "int8"                      # f32 | int8 | bf16 (candle)
-//! spin = false                        # idle threads sleep (default: they spin; tract: unset)
+//! spin = false                        # idle threads sleep (default: they spin)
 //! gt_store = "stores/minilm.gtstore"  # optional: precomputed reference-title embeddings
 //! ```
 //!
@@ -138,8 +138,8 @@ pub struct ModelConfig {
     /// refuse them).
     #[serde(default)]
     pub dtype: Option<Dtype>,
-    /// Whether idle compute threads spin through a small batch's pass (candle, ort; tract
-    /// refuses it): see [`BackendOptions::spin`]. Default: the backend's.
+    /// Whether idle compute threads spin through a small batch's pass (candle, ort, tract):
+    /// see [`BackendOptions::spin`]. Default: the backend's (on).
     #[serde(default)]
     pub spin: Option<bool>,
     /// Pooling instead of the folder's.

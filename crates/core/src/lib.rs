@@ -115,6 +115,7 @@ pub mod model;
 pub mod pooling;
 pub mod resolve;
 pub mod score;
+pub mod spin;
 pub mod tokenize;
 
 pub use backend::{Backend, BackendOptions, BackendOutput, BatchPadding, Dtype, GraphOptimization};

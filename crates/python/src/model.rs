@@ -25,7 +25,8 @@ use crate::runtime::detached;
 /// - ``threads``: compute threads (default: all cores).
 /// - ``dtype``: ``"f32"``, or ``"int8"`` or ``"bf16"`` (candle only).
 /// - ``spin``: ``True`` lets idle compute threads spin through a small batch's pass, ``False``
-///   lets them sleep (default: both candle and ort spin; tract refuses it).
+///   lets them sleep (default: candle, ort and tract all spin; tract through a single text's
+///   pass).
 /// - ``batch_size``: texts per backend call in ``Scorer`` use (default 32); ``encode`` takes its
 ///   own.
 /// - ``max_length``, ``pooling``, ``normalize``, ``padding_side``, ``append_eos``: override the

@@ -1,7 +1,7 @@
 //! Quick encode-speed check of the tract backend beside ONNX Runtime on a real model.
 //!
 //! ```sh
-//! cargo run --release -p titlesim-tract --features multithread --example tract_bench -- [MODEL_DIR] [THREADS] [ROUNDS] [BATCHES]
+//! cargo run --release -p titlesim-tract --example tract_bench -- [MODEL_DIR] [THREADS] [ROUNDS] [BATCHES]
 //! ```
 //! MODEL_DIR defaults to `models/all-MiniLM-L6-v2`; titles come from `data/bench_titles.txt`
 //! (the first 1,000). Prints ms/title for tract and for ONNX Runtime (the `ort` backend, with
@@ -11,7 +11,9 @@
 //! `PROFILE=1` instead times tract's plan per operation over the titles (`PROFILE=nodes`: per
 //! node, the 40 slowest, or `TOP` of them). `PANELS`, `MACS` and `ELEMS` set tract-linalg's process-wide
 //! threading thresholds (panels, multiply-accumulates and elements below which it stays on
-//! one thread) to try other values.
+//! one thread) to try other values (the backend lowers the panel threshold from tract-linalg's
+//! 64 to 16 only when nobody changed it). `SPIN=0` (or `1`) sets tract's `spin` option (ONNX
+//! Runtime keeps its default).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -41,6 +43,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         threads: Some(threads),
         ort_library: Some(root.join("models/onnxruntime/libonnxruntime.so.1.31.1")),
         ..Default::default()
+    };
+    let tract_opts = BackendOptions {
+        spin: std::env::var("SPIN").ok().map(|v| v == "1"),
+        ..opts.clone()
     };
     let n = titles.len() as f64;
     let knob = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
@@ -94,7 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let eo = EmbedOptions { batch_size };
         let tract = TransformerEmbedder::new(
             spec.clone(),
-            titlesim_tract::load(&spec, &opts)?,
+            titlesim_tract::load(&spec, &tract_opts)?,
             eo.clone(),
         )?;
         let ort = TransformerEmbedder::new(spec.clone(), titlesim_ort::load(&spec, &opts)?, eo)?;

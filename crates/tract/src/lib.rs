@@ -18,13 +18,16 @@
 //! - **Additions**: f32 `Add`s that tract leaves generic under symbolic dimensions (residuals,
 //!   the attention mask) are swapped after optimisation for a contiguous-loop version
 //!   (`src/fast_add.rs`).
-//! - **Threads**: single-threaded by default. With the cargo feature `multithread`
-//!   (tract-linalg's `multithread-mm`), a model runs on its own pool of
-//!   [`BackendOptions::threads`] threads (default: all cores), so no more than the budget
-//!   computes. A batch of several texts is cut into one part per thread, each part run
+//! - **Threads**: with the cargo feature `multithread` (on by default; tract-linalg's
+//!   `multithread-mm`), a model runs on its own pool of [`BackendOptions::threads`] threads
+//!   (default: all cores), so no more than the budget computes. Built without it, a model
+//!   runs on one thread and a budget above one is refused at load. A batch of several texts is cut into one part per thread, each part run
 //!   single-threaded on its own pool thread (tract runs element-wise operations on one thread,
 //!   so splitting the batch scales better than splitting each matrix product); a single text
-//!   runs on a pool thread with its matrix products split over the pool.
+//!   runs on a pool thread with its matrix products split over the pool, from 16 output tiles
+//!   (tract-linalg's process-wide threshold, 64 by default, is lowered at load unless someone
+//!   else changed it), while the other threads spin for work through the pass
+//!   ([`BackendOptions::spin`], on by default) instead of sleeping between its products.
 //! - **Same text, same vector**: a text's vector does not depend on the batch it comes in, bit
 //!   for bit. tract's own softmax sums a row's exponentials in groups set by the row's memory
 //!   alignment, which moves with the batch's padded length and the text's place in it; after
@@ -61,6 +64,40 @@ use tract_linalg::multithread::{multithread_tract_scope, Executor};
 
 const NAME: &str = "tract";
 
+/// The panel count (output tiles) from which tract-linalg splits a matrix product over the
+/// pool, where its default is 64. A title's products have few panels: all-MiniLM's 384×384
+/// projection of 16 tokens has 36 of its 64×3 tiles, so at 64 it ran on one thread while the
+/// other waited. With the other threads spinning (a hand-over costs little), splitting from
+/// 16 made a title 1.3× faster (benches/README.md, 2026-12-06).
+#[cfg(feature = "multithread")]
+const PANEL_THRESHOLD: usize = 16;
+
+/// Sets tract-linalg's process-wide panel threshold to [`PANEL_THRESHOLD`] unless it is no
+/// longer tract-linalg's default (someone in the process chose their own).
+#[cfg(feature = "multithread")]
+fn lower_panel_threshold() {
+    use tract_linalg::multithread::{
+        current_threading_panel_threshold, set_threading_panel_threshold,
+    };
+    if current_threading_panel_threshold() == 64 {
+        set_threading_panel_threshold(PANEL_THRESHOLD);
+    }
+}
+
+/// The threads a model runs on: the budget asked for (default: all `cores`) with the
+/// `multithread` feature; without it one, and a budget above one is refused rather than
+/// silently cut.
+fn thread_budget(requested: Option<usize>, cores: usize, multithread: bool) -> Result<usize> {
+    match requested {
+        _ if multithread => Ok(requested.unwrap_or(cores).max(1)),
+        Some(n) if n > 1 => Err(err(format!(
+            "threads = {n}: this build of titlesim-tract runs on one thread (its `multithread` \
+             feature, on by default, is off); ask for 1 thread or build with the default features"
+        ))),
+        _ => Ok(1),
+    }
+}
+
 fn err(message: impl std::fmt::Display) -> Error {
     Error::backend(NAME, message)
 }
@@ -93,6 +130,8 @@ pub struct TractBackend {
     model: PathBuf,
     files: Vec<PathBuf>,
     threads: usize,
+    /// Whether a single text's pass keeps the pool's other threads spinning for work.
+    spin: bool,
 }
 
 impl std::fmt::Debug for TractBackend {
@@ -191,14 +230,17 @@ impl TractBackend {
     /// what the swap costs).
     fn load_with(spec: &ModelSpec, opts: &BackendOptions, row_softmax: bool) -> Result<Self> {
         opts.refuse_dtype(NAME)?;
-        opts.refuse_spin(NAME)?;
         let path = onnx_model_path(NAME, spec, opts)?;
         let fail =
             |what: &str, e: &dyn std::fmt::Display| err(format!("{}: {what}: {e}", path.display()));
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let threads = opts.threads.unwrap_or(cores).max(1);
+        let threads = thread_budget(opts.threads, cores, cfg!(feature = "multithread"))?;
+        if !cfg!(feature = "multithread") {
+            opts.refuse_spin(NAME)?;
+        }
+        let spin = opts.spin.unwrap_or(true);
 
         // Declared output shapes are ignored: some exports name their dimensions with symbols
         // that cannot unify with the inputs' (`Identity463_dim_0` vs `batch_size`); tract infers
@@ -313,6 +355,7 @@ impl TractBackend {
         // The plan carries no executor of its own: each run sets one (see `run_batch`).
         #[cfg(feature = "multithread")]
         let pool = if threads > 1 {
+            lower_panel_threshold();
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .thread_name(|i| format!("titlesim-tract-{i}"))
@@ -332,11 +375,8 @@ impl TractBackend {
             io,
             files: onnx_source_files(&path),
             model: path,
-            threads: if cfg!(feature = "multithread") {
-                threads
-            } else {
-                1
-            },
+            threads,
+            spin,
         })
     }
 
@@ -408,7 +448,8 @@ impl TractBackend {
                 return self.run_parts(batch, parts);
             }
             return multithread_tract_scope(Executor::MultiThread(pool.clone()), || {
-                self.run_once(batch)
+                let helpers = if self.spin { self.threads - 1 } else { 0 };
+                titlesim_core::spin::run_spinning(helpers, || self.run_once(batch))
             });
         }
         self.run_once(batch)
@@ -511,6 +552,12 @@ impl TractBackend {
     pub fn threads(&self) -> usize {
         self.threads
     }
+
+    /// Whether a single text's pass keeps the pool's other threads spinning for work
+    /// ([`BackendOptions::spin`], default true; false on one thread, where none is idle).
+    pub fn spins(&self) -> bool {
+        self.spin && self.threads > 1
+    }
 }
 
 impl Backend for TractBackend {
@@ -534,6 +581,22 @@ mod tests {
     use std::time::Instant;
     use titlesim_core::{EmbedOptions, TransformerEmbedder};
     use titlesim_test_support::{real_model, threads, workspace};
+
+    /// With `multithread` the budget asked for, else all cores; without it one thread, and a
+    /// larger budget is an error naming the feature.
+    #[test]
+    fn the_thread_budget_follows_the_multithread_feature() {
+        assert_eq!(thread_budget(None, 8, true).unwrap(), 8);
+        assert_eq!(thread_budget(Some(3), 8, true).unwrap(), 3);
+        assert_eq!(thread_budget(Some(0), 8, true).unwrap(), 1);
+        assert_eq!(thread_budget(None, 8, false).unwrap(), 1);
+        assert_eq!(thread_budget(Some(1), 8, false).unwrap(), 1);
+        let e = thread_budget(Some(2), 8, false).unwrap_err().to_string();
+        assert!(
+            e.contains("threads = 2") && e.contains("`multithread`"),
+            "{e}"
+        );
+    }
 
     /// After every operation the AVX registers' upper halves are clean (see `vector_state`),
     /// where tract's own evaluation leaves them dirty after its assembly matrix kernels. x86_64

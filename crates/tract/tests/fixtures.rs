@@ -46,6 +46,32 @@ fn three_threads_match_sentence_transformers() {
     }
 }
 
+/// `spin` reaches the backend (default on, with a pool to spin in) and changes no vector of a
+/// text alone, where the other threads spin.
+#[test]
+fn spinning_is_on_by_default_and_changes_no_vector() {
+    let dir = fixture("tiny-bert-mean");
+    let spec = spec(&dir);
+    let r = Reference::load("tiny-bert-mean");
+    let inputs = r.inputs();
+    let load = |n: usize, spin: Option<bool>| {
+        let opts = BackendOptions { spin, ..threads(n) };
+        titlesim_tract::TractBackend::load(&spec, &opts).unwrap()
+    };
+    assert!(load(2, None).spins());
+    assert!(!load(1, None).spins(), "one thread has none to spin");
+    let mut got = Vec::new();
+    for spin in [true, false] {
+        let b = load(2, Some(spin));
+        assert_eq!(b.spins(), spin);
+        let e = embedder(spec.clone(), Box::new(b), 1);
+        got.push(e.embed_blocking(&inputs).unwrap());
+    }
+    assert_eq!(got[0], got[1], "spinning changed a vector");
+    let d = max_diff(&got[0], &r.embeddings);
+    assert!(d <= TOL, "max diff {d}");
+}
+
 #[test]
 fn unmappable_corrupt_and_missing_graphs_are_clear_errors() {
     let dir = fixture("tiny-bert-mean");

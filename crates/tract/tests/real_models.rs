@@ -26,6 +26,33 @@ fn fp32_external_data_export_matches_sentence_transformers() {
     assert!(d <= 1e-5, "max diff {d}");
 }
 
+/// On 2 threads a title alone runs with its matrix products split over the pool (tract-linalg
+/// splits from 16 output tiles, the other thread spinning); in a batch of 8 each part runs on
+/// one thread. Both must give every text the same bits, within 1e-5 of the references.
+#[test]
+fn two_threads_give_a_text_alone_its_batch_bits() {
+    let r = Reference::load("all-minilm-l6-v2");
+    let inputs = r.inputs();
+    let dir = real("all-MiniLM-L6-v2");
+    let spec = spec(&dir);
+    let backend = titlesim_tract::TractBackend::load(&spec, &threads(2)).unwrap();
+    assert_eq!(backend.threads(), 2);
+    let batch = embedder(spec.clone(), Box::new(backend), 8)
+        .embed_blocking(&inputs)
+        .unwrap();
+    let d = max_diff(&batch, &r.embeddings);
+    assert!(d <= 1e-5, "batch 8: max diff {d}");
+    let alone = embedder(
+        spec.clone(),
+        titlesim_tract::load(&spec, &threads(2)).unwrap(),
+        1,
+    );
+    for (i, text) in inputs.iter().enumerate() {
+        let one = alone.embed_blocking(std::slice::from_ref(text)).unwrap();
+        assert_eq!(one[0], batch[i], "text #{i} alone differs from its batch");
+    }
+}
+
 #[test]
 fn int8_export_matches_onnx_runtime_and_folds_its_casts() {
     let r = Reference::load("all-minilm-l6-v2");

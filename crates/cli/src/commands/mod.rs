@@ -151,8 +151,9 @@ pub struct ModelArgs {
 
     /// Let idle compute threads spin (poll for work) through a small batch's pass (true) or
     /// sleep between its steps (false): spinning lowers one title's latency on cores titlesim
-    /// has to itself and takes CPU from other work where cores are shared. candle and ort;
-    /// tract refuses it [default: true; candle sleeps when TITLESIM_CANDLE_SPIN=0].
+    /// has to itself and takes CPU from other work where cores are shared. candle, ort and
+    /// tract (a single text's pass) [default: true; candle sleeps when
+    /// TITLESIM_CANDLE_SPIN=0].
     #[arg(long, value_name = "BOOL")]
     pub spin: Option<bool>,
 }
