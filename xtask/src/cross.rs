@@ -24,7 +24,9 @@
 //! emulation). `--suite ci` (the step of `cargo xtask test`) runs on `neoverse-n1` every
 //! binary but [`CI_SKIPPED`], and on the other models titlesim-candle's unit and int8 tests
 //! (the kernels that differ per model: portable, `sdot`, `usmmla`, and bf16's portable and
-//! `bfmmla`). Each binary runs
+//! `bfmmla`), less the tests [`CI_SKIPPED_TESTS`] names (bf16 on all-MiniLM on `cortex-a72`,
+//! the same portable kernel as on neoverse-n1; its alone-versus-batch half on `max`, whose
+//! kernel's bits the unit tests check). Each binary runs
 //! directly under qemu (from cargo's `--message-format=json` list), so the subset needs no
 //! second build.
 
@@ -285,6 +287,25 @@ const CI_SKIPPED: &[(&str, &str, &str)] = &[
 ];
 /// The test binaries of the int8 and bf16 kernels (run on every CPU model).
 const KERNEL_TESTS: &[(&str, &str)] = &[("titlesim-candle", "lib"), ("titlesim-candle", "dtypes")];
+/// Tests that `--suite ci` leaves out of a binary on one CPU model (cpu, package, target,
+/// libtest `--skip` filter, why): code that another model's run already covers.
+const CI_SKIPPED_TESTS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "cortex-a72",
+        "titlesim-candle",
+        "dtypes",
+        "bf16_all_minilm",
+        "bf16's portable kernel on all-MiniLM, which neoverse-n1 runs the same way",
+    ),
+    (
+        "max",
+        "titlesim-candle",
+        "dtypes",
+        "bf16_all_minilm_gives_a_text_alone_its_batch_bits",
+        "its `bfmmla` alone-versus-batch bits are titlesim-candle lib tests on max; \
+         ~4 min emulated",
+    ),
+];
 
 /// Cross-builds the test binaries of [`PACKAGES_TESTED`]; returns them from cargo's JSON
 /// messages.
@@ -368,21 +389,39 @@ fn selected<'a>(bins: &'a [TestBin], suite: Suite, cpu: &str) -> Vec<&'a TestBin
         .collect()
 }
 
-/// Runs one test binary under `qemu-aarch64 -cpu cpu`, streaming its output and adding its
-/// `test result:` lines to `counts`; returns whether it passed.
+/// The libtest `--skip` filters (with why) of `bin` on `cpu` under `suite`.
+fn skipped_tests(bin: &TestBin, suite: Suite, cpu: &str) -> Vec<(&'static str, &'static str)> {
+    if suite != Suite::Ci {
+        return Vec::new();
+    }
+    CI_SKIPPED_TESTS
+        .iter()
+        .filter(|(c, p, t, _, _)| *c == cpu && *p == bin.package && *t == bin.target)
+        .map(|(_, _, _, filter, why)| (*filter, *why))
+        .collect()
+}
+
+/// Runs one test binary under `qemu-aarch64 -cpu cpu` (leaving out the tests `skip` filters),
+/// streaming its output and adding its `test result:` lines to `counts`; returns whether it
+/// passed.
 fn run_bin(
     env: &Emulation,
     bin: &TestBin,
     cpu: &str,
     cpuinfo: &Path,
+    skip: &[(&str, &str)],
     counts: &mut Counts,
 ) -> Result<bool> {
     say!("cross: -cpu {cpu}: {}", bin.label());
     let mut c = Command::new("qemu-aarch64");
     c.args(["-L", SYSROOT, "-cpu", cpu, "-E"])
         .arg(format!("LD_PRELOAD={}", env.shim.display()))
-        .arg(&bin.exe)
-        .current_dir(&bin.dir)
+        .arg(&bin.exe);
+    for (filter, why) in skip {
+        say!("cross: -cpu {cpu}: --suite ci leaves out {filter}* ({why})");
+        c.args(["--skip", filter]);
+    }
+    c.current_dir(&bin.dir)
         .env("TITLESIM_FAKE_CPUINFO", cpuinfo)
         .env("TITLESIM_MODELS_DIR", &env.models)
         .env("ORT_DYLIB_PATH", &env.ort_lib)
@@ -450,7 +489,8 @@ pub fn run_counted(a: &CrossArgs, counts: &mut Counts) -> Result<()> {
         );
         let mut ok_all = true;
         for bin in run {
-            if !run_bin(&env, bin, cpu, &cpuinfo, counts)? {
+            let skip = skipped_tests(bin, a.suite, cpu);
+            if !run_bin(&env, bin, cpu, &cpuinfo, &skip, counts)? {
                 failed.push(format!("{} on {cpu}", bin.label()));
                 ok_all = false;
             }
@@ -530,5 +570,24 @@ mod tests {
             labels(selected(&bins, Suite::Ci, "cortex-a72")),
             ["titlesim-candle lib", "titlesim-candle dtypes"]
         );
+    }
+
+    #[test]
+    fn the_ci_suite_leaves_out_covered_tests_per_model_and_the_full_suite_none() {
+        let dtypes = bin("titlesim-candle", "dtypes");
+        let filters = |suite, cpu| {
+            skipped_tests(&dtypes, suite, cpu)
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(filters(Suite::Ci, "cortex-a72"), ["bf16_all_minilm"]);
+        assert_eq!(
+            filters(Suite::Ci, "max"),
+            ["bf16_all_minilm_gives_a_text_alone_its_batch_bits"]
+        );
+        assert!(filters(Suite::Ci, CI_FULL_CPU).is_empty());
+        assert!(filters(Suite::Full, "max").is_empty());
+        assert!(skipped_tests(&bin("titlesim-candle", "lib"), Suite::Ci, "max").is_empty());
     }
 }
