@@ -21,13 +21,14 @@
 //! - **Threads**: with the cargo feature `multithread` (on by default; tract-linalg's
 //!   `multithread-mm`), a model runs on its own pool of [`BackendOptions::threads`] threads
 //!   (default: all cores), so no more than the budget computes. Built without it, a model
-//!   runs on one thread and a budget above one is refused at load. A batch of several texts is cut into one part per thread, each part run
-//!   single-threaded on its own pool thread (tract runs element-wise operations on one thread,
-//!   so splitting the batch scales better than splitting each matrix product); a single text
-//!   runs on a pool thread with its matrix products split over the pool, from 16 output tiles
-//!   (tract-linalg's process-wide threshold, 64 by default, is lowered at load unless someone
-//!   else changed it), while the other threads spin for work through the pass
-//!   ([`BackendOptions::spin`], on by default) instead of sleeping between its products.
+//!   runs on one thread and a budget above one is refused at load. A batch of several texts
+//!   is cut into one part per thread, each part run single-threaded on its own pool thread
+//!   (tract runs element-wise operations on one thread, so splitting the batch scales better
+//!   than splitting each matrix product); a single text runs on a pool thread with its matrix
+//!   products split over the pool, from 16 output tiles (tract-linalg's process-wide
+//!   threshold, 64 by default, is lowered at load unless someone else changed it), while the
+//!   other threads spin for work through the pass ([`BackendOptions::spin`], on by default)
+//!   instead of sleeping between its products.
 //! - **Same text, same vector**: a text's vector does not depend on the batch it comes in, bit
 //!   for bit. tract's own softmax sums a row's exponentials in groups set by the row's memory
 //!   alignment, which moves with the batch's padded length and the text's place in it; after
@@ -64,10 +65,14 @@ use tract_linalg::multithread::{multithread_tract_scope, Executor};
 
 const NAME: &str = "tract";
 
+/// tract-linalg's own panel threshold (`set_threading_panel_threshold`'s default).
+#[cfg(feature = "multithread")]
+const TRACT_LINALG_PANEL_THRESHOLD: usize = 64;
+
 /// The panel count (output tiles) from which tract-linalg splits a matrix product over the
-/// pool, where its default is 64. A title's products have few panels: all-MiniLM's 384×384
-/// projection of 16 tokens has 36 of its 64×3 tiles, so at 64 it ran on one thread while the
-/// other waited. With the other threads spinning (a hand-over costs little), splitting from
+/// pool, where its default is [`TRACT_LINALG_PANEL_THRESHOLD`]. A title's products have few
+/// panels: all-MiniLM's 384×384 projection of 16 tokens has 36 of its 64×3 tiles, so at 64 it
+/// ran on one thread while the other waited. With the other threads spinning (a hand-over costs little), splitting from
 /// 16 made a title 1.3× faster (benches/README.md, 2026-12-06).
 #[cfg(feature = "multithread")]
 const PANEL_THRESHOLD: usize = 16;
@@ -79,7 +84,7 @@ fn lower_panel_threshold() {
     use tract_linalg::multithread::{
         current_threading_panel_threshold, set_threading_panel_threshold,
     };
-    if current_threading_panel_threshold() == 64 {
+    if current_threading_panel_threshold() == TRACT_LINALG_PANEL_THRESHOLD {
         set_threading_panel_threshold(PANEL_THRESHOLD);
     }
 }

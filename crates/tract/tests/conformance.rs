@@ -42,3 +42,17 @@ fn batch_invariant_on_two_threads() {
     }
     .batch_invariant();
 }
+
+/// Concurrent callers on a 2-thread model: a single text's pass keeps the other pool thread
+/// spinning, and that thread may pick up another caller's pass; every caller must still get
+/// its own vectors.
+#[cfg(feature = "multithread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_on_two_threads_get_the_sequential_vectors() {
+    Conformance {
+        options: || titlesim_test_support::threads(2),
+        ..TRACT
+    }
+    .concurrent_callers_get_the_sequential_vectors()
+    .await;
+}
