@@ -1,9 +1,11 @@
 """titlesim.Model: sentence-transformers' encode/similarity, against the committed references
 and the CLI's `titlesim embed`."""
 
+import gc
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -146,20 +148,40 @@ def test_spin_changes_no_vector():
 
 
 def _threads_named(prefix):
-    """The threads of this process whose name starts with `prefix` (Linux)."""
-    tasks = Path("/proc/self/task")
-    return sum(1 for t in tasks.iterdir() if (t / "comm").read_text().startswith(prefix))
+    """The threads of this process whose name starts with `prefix` (Linux); a thread that
+    ends while we read is skipped."""
+    n = 0
+    for t in Path("/proc/self/task").iterdir():
+        try:
+            n += (t / "comm").read_text().startswith(prefix)
+        except OSError:
+            pass
+    return n
+
+
+def _settled_count(prefix, want, timeout=10.0):
+    """The count of `prefix` threads once it equals `want`, or after `timeout` seconds: a
+    dropped pool's threads end, and a new pool's threads name themselves, a moment after
+    the call that dropped or built it returns."""
+    deadline = time.monotonic() + timeout
+    while (n := _threads_named(prefix)) != want and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return n
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux's /proc")
 def test_tract_runs_on_the_threads_asked_for():
     # The wheel builds titlesim-tract with its `multithread` feature: a model on 2 threads
     # starts a pool of 2 (before 2026-12-06 the wheel ran tract on one thread, whatever
-    # `threads` said).
-    before = _threads_named("titlesim-tract")
+    # `threads` said, and started none).
+    gc.collect()
+    assert _settled_count("titlesim-tract", 0) == 0, "an earlier tract model's pool lives on"
     model = titlesim.Model(FIXTURES / "tiny-bert-mean", backend="tract", threads=2)
-    assert _threads_named("titlesim-tract") - before == 2
     assert model.encode(["mug"]).shape == (1, 32)
+    assert _settled_count("titlesim-tract", 2) == 2
+    time.sleep(0.2)
+    assert _threads_named("titlesim-tract") == 2, "more than the 2 threads asked for"
+    del model
 
 
 def test_loading_errors_are_typed(tmp_path):
