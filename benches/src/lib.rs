@@ -16,7 +16,7 @@ mod titles;
 mod variants;
 
 pub use loading::{load_embedder, load_embedder_with};
-pub use machine::{cpu_info, peak_rss_mb, stack_versions, CpuInfo};
+pub use machine::{cpu_info, peak_rss_mb, stack_versions, tract_isa, CpuInfo};
 pub use paths::{models_dir, ort_library, workspace_root};
 pub use stats::{median, min_cosine, percentile};
 pub use titles::{default_titles_path, load_titles, spread_sample};

@@ -21,15 +21,20 @@ pub struct CpuInfo {
     /// The host kind the speed targets were measured on (see `host_kind`): `benches/README.md`
     /// keeps one table per kind.
     pub host_kind: String,
+    /// The backends that ran as on an AVX2-only host although the CPU has more (`candle`,
+    /// `tract`: see `Avx2Cap`); empty when none did. The fastest-backend targets then count
+    /// only these, since the others' speed is not an AVX2 host's.
+    pub avx2_capped: Vec<String>,
 }
 
 /// The host kind for the speed targets, from the architecture and the detected features:
 /// "AVX-512 VNNI", "AVX-512 (no VNNI)", "AVX2 with AVX-VNNI", "AVX2-only", "Arm i8mm", "Arm
-/// dotprod", "Arm NEON only". `avx2_only_build` is a build with `RUSTFLAGS="--cfg
-/// titlesim_avx2_only"`, where candle runs no AVX-512 or AVX-VNNI kernel: on such a CPU that
-/// measures candle as on an AVX2-only host, but not ONNX Runtime or tract, which still use all
-/// of the CPU's features (so their ratios are not an AVX2 host's).
-pub fn host_kind(arch: &str, features: &[String], avx2_only_build: bool) -> String {
+/// dotprod", "Arm NEON only". `cap` says which engines run as on an AVX2-only host although the
+/// CPU has more (`cargo xtask bench --avx2-only`): candle in a build with `RUSTFLAGS="--cfg
+/// titlesim_avx2_only"`, tract with `TRACT_CPU_ISA` taking its AVX-512 and AVX-VNNI kernels
+/// away. ONNX Runtime has no such switch and still uses all of the CPU's features, so on such
+/// a CPU the kind says that ratios to it are not an AVX2 host's.
+pub fn host_kind(arch: &str, features: &[String], cap: Avx2Cap) -> String {
     let has = |f: &str| features.iter().any(|x| x == f);
     let kind = match arch {
         "x86_64" | "x86" if has("avx512_vnni") => "AVX-512 VNNI",
@@ -42,15 +47,83 @@ pub fn host_kind(arch: &str, features: &[String], avx2_only_build: bool) -> Stri
         "aarch64" => "Arm NEON only",
         other => other,
     };
-    if avx2_only_build && (kind.starts_with("AVX-512") || kind.ends_with("AVX-VNNI")) {
-        format!(
-            "AVX2-only for candle (built with --cfg titlesim_avx2_only on an {kind} CPU; \
-             ONNX Runtime and tract still use all of its features, so ratios to them are not \
-             an AVX2 host's)"
-        )
-    } else {
-        kind.to_string()
+    let wider = kind.starts_with("AVX-512") || kind.ends_with("AVX-VNNI");
+    let (who, how, rest) = match (cap.candle, cap.tract) {
+        _ if !wider => return kind.to_string(),
+        (false, false) => return kind.to_string(),
+        (true, false) => (
+            "candle",
+            "built with --cfg titlesim_avx2_only",
+            "ONNX Runtime and tract still use all of its features, so ratios to them are not an \
+             AVX2 host's",
+        ),
+        (false, true) => (
+            "tract",
+            "run with TRACT_CPU_ISA without AVX-512 and AVX-VNNI",
+            "ONNX Runtime and candle still use all of its features, so ratios to them are not an \
+             AVX2 host's",
+        ),
+        (true, true) => (
+            "candle and tract",
+            "candle built with --cfg titlesim_avx2_only, tract run with TRACT_CPU_ISA without \
+             AVX-512 and AVX-VNNI,",
+            "ONNX Runtime still uses all of its features, so ratios to it understate what an \
+             AVX2 host with these cores would give",
+        ),
+    };
+    format!("AVX2-only for {who} ({how} on an {kind} CPU; {rest})")
+}
+
+/// Which engines a benchmark runs as on an AVX2-only host (see [`host_kind`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Avx2Cap {
+    /// candle: a build with `RUSTFLAGS="--cfg titlesim_avx2_only"`.
+    pub candle: bool,
+    /// tract: `TRACT_CPU_ISA` removes `avx512f` and `avxvnni` (see [`tract_capped`]).
+    pub tract: bool,
+}
+
+impl Avx2Cap {
+    /// The capped backends, where the cap took something away (`host_kind`, from
+    /// [`host_kind`], then starts with "AVX2-only for"): none on a CPU that is AVX2-only
+    /// anyway, where every backend runs as on one.
+    pub fn backends(self, host_kind: &str) -> Vec<String> {
+        if !host_kind.starts_with("AVX2-only for") {
+            return Vec::new();
+        }
+        [("candle", self.candle), ("tract", self.tract)]
+            .into_iter()
+            .filter(|(_, on)| *on)
+            .map(|(b, _)| b.to_string())
+            .collect()
     }
+}
+
+/// The `TRACT_CPU_ISA` tract-linalg reads (comma-separated `+feature`/`-feature` edits of the
+/// probed instruction sets) that an `--avx2-only` benchmark runs tract with (see [`tract_isa`]):
+/// it takes away every kernel an AVX2-only x86-64 host lacks.
+pub const TRACT_AVX2_ONLY_ISA: &str =
+    "-avx512f,-avx512vnni,-avx512fp16,-avxvnni,-amx-int8,-amx-bf16";
+
+/// The `TRACT_CPU_ISA` the measuring processes run with: the environment's, or in a build with
+/// `--cfg titlesim_avx2_only` (where candle runs as on an AVX2-only host) `TRACT_AVX2_ONLY_ISA`
+/// when the environment sets none, so that tract runs as on one too.
+pub fn tract_isa() -> Option<String> {
+    std::env::var("TRACT_CPU_ISA")
+        .ok()
+        .or_else(|| cfg!(titlesim_avx2_only).then(|| TRACT_AVX2_ONLY_ISA.to_string()))
+}
+
+/// Whether a `TRACT_CPU_ISA` value takes both AVX-512 and AVX-VNNI away from tract (the two
+/// that make an x86-64 host more than AVX2-only; the other AVX-512 kinds need `avx512f`).
+pub fn tract_capped(spec: Option<&str>) -> bool {
+    let removes = |name: &str| {
+        spec.unwrap_or("")
+            .split(',')
+            .filter_map(|t| t.trim().strip_prefix('-'))
+            .any(|t| t == name)
+    };
+    removes("avx512f") && removes("avxvnni")
 }
 
 /// Whether the CPU has AMX-TILE and AMX-BF16 (CPUID leaf 7: EDX bits 24 and 22), which the
@@ -135,9 +208,15 @@ pub fn cpu_info() -> CpuInfo {
                 .and_then(|l| l.split_once(':').map(|(_, v)| v.trim().to_string()))
         })
         .unwrap_or_else(|| "unknown".into());
-    let host_kind = host_kind(std::env::consts::ARCH, &features, cfg!(titlesim_avx2_only));
+    let cap = Avx2Cap {
+        candle: cfg!(titlesim_avx2_only),
+        tract: tract_capped(tract_isa().as_deref()),
+    };
+    let host_kind = host_kind(std::env::consts::ARCH, &features, cap);
+    let avx2_capped = cap.backends(&host_kind);
     CpuInfo {
         host_kind,
+        avx2_capped,
         arch: std::env::consts::ARCH.into(),
         model,
         logical_cores: std::thread::available_parallelism()
@@ -212,33 +291,90 @@ mod tests {
     #[test]
     fn host_kind_names_the_widest_int8_path_and_an_avx2_cap() {
         let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let none = Avx2Cap::default();
+        let candle = Avx2Cap {
+            candle: true,
+            tract: false,
+        };
+        let tract = Avx2Cap {
+            candle: false,
+            tract: true,
+        };
+        let both = Avx2Cap {
+            candle: true,
+            tract: true,
+        };
         let vnni = f(&["avx2", "fma", "avx512f", "avx512_vnni"]);
-        assert_eq!(host_kind("x86_64", &vnni, false), "AVX-512 VNNI");
+        assert_eq!(host_kind("x86_64", &vnni, none), "AVX-512 VNNI");
         assert_eq!(
-            host_kind("x86_64", &f(&["avx2", "fma", "avx512f"]), false),
+            host_kind("x86_64", &f(&["avx2", "fma", "avx512f"]), none),
             "AVX-512 (no VNNI)"
         );
-        assert_eq!(
-            host_kind("x86_64", &f(&["avx2", "fma"]), false),
-            "AVX2-only"
-        );
-        assert_eq!(host_kind("x86_64", &f(&["avx2", "fma"]), true), "AVX2-only");
+        assert_eq!(host_kind("x86_64", &f(&["avx2", "fma"]), none), "AVX2-only");
+        // A cap on an AVX2-only CPU changes nothing.
+        assert_eq!(host_kind("x86_64", &f(&["avx2", "fma"]), both), "AVX2-only");
         let avx_vnni = f(&["avx2", "fma", "avx_vnni"]);
-        assert_eq!(host_kind("x86_64", &avx_vnni, false), "AVX2 with AVX-VNNI");
-        let capped = host_kind("x86_64", &avx_vnni, true);
+        assert_eq!(host_kind("x86_64", &avx_vnni, none), "AVX2 with AVX-VNNI");
+        let capped = host_kind("x86_64", &avx_vnni, candle);
         assert!(capped.contains("on an AVX2 with AVX-VNNI CPU"), "{capped}");
-        let capped = host_kind("x86_64", &vnni, true);
-        assert!(capped.starts_with("AVX2-only for candle"), "{capped}");
+        let capped = host_kind("x86_64", &vnni, candle);
+        assert!(capped.starts_with("AVX2-only for candle ("), "{capped}");
         assert!(capped.contains("AVX-512 VNNI CPU"), "{capped}");
+        assert!(
+            capped.contains("ONNX Runtime and tract still use"),
+            "{capped}"
+        );
+        let capped = host_kind("x86_64", &vnni, tract);
+        assert!(capped.starts_with("AVX2-only for tract ("), "{capped}");
+        assert!(
+            capped.contains("ONNX Runtime and candle still use"),
+            "{capped}"
+        );
+        let capped = host_kind("x86_64", &vnni, both);
+        assert!(
+            capped.starts_with("AVX2-only for candle and tract ("),
+            "{capped}"
+        );
+        assert!(capped.contains("ONNX Runtime still uses"), "{capped}");
         assert_eq!(
-            host_kind("aarch64", &f(&["neon", "dotprod"]), false),
+            host_kind("aarch64", &f(&["neon", "dotprod"]), none),
             "Arm dotprod"
         );
         assert_eq!(
-            host_kind("aarch64", &f(&["neon", "dotprod", "i8mm"]), true),
+            host_kind("aarch64", &f(&["neon", "dotprod", "i8mm"]), both),
             "Arm i8mm"
         );
-        assert_eq!(host_kind("aarch64", &f(&["neon"]), false), "Arm NEON only");
+        assert_eq!(host_kind("aarch64", &f(&["neon"]), none), "Arm NEON only");
+    }
+
+    #[test]
+    fn capped_backends_only_where_the_cap_took_something_away() {
+        let f = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let both = Avx2Cap {
+            candle: true,
+            tract: true,
+        };
+        let vnni = host_kind("x86_64", &f(&["avx2", "avx512f", "avx512_vnni"]), both);
+        assert_eq!(both.backends(&vnni), ["candle", "tract"]);
+        let plain = host_kind("x86_64", &f(&["avx2", "fma"]), both);
+        assert!(both.backends(&plain).is_empty());
+        let tract = Avx2Cap {
+            candle: false,
+            tract: true,
+        };
+        let vnni = host_kind("x86_64", &f(&["avx2", "avx512f", "avx512_vnni"]), tract);
+        assert_eq!(tract.backends(&vnni), ["tract"]);
+    }
+
+    #[test]
+    fn tract_counts_as_capped_only_without_avx512_and_avx_vnni() {
+        assert!(tract_capped(Some(TRACT_AVX2_ONLY_ISA)));
+        assert!(tract_capped(Some(" -avxvnni , -avx512f ")));
+        assert!(!tract_capped(None));
+        assert!(!tract_capped(Some("-avx512f")));
+        assert!(!tract_capped(Some("-avxvnni,+avx512f")));
+        // A removed feature whose name merely contains "avx512f" is not it.
+        assert!(!tract_capped(Some("-avx512fp16,-avxvnni")));
     }
 
     #[test]

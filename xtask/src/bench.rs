@@ -49,10 +49,12 @@ pub struct BenchArgs {
     /// Models folder (default $TITLESIM_MODELS_DIR or ./models).
     #[arg(long)]
     pub models_dir: Option<PathBuf>,
-    /// Run candle as on an AVX2-only host: build with `--cfg titlesim_avx2_only` (into
-    /// target/avx2-only), which leaves out candle's AVX-512 kernels (the int8 VNNI kernel and
-    /// the `gemm` crate's AVX-512 f32 kernels). On an AVX-512 machine this measures candle's
-    /// AVX2 paths; ONNX Runtime and tract still use AVX-512, and the report's host kind says so.
+    /// Run candle and tract as on an AVX2-only host: build with `--cfg titlesim_avx2_only`
+    /// (into target/avx2-only), which leaves out candle's AVX-512 and AVX-VNNI kernels (the
+    /// int8 VNNI kernels and the `gemm` crate's AVX-512 f32 kernels), and run tract with
+    /// `TRACT_CPU_ISA` taking its AVX-512 and AVX-VNNI kernels away (unless the environment
+    /// sets `TRACT_CPU_ISA`). ONNX Runtime has no such switch and still uses AVX-512, so on an
+    /// AVX-512 machine ratios to it understate an AVX2 host's; the report's host kind says so.
     #[arg(long)]
     pub avx2_only: bool,
 }
@@ -107,7 +109,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     say!(
         "building the head2head benchmark (release{}) into {}",
         if a.avx2_only {
-            ", candle without AVX-512 kernels"
+            ", candle and tract without AVX-512 kernels"
         } else {
             ""
         },

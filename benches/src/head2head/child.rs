@@ -108,6 +108,10 @@ fn time_batch1(emb: &TransformerEmbedder, lat: &[String]) -> Result<(Vec<f64>, f
 pub(crate) fn child_command(exe: &Path, spec: &ChildSpec) -> Result<Command> {
     let mut cmd = Command::new(exe);
     cmd.arg("--child").arg(serde_json::to_string(spec)?);
+    // tract reads its instruction sets from the environment once per process.
+    if let Some(isa) = tb::tract_isa() {
+        cmd.env("TRACT_CPU_ISA", isa);
+    }
     Ok(cmd)
 }
 

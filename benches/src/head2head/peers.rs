@@ -111,6 +111,10 @@ pub(crate) fn add_peer_configs(py: &Python, configs: &mut Vec<Config>, skipped: 
             "titlesim" if !py.titlesim => {
                 Some("titlesim not importable: pip install ./crates/python")
             }
+            // The installed package is an ordinary build: it would run candle with AVX-512.
+            "titlesim" if cfg!(titlesim_avx2_only) => {
+                Some("an --avx2-only run leaves out the ordinary build of titlesim installed")
+            }
             _ => None,
         };
         if let Some(why) = missing {
