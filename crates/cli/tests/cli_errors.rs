@@ -172,6 +172,36 @@ fn duplicate_ids_name_both_lines() {
 }
 
 #[test]
+#[cfg(feature = "tract")]
+fn a_tract_cpu_isa_tract_would_panic_on_or_ignore_is_refused() {
+    let m = fixture("tiny-bert-mean");
+    let args = ["embed", "-m", m.to_str().unwrap(), "--backend", "tract"];
+    let run = |isa: &str| titlesim_env(&args, Some(b"a title\n"), &[("TRACT_CPU_ISA", isa)]);
+    // A feature of another architecture: tract itself stops the process with a panic.
+    let (foreign, native) = if cfg!(target_arch = "aarch64") {
+        ("+avx2", "-aarch64")
+    } else {
+        ("+neon", "-x86_64")
+    };
+    let e = fails(&run(foreign));
+    assert!(
+        e.contains(&format!(
+            "TRACT_CPU_ISA={foreign}: `{foreign}` is a feature of"
+        )),
+        "{e}"
+    );
+    // A misspelt one: tract would ignore it, keeping the kernels it meant to take away.
+    let e = fails(&run("-avx512_vnni"));
+    assert!(
+        e.contains("`-avx512_vnni` names no instruction set tract knows"),
+        "{e}"
+    );
+    // A valid edit still embeds (here: tract's portable kernels only).
+    let out = ok(&run(native));
+    assert_eq!(out.lines().count(), 1, "{out}");
+}
+
+#[test]
 fn unknown_backend_name() {
     let m = fixture("tiny-bert-mean");
     let out = titlesim(

@@ -40,10 +40,15 @@
 //!   (`src/vector_state.rs`).
 //! - **Concurrency**: the optimised plan is shared; each call runs in its own state, so callers
 //!   never wait for each other.
+//! - **`TRACT_CPU_ISA`**: tract-linalg's variable editing the instruction sets it picks kernels
+//!   for is checked at load (`src/isa.rs`): a feature of another architecture, on which tract
+//!   would panic, and a name tract does not know, which it would ignore, are refused with an
+//!   error naming the token.
 #![deny(missing_docs)]
 
 mod compat;
 mod fast_add;
+mod isa;
 mod row_softmax;
 mod vector_state;
 
@@ -242,6 +247,9 @@ impl TractBackend {
             .map(|n| n.get())
             .unwrap_or(1);
         let threads = thread_budget(opts.threads, cores, cfg!(feature = "multithread"))?;
+        // tract reads TRACT_CPU_ISA when it optimises the first model: a feature of another
+        // architecture would panic there, a misspelt one would be ignored.
+        isa::check_env().map_err(err)?;
         if !cfg!(feature = "multithread") {
             opts.refuse_spin(NAME)?;
         }

@@ -24,8 +24,14 @@ pub fn data(name: &str) -> PathBuf {
 
 /// Runs `titlesim` with `args`, feeding `stdin` (none: an empty standard input).
 pub fn titlesim(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    titlesim_env(args, stdin, &[])
+}
+
+/// [`titlesim`] with environment variables `env` set for the run.
+pub fn titlesim_env(args: &[&str], stdin: Option<&[u8]>, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_titlesim"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
