@@ -83,6 +83,28 @@ pub struct Avx2Cap {
     pub tract: bool,
 }
 
+impl CpuInfo {
+    /// The CPU line the benchmarks print: `x86_64 (Intel(R) Xeon(R) Processor), 2 logical
+    /// cores, features [avx2, fma, ...]` (the form `benches/README.md` quotes).
+    pub fn line(&self) -> String {
+        format!(
+            "{} ({}), {} logical cores, features [{}]",
+            self.arch,
+            self.model,
+            self.logical_cores,
+            self.features.join(", ")
+        )
+    }
+
+    /// The warning to print when this process looks emulated: its timings then say nothing
+    /// about the real CPU.
+    pub fn warning(&self) -> Option<String> {
+        self.emulated
+            .as_ref()
+            .map(|why| format!("WARNING: {why}; the timings of this run are not meaningful"))
+    }
+}
+
 impl Avx2Cap {
     /// The capped backends, where the cap took something away (`host_kind`, from
     /// [`host_kind`], then starts with "AVX2-only for"): none on a CPU that is AVX2-only
@@ -345,6 +367,29 @@ mod tests {
             "Arm i8mm"
         );
         assert_eq!(host_kind("aarch64", &f(&["neon"]), none), "Arm NEON only");
+    }
+
+    #[test]
+    fn the_cpu_line_and_the_emulation_warning() {
+        let mut cpu = CpuInfo {
+            arch: "aarch64".into(),
+            model: "0xd0c".into(),
+            logical_cores: 2,
+            features: vec!["neon".into(), "dotprod".into()],
+            emulated: None,
+            host_kind: "Arm dotprod".into(),
+            avx2_capped: Vec::new(),
+        };
+        assert_eq!(
+            cpu.line(),
+            "aarch64 (0xd0c), 2 logical cores, features [neon, dotprod]"
+        );
+        assert_eq!(cpu.warning(), None);
+        cpu.emulated = Some("qemu".into());
+        assert_eq!(
+            cpu.warning().as_deref(),
+            Some("WARNING: qemu; the timings of this run are not meaningful")
+        );
     }
 
     #[test]

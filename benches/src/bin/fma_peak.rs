@@ -160,15 +160,9 @@ fn measure(w: &Width, threads: usize, rounds: usize) -> f64 {
 
 fn main() {
     let cpu = tb::cpu_info();
-    println!(
-        "fma_peak: {} ({}), {} logical cores, features [{}]",
-        cpu.arch,
-        cpu.model,
-        cpu.logical_cores,
-        cpu.features.join(", ")
-    );
-    if let Some(why) = &cpu.emulated {
-        println!("fma_peak: WARNING: {why}; these figures say nothing about the real CPU");
+    println!("fma_peak: {}", cpu.line());
+    if let Some(w) = cpu.warning() {
+        println!("fma_peak: {w}");
     }
     let ws = widths();
     if ws.is_empty() {

@@ -72,15 +72,9 @@ fn main() -> Result<()> {
         return child(&a, &dir, kind);
     }
     let cpu = cpu_info();
-    println!(
-        "CPU: {} {} ({} logical cores; {})",
-        cpu.arch,
-        cpu.model,
-        cpu.logical_cores,
-        cpu.features.join(" ")
-    );
-    if let Some(why) = &cpu.emulated {
-        println!("warning: emulated ({why}): timings say nothing about the real CPU");
+    println!("CPU: {}", cpu.line());
+    if let Some(w) = cpu.warning() {
+        println!("{w}");
     }
     for format in ["bf16", "f32"] {
         make_checkpoint(&dir.join(format), format == "bf16")?;

@@ -202,13 +202,11 @@ fn main() -> Result<()> {
     )?;
     let cpu = cpu_info();
     eprintln!(
-        "replay_load: {} pairs ({} distinct products, {} distinct GTs) on {} ({} cores; {})",
+        "replay_load: {} pairs ({} distinct products, {} distinct GTs) on {}",
         args.pairs,
         n_products,
         n_gts,
-        cpu.model,
-        cpu.logical_cores,
-        cpu.features.join(" ")
+        cpu.line()
     );
     let s = |p: &Path| p.to_string_lossy().into_owned();
     let threads = args.threads.to_string();
@@ -292,12 +290,10 @@ fn main() -> Result<()> {
     }
 
     let mut md = format!(
-        "CPU: {} ({} logical cores; {}){}\n\n{} pairs, {} distinct products, {} distinct GT \
+        "CPU: {}{}\n\n{} pairs, {} distinct products, {} distinct GT \
          titles; canonical all-MiniLM-L6-v2 on candle, shadow paraphrase-MiniLM-L3-v2 on ONNX Runtime, \
          f32, {} threads each\n\n| run | wall s | pairs/s | titles embedded | vs shadow |\n|---|--:|--:|--:|--:|\n",
-        cpu.model,
-        cpu.logical_cores,
-        cpu.features.join(" "),
+        cpu.line(),
         cpu.emulated
             .as_ref()
             .map(|e| format!(" — EMULATED ({e}): timings mean nothing"))

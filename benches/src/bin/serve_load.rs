@@ -119,15 +119,9 @@ fn main() -> Result<()> {
         .clone()
         .unwrap_or_else(|| models_dir().join("all-MiniLM-L6-v2"));
     let cpu = cpu_info();
-    println!(
-        "CPU: {} ({}, {} logical cores; {})",
-        cpu.model,
-        cpu.arch,
-        cpu.logical_cores,
-        cpu.features.join(" ")
-    );
-    if let Some(why) = &cpu.emulated {
-        println!("WARNING: {why}; the timings of this run are not meaningful");
+    println!("CPU: {}", cpu.line());
+    if let Some(w) = cpu.warning() {
+        println!("{w}");
     }
     println!(
         "model {} on {}, {} threads, {} pairs per measurement\n",

@@ -94,15 +94,9 @@ fn parent(mut a: Args) -> Result<()> {
 
 /// The CPU, stack and run-size lines printed before the rounds start.
 fn announce_run(a: &Args, cpu: &tb::CpuInfo, versions: &[(String, String)], n_avail: usize) {
-    eprintln!(
-        "head2head: {} ({}), {} logical cores, features [{}]",
-        cpu.arch,
-        cpu.model,
-        cpu.logical_cores,
-        cpu.features.join(", ")
-    );
-    if let Some(why) = &cpu.emulated {
-        eprintln!("head2head: WARNING: {why}; the timings of this run are not meaningful");
+    eprintln!("head2head: {}", cpu.line());
+    if let Some(w) = cpu.warning() {
+        eprintln!("head2head: {w}");
     }
     eprintln!(
         "head2head: {}",
