@@ -3,6 +3,8 @@ and the CLI's `titlesim embed`."""
 
 import gc
 import json
+import platform
+import re
 import subprocess
 import sys
 import time
@@ -198,6 +200,18 @@ def test_loading_errors_are_typed(tmp_path):
     # Every titlesim exception is a titlesim.Error; config errors are also ValueErrors.
     assert issubclass(titlesim.ConfigError, ValueError)
     assert issubclass(titlesim.StoreError, titlesim.Error)
+
+
+def test_a_tract_cpu_isa_tract_cannot_honour_is_refused(monkeypatch):
+    # tract-linalg stops the process with a panic on a feature of another architecture and
+    # ignores a name it does not know; the backend refuses both at load, naming the token.
+    foreign = "+avx2" if platform.machine() in ("aarch64", "arm64") else "+neon"
+    monkeypatch.setenv("TRACT_CPU_ISA", foreign)
+    with pytest.raises(titlesim.BackendError, match=re.escape(f"`{foreign}` is a feature of")):
+        titlesim.Model(FIXTURES / "tiny-bert-mean", backend="tract")
+    monkeypatch.setenv("TRACT_CPU_ISA", "-avx512_vnni")
+    with pytest.raises(titlesim.BackendError, match="names no instruction set tract knows"):
+        titlesim.Model(FIXTURES / "tiny-bert-mean", backend="tract")
 
 
 THREADS = """
