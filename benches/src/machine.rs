@@ -35,21 +35,9 @@ pub struct CpuInfo {
 /// away. ONNX Runtime has no such switch and still uses all of the CPU's features, so on such
 /// a CPU the kind says that ratios to it are not an AVX2 host's.
 pub fn host_kind(arch: &str, features: &[String], cap: Avx2Cap) -> String {
-    let has = |f: &str| features.iter().any(|x| x == f);
-    let kind = match arch {
-        "x86_64" | "x86" if has("avx512_vnni") => "AVX-512 VNNI",
-        "x86_64" | "x86" if has("avx512f") => "AVX-512 (no VNNI)",
-        "x86_64" | "x86" if has("avx_vnni") => "AVX2 with AVX-VNNI",
-        "x86_64" | "x86" if has("avx2") => "AVX2-only",
-        "x86_64" | "x86" => "x86 without AVX2",
-        "aarch64" if has("i8mm") => "Arm i8mm",
-        "aarch64" if has("dotprod") => "Arm dotprod",
-        "aarch64" => "Arm NEON only",
-        other => other,
-    };
-    let wider = kind.starts_with("AVX-512") || kind.ends_with("AVX-VNNI");
+    let kind = cpu_kind(arch, features);
     let (who, how, rest) = match (cap.candle, cap.tract) {
-        _ if !wider => return kind.to_string(),
+        _ if !wider_than_avx2(kind) => return kind.to_string(),
         (false, false) => return kind.to_string(),
         (true, false) => (
             "candle",
@@ -72,6 +60,28 @@ pub fn host_kind(arch: &str, features: &[String], cap: Avx2Cap) -> String {
         ),
     };
     format!("AVX2-only for {who} ({how} on an {kind} CPU; {rest})")
+}
+
+/// The host kind of the CPU itself, before any cap (see [`host_kind`]).
+fn cpu_kind<'a>(arch: &'a str, features: &[String]) -> &'a str {
+    let has = |f: &str| features.iter().any(|x| x == f);
+    match arch {
+        "x86_64" | "x86" if has("avx512_vnni") => "AVX-512 VNNI",
+        "x86_64" | "x86" if has("avx512f") => "AVX-512 (no VNNI)",
+        "x86_64" | "x86" if has("avx_vnni") => "AVX2 with AVX-VNNI",
+        "x86_64" | "x86" if has("avx2") => "AVX2-only",
+        "x86_64" | "x86" => "x86 without AVX2",
+        "aarch64" if has("i8mm") => "Arm i8mm",
+        "aarch64" if has("dotprod") => "Arm dotprod",
+        "aarch64" => "Arm NEON only",
+        other => other,
+    }
+}
+
+/// Whether a CPU of host kind `kind` has more than an AVX2-only host (so a cap takes
+/// something away).
+fn wider_than_avx2(kind: &str) -> bool {
+    kind.starts_with("AVX-512") || kind.ends_with("AVX-VNNI")
 }
 
 /// Which engines a benchmark runs as on an AVX2-only host (see [`host_kind`]).
@@ -106,11 +116,10 @@ impl CpuInfo {
 }
 
 impl Avx2Cap {
-    /// The capped backends, where the cap took something away (`host_kind`, from
-    /// [`host_kind`], then starts with "AVX2-only for"): none on a CPU that is AVX2-only
-    /// anyway, where every backend runs as on one.
-    pub fn backends(self, host_kind: &str) -> Vec<String> {
-        if !host_kind.starts_with("AVX2-only for") {
+    /// The capped backends, where the cap took something away: none on a CPU of `arch` with
+    /// `features` that is AVX2-only anyway, where every backend runs as on one.
+    pub fn backends(self, arch: &str, features: &[String]) -> Vec<String> {
+        if !wider_than_avx2(cpu_kind(arch, features)) {
             return Vec::new();
         }
         [("candle", self.candle), ("tract", self.tract)]
@@ -235,7 +244,7 @@ pub fn cpu_info() -> CpuInfo {
         tract: tract_capped(tract_isa().as_deref()),
     };
     let host_kind = host_kind(std::env::consts::ARCH, &features, cap);
-    let avx2_capped = cap.backends(&host_kind);
+    let avx2_capped = cap.backends(std::env::consts::ARCH, &features);
     CpuInfo {
         host_kind,
         avx2_capped,
@@ -399,16 +408,15 @@ mod tests {
             candle: true,
             tract: true,
         };
-        let vnni = host_kind("x86_64", &f(&["avx2", "avx512f", "avx512_vnni"]), both);
-        assert_eq!(both.backends(&vnni), ["candle", "tract"]);
-        let plain = host_kind("x86_64", &f(&["avx2", "fma"]), both);
-        assert!(both.backends(&plain).is_empty());
+        let vnni = f(&["avx2", "avx512f", "avx512_vnni"]);
+        assert_eq!(both.backends("x86_64", &vnni), ["candle", "tract"]);
+        let plain = f(&["avx2", "fma"]);
+        assert!(both.backends("x86_64", &plain).is_empty());
         let tract = Avx2Cap {
             candle: false,
             tract: true,
         };
-        let vnni = host_kind("x86_64", &f(&["avx2", "avx512f", "avx512_vnni"]), tract);
-        assert_eq!(tract.backends(&vnni), ["tract"]);
+        assert_eq!(tract.backends("x86_64", &vnni), ["tract"]);
     }
 
     #[test]

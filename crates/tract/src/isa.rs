@@ -37,24 +37,20 @@ pub(crate) fn check(spec: &str, arch: Option<Arch>) -> Result<(), String> {
             .strip_prefix('+')
             .or_else(|| token.strip_prefix('-'))
             .unwrap_or(token);
-        let known = |a: Arch| names_of(a).join(", ");
-        let here = arch.map_or("none here".to_string(), |a| format!("{a}: {}", known(a)));
-        match Isa::ALL.into_iter().find(|i| i.name() == name) {
-            None => {
-                return Err(format!(
-                    "{VAR}={spec}: `{token}` names no instruction set tract knows (tract would \
-                     ignore it and keep the kernels it meant to change); features of {here}"
-                ))
-            }
-            Some(isa) if Some(isa.arch()) != arch => {
-                return Err(format!(
-                    "{VAR}={spec}: `{token}` is a feature of {}, not of this machine (tract \
-                     would stop the process); features of {here}",
-                    isa.arch()
-                ))
-            }
-            Some(_) => {}
-        }
+        let why = match Isa::ALL.into_iter().find(|i| i.name() == name) {
+            None => "names no instruction set tract knows (tract would ignore it and keep the \
+                     kernels it meant to change)"
+                .to_string(),
+            Some(isa) if Some(isa.arch()) != arch => format!(
+                "is a feature of {}, not of this machine (tract would stop the process)",
+                isa.arch()
+            ),
+            Some(_) => continue,
+        };
+        let here = arch.map_or("none here".to_string(), |a| {
+            format!("{a}: {}", names_of(a).join(", "))
+        });
+        return Err(format!("{VAR}={spec}: `{token}` {why}; features of {here}"));
     }
     Ok(())
 }
