@@ -38,8 +38,10 @@
 //!   halves dirty, which slows every SSE instruction after them on Intel CPUs (half of the
 //!   plan's time on all-MiniLM); the plan runs with a `vzeroupper` after each operation
 //!   (`src/vector_state.rs`).
-//! - **Concurrency**: the optimised plan is shared; each call runs in its own state, so callers
-//!   never wait for each other.
+//! - **Concurrency**: the optimised plan is shared; each call runs in its own state. On a
+//!   model with a pool, passes take turns (each uses the whole pool): tract's matrix products
+//!   keep their scratch space in a thread-local cell that two passes on one pool thread
+//!   would borrow twice.
 //! - **`TRACT_CPU_ISA`**: tract-linalg's variable editing the instruction sets it picks kernels
 //!   for is checked at load (`src/isa.rs`): a feature of another architecture, on which tract
 //!   would panic, and a name tract does not know, which it would ignore, are refused with an
@@ -136,6 +138,13 @@ pub struct TractBackend {
     /// The pool that runs the plan and its matrix products (`multithread`, threads > 1).
     #[cfg(feature = "multithread")]
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// Passes on the pool take turns. tract keeps a matrix product's scratch space in a
+    /// thread-local cell, borrowed for the whole product; a pool thread waiting inside a split
+    /// product would otherwise steal another caller's pass and run a product on that cell
+    /// again (a double borrow, a panic in tract, then an abort). Each pass uses the whole pool
+    /// anyway, so turns cost concurrent callers little.
+    #[cfg(feature = "multithread")]
+    turns: std::sync::Mutex<()>,
     io: OnnxIo,
     model: PathBuf,
     files: Vec<PathBuf>,
@@ -385,6 +394,8 @@ impl TractBackend {
             plan,
             #[cfg(feature = "multithread")]
             pool,
+            #[cfg(feature = "multithread")]
+            turns: std::sync::Mutex::new(()),
             io,
             files: onnx_source_files(&path),
             model: path,
@@ -526,6 +537,11 @@ impl TractBackend {
     fn on_pool<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         #[cfg(feature = "multithread")]
         if let Some(pool) = &self.pool {
+            // A pass that panicked left nothing behind the lock to repair.
+            let _turn = self
+                .turns
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             return pool.install(f);
         }
         f()
@@ -555,8 +571,8 @@ impl TractBackend {
         };
         #[cfg(feature = "multithread")]
         if let Some(pool) = &self.pool {
-            return pool
-                .install(|| multithread_tract_scope(Executor::MultiThread(pool.clone()), run));
+            return self
+                .on_pool(|| multithread_tract_scope(Executor::MultiThread(pool.clone()), run));
         }
         run()
     }
