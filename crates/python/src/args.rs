@@ -31,6 +31,17 @@ pub(crate) fn text(obj: &Bound<'_, PyAny>, what: &str) -> Result<String> {
     Ok(s.to_string())
 }
 
+/// A pair id: a text, trimmed (as `/score` and the pairs files take it), not empty.
+pub(crate) fn pair_id(obj: &Bound<'_, PyAny>, what: &str) -> Result<String> {
+    let id = text(obj, what)?.trim().to_string();
+    if id.is_empty() {
+        return Err(Failure::value(format!(
+            "{what}: the id is empty; give every pair an id, or leave ids out to have them numbered"
+        )));
+    }
+    Ok(id)
+}
+
 /// A list (any iterable that is not itself a string) of texts, at least one.
 pub(crate) fn texts(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<String>> {
     let items = items(obj, what)?;

@@ -342,9 +342,11 @@ fn matrix(
     let np = py
         .import("numpy")
         .map_err(|e| Failure::Panic(format!("numpy: {e}")))?;
+    // Row-major whatever the caller's layout: `to_vec` copies a column-major (Fortran-order)
+    // array in memory order, which would pair each vector with the wrong numbers.
     let arr = np
         .call_method1("asarray", (obj,))
-        .and_then(|a| a.call_method1("astype", ("float32",)))
+        .and_then(|a| np.call_method1("ascontiguousarray", (a, "float32")))
         .map_err(|e| Failure::type_error(format!("{what}: not an array of numbers: {e}")))?;
     let arr = arr
         .cast_into::<numpy::PyArrayDyn<f32>>()

@@ -215,8 +215,11 @@ impl Scorer {
     /// ``phases`` and ``labels`` (0, 1 or None) are logged with them. The verdicts are those
     /// of the canonical model, whatever the shadow does.
     ///
+    /// Ids are trimmed; each pair of a call needs its own (calibrate, review and burn-in count
+    /// an id once).
+    ///
     /// Raises ``TypeError`` for anything but lists of str (``None``, ``bytes``, other items),
-    /// ``ValueError`` for empty lists or lists of different lengths.
+    /// ``ValueError`` for empty lists, lists of different lengths, an empty or repeated id.
     #[pyo3(signature = (products, gts, ids = None, phases = None, labels = None))]
     fn score(
         &self,
@@ -238,7 +241,16 @@ impl Scorer {
             ))
             .into());
         }
-        let ids = args::column(ids, "ids", n, args::text)?;
+        let ids = args::column(ids, "ids", n, args::pair_id)?;
+        if let Some(ids) = &ids {
+            if let Some((first, i)) = titlesim::repeated_id(ids.iter().map(String::as_str)) {
+                return Err(Failure::value(format!(
+                    "ids[{i}] {:?} repeats ids[{first}]: every pair needs its own id",
+                    ids[i]
+                ))
+                .into());
+            }
+        }
         let phases = args::column(phases, "phases", n, args::optional_text)?;
         let labels = args::column(labels, "labels", n, args::label)?;
         let pairs = self.pairs(products, gts, ids, phases, labels);
@@ -273,7 +285,7 @@ impl Scorer {
         let gt = args::text(gt, "gt")?;
         let id = id
             .filter(|i| !i.is_none())
-            .map(|i| args::text(i, "id"))
+            .map(|i| args::pair_id(i, "id"))
             .transpose()?;
         let phase = match phase {
             Some(p) => args::optional_text(p, "phase")?,

@@ -80,6 +80,27 @@ def test_similarity_is_the_scorers_cosine(minilm):
     assert sim[0, 0] > sim[1, 0]
 
 
+def test_similarity_reads_rows_whatever_the_memory_layout():
+    # A column-major array (pandas' to_numpy(), X.T) used to be read in memory order: each
+    # "row" mixed numbers of several vectors and the cosines came out wrong without an error.
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    e = model.encode(reference("tiny-bert-mean")["texts"][:5])
+    want = model.similarity(e, e)
+    unit = e.astype(np.float64) / np.linalg.norm(e.astype(np.float64), axis=1, keepdims=True)
+    assert np.allclose(want, unit @ unit.T, atol=1e-6)
+    wide = np.zeros((e.shape[0], 2 * model.dim), dtype=np.float32)
+    wide[:, ::2] = e
+    for layout in (
+        np.asfortranarray(e),
+        np.ascontiguousarray(e.T).T,
+        wide[:, ::2],
+        e[::-1][::-1],
+        e.astype(np.float64, order="F"),
+    ):
+        got = model.similarity(layout, np.asfortranarray(e))
+        assert np.array_equal(got, want), layout.flags
+
+
 def test_normalize_embeddings_on_a_model_that_does_not():
     model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
     assert not model.normalize

@@ -190,6 +190,10 @@ def test_four_threads_give_the_results_of_one():
         (["a"], ["b"], {"labels": [2]}, ValueError, "a label is 0, 1 or None"),
         (["a"], ["b"], {"labels": ["yes"]}, TypeError, "a label is 0, 1 or None"),
         (["a"], ["b"], {"phases": [3]}, TypeError, r"phases\[0\]: expected str"),
+        # a repeated id: the second pair would be lost from calibrate, review and burn-in
+        (["a", "b", "c"], ["d", "e", "f"], {"ids": ["1", "2", " 1"]}, ValueError,
+         r"ids\[2\] \"1\" repeats ids\[0\]"),
+        (["a"], ["b"], {"ids": ["  "]}, ValueError, r"ids\[0\]: the id is empty"),
     ],
 )
 def test_bad_input_raises(products, gts, kwargs, error, message):
