@@ -126,8 +126,8 @@ pub use model::{Architecture, ModelOverrides, ModelSpec, PaddingSide, Pooling};
 pub use pooling::{cosine, l2_normalize, pool, HiddenStates};
 pub use resolve::resolve_model;
 pub use score::{
-    apply_prompt, is_blank, BlankTitles, CosineScorer, GtVectors, Pair, PairScore, Score, Scorer,
-    Side, SidePrompts,
+    apply_prompt, is_blank, repeated_id, BlankTitles, CosineScorer, GtVectors, Pair, PairScore,
+    Score, Scorer, Side, SidePrompts,
 };
 pub use tokenize::{Encoded, TextTokenizer, TokenBatch};
 

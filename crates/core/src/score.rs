@@ -47,6 +47,22 @@ impl Pair {
     }
 }
 
+/// The first pair id that repeats an earlier one in `ids`: `(earlier index, index)`.
+///
+/// A batch must not hold one id twice: the shadow log would get two records of one pair, and
+/// calibrate, review and burn-in count a pair id once (the first record), so the second pair
+/// would be lost from them. Pairs files are checked line by line when read; callers that take
+/// pairs from elsewhere (`/score`, the Python `Scorer`) check with this and say where.
+pub fn repeated_id<'a>(ids: impl IntoIterator<Item = &'a str>) -> Option<(usize, usize)> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, id) in ids.into_iter().enumerate() {
+        if let Some(first) = seen.insert(id, i) {
+            return Some((first, i));
+        }
+    }
+    None
+}
+
 /// The verdict on one pair.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Score {
@@ -643,6 +659,14 @@ mod tests {
             },
         );
         assert!(prompted.with_gt_vectors(store_of("ts1-toy", &[])).is_err());
+    }
+
+    #[test]
+    fn repeated_id_names_the_first_repeat() {
+        assert_eq!(repeated_id(["a", "b", "c"]), None);
+        assert_eq!(repeated_id(["a", "b", "a", "b"]), Some((0, 2)));
+        assert_eq!(repeated_id(["x", "y", "y", "x"]), Some((1, 2)));
+        assert_eq!(repeated_id(std::iter::empty()), None);
     }
 
     #[test]

@@ -117,10 +117,14 @@ impl Queue {
             enqueued: Instant::now(),
             reply,
         };
-        match tx.try_send(job) {
-            Ok(()) => {
-                self.metrics.queue_size.fetch_add(1, Ordering::Relaxed);
-            }
+        // Counted in before it is sent: the worker may take it out before `try_send` returns.
+        self.metrics.queue_size.fetch_add(1, Ordering::Relaxed);
+        let sent = tx.try_send(job);
+        if sent.is_err() {
+            self.metrics.queue_size.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
+            Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 return Err(ApiError::overloaded(format!(
                     "the queue is full ({} requests waiting): retry later",
@@ -148,22 +152,25 @@ async fn worker(
     models: Arc<OnceLock<Arc<Models>>>,
     metrics: Arc<Metrics>,
 ) {
+    // A job taken off the queue that did not fit the last batch: already counted out.
     let mut carry: Option<Job> = None;
+    let took = |j: &Job| {
+        metrics.queue_size.fetch_sub(1, Ordering::Relaxed);
+        metrics
+            .queue_seconds
+            .observe(j.enqueued.elapsed().as_secs_f64());
+    };
     loop {
         let first = match carry.take() {
             Some(j) => j,
             None => match rx.recv().await {
-                Some(j) => j,
+                Some(j) => {
+                    took(&j);
+                    j
+                }
                 None => return,
             },
         };
-        let took = |j: &Job| {
-            metrics.queue_size.fetch_sub(1, Ordering::Relaxed);
-            metrics
-                .queue_seconds
-                .observe(j.enqueued.elapsed().as_secs_f64());
-        };
-        took(&first);
         let (mut items, mut tokens) = (first.work.len(), first.tokens);
         let mut batch = vec![first];
         let deadline = Instant::now() + limits.max_wait;
@@ -202,7 +209,11 @@ async fn worker(
         metrics.batch_items.observe(items as f64);
         metrics.batch_tokens.observe(tokens as f64);
         let t0 = Instant::now();
-        run(&models, batch, &metrics).await;
+        // On a task of its own: a panic in a batch fails that batch's requests (their answer
+        // channels drop: "the batch of this request was lost") instead of ending the worker
+        // and with it every later request. The panic message goes to stderr (the panic hook).
+        let m = metrics.clone();
+        let _ = tokio::spawn(async move { run(&models, batch, &m).await }).await;
         metrics
             .inference_seconds
             .observe(t0.elapsed().as_secs_f64());

@@ -89,23 +89,30 @@ pub(crate) fn check_text(field: impl FnOnce() -> String, text: &str) -> Result<(
 }
 
 /// The tokens of `texts` as the model counts them (special tokens included, after
-/// truncation), timed into the tokenisation metric.
-pub(crate) fn count_tokens<'a>(
+/// truncation), timed into the tokenisation metric. On tokio's blocking pool: a request of
+/// `max_body_bytes` of text takes a while to tokenise, and the async threads must keep
+/// answering other requests (`/health`, `/metrics`) meanwhile.
+pub(crate) async fn count_tokens(
     st: &AppState,
-    models: &Models,
-    texts: impl Iterator<Item = &'a str>,
+    models: &Arc<Models>,
+    texts: Vec<String>,
 ) -> Result<Vec<usize>, ApiError> {
     let t0 = Instant::now();
-    let texts: Vec<String> = texts.map(str::to_string).collect();
-    let encoded = models
-        .embedder
-        .tokenizer()
-        .encode(&texts)
-        .map_err(|e| ApiError::validation(format!("cannot tokenise the input: {e}")))?;
+    let m = models.clone();
+    let counted = titlesim::run_blocking(move || {
+        m.embedder
+            .tokenizer()
+            .encode(&texts)
+            .map(|encoded| encoded.iter().map(|e| e.len()).collect::<Vec<usize>>())
+    })
+    .await;
     st.metrics
         .tokenization_seconds
         .observe(t0.elapsed().as_secs_f64());
-    Ok(encoded.iter().map(|e| e.len()).collect())
+    counted.map_err(|e| match e {
+        titlesim::Error::Task(e) => ApiError::backend(format!("tokenising the input failed: {e}")),
+        e => ApiError::validation(format!("cannot tokenise the input: {e}")),
+    })
 }
 
 /// Counts the request, and its failure by kind, around a handler's result.

@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use titlesim::Embedder;
 
-use super::tei::{embed, Inputs};
-use super::{answer, body_json, models};
+use super::tei::{embed, texts_of};
+use super::{answer, body_json, check_count, models};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -60,13 +60,8 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
             )))
         }
     };
-    let texts =
-        match serde_json::from_value::<Inputs>(req.input) {
-            Ok(i) => i.into_vec(),
-            Err(_) => return Err(ApiError::validation(
-                "`input` must be a string or a list of strings (token arrays are not supported)",
-            )),
-        };
+    let texts = texts_of(req.input, "input")?;
+    check_count(st, "input", texts.len())?;
     let m = models(st)?;
     let dim = m.embedder.info().dim;
     if let Some(d) = req.dimensions.filter(|&d| d != dim) {
@@ -75,7 +70,7 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
              not trained to be truncated"
         )));
     }
-    let (vectors, tokens) = embed(st, &m, "input", texts, None).await?;
+    let (vectors, tokens) = embed(st, &m, |i| format!("input[{i}]"), texts, None).await?;
     let data: Vec<Item> = vectors
         .iter()
         .enumerate()

@@ -66,6 +66,9 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
         }
         check_text(|| format!("pairs[{i}].product"), &p.product)?;
         check_text(|| format!("pairs[{i}].gt"), &p.gt)?;
+        if let Some(phase) = &p.phase {
+            check_text(|| format!("pairs[{i}].phase"), phase)?;
+        }
         pairs.push(Pair {
             id,
             phase: p.phase.filter(|s| !s.trim().is_empty()),
@@ -74,16 +77,18 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
             label: p.label,
         });
     }
+    if let Some((first, i)) = titlesim::repeated_id(pairs.iter().map(|p| p.id.as_str())) {
+        return Err(ApiError::validation(format!(
+            "`pairs[{i}].id` `{}` repeats `pairs[{first}].id`: every pair of a request needs its own id",
+            pairs[i].id
+        )));
+    }
     let m = models(st)?;
-    let tokens: usize = count_tokens(
-        st,
-        &m,
-        pairs
-            .iter()
-            .flat_map(|p| [p.product.as_str(), p.gt.as_str()]),
-    )?
-    .iter()
-    .sum();
+    let texts = pairs
+        .iter()
+        .flat_map(|p| [p.product.clone(), p.gt.clone()])
+        .collect();
+    let tokens: usize = count_tokens(st, &m, texts).await?.iter().sum();
     match st.queue.submit(Work::Score(pairs), tokens).await? {
         Done::Scores(s) => Ok(Json(s).into_response()),
         Done::Vectors(_) => Err(ApiError::backend("the queue answered with vectors")),

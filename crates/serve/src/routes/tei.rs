@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use serde_json::Value;
 use titlesim::Embedder;
 
 use super::{answer, body_json, check_count, check_text, count_tokens, models};
@@ -25,20 +26,47 @@ use crate::models::Models;
 use crate::queue::{Done, Work};
 use crate::AppState;
 
-/// One text or a list of texts.
-#[derive(Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Inputs {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Inputs {
-    pub(crate) fn into_vec(self) -> Vec<String> {
-        match self {
-            Inputs::One(s) => vec![s],
-            Inputs::Many(v) => v,
+/// The texts of an `inputs` / `input` field: one text or a list of texts. Anything else is
+/// an error naming the field, and for a list the first item that is not a text and what it is
+/// (a list of numbers is a token array, which titlesim does not take).
+pub(crate) fn texts_of(v: Value, field: &str) -> Result<Vec<String>, ApiError> {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    };
+    match v {
+        Value::String(s) => Ok(vec![s]),
+        Value::Array(items) => {
+            if !items.is_empty() && items.iter().all(Value::is_number) {
+                return Err(ApiError::validation(format!(
+                    "`{field}` is a list of numbers: token arrays are not supported, send the texts"
+                )));
+            }
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) => Ok(s),
+                    other => Err(ApiError::validation(format!(
+                        "`{field}[{i}]`: expected a string, found {}{}",
+                        kind(&other),
+                        if other.is_array() {
+                            " (token arrays are not supported)"
+                        } else {
+                            ""
+                        }
+                    ))),
+                })
+                .collect()
         }
+        other => Err(ApiError::validation(format!(
+            "`{field}` must be a string or a list of strings, found {}",
+            kind(&other)
+        ))),
     }
 }
 
@@ -49,7 +77,7 @@ fn yes() -> bool {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EmbedRequest {
-    inputs: Inputs,
+    inputs: Value,
     #[serde(default = "yes")]
     normalize: bool,
     #[serde(default)]
@@ -77,17 +105,17 @@ struct SimilarityRequest {
 }
 
 /// Embeds `texts` (prompt `prompt_name` applied) through the queue; the vectors and the
-/// tokens counted. Shared by every embedding endpoint.
+/// tokens counted. Shared by every embedding endpoint, which checks the number of texts
+/// itself; `field(i)` names text `i` in the request for errors.
 pub(crate) async fn embed(
     st: &AppState,
-    m: &Models,
-    field: &str,
+    m: &Arc<Models>,
+    field: impl Fn(usize) -> String,
     texts: Vec<String>,
     prompt_name: Option<&str>,
 ) -> Result<(Vec<Vec<f32>>, usize), ApiError> {
-    check_count(st, field, texts.len())?;
     for (i, t) in texts.iter().enumerate() {
-        check_text(|| format!("{field}[{i}]"), t)?;
+        check_text(|| field(i), t)?;
     }
     let texts = match prompt_name {
         None => texts,
@@ -104,9 +132,7 @@ pub(crate) async fn embed(
                 .collect()
         }
     };
-    let tokens: usize = count_tokens(st, m, texts.iter().map(String::as_str))?
-        .iter()
-        .sum();
+    let tokens: usize = count_tokens(st, m, texts.clone()).await?.iter().sum();
     match st.queue.submit(Work::Embed(texts), tokens).await? {
         Done::Vectors(v) => Ok((v, tokens)),
         Done::Scores(_) => Err(ApiError::backend("the queue answered with scores")),
@@ -138,11 +164,13 @@ async fn run_embed(st: &AppState, body: Body) -> Result<Response, ApiError> {
              folder has a Normalize module)",
         ));
     }
+    let inputs = texts_of(req.inputs, "inputs")?;
+    check_count(st, "inputs", inputs.len())?;
     let (mut vectors, _) = embed(
         st,
         &m,
-        "inputs",
-        req.inputs.into_vec(),
+        |i| format!("inputs[{i}]"),
+        inputs,
         req.prompt_name.as_deref(),
     )
     .await?;
@@ -167,7 +195,12 @@ async fn run_similarity(st: &AppState, body: Body) -> Result<Response, ApiError>
     let mut texts = Vec::with_capacity(req.inputs.sentences.len() + 1);
     texts.push(req.inputs.source_sentence);
     texts.extend(req.inputs.sentences);
-    let (vectors, _) = embed(st, &m, "inputs", texts, req.prompt_name.as_deref()).await?;
+    // Text 0 is the source sentence: errors name the request's own fields.
+    let field = |i: usize| match i {
+        0 => "inputs.source_sentence".to_string(),
+        i => format!("inputs.sentences[{}]", i - 1),
+    };
+    let (vectors, _) = embed(st, &m, field, texts, req.prompt_name.as_deref()).await?;
     let scores: Vec<f32> = vectors[1..]
         .iter()
         .map(|v| titlesim::cosine(&vectors[0], v))
