@@ -265,7 +265,11 @@ impl ShadowScorer {
             .settings
             .timeout_per_pair
             .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
-        let deadline = Instant::now() + budget;
+        // A budget past what the clock can add (a huge `timeout_ms`) is as good as none.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(budget)
+            .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600));
         let gate = self.shared.gate.clone();
         let handle = rt.spawn(async move {
             // One shadow batch at a time: the shadow keeps to its own thread budget, and a

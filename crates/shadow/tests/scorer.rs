@@ -530,3 +530,29 @@ async fn a_shadow_that_finishes_past_its_budget_is_a_timeout_even_before_a_slowe
         );
     }
 }
+
+#[tokio::test]
+async fn a_budget_past_the_clocks_range_is_no_budget_not_a_panic() {
+    // `timeout_ms = 18446744073709551615` times a batch's pairs overflowed `Instant + budget`:
+    // the panic killed `titlesim serve`'s queue worker, and every later request got a 503.
+    let canonical = Fake::new("canon", 16, Mode::Good);
+    let shadow = Fake::new("cand", 12, Mode::Good);
+    let mem = MemorySink::new();
+    let s = ShadowScorer::new(
+        scorer(&canonical, 0.8),
+        Some(scorer(&shadow, 0.6)),
+        settings(1.0, u64::MAX),
+        vec![Box::new(mem.clone())],
+    )
+    .unwrap();
+    // 1,001 pairs × u64::MAX ms is past what the clock (i64 seconds) can add to now
+    let all = pairs(1001);
+    let got = s.score_batch(&all).await.unwrap();
+    assert_eq!(got, plain(&canonical, &[&all]).await[0]);
+    s.finish().await.unwrap();
+    let records = mem.records();
+    assert_one_record_per_pair(&all, &records);
+    assert!(records
+        .iter()
+        .all(|r| r.shadow.as_ref().is_some_and(|s| s.error.is_none())));
+}

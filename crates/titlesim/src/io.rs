@@ -625,6 +625,9 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
         for (c, name) in [(id_c, "`id`"), (product_c, "`product`"), (gt_c, "`gt`")] {
             refuse_nul(path, line, name, &rec[c])?;
         }
+        if let Some(c) = phase_c {
+            refuse_nul(path, line, "`phase`", &rec[c])?;
+        }
         out.push((
             Pair {
                 id,

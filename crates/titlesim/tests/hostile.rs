@@ -135,3 +135,21 @@ fn a_line_without_end_is_refused_at_the_limit_not_read_into_memory() {
     let e = titlesim::read_log(&log).unwrap_err().to_string();
     assert!(e.contains(":1: line longer than 16 MiB"), "{e}");
 }
+
+#[test]
+fn a_nul_in_a_csv_phase_is_refused_as_in_jsonl() {
+    // The JSONL reader checked every string; the CSV reader only id, product and gt, so a NUL
+    // in a phase went into the shadow log.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pairs.csv");
+    std::fs::write(
+        &path,
+        "id,product,gt,phase\n1,a,b,race\n2,c,d,qual\0ifying\n",
+    )
+    .unwrap();
+    let e = read_pairs(&path).unwrap_err().to_string();
+    assert!(
+        e.contains(":3: `phase` holds a NUL byte (U+0000) at character 5"),
+        "{e}"
+    );
+}
