@@ -353,6 +353,20 @@ fn report_files_exist_and_are_valid() {
     let cal = calibrate(&synthetic(5, 200, 60, 0.8, 0.2), &Options::default()).unwrap();
     write_report(&cal, d2.path(), &ReportOptions::default()).unwrap();
     check_report(d2.path(), false);
+
+    // The unlabelled report over the labelled one's folder: no roc figure of the earlier run
+    // stays beside it, and calibration.json is the new run's.
+    let rep = write_report(&cal, d.path(), &ReportOptions::default()).unwrap();
+    check_report(d.path(), false);
+    assert!(!d.path().join("roc.png").exists());
+    assert!(!rep
+        .files
+        .iter()
+        .any(|f| f.to_string_lossy().starts_with("roc")));
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("calibration.json")).unwrap(),
+        serde_json::to_string_pretty(&to_json(&cal)).unwrap()
+    );
 }
 
 #[test]
@@ -417,4 +431,51 @@ fn a_pair_id_read_twice_counts_once() {
         twice.notes
     );
     assert!(!once.notes.iter().any(|m| m.contains("already read")));
+}
+
+/// Two runs that reused pair ids for different pairs: keeping each id's first record would
+/// drop the second run's pairs without a word, so calibrate and review export refuse them,
+/// naming an id; the same log given twice stays a counted duplicate (above).
+#[test]
+fn pair_ids_reused_for_other_pairs_are_refused() {
+    let run_a = synthetic(7, 50, 30, 0.8, 0.2);
+    let mut run_b = synthetic(8, 50, 30, 0.8, 0.2);
+    for r in &mut run_b {
+        r.product = format!("{} (run b)", r.product);
+    }
+    let mixed: Vec<_> = run_a.iter().chain(&run_b).cloned().collect();
+    let err = calibrate(&mixed, &Options::default()).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, CalibrateError::Invalid(_)), "{err:?}");
+    assert!(
+        msg.contains(&format!(
+            "pair id `{}` names two different pairs",
+            run_a[0].pair_id
+        )) && msg.contains(&format!("so do {} other id(s)", run_a.len() - 1)),
+        "{msg}"
+    );
+    let opts = titlesim_calibrate::review::ExportOptions {
+        canon_threshold: None,
+        shadow_threshold: Threshold::parse("0.78").unwrap(),
+        sample: None,
+    };
+    let err = titlesim_calibrate::review::export(&mixed, &opts).unwrap_err();
+    assert!(
+        err.to_string().contains("names two different pairs"),
+        "{err}"
+    );
+    // The same run twice: counted once, and the export says how many records it left out.
+    let twice: Vec<_> = run_a.iter().chain(&run_a).cloned().collect();
+    let once = titlesim_calibrate::review::export(&run_a, &opts).unwrap();
+    let e = titlesim_calibrate::review::export(&twice, &opts).unwrap();
+    assert_eq!((e.pairs, e.disagreements), (once.pairs, once.disagreements));
+    assert_eq!((e.duplicates, once.duplicates), (run_a.len(), 0));
+    assert!(
+        e.summary().contains(&format!(
+            "; {} repeated record(s) of a pair id left out, the first counts",
+            run_a.len()
+        )),
+        "{}",
+        e.summary()
+    );
 }

@@ -458,6 +458,35 @@ fn too_few_pairs_keep_watching_with_the_pairs_needed() {
 }
 
 #[test]
+fn a_log_given_twice_counts_each_pair_once() {
+    // The same day's log passed twice (or rotated logs that overlap) used to count every pair
+    // twice: "needed" reached on half the data, and p-values as if the sample were doubled.
+    let d = tempfile::tempdir().unwrap();
+    let exp = promote_ok(d.path(), &options()).expectation;
+    let once = burn_in_records(&refs(), "few");
+    let twice: Vec<ShadowRecord> = once.iter().chain(&once).cloned().collect();
+    let b = burnin::burn_in(&exp, &twice, &BurnInOptions::default()).unwrap();
+    assert_eq!(b.decision, Decision::KeepWatching);
+    check_against_references(&b, "few");
+    assert_eq!(b.left.duplicates, once.len());
+    assert_eq!(b.records, twice.len());
+    let series: usize = b.measured.values().map(|m| m.series.len()).sum();
+    assert_eq!(
+        series,
+        once.len(),
+        "the plot's series counts each pair once"
+    );
+    let notes = b.notes();
+    assert!(
+        notes.iter().any(|n| n.starts_with(&format!(
+            "{} record(s) of a pair id seen earlier left out",
+            once.len()
+        ))),
+        "{notes:?}"
+    );
+}
+
+#[test]
 fn burn_in_refuses_logs_of_other_models_and_bad_expectations() {
     let d = tempfile::tempdir().unwrap();
     let exp = promote_ok(d.path(), &options()).expectation;

@@ -99,6 +99,7 @@ pub fn calibrate_logs<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Result<Cal
 pub fn calibrate(records: &[ShadowRecord], opts: &Options) -> Result<Calibration> {
     check_options(opts)?;
     let ex = extract_pairs(records);
+    ex.check_conflicts()?;
     if ex.pairs.is_empty() {
         return Err(no_pairs(records, &ex));
     }

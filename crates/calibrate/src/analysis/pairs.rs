@@ -2,7 +2,7 @@
 //! reason, overall and per phase; the logged thresholds and model names are collected on the
 //! way.
 
-use crate::error::CalibrateError;
+use crate::error::{CalibrateError, Result};
 use crate::grid::Threshold;
 use std::collections::BTreeMap;
 use titlesim_log::ShadowRecord;
@@ -95,6 +95,10 @@ pub struct Extracted {
     /// Records of a pair id an earlier record already had (the same log given twice,
     /// overlapping runs): left out, so no pair counts twice; the first record counts.
     pub duplicates: usize,
+    /// Pair ids whose records name different pairs (another product or gt): two runs that
+    /// reused ids. Keeping the first record would silently drop the others' pairs, so
+    /// calibrate and review export refuse such logs ([`Extracted::check_conflicts`]).
+    pub conflicts: Vec<String>,
     /// Canonical thresholds of the pairs, with counts.
     pub canonical_thresholds: Vec<(Threshold, usize)>,
     /// Shadow thresholds of the pairs, with counts.
@@ -105,17 +109,42 @@ pub struct Extracted {
     pub fingerprints: (Vec<String>, Vec<String>),
 }
 
+impl Extracted {
+    /// Refuses records whose pair ids name different pairs (see [`Extracted::conflicts`]).
+    pub fn check_conflicts(&self) -> Result<()> {
+        let Some(first) = self.conflicts.first() else {
+            return Ok(());
+        };
+        Err(CalibrateError::invalid(format!(
+            "pair id `{first}` names two different pairs (their product or gt differ){}: the logs \
+             mix runs that reused pair ids, and counting each id once would drop pairs; give \
+             each run its own ids (a prefix per run), or read the runs separately",
+            match self.conflicts.len() {
+                1 => String::new(),
+                n => format!(", and so do {} other id(s)", n - 1),
+            }
+        )))
+    }
+}
+
 /// Splits records into usable pairs and counted exclusions.
 pub fn extract_pairs(records: &[ShadowRecord]) -> Extracted {
     let mut out = Extracted::default();
     let mut canonical_thresholds = ThresholdCounts::default();
     let mut shadow_thresholds = ThresholdCounts::default();
-    let mut seen = std::collections::HashSet::with_capacity(records.len());
+    let mut seen: std::collections::HashMap<&str, &ShadowRecord> =
+        std::collections::HashMap::with_capacity(records.len());
     for r in records {
-        if !seen.insert(r.pair_id.as_str()) {
+        if let Some(first) = seen.get(r.pair_id.as_str()) {
             out.duplicates += 1;
+            if (first.product != r.product || first.gt != r.gt)
+                && !out.conflicts.contains(&r.pair_id)
+            {
+                out.conflicts.push(r.pair_id.clone());
+            }
             continue;
         }
+        seen.insert(&r.pair_id, r);
         note_models(&mut out.models, &mut out.fingerprints, r);
         let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
         match cosines(r) {

@@ -4,7 +4,7 @@
 use crate::analysis::{Share, NO_PHASE};
 use crate::error::{CalibrateError, Result};
 use crate::promote::Expectation;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use titlesim_log::ShadowRecord;
 
@@ -28,6 +28,10 @@ pub struct Left {
     /// No usable shadow cosine (not sampled, failed or timed out): counted in the pass rate,
     /// not in the agreement.
     pub no_shadow: usize,
+    /// Records of a pair id an earlier record already had (a log given twice, overlapping
+    /// rotated logs, a retried request): the first record counts, as in calibrate, so no pair
+    /// counts twice towards the pairs needed or the drift tests.
+    pub duplicates: usize,
 }
 
 /// Counts the records by phase. Records from other models or thresholds than the
@@ -41,6 +45,9 @@ pub(crate) fn measure(
     let mut by: BTreeMap<String, Measured> = BTreeMap::new();
     let mut left = Left::default();
     let mut all_times = true;
+    let mut seen = HashSet::with_capacity(records.len());
+    // whether each record is counted (its pair id's first, with a canonical cosine)
+    let mut counted = vec![false; records.len()];
     for (i, (path, r)) in records.iter().enumerate() {
         let at = || path.clone().unwrap_or_else(|| PathBuf::from("<records>"));
         let mismatch = |what: String| {
@@ -66,11 +73,16 @@ pub(crate) fn measure(
                 r.canonical.threshold, exp.canonical.threshold
             )));
         }
+        if !seen.insert(r.pair_id.as_str()) {
+            left.duplicates += 1;
+            continue;
+        }
         let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
         let Some(c) = r.canonical.cosine.filter(|c| c.is_finite()) else {
             left.canonical_error += 1;
             continue;
         };
+        counted[i] = true;
         let m = by.entry(phase).or_default();
         let pass = c >= t_new;
         m.pass.n += 1;
@@ -115,7 +127,7 @@ pub(crate) fn measure(
         for m in by.values_mut() {
             m.series.clear();
         }
-        for (i, (_, r)) in records.iter().enumerate() {
+        for (i, (_, r)) in records.iter().enumerate().filter(|(i, _)| counted[*i]) {
             if let Some(c) = r.canonical.cosine.filter(|c| c.is_finite()) {
                 let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
                 if let Some(m) = by.get_mut(&phase) {

@@ -164,6 +164,12 @@ impl BurnIn {
                 self.skipped[0]
             ));
         }
+        if self.left.duplicates > 0 {
+            n.push(format!(
+                "{} record(s) of a pair id seen earlier left out (the same log given twice, or overlapping logs?): each pair counts once",
+                self.left.duplicates
+            ));
+        }
         if self.left.canonical_error > 0 {
             n.push(format!(
                 "{} record(s) without a canonical cosine left out",

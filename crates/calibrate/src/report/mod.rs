@@ -67,7 +67,27 @@ struct Figure {
     svg: String,
 }
 
+/// Every file a report may write (the figures' SVG and PNG, the documents).
+const REPORT_FILES: [&str; 12] = [
+    "agreement.svg",
+    "agreement.png",
+    "scatter.svg",
+    "scatter.png",
+    "histograms.svg",
+    "histograms.png",
+    "roc.svg",
+    "roc.png",
+    "calibration.json",
+    "summary.txt",
+    "summary.md",
+    "index.html",
+];
+
 fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<PathBuf>) -> Result<()> {
+    debug_assert!(
+        REPORT_FILES.contains(&name),
+        "{name} is not in REPORT_FILES"
+    );
     let p = dir.join(name);
     std::fs::write(&p, bytes).map_err(|e| CalibrateError::io(&p, e))?;
     files.push(PathBuf::from(name));
@@ -154,6 +174,18 @@ pub fn write_report(cal: &Calibration, dir: &Path, opts: &ReportOptions) -> Resu
             "PNG scale {} is outside 0..=8",
             opts.png_scale
         )));
+    }
+    // An earlier report's files go first: a run that fails half way must not leave its new
+    // figures beside the old calibration.json (which promote reads), nor a run without gold
+    // labels an old roc figure.
+    for name in REPORT_FILES {
+        let p = dir.join(name);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CalibrateError::io(&p, e))
+            }
+            _ => {}
+        }
     }
     let mut figures = vec![
         Figure {

@@ -85,6 +85,9 @@ pub struct Export {
     pub pairs: usize,
     /// Records that were not pairs.
     pub excluded: Exclusions,
+    /// Records of a pair id already read (a log given twice, overlapping runs): left out, the
+    /// first record of each pair counts.
+    pub duplicates: usize,
     /// Log lines skipped as unreadable.
     pub skipped: Vec<SkippedInput>,
     /// Disagreements found.
@@ -98,6 +101,7 @@ pub struct Export {
 /// Finds the disagreements of `records` at the given thresholds, sampled if asked.
 pub fn export(records: &[ShadowRecord], opts: &ExportOptions) -> Result<Export> {
     let ex = extract_pairs(records);
+    ex.check_conflicts()?;
     if ex.pairs.is_empty() {
         return Err(no_pairs(records, &ex));
     }
@@ -143,6 +147,7 @@ pub fn export(records: &[ShadowRecord], opts: &ExportOptions) -> Result<Export> 
         shadow_threshold: t.clone(),
         pairs: ex.pairs.len(),
         excluded: ex.excluded,
+        duplicates: ex.duplicates,
         skipped: Vec::new(),
         disagreements,
         strata,
@@ -164,9 +169,17 @@ impl Export {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "{} pairs (excluded: {}{}); {} disagreements at T = {} (canonical), t = {} (shadow); {} exported",
+            "{} pairs (excluded: {}{}{}); {} disagreements at T = {} (canonical), t = {} (shadow); {} exported",
             self.pairs,
             self.excluded.describe(),
+            if self.duplicates == 0 {
+                String::new()
+            } else {
+                format!(
+                    "; {} repeated record(s) of a pair id left out, the first counts",
+                    self.duplicates
+                )
+            },
             if self.skipped.is_empty() {
                 String::new()
             } else {

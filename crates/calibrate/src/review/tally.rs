@@ -80,6 +80,8 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
         by_direction: BTreeMap::new(),
         by_phase: BTreeMap::new(),
     };
+    // pair id -> the line it was first on: a row pasted twice would count its verdict twice
+    let mut ids: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for rec in rdr.records() {
         let rec = rec.map_err(csv_err)?;
         let line = rec.position().map(|p| lines.line_at(p.byte())).unwrap_or(0);
@@ -89,6 +91,15 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
             message,
         };
         t.rows += 1;
+        if let Some(id) = columns.pair_id.and_then(|i| rec.get(i)).map(str::trim) {
+            if !id.is_empty() {
+                if let Some(first) = ids.insert(id.to_string(), line) {
+                    return Err(row_error(format!(
+                        "pair `{id}` again (first on line {first}): each pair is reviewed once; remove the repeated row"
+                    )));
+                }
+            }
+        }
         let cell = rec.get(columns.verdict).unwrap_or("");
         match Verdict::parse(cell).map_err(row_error)? {
             None if opts.require_complete => {
@@ -118,9 +129,11 @@ fn csv_error(path: &Path, err: csv::Error, lines: &titlesim_log::LineIndex) -> C
     }
 }
 
-/// Where the columns the tally reads are: `verdict` (required), `direction` and `phase`.
+/// Where the columns the tally reads are: `verdict` (required), `direction`, `phase` and
+/// `pair_id` (only checked for repeats).
 struct Columns {
     verdict: usize,
+    pair_id: Option<usize>,
     direction: Option<usize>,
     phase: Option<usize>,
 }
@@ -142,6 +155,7 @@ impl Columns {
         })?;
         Ok(Columns {
             verdict,
+            pair_id: col("pair_id"),
             direction: col("direction"),
             phase: col("phase"),
         })
@@ -209,5 +223,25 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("review.csv:3: empty verdict"), "{e}");
+    }
+
+    #[test]
+    fn a_pair_reviewed_twice_is_an_error_naming_both_lines() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("review.csv");
+        // A row pasted twice used to count its verdict twice in the sign test.
+        std::fs::write(
+            &p,
+            "pair_id,direction,verdict\np1,shadow_match,shadow\np2,shadow_match,canonical\n p1 ,shadow_match,shadow\n",
+        )
+        .unwrap();
+        let e = tally(&p, &TallyOptions::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("review.csv:4: pair `p1` again (first on line 2)"),
+            "{e}"
+        );
+        // Without a pair_id column, or with empty ids, rows are not compared.
+        std::fs::write(&p, "pair_id,verdict\n,shadow\n,shadow\n").unwrap();
+        assert_eq!(tally(&p, &TallyOptions::default()).unwrap().rows, 2);
     }
 }
