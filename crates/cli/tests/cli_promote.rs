@@ -358,3 +358,34 @@ fn bad_inputs_are_clear_errors_and_burn_in_errors_exit_3() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("power 2 is not in (0, 1)"), "{err}");
 }
+
+#[test]
+fn a_promotion_that_cannot_write_its_expectation_writes_nothing() {
+    // The configuration used to be written first: with the expectation's write failing, the
+    // new configuration went live beside no expectation (or the previous promotion's).
+    let s = Setup::new();
+    let blocked = s.path("taken");
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("x"), "").unwrap();
+    let out = s.promote(&["--expectation", blocked.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("taken"),
+        "{stderr}"
+    );
+    assert!(
+        !s.path("promoted.toml").exists(),
+        "the configuration was written without its expectation"
+    );
+    let left: Vec<String> = std::fs::read_dir(s.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // The same promotion to a path it can write succeeds, and leaves no staging files either.
+    ok(&s.promote(&["--log", "burn-in.jsonl"]));
+    assert!(s.path("promoted.toml").exists() && s.path("promoted.expectation.json").exists());
+}

@@ -304,8 +304,21 @@ fn sql_functions_give_the_replayed_cosines() {
 #[test]
 fn a_bad_history_is_an_error_naming_what_is_wrong() {
     let c = case();
-    let cases: [(&str, &str, &[&str], &str); 5] = [
+    let cases: [(&str, &str, &[&str], &str); 7] = [
         ("nogt.csv", "id,product\n1,a\n", &[], "no column gt"),
+        // a fractional label was cut to an integer (0.9 -> 0) and went through as gold
+        (
+            "fraction.csv",
+            "id,product,gt,label\n1,a,b,1\n2,c,d,0.9\n",
+            &[],
+            "pair `2` has label 0.9",
+        ),
+        (
+            "fraction.jsonl",
+            "{\"id\": \"1\", \"product\": \"a\", \"gt\": \"b\", \"label\": 1.7}\n",
+            &[],
+            "pair `1` has label 1.7",
+        ),
         (
             "dup.csv",
             "id,product,gt\n1,a,b\n1,c,d\n",

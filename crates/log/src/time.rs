@@ -60,7 +60,10 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)? as u32, num(8..10)? as u32);
     let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) {
+        return None; // `2026-02-31` is no day, not `2026-03-03`
+    }
+    if h > 23 || mi > 59 || sec > 60 {
         return None;
     }
     let mut i = 19;
@@ -80,7 +83,11 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     let offset_min = match b.get(i)? {
         b'Z' | b'z' if i + 1 == b.len() => 0,
         c @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let o = num(i + 1..i + 3)? * 60 + num(i + 4..i + 6)?;
+            let (oh, om) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let o = oh * 60 + om;
             if *c == b'+' {
                 o
             } else {
@@ -91,6 +98,16 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
     };
     let days = days_from_civil(y, mo, d);
     Some(((days * 24 + h) * 60 + mi - offset_min) * 60_000 + sec * 1000 + frac_ms)
+}
+
+/// The days of month `mo` (1..=12) of year `y` (proleptic Gregorian).
+fn days_in_month(y: i64, mo: u32) -> u32 {
+    match mo {
+        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -151,8 +168,24 @@ mod tests {
             "2000-13-01T00:00:00Z",
             "2000-02-29T00:00:00",
             "x000-02-29T00:00:00Z",
+            // days a month does not have (were taken as days of the next month)
+            "2026-02-31T10:00:00Z",
+            "2026-02-29T10:00:00Z",
+            "1900-02-29T10:00:00Z",
+            "2026-04-31T10:00:00Z",
+            // offsets no clock has
+            "2026-01-01T10:00:00+99:99",
+            "2026-01-01T10:00:00-24:00",
+            "2026-01-01T10:00:00+05:60",
         ] {
             assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
+        }
+        for good in [
+            "2024-02-29T10:00:00Z",
+            "2026-12-31T23:59:59Z",
+            "2026-01-01T10:00:00+23:59",
+        ] {
+            assert!(parse_rfc3339_ms(good).is_some(), "{good}");
         }
         let now = now_rfc3339();
         assert!(now.ends_with('Z') && now.len() == 24, "{now}");

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit};
 use datafusion::prelude::SessionContext;
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 use titlesim_core::Pair;
@@ -246,7 +246,8 @@ impl History {
              CAST(gt AS VARCHAR) AS gt, {}, {}, {} FROM {TABLE}",
             ident(id),
             opt("phase", Some("VARCHAR")),
-            opt("label", Some("BIGINT")),
+            // DOUBLE, not BIGINT: a cast to an integer would turn a label of 0.9 into 0
+            opt("label", Some("DOUBLE")),
             opt("ts", None),
         );
         if let Some(p) = predicate.filter(|p| !p.trim().is_empty()) {
@@ -332,9 +333,9 @@ impl History {
             strings(&col("product")?).map_err(|e| err(format!("column product: {e}")))?;
         let gts = strings(&col("gt")?).map_err(|e| err(format!("column gt: {e}")))?;
         let phases = strings(&col("phase")?).map_err(|e| err(format!("column phase: {e}")))?;
-        let labels = cast(&col("label")?, &DataType::Int64)
+        let labels = cast(&col("label")?, &DataType::Float64)
             .map_err(|e| err(format!("column label: {e}")))?;
-        let labels = labels.as_primitive::<Int64Type>();
+        let labels = labels.as_primitive::<Float64Type>();
         let ts = times(&col("ts")?).map_err(|e| err(format!("column ts: {e}")))?;
         let mut out = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
@@ -358,8 +359,8 @@ impl History {
                 None
             } else {
                 match labels.value(i) {
-                    0 => Some(0),
-                    1 => Some(1),
+                    0.0 => Some(0),
+                    1.0 => Some(1),
                     v => {
                         return Err(err(format!(
                             "pair `{id}` has label {v}; a label is 1 (same product) or 0"

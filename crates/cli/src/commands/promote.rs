@@ -117,15 +117,51 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // The promoted file must read back as a configuration before anything is written.
     titlesim::Config::parse(&p.config, Some(&args.out))
         .context("the promoted configuration does not read back (this is a bug)")?;
-    for (path, body) in [
-        (&args.out, p.config.as_str()),
-        (&expectation_path, p.expectation.to_json_string().as_str()),
-    ] {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+    // Both files are written whole beside their targets first, then renamed into place: the
+    // expectation, then the configuration. A failure on the way (a full disk, a folder that
+    // cannot be written) leaves the old configuration and expectation as they were, never a cut
+    // configuration (`--out` may be `--config` itself) or a new configuration beside the
+    // previous promotion's expectation, which burn-in would judge it against.
+    let expectation = p.expectation.to_json_string();
+    let files = [
+        (expectation_path.as_path(), expectation.as_str()),
+        (args.out.as_path(), p.config.as_str()),
+    ];
+    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
+    let mut written = Ok(());
+    for (path, body) in files {
+        let tmp = staging_path(path);
+        let step = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or(Ok(()), |dir| {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))
+            })
+            .and_then(|()| {
+                write_synced(&tmp, body).with_context(|| format!("cannot write {}", path.display()))
+            });
+        if let Err(e) = step {
+            let _ = std::fs::remove_file(&tmp);
+            written = Err(e);
+            break;
         }
-        std::fs::write(path, body).with_context(|| format!("cannot write {}", path.display()))?;
+        staged.push((tmp, path));
+    }
+    if written.is_ok() {
+        for (tmp, path) in &staged {
+            if let Err(e) = std::fs::rename(tmp, path) {
+                written =
+                    Err(anyhow::Error::new(e).context(format!("cannot write {}", path.display())));
+                break;
+            }
+        }
+    }
+    if let Err(e) = written {
+        for (tmp, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return Err(e);
     }
     // Relative paths of a configuration are taken from its own folder.
     let folder = |p: &Path| {
@@ -174,6 +210,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         expectation_path.display()
     )?;
     Ok(())
+}
+
+/// A file beside `path` to write before renaming it to `path` (same folder: same file system).
+fn staging_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "promoted".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
+}
+
+/// Writes `body` to `path` and flushes it to disk (a rename after it must not expose an empty
+/// file after a crash).
+fn write_synced(path: &Path, body: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(body.as_bytes())?;
+    f.sync_all()
 }
 
 #[cfg(test)]
