@@ -149,7 +149,16 @@ pub fn open_sinks(
     match opts.emf_target() {
         None => {}
         Some(EmfTarget::Stdout) => sinks.push(Box::new(EmfSink::stdout(&opts.emf_namespace))),
-        Some(EmfTarget::File(p)) => sinks.push(Box::new(EmfSink::file(&p, &opts.emf_namespace)?)),
+        Some(EmfTarget::File(p)) => {
+            let (sink, cut) = EmfSink::file(&p, &opts.emf_namespace)?;
+            if cut > 0 {
+                notes.push(format!(
+                    "{}: cut off a torn last line ({cut} bytes) left by an interrupted run",
+                    p.display()
+                ));
+            }
+            sinks.push(Box::new(sink));
+        }
     }
     Ok((sinks, notes))
 }

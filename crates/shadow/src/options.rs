@@ -141,6 +141,18 @@ impl ShadowOptions {
         if matches!(&self.log, Some(p) if p.as_os_str().is_empty()) {
             return Err(bad("log", "is empty".into()));
         }
+        if let (Some(EmfTarget::File(emf)), Some(log)) = (self.emf_target(), &self.log) {
+            if &emf == log {
+                return Err(bad(
+                    "emf",
+                    format!(
+                        "names the same file as `log` ({}): EMF lines are not shadow \
+                         records; give each its own file",
+                        log.display()
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 

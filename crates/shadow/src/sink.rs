@@ -260,10 +260,25 @@ pub fn emf_object(r: &ShadowRecord, namespace: &str) -> Value {
 /// CloudWatch Embedded Metric Format lines (one JSON object per record, see [`emf_object`]),
 /// to standard output or a file, so whatever fed CloudWatch (the agent, a log subscription)
 /// can be fed without AWS calls.
+///
+/// A regular file is treated as [`JsonlSink`] treats its log: the sink holds the file's
+/// advisory write lock while it is open (a second writer is refused with [`Error::Log`]),
+/// cuts off a torn last line left by a crash before appending (so the first new line does
+/// not fuse with it and reach CloudWatch as one unparseable line), and rolls a failed write
+/// back to the last complete batch. A FIFO or device (`/dev/stderr`, a pipe an agent reads)
+/// is written as it is.
 pub struct EmfSink {
     name: String,
     namespace: String,
-    out: Box<dyn Write + Send>,
+    out: EmfOut,
+}
+
+/// Where an [`EmfSink`] writes.
+enum EmfOut {
+    /// Any writer (standard output, a pipe, a device).
+    Stream(Box<dyn Write + Send>),
+    /// A regular file, locked, with the length of its complete lines.
+    File { file: File, good_len: u64 },
 }
 
 impl std::fmt::Debug for EmfSink {
@@ -281,20 +296,53 @@ impl EmfSink {
         Self::to_writer("emf:stdout", namespace, Box::new(std::io::stdout()))
     }
 
-    /// EMF lines appended to `path` (created with its folder if needed).
-    pub fn file(path: &Path, namespace: impl Into<String>) -> Result<Self> {
+    /// EMF lines appended to `path` (created with its folder if needed). The second value is
+    /// the number of bytes of a torn last line that were cut off (always 0 for a FIFO or
+    /// device).
+    pub fn file(path: &Path, namespace: impl Into<String>) -> Result<(Self, u64)> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let f = OpenOptions::new()
+        let mut file = OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .open(path)
             .map_err(|e| Error::io(path, e))?;
-        Ok(Self::to_writer(
-            format!("emf:{}", path.display()),
-            namespace,
-            Box::new(f),
+        let regular = file
+            .metadata()
+            .map_err(|e| Error::io(path, e))?
+            .file_type()
+            .is_file();
+        let name = format!("emf:{}", path.display());
+        let namespace = namespace.into();
+        if !regular {
+            let out = EmfOut::Stream(Box::new(file));
+            return Ok((
+                EmfSink {
+                    name,
+                    namespace,
+                    out,
+                },
+                0,
+            ));
+        }
+        if !titlesim_log::try_lock_writer(&file).map_err(|e| Error::io(path, e))? {
+            return Err(Error::Log {
+                path: path.to_path_buf(),
+                message: titlesim_log::locked_message("EMF output"),
+            });
+        }
+        let (good_len, cut) =
+            titlesim_log::cut_torn_tail(&mut file).map_err(|e| Error::io(path, e))?;
+        let out = EmfOut::File { file, good_len };
+        Ok((
+            EmfSink {
+                name,
+                namespace,
+                out,
+            },
+            cut,
         ))
     }
 
@@ -307,7 +355,7 @@ impl EmfSink {
         EmfSink {
             name: name.into(),
             namespace: namespace.into(),
-            out,
+            out: EmfOut::Stream(out),
         }
     }
 }
@@ -318,20 +366,38 @@ impl RecordSink for EmfSink {
     }
 
     fn write_batch(&mut self, records: &[ShadowRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let mut buf = Vec::with_capacity(records.len() * 700);
         for r in records {
             serde_json::to_writer(&mut buf, &emf_object(r, &self.namespace))
                 .expect("EMF serialises");
             buf.push(b'\n');
         }
-        self.out
-            .write_all(&buf)
-            .and_then(|_| self.out.flush())
-            .map_err(|e| Error::io(&self.name, e))
+        let res = match &mut self.out {
+            EmfOut::Stream(out) => out.write_all(&buf).and_then(|_| out.flush()),
+            EmfOut::File { file, good_len } => match file.write_all(&buf) {
+                Ok(()) => {
+                    *good_len += buf.len() as u64;
+                    Ok(())
+                }
+                Err(e) => {
+                    // Leave no partial batch behind for the next one to fuse with.
+                    let _ = file.set_len(*good_len);
+                    Err(e)
+                }
+            },
+        };
+        res.map_err(|e| Error::io(&self.name, e))
     }
 
     fn close(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::io(&self.name, e))
+        match &mut self.out {
+            EmfOut::Stream(out) => out.flush(),
+            EmfOut::File { file, .. } => file.flush(),
+        }
+        .map_err(|e| Error::io(&self.name, e))
     }
 }
 

@@ -151,6 +151,41 @@ fn a_second_writer_of_a_log_is_refused_while_the_first_holds_it() {
 }
 
 #[tokio::test]
+async fn an_emf_file_is_locked_and_a_torn_last_line_is_cut_before_appending() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("log.jsonl");
+    log_run(&log, &pairs(3), Mode::Good, 1.0).await;
+    let records = read_log(&log).unwrap().records;
+    let emf = d.path().join("emf.jsonl");
+    // A complete line, then one torn by a crash mid-write.
+    let torn = "{\"_aws\":{\"Timestamp\":1";
+    std::fs::write(&emf, format!("{{\"kept\":1}}\n{torn}")).unwrap();
+    let (mut sink, cut) = EmfSink::file(&emf, "n").unwrap();
+    assert_eq!(cut, torn.len() as u64);
+    let e = EmfSink::file(&emf, "n").unwrap_err().to_string();
+    assert!(
+        e.contains("another titlesim process is writing this EMF output"),
+        "{e}"
+    );
+    sink.write_batch(&records).unwrap();
+    sink.close().unwrap();
+    drop(sink);
+    let text = std::fs::read_to_string(&emf).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 1 + records.len());
+    assert_eq!(lines[0]["kept"], 1);
+    for (v, r) in lines[1..].iter().zip(&records) {
+        assert_eq!(v["pair_id"], r.pair_id);
+    }
+    // Unlocked once dropped: a later run appends after the new lines.
+    let (_again, cut) = EmfSink::file(&emf, "n").unwrap();
+    assert_eq!(cut, 0);
+}
+
+#[tokio::test]
 async fn emf_lines_carry_the_dual_cosine_with_phase_and_model_dimensions() {
     let d = tempfile::tempdir().unwrap();
     let all = pairs(40);
@@ -160,7 +195,8 @@ async fn emf_lines_carry_the_dual_cosine_with_phase_and_model_dimensions() {
     log_run(&path, &all[20..], Mode::Fail, 1.0).await;
     let records = read_log(&path).unwrap().records;
     let emf_path = d.path().join("emf/metrics.jsonl");
-    let mut sink = EmfSink::file(&emf_path, "titlesim/test").unwrap();
+    let (mut sink, cut) = EmfSink::file(&emf_path, "titlesim/test").unwrap();
+    assert_eq!(cut, 0);
     sink.write_batch(&records).unwrap();
     sink.close().unwrap();
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&emf_path)
@@ -253,7 +289,8 @@ async fn a_failing_write_is_rolled_back() {
     if !p.exists() {
         return;
     }
-    let mut sink = EmfSink::file(p, "n").unwrap();
+    let (mut sink, cut) = EmfSink::file(p, "n").unwrap();
+    assert_eq!(cut, 0, "a device is written as it is, never cut");
     let all = pairs(3);
     let d = tempfile::tempdir().unwrap();
     let path = d.path().join("l.jsonl");

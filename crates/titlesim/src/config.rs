@@ -353,6 +353,10 @@ emf_namespace = "ns"
                 &["sometimes", "batch"],
             ),
             ("[shadow_options]\nemf = \"\"\n", &["[shadow_options] emf"]),
+            (
+                "[shadow_options]\nlog = \"out/s.jsonl\"\nemf = \"out/s.jsonl\"\n",
+                &["[shadow_options] emf", "same file as `log`"],
+            ),
             ("[canonical_options]\nx = 1\n", &["canonical_options"]),
             (
                 "[shadow]\nmodel = \"b\"\nthreshold = 0.7\ngt_store_mismatch = \"ignore\"\n",
