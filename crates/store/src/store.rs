@@ -478,6 +478,8 @@ impl GtVectors for GtStore {
 pub struct StoreWriter {
     path: PathBuf,
     tmp: Option<PathBuf>,
+    /// The store being replaced, open for its lock (see [`StoreWriter::create`]).
+    _held: Option<File>,
     file: File,
     header: StoreHeader,
     buf: Vec<u8>,
@@ -490,7 +492,8 @@ impl StoreWriter {
     /// A new store is written in place, so a crash keeps what was flushed (and
     /// [`StoreWriter::append`] continues it). A store that is replaced is written under a
     /// temporary name and moved in place by [`StoreWriter::finish`], so a crash leaves the
-    /// previous store untouched.
+    /// previous store untouched; the previous store's write lock is held until then, so no
+    /// [`StoreWriter::append`] can add rows that the replacement would discard.
     pub fn create(path: &Path, header: StoreHeader) -> Result<Self> {
         if header.dim == 0 {
             return Err(Error::input(path, 1, "`dim` is 0"));
@@ -499,6 +502,16 @@ impl StoreWriter {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let tmp = path.exists().then(|| tmp_path(path));
+        // A store being replaced stays locked until the replacement is moved in: a writer
+        // appending to it meanwhile would have its rows vanish with the old file.
+        let held = match &tmp {
+            Some(_) => {
+                let old = File::open(path).map_err(|e| Error::io(path, e))?;
+                lock(&old, path)?;
+                Some(old)
+            }
+            None => None,
+        };
         let target = tmp.clone().unwrap_or_else(|| path.to_path_buf());
         // Not truncated before the lock is ours: another writer may be filling it.
         let mut file = OpenOptions::new()
@@ -515,6 +528,7 @@ impl StoreWriter {
         Ok(StoreWriter {
             path: path.to_path_buf(),
             tmp,
+            _held: held,
             file,
             header,
             buf: Vec::new(),
@@ -543,6 +557,7 @@ impl StoreWriter {
             StoreWriter {
                 path: path.to_path_buf(),
                 tmp: None,
+                _held: None,
                 file,
                 header: store.header.clone(),
                 buf: Vec::new(),

@@ -457,10 +457,24 @@ fn a_second_writer_of_a_store_is_refused_while_the_first_holds_it() {
     let (mut w, store) = StoreWriter::append(&p, "ts1-x", 3).unwrap();
     assert_eq!(store.len(), 1);
     w.add("b", &[3.0, 2.0, 1.0]).unwrap();
+    // No replacement while it is being appended to: the rename would drop the new rows.
+    let e = StoreWriter::create(&p, h.clone()).unwrap_err().to_string();
+    assert!(e.contains("another titlesim process"), "{e}");
     assert_eq!(w.finish().unwrap(), 1);
     let replacing = StoreWriter::create(&p, h.clone()).unwrap();
-    let e = StoreWriter::create(&p, h).unwrap_err().to_string();
+    let e = StoreWriter::create(&p, h.clone()).unwrap_err().to_string();
+    assert!(e.contains("another titlesim process"), "{e}");
+    // Nor an append while it is being replaced.
+    let e = StoreWriter::append(&p, "ts1-x", 3).unwrap_err().to_string();
     assert!(e.contains("another titlesim process"), "{e}");
     drop(replacing);
     assert_eq!(GtStore::open(&p).unwrap().len(), 2, "the old store stands");
+    // A finished replacement takes the store's place, and the lock goes with the writer.
+    let mut replacing = StoreWriter::create(&p, h).unwrap();
+    replacing.add("c", &[0.0, 0.0, 1.0]).unwrap();
+    assert_eq!(replacing.finish().unwrap(), 1);
+    let (w, store) = StoreWriter::append(&p, "ts1-x", 3).unwrap();
+    assert_eq!(store.len(), 1);
+    assert!(store.get("c").is_some());
+    drop(w);
 }
