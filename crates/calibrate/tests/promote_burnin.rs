@@ -417,6 +417,50 @@ fn a_review_that_finds_the_candidate_worse_is_refused() {
 }
 
 #[test]
+fn a_review_with_no_verdicts_is_refused_and_a_partial_one_is_noted() {
+    let d = tempfile::tempdir().unwrap();
+    let csv = d.path().join("review.csv");
+    // Exported, never filled in: it would pass the sign test (p = 1) and stand in the
+    // provenance as if people had reviewed the disagreements.
+    let mut text = String::from("pair_id,phase,verdict\n");
+    for i in 0..4 {
+        text.push_str(&format!("p{i},race,\n"));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let tally = review::tally(&csv, &TallyOptions::default()).unwrap();
+    let reasons = refused(
+        d.path(),
+        &PromoteOptions {
+            review: Some(tally.clone()),
+            ..options()
+        },
+    );
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].contains("has no verdicts: none of its 4 rows has its `verdict` filled in"),
+        "{reasons:?}"
+    );
+    // Half filled in: promoted, with a note naming the lines left.
+    let text = "pair_id,phase,verdict\np0,race,shadow\np1,race,\np2,race,canonical\np3,race,\n";
+    std::fs::write(&csv, text).unwrap();
+    let tally = review::tally(&csv, &TallyOptions::default()).unwrap();
+    let p = promote_ok(
+        d.path(),
+        &PromoteOptions {
+            review: Some(tally),
+            ..options()
+        },
+    );
+    assert!(
+        p.notes.iter().any(|n| n.contains(
+            "has 2 of its 4 rows without a verdict (lines 3, 5): the sign test counts only the 2 reviewed"
+        )),
+        "{:?}",
+        p.notes
+    );
+}
+
+#[test]
 fn a_drift_in_one_phase_rolls_back_naming_it() {
     let d = tempfile::tempdir().unwrap();
     let b = burn_in_case(d.path(), "drift_race");

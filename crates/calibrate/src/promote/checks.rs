@@ -138,6 +138,16 @@ pub(crate) fn tail(doc: &CalibrationDoc, t: &Threshold, i: usize) -> Vec<Refusal
 /// more often than the candidate (the review's shadow).
 pub(crate) fn review(t: &Tally) -> Vec<Refusal> {
     let c = &t.counts;
+    if t.rows > 0 && t.unreviewed.len() as u64 == t.rows {
+        return vec![Refusal {
+            check: "review",
+            reason: format!(
+                "the review {} has no verdicts: none of its {} rows has its `verdict` filled in, so it says nothing about the candidate; fill it in (canonical, shadow, both, neither) or leave out --review",
+                t.path.display(),
+                t.rows
+            ),
+        }];
+    }
     match c.sign_test() {
         Ok(p) if p < ALPHA && c.canonical > c.shadow => vec![Refusal {
             check: "review",
@@ -152,6 +162,23 @@ pub(crate) fn review(t: &Tally) -> Vec<Refusal> {
         }],
         _ => Vec::new(),
     }
+}
+
+/// A note when some (not all) rows of the review have no verdict: the sign test counts only
+/// the rows that have one.
+pub(crate) fn review_unfinished_note(t: &Tally) -> Option<String> {
+    let left = t.unreviewed.len() as u64;
+    (left > 0 && left < t.rows).then(|| {
+        let shown: Vec<String> = t.unreviewed.iter().take(5).map(u64::to_string).collect();
+        let more = if left > 5 { ", …" } else { "" };
+        format!(
+            "the review {} has {left} of its {} rows without a verdict (lines {}{more}): the sign test counts only the {} reviewed",
+            t.path.display(),
+            t.rows,
+            shown.join(", "),
+            t.rows - left
+        )
+    })
 }
 
 /// A p-value with three decimals, or in scientific notation below 0.001.

@@ -145,12 +145,9 @@ pub fn promote(
             )),
         }
     }
-    if let Some(note) = opts
-        .review
-        .as_ref()
-        .and_then(|r| checks::review_threshold_note(r, &t))
-    {
-        notes.push(note);
+    if let Some(r) = &opts.review {
+        notes.extend(checks::review_unfinished_note(r));
+        notes.extend(checks::review_threshold_note(r, &t));
     }
     for (name, p) in &doc.phases {
         if p.n == 0 {
