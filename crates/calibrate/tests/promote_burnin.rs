@@ -579,6 +579,26 @@ fn burn_in_refuses_logs_of_other_models_and_bad_expectations() {
         e.contains("not an expectation file") && e.contains("line"),
         "{e}"
     );
+    // a phase given twice (a hand edit) is an error, not the last one silently
+    let v: Value = serde_json::from_str(&exp.to_json_string()).unwrap();
+    std::fs::write(&ep, with_a_phase_twice(&v, "race")).unwrap();
+    let e = Expectation::read(&ep).unwrap_err().to_string();
+    assert!(
+        e.contains("not an expectation file") && e.contains("the key `race` appears twice"),
+        "{e}"
+    );
+}
+
+/// `v` as JSON text with its `phases.NAME` entry written twice.
+fn with_a_phase_twice(v: &Value, name: &str) -> String {
+    let entry = v["phases"][name].to_string();
+    let mut rest = v.clone();
+    rest.as_object_mut().unwrap().remove("phases");
+    let rest = rest.to_string();
+    format!(
+        "{{\"phases\": {{\"{name}\": {entry},\n\"{name}\": {entry}}}, {}",
+        &rest[1..]
+    )
 }
 
 #[test]
@@ -609,6 +629,14 @@ fn promote_refuses_bad_inputs_clearly() {
     let e = promote::read_calibration(&old).unwrap_err().to_string();
     assert!(
         e.contains("not a calibration document") && e.contains("line 1"),
+        "{e}"
+    );
+    // a phase given twice: refused, naming it and its line
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&cal.path).unwrap()).unwrap();
+    std::fs::write(&old, with_a_phase_twice(&v, "race")).unwrap();
+    let e = promote::read_calibration(&old).unwrap_err().to_string();
+    assert!(
+        e.contains("the key `race` appears twice") && e.contains("line 2"),
         "{e}"
     );
 }

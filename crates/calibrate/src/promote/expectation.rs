@@ -35,6 +35,7 @@ pub struct Expectation {
     /// The confidence of the intervals (0.95).
     pub confidence: f64,
     /// Per phase, by name.
+    #[serde(deserialize_with = "super::doc::unique_keys")]
     pub phases: BTreeMap<String, PhaseExpectation>,
     /// The refusals `--force` overrode (empty when none).
     pub forced: Vec<String>,
@@ -106,8 +107,8 @@ impl Expected {
 impl Expectation {
     /// Reads an expectation file; errors name the file and the field.
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| CalibrateError::io(path, e))?;
-        let mut e: Expectation = serde_json::from_str(&text).map_err(|e| {
+        let bytes = super::doc::read_doc(path, "an expectation file")?;
+        let mut e: Expectation = serde_json::from_slice(&bytes).map_err(|e| {
             CalibrateError::input(
                 path,
                 format!("not an expectation file (`titlesim promote --expectation`): {e}"),

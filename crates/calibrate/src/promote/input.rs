@@ -24,6 +24,7 @@ pub struct CalibrationFile {
 #[derive(Debug, Clone, Deserialize)]
 pub struct CalibrationDoc {
     /// Per-phase statistics, by phase name.
+    #[serde(deserialize_with = "super::doc::unique_keys")]
     pub phases: BTreeMap<String, PhaseDoc>,
     /// All pairs pooled.
     pub pooled: PhaseDoc,
@@ -60,6 +61,7 @@ pub struct DistributionDoc {
     /// Mean.
     pub mean: Option<f64>,
     /// `p1`, `p5`, ... → value.
+    #[serde(deserialize_with = "super::doc::unique_keys")]
     pub percentiles: BTreeMap<String, Option<f64>>,
     /// The pass rate at the threshold in force (for the canonical side, at T).
     pub pass_rate: Option<f64>,
@@ -99,7 +101,7 @@ pub struct ModelsDoc {
 /// Reads a calibration document (`titlesim calibrate --json`, or `calibration.json` of a
 /// report folder). Errors name the file and, for a bad document, the line, column and field.
 pub fn read_calibration(path: &Path) -> Result<CalibrationFile> {
-    let bytes = std::fs::read(path).map_err(|e| CalibrateError::io(path, e))?;
+    let bytes = super::doc::read_doc(path, "a calibration document")?;
     let doc: CalibrationDoc = serde_json::from_slice(&bytes).map_err(|e| {
         CalibrateError::input(
             path,

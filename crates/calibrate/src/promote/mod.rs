@@ -18,11 +18,13 @@
 
 mod checks;
 mod config;
+mod doc;
 mod expectation;
 mod input;
 
 pub use checks::Refusal;
 pub use config::{swap, Swap};
+pub use doc::MAX_DOC_BYTES;
 pub use expectation::{
     Expectation, Expected, PhaseExpectation, Side, Source, EXPECTATION_FORMAT, EXPECTATION_VERSION,
 };
