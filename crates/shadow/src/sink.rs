@@ -67,24 +67,8 @@ impl JsonlSink {
     /// Opens (creating it and its folder if needed) the log at `path` for appending. The
     /// second value is the number of bytes of a torn last line that were cut off.
     pub fn open(path: &Path, fsync: FsyncPolicy) -> Result<(Self, u64)> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        // One writer per log, for as long as this sink lives: a second process would cut
-        // this one's torn tail (or roll back over its records) by its own idea of the end.
-        if !titlesim_log::try_lock_writer(&file).map_err(|e| Error::io(path, e))? {
-            return Err(Error::Log {
-                path: path.to_path_buf(),
-                message: titlesim_log::locked_message("shadow log"),
-            });
-        }
-        let (keep, cut) = titlesim_log::cut_torn_tail(&mut file).map_err(|e| Error::io(path, e))?;
+        let mut file = open_appending(path)?;
+        let (keep, cut) = lock_and_cut(&mut file, path, "shadow log")?;
         Ok((
             JsonlSink {
                 path: path.to_path_buf(),
@@ -137,6 +121,33 @@ impl RecordSink for JsonlSink {
         }
         Ok(())
     }
+}
+
+/// Opens `path` (creating it and its folder if needed) for reading and appending.
+fn open_appending(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Takes `file`'s advisory write lock for as long as it is open (refused with
+/// [`Error::Log`] naming `what` when another writer holds it: it would cut this one's torn
+/// tail, or roll back over its lines, by its own idea of the end), then cuts off a torn last
+/// line. Returns the length kept and the bytes cut.
+fn lock_and_cut(file: &mut File, path: &Path, what: &str) -> Result<(u64, u64)> {
+    if !titlesim_log::try_lock_writer(file).map_err(|e| Error::io(path, e))? {
+        return Err(Error::Log {
+            path: path.to_path_buf(),
+            message: titlesim_log::locked_message(what),
+        });
+    }
+    titlesim_log::cut_torn_tail(file).map_err(|e| Error::io(path, e))
 }
 
 /// An `f32` as the JSON number of its shortest decimal (0.8, not 0.800000011920929).
@@ -300,15 +311,7 @@ impl EmfSink {
     /// the number of bytes of a torn last line that were cut off (always 0 for a FIFO or
     /// device).
     pub fn file(path: &Path, namespace: impl Into<String>) -> Result<(Self, u64)> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let mut file = open_appending(path)?;
         let regular = file
             .metadata()
             .map_err(|e| Error::io(path, e))?
@@ -327,14 +330,7 @@ impl EmfSink {
                 0,
             ));
         }
-        if !titlesim_log::try_lock_writer(&file).map_err(|e| Error::io(path, e))? {
-            return Err(Error::Log {
-                path: path.to_path_buf(),
-                message: titlesim_log::locked_message("EMF output"),
-            });
-        }
-        let (good_len, cut) =
-            titlesim_log::cut_torn_tail(&mut file).map_err(|e| Error::io(path, e))?;
+        let (good_len, cut) = lock_and_cut(&mut file, path, "EMF output")?;
         let out = EmfOut::File { file, good_len };
         Ok((
             EmfSink {
