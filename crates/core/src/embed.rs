@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::backend::{Backend, BackendOutput};
 use crate::error::{Error, Result};
 use crate::fingerprint::FingerprintBuilder;
-use crate::model::{ModelSpec, Pooling};
+use crate::model::{ModelSpec, PaddingSide, Pooling};
 use crate::pooling::{l2_normalize, pool};
 use crate::tokenize::TextTokenizer;
 
@@ -229,9 +229,13 @@ impl TransformerEmbedder {
             .field("normalize", spec.normalize)
             .field("max_seq_length", spec.max_seq_length)
             .field("lowercase", spec.do_lower_case);
-        // Only when it changes the tokens, so fingerprints of other models stay as they were.
+        // Only when they change the tokens, so fingerprints of other models stay as they were.
         if let Some(eos) = tokenizer.appended_eos() {
             fp = fp.field("append_eos", eos);
+        }
+        if spec.truncation_side == PaddingSide::Left {
+            // A long text keeps its end instead of its start: another vector.
+            fp = fp.field("truncation_side", "left");
         }
         let fingerprint = fp.finish();
         let info = EmbedderInfo {

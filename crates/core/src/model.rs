@@ -172,7 +172,8 @@ pub struct ModelSpec {
     pub pad_token: Option<String>,
     /// Named prompts from `config_sentence_transformers.json`.
     pub prompts: BTreeMap<String, String>,
-    /// The prompt sentence-transformers applies when none is named.
+    /// The prompt sentence-transformers applies when none is named (titlesim does not apply
+    /// it unasked, and warns that it exists).
     pub default_prompt_name: Option<String>,
     /// Whether prompt tokens take part in pooling (`1_Pooling`'s `include_prompt`).
     pub include_prompt: bool,
@@ -186,16 +187,43 @@ pub struct ModelSpec {
     pub warnings: Vec<String>,
 }
 
+/// The largest JSON configuration file of a model folder read (real ones are a few KiB).
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a JSON file of a model folder: a regular file (a FIFO would block the load, a link
+/// to a device would be read without end) of at most [`MAX_CONFIG_BYTES`].
 fn read_json(path: &Path) -> Result<Value> {
-    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::model_file(path, format!("invalid JSON: {e}")))
+    use std::io::Read;
+    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::model_file(
+            path,
+            "not a regular file (a model folder's configuration must be plain JSON files)",
+        ));
+    }
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::model_file(
+            path,
+            format!(
+                "larger than {} MiB: not a model configuration file",
+                MAX_CONFIG_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::model_file(path, format!("invalid JSON: {e}")))
 }
 
+/// [`read_json`] for a file a folder may lack; present but not a regular file is an error,
+/// not "absent" (an unreadable `modules.json` must not silently mean "plain folder").
 fn read_json_opt(path: &Path) -> Result<Option<Value>> {
-    if path.is_file() {
-        read_json(path).map(Some)
-    } else {
-        Ok(None)
+    match fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        _ => read_json(path).map(Some),
     }
 }
 
@@ -250,6 +278,12 @@ impl ModelSpec {
         let architecture = Architecture::from_model_type(model_type);
         let hidden_size = usize_field(&config, "hidden_size")
             .ok_or_else(|| Error::model_file(&config_path, "no `hidden_size` field"))?;
+        if hidden_size == 0 {
+            return Err(Error::model_file(
+                &config_path,
+                "`hidden_size` is 0: the embeddings would be empty",
+            ));
+        }
 
         // --- sentence-transformers modules -------------------------------------------------
         let mut st_files = Vec::new();
@@ -321,15 +355,37 @@ impl ModelSpec {
         let tok_cfg = read_json_opt(&tok_cfg_path)?;
 
         let max_positions = usize_field(&config, "max_position_embeddings");
-        let model_max_length = tok_cfg
-            .as_ref()
-            .and_then(|t| t.get("model_max_length"))
-            .and_then(Value::as_f64)
-            .filter(|v| *v < 1e12)
-            .map(|v| v as usize);
-        let max_seq_length = sbert
-            .as_ref()
-            .and_then(|s| usize_field(s, "max_seq_length"))
+        // transformers writes 1e30 ("no limit") for tokenizers without one: ignored.
+        let model_max_length = match tok_cfg.as_ref().and_then(|t| t.get("model_max_length")) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_f64() {
+                Some(x) if x >= 1e12 => None,
+                Some(x) if x >= 2.0 && x.fract() == 0.0 => Some(x as usize),
+                _ => {
+                    return Err(Error::model_file(
+                        &tok_cfg_path,
+                        format!(
+                        "`model_max_length` is {v}: expected a whole number of tokens, at least 2"
+                    ),
+                    ))
+                }
+            },
+        };
+        let sbert_max = match sbert.as_ref().and_then(|s| s.get("max_seq_length")) {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if n >= 2 => Some(n as usize),
+                _ => {
+                    return Err(Error::model_file(
+                        &sbert_path,
+                        format!(
+                        "`max_seq_length` is {v}: expected a whole number of tokens, at least 2"
+                    ),
+                    ))
+                }
+            },
+        };
+        let max_seq_length = sbert_max
             .or_else(|| match (max_positions, model_max_length) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -383,6 +439,18 @@ impl ModelSpec {
                 .get("default_prompt_name")
                 .and_then(Value::as_str)
                 .map(str::to_string);
+            if let Some(name) = &default_prompt_name {
+                // sentence-transformers refuses such a folder at load too.
+                if !prompts.contains_key(name) {
+                    return Err(Error::model_file(
+                        &cst_path,
+                        format!("`default_prompt_name` `{name}` is not one of its `prompts`"),
+                    ));
+                }
+                warnings.push(format!(
+                    "config_sentence_transformers.json sets default_prompt_name = `{name}`: sentence-transformers prepends that prompt to every text it is not told otherwise; titlesim applies a prompt only where one is named (`prompt` and `prompt_side` in the configuration, `--prompt`, `prompt_name`), so name `{name}` there to get sentence-transformers' vectors"
+                ));
+            }
         }
 
         // --- weights -----------------------------------------------------------------------
@@ -837,6 +905,144 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("several pooling modes"), "{e}");
+    }
+
+    /// What a hand-built or hostile folder gets: an error naming the file and the field, never
+    /// a panic, a hang or a silently different model.
+    #[test]
+    fn hostile_folder_values_are_errors_naming_file_and_field() {
+        let d = tempfile::tempdir().unwrap();
+        let err = |d: &Path| {
+            ModelSpec::from_folder("x", d)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string()
+        };
+        for bad in ["0", "1", "-3", "256.5", "\"256\""] {
+            bert_folder(d.path());
+            write(
+                d.path(),
+                "sentence_bert_config.json",
+                &format!(r#"{{"max_seq_length":{bad}}}"#),
+            );
+            let e = err(d.path());
+            assert!(
+                e.contains("sentence_bert_config.json") && e.contains("`max_seq_length` is"),
+                "{bad}: {e}"
+            );
+        }
+        for bad in ["-1", "0", "12.5"] {
+            bert_folder(d.path());
+            std::fs::remove_file(d.path().join("sentence_bert_config.json")).unwrap();
+            write(
+                d.path(),
+                "tokenizer_config.json",
+                &format!(r#"{{"model_max_length":{bad}}}"#),
+            );
+            let e = err(d.path());
+            assert!(
+                e.contains("tokenizer_config.json") && e.contains("`model_max_length` is"),
+                "{bad}: {e}"
+            );
+        }
+        // transformers' "no limit" stays "no limit".
+        bert_folder(d.path());
+        std::fs::remove_file(d.path().join("sentence_bert_config.json")).unwrap();
+        write(
+            d.path(),
+            "tokenizer_config.json",
+            r#"{"model_max_length":1e30}"#,
+        );
+        assert_eq!(
+            ModelSpec::from_folder("x", d.path())
+                .unwrap()
+                .max_seq_length,
+            512
+        );
+
+        bert_folder(d.path());
+        write(
+            d.path(),
+            "config.json",
+            r#"{"model_type":"bert","hidden_size":0,"max_position_embeddings":512}"#,
+        );
+        let e = err(d.path());
+        assert!(
+            e.contains("config.json") && e.contains("`hidden_size` is 0"),
+            "{e}"
+        );
+
+        // A default prompt that is not defined is refused (as sentence-transformers does);
+        // one that is defined is shown, with a warning that it is not applied unasked.
+        bert_folder(d.path());
+        write(
+            d.path(),
+            "config_sentence_transformers.json",
+            r#"{"prompts":{"query":"query: "},"default_prompt_name":"passage"}"#,
+        );
+        let e = err(d.path());
+        assert!(
+            e.contains("config_sentence_transformers.json")
+                && e.contains("`default_prompt_name` `passage` is not one of its `prompts`"),
+            "{e}"
+        );
+        write(
+            d.path(),
+            "config_sentence_transformers.json",
+            r#"{"prompts":{"query":"query: "},"default_prompt_name":"query"}"#,
+        );
+        let s = ModelSpec::from_folder("x", d.path()).unwrap();
+        assert!(
+            s.warnings
+                .iter()
+                .any(|w| w.contains("default_prompt_name = `query`")),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    /// A configuration file that is a FIFO would block the load for ever, and a link to a
+    /// device would be read without end; `modules.json` as a folder must not pass for absent.
+    #[cfg(unix)]
+    #[test]
+    fn configuration_files_must_be_regular_files() {
+        let d = tempfile::tempdir().unwrap();
+        bert_folder(d.path());
+        let pooling = d.path().join("1_Pooling/config.json");
+        std::fs::remove_file(&pooling).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&pooling)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if made {
+            let e = ModelSpec::from_folder("x", d.path())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("1_Pooling") && e.contains("not a regular file"),
+                "{e}"
+            );
+            // (Writing the folder again would block on the FIFO.)
+            std::fs::remove_file(&pooling).unwrap();
+        }
+        std::os::unix::fs::symlink("/dev/zero", &pooling).unwrap();
+        let e = ModelSpec::from_folder("x", d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_file(&pooling).unwrap();
+
+        bert_folder(d.path());
+        std::fs::remove_file(d.path().join("modules.json")).unwrap();
+        std::fs::create_dir(d.path().join("modules.json")).unwrap();
+        let e = ModelSpec::from_folder("x", d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("modules.json") && e.contains("not a regular file"),
+            "{e}"
+        );
     }
 
     #[test]

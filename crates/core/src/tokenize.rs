@@ -156,12 +156,33 @@ pub struct TextTokenizer {
     /// Appended to every text by us: the tokenizer appends no EOS to a last-token model and
     /// the configuration said `append_eos = true`.
     append_eos: Option<u32>,
+    /// `config.json`'s `vocab_size`: every id must be below it (the embedding table's rows).
+    vocab_size: Option<u64>,
+    /// The model folder's `tokenizer.json` (for errors).
+    path: std::path::PathBuf,
 }
 
 impl TextTokenizer {
     /// Loads the tokenizer of `spec` and applies its effective settings.
     pub fn from_spec(spec: &ModelSpec) -> Result<Self> {
         let mut t = load(&spec.files.tokenizer)?;
+        let path = &spec.files.tokenizer;
+        // The special tokens the post-processor adds ([CLS] and [SEP]: 2) must leave room for
+        // at least one token of text, or every text becomes the same vector (and the
+        // tokenizers crate's truncation subtracts past zero).
+        let added = t
+            .get_post_processor()
+            .map_or(0, |p| tokenizers::PostProcessor::added_tokens(p, false));
+        if spec.max_seq_length <= added {
+            return Err(Error::model_file(
+                path,
+                format!(
+                    "the maximum sequence length {} leaves no room for text: the tokenizer adds {added} special token(s) to every text, so it must be at least {}",
+                    spec.max_seq_length,
+                    added + 1
+                ),
+            ));
+        }
         let direction = match spec.truncation_side {
             PaddingSide::Right => TruncationDirection::Right,
             PaddingSide::Left => TruncationDirection::Left,
@@ -199,6 +220,22 @@ impl TextTokenizer {
         } else {
             None
         };
+        let vocab_size = spec
+            .config
+            .get("vocab_size")
+            .and_then(serde_json::Value::as_u64);
+        if let Some(v) = vocab_size {
+            for (what, id) in [("padding", Some(pad_id)), ("end-of-sequence", append_eos)] {
+                if let Some(id) = id.filter(|&id| u64::from(id) >= v) {
+                    return Err(Error::model_file(
+                        &spec.files.config,
+                        format!(
+                            "the {what} token id {id} is past `vocab_size` = {v}: the tokenizer files and the weights do not belong together"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(TextTokenizer {
             inner: t,
             pad_id,
@@ -207,6 +244,8 @@ impl TextTokenizer {
             max_length: spec.max_seq_length,
             eos_id,
             append_eos,
+            vocab_size,
+            path: path.clone(),
         })
     }
 
@@ -240,7 +279,21 @@ impl TextTokenizer {
         let encs = self
             .inner
             .encode_batch(inputs, true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            .map_err(|e| Error::Tokenizer(format!("{}: {e}", self.path.display())))?;
+        if let Some(v) = self.vocab_size {
+            for (i, e) in encs.iter().enumerate() {
+                if let Some(&id) = e.get_ids().iter().find(|&&id| u64::from(id) >= v) {
+                    let token = self.inner.id_to_token(id).unwrap_or_default();
+                    let text: String = texts[i].chars().take(60).collect();
+                    return Err(Error::model_file(
+                        &self.path,
+                        format!(
+                            "the text {text:?} has token id {id} (`{token}`), past config.json's `vocab_size` = {v}: the tokenizer and the weights do not belong together"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(encs
             .into_iter()
             .map(|e| {
@@ -478,6 +531,93 @@ mod tests {
         tok["post_processor"] = serde_json::Value::Null;
         std::fs::write(d.path().join("tokenizer.json"), tok.to_string()).unwrap();
         d
+    }
+
+    /// A copy of the tiny Qwen3 folder with `edit` applied to its `config.json`.
+    fn qwen3_with_config(edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        let src = tiny_qwen3();
+        std::fs::create_dir(d.path().join("1_Pooling")).unwrap();
+        for f in [
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "sentence_bert_config.json",
+            "config_sentence_transformers.json",
+            "modules.json",
+            "special_tokens_map.json",
+            "1_Pooling/config.json",
+        ] {
+            std::fs::copy(src.join(f), d.path().join(f)).unwrap();
+        }
+        let mut cfg: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+        edit(&mut cfg);
+        std::fs::write(d.path().join("config.json"), cfg.to_string()).unwrap();
+        d
+    }
+
+    /// A maximum length that leaves no room past the special tokens would give every text
+    /// the same vector (and the tokenizers crate's truncation subtracts past zero).
+    #[test]
+    fn a_maximum_length_without_room_for_text_is_refused() {
+        let bert =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-bert-mean");
+        let at = |n: usize| {
+            tokenizer(
+                &bert,
+                &ModelOverrides {
+                    max_length: Some(n),
+                    ..Default::default()
+                },
+            )
+        };
+        // [CLS] and [SEP]: two special tokens, so 2 leaves no room.
+        let e = at(2).unwrap_err().to_string();
+        assert!(
+            e.contains("tokenizer.json")
+                && e.contains("the maximum sequence length 2 leaves no room for text")
+                && e.contains("adds 2 special token(s)")
+                && e.contains("at least 3"),
+            "{e}"
+        );
+        let enc = at(3).unwrap().encode(&["a b c d".to_string()]).unwrap();
+        assert_eq!(enc[0].len(), 3);
+    }
+
+    /// Ids the embedding table does not have are errors naming the text and the token,
+    /// before any backend sees them (tract would panic on them).
+    #[test]
+    fn token_ids_past_the_vocabulary_are_refused() {
+        // The fixture's table has 503 rows; `<|im_start|>` is id 501, `<|endoftext|>` (pad
+        // and EOS) 500.
+        let text = "<|im_start|>zebra".to_string();
+        let full = tokenizer(&tiny_qwen3(), &ModelOverrides::default()).unwrap();
+        assert!(full.encode(std::slice::from_ref(&text)).unwrap()[0]
+            .ids
+            .contains(&501));
+        let d = qwen3_with_config(|c| c["vocab_size"] = serde_json::json!(501));
+        let t = tokenizer(d.path(), &ModelOverrides::default()).unwrap();
+        let e = t
+            .encode(&["plain".to_string(), text])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tokenizer.json")
+                && e.contains("\"<|im_start|>zebra\"")
+                && e.contains("token id 501 (`<|im_start|>`)")
+                && e.contains("`vocab_size` = 501"),
+            "{e}"
+        );
+        assert!(t.encode(&["plain".to_string()]).is_ok());
+        // The padding (and EOS) id past the table: refused at load.
+        let d = qwen3_with_config(|c| c["vocab_size"] = serde_json::json!(500));
+        let e = tokenizer(d.path(), &ModelOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.json") && e.contains("token id 500 is past `vocab_size` = 500"),
+            "{e}"
+        );
     }
 
     fn tokenizer(dir: &Path, o: &ModelOverrides) -> Result<TextTokenizer> {
