@@ -155,7 +155,9 @@ impl Bert {
             h,
         )?;
         let emb_norm = Norm::load(w, &format!("{e}.LayerNorm"), h)?;
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        // Not preallocated from the configuration: a missing layer's tensors end the loop
+        // with an error long before an absurd `num_hidden_layers` could.
+        let mut layers = Vec::new();
         for i in 0..cfg.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
             let (wq, bq) = linear(w, &format!("{p}.attention.self.query"), h, h)?;
@@ -178,6 +180,7 @@ impl Bert {
                 out_norm: Norm::load(w, &format!("{p}.output.LayerNorm"), h)?,
             });
         }
+        w.refuse_extra_layer("encoder.layer", cfg.num_hidden_layers)?;
         let act = Activation::from_hf(&cfg.hidden_act).ok_or_else(|| {
             Error::backend(
                 BACKEND,

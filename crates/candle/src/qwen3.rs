@@ -127,6 +127,21 @@ impl Config {
                 format!("head_dim {head_dim} must be even and positive"),
             ));
         }
+        // The projections' widths (heads × head_dim) must be numbers at all.
+        if num_attention_heads.checked_mul(head_dim).is_none() {
+            return Err(Error::model_file(
+                path,
+                format!(
+                    "num_attention_heads {num_attention_heads} × head_dim {head_dim} overflows: not a real model's shape"
+                ),
+            ));
+        }
+        if !rope_theta.is_finite() || rope_theta <= 0.0 {
+            return Err(Error::model_file(
+                path,
+                format!("`rope_theta` is {rope_theta}: it must be a positive number"),
+            ));
+        }
         Ok(Config {
             vocab_size: c.usize("vocab_size")?,
             hidden_size,
@@ -175,7 +190,9 @@ impl Qwen3 {
         let kv_out = cfg.num_key_value_heads * d;
         let ffn = cfg.intermediate_size;
         let embed = w.matrix("embed_tokens.weight", cfg.vocab_size, h)?;
-        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        // Not preallocated from the configuration: a missing layer's tensors end the loop
+        // with an error long before an absurd `num_hidden_layers` could.
+        let mut layers = Vec::new();
         for i in 0..cfg.num_hidden_layers {
             let p = format!("layers.{i}");
             let proj = |name: &str, out: usize, inp: usize| -> Result<(Matrix, Option<Vec<f32>>)> {
@@ -209,6 +226,7 @@ impl Qwen3 {
                 down: Dense::new(precision, &wd, None).map_err(cerr)?,
             });
         }
+        w.refuse_extra_layer("layers", cfg.num_hidden_layers)?;
         let norm = w.vec("norm.weight", h)?;
         Ok(Qwen3 {
             cfg: cfg.clone(),

@@ -293,6 +293,22 @@ impl Weights {
         self.entries.contains_key(name)
     }
 
+    /// Refuses a checkpoint that holds layer `{layers}.{n}` when `config.json` says
+    /// `num_hidden_layers` = `n`: the model would silently run with its last layers cut off
+    /// (and no longer match its own ONNX export).
+    pub(crate) fn refuse_extra_layer(&self, layers: &str, n: usize) -> Result<()> {
+        let extra = format!("{layers}.{n}.");
+        match self.entries.keys().find(|k| k.starts_with(&extra)) {
+            None => Ok(()),
+            Some(name) => Err(Error::model_file(
+                self.main_file(),
+                format!(
+                    "holds `{name}`, a layer past config.json's `num_hidden_layers` = {n}: the model would run with its last layers cut off; fix `num_hidden_layers`"
+                ),
+            )),
+        }
+    }
+
     /// The entry of `name`, checked against the shape the configuration implies.
     fn entry(&self, name: &str, shape: &[usize]) -> Result<&Entry> {
         let e = self.entries.get(name).ok_or_else(|| {

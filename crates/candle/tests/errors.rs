@@ -137,6 +137,69 @@ fn missing_tensor_is_named() {
     assert!(msg.contains("encoder.layer.1.output.dense.bias"), "{msg}");
 }
 
+/// A configuration that claims fewer layers than the checkpoint holds would run a truncated
+/// model; an absurd layer count or head shape must be an error, not an abort.
+#[test]
+fn layer_counts_and_head_shapes_the_checkpoint_does_not_have_are_errors() {
+    for (fixture, layer) in [
+        ("tiny-bert-cls", "encoder.layer.1."),
+        ("tiny-qwen3", "layers.1."),
+    ] {
+        let d = copy_fixture(fixture);
+        edit_config(d.path(), |c| c["num_hidden_layers"] = 1.into());
+        let msg = load_err(d.path()).to_string();
+        assert!(
+            msg.contains("model.safetensors")
+                && msg.contains(layer)
+                && msg.contains("past config.json's `num_hidden_layers` = 1"),
+            "{fixture}: {msg}"
+        );
+        for huge in [1_000_000_000_000_000u64, 1 << 62] {
+            edit_config(d.path(), |c| c["num_hidden_layers"] = huge.into());
+            let msg = load_err(d.path()).to_string();
+            assert!(msg.contains("missing tensor"), "{fixture} {huge}: {msg}");
+        }
+    }
+    let d = copy_fixture("tiny-qwen3");
+    edit_config(d.path(), |c| {
+        c["num_attention_heads"] = (1u64 << 40).into();
+        c["num_key_value_heads"] = (1u64 << 40).into();
+        c["head_dim"] = (1u64 << 30).into();
+    });
+    let msg = load_err(d.path()).to_string();
+    assert!(msg.contains("overflows"), "{msg}");
+    edit_config(d.path(), |c| {
+        c["num_attention_heads"] = 4.into();
+        c["num_key_value_heads"] = 2.into();
+        c["head_dim"] = 16.into();
+        c["rope_theta"] = 0.0.into();
+    });
+    let msg = load_err(d.path()).to_string();
+    assert!(msg.contains("`rope_theta` is 0"), "{msg}");
+}
+
+/// Truncating from the left keeps a long text's end: other vectors, so another fingerprint
+/// (a GT store or shadow log of the right-truncating folder must not pass for it). Saying
+/// `right`, the default, changes nothing.
+#[test]
+fn truncation_side_left_changes_the_fingerprint() {
+    let d = copy_fixture("tiny-bert-cls");
+    let fingerprint = |d: &Path| {
+        titlesim_core::Embedder::fingerprint(&embedder(d, &ModelOverrides::default(), 8))
+            .to_string()
+    };
+    let plain = fingerprint(d.path());
+    let p = d.path().join("tokenizer_config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["truncation_side"] = "right".into();
+    std::fs::write(&p, v.to_string()).unwrap();
+    assert_eq!(fingerprint(d.path()), plain);
+    v["truncation_side"] = "left".into();
+    std::fs::write(&p, v.to_string()).unwrap();
+    assert_ne!(fingerprint(d.path()), plain);
+}
+
 #[test]
 fn unsupported_architecture_names_the_model_type() {
     let d = copy_fixture("tiny-bert-cls");

@@ -511,11 +511,24 @@ impl TractBackend {
     /// Runs the plan once on `batch` with the executor already in scope.
     fn run_once(&self, batch: &TokenBatch) -> Result<(Vec<usize>, Vec<f32>)> {
         let inputs = self.inputs(batch)?;
-        let out = self
-            .plan
-            .spawn()
-            .and_then(|mut state| state.run_plan_with_eval(inputs, vector_state::eval_node))
-            .map_err(|e| self.run_failed(&format!("{e:#}")))?;
+        // tract panics on some inputs a graph does not expect (a Gather index past its table,
+        // for one): that is this batch's error, not the caller's crash.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.plan
+                .spawn()
+                .and_then(|mut state| state.run_plan_with_eval(inputs, vector_state::eval_node))
+        }));
+        let out = match run {
+            Ok(r) => r.map_err(|e| self.run_failed(&format!("{e:#}")))?,
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("no message");
+                return Err(self.run_failed(&format!("tract panicked: {why}")));
+            }
+        };
         self.read_output(out)
     }
 
