@@ -376,6 +376,20 @@ impl OnnxIo {
                 }
             }
         };
+        // A fixed width other than the hidden size: a graph that does not belong with this
+        // config.json, said at load instead of at the first batch.
+        let chosen = &outputs[output.index];
+        if let Some(w) = chosen
+            .rank()
+            .and_then(|r| r.checked_sub(1))
+            .and_then(|last| chosen.fixed_dim(last))
+            .filter(|&w| w != spec.hidden_size)
+        {
+            return Err(fail(format!(
+                "output {chosen} has width {w}, but config.json's hidden_size is {}: the graph and the folder do not belong together",
+                spec.hidden_size
+            )));
+        }
         // What every backend feeds and reads: i64 ids, masks and positions, f32 past
         // keys/values, an f32 output.
         for p in &plans {
@@ -574,6 +588,34 @@ mod tests {
             type_ids: vec![0],
         };
         TokenBatch::from_encoded(&[&a, &b], 0, PaddingSide::Left)
+    }
+
+    #[test]
+    fn an_output_of_another_width_than_the_hidden_size_is_refused_at_load() {
+        let s = spec(8, "");
+        let ins = [t2("input_ids"), t2("attention_mask")];
+        let outs = [OnnxTensor::new(
+            "last_hidden_state",
+            Some(vec![sym("b"), sym("s"), OnnxDim::Fixed(16)]),
+            "f32",
+        )];
+        let e = OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &outs, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("m.onnx")
+                && e.contains("last_hidden_state")
+                && e.contains("width 16")
+                && e.contains("hidden_size is 8"),
+            "{e}"
+        );
+        // A symbolic width is checked when the batch comes back.
+        let outs = [OnnxTensor::new(
+            "last_hidden_state",
+            Some(vec![sym("b"), sym("s"), sym("h")]),
+            "f32",
+        )];
+        assert!(OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &outs, None).is_ok());
     }
 
     #[test]
