@@ -180,6 +180,9 @@ pub struct ModelSpec {
     /// What to do when last-token pooling meets a tokenizer that appends no end-of-sequence
     /// token (see [`ModelOverrides::append_eos`]); `None` until configured.
     pub append_eos: Option<bool>,
+    /// Whether the configuration chose a pooling other than the folder's (a graph that pools
+    /// by itself cannot honour that: see `titlesim-onnx`).
+    pub pooling_overridden: bool,
     /// The raw `config.json`, for backends that need more of it.
     #[serde(skip)]
     pub config: Value,
@@ -484,6 +487,7 @@ impl ModelSpec {
             default_prompt_name,
             include_prompt,
             append_eos: None,
+            pooling_overridden: false,
             config,
             warnings,
         };
@@ -494,6 +498,7 @@ impl ModelSpec {
     /// Applies configuration overrides.
     pub fn apply(&mut self, o: &ModelOverrides) -> Result<()> {
         if let Some(p) = o.pooling {
+            self.pooling_overridden |= p != self.pooling;
             self.pooling = p;
         }
         if let Some(n) = o.normalize {

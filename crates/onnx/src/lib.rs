@@ -376,6 +376,15 @@ impl OnnxIo {
                 }
             }
         };
+        // A graph that pools by itself applied the export's pooling: a configured other one
+        // would be ignored without a word.
+        if spec.pooling_overridden && outputs[output.index].rank() == Some(2) {
+            return Err(fail(format!(
+                "output {} holds vectors the graph already pooled, so the configured `pooling = \"{}\"` cannot apply; read token states instead (`onnx_output`, e.g. last_hidden_state) or leave `pooling` to the folder",
+                outputs[output.index],
+                spec.pooling
+            )));
+        }
         // A fixed width other than the hidden size: a graph that does not belong with this
         // config.json, said at load instead of at the first batch.
         let chosen = &outputs[output.index];
@@ -556,7 +565,7 @@ fn external_data_locations(bytes: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use titlesim_core::{Encoded, PaddingSide};
+    use titlesim_core::{Encoded, PaddingSide, Pooling};
 
     fn spec(hidden: usize, extra: &str) -> ModelSpec {
         let d = tempfile::tempdir().unwrap();
@@ -616,6 +625,39 @@ mod tests {
             "f32",
         )];
         assert!(OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &outs, None).is_ok());
+    }
+
+    #[test]
+    fn a_configured_pooling_meets_an_already_pooled_output_with_an_error() {
+        let ins = [t2("input_ids"), t2("attention_mask")];
+        let outs = [OnnxTensor::new(
+            "sentence_embedding",
+            Some(vec![sym("b"), OnnxDim::Fixed(8)]),
+            "f32",
+        )];
+        let mut s = spec(8, "");
+        // The folder's own pooling, configured or not: the graph's.
+        assert!(OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &outs, None).is_ok());
+        let folder = s.pooling;
+        let other = if folder == Pooling::Cls {
+            Pooling::Mean
+        } else {
+            Pooling::Cls
+        };
+        s.apply(&titlesim_core::ModelOverrides {
+            pooling: Some(other),
+            ..Default::default()
+        })
+        .unwrap();
+        let e = OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &outs, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sentence_embedding")
+                && e.contains("already pooled")
+                && e.contains(&format!("`pooling = \"{other}\"`")),
+            "{e}"
+        );
     }
 
     #[test]
