@@ -144,6 +144,8 @@ pub struct CandleBackend {
     threads: usize,
     /// Whether small batches keep the other threads spinning ([`SPIN_ENV`]).
     spin: bool,
+    /// The dense layers' precision (reported by [`Backend::variant`]).
+    precision: Precision,
     files: Vec<PathBuf>,
 }
 
@@ -231,6 +233,7 @@ impl CandleBackend {
             pool,
             threads,
             spin,
+            precision,
             files: spec.files.safetensors.clone(),
         })
     }
@@ -324,6 +327,14 @@ impl Backend for CandleBackend {
 
     fn source_files(&self) -> Vec<PathBuf> {
         self.files.clone()
+    }
+
+    fn variant(&self) -> Option<String> {
+        match self.precision {
+            Precision::F32 => None,
+            Precision::Int8 => Some("int8".into()),
+            Precision::Bf16 => Some("bf16".into()),
+        }
     }
 }
 

@@ -200,6 +200,34 @@ fn truncation_side_left_changes_the_fingerprint() {
     assert_ne!(fingerprint(d.path()), plain);
 }
 
+/// int8 and bf16 vectors are not f32's: each precision has its own fingerprint, so a GT
+/// store or shadow log of one is not taken for another's.
+#[test]
+fn each_precision_has_its_own_fingerprint() {
+    use titlesim_core::{Dtype, EmbedOptions, Embedder, TransformerEmbedder};
+    let dir = fixture("tiny-bert-cls");
+    let fingerprint = |dtype: Option<Dtype>| {
+        let spec = spec(&dir, &ModelOverrides::default());
+        let opts = BackendOptions {
+            dtype,
+            ..threads(1)
+        };
+        let backend = titlesim_candle::load(&spec, &opts).unwrap();
+        TransformerEmbedder::new(spec, backend, EmbedOptions { batch_size: 8 })
+            .unwrap()
+            .fingerprint()
+            .to_string()
+    };
+    let f32 = fingerprint(None);
+    assert_eq!(fingerprint(Some(Dtype::F32)), f32);
+    let int8 = fingerprint(Some(Dtype::Int8));
+    let bf16 = fingerprint(Some(Dtype::Bf16));
+    assert!(
+        f32 != int8 && f32 != bf16 && int8 != bf16,
+        "{f32} {int8} {bf16}"
+    );
+}
+
 #[test]
 fn unsupported_architecture_names_the_model_type() {
     let d = copy_fixture("tiny-bert-cls");

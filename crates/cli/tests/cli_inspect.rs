@@ -108,4 +108,36 @@ fn a_folder_without_modules_json_gets_a_warning() {
         "{w:?}"
     );
     assert_eq!(v["pooling"], "mean");
+
+    // Every command that loads the model says it too, not only inspect: embed ...
+    let folder = d.path().to_str().unwrap();
+    let out = titlesim(&["embed", "-m", folder], Some(b"a title\n"));
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warning: no modules.json"), "{err}");
+    // ... and score (through the scorer every front end loads: CLI, Python, serve).
+    let cfg = d.path().join("t.toml");
+    std::fs::write(
+        &cfg,
+        format!("[canonical]\nmodel = {folder:?}\nthreshold = 0.5\n"),
+    )
+    .unwrap();
+    let pairs = d.path().join("p.csv");
+    std::fs::write(&pairs, "id,product,gt\n1,a,b\n").unwrap();
+    let out = titlesim(
+        &[
+            "score",
+            "-c",
+            cfg.to_str().unwrap(),
+            "-p",
+            pairs.to_str().unwrap(),
+        ],
+        None,
+    );
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: [canonical] no modules.json"),
+        "{err}"
+    );
 }

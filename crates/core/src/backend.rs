@@ -37,6 +37,13 @@ pub trait Backend: Send + Sync {
     /// the model's fingerprint.
     fn source_files(&self) -> Vec<PathBuf>;
 
+    /// What besides [`Backend::source_files`] changes the vectors this backend computes from
+    /// them (a reduced precision: `int8`, `bf16`), hashed into the fingerprint; `None` (the
+    /// default) for the full-precision computation every backend shares.
+    fn variant(&self) -> Option<String> {
+        None
+    }
+
     /// How the core pads the batches it hands to [`Backend::forward`]. The default,
     /// [`BatchPadding::Longest`], is for backends whose vector of a text does not depend on
     /// how much padding the text gets; a backend whose arithmetic does (its reductions group

@@ -101,6 +101,9 @@ pub enum PromptSide {
     Both,
 }
 
+/// The most compute threads a model may be given (`threads`).
+pub const MAX_THREADS: usize = 1024;
+
 /// One model as configuration names it: `[canonical]` (or `[shadow]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -247,6 +250,51 @@ impl ModelConfig {
         }
         if self.threads == Some(0) {
             return Err(bad("threads", "must be at least 1".into()));
+        }
+        if let Some(n) = self.threads.filter(|&n| n > MAX_THREADS) {
+            return Err(bad(
+                "threads",
+                format!("{n} is more than {MAX_THREADS}: thousands of compute threads on a few cores take minutes per batch (leave it unset for all cores)"),
+            ));
+        }
+        for (key, p) in [
+            ("onnx", &self.onnx),
+            ("ort_library", &self.ort_library),
+            ("gt_store", &self.gt_store),
+        ] {
+            if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(bad(
+                    key,
+                    "is empty (give a file path, or leave the key out)".into(),
+                ));
+            }
+        }
+        // An option of another backend would be ignored without a word.
+        let foreign: &[(&str, bool)] = match self.backend {
+            BackendKind::Candle => &[
+                ("onnx", self.onnx.is_some()),
+                ("onnx_output", self.onnx_output.is_some()),
+                ("ort_library", self.ort_library.is_some()),
+                ("optimization", self.optimization.is_some()),
+            ],
+            BackendKind::Tract => &[
+                ("ort_library", self.ort_library.is_some()),
+                ("optimization", self.optimization.is_some()),
+            ],
+            BackendKind::Ort => &[],
+        };
+        if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
+            let users = match *key {
+                "onnx" | "onnx_output" => "the ort and tract backends",
+                _ => "the ort backend",
+            };
+            return Err(bad(
+                key,
+                format!(
+                    "is read by {users} only; backend = \"{}\" would ignore it (remove it, or choose that backend)",
+                    self.backend.as_str()
+                ),
+            ));
         }
         if self.batch_size == Some(0) {
             return Err(bad("batch_size", "must be at least 1".into()));

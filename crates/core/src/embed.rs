@@ -233,6 +233,10 @@ impl TransformerEmbedder {
         if let Some(eos) = tokenizer.appended_eos() {
             fp = fp.field("append_eos", eos);
         }
+        if let Some(v) = backend.variant() {
+            // int8 or bf16 vectors are not f32's: a store or log of one is not the other's.
+            fp = fp.field("variant", v);
+        }
         if spec.truncation_side == PaddingSide::Left {
             // A long text keeps its end instead of its start: another vector.
             fp = fp.field("truncation_side", "left");

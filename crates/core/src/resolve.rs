@@ -55,15 +55,20 @@ pub fn find_in_cache(
     let repo = cache.join(format!("models--{}", id.replace('/', "--")));
     let rev = revision.unwrap_or("main");
     let mut looked = Vec::new();
-    let is_commit = rev.len() == 40 && rev.bytes().all(|b| b.is_ascii_hexdigit());
-    let commit = if is_commit {
-        Some(rev.to_string())
-    } else {
+    let commit = if is_commit(rev) {
+        Some(rev.to_ascii_lowercase())
+    } else if revision_is_safe(rev) {
         let r = repo.join("refs").join(rev);
         looked.push(r.clone());
+        // A ref holds a commit hash, nothing else: a path written there (absolute, or with
+        // `..`) must not send the lookup out of the cache under the hub id's name.
         std::fs::read_to_string(&r)
             .ok()
             .map(|s| s.trim().to_string())
+            .filter(|c| is_commit(c))
+            .map(|c| c.to_ascii_lowercase())
+    } else {
+        None
     };
     if let Some(c) = commit {
         let snap = repo.join("snapshots").join(c);
@@ -75,8 +80,35 @@ pub fn find_in_cache(
     (None, looked)
 }
 
+/// A 40-digit hexadecimal commit hash.
+fn is_commit(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A revision usable as a path below `refs/`: a branch or tag name (`main`, `v2`,
+/// `refs/pr/1`), never absolute, never with `.` or `..` components.
+fn revision_is_safe(rev: &str) -> bool {
+    !rev.is_empty()
+        && !rev.starts_with('/')
+        && rev.split('/').all(|c| {
+            !c.is_empty()
+                && c != "."
+                && c != ".."
+                && c.chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_.+".contains(ch))
+        })
+}
+
 /// Resolves a model name to a folder (see the module documentation for the order).
 pub fn resolve_model(model: &str, revision: Option<&str>) -> Result<PathBuf> {
+    if let Some(rev) = revision.filter(|r| !is_commit(r) && !revision_is_safe(r)) {
+        return Err(Error::Config {
+            path: None,
+            message: format!(
+                "revision {rev:?}: expected a branch or tag name (letters, digits, `-_.+`, `/` between parts, no `.` or `..` parts) or a 40-digit commit hash"
+            ),
+        });
+    }
     let p = Path::new(model);
     if p.is_dir() {
         return Ok(p.to_path_buf());
@@ -192,6 +224,42 @@ mod tests {
         let (f, looked) = find_in_cache(d.path(), "BAAI/bge-small-en-v1.5", Some("v2"));
         assert!(f.is_none());
         assert!(looked[0].ends_with("refs/v2"));
+        // An upper-case commit finds the (lower-case) snapshot.
+        let (f, _) = find_in_cache(
+            d.path(),
+            "BAAI/bge-small-en-v1.5",
+            Some(&commit.to_ascii_uppercase()),
+        );
+        assert!(f.is_some());
+    }
+
+    /// A ref that holds a path, not a commit, must not load a folder from elsewhere under
+    /// the hub id's name; nor may a revision walk out of `refs/`.
+    #[test]
+    fn refs_hold_commits_and_revisions_stay_below_refs() {
+        let d = tempfile::tempdir().unwrap();
+        let elsewhere = d.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("config.json"), "{}").unwrap();
+        let repo = d.path().join("models--org--abs");
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::create_dir_all(repo.join("snapshots")).unwrap();
+        for bad in [
+            elsewhere.display().to_string(),
+            "../../elsewhere".to_string(),
+        ] {
+            std::fs::write(repo.join("refs/main"), &bad).unwrap();
+            let (f, _) = find_in_cache(d.path(), "org/abs", None);
+            assert!(f.is_none(), "{bad}: {f:?}");
+        }
+        for bad in ["/etc/hostname", "../main", "a/../../b", "", "x\ny"] {
+            let e = resolve_model("org/abs", Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("revision") && e.contains("branch or tag"),
+                "{bad}: {e}"
+            );
+        }
+        assert!(revision_is_safe("refs/pr/1") && revision_is_safe("v1.0+x"));
     }
 
     #[test]

@@ -142,7 +142,14 @@ impl ShadowOptions {
             return Err(bad("log", "is empty".into()));
         }
         if let (Some(EmfTarget::File(emf)), Some(log)) = (self.emf_target(), &self.log) {
-            if &emf == log {
+            // `./s.jsonl` and `s.jsonl` are one file.
+            let parts = |p: &Path| -> Vec<std::ffi::OsString> {
+                p.components()
+                    .filter(|c| *c != std::path::Component::CurDir)
+                    .map(|c| c.as_os_str().to_os_string())
+                    .collect()
+            };
+            if parts(&emf) == parts(log) {
                 return Err(bad(
                     "emf",
                     format!(

@@ -101,6 +101,9 @@ impl Default for ServeOptions {
     }
 }
 
+/// The longest `[serve] max_wait_ms` (one minute).
+pub const MAX_WAIT_MS: u64 = 60_000;
+
 impl ServeOptions {
     /// Refuses limits of 0 (nothing could ever be served) and an empty address.
     pub fn validate(&self) -> Result<()> {
@@ -118,6 +121,15 @@ impl ServeOptions {
             if v == 0 {
                 return Err(bad(key));
             }
+        }
+        if self.max_wait_ms > MAX_WAIT_MS {
+            return Err(Error::Config {
+                path: None,
+                message: format!(
+                    "[serve] max_wait_ms = {}: at most {MAX_WAIT_MS} (a request waits that long for company before its batch runs)",
+                    self.max_wait_ms
+                ),
+            });
         }
         if self.addr.trim().is_empty() {
             return Err(Error::Config {
@@ -187,6 +199,20 @@ impl Config {
                 s.rebase(base);
             }
             c.shadow_options.rebase(base);
+        }
+        if let (Some(a), Some(b)) = (
+            c.canonical.gt_store.as_ref(),
+            c.shadow.as_ref().and_then(|s| s.gt_store.as_ref()),
+        ) {
+            if a == b {
+                return Err(Error::Config {
+                    path: path.map(Path::to_path_buf),
+                    message: format!(
+                        "[shadow] gt_store: {} is also [canonical]'s: a store holds one model's vectors; give each model its own",
+                        b.display()
+                    ),
+                });
+            }
         }
         Ok(c)
     }
@@ -356,6 +382,28 @@ emf_namespace = "ns"
             (
                 "[shadow_options]\nlog = \"out/s.jsonl\"\nemf = \"out/s.jsonl\"\n",
                 &["[shadow_options] emf", "same file as `log`"],
+            ),
+            (
+                "[shadow_options]\nlog = \"./s.jsonl\"\nemf = \"s.jsonl\"\n",
+                &["[shadow_options] emf", "same file as `log`"],
+            ),
+            (
+                "[serve]\nmax_wait_ms = 9223372036854775807\n",
+                &["[serve] max_wait_ms", "at most 60000"],
+            ),
+            (
+                "gt_store = \"g.store\"\n[shadow]\nmodel = \"b\"\nthreshold = 0.7\ngt_store = \"g.store\"\n",
+                &["[shadow] gt_store", "also [canonical]'s"],
+            ),
+            ("threads = 5000\n", &["[canonical] threads", "more than 1024"]),
+            ("gt_store = \"\"\n", &["[canonical] gt_store", "is empty"]),
+            (
+                "onnx = \"m.onnx\"\n",
+                &["[canonical] onnx", "ort and tract backends only", "candle"],
+            ),
+            (
+                "backend = \"tract\"\noptimization = \"basic\"\n",
+                &["[canonical] optimization", "the ort backend only", "tract"],
             ),
             ("[canonical_options]\nx = 1\n", &["canonical_options"]),
             (

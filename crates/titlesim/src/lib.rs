@@ -185,8 +185,9 @@ pub fn side_prompts(cfg: &ModelConfig, spec: &ModelSpec) -> Result<SidePrompts> 
 
 /// Loads a [`CosineScorer`] for a model configuration (embedder, threshold, prompts), with
 /// the GT store of `cfg.gt_store` attached when one is configured: reference titles found
-/// there are not encoded. The second value holds warnings to show the user (a store ignored
-/// under `gt_store_mismatch = "recompute"`, a torn last line skipped).
+/// there are not encoded. The second value holds warnings to show the user (the model
+/// folder's, as `titlesim inspect` lists them; a store ignored under
+/// `gt_store_mismatch = "recompute"`, a torn last line skipped).
 ///
 /// Errors are those of [`load_embedder`] and [`side_prompts`], and
 /// [`Error::StoreMismatch`] / [`Error::StoreMissing`] for a store of another model or
@@ -224,8 +225,12 @@ pub fn scorer_for(
     cfg: &ModelConfig,
 ) -> Result<(CosineScorer, Vec<String>)> {
     let prompts = side_prompts(cfg, emb.spec())?;
+    // What looked wrong in the model folder (no modules.json, an unapplied default prompt)
+    // reaches every caller, not only `titlesim inspect`.
+    let mut warnings = emb.spec().warnings.clone();
     let scorer =
         CosineScorer::with_prompts(emb, cfg.threshold, prompts).with_blank_titles(cfg.blank_titles);
     let (scorer, warning) = titlesim_store::attach(scorer, cfg)?;
-    Ok((scorer, warning.into_iter().collect()))
+    warnings.extend(warning);
+    Ok((scorer, warnings))
 }

@@ -47,6 +47,9 @@ pub fn run(args: Args) -> Result<()> {
     // Open the input first: a bad path fails before the model loads.
     let mut reader = TextReader::open(args.input.as_deref())?;
     let embedder = titlesim::load_embedder(&cfg)?;
+    for w in &embedder.spec().warnings {
+        eprintln!("warning: {w}");
+    }
     let prompt = match &args.prompt {
         Some(name) => Some(embedder.spec().prompt(name)?.to_string()),
         None => None,
