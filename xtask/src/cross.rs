@@ -427,7 +427,16 @@ fn run_bin(
         .env("ORT_DYLIB_PATH", &env.ort_lib)
         // The fake libraries of titlesim-ort's library tests must be aarch64 ones.
         .env("TITLESIM_TEST_CC", LINKER);
-    run_counting(&mut c, counts)
+    let t = Instant::now();
+    let ok = run_counting(&mut c, counts)?;
+    // Per binary, so the slow ones of the emulated run can be seen in CI's log.
+    say!(
+        "cross: -cpu {cpu}: {} {} ({})",
+        bin.label(),
+        if ok { "ok" } else { "FAILED" },
+        fmt_duration(t.elapsed())
+    );
+    Ok(ok)
 }
 
 /// Installs, builds, and runs the tests under each CPU model; returns the summed test
