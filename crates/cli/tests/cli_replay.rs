@@ -208,6 +208,42 @@ fn where_selects_rows_and_resume_finishes_a_partial_log() {
     assert_eq!(by_id(all).len(), c.pairs, "no pair twice");
 }
 
+/// Times in other UTC offsets: as text they compare wrongly, through `to_timestamp` (what the
+/// README and `--help` say to write) as instants.
+#[test]
+fn where_compares_times_as_instants_through_to_timestamp() {
+    let c = case();
+    let h = c.path("offsets.csv");
+    std::fs::write(
+        &h,
+        "id,product,gt,ts\n\
+         late,red shoe,red shoes,2026-05-31T23:30:00-05:00\n\
+         early,blue hat,blue cap,2026-06-01T01:00:00+05:00\n",
+    )
+    .unwrap();
+    let ids = |pred: &str, out: &str| {
+        let out = c.path(out);
+        c.replay(&h, &out, &["--where", pred]);
+        let mut ids: Vec<String> = read_log(&out)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.pair_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    // 04:30 UTC on 1 June and 20:00 UTC on 31 May.
+    assert_eq!(
+        ids(
+            "to_timestamp(ts) >= '2026-06-01T00:00:00Z'",
+            "instant.jsonl"
+        ),
+        ["late"]
+    );
+    assert_eq!(ids("ts >= '2026-06-01'", "text.jsonl"), ["early"]);
+}
+
 #[test]
 fn parquet_and_shadow_log_histories_replay_to_the_same_cosines() {
     let c = case();

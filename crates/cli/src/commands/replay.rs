@@ -34,7 +34,9 @@ pub struct Args {
     pub out: PathBuf,
 
     /// SQL condition on the history's columns selecting the rows to replay, e.g.
-    /// "phase = 'race' AND ts >= '2026-06-01'" [default: every row].
+    /// "phase = 'race' AND to_timestamp(ts) >= '2026-06-01T00:00:00Z'" [default: every row].
+    /// Columns are as stored: a `ts` of RFC 3339 text compares as text (wrong across UTC
+    /// offsets), so compare times through to_timestamp(ts), which reads them as UTC instants.
     #[arg(long = "where", value_name = "SQL")]
     pub predicate: Option<String>,
 
