@@ -160,6 +160,9 @@ pub(crate) fn bf16_to_f32(b: u16) -> f32 {
 /// The float tensors of one or more safetensors files, by name, read on demand.
 pub(crate) struct Weights {
     entries: HashMap<String, Entry>,
+    /// Tensors of a type that holds no weights we read (integer buffers such as
+    /// `position_ids`), by name: named when a weight is looked up under one.
+    others: HashMap<String, String>,
     files: Vec<PathBuf>,
     prefix: &'static str,
 }
@@ -171,7 +174,8 @@ impl Weights {
     /// Reads and checks the headers of `files`. `prefix` (e.g. `"bert."`) is stripped from
     /// names that carry it.
     pub(crate) fn load(files: &[PathBuf], prefix: &'static str) -> Result<Self> {
-        let mut entries = HashMap::new();
+        let mut entries: HashMap<String, Entry> = HashMap::new();
+        let mut others = HashMap::new();
         for (idx, path) in files.iter().enumerate() {
             let invalid = |why: String| {
                 Error::model_file(path, format!("not a valid safetensors file: {why}"))
@@ -240,7 +244,11 @@ impl Weights {
                     "F16" => Float::F16,
                     "F64" => Float::F64,
                     // Integer buffers (position ids) and exotic formats carry no weights we use.
-                    _ => continue,
+                    other => {
+                        let key = name.strip_prefix(prefix).unwrap_or(name).to_string();
+                        others.insert(key, other.to_string());
+                        continue;
+                    }
                 };
                 let count = shape
                     .iter()
@@ -253,6 +261,17 @@ impl Weights {
                     )));
                 }
                 let key = name.strip_prefix(prefix).unwrap_or(name).to_string();
+                // `bert.x` and `x`, or one name in two shards: which copy would be used is
+                // chance, so neither is.
+                if let Some(first) = entries.get(&key) {
+                    return Err(Error::model_file(
+                        path,
+                        format!(
+                            "holds `{name}`, but `{key}` is already in {} (with or without the `{prefix}` prefix): one tensor, two copies",
+                            files[first.file].display()
+                        ),
+                    ));
+                }
                 entries.insert(
                     key,
                     Entry {
@@ -275,6 +294,7 @@ impl Weights {
         }
         Ok(Weights {
             entries,
+            others,
             files: files.to_vec(),
             prefix,
         })
@@ -312,13 +332,16 @@ impl Weights {
     /// The entry of `name`, checked against the shape the configuration implies.
     fn entry(&self, name: &str, shape: &[usize]) -> Result<&Entry> {
         let e = self.entries.get(name).ok_or_else(|| {
-            Error::model_file(
-                self.main_file(),
-                format!(
+            let message = match self.others.get(name) {
+                Some(dtype) => format!(
+                    "tensor `{name}` is stored as {dtype}; weights must be F32, BF16, F16 or F64"
+                ),
+                None => format!(
                     "missing tensor `{name}` (also looked for `{}{name}`)",
                     self.prefix
                 ),
-            )
+            };
+            Error::model_file(self.main_file(), message)
         })?;
         if e.shape != shape {
             return Err(Error::model_file(

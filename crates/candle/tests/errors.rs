@@ -228,6 +228,42 @@ fn each_precision_has_its_own_fingerprint() {
     );
 }
 
+/// A weight stored as integers is named as such, not "missing"; a tensor given twice (with
+/// and without the `bert.` prefix) is refused rather than one copy picked by chance.
+#[test]
+fn integer_weights_and_tensors_given_twice_are_named() {
+    let d = copy_fixture("tiny-bert-cls");
+    rewrite_weights(d.path(), |k, t| {
+        if k == "encoder.layer.0.output.dense.bias" {
+            Some((k, t.to_dtype(DType::I64).unwrap()))
+        } else {
+            Some((k, t))
+        }
+    });
+    let msg = load_err(d.path()).to_string();
+    assert!(
+        msg.contains("tensor `encoder.layer.0.output.dense.bias` is stored as I64"),
+        "{msg}"
+    );
+
+    let d = copy_fixture("tiny-bert-cls");
+    let p = d.path().join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&p, &Device::Cpu).unwrap();
+    let twice = tensors
+        .keys()
+        .find(|k| k.starts_with("encoder.layer.0."))
+        .unwrap()
+        .clone();
+    let copy = tensors[&twice].zeros_like().unwrap();
+    tensors.insert(format!("bert.{twice}"), copy);
+    candle_core::safetensors::save(&tensors, &p).unwrap();
+    let msg = load_err(d.path()).to_string();
+    assert!(
+        msg.contains("one tensor, two copies") && msg.contains(&twice),
+        "{msg}"
+    );
+}
+
 #[test]
 fn unsupported_architecture_names_the_model_type() {
     let d = copy_fixture("tiny-bert-cls");

@@ -111,10 +111,17 @@ fn a_folder_without_modules_json_gets_a_warning() {
 
     // Every command that loads the model says it too, not only inspect: embed ...
     let folder = d.path().to_str().unwrap();
-    let out = titlesim(&["embed", "-m", folder], Some(b"a title\n"));
+    let out = titlesim(
+        &["embed", "-m", folder, "--revision", "v2"],
+        Some(b"a title\n"),
+    );
     ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warning: no modules.json"), "{err}");
+    assert!(
+        err.contains("warning: revision `v2` is unused") && err.contains("local folder"),
+        "{err}"
+    );
     // ... and score (through the scorer every front end loads: CLI, Python, serve).
     let cfg = d.path().join("t.toml");
     std::fs::write(

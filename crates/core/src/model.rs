@@ -300,6 +300,7 @@ impl ModelSpec {
                 Error::model_file(&modules_path, "expected a JSON array of modules")
             })?;
             let mut saw_pooling = false;
+            let mut normalize_at = None;
             for (i, m) in list.iter().enumerate() {
                 let ty = m.get("type").and_then(Value::as_str).unwrap_or("");
                 let sub = m.get("path").and_then(Value::as_str).unwrap_or("");
@@ -316,6 +317,16 @@ impl ModelSpec {
                         }
                     }
                     "Pooling" => {
+                        if let Some(n) = normalize_at {
+                            // sentence-transformers would normalise every token state and
+                            // then pool them: not the vector titlesim computes.
+                            return Err(Error::Unsupported {
+                                path: root.to_path_buf(),
+                                message: format!(
+                                    "modules.json[{n}]: Normalize comes before Pooling (modules.json[{i}]); titlesim normalises the pooled vector only"
+                                ),
+                            });
+                        }
                         let p = root.join(sub).join("config.json");
                         let cfg = read_json(&p)?;
                         st_files.push(p.clone());
@@ -324,7 +335,10 @@ impl ModelSpec {
                         include_prompt = incl;
                         saw_pooling = true;
                     }
-                    "Normalize" => normalize = true,
+                    "Normalize" => {
+                        normalize = true;
+                        normalize_at = Some(i);
+                    }
                     _ => {
                         return Err(Error::Unsupported {
                             path: root.to_path_buf(),
@@ -899,6 +913,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("Dense"), "{e}");
+
+        bert_folder(d.path());
+        write(
+            d.path(),
+            "modules.json",
+            r#"[{"type":"sentence_transformers.models.Transformer","path":""},
+                {"type":"sentence_transformers.models.Normalize","path":"2_Normalize"},
+                {"type":"sentence_transformers.models.Pooling","path":"1_Pooling"}]"#,
+        );
+        let e = ModelSpec::from_folder("x", d.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Normalize comes before Pooling"), "{e}");
 
         bert_folder(d.path());
         write(

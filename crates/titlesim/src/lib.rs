@@ -100,7 +100,7 @@ pub use titlesim_log::{
 pub use titlesim_store as store;
 pub use titlesim_store::GtStore;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The backends compiled into this build.
 pub fn compiled_backends() -> Vec<BackendKind> {
@@ -121,7 +121,16 @@ pub fn compiled_backends() -> Vec<BackendKind> {
 /// an override does not fit the folder.
 pub fn load_spec(cfg: &ModelConfig) -> Result<ModelSpec> {
     let root: PathBuf = resolve_model(&cfg.model, cfg.revision.as_deref())?;
-    ModelSpec::from_folder_with(&cfg.model, &root, &cfg.overrides())
+    let mut spec = ModelSpec::from_folder_with(&cfg.model, &root, &cfg.overrides())?;
+    if let Some(rev) = &cfg.revision {
+        if Path::new(&cfg.model).is_dir() {
+            spec.warnings.push(format!(
+                "revision `{rev}` is unused: `{}` is a local folder, taken as it is (revisions select hub cache entries and downloads)",
+                cfg.model
+            ));
+        }
+    }
+    Ok(spec)
 }
 
 /// Loads `spec` on the backend `kind` with `opts`.
