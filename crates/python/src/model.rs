@@ -108,7 +108,24 @@ impl Model {
             let config = config.clone();
             detached(py, move || Ok(Arc::new(titlesim::load_embedder(&config)?)))?
         };
+        // What looked wrong in the folder (no modules.json: mean pooling, not normalised; a
+        // default prompt not applied), as `titlesim inspect` and every command say it.
+        for w in &embedder.spec().warnings {
+            PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+                &std::ffi::CString::new(format!("titlesim: {w}")).unwrap_or_default(),
+                1,
+            )?;
+        }
         Ok(Model { embedder, config })
+    }
+
+    /// What looked wrong in the model folder when it loaded (each was also issued as a
+    /// ``UserWarning``): e.g. no ``modules.json``, so mean pooling without normalisation.
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        self.embedder.spec().warnings.clone()
     }
 
     /// Embeds texts: a ``(len(texts), dim)`` float32 array, one row per text in order (a

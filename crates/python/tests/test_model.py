@@ -30,6 +30,16 @@ def test_tiny_models_match_sentence_transformers(backend, name):
     assert np.abs(got - want).max() <= 1e-5
 
 
+def test_a_folder_without_modules_json_warns_at_load(tmp_path):
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"]:
+        (tmp_path / f).write_bytes((FIXTURES / "tiny-bert-mean" / f).read_bytes())
+    with pytest.warns(UserWarning, match="no modules.json"):
+        model = titlesim.Model(tmp_path, threads=1)
+    assert any("mean pooling without normalisation" in w for w in model.warnings)
+    assert not model.normalize
+    assert titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1).warnings == []
+
+
 def test_minilm_matches_sentence_transformers(minilm):
     ref = reference("all-minilm-l6-v2")
     model = titlesim.Model(minilm, threads=2)
