@@ -309,14 +309,12 @@ impl Backend for CandleBackend {
                 self.pool.install(|| self.run(batch))
             }))
             .unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| p.downcast_ref::<&str>().copied())
-                    .unwrap_or("unknown panic");
                 Err(Error::backend(
                     BACKEND,
-                    format!("forward pass panicked: {msg}"),
+                    format!(
+                        "forward pass panicked: {}",
+                        titlesim_core::panic_message(&*p)
+                    ),
                 ))
             })?
         };

@@ -231,3 +231,13 @@ impl Error {
         }
     }
 }
+
+/// The message of a panic caught with `catch_unwind` (its payload is a `&str` or a `String`
+/// for `panic!` with a message), or `unknown panic`.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic")
+}

@@ -510,35 +510,14 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-qwen3")
     }
 
-    /// A copy of the tiny Qwen3 folder's text files whose tokenizer has no post-processor.
-    fn qwen3_without_eos() -> tempfile::TempDir {
+    /// A copy of the tiny Qwen3 folder's text files with `edit` applied to its JSON file
+    /// `file`.
+    fn qwen3_copy(file: &str, edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();
         let src = tiny_qwen3();
         std::fs::create_dir(d.path().join("1_Pooling")).unwrap();
         for f in [
             "config.json",
-            "tokenizer_config.json",
-            "sentence_bert_config.json",
-            "config_sentence_transformers.json",
-            "modules.json",
-            "special_tokens_map.json",
-            "1_Pooling/config.json",
-        ] {
-            std::fs::copy(src.join(f), d.path().join(f)).unwrap();
-        }
-        let mut tok: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(src.join("tokenizer.json")).unwrap()).unwrap();
-        tok["post_processor"] = serde_json::Value::Null;
-        std::fs::write(d.path().join("tokenizer.json"), tok.to_string()).unwrap();
-        d
-    }
-
-    /// A copy of the tiny Qwen3 folder with `edit` applied to its `config.json`.
-    fn qwen3_with_config(edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
-        let d = tempfile::tempdir().unwrap();
-        let src = tiny_qwen3();
-        std::fs::create_dir(d.path().join("1_Pooling")).unwrap();
-        for f in [
             "tokenizer.json",
             "tokenizer_config.json",
             "sentence_bert_config.json",
@@ -549,11 +528,23 @@ mod tests {
         ] {
             std::fs::copy(src.join(f), d.path().join(f)).unwrap();
         }
-        let mut cfg: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
-        edit(&mut cfg);
-        std::fs::write(d.path().join("config.json"), cfg.to_string()).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(src.join(file)).unwrap()).unwrap();
+        edit(&mut v);
+        std::fs::write(d.path().join(file), v.to_string()).unwrap();
         d
+    }
+
+    /// A copy of the tiny Qwen3 folder whose tokenizer has no post-processor.
+    fn qwen3_without_eos() -> tempfile::TempDir {
+        qwen3_copy("tokenizer.json", |t| {
+            t["post_processor"] = serde_json::Value::Null
+        })
+    }
+
+    /// A copy of the tiny Qwen3 folder with `edit` applied to its `config.json`.
+    fn qwen3_with_config(edit: impl Fn(&mut serde_json::Value)) -> tempfile::TempDir {
+        qwen3_copy("config.json", edit)
     }
 
     /// A maximum length that leaves no room past the special tokens would give every text

@@ -241,13 +241,6 @@ struct Loaded {
 /// The process's ONNX Runtime: one library and one environment for the whole process.
 static LOADED: Mutex<Option<Loaded>> = Mutex::new(None);
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into())
-}
-
 /// The ONNX Runtime environment, loading the library on first use.
 ///
 /// Returns the environment and the library's path. Once a library is loaded it serves every
@@ -280,7 +273,7 @@ pub fn environment(search: &LibrarySearch) -> Result<(ort::environment::Environm
         lib_error(format!(
             "loading {} panicked: {}",
             path.display(),
-            panic_message(p)
+            titlesim_core::panic_message(&*p)
         ))
     })?;
     let builder = init.map_err(|e| {
@@ -303,7 +296,7 @@ pub fn environment(search: &LibrarySearch) -> Result<(ort::environment::Environm
         lib_error(format!(
             "setting up ONNX Runtime from {} panicked: {}",
             path.display(),
-            panic_message(p)
+            titlesim_core::panic_message(&*p)
         ))
     })?
     .map_err(|e| {

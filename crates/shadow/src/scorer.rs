@@ -349,16 +349,6 @@ impl ShadowScorer {
     }
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".into()
-    }
-}
-
 async fn resolve(job: ShadowJob) -> Outcome {
     let budget_ms = job.budget.as_millis();
     match tokio::time::timeout_at(job.deadline, job.handle).await {
@@ -397,7 +387,7 @@ async fn resolve(job: ShadowJob) -> Outcome {
             budget_ms as f64,
         ),
         Ok(Err(e)) if e.is_panic() => {
-            Outcome::Failed(format!("shadow panicked: {}", panic_message(e.into_panic())), 0.0)
+            Outcome::Failed(format!("shadow panicked: {}", titlesim_core::panic_message(&*e.into_panic())), 0.0)
         }
         Ok(Err(e)) => Outcome::Failed(format!("shadow task failed: {e}"), 0.0),
         Err(_) => Outcome::Failed(
@@ -524,7 +514,7 @@ fn writer_loop(
                 catch_unwind(AssertUnwindSafe(|| sink.write_batch(&batch))).unwrap_or_else(|p| {
                     Err(Error::Core(titlesim_core::Error::Task(format!(
                         "sink panicked: {}",
-                        panic_message(p)
+                        titlesim_core::panic_message(&*p)
                     ))))
                 });
             let mut st = lock(&shared.sinks);
@@ -543,7 +533,7 @@ fn writer_loop(
         let r = catch_unwind(AssertUnwindSafe(|| sink.close())).unwrap_or_else(|p| {
             Err(Error::Core(titlesim_core::Error::Task(format!(
                 "sink panicked: {}",
-                panic_message(p)
+                titlesim_core::panic_message(&*p)
             ))))
         });
         if let Err(e) = r {

@@ -521,12 +521,10 @@ impl TractBackend {
         let out = match run {
             Ok(r) => r.map_err(|e| self.run_failed(&format!("{e:#}")))?,
             Err(panic) => {
-                let why = panic
-                    .downcast_ref::<String>()
-                    .map(String::as_str)
-                    .or_else(|| panic.downcast_ref::<&str>().copied())
-                    .unwrap_or("no message");
-                return Err(self.run_failed(&format!("tract panicked: {why}")));
+                return Err(self.run_failed(&format!(
+                    "tract panicked: {}",
+                    titlesim_core::panic_message(&*panic)
+                )));
             }
         };
         self.read_output(out)
