@@ -6,7 +6,11 @@
 //! ONNX Runtime wheel that `fetch-models` downloaded (without its dependencies: the tests need
 //! only its library, to check that the ort backend finds it in the interpreter's package).
 //! The wheel is built in the dev profile (dependencies optimised, as `cargo test` builds
-//! them), into `target/wheels/`.
+//! them), into `target/wheels/`, with titlesim-python's `workspace-features` feature: it gives
+//! the dependencies the wheel shares with the rest of the workspace the features `cargo test
+//! --workspace --all-features` gave them, so cargo reuses the test build's compiled
+//! dependencies instead of compiling about a hundred of them (candle, tract, tokenizers, serde)
+//! a second time. [`feature_drift`] checks, with `cargo tree`, that the feature leaves none out.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -137,7 +141,11 @@ fn pip_install_file(env: &Path, wheel: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the wheel into `target/wheels/` and installs it into `env`; returns the wheel.
+/// The titlesim-python feature that aligns the wheel's dependencies with the test build's.
+const WORKSPACE_FEATURES: &str = "workspace-features";
+
+/// Builds the wheel (with [`WORKSPACE_FEATURES`]) into `target/wheels/` and installs it into
+/// `env`; returns the wheel.
 pub fn build_wheel(env: &Path, profile: &str) -> Result<PathBuf> {
     let root = workspace_root();
     let out = target_dir().join("wheels").join(profile);
@@ -152,6 +160,8 @@ pub fn build_wheel(env: &Path, profile: &str) -> Result<PathBuf> {
             "crates/python/Cargo.toml",
             "--profile",
             profile,
+            "--features",
+            WORKSPACE_FEATURES,
             "-o",
         ])
         .arg(&out);
@@ -231,6 +241,18 @@ pub fn run_tests(models: &Path, spark: bool) -> Result<(bool, PytestCounts)> {
     if spark {
         ensure_spark(&env)?;
     }
+    let drift = cargo_tree_drift()?;
+    for d in &drift {
+        eprintln!("xtask: python: {d}");
+    }
+    if !drift.is_empty() {
+        say!(
+            "python: the wheel compiles {} dependenc{} a second time: add the features above to \
+             `{WORKSPACE_FEATURES}` in crates/python/Cargo.toml",
+            drift.len(),
+            if drift.len() == 1 { "y" } else { "ies" }
+        );
+    }
     let wheel = build_wheel(&env, "dev")?;
     say!("python: installed {}", wheel.display());
     let root = workspace_root();
@@ -261,7 +283,101 @@ pub fn run_tests(models: &Path, spark: bool) -> Result<(bool, PytestCounts)> {
         let _ = writeln!(out, "{line}");
     }
     let ok = child.wait()?.success();
-    Ok((ok, last))
+    Ok((ok && drift.is_empty(), last))
+}
+
+/// `cargo tree`'s packages with their features (`{p} {f}`, no prefix), for `args`.
+fn cargo_tree(args: &[&str]) -> Result<String> {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace_root())
+        .arg("tree")
+        .args(args)
+        .args(["-f", "{p} {f}", "--prefix", "none"])
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo tree")?;
+    if !out.status.success() {
+        bail!("cargo tree {} failed ({})", args.join(" "), out.status);
+    }
+    String::from_utf8(out.stdout).context("cargo tree printed something not UTF-8")
+}
+
+/// [`feature_drift`] of the test build (`cargo test --workspace --all-features`: normal,
+/// build and dev dependencies) and the wheel's (titlesim-python with [`WORKSPACE_FEATURES`]).
+fn cargo_tree_drift() -> Result<Vec<String>> {
+    let workspace = cargo_tree(&["--workspace", "--all-features", "-e", "normal,build,dev"])?;
+    let wheel = cargo_tree(&[
+        "-p",
+        "titlesim-python",
+        "--features",
+        WORKSPACE_FEATURES,
+        "-e",
+        "normal,build",
+    ])?;
+    Ok(feature_drift(&workspace, &wheel))
+}
+
+/// The registry dependencies the wheel's build (`wheel`) gives features the test build
+/// (`workspace`) never gives them together, so cargo compiles them (and everything above them)
+/// a second time; one line each, naming the features to add. Both are `cargo tree -f "{p} {f}"
+/// --prefix none` outputs. Path dependencies (the workspace's own crates, `name v0.1.0
+/// (/path)`) are left out: the wheel's build recompiles them anyway, as its features differ
+/// (`--all-features` turns on `hf-hub`, which the wheel leaves out).
+pub fn feature_drift(workspace: &str, wheel: &str) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    fn parse(tree: &str) -> BTreeMap<&str, BTreeSet<BTreeSet<&str>>> {
+        let mut m: BTreeMap<&str, BTreeSet<BTreeSet<&str>>> = BTreeMap::new();
+        for line in tree.lines() {
+            let line = line.strip_suffix(" (*)").unwrap_or(line);
+            let Some((package, features)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            if package.is_empty() || package.contains(" (/") {
+                continue;
+            }
+            let set = features.split(',').filter(|f| !f.is_empty()).collect();
+            m.entry(package).or_default().insert(set);
+        }
+        m
+    }
+    let workspace = parse(workspace);
+    let mut drift = Vec::new();
+    for (package, sets) in parse(wheel) {
+        let known = workspace.get(package).cloned().unwrap_or_default();
+        for set in sets {
+            if known.contains(&set) {
+                continue;
+            }
+            // The test build's smallest feature set above the wheel's says what to add.
+            let above = known
+                .iter()
+                .filter(|k| k.is_superset(&set))
+                .min_by_key(|k| k.len());
+            drift.push(match above {
+                Some(k) => format!(
+                    "{package}: the wheel's build lacks the features {} of the test build",
+                    k.difference(&set).copied().collect::<Vec<_>>().join(", ")
+                ),
+                None => format!(
+                    "{package}: the wheel's build gives it the features [{}], which the test \
+                     build never does (it has {})",
+                    set.iter().copied().collect::<Vec<_>>().join(", "),
+                    if known.is_empty() {
+                        "no such package".to_string()
+                    } else {
+                        known
+                            .iter()
+                            .map(|k| {
+                                format!("[{}]", k.iter().copied().collect::<Vec<_>>().join(", "))
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    }
+                ),
+            });
+        }
+    }
+    drift
 }
 
 #[cfg(test)]
@@ -288,5 +404,55 @@ mod tests {
         );
         assert_eq!(PytestCounts::parse("test_model.py ....F"), None);
         assert_eq!(PytestCounts::parse("collected 45 items in 0.2s"), None);
+    }
+
+    /// `cargo tree -f "{p} {f}" --prefix none` lines as cargo prints them (repeats marked
+    /// `(*)`, proc-macros and path dependencies named so, packages without features ending in
+    /// a space).
+    const WORKSPACE_TREE: &str = "\
+titlesim-core v0.1.0 (/w/crates/core) default,hf-hub
+serde_core v1.0.229 alloc,default,rc,result,std
+serde_core v1.0.229 alloc,default,rc,result,std (*)
+syn v2.0.119 clone-impls,default,full,visit-mut
+syn v2.0.119 clone-impls,default
+tokio v1.54.1 macros,rt,test-util
+cc v1.11.3 parallel
+async-trait v0.1.92 (proc-macro) 
+";
+
+    #[test]
+    fn feature_drift_is_nothing_when_the_wheel_matches_the_test_build() {
+        let wheel = "\
+titlesim-core v0.1.0 (/w/crates/core) default
+serde_core v1.0.229 alloc,default,rc,result,std
+syn v2.0.119 clone-impls,default (*)
+syn v2.0.119 clone-impls,default,full,visit-mut
+tokio v1.54.1 macros,rt,test-util
+async-trait v0.1.92 (proc-macro) 
+";
+        assert_eq!(feature_drift(WORKSPACE_TREE, wheel), Vec::<String>::new());
+    }
+
+    #[test]
+    fn feature_drift_names_the_features_the_wheel_lacks() {
+        let wheel = "\
+serde_core v1.0.229 alloc,default,result,std
+syn v2.0.119 clone-impls,default,full
+tokio v1.54.1 macros,rt,test-util,net
+cc v1.11.3 
+pyo3 v0.30.1 abi3
+";
+        assert_eq!(
+            feature_drift(WORKSPACE_TREE, wheel),
+            [
+                "cc v1.11.3: the wheel's build lacks the features parallel of the test build",
+                "pyo3 v0.30.1: the wheel's build gives it the features [abi3], which the test \
+                 build never does (it has no such package)",
+                "serde_core v1.0.229: the wheel's build lacks the features rc of the test build",
+                "syn v2.0.119: the wheel's build lacks the features visit-mut of the test build",
+                "tokio v1.54.1: the wheel's build gives it the features [macros, net, rt, \
+                 test-util], which the test build never does (it has [macros, rt, test-util])",
+            ]
+        );
     }
 }
