@@ -125,7 +125,10 @@ impl Conformance {
     /// different lengths) and embedded one at a time; then in batches of
     /// [`BATCH_SIZES`], in the texts' own order and in two fixed shuffles, each shuffle also
     /// cut to its first two thirds (other neighbours, other padded lengths). Every vector must
-    /// have exactly the bits of the text's vector alone.
+    /// have exactly the bits of the text's vector alone. Batches of one run the first shuffle
+    /// only: a call then holds one text whatever the order, so that shuffle (on a second
+    /// loaded backend, the texts in another order than alone) shows any state carried from
+    /// call to call, and the other orders would repeat its calls.
     pub fn batch_invariant(&self) {
         for (folder, export, name) in self.cases() {
             let r = Reference::load(name);
@@ -154,7 +157,12 @@ impl Conformance {
             }
             for batch in BATCH_SIZES {
                 let e = self.embedder(folder, export, batch);
-                for (order, idx) in &orders {
+                let orders = if batch == 1 {
+                    &orders[1..2]
+                } else {
+                    &orders[..]
+                };
+                for (order, idx) in orders {
                     let texts: Vec<String> = idx.iter().map(|&i| inputs[i].clone()).collect();
                     let got = e.embed_blocking(&texts).unwrap();
                     let want: Vec<Vec<f32>> = idx.iter().map(|&i| alone[i].clone()).collect();
