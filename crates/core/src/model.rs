@@ -665,18 +665,10 @@ fn find_safetensors(root: &Path) -> Result<Vec<PathBuf>> {
     }
     let index = root.join("model.safetensors.index.json");
     if index.is_file() {
-        let idx = read_json(&index)?;
-        let map = idx
-            .get("weight_map")
-            .and_then(Value::as_object)
-            .ok_or_else(|| Error::model_file(&index, "no `weight_map` object"))?;
-        let mut shards: Vec<PathBuf> = map
-            .values()
-            .filter_map(Value::as_str)
+        let shards: Vec<PathBuf> = safetensors_shards(&index)?
+            .into_iter()
             .map(|s| root.join(s))
             .collect();
-        shards.sort();
-        shards.dedup();
         for s in &shards {
             if !s.is_file() {
                 return Err(Error::model_file(
@@ -688,6 +680,40 @@ fn find_safetensors(root: &Path) -> Result<Vec<PathBuf>> {
         return Ok(shards);
     }
     Ok(Vec::new())
+}
+
+/// The shard files a safetensors index (`model.safetensors.index.json`) names in its
+/// `weight_map`, sorted, each once: paths relative to the index's folder that stay inside it
+/// (no absolute path, no `..`), so a hostile index cannot load weights from elsewhere.
+pub(crate) fn safetensors_shards(index: &Path) -> Result<Vec<String>> {
+    let idx = read_json(index)?;
+    let map = idx
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or_else(|| Error::model_file(index, "no `weight_map` object"))?;
+    let mut shards = Vec::new();
+    for (tensor, file) in map {
+        let Some(file) = file.as_str() else {
+            return Err(Error::model_file(
+                index,
+                format!("weight_map.{tensor}: expected a file name, found {file}"),
+            ));
+        };
+        let inside = !file.is_empty()
+            && Path::new(file)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside {
+            return Err(Error::model_file(
+                index,
+                format!("weight_map.{tensor}: {file:?} is not a file inside the model folder"),
+            ));
+        }
+        shards.push(file.to_string());
+    }
+    shards.sort();
+    shards.dedup();
+    Ok(shards)
 }
 
 #[cfg(test)]
@@ -1075,6 +1101,54 @@ mod tests {
             e.contains("modules.json") && e.contains("not a regular file"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_safetensors_index_names_files_inside_the_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let index = d.path().join("model.safetensors.index.json");
+        let write_index = |map: &str| {
+            fs::write(&index, format!("{{\"weight_map\": {map}}}")).unwrap();
+        };
+        write_index(
+            r#"{"a": "model-2.safetensors", "b": "model-1.safetensors", "c": "model-2.safetensors"}"#,
+        );
+        assert_eq!(
+            safetensors_shards(&index).unwrap(),
+            ["model-1.safetensors", "model-2.safetensors"]
+        );
+        // A listed shard that is not there is named.
+        let e = find_safetensors(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("model-1.safetensors") && e.contains("missing"),
+            "{e}"
+        );
+        fs::write(d.path().join("model-1.safetensors"), b"").unwrap();
+        fs::write(d.path().join("model-2.safetensors"), b"").unwrap();
+        assert_eq!(find_safetensors(d.path()).unwrap().len(), 2);
+        for (value, says) in [
+            (
+                r#""../other/model.safetensors""#,
+                "is not a file inside the model folder",
+            ),
+            (
+                r#""/etc/hostname""#,
+                "is not a file inside the model folder",
+            ),
+            (r#""""#, "is not a file inside the model folder"),
+            ("5", "expected a file name, found 5"),
+        ] {
+            write_index(&format!(
+                r#"{{"a": "model-1.safetensors", "bad.weight": {value}}}"#
+            ));
+            let e = find_safetensors(d.path()).unwrap_err().to_string();
+            assert!(
+                e.contains("model.safetensors.index.json")
+                    && e.contains("weight_map.bad.weight")
+                    && e.contains(says),
+                "{value}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Files downloaded for a hub model; the optional ones may be absent on the hub.
+/// Files downloaded for a hub model, in order; the optional ones may be absent on the hub
+/// (it answers 404). `config.json` comes last: a cached snapshot counts as complete once it
+/// holds `config.json` ([`find_in_cache`]), so a download that stops early (a failed request,
+/// an interrupted run) must not leave a snapshot that later runs would take, without its
+/// pooling or tokenizer settings, for the whole model.
 pub const HUB_FILES: &[(&str, bool)] = &[
-    ("config.json", true),
     ("tokenizer.json", true),
     ("tokenizer_config.json", false),
     ("special_tokens_map.json", false),
@@ -21,6 +24,7 @@ pub const HUB_FILES: &[(&str, bool)] = &[
     ("1_Pooling/config.json", false),
     ("model.safetensors", false),
     ("onnx/model.onnx", false),
+    ("config.json", true),
 ];
 
 /// The Hugging Face hub cache folder in force.
@@ -99,8 +103,40 @@ fn revision_is_safe(rev: &str) -> bool {
         })
 }
 
+/// Where [`resolve_model`] looks for hub models and fetches them from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hub {
+    /// The Hugging Face cache ([`hf_cache_dir`]).
+    pub cache: Option<PathBuf>,
+    /// `HF_HUB_OFFLINE` is set: nothing is downloaded.
+    pub offline: bool,
+    /// The hub's address; `None`: `$HF_ENDPOINT`, else `https://huggingface.co`.
+    #[cfg_attr(not(feature = "hf-hub"), allow(dead_code))]
+    pub endpoint: Option<String>,
+}
+
+impl Hub {
+    /// The cache and the offline switch the environment names.
+    pub fn from_env() -> Self {
+        Hub {
+            cache: hf_cache_dir(),
+            offline: std::env::var_os("HF_HUB_OFFLINE").is_some_and(|v| v != "0"),
+            endpoint: None,
+        }
+    }
+}
+
 /// Resolves a model name to a folder (see the module documentation for the order).
 pub fn resolve_model(model: &str, revision: Option<&str>) -> Result<PathBuf> {
+    resolve_model_with(model, revision, &Hub::from_env())
+}
+
+/// [`resolve_model`] with the cache and hub of `hub`.
+pub(crate) fn resolve_model_with(
+    model: &str,
+    revision: Option<&str>,
+    hub: &Hub,
+) -> Result<PathBuf> {
     if let Some(rev) = revision.filter(|r| !is_commit(r) && !revision_is_safe(r)) {
         return Err(Error::Config {
             path: None,
@@ -121,18 +157,46 @@ pub fn resolve_model(model: &str, revision: Option<&str>) -> Result<PathBuf> {
             hint: "; it is not a folder, and not of the form ORG/NAME of a hub id".into(),
         });
     }
-    if let Some(cache) = hf_cache_dir() {
-        let (found, l) = find_in_cache(&cache, model, revision);
+    if let Some(cache) = &hub.cache {
+        let (found, l) = find_in_cache(cache, model, revision);
         looked.extend(l);
         if let Some(f) = found {
             return Ok(f);
         }
     }
-    download(model, revision, looked)
+    // A snapshot without config.json: a download that stopped, or one filtered to some files.
+    let partial = looked
+        .iter()
+        .find(|p| p.parent().is_some_and(|d| d.ends_with("snapshots")) && p.is_dir())
+        .cloned();
+    download(model, revision, looked, hub).map_err(|e| match (e, partial) {
+        (
+            Error::ModelNotFound {
+                model,
+                looked,
+                hint,
+            },
+            Some(snapshot),
+        ) => Error::ModelNotFound {
+            model,
+            looked,
+            hint: format!(
+                "; the cache holds {} but without config.json (a download that stopped, or \
+                 one of only some files: download the model again){hint}",
+                snapshot.display()
+            ),
+        },
+        (e, _) => e,
+    })
 }
 
 #[cfg(not(feature = "hf-hub"))]
-fn download(model: &str, _revision: Option<&str>, looked: Vec<PathBuf>) -> Result<PathBuf> {
+fn download(
+    model: &str,
+    _revision: Option<&str>,
+    looked: Vec<PathBuf>,
+    _hub: &Hub,
+) -> Result<PathBuf> {
     Err(Error::ModelNotFound {
         model: model.to_string(),
         looked,
@@ -141,31 +205,41 @@ fn download(model: &str, _revision: Option<&str>, looked: Vec<PathBuf>) -> Resul
 }
 
 #[cfg(feature = "hf-hub")]
-fn download(model: &str, revision: Option<&str>, looked: Vec<PathBuf>) -> Result<PathBuf> {
+fn download(
+    model: &str,
+    revision: Option<&str>,
+    looked: Vec<PathBuf>,
+    hub: &Hub,
+) -> Result<PathBuf> {
     use hf_hub::{api::sync::ApiBuilder, Repo, RepoType};
-    if std::env::var_os("HF_HUB_OFFLINE").is_some_and(|v| v != "0") {
-        return Err(Error::ModelNotFound {
-            model: model.to_string(),
-            looked,
-            hint: "; HF_HUB_OFFLINE is set, so nothing was downloaded".into(),
-        });
-    }
-    let mut b = ApiBuilder::from_env();
-    if let Some(cache) = hf_cache_dir() {
-        b = b.with_cache_dir(cache);
-    }
-    let api = b.build().map_err(|e| Error::ModelNotFound {
+    let not_found = |hint: String| Error::ModelNotFound {
         model: model.to_string(),
         looked: looked.clone(),
-        hint: format!("; hub client: {e}"),
-    })?;
+        hint,
+    };
+    if hub.offline {
+        return Err(not_found(
+            "; HF_HUB_OFFLINE is set, so nothing was downloaded".into(),
+        ));
+    }
+    let mut b = ApiBuilder::from_env();
+    if let Some(cache) = &hub.cache {
+        b = b.with_cache_dir(cache.clone());
+    }
+    if let Some(endpoint) = &hub.endpoint {
+        b = b.with_endpoint(endpoint.clone());
+    }
+    let api = b
+        .build()
+        .map_err(|e| not_found(format!("; hub client: {e}")))?;
     let repo = api.repo(Repo::with_revision(
         model.to_string(),
         RepoType::Model,
         revision.unwrap_or("main").to_string(),
     ));
     let mut folder = None;
-    for (file, required) in HUB_FILES {
+    // Fetches `file`: its path, or None when the hub says an optional file is not there.
+    let mut fetch = |file: &str, required: bool| -> Result<Option<PathBuf>> {
         match repo.get(file) {
             Ok(path) => {
                 if folder.is_none() {
@@ -173,22 +247,53 @@ fn download(model: &str, revision: Option<&str>, looked: Vec<PathBuf>) -> Result
                     let depth = file.matches('/').count() + 1;
                     folder = path.ancestors().nth(depth).map(Path::to_path_buf);
                 }
+                Ok(Some(path))
             }
-            Err(e) if *required => {
-                return Err(Error::ModelNotFound {
-                    model: model.to_string(),
-                    looked,
-                    hint: format!("; downloading {file} failed: {e}"),
-                })
+            // The hub says the file is not there: the model goes without it.
+            Err(e) if !required && absent_on_hub(&e) => Ok(None),
+            // Anything else (no answer, a server error, a gated model's 401 or 403) leaves
+            // unknown whether the file exists: going on without a pooling configuration or
+            // tokenizer settings would give other vectors without a word.
+            Err(e) => Err(not_found(format!(
+                "; downloading {file} failed: {e}{}",
+                if required {
+                    ""
+                } else {
+                    " (only a 404 from the hub, which says the file is not there, lets \
+                     the model go without it)"
+                }
+            ))),
+        }
+    };
+    for (file, required) in HUB_FILES {
+        let got = fetch(file, *required)?;
+        match (*file, got) {
+            // Weights too large for one file come as shards listed in an index.
+            ("model.safetensors", None) => {
+                if let Some(index) = fetch("model.safetensors.index.json", false)? {
+                    for shard in crate::model::safetensors_shards(&index)? {
+                        fetch(&shard, true)?;
+                    }
+                }
             }
-            Err(_) => {}
+            // An ONNX graph over 2 GB keeps its weights in an external data file.
+            ("onnx/model.onnx", Some(_)) => {
+                fetch("onnx/model.onnx_data", false)?;
+            }
+            _ => {}
         }
     }
-    folder.ok_or_else(|| Error::ModelNotFound {
-        model: model.to_string(),
-        looked,
-        hint: "; the download produced no folder".into(),
-    })
+    folder.ok_or_else(|| not_found("; the download produced no folder".into()))
+}
+
+/// Whether the hub answered that the file does not exist (HTTP 404), as opposed to not
+/// answering or refusing.
+#[cfg(feature = "hf-hub")]
+fn absent_on_hub(e: &hf_hub::api::sync::ApiError) -> bool {
+    matches!(
+        e,
+        hf_hub::api::sync::ApiError::RequestError(r) if matches!(**r, ureq::Error::Status(404, _))
+    )
 }
 
 #[cfg(test)]
@@ -268,9 +373,222 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no/such/folder"), "{e}");
-        let e = resolve_model("nobody-org/no-such-model-xyz", None)
+        // Offline, so that a build with `hf-hub` does not ask the real hub.
+        let cache = tempfile::tempdir().unwrap();
+        let hub = Hub {
+            cache: Some(cache.path().to_path_buf()),
+            offline: true,
+            endpoint: None,
+        };
+        let e = resolve_model_with("nobody-org/no-such-model-xyz", None, &hub)
             .unwrap_err()
             .to_string();
         assert!(e.contains("models--nobody-org--no-such-model-xyz"), "{e}");
+        // A snapshot without config.json is named as such, not only "not found".
+        let snapshot = cache
+            .path()
+            .join("models--org--partial/snapshots")
+            .join("0123456789abcdef0123456789abcdef01234567");
+        std::fs::create_dir_all(&snapshot).unwrap();
+        std::fs::create_dir_all(cache.path().join("models--org--partial/refs")).unwrap();
+        std::fs::write(
+            cache.path().join("models--org--partial/refs/main"),
+            "0123456789abcdef0123456789abcdef01234567",
+        )
+        .unwrap();
+        std::fs::write(snapshot.join("tokenizer.json"), "{}").unwrap();
+        let e = resolve_model_with("org/partial", None, &hub)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "the cache holds {} but without config.json",
+                snapshot.display()
+            )),
+            "{e}"
+        );
+    }
+
+    /// Downloads from a hub on 127.0.0.1 that serves some files and answers others with an
+    /// error status.
+    #[cfg(feature = "hf-hub")]
+    mod download {
+        use super::*;
+        use sha2::{Digest, Sha256};
+        use std::collections::HashMap;
+        use std::io::{BufRead, BufReader, Write};
+
+        const COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";
+
+        /// Starts a hub that answers file `f` of every repository with `answers[f]` (200: a
+        /// small JSON body with the headers hf-hub reads; else an empty error response), and
+        /// files not in `answers` with 404; returns its address.
+        fn fake_hub(answers: HashMap<&'static str, u16>) -> String {
+            // ureq reads proxies from the environment and knows no NO_PROXY: the hub is local.
+            for v in [
+                "ALL_PROXY",
+                "HTTPS_PROXY",
+                "HTTP_PROXY",
+                "all_proxy",
+                "https_proxy",
+                "http_proxy",
+            ] {
+                std::env::remove_var(v);
+            }
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            std::thread::spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(mut stream) = stream else { continue };
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).is_err() {
+                        continue;
+                    }
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) <= 2 {
+                            break;
+                        }
+                    }
+                    let path = request.split_whitespace().nth(1).unwrap_or("");
+                    let file = path.split_once("/resolve/main/").map_or("", |(_, f)| f);
+                    let status = answers.get(file).copied().unwrap_or(404);
+                    let response = if status == 200 {
+                        let body = if file == "model.safetensors.index.json" {
+                            r#"{"weight_map": {"a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}"#.to_string()
+                        } else {
+                            format!("{{\"file\": \"{file}\"}}")
+                        };
+                        let etag = hex::encode(Sha256::digest(file.as_bytes()));
+                        format!(
+                            "HTTP/1.1 200 OK\r\netag: \"{etag}\"\r\nx-repo-commit: {COMMIT}\r\n\
+                             content-range: bytes 0-{}/{}\r\ncontent-length: {}\r\n\
+                             connection: close\r\n\r\n{body}",
+                            body.len() - 1,
+                            body.len(),
+                            body.len()
+                        )
+                    } else {
+                        format!(
+                            "HTTP/1.1 {status} Error\r\ncontent-length: 0\r\n\
+                             connection: close\r\n\r\n"
+                        )
+                    };
+                    let _ = stream.write_all(response.as_bytes());
+                }
+            });
+            format!("http://{addr}")
+        }
+
+        /// A model with tokenizer, weights and config, and no sentence-transformers files.
+        fn plain_model() -> HashMap<&'static str, u16> {
+            HashMap::from([
+                ("tokenizer.json", 200),
+                ("model.safetensors", 200),
+                ("config.json", 200),
+            ])
+        }
+
+        fn hub(cache: &Path, endpoint: String) -> Hub {
+            Hub {
+                cache: Some(cache.to_path_buf()),
+                offline: false,
+                endpoint: Some(endpoint),
+            }
+        }
+
+        #[test]
+        fn files_the_hub_does_not_have_are_left_out() {
+            let cache = tempfile::tempdir().unwrap();
+            let h = hub(cache.path(), fake_hub(plain_model()));
+            let folder = resolve_model_with("org/plain", None, &h).unwrap();
+            let snapshot = cache
+                .path()
+                .join("models--org--plain/snapshots")
+                .join(COMMIT);
+            assert_eq!(folder, snapshot);
+            for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+                assert!(folder.join(f).is_file(), "{f}");
+            }
+            assert!(!folder.join("1_Pooling").exists());
+            // A later run takes the snapshot from the cache.
+            assert_eq!(
+                find_in_cache(cache.path(), "org/plain", None).0,
+                Some(snapshot)
+            );
+        }
+
+        /// The pooling configuration is optional, but a failure to fetch it is not its
+        /// absence: going on would pool by the mean where the model pools by CLS, and every
+        /// later run would take the cached snapshot as it is.
+        #[test]
+        fn an_optional_file_the_hub_fails_to_give_stops_the_download() {
+            for status in [500, 403, 429] {
+                let cache = tempfile::tempdir().unwrap();
+                let mut answers = plain_model();
+                answers.insert("modules.json", 200);
+                answers.insert("1_Pooling/config.json", status);
+                let h = hub(cache.path(), fake_hub(answers));
+                let e = resolve_model_with("org/cls", None, &h)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    e.contains("downloading 1_Pooling/config.json failed")
+                        && e.contains(&status.to_string())
+                        && e.contains("404"),
+                    "{status}: {e}"
+                );
+                // config.json, which makes a cached snapshot whole, was not fetched.
+                assert_eq!(find_in_cache(cache.path(), "org/cls", None).0, None);
+                let offline = Hub {
+                    offline: true,
+                    ..h.clone()
+                };
+                assert!(resolve_model_with("org/cls", None, &offline).is_err());
+            }
+        }
+
+        /// Shards listed in an index, and an ONNX graph's external data, come with the model.
+        #[test]
+        fn shards_and_external_data_are_fetched() {
+            let cache = tempfile::tempdir().unwrap();
+            let mut answers = plain_model();
+            answers.remove("model.safetensors");
+            for f in [
+                "model.safetensors.index.json",
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors",
+                "onnx/model.onnx",
+                "onnx/model.onnx_data",
+            ] {
+                answers.insert(f, 200);
+            }
+            let h = hub(cache.path(), fake_hub(answers));
+            let folder = resolve_model_with("org/big", None, &h).unwrap();
+            for f in [
+                "model.safetensors.index.json",
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors",
+                "onnx/model.onnx",
+                "onnx/model.onnx_data",
+                "config.json",
+            ] {
+                assert!(folder.join(f).is_file(), "{f}");
+            }
+        }
+
+        #[test]
+        fn a_required_file_the_hub_does_not_have_is_an_error() {
+            let cache = tempfile::tempdir().unwrap();
+            let mut answers = plain_model();
+            answers.remove("tokenizer.json");
+            let h = hub(cache.path(), fake_hub(answers));
+            let e = resolve_model_with("org/notok", None, &h)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("downloading tokenizer.json failed"), "{e}");
+            assert_eq!(find_in_cache(cache.path(), "org/notok", None).0, None);
+        }
     }
 }
