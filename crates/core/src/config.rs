@@ -35,7 +35,11 @@ use crate::model::{ModelOverrides, PaddingSide, Pooling};
 use crate::score::BlankTitles;
 
 /// The inference engines titlesim knows about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+///
+/// Read (`backend =` in a configuration, `--backend`, Python's `backend=`) as `candle`, `ort`
+/// (also `onnxruntime`, `onnx-runtime`) or `tract`, in any case; written as `candle`, `ort`
+/// or `tract`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     /// candle: pure Rust, safetensors weights.
@@ -83,6 +87,14 @@ impl std::str::FromStr for BackendKind {
                 "unknown backend `{other}` (expected candle, ort or tract)"
             )),
         }
+    }
+}
+
+/// Through [`std::str::FromStr`], so a configuration file takes every name `--backend` takes.
+impl<'de> Deserialize<'de> for BackendKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -296,6 +308,20 @@ impl ModelConfig {
                 ),
             ));
         }
+        // Found here, as a configuration error naming the key, not when the backend loads.
+        if let Some(d @ (Dtype::Int8 | Dtype::Bf16)) = self.dtype {
+            if self.backend != BackendKind::Candle {
+                return Err(bad(
+                    "dtype",
+                    format!(
+                        "`{d}` is computed by the candle backend only; the {} backend computes \
+                         in the precision of its ONNX file (for int8, point `onnx` at an int8 \
+                         export)",
+                        self.backend.as_str()
+                    ),
+                ));
+            }
+        }
         if self.batch_size == Some(0) {
             return Err(bad("batch_size", "must be at least 1".into()));
         }
@@ -401,6 +427,53 @@ mod tests {
         assert!(e.contains("line 3"), "the TOML error names the line: {e}");
         let e = table("model = \"m\"\nthreshold = 0.7\noptimization = \"max\"\n").unwrap_err();
         assert!(e.contains("`max`") && e.contains("layout"), "{e}");
+    }
+
+    /// A configuration file takes the backend names `--backend` takes, and writes the
+    /// canonical one back.
+    #[test]
+    fn backend_names_read_as_on_the_command_line() {
+        for (name, want) in [
+            ("candle", BackendKind::Candle),
+            ("ORT", BackendKind::Ort),
+            ("onnxruntime", BackendKind::Ort),
+            ("Tract", BackendKind::Tract),
+        ] {
+            let c = table(&format!(
+                "model = \"m\"\nthreshold = 0.7\nbackend = \"{name}\"\n"
+            ))
+            .unwrap();
+            assert_eq!(c.backend, want, "{name}");
+            assert_eq!(name.parse::<BackendKind>().unwrap(), want, "{name}");
+            assert_eq!(
+                serde_json::to_string(&c.backend).unwrap(),
+                format!("\"{}\"", want.as_str())
+            );
+        }
+        let e = table("model = \"m\"\nthreshold = 0.7\nbackend = \"torch\"\n").unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("`torch`") && e.contains("candle, ort or tract"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_reduced_dtype_on_an_onnx_backend_is_a_configuration_error() {
+        for backend in ["ort", "tract"] {
+            for dtype in ["int8", "bf16"] {
+                let mut c = table(&format!(
+                    "model = \"m\"\nthreshold = 0.7\nbackend = \"{backend}\"\ndtype = \"{dtype}\"\n"
+                ))
+                .unwrap();
+                let e = c.validate("canonical").unwrap_err().to_string();
+                assert!(
+                    e.contains("[canonical] dtype") && e.contains("candle backend only"),
+                    "{e}"
+                );
+                c.dtype = Some(Dtype::F32);
+                c.validate("canonical").unwrap();
+            }
+        }
     }
 
     #[test]
