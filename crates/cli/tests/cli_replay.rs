@@ -340,7 +340,7 @@ fn sql_functions_give_the_replayed_cosines() {
 #[test]
 fn a_bad_history_is_an_error_naming_what_is_wrong() {
     let c = case();
-    let cases: [(&str, &str, &[&str], &str); 7] = [
+    let cases: [(&str, &str, &[&str], &str); 8] = [
         ("nogt.csv", "id,product\n1,a\n", &[], "no column gt"),
         // a fractional label was cut to an integer (0.9 -> 0) and went through as gold
         (
@@ -378,6 +378,14 @@ fn a_bad_history_is_an_error_naming_what_is_wrong() {
             "id,product,gt\n1,a,b\n",
             &["--where", "colour = 'red'"],
             "colour",
+        ),
+        // A CSV history's columns are text: `label = 1` makes DataFusion cast them to
+        // integers, which `1.0` is not; the error says how to write it.
+        (
+            "label_number.csv",
+            "id,product,gt,label\n1,a,b,1.0\n",
+            &["--where", "label = 1"],
+            "compare them as text (label = '1') or cast them (CAST(label AS DOUBLE) = 1)",
         ),
     ];
     for (name, body, extra, want) in cases {
@@ -454,4 +462,45 @@ fn the_gt_store_gives_the_gt_vectors_and_the_same_cosines() {
             r.pair_id
         );
     }
+}
+
+/// `--where` runs twice (a count for the progress bar, then the rows), and `random()` selects
+/// other rows each time: the summary counts the rows read, which the log holds, and a note
+/// says the two differed. (Each try's counts differ with probability ~0.9.)
+#[test]
+fn a_random_where_counts_the_rows_it_replayed() {
+    let c = case();
+    let mut differed = false;
+    for attempt in 0..10 {
+        let out = c.path(&format!("random{attempt}.jsonl"));
+        let o = titlesim(
+            &[
+                "replay",
+                "-c",
+                s(&c.config),
+                "-p",
+                s(&c.history),
+                "-o",
+                s(&out),
+                "--json",
+                "--where",
+                "random() < 0.5",
+            ],
+            None,
+        );
+        let j: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
+        let logged = read_log(&out).unwrap().records.len() as u64;
+        assert_eq!(j["selected"], logged, "{j}");
+        assert_eq!(j["scored"], logged, "{j}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        if stderr.contains("when counted and") {
+            assert!(stderr.contains(&format!("{logged} when read")), "{stderr}");
+            differed = true;
+            break;
+        }
+    }
+    assert!(
+        differed,
+        "ten random selections each counted what they read"
+    );
 }

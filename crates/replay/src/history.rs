@@ -256,6 +256,19 @@ impl History {
         sql
     }
 
+    /// A DataFusion error while `context`, with a hint where a CSV history's text columns
+    /// met a number (`label = 1` casts the column to an integer, which `1.0` is not).
+    pub(crate) fn query_error(&self, context: String, e: impl std::fmt::Display) -> Error {
+        let mut message = e.to_string();
+        if self.format == Format::Csv && message.contains("Cast error") {
+            message.push_str(
+                "; a CSV history's columns are text: compare them as text (label = '1') or \
+                 cast them (CAST(label AS DOUBLE) = 1)",
+            );
+        }
+        Error::Query { context, message }
+    }
+
     /// The selected rows as a DataFrame, with the predicate checked by DataFusion.
     pub async fn select(&self, ctx: &SessionContext, predicate: Option<&str>) -> Result<DataFrame> {
         ctx.sql(&self.selection_sql(predicate)).await.map_err(|e| {

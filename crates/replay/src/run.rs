@@ -12,7 +12,7 @@ use titlesim_shadow::{FsyncPolicy, JsonlSink, RecordSink, ResumeState, Tally};
 
 use crate::cache::{cached_scorer, CacheStats, DEFAULT_CAPACITY};
 use crate::history::{register, Ids, Row};
-use crate::{Error, Result};
+use crate::Result;
 
 /// How to replay.
 #[derive(Debug, Clone)]
@@ -110,11 +110,14 @@ pub async fn replay(
     let ctx = session(opts.partitions, opts.chunk);
     let hist = register(&ctx, history).await?;
     let selection = hist.select(&ctx, opts.predicate.as_deref()).await?;
-    let selected = selection
+    // The progress bar's total. The rows are read a second time below, and a predicate with
+    // random() or now(), or a history written to meanwhile, may select others then: the
+    // summary counts the rows read, with a note when the two differ.
+    let counted = selection
         .clone()
         .count()
         .await
-        .map_err(|e| Error::query(format!("reading {}", history.display()), e))?
+        .map_err(|e| hist.query_error(format!("reading {}", history.display()), e))?
         as u64;
 
     let len = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
@@ -127,10 +130,7 @@ pub async fn replay(
     }
     // The lock first: a second replay into the same log stops here.
     let (mut sink, cut) = JsonlSink::open(out, opts.fsync)?;
-    let mut summary = ReplaySummary {
-        selected,
-        ..Default::default()
-    };
+    let mut summary = ReplaySummary::default();
     if cut > 0 {
         summary.notes.push(format!(
             "{}: cut off a torn last line ({cut} bytes) left by an interrupted run",
@@ -157,14 +157,14 @@ pub async fn replay(
     let mut stream = selection
         .execute_stream()
         .await
-        .map_err(|e| Error::query(format!("reading {}", history.display()), e))?;
+        .map_err(|e| hist.query_error(format!("reading {}", history.display()), e))?;
     let mut ids = Ids::default();
     let mut done = 0u64;
-    progress(0, selected);
+    progress(0, counted);
     let result: Result<()> = async {
         while let Some(batch) = stream.next().await {
             let batch =
-                batch.map_err(|e| Error::query(format!("reading {}", history.display()), e))?;
+                batch.map_err(|e| hist.query_error(format!("reading {}", history.display()), e))?;
             let rows = hist.rows(&batch)?;
             let n = rows.len() as u64;
             let rows = ids.keep_new(&hist, rows)?;
@@ -184,13 +184,22 @@ pub async fn replay(
                 summary.scored += records.0.len() as u64;
             }
             done += n;
-            progress(done, selected);
+            progress(done, counted.max(done));
         }
         Ok(())
     }
     .await;
     sink.close()?;
     result?;
+    summary.selected = done;
+    if done != counted {
+        summary.notes.push(format!(
+            "{}: the selection held {counted} rows when counted and {done} when read (a \
+             --where with random() or now(), or a history written to meanwhile); every row \
+             read was replayed, and the counts here are of those",
+            history.display()
+        ));
+    }
     summary.repeated = ids.repeated;
     summary.canonical = canonical_cache.stats();
     summary.shadow = shadow_cache.stats();
