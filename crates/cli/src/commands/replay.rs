@@ -36,7 +36,8 @@ pub struct Args {
     /// SQL condition on the history's columns selecting the rows to replay, e.g.
     /// "phase = 'race' AND to_timestamp(ts) >= '2026-06-01T00:00:00Z'" [default: every row].
     /// Columns are as stored: a `ts` of RFC 3339 text compares as text (wrong across UTC
-    /// offsets), so compare times through to_timestamp(ts), which reads them as UTC instants.
+    /// offsets), so compare times through to_timestamp(ts), which reads them as UTC instants;
+    /// a CSV's columns are all text (label = '1', not label = 1).
     #[arg(long = "where", value_name = "SQL")]
     pub predicate: Option<String>,
 
@@ -46,7 +47,8 @@ pub struct Args {
     pub resume: bool,
 
     /// Thread budget: DataFusion's partitions and each model's compute threads (the models
-    /// take turns, so never more are busy) [default: each model's `threads`, else all cores].
+    /// take turns, so never more are busy) [default: each model computes on its own `threads`;
+    /// DataFusion's partitions are [canonical] `threads`, else all cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
 

@@ -40,7 +40,8 @@ pub struct Args {
     pub out: Option<PathBuf>,
 
     /// Thread budget: DataFusion's partitions and the models' compute threads (calls to a
-    /// model take turns) [default: the models' `threads`, else all cores].
+    /// model take turns) [default: each model computes on its own `threads`; DataFusion's
+    /// partitions are [canonical] `threads`, else all cores].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
 }
