@@ -2,7 +2,7 @@
 //! names the argument and, for a list, the index and the type found.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyString};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyString};
 
 use crate::errors::{Failure, Result};
 
@@ -116,13 +116,27 @@ pub(crate) fn optional_text(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option
     text(obj, what).map(Some)
 }
 
-/// A gold label: `None`, `0`, `1`, `False` or `True`.
+/// A gold label: `None`, `0`, `1`, `False` or `True`, or a float equal to 0 or 1 (a label
+/// column read as floats); another number is a `ValueError` (`0.9` is not cut to 0), another
+/// type a `TypeError`.
 pub(crate) fn label(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option<u8>> {
     if obj.is_none() {
         return Ok(None);
     }
     if let Ok(b) = obj.cast::<PyBool>() {
         return Ok(Some(u8::from(b.is_true())));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        let v = f.value();
+        return if v == 0.0 {
+            Ok(Some(0))
+        } else if v == 1.0 {
+            Ok(Some(1))
+        } else {
+            Err(Failure::value(format!(
+                "{what}: a label is 0, 1 or None, got {v}"
+            )))
+        };
     }
     match obj.extract::<i64>() {
         Ok(0) => Ok(Some(0)),

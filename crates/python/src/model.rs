@@ -16,7 +16,7 @@ use crate::runtime::detached;
 /// An embedding model on one backend: ``encode`` texts into vectors, compare them with
 /// ``similarity``.
 ///
-/// ``Model(model, backend="candle", threads=None, dtype="f32", ...)`` loads a
+/// ``Model(model, backend="candle", threads=None, dtype=None, ...)`` loads a
 /// sentence-transformers model folder (or a Hugging Face cache entry) the way the CLI's
 /// ``--model``/``--backend`` and a configuration's ``[canonical]`` table do, with the same
 /// names for the options:
@@ -59,10 +59,12 @@ impl Model {
         py: Python<'_>,
         model: &Bound<'_, PyAny>,
         backend: &str,
-        threads: Option<usize>,
+        // i64, not usize: a negative value reaches the configuration's check (a ConfigError
+        // naming the key), not PyO3's OverflowError, which `except ValueError` misses.
+        threads: Option<i64>,
         dtype: Option<&str>,
-        batch_size: Option<usize>,
-        max_length: Option<usize>,
+        batch_size: Option<i64>,
+        max_length: Option<i64>,
         pooling: Option<&str>,
         normalize: Option<bool>,
         padding_side: Option<&str>,
@@ -75,6 +77,18 @@ impl Model {
         spin: Option<bool>,
     ) -> PyResult<Self> {
         let model = path_or_name(model, "model")?;
+        for (key, v) in [
+            ("threads", threads),
+            ("batch_size", batch_size),
+            ("max_length", max_length),
+        ] {
+            if let Some(n) = v.filter(|n| *n < 0) {
+                return Err(Failure::config(format!(
+                    "Model(...) {key}: {n} is negative (expected a whole number)"
+                ))
+                .into());
+            }
+        }
         let mut table = Map::new();
         let mut put = |k: &str, v: Value| {
             if !v.is_null() {
@@ -147,7 +161,7 @@ impl Model {
         &self,
         py: Python<'py>,
         texts: &Bound<'py, PyAny>,
-        batch_size: usize,
+        batch_size: i64,
         normalize_embeddings: Option<bool>,
         prompt_name: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
@@ -157,9 +171,15 @@ impl Model {
         } else {
             args::texts(texts, "texts")?
         };
-        if batch_size == 0 {
-            return Err(Failure::value("batch_size must be at least 1").into());
-        }
+        let batch_size = match usize::try_from(batch_size) {
+            Ok(b) if b > 0 => b,
+            _ => {
+                return Err(Failure::value(format!(
+                    "batch_size must be at least 1, got {batch_size}"
+                ))
+                .into())
+            }
+        };
         let prompt = match prompt_name {
             Some(name) => Some(
                 self.embedder

@@ -109,11 +109,19 @@ pub fn review_export(
     shadow_threshold: &Bound<'_, PyAny>,
     out: PathBuf,
     canon_threshold: Option<&Bound<'_, PyAny>>,
-    sample: Option<usize>,
-    seed: u64,
+    sample: Option<i64>,
+    seed: i64,
     force: bool,
 ) -> PyResult<Py<PyAny>> {
     let logs = paths(logs, "logs")?;
+    let sample = sample
+        .map(|n| {
+            usize::try_from(n)
+                .map_err(|_| Failure::value(format!("sample must be at least 0, got {n}")))
+        })
+        .transpose()?;
+    let seed = u64::try_from(seed)
+        .map_err(|_| Failure::value(format!("seed must be at least 0, got {seed}")))?;
     if out.exists() && !force {
         return Err(Failure::Titlesim(
             crate::errors::Kind::File,
@@ -159,19 +167,22 @@ pub fn review_tally(py: Python<'_>, path: PathBuf, require_complete: bool) -> Py
 /// ``titlesim precompute`` does: ``side`` is ``"canonical"`` or ``"shadow"``, the store is the
 /// model's ``gt_store`` (or ``out``). Titles the store already holds are not encoded again, so
 /// this also adds new titles to a store. Blank titles are skipped and counted.
+/// ``chunk_size`` titles are encoded and written at a time (``--chunk-size``); ``batch_size``
+/// is texts per backend call (``--batch-size``; default: the model's ``batch_size``, else 32).
 ///
 /// Returns a dict: ``path``, ``fingerprint``, ``dim``, ``existing``, ``added``, ``replaced``,
 /// ``skipped_blank``. Raises ``titlesim.StoreError`` for a store of another model (unless
 /// ``gt_store_mismatch = "recompute"``), ``titlesim.ConfigError`` when no store is named.
 #[pyfunction]
-#[pyo3(signature = (config, titles, side = "canonical", out = None, batch_size = 256))]
+#[pyo3(signature = (config, titles, side = "canonical", out = None, chunk_size = 256, batch_size = None))]
 pub fn precompute(
     py: Python<'_>,
     config: PathBuf,
     titles: &Bound<'_, PyAny>,
     side: &str,
     out: Option<PathBuf>,
-    batch_size: usize,
+    chunk_size: i64,
+    batch_size: Option<i64>,
 ) -> PyResult<Py<PyAny>> {
     let mut titles = args::texts(titles, "titles")?;
     let total = titles.len();
@@ -180,9 +191,16 @@ pub fn precompute(
     if titles.is_empty() {
         return Err(Failure::value("titles holds only blank titles: nothing to precompute").into());
     }
-    if batch_size == 0 {
-        return Err(Failure::value("batch_size must be at least 1").into());
-    }
+    let at_least_1 = |v: i64, what: &str| match usize::try_from(v) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Failure::value(format!(
+            "{what} must be at least 1, got {v}"
+        ))),
+    };
+    let chunk_size = at_least_1(chunk_size, "chunk_size")?;
+    let batch_size = batch_size
+        .map(|b| at_least_1(b, "batch_size"))
+        .transpose()?;
     let cfg = Config::from_file(&config).map_err(Failure::from)?;
     let mut model = match side {
         "canonical" => cfg.canonical.clone(),
@@ -206,6 +224,9 @@ pub fn precompute(
     };
     // The model alone: the store is what this writes, not something to read.
     model.gt_store = None;
+    if batch_size.is_some() {
+        model.batch_size = batch_size;
+    }
     if model.backend == titlesim::BackendKind::Ort {
         find_ort_in_interpreter(py, &mut model);
     }
@@ -217,7 +238,7 @@ pub fn precompute(
             &titles,
             &path,
             policy,
-            batch_size,
+            chunk_size,
             |_| {},
         ))?;
         Ok(r)

@@ -141,7 +141,7 @@ impl Scorer {
         py: Python<'_>,
         path: PathBuf,
         model: Option<String>,
-        threads: Option<usize>,
+        threads: Option<i64>,
     ) -> PyResult<Self> {
         let mut config = Config::from_file(&path).map_err(Failure::from)?;
         for cfg in std::iter::once(&mut config.canonical).chain(config.shadow.as_mut()) {
@@ -149,8 +149,20 @@ impl Scorer {
                 find_ort_in_interpreter(py, cfg);
             }
             if let Some(t) = threads {
-                if t == 0 {
-                    return Err(Failure::value("threads: at least 1").into());
+                let t = match usize::try_from(t) {
+                    Ok(t) if t > 0 => t,
+                    _ => {
+                        return Err(Failure::config(format!("threads: at least 1, got {t}")).into())
+                    }
+                };
+                // The bound the configuration file's `threads` has (see `Model`).
+                let max = titlesim::core::config::MAX_THREADS;
+                if t > max {
+                    return Err(Failure::config(format!(
+                        "threads: {t} is more than {max}: thousands of compute threads on a few \
+                         cores take minutes per batch (leave it unset for all cores)"
+                    ))
+                    .into());
                 }
                 cfg.threads = Some(t);
             }
@@ -383,10 +395,12 @@ impl Scorer {
 
     fn __repr__(&self) -> String {
         format!(
-            "titlesim.Scorer({:?} at threshold {}, shadow={:?})",
+            "titlesim.Scorer({:?} at threshold {}, shadow={})",
             self.canonical.info().model,
             self.canonical.threshold(),
+            // Python's spelling: None, or the quoted name.
             self.shadow_model()
+                .map_or_else(|| "None".to_string(), |m| format!("{m:?}"))
         )
     }
 }

@@ -224,10 +224,20 @@ def test_loading_errors_are_typed(tmp_path):
         titlesim.Model(FIXTURES / "tiny-bert-mean", dtype="int9")
     with pytest.raises(titlesim.ConfigError, match="threads"):
         titlesim.Model(FIXTURES / "tiny-bert-mean", threads=0)
-    with pytest.raises(titlesim.BackendError, match="int8"):
+    # A reduced dtype on an ONNX backend is the configuration's error, found before loading.
+    with pytest.raises(titlesim.ConfigError, match="int8.*candle backend only"):
         titlesim.Model(FIXTURES / "tiny-bert-mean", backend="tract", dtype="int8")
-    with pytest.raises(titlesim.BackendError, match="bf16"):
+    with pytest.raises(titlesim.ConfigError, match="bf16.*candle backend only"):
         titlesim.Model(FIXTURES / "tiny-bert-mean", backend="ort", dtype="bf16")
+    # Backend names as in a configuration file and on the command line.
+    assert titlesim.Model(FIXTURES / "tiny-bert-mean", backend="Tract", threads=1).dim > 0
+    # Negative numbers were OverflowErrors, which `except ValueError` missed.
+    for key in ("threads", "batch_size", "max_length"):
+        with pytest.raises(titlesim.ConfigError, match=key):
+            titlesim.Model(FIXTURES / "tiny-bert-mean", **{key: -1})
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got -1"):
+        model.encode(["a"], batch_size=-1)
     # Every titlesim exception is a titlesim.Error; config errors are also ValueErrors.
     assert issubclass(titlesim.ConfigError, ValueError)
     assert issubclass(titlesim.StoreError, titlesim.Error)

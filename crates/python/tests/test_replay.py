@@ -101,6 +101,20 @@ def test_a_bad_batch_raises_naming_the_pair(tmp_path):
     assert empty.num_rows == 0
 
 
+def test_labels_are_0_or_1_as_titlesim_replay_reads_them(tmp_path):
+    """A label of 0.9 was cut to 0 (a doubtful pair counted as gold); 2 went through."""
+    from titlesim._replay import score_batch
+
+    cfg, _, _ = make_case(tmp_path)
+    pairs = {"id": ["1", "2"], "product": ["a", "c"], "gt": ["b", "d"]}
+    for bad in ([1, 0.9], [1, 2], ["1", "yes"], [0, float("nan")]):
+        with pytest.raises(ValueError, match=r"pair '2' has label .*; a label is 1 \(same product\) or 0"):
+            score_batch(pa.table({**pairs, "label": bad}), str(cfg))
+    for good, want in (([1.0, 0.0], [1, 0]), ([True, None], [1, None]), (["1", "0.0"], [1, 0])):
+        got = score_batch(pa.table({**pairs, "label": good}), str(cfg))
+        assert got.column("label").to_pylist() == want, good
+
+
 def test_a_single_model_scorer_logs_nothing_and_refuses_a_missing_shadow(tmp_path):
     cfg, _, _ = make_case(tmp_path)
     s = titlesim.Scorer.from_config(cfg, model="shadow", threads=1)

@@ -43,8 +43,13 @@ def test_gt_skip_path_leaves_stored_titles_unencoded(tmp_path):
     report = titlesim.precompute(cfg, GTS[:4] + ["   "])
     assert report["added"] == 4 and report["existing"] == 0 and report["skipped_blank"] == 1
     # All of them: only the one title not stored yet is encoded; again, none.
-    assert titlesim.precompute(cfg, GTS)["added"] == 1
+    # chunk_size (titles written at a time) and batch_size (texts per backend call) leave
+    # the store's vectors as they are.
+    assert titlesim.precompute(cfg, GTS, chunk_size=1, batch_size=2)["added"] == 1
     assert titlesim.precompute(cfg, GTS)["existing"] == len(set(GTS))
+    for key in ("chunk_size", "batch_size"):
+        with pytest.raises(ValueError, match=f"{key} must be at least 1, got -1"):
+            titlesim.precompute(cfg, GTS, **{key: -1})
     with titlesim.Scorer.from_config(cfg) as scorer:
         scores = scorer.score(PRODUCTS, GTS)
         assert scores.gt_from_store.all()
@@ -188,6 +193,8 @@ def test_four_threads_give_the_results_of_one():
         (["a", "b"], ["c"], {}, ValueError, "products has 2 titles but gts has 1"),
         (["a"], ["b"], {"ids": ["x", "y"]}, ValueError, "ids has 2 items for 1 pairs"),
         (["a"], ["b"], {"labels": [2]}, ValueError, "a label is 0, 1 or None"),
+        # a float label was a TypeError; 0.9 must not be cut to 0
+        (["a"], ["b"], {"labels": [0.9]}, ValueError, r"labels\[0\]: a label is 0, 1 or None, got 0.9"),
         (["a"], ["b"], {"labels": ["yes"]}, TypeError, "a label is 0, 1 or None"),
         (["a"], ["b"], {"phases": [3]}, TypeError, r"phases\[0\]: expected str"),
         # a repeated id: the second pair would be lost from calibrate, review and burn-in
@@ -208,6 +215,21 @@ def test_bad_thresholds_raise(bad):
     model = titlesim.Model(MEAN, threads=1)
     with pytest.raises((TypeError, ValueError), match="threshold"):
         titlesim.Scorer.from_model(model, bad)
+
+
+def test_float_labels_equal_to_0_or_1_are_labels():
+    scorer = titlesim.Scorer.from_model(titlesim.Model(MEAN, threads=1), 0.9)
+    as_ints = scorer.score(["a", "b"], ["c", "d"], labels=[1, 0])
+    as_floats = scorer.score(["a", "b"], ["c", "d"], labels=[1.0, np.float64(0.0)])
+    assert np.array_equal(as_ints.cosine, as_floats.cosine)
+
+
+def test_from_config_threads_has_the_files_bound(tmp_path):
+    cfg = write_config(tmp_path / "t.toml", table(MEAN, 0.9))
+    with pytest.raises(titlesim.ConfigError, match="threads: 2000 is more than 1024"):
+        titlesim.Scorer.from_config(cfg, threads=2000)
+    with pytest.raises(titlesim.ConfigError, match="threads: at least 1, got -1"):
+        titlesim.Scorer.from_config(cfg, threads=-1)
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -268,6 +290,9 @@ def test_review_export_and_tally_match_the_cli(tmp_path, titlesim_bin):
     assert doc["exported"] == len(py_csv.read_text().splitlines()) - 1 > 0
     with pytest.raises(titlesim.FileError, match="exists"):
         titlesim.review_export(log, 0.8, py_csv)
+    for key in ("sample", "seed"):
+        with pytest.raises(ValueError, match=f"{key} must be at least 0, got -1"):
+            titlesim.review_export(log, 0.8, tmp_path / "neg.csv", **{key: -1})
     # Fill the verdicts: the canonical model was right on every other row. Python's csv module
     # writes \r\n line ends, as a spreadsheet would: errors must still name the right line.
     with py_csv.open(newline="") as f:

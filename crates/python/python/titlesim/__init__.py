@@ -6,8 +6,10 @@
   (product, ground-truth) pairs with the models of a titlesim configuration file, its GT store,
   and the shadow model logged beside the canonical one.
 - ``precompute``, ``calibrate``, ``review_export``, ``review_tally``: the rest of the
-  shadow -> calibrate -> review protocol, returning what the CLI prints with ``--json``.
-- ``Error`` and its subclasses: every failure, with the CLI's message.
+  shadow -> calibrate -> review protocol, as dicts (``calibrate`` and ``review_tally``: what
+  the CLI prints with ``--json``).
+- ``Error`` and its subclasses: every failure of titlesim's work, with the CLI's message; a
+  bad argument raises ``TypeError`` or ``ValueError``.
 
 See ``help(titlesim.Model)`` and ``help(titlesim.Scorer)``.
 """

@@ -45,11 +45,29 @@ def _column(batch: Any, name: str, required: bool) -> list | None:
     return batch.column(names.index(name)).to_pylist()
 
 
+def _label(pair_id: str, value: Any) -> int | None:
+    """A label as ``titlesim replay`` reads it: none, or a number (or its text) equal to 0 or
+    1. Anything else (``0.9``, ``2``, ``"yes"``) raises ``ValueError`` naming the pair: a
+    label cut to an integer would count a doubtful pair as gold."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number == 1.0:
+        return 1
+    if number == 0.0:
+        return 0
+    raise ValueError(f"pair {pair_id!r} has label {value!r}; a label is 1 (same product) or 0")
+
+
 def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
     """Scores a ``pyarrow.RecordBatch`` (or ``Table``) of pairs; returns a ``RecordBatch``
     with ``id, phase, label, canonical_cosine, canonical_pass, shadow_cosine, shadow_pass``.
 
-    A pair without a product or gt raises ``ValueError`` naming its id: nothing is dropped.
+    A pair without an id, a product or a gt, or with a label other than 0 or 1 (``0.9`` is
+    refused, not cut to 0), raises ``ValueError`` naming it: nothing is dropped or guessed.
     """
     import pyarrow as pa
 
@@ -65,10 +83,11 @@ def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
         if products[i] is None or gts[i] is None:
             missing = "product" if products[i] is None else "gt"
             raise ValueError(f"pair {ids[i]!r} has no {missing}")
+    labels = [_label(ids[i], labels[i]) for i in range(n)]
     out: dict[str, Any] = {
         "id": pa.array(ids, pa.string()),
         "phase": pa.array([None if p is None else str(p) for p in phases], pa.string()),
-        "label": pa.array([None if v is None else int(v) for v in labels], pa.int32()),
+        "label": pa.array(labels, pa.int32()),
     }
     if n == 0:
         for side in ("canonical", "shadow"):

@@ -156,6 +156,7 @@ def precompute(
     titles: Sequence[str],
     side: Literal["canonical", "shadow"] = "canonical",
     out: Optional[_Path] = None,
-    batch_size: int = 256,
+    chunk_size: int = 256,
+    batch_size: Optional[int] = None,
 ) -> dict[str, Any]: ...
 def _close_all() -> None: ...

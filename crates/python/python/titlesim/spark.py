@@ -46,9 +46,11 @@ def replay(df: Any, config: str, *, threads: int | None = 1) -> Any:
         (F.col("phase").cast("string") if "phase" in cols else F.lit(None).cast("string")).alias(
             "phase"
         ),
-        (F.col("label").cast("int") if "label" in cols else F.lit(None).cast("int")).alias(
-            "label"
-        ),
+        # As a double, not an int: a cast to int would cut a label of 0.9 to 0 before
+        # ``score_batch`` could refuse it.
+        (
+            F.col("label").cast("double") if "label" in cols else F.lit(None).cast("double")
+        ).alias("label"),
     ]
     config = str(config)
 
