@@ -89,6 +89,11 @@ impl Case {
 
     /// `titlesim replay -c CONFIG -p HISTORY -o OUT --json EXTRA...`: the summary.
     fn replay(&self, history: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&ok(&self.replay_output(history, out, extra))).unwrap()
+    }
+
+    /// `titlesim replay --json` of `history` into `out`, with `extra` flags: the whole run.
+    fn replay_output(&self, history: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
         let mut args = vec![
             "replay",
             "-c",
@@ -100,7 +105,7 @@ impl Case {
             "--json",
         ];
         args.extend_from_slice(extra);
-        serde_json::from_str(&ok(&titlesim(&args, None))).unwrap()
+        titlesim(&args, None)
     }
 }
 
@@ -473,21 +478,7 @@ fn a_random_where_counts_the_rows_it_replayed() {
     let mut differed = false;
     for attempt in 0..10 {
         let out = c.path(&format!("random{attempt}.jsonl"));
-        let o = titlesim(
-            &[
-                "replay",
-                "-c",
-                s(&c.config),
-                "-p",
-                s(&c.history),
-                "-o",
-                s(&out),
-                "--json",
-                "--where",
-                "random() < 0.5",
-            ],
-            None,
-        );
+        let o = c.replay_output(&c.history, &out, &["--where", "random() < 0.5"]);
         let j: serde_json::Value = serde_json::from_str(&ok(&o)).unwrap();
         let logged = read_log(&out).unwrap().records.len() as u64;
         assert_eq!(j["selected"], logged, "{j}");

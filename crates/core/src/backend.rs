@@ -212,14 +212,19 @@ impl BackendOptions {
             None | Some(Dtype::F32) => Ok(()),
             Some(d) => Err(Error::backend(
                 backend,
-                format!(
-                    "dtype `{d}` is not supported: the {backend} backend computes in the precision \
-                     of its ONNX file (for int8, point `onnx` at an int8 export, or use \
-                     dtype = \"int8\" or \"bf16\" on the candle backend)"
-                ),
+                format!("dtype {}", dtype_refusal(d, backend)),
             )),
         }
     }
+}
+
+/// Why `backend` (ort or tract) does not compute in `dtype`: said when a configuration is
+/// validated, and by the backend for callers that load it without one.
+pub(crate) fn dtype_refusal(dtype: Dtype, backend: &str) -> String {
+    format!(
+        "`{dtype}` is computed by the candle backend only; the {backend} backend computes in the \
+         precision of its ONNX file (for int8, point `onnx` at an int8 export)"
+    )
 }
 
 #[cfg(test)]

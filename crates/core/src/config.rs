@@ -313,12 +313,7 @@ impl ModelConfig {
             if self.backend != BackendKind::Candle {
                 return Err(bad(
                     "dtype",
-                    format!(
-                        "`{d}` is computed by the candle backend only; the {} backend computes \
-                         in the precision of its ONNX file (for int8, point `onnx` at an int8 \
-                         export)",
-                        self.backend.as_str()
-                    ),
+                    crate::backend::dtype_refusal(d, self.backend.as_str()),
                 ));
             }
         }

@@ -116,6 +116,18 @@ pub(crate) fn optional_text(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option
     text(obj, what).map(Some)
 }
 
+/// A whole number of at least `min`. Counts are taken from Python as `i64` so that a
+/// negative one is this `ValueError` naming the argument, not PyO3's `OverflowError` (which
+/// `except ValueError` misses).
+pub(crate) fn at_least<T: TryFrom<i64>>(v: i64, min: i64, what: &str) -> Result<T> {
+    match T::try_from(v) {
+        Ok(n) if v >= min => Ok(n),
+        _ => Err(Failure::value(format!(
+            "{what} must be at least {min}, got {v}"
+        ))),
+    }
+}
+
 /// A gold label: `None`, `0`, `1`, `False` or `True`, or a float equal to 0 or 1 (a label
 /// column read as floats); another number is a `ValueError` (`0.9` is not cut to 0), another
 /// type a `TypeError`.

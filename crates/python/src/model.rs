@@ -171,15 +171,7 @@ impl Model {
         } else {
             args::texts(texts, "texts")?
         };
-        let batch_size = match usize::try_from(batch_size) {
-            Ok(b) if b > 0 => b,
-            _ => {
-                return Err(Failure::value(format!(
-                    "batch_size must be at least 1, got {batch_size}"
-                ))
-                .into())
-            }
-        };
+        let batch_size: usize = args::at_least(batch_size, 1, "batch_size")?;
         let prompt = match prompt_name {
             Some(name) => Some(
                 self.embedder

@@ -114,14 +114,8 @@ pub fn review_export(
     force: bool,
 ) -> PyResult<Py<PyAny>> {
     let logs = paths(logs, "logs")?;
-    let sample = sample
-        .map(|n| {
-            usize::try_from(n)
-                .map_err(|_| Failure::value(format!("sample must be at least 0, got {n}")))
-        })
-        .transpose()?;
-    let seed = u64::try_from(seed)
-        .map_err(|_| Failure::value(format!("seed must be at least 0, got {seed}")))?;
+    let sample: Option<usize> = sample.map(|n| args::at_least(n, 0, "sample")).transpose()?;
+    let seed: u64 = args::at_least(seed, 0, "seed")?;
     if out.exists() && !force {
         return Err(Failure::Titlesim(
             crate::errors::Kind::File,
@@ -191,15 +185,9 @@ pub fn precompute(
     if titles.is_empty() {
         return Err(Failure::value("titles holds only blank titles: nothing to precompute").into());
     }
-    let at_least_1 = |v: i64, what: &str| match usize::try_from(v) {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(Failure::value(format!(
-            "{what} must be at least 1, got {v}"
-        ))),
-    };
-    let chunk_size = at_least_1(chunk_size, "chunk_size")?;
-    let batch_size = batch_size
-        .map(|b| at_least_1(b, "batch_size"))
+    let chunk_size: usize = args::at_least(chunk_size, 1, "chunk_size")?;
+    let batch_size: Option<usize> = batch_size
+        .map(|b| args::at_least(b, 1, "batch_size"))
         .transpose()?;
     let cfg = Config::from_file(&config).map_err(Failure::from)?;
     let mut model = match side {

@@ -266,7 +266,7 @@ impl History {
                  cast them (CAST(label AS DOUBLE) = 1)",
             );
         }
-        Error::Query { context, message }
+        Error::query(context, message)
     }
 
     /// The selected rows as a DataFrame, with the predicate checked by DataFusion.
