@@ -132,3 +132,70 @@ fn tally_errors_are_unchanged() {
     .join("\n");
     check("tally_errors.txt", &(got + "\n"));
 }
+
+#[test]
+fn titles_a_spreadsheet_would_run_are_exported_as_text_and_tally_still_reads_the_file() {
+    let d = tempfile::tempdir().unwrap();
+    // Four disagreements at T = 0.70, t = 0.50; one with a negative shadow cosine.
+    let hostile = [
+        ("=1", "=HYPERLINK(\"http://evil\",\"x\")", "Nike Air Max 90"),
+        ("p2", "-5% off running shoes", "@SUM(A1:A9)"),
+        ("+p3", "\tcmd", " +44 phone case"),
+        ("p4", "plain title", "plain truth"),
+    ];
+    let recs: Vec<_> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, (id, product, gt))| {
+            let (c, s) = if i == 3 { (0.9, -0.25) } else { (0.6, 0.55) };
+            let mut r = record(i, Some("race"), c, Some(s), 0.70, 0.50, None);
+            r.pair_id = id.to_string();
+            r.product = product.to_string();
+            r.gt = gt.to_string();
+            r
+        })
+        .collect();
+    let log = d.path().join("shadow.jsonl");
+    write_log(&log, &recs);
+    let opts = ExportOptions {
+        canon_threshold: None,
+        shadow_threshold: Threshold::parse("0.5").unwrap(),
+        sample: None,
+    };
+    let e = review::export_logs(&[&log], &opts).unwrap();
+    assert_eq!(e.rows.len(), 4);
+    let out = d.path().join("review.csv");
+    review::write_csv(&e, &out).unwrap();
+
+    let mut rows = csv::Reader::from_path(&out).unwrap();
+    let headers = rows.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let got: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let cell = |id: &str, name: &str| {
+        let row = got.iter().find(|r| &r[col("pair_id")] == id).unwrap();
+        row[col(name)].to_string()
+    };
+    assert_eq!(cell("'=1", "product"), "'=HYPERLINK(\"http://evil\",\"x\")");
+    assert_eq!(cell("'=1", "gt"), "Nike Air Max 90");
+    assert_eq!(cell("p2", "product"), "'-5% off running shoes");
+    assert_eq!(cell("p2", "gt"), "'@SUM(A1:A9)");
+    assert_eq!(cell("'+p3", "product"), "'\tcmd");
+    assert_eq!(cell("'+p3", "gt"), "' +44 phone case");
+    assert_eq!(cell("p4", "product"), "plain title");
+    // numbers stay numbers
+    assert_eq!(cell("p4", "shadow_cosine"), "-0.25");
+
+    // A reviewer fills the verdicts in; the tally counts every row.
+    let mut w = csv::Writer::from_path(&out).unwrap();
+    w.write_record(&headers).unwrap();
+    for row in &got {
+        let mut row: Vec<&str> = row.iter().collect();
+        row[col("verdict")] = "shadow";
+        w.write_record(&row).unwrap();
+    }
+    w.flush().unwrap();
+    drop(w);
+    let t = review::tally(&out, &TallyOptions::default()).unwrap();
+    assert_eq!(t.counts.shadow, 4, "{}", t.render_text());
+    assert_eq!(t.rows, 4);
+}

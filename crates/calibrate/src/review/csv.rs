@@ -1,8 +1,17 @@
 //! The review file: one CSV row per exported disagreement, `verdict` and `comment` left
 //! empty for the reviewer.
+//!
+//! People open this file in a spreadsheet, and its titles come from agents: a title such as
+//! `=HYPERLINK("https://…","click")` would be run as a formula there. A text cell whose
+//! first character is `=`, `+`, `-`, `@`, a tab, a carriage return or NUL (or that starts with
+//! `=`, `+`, `-` or `@` after leading white space) is written with a `'` in front, so a
+//! spreadsheet shows it as text (the OWASP and ASVS 1.2.10 advice). Numbers — a negative
+//! cosine too — are written as they are. The tally reads only `pair_id` and `verdict`, so the
+//! mark changes nothing it counts.
 
 use super::export::{Direction, Export};
 use crate::error::{CalibrateError, Result};
+use std::borrow::Cow;
 use std::path::Path;
 
 /// The columns of a review file, in order.
@@ -35,8 +44,8 @@ pub fn write_csv(e: &Export, path: &Path) -> Result<()> {
     for r in &e.rows {
         let canon_pass = r.direction == Direction::CanonicalMatch;
         w.write_record([
-            r.pair_id.as_str(),
-            r.phase.as_str(),
+            as_text(&r.pair_id).as_ref(),
+            as_text(&r.phase).as_ref(),
             r.direction.as_str(),
             &format!("{}", r.canonical_cosine),
             &format!("{}", r.shadow_cosine),
@@ -49,8 +58,8 @@ pub fn write_csv(e: &Export, path: &Path) -> Result<()> {
                 Some(false) => "0",
                 None => "",
             },
-            r.product.as_str(),
-            r.gt.as_str(),
+            as_text(&r.product).as_ref(),
+            as_text(&r.gt).as_ref(),
             "",
             "",
         ])
@@ -58,4 +67,46 @@ pub fn write_csv(e: &Export, path: &Path) -> Result<()> {
     }
     w.flush().map_err(|e| CalibrateError::io(path, e))?;
     Ok(())
+}
+
+/// `cell`, with a `'` in front when a spreadsheet would take it for a formula.
+pub(crate) fn as_text(cell: &str) -> Cow<'_, str> {
+    let formula = |c: char| matches!(c, '=' | '+' | '-' | '@');
+    let first = cell.chars().next();
+    let after_space = cell.trim_start().chars().next();
+    if matches!(first, Some('\t' | '\r' | '\0')) || after_space.is_some_and(formula) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::as_text;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_get_a_quote_and_others_are_kept() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://x\",\"a\")",
+                "'=HYPERLINK(\"http://x\",\"a\")",
+            ),
+            ("+1", "'+1"),
+            ("-5% off shoes", "'-5% off shoes"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("  =1+1", "'  =1+1"),
+            ("\t=1", "'\t=1"),
+            ("\tshoes", "'\tshoes"),
+            ("\rx", "'\rx"),
+            ("\0x", "'\0x"),
+            ("Nike Air Max 90", "Nike Air Max 90"),
+            ("shoes = boots", "shoes = boots"),
+            (" Nike", " Nike"),
+            ("'quoted", "'quoted"),
+            ("", ""),
+        ] {
+            assert_eq!(as_text(cell), want, "{cell:?}");
+        }
+    }
 }
