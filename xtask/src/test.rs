@@ -8,7 +8,9 @@
 //!    then the aarch64 step: `cargo xtask cross --suite ci` (the core and backend tests
 //!    cross-built and run under qemu on three CPU models, see [`crate::cross`]; left out with
 //!    `--skip-cross`);
-//! 4. `cargo clippy --workspace --all-targets --all-features -- -D warnings`;
+//! 4. `cargo clippy --workspace --all-targets --all-features -- -D warnings`, then clippy
+//!    again on the crates with feature-gated code, with their default features (what
+//!    `cargo install` builds);
 //! 5. `RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features`;
 //! 6. publishing checks, offline: every publishable package (no `publish = false`) has the
 //!    metadata crates.io needs and versions on its path dependencies, and its
@@ -175,6 +177,30 @@ pub fn run(a: &TestArgs) -> Result<()> {
                 "--workspace",
                 "--all-targets",
                 "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            false,
+        ),
+        // What `cargo install` and the crates' users build: the crates whose code has
+        // `cfg(feature = ...)` (hf-hub, multithread, test models), with their default features,
+        // where code used only under a feature would be dead and warn.
+        (
+            "cargo clippy (default features)",
+            vec![
+                "clippy",
+                "-p",
+                "titlesim-core",
+                "-p",
+                "titlesim-tract",
+                "-p",
+                "titlesim",
+                "-p",
+                "titlesim-cli",
+                "-p",
+                "titlesim-test-support",
+                "--all-targets",
                 "--",
                 "-D",
                 "warnings",

@@ -109,6 +109,7 @@ pub(crate) struct Hub {
     /// The Hugging Face cache ([`hf_cache_dir`]).
     pub cache: Option<PathBuf>,
     /// `HF_HUB_OFFLINE` is set: nothing is downloaded.
+    #[cfg_attr(not(feature = "hf-hub"), allow(dead_code))]
     pub offline: bool,
     /// The hub's address; `None`: `$HF_ENDPOINT`, else `https://huggingface.co`.
     #[cfg_attr(not(feature = "hf-hub"), allow(dead_code))]
