@@ -126,8 +126,9 @@ pub use model::{Architecture, ModelOverrides, ModelSpec, PaddingSide, Pooling};
 pub use pooling::{cosine, l2_normalize, pool, HiddenStates};
 pub use resolve::resolve_model;
 pub use score::{
-    apply_prompt, is_blank, repeated_id, BlankTitles, CosineScorer, GtVectors, Pair, PairScore,
-    Score, Scorer, Side, SidePrompts,
+    apply_prompt, check_title, is_blank, repeated_id, BlankTitles, CosineScorer, GtVectors, Pair,
+    PairFieldError, PairScore, Score, Scorer, Side, SidePrompts, MAX_LABEL_BYTES, MAX_TITLE_BYTES,
+    RESERVED_PHASES,
 };
 pub use tokenize::{Encoded, TextTokenizer, TokenBatch};
 

@@ -47,6 +47,130 @@ impl Pair {
     }
 }
 
+/// The most bytes a pair's `product` or `gt` may hold (64 KiB). A product title is some
+/// hundred bytes and a model reads only its first few hundred tokens; the limit keeps one
+/// hostile title from making a shadow-log record too long for the log readers (a control
+/// character takes six bytes there, `\u0001`).
+pub const MAX_TITLE_BYTES: usize = 64 * 1024;
+
+/// The most bytes a pair id or phase may hold: CloudWatch's limit on a dimension value
+/// (1,024 characters; the EMF lines carry the phase as one).
+pub const MAX_LABEL_BYTES: usize = 1024;
+
+/// Phase names calibration gives rows of its own (all phases pooled; pairs without a phase),
+/// so no pair's phase may take them.
+pub const RESERVED_PHASES: [&str; 2] = ["(pooled)", "(none)"];
+
+/// A pair field that breaks the rules every input path applies ([`Pair::checked`]): the field
+/// (`id`, `phase`, `product` or `gt`) and what is wrong with it. Callers say where the pair
+/// came from (a file's line, a request's `pairs[3]`, a Python argument).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` {problem}")]
+pub struct PairFieldError {
+    /// The field: `id`, `phase`, `product` or `gt`.
+    pub field: &'static str,
+    /// What is wrong, e.g. "holds a NUL byte (U+0000) at character 7".
+    pub problem: String,
+}
+
+impl PairFieldError {
+    fn new(field: &'static str, problem: impl Into<String>) -> Self {
+        PairFieldError {
+            field,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Checks a title (`product` or `gt`): no NUL (tokenizers drop it without a word, so
+/// `iPhone\015` would be judged as `iPhone15`) and at most [`MAX_TITLE_BYTES`].
+pub fn check_title(field: &'static str, text: &str) -> std::result::Result<(), PairFieldError> {
+    if let Some(i) = text.find('\0') {
+        return Err(PairFieldError::new(
+            field,
+            format!(
+                "holds a NUL byte (U+0000) at character {}: a corrupt or binary input?",
+                text[..i].chars().count() + 1
+            ),
+        ));
+    }
+    if text.len() > MAX_TITLE_BYTES {
+        return Err(PairFieldError::new(
+            field,
+            format!(
+                "is {} bytes long, more than the {MAX_TITLE_BYTES} a title may hold (a model reads \
+                 only its first few hundred tokens): is it a title?",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks an id or phase: no control characters (they would reach terminals, reports and
+/// CloudWatch dimensions as they are) and at most [`MAX_LABEL_BYTES`].
+fn check_label(field: &'static str, text: &str) -> std::result::Result<(), PairFieldError> {
+    if let Some((i, c)) = text.chars().enumerate().find(|(_, c)| c.is_control()) {
+        return Err(PairFieldError::new(
+            field,
+            format!(
+                "holds the control character U+{:04X} at character {}",
+                u32::from(c),
+                i + 1
+            ),
+        ));
+    }
+    if text.len() > MAX_LABEL_BYTES {
+        return Err(PairFieldError::new(
+            field,
+            format!(
+                "is {} bytes long, more than the {MAX_LABEL_BYTES} an id or phase may hold",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Pair {
+    /// The pair as every input path takes it (pairs files, `/score`, the Python `Scorer`,
+    /// replayed history): the id trimmed and not empty; the phase trimmed, a blank one none;
+    /// no control character in the id or phase, and neither over [`MAX_LABEL_BYTES`]; the
+    /// phase none of [`RESERVED_PHASES`]; the titles as [`check_title`] wants them.
+    pub fn checked(mut self) -> std::result::Result<Pair, PairFieldError> {
+        let id = self.id.trim();
+        if id.is_empty() {
+            return Err(PairFieldError::new("id", "is empty"));
+        }
+        check_label("id", id)?;
+        if id.len() != self.id.len() {
+            self.id = id.to_string();
+        }
+        self.phase = match self.phase.take() {
+            Some(p) if p.trim().is_empty() => None,
+            Some(p) => {
+                let phase = p.trim();
+                check_label("phase", phase)?;
+                if RESERVED_PHASES.contains(&phase) {
+                    return Err(PairFieldError::new(
+                        "phase",
+                        format!(
+                            "`{phase}` is a name calibration gives its own rows ({}): name the \
+                             phase otherwise",
+                            RESERVED_PHASES.join(", ")
+                        ),
+                    ));
+                }
+                Some(phase.to_string())
+            }
+            None => None,
+        };
+        check_title("product", &self.product)?;
+        check_title("gt", &self.gt)?;
+        Ok(self)
+    }
+}
+
 /// The first pair id that repeats an earlier one in `ids`: `(earlier index, index)`.
 ///
 /// A batch must not hold one id twice: the shadow log would get two records of one pair, and
@@ -659,6 +783,46 @@ mod tests {
             },
         );
         assert!(prompted.with_gt_vectors(store_of("ts1-toy", &[])).is_err());
+    }
+
+    #[test]
+    fn checked_pairs_follow_one_set_of_rules() {
+        let pair = |id: &str, phase: Option<&str>, product: &str| Pair {
+            id: id.into(),
+            phase: phase.map(str::to_string),
+            product: product.into(),
+            gt: "gt".into(),
+            label: None,
+        };
+        let ok = pair(" p1 ", Some("  race "), "shoe").checked().unwrap();
+        assert_eq!((ok.id.as_str(), ok.phase.as_deref()), ("p1", Some("race")));
+        assert_eq!(pair("p", Some("   "), "x").checked().unwrap().phase, None);
+        let err = |p: Pair| p.checked().unwrap_err().to_string();
+        assert_eq!(err(pair("  ", None, "x")), "`id` is empty");
+        assert_eq!(
+            err(pair("p", None, "iPhone\u{0}15")),
+            "`product` holds a NUL byte (U+0000) at character 7: a corrupt or binary input?"
+        );
+        assert_eq!(
+            err(pair("p", Some("ra\u{1b}[2Jce"), "x")),
+            "`phase` holds the control character U+001B at character 3"
+        );
+        assert_eq!(
+            err(pair("a\u{7f}", None, "x")),
+            "`id` holds the control character U+007F at character 2"
+        );
+        assert!(err(pair("p", Some("(pooled)"), "x")).starts_with("`phase` `(pooled)` is a name"));
+        assert!(err(pair("p", Some(" (none) "), "x")).starts_with("`phase` `(none)` is a name"));
+        let long = "x".repeat(MAX_TITLE_BYTES + 1);
+        assert!(err(pair("p", None, &long)).starts_with("`product` is 65537 bytes long"));
+        assert!(pair("p", None, &long[1..]).checked().is_ok());
+        let mut gt = pair("p", None, "x");
+        gt.gt = "\u{0}".into();
+        assert!(err(gt).starts_with("`gt` holds a NUL byte"));
+        assert!(err(pair(&"i".repeat(MAX_LABEL_BYTES + 1), None, "x")).starts_with("`id` is 1025"));
+        // titles keep their control characters (agents write what they write), trimmed nothing
+        let t = pair("p", None, " \tshoe\u{1b} ").checked().unwrap();
+        assert_eq!(t.product, " \tshoe\u{1b} ");
     }
 
     #[test]
