@@ -562,6 +562,28 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
             "`pairs[0].phase` holds a NUL byte",
         ),
         (
+            "/score",
+            br#"{"pairs": [{"id": "x", "product": "a", "gt": "b", "phase": "ra\u001b[2Jce"}]}"#.to_vec(),
+            422,
+            "`pairs[0].phase` holds the control character U+001B at character 3",
+        ),
+        (
+            "/score",
+            br#"{"pairs": [{"id": "x", "product": "a", "gt": "b", "phase": " (pooled)"}]}"#.to_vec(),
+            422,
+            "`pairs[0].phase` `(pooled)` is a name calibration gives its own rows",
+        ),
+        (
+            "/score",
+            format!(
+                r#"{{"pairs": [{{"id": "x", "product": "{}", "gt": "b"}}]}}"#,
+                "\\u0001".repeat(65_537)
+            )
+            .into_bytes(),
+            422,
+            "`pairs[0].product` is 65537 bytes long, more than the 65536 a title may hold",
+        ),
+        (
             "/v1/embeddings",
             br#"{"input": [1, 2]}"#.to_vec(),
             422,

@@ -85,15 +85,7 @@ impl PairFieldError {
 /// Checks a title (`product` or `gt`): no NUL (tokenizers drop it without a word, so
 /// `iPhone\015` would be judged as `iPhone15`) and at most [`MAX_TITLE_BYTES`].
 pub fn check_title(field: &'static str, text: &str) -> std::result::Result<(), PairFieldError> {
-    if let Some(i) = text.find('\0') {
-        return Err(PairFieldError::new(
-            field,
-            format!(
-                "holds a NUL byte (U+0000) at character {}: a corrupt or binary input?",
-                text[..i].chars().count() + 1
-            ),
-        ));
-    }
+    refuse_nul(field, text)?;
     if text.len() > MAX_TITLE_BYTES {
         return Err(PairFieldError::new(
             field,
@@ -107,9 +99,23 @@ pub fn check_title(field: &'static str, text: &str) -> std::result::Result<(), P
     Ok(())
 }
 
+fn refuse_nul(field: &'static str, text: &str) -> std::result::Result<(), PairFieldError> {
+    match text.find('\0') {
+        Some(i) => Err(PairFieldError::new(
+            field,
+            format!(
+                "holds a NUL byte (U+0000) at character {}: a corrupt or binary input?",
+                text[..i].chars().count() + 1
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Checks an id or phase: no control characters (they would reach terminals, reports and
 /// CloudWatch dimensions as they are) and at most [`MAX_LABEL_BYTES`].
 fn check_label(field: &'static str, text: &str) -> std::result::Result<(), PairFieldError> {
+    refuse_nul(field, text)?;
     if let Some((i, c)) = text.chars().enumerate().find(|(_, c)| c.is_control()) {
         return Err(PairFieldError::new(
             field,

@@ -186,7 +186,10 @@ pub fn read_log(path: &std::path::Path) -> titlesim_core::Result<LogContents> {
             continue;
         }
         match serde_json::from_str::<ShadowRecord>(text) {
-            Ok(r) if r.schema == SCHEMA_VERSION => out.records.push(r),
+            Ok(r) if r.schema == SCHEMA_VERSION => match checked(r) {
+                Ok(r) => out.records.push(r),
+                Err(reason) => out.skipped.push(SkippedLine { line: n, reason }),
+            },
             Ok(r) => out.skipped.push(SkippedLine {
                 line: n,
                 reason: format!(
@@ -205,6 +208,25 @@ pub fn read_log(path: &std::path::Path) -> titlesim_core::Result<LogContents> {
         }
     }
     Ok(out)
+}
+
+/// The record with its pair held to the rules every input path applies
+/// ([`titlesim_core::Pair::checked`]): a log written by hand or by an older build may hold a
+/// phase `" race "` (one phase with `"race"`), a control character in a phase, a phase named
+/// as calibration's own rows, or a title too long to be one.
+fn checked(mut r: ShadowRecord) -> Result<ShadowRecord, String> {
+    let pair = titlesim_core::Pair {
+        id: std::mem::take(&mut r.pair_id),
+        phase: r.phase.take(),
+        product: std::mem::take(&mut r.product),
+        gt: std::mem::take(&mut r.gt),
+        label: None,
+    };
+    let p = pair
+        .checked()
+        .map_err(|e| format!("a pair no input path takes: {e}"))?;
+    (r.pair_id, r.phase, r.product, r.gt) = (p.id, p.phase, p.product, p.gt);
+    Ok(r)
 }
 
 #[cfg(test)]
@@ -288,5 +310,43 @@ mod tests {
         assert!(c.skipped[1].reason.contains("schema version 99"));
         assert_eq!(c.skipped[2].line, 6);
         assert!(c.skipped[2].reason.contains("torn"));
+
+        // A log edited by hand or written by an older build: its pairs follow today's rules.
+        let with = |phase: &str| {
+            let mut x = r.clone();
+            x.phase = Some(phase.into());
+            serde_json::to_string(&x).unwrap()
+        };
+        let text = [
+            with(" race "),
+            with("(pooled)"),
+            with("ra\u{1b}[8mce"),
+            with("  "),
+        ]
+        .join("\n");
+        std::fs::write(&p, text + "\n").unwrap();
+        let c = read_log(&p).unwrap();
+        let phases: Vec<_> = c.records.iter().map(|r| r.phase.as_deref()).collect();
+        assert_eq!(phases, [Some("race"), None]);
+        let reasons: Vec<_> = c
+            .skipped
+            .iter()
+            .map(|s| (s.line, s.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (
+                    2,
+                    "a pair no input path takes: `phase` `(pooled)` is a name calibration \
+                     gives its own rows ((pooled), (none)): name the phase otherwise"
+                ),
+                (
+                    3,
+                    "a pair no input path takes: `phase` holds the control character U+001B at \
+                     character 3"
+                ),
+            ]
+        );
     }
 }

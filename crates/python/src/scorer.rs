@@ -265,7 +265,9 @@ impl Scorer {
         }
         let phases = args::column(phases, "phases", n, args::optional_text)?;
         let labels = args::column(labels, "labels", n, args::label)?;
-        let pairs = self.pairs(products, gts, ids, phases, labels);
+        let pairs = self.pairs(products, gts, ids, phases, labels, |field, i| {
+            format!("{field}s[{i}]")
+        })?;
         let scores = self.run(py, pairs)?;
         let ids = scores.iter().map(|s| s.id.clone()).collect();
         let cosine: Vec<f32> = scores.iter().map(|s| s.cosine).collect();
@@ -313,7 +315,8 @@ impl Scorer {
             id.map(|i| vec![i]),
             Some(vec![phase]),
             Some(vec![label]),
-        );
+            |field, _| field.to_string(),
+        )?;
         let s = self.run(py, pairs)?.remove(0);
         Ok(Verdict {
             cosine: s.cosine,
@@ -442,7 +445,8 @@ impl Scorer {
         ids: Option<Vec<String>>,
         phases: Option<Vec<Option<String>>>,
         labels: Option<Vec<Option<u8>>>,
-    ) -> Vec<Pair> {
+        name: impl Fn(&str, usize) -> String,
+    ) -> Result<Vec<Pair>> {
         let n = products.len();
         let ids = ids.unwrap_or_else(|| {
             let first = self.next_id.fetch_add(n as u64, Ordering::SeqCst);
@@ -456,12 +460,20 @@ impl Scorer {
             .into_iter()
             .zip(gts)
             .zip(ids)
-            .map(|((product, gt), id)| Pair {
-                id,
-                phase: phases.next().flatten(),
-                product,
-                gt,
-                label: labels.next().flatten(),
+            .enumerate()
+            .map(|(i, ((product, gt), id))| {
+                let pair = Pair {
+                    id,
+                    phase: phases.next().flatten(),
+                    product,
+                    gt,
+                    label: labels.next().flatten(),
+                };
+                // The rules every input path applies (trimmed phases, no control characters
+                // in ids and phases, titles at most 64 KiB), named as the caller's argument.
+                pair.checked().map_err(|e| {
+                    Failure::value(format!("{}: the value {}", name(e.field, i), e.problem))
+                })
             })
             .collect()
     }

@@ -201,6 +201,14 @@ def test_four_threads_give_the_results_of_one():
         (["a", "b", "c"], ["d", "e", "f"], {"ids": ["1", "2", " 1"]}, ValueError,
          r"ids\[2\] \"1\" repeats ids\[0\]"),
         (["a"], ["b"], {"ids": ["  "]}, ValueError, r"ids\[0\]: the id is empty"),
+        # the rules every input path applies: no control characters in phases (they reached
+        # terminals and CloudWatch), no title over 64 KiB (its log record was unreadable)
+        (["a"], ["b"], {"phases": ["ra\x1b[2Jce"]}, ValueError,
+         r"phases\[0\]: the value holds the control character U\+001B at character 3"),
+        (["a"], ["b"], {"phases": ["(pooled)"]}, ValueError,
+         r"phases\[0\]: the value `\(pooled\)` is a name calibration gives its own rows"),
+        (["a", "\x01" * 65537], ["b", "c"], {}, ValueError,
+         r"products\[1\]: the value is 65537 bytes long, more than the 65536 a title may hold"),
     ],
 )
 def test_bad_input_raises(products, gts, kwargs, error, message):

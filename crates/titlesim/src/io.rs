@@ -38,7 +38,9 @@
 //! Extra columns are ignored; column names are matched exactly after trimming spaces, and a
 //! header naming one of the columns above twice (or a JSON object with a key twice) is an
 //! error rather than a guess at which one counts. Ids must
-//! be unique (the error names both lines) and a file with no pair at all is an error. With `-`
+//! be unique (the error names both lines) and a file with no pair at all is an error. Every
+//! pair then passes [`Pair::checked`], the rules all input paths share: ids and phases trimmed,
+//! without control characters and at most 1,024 bytes, titles without NUL and at most 64 KiB. With `-`
 //! (standard input) the format is sniffed: a first non-blank character `{` means JSON lines,
 //! anything else CSV.
 
@@ -466,10 +468,6 @@ fn parse_label(path: &Path, line: u64, s: &str) -> Result<Option<u8>> {
     }
 }
 
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
-}
-
 /// A reader that keeps the bytes from a given offset on (the start of the CSV record last
 /// read), so the last record can be checked for a quoted field the file ends inside.
 struct KeepTail<R> {
@@ -618,29 +616,20 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
         if rec.len() == 1 && rec[0].is_empty() {
             continue; // a blank line
         }
-        let id = rec[id_c].trim().to_string();
-        if id.is_empty() {
-            return Err(input_err(path, line, "empty `id`"));
-        }
-        for (c, name) in [(id_c, "`id`"), (product_c, "`product`"), (gt_c, "`gt`")] {
-            refuse_nul(path, line, name, &rec[c])?;
-        }
-        if let Some(c) = phase_c {
-            refuse_nul(path, line, "`phase`", &rec[c])?;
-        }
-        out.push((
-            Pair {
-                id,
-                product: rec[product_c].to_string(),
-                gt: rec[gt_c].to_string(),
-                phase: phase_c.and_then(|c| non_empty(rec[c].trim())),
-                label: match label_c {
-                    Some(c) => parse_label(path, line, &rec[c])?,
-                    None => None,
-                },
+        let pair = Pair {
+            id: rec[id_c].to_string(),
+            product: rec[product_c].to_string(),
+            gt: rec[gt_c].to_string(),
+            phase: phase_c.map(|c| rec[c].to_string()),
+            label: match label_c {
+                Some(c) => parse_label(path, line, &rec[c])?,
+                None => None,
             },
-            line,
-        ));
+        };
+        let pair = pair
+            .checked()
+            .map_err(|e| input_err(path, line, e.to_string()))?;
+        out.push((pair, line));
     }
     if let Some(line) = last_line {
         if ends_inside_quotes(&kept.borrow().1) {
@@ -712,7 +701,7 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
             }
         };
         let id = match obj.get("id") {
-            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::String(s)) => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             None => return Err(input_err(path, line, "missing field `id`")),
             Some(other) => {
@@ -726,9 +715,6 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
                 ))
             }
         };
-        if id.is_empty() {
-            return Err(input_err(path, line, "empty `id`"));
-        }
         for (name, v) in obj {
             if let Value::String(t) = v {
                 refuse_nul(path, line, &format!("field `{name}`"), t)?;
@@ -757,16 +743,17 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
                 ))
             }
         };
-        out.push((
-            Pair {
-                id,
-                product: string("product", true)?.unwrap_or_default(),
-                gt: string("gt", true)?.unwrap_or_default(),
-                phase: string("phase", false)?.filter(|s| !s.trim().is_empty()),
-                label,
-            },
-            line,
-        ));
+        let pair = Pair {
+            id,
+            product: string("product", true)?.unwrap_or_default(),
+            gt: string("gt", true)?.unwrap_or_default(),
+            phase: string("phase", false)?,
+            label,
+        };
+        let pair = pair
+            .checked()
+            .map_err(|e| input_err(path, line, e.to_string()))?;
+        out.push((pair, line));
     }
     Ok(out)
 }

@@ -153,3 +153,54 @@ fn a_nul_in_a_csv_phase_is_refused_as_in_jsonl() {
         "{e}"
     );
 }
+
+#[test]
+fn csv_and_jsonl_pairs_follow_the_same_rules() {
+    // The CSV reader trimmed phases and JSONL kept " race ": calibration then split one phase
+    // in two. Control characters in a phase reached terminals and CloudWatch; a 3 MB title
+    // made a shadow-log record no reader would take.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("pairs.csv");
+    let jsonl = dir.path().join("pairs.jsonl");
+    std::fs::write(&csv, "id,product,gt,phase\n 1 ,a,b, race \n2,c,d,\n").unwrap();
+    std::fs::write(
+        &jsonl,
+        "{\"id\":\" 1 \",\"product\":\"a\",\"gt\":\"b\",\"phase\":\" race \"}\n\
+         {\"id\":2,\"product\":\"c\",\"gt\":\"d\",\"phase\":\"  \"}\n",
+    )
+    .unwrap();
+    let a = read_pairs(&csv).unwrap().into_pairs();
+    let b = read_pairs(&jsonl).unwrap().into_pairs();
+    assert_eq!(a, b);
+    assert_eq!(a[0].id, "1");
+    assert_eq!(a[0].phase.as_deref(), Some("race"));
+    assert_eq!(a[1].phase, None);
+
+    let refused = |name: &str, text: &str, want: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let e = read_pairs(&p).unwrap_err().to_string();
+        assert!(e.contains(want), "{name}: {e}");
+    };
+    refused(
+        "esc.csv",
+        "id,product,gt,phase\n1,a,b,race\n2,c,d,\"ra\u{1b}[8mce\"\n",
+        ":3: `phase` holds the control character U+001B at character 3",
+    );
+    refused(
+        "esc.jsonl",
+        "{\"id\":\"a\\u0007\",\"product\":\"a\",\"gt\":\"b\"}\n",
+        ":1: `id` holds the control character U+0007 at character 2",
+    );
+    refused(
+        "pooled.csv",
+        "id,product,gt,phase\n1,a,b,(pooled)\n",
+        ":2: `phase` `(pooled)` is a name calibration gives its own rows",
+    );
+    let long = "\u{1}".repeat(titlesim::MAX_TITLE_BYTES + 1);
+    refused(
+        "long.csv",
+        &format!("id,product,gt\n1,a,b\n2,c,{long}\n"),
+        ":3: `gt` is 65537 bytes long, more than the 65536 a title may hold",
+    );
+}

@@ -10,7 +10,7 @@ use axum::Json;
 use serde::Deserialize;
 use titlesim::Pair;
 
-use super::{answer, body_json, check_count, check_text, count_tokens, models};
+use super::{answer, body_json, check_count, count_tokens, models};
 use crate::error::ApiError;
 use crate::queue::{Done, Work};
 use crate::AppState;
@@ -53,29 +53,25 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
     let mut pairs = Vec::with_capacity(req.pairs.len());
     for (i, p) in req.pairs.into_iter().enumerate() {
         let id = match p.id {
-            Id::Text(s) => s.trim().to_string(),
+            Id::Text(s) => s,
             Id::Number(n) => n.to_string(),
         };
-        if id.is_empty() {
-            return Err(ApiError::validation(format!("`pairs[{i}].id` is empty")));
-        }
         if let Some(l) = p.label.filter(|&l| l > 1) {
             return Err(ApiError::validation(format!(
                 "`pairs[{i}].label` must be 0 or 1, found {l}"
             )));
         }
-        check_text(|| format!("pairs[{i}].product"), &p.product)?;
-        check_text(|| format!("pairs[{i}].gt"), &p.gt)?;
-        if let Some(phase) = &p.phase {
-            check_text(|| format!("pairs[{i}].phase"), phase)?;
-        }
-        pairs.push(Pair {
+        let pair = Pair {
             id,
-            phase: p.phase.filter(|s| !s.trim().is_empty()),
+            phase: p.phase,
             product: p.product,
             gt: p.gt,
             label: p.label,
-        });
+        };
+        let pair = pair
+            .checked()
+            .map_err(|e| ApiError::validation(format!("`pairs[{i}].{}` {}", e.field, e.problem)))?;
+        pairs.push(pair);
     }
     if let Some((first, i)) = titlesim::repeated_id(pairs.iter().map(|p| p.id.as_str())) {
         return Err(ApiError::validation(format!(
