@@ -229,6 +229,24 @@ fn promote_then_burn_in_decides_with_exit_codes_0_1_2() {
     for f in ["pass_rate.svg", "pass_rate.png", "burn_in.json"] {
         assert!(report.join(f).is_file(), "{f}");
     }
+
+    // A report that cannot be written (a file where its folder should be) leaves the decision's
+    // exit code alone: it was exit 3, an error, after "decision: roll-back (exit 2)".
+    let blocked = s.path("blocked");
+    std::fs::write(&blocked, "a file").unwrap();
+    let (code, text, stderr) = burn_in(&[
+        "--expect",
+        e,
+        d.to_str().unwrap(),
+        "--report",
+        blocked.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{text}{stderr}");
+    assert!(text.contains("decision: roll-back (exit 2)"), "{text}");
+    assert!(
+        stderr.contains("warning: the report was not written into"),
+        "{stderr}"
+    );
 }
 
 #[test]

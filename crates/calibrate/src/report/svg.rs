@@ -28,7 +28,9 @@ pub fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
+            // Not XML characters (a phase holding one made every report unreadable).
             c if (c as u32) < 0x20 && c != '\t' && c != '\n' => o.push(' '),
+            '\u{fffe}' | '\u{ffff}' => o.push(' '),
             c => o.push(c),
         }
     }
@@ -384,5 +386,7 @@ mod tests {
         assert_eq!(tick_decimals(&[0.5, 0.55]), 2);
         assert_eq!(tick_decimals(&[50.0, 60.0]), 0);
         assert_eq!(esc("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+        // only XML characters come out: a phase named `race\u{fffe}` made the report unreadable
+        assert_eq!(esc("r\u{1}a\u{fffe}c\u{ffff}e\u{fffd}"), "r a c e\u{fffd}");
     }
 }

@@ -2,7 +2,6 @@
 //! to stable (exit 0), keep watching (exit 1) or roll back (exit 2). Errors exit 3, so a
 //! deployment script never mistakes a bad input for a decision.
 
-use anyhow::Context;
 use std::path::PathBuf;
 use titlesim_calibrate::burnin::{self, BurnInOptions, Decision};
 use titlesim_calibrate::promote::Expectation;
@@ -52,9 +51,15 @@ pub fn run(args: Args) -> anyhow::Result<Decision> {
         out!("{}", b.render_text())?;
     }
     if let Some(dir) = &args.report {
-        let files = burnin::write_plot(&b, dir, &ReportOptions::default())
-            .with_context(|| format!("writing the report into {}", dir.display()))?;
-        eprintln!("report: {} files in {}", files.len(), dir.display());
+        // The decision is made and printed: a report that cannot be written must not turn its
+        // exit code (what deployment scripts act on) into an error's.
+        match burnin::write_plot(&b, dir, &ReportOptions::default()) {
+            Ok(files) => eprintln!("report: {} files in {}", files.len(), dir.display()),
+            Err(e) => eprintln!(
+                "warning: the report was not written into {}: {e}; the decision above stands",
+                dir.display()
+            ),
+        }
     }
     Ok(b.decision)
 }
