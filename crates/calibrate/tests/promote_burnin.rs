@@ -661,3 +661,32 @@ fn burn_in_plot_is_written() {
             > 1000
     );
 }
+
+#[test]
+fn control_characters_in_names_cannot_break_or_disguise_the_provenance_comments() {
+    // An escape sequence or bell in a path made the promoted file invalid TOML ("does not read
+    // back (this is a bug)"); a newline must not start a key; a right-to-left override would
+    // make an editor show other text than the file holds.
+    let d = tempfile::tempdir().unwrap();
+    let opts = PromoteOptions {
+        expectation: "exp\u{1b}[8m\u{202e}nosj.json\n[canonical]\nthreshold = 0.1".into(),
+        log: Some("burn\u{7}in.jsonl\r".into()),
+        ..options()
+    };
+    let p = promote_ok(d.path(), &opts);
+    let doc: toml_edit::DocumentMut = p.config.parse().unwrap();
+    assert_eq!(doc["canonical"]["threshold"].as_float(), Some(0.79));
+    for line in p.config.lines().filter(|l| l.starts_with('#')) {
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{line:?}"
+        );
+    }
+    assert!(
+        p.config.contains("burn\\u{7}in.jsonl\\u{d}"),
+        "{}",
+        p.config
+    );
+    let want = "exp\\u{1b}[8m\\u{202e}nosj.json\\u{a}[canonical]\\u{a}threshold = 0.1";
+    assert!(p.config.contains(want), "{}", p.config);
+}

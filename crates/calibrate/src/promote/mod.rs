@@ -263,11 +263,28 @@ fn provenance(
     ));
     let mut out = String::new();
     for l in lines {
-        // a newline in a path must not end the comment
         out.push_str("# ");
-        out.push_str(&l.replace(['\n', '\r'], " "));
+        out.push_str(&comment_text(&l));
         out.push('\n');
     }
     out.push('\n');
+    out
+}
+
+/// `line` as the text of a TOML comment: a newline in a path or phase must not end the comment
+/// (and start a key), and TOML allows no other control character there; those, and the
+/// characters that make an editor show text other than what the file says (line and paragraph
+/// separators, bidirectional overrides), are written as `\u{..}` escapes.
+fn comment_text(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        let hidden = (c.is_control() && c != '\t')
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if hidden {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
     out
 }
