@@ -531,6 +531,35 @@ fn a_log_given_twice_counts_each_pair_once() {
 }
 
 #[test]
+fn a_pair_id_reused_for_another_pair_is_refused_as_calibrate_refuses_it() {
+    // Two runs that reused ids: the first record counted and the other run's pairs were
+    // dropped with a note, so the decision hung on the order the logs were given in.
+    let d = tempfile::tempdir().unwrap();
+    let exp = promote_ok(d.path(), &options()).expectation;
+    let run1 = burn_in_records(&refs(), "few");
+    let mut run2 = run1.clone();
+    for r in &mut run2 {
+        r.product = format!("another run's {}", r.product);
+    }
+    for records in [
+        run1.iter().chain(&run2).cloned().collect::<Vec<_>>(),
+        run2.iter().chain(&run1).cloned().collect(),
+    ] {
+        let e = burnin::burn_in(&exp, &records, &BurnInOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "pair id `{}` names two different pairs (their product or gt differ), and so do {} other id(s)",
+                run1[0].pair_id,
+                run1.len() - 1
+            )),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn burn_in_refuses_logs_of_other_models_and_bad_expectations() {
     let d = tempfile::tempdir().unwrap();
     let exp = promote_ok(d.path(), &options()).expectation;

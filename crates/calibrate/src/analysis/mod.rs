@@ -35,6 +35,7 @@ pub use distribution::{Distribution, PERCENTILES};
 pub use labels::{LabelStats, ModelLabels, ThresholdMetrics};
 pub use logs::SkippedInput;
 pub use options::Options;
+pub(crate) use pairs::conflict_error;
 pub use pairs::{extract_pairs, Exclusions, Extracted, Pair, NO_PHASE};
 pub use phases::{PhaseStats, POOLED};
 pub use share::Share;

@@ -112,14 +112,23 @@ pub struct Extracted {
 impl Extracted {
     /// Refuses records whose pair ids name different pairs (see [`Extracted::conflicts`]).
     pub fn check_conflicts(&self) -> Result<()> {
-        let Some(first) = self.conflicts.first() else {
-            return Ok(());
-        };
-        Err(CalibrateError::invalid(format!(
+        match conflict_error(&self.conflicts) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The error for pair ids that name different pairs (`conflicts`: the ids, in order), if any:
+/// calibrate, review export and the burn-in refuse such logs alike.
+pub(crate) fn conflict_error(conflicts: &[String]) -> Option<CalibrateError> {
+    let first = conflicts.first()?;
+    {
+        Some(CalibrateError::invalid(format!(
             "pair id `{first}` names two different pairs (their product or gt differ){}: the logs \
              mix runs that reused pair ids, and counting each id once would drop pairs; give \
              each run its own ids (a prefix per run), or read the runs separately",
-            match self.conflicts.len() {
+            match conflicts.len() {
                 1 => String::new(),
                 n => format!(", and so do {} other id(s)", n - 1),
             }

@@ -1,10 +1,10 @@
 //! What the burn-in logs show: per phase, the new canonical model's passes and its agreement
 //! with the old model (the shadow), with the running pass rate over time for the plot.
 
-use crate::analysis::{Share, NO_PHASE};
+use crate::analysis::{conflict_error, Share, NO_PHASE};
 use crate::error::{CalibrateError, Result};
 use crate::promote::Expectation;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use titlesim_log::ShadowRecord;
 
@@ -45,7 +45,8 @@ pub(crate) fn measure(
     let mut by: BTreeMap<String, Measured> = BTreeMap::new();
     let mut left = Left::default();
     let mut all_times = true;
-    let mut seen = HashSet::with_capacity(records.len());
+    let mut seen: HashMap<&str, &ShadowRecord> = HashMap::with_capacity(records.len());
+    let mut conflicts: Vec<String> = Vec::new();
     // whether each record is counted (its pair id's first, with a canonical cosine)
     let mut counted = vec![false; records.len()];
     for (i, (path, r)) in records.iter().enumerate() {
@@ -73,10 +74,14 @@ pub(crate) fn measure(
                 r.canonical.threshold, exp.canonical.threshold
             )));
         }
-        if !seen.insert(r.pair_id.as_str()) {
+        if let Some(first) = seen.get(r.pair_id.as_str()) {
             left.duplicates += 1;
+            if (first.product != r.product || first.gt != r.gt) && !conflicts.contains(&r.pair_id) {
+                conflicts.push(r.pair_id.clone());
+            }
             continue;
         }
+        seen.insert(&r.pair_id, r);
         let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
         let Some(c) = r.canonical.cosine.filter(|c| c.is_finite()) else {
             left.canonical_error += 1;
@@ -116,6 +121,11 @@ pub(crate) fn measure(
                 m.agree.k += (pass == (v >= t_old)) as u64;
             }
         }
+    }
+    // Two runs that reused ids: keeping the first record would drop the other run's pairs, and
+    // the decision would hang on the order the logs were given in.
+    if let Some(e) = conflict_error(&conflicts) {
+        return Err(e);
     }
     if all_times {
         // several logs, or a log appended out of order: the running rate follows the clock
