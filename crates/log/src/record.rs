@@ -210,11 +210,29 @@ pub fn read_log(path: &std::path::Path) -> titlesim_core::Result<LogContents> {
     Ok(out)
 }
 
-/// The record with its pair held to the rules every input path applies
+/// How far past ±1 a logged cosine may lie: f32 rounding of a normalised dot product.
+const COSINE_SLACK: f32 = 1e-3;
+
+/// The record with its cosines in [-1, 1] and its pair held to the rules every input path applies
 /// ([`titlesim_core::Pair::checked`]): a log written by hand or by an older build may hold a
 /// phase `" race "` (one phase with `"race"`), a control character in a phase, a phase named
 /// as calibration's own rows, or a title too long to be one.
 fn checked(mut r: ShadowRecord) -> Result<ShadowRecord, String> {
+    // A cosine is in [-1, 1] (up to f32 rounding); 1.7 or 1e39 (infinite as an f32) in a log
+    // edited by hand would count as a pass or a drift.
+    let sides = [
+        ("canonical", Some(&r.canonical)),
+        ("shadow", r.shadow.as_ref()),
+    ];
+    for (name, side) in sides {
+        if let Some(c) = side.and_then(|s| s.cosine) {
+            if !c.is_finite() || c.abs() > 1.0 + COSINE_SLACK {
+                return Err(format!(
+                    "{name} cosine {c} is not a cosine (outside [-1, 1])"
+                ));
+            }
+        }
+    }
     let pair = titlesim_core::Pair {
         id: std::mem::take(&mut r.pair_id),
         phase: r.phase.take(),
@@ -317,17 +335,29 @@ mod tests {
             x.phase = Some(phase.into());
             serde_json::to_string(&x).unwrap()
         };
+        let mut off = r.clone();
+        off.canonical.cosine = Some(1.7);
+        let mut inf = r.clone();
+        inf.shadow = Some(inf.canonical.clone());
+        let inf = serde_json::to_string(&inf)
+            .unwrap()
+            .replacen("0.8", "1e39", 2);
+        let mut rounding = r.clone();
+        rounding.canonical.cosine = Some(1.000_000_1);
         let text = [
             with(" race "),
             with("(pooled)"),
             with("ra\u{1b}[8mce"),
             with("  "),
+            serde_json::to_string(&off).unwrap(),
+            inf,
+            serde_json::to_string(&rounding).unwrap(),
         ]
         .join("\n");
         std::fs::write(&p, text + "\n").unwrap();
         let c = read_log(&p).unwrap();
         let phases: Vec<_> = c.records.iter().map(|r| r.phase.as_deref()).collect();
-        assert_eq!(phases, [Some("race"), None]);
+        assert_eq!(phases, [Some("race"), None, None]);
         let reasons: Vec<_> = c
             .skipped
             .iter()
@@ -346,6 +376,8 @@ mod tests {
                     "a pair no input path takes: `phase` holds the control character U+001B at \
                      character 3"
                 ),
+                (5, "canonical cosine 1.7 is not a cosine (outside [-1, 1])"),
+                (6, "canonical cosine inf is not a cosine (outside [-1, 1])"),
             ]
         );
     }
