@@ -89,6 +89,13 @@ fn pairs_needed_match_statsmodels_power() {
             f(&c["power"]),
             f(&c["drift"]),
         );
+        let targets: Vec<f64> = c["directions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| f(&d["p2"]))
+            .collect();
+        assert_eq!(stats::drift_targets(p1, drift), targets, "{p1} ± {drift}");
         for d in c["directions"].as_array().unwrap() {
             let h = stats::cohen_h(p1, f(&d["p2"]));
             close("h", h, f(&d["h"]), 1e-12);

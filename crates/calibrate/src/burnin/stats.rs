@@ -132,16 +132,32 @@ pub fn effective_n(h: f64, alpha: f64, power: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
+/// The drifted shares a burn-in guards against: `p1 - drift` and `p1 + drift` where each is a
+/// share (in 0..=1); when neither is, the farther end of 0..=1, the largest drift a share
+/// allows. A direction the drift cannot take is left out, not clamped: clamped, an agreement
+/// of 99.8% would stand for a 10-point drift by a 0.2-point one and ask for tens of thousands
+/// of pairs (or none would do).
+pub fn drift_targets(p1: f64, drift: f64) -> Vec<f64> {
+    const EPS: f64 = 1e-12;
+    let mut out: Vec<f64> = [p1 - drift, p1 + drift]
+        .into_iter()
+        .filter(|p2| (-EPS..=1.0 + EPS).contains(p2))
+        .map(|p2| p2.clamp(0.0, 1.0))
+        .collect();
+    if out.is_empty() {
+        out.push(if p1 >= 0.5 { 0.0 } else { 1.0 });
+    }
+    out.retain(|&p2| p2 != p1);
+    out
+}
+
 /// Burn-in pairs needed to tell a drift of `drift` (absolute share) from the calibration's
 /// share `p1` (measured on `n1` pairs) at `power`, two-sided at level `alpha`, whichever way it
-/// drifts (each direction clamped to 0..=1; the larger answer kept). The continuous solution;
-/// `None` when no burn-in is large enough (the calibration sample alone is too small).
+/// drifts ([`drift_targets`]; the larger answer kept). The continuous solution; `None` when no
+/// burn-in is large enough (the calibration sample alone is too small).
 pub fn needed_pairs_exact(p1: f64, n1: u64, drift: f64, alpha: f64, power: f64) -> Option<f64> {
     let mut worst: f64 = 0.0;
-    for p2 in [(p1 - drift).max(0.0), (p1 + drift).min(1.0)] {
-        if p2 == p1 {
-            continue;
-        }
+    for p2 in drift_targets(p1, drift) {
         let n_eff = effective_n(cohen_h(p1, p2), alpha, power);
         if n_eff >= n1 as f64 {
             return None;
