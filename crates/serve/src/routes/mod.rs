@@ -33,12 +33,15 @@ pub(crate) async fn body_json<T: DeserializeOwned>(
             ApiError::empty(format!("cannot read the request body: {e}"))
         }
     })?;
+    // A UTF-8 byte-order mark (PowerShell and some editors write one) is skipped, as every
+    // file reader skips it.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::empty(
             "the request body is empty: expected a JSON object",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
