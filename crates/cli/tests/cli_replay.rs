@@ -495,3 +495,38 @@ fn a_random_where_counts_the_rows_it_replayed() {
         "ten random selections each counted what they read"
     );
 }
+
+/// A folder of CSV files is read with one header, applied to every file by position: a file
+/// with the columns in another order was read with its product and phase swapped, silently,
+/// and an empty file gave DataFusion's own error. Both are refused by name, in `replay` and
+/// `sql --table` alike.
+#[test]
+fn a_csv_folder_needs_one_header_row() {
+    let c = case();
+    let dir = c.path("folder");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.csv"), "id,product,gt,phase\n1,p,g,race\n").unwrap();
+    std::fs::write(dir.join("b.csv"), "id,phase,gt,product\n2,race,g,p\n").unwrap();
+    let out = c.path("folder.jsonl");
+    let args = ["replay", "-c", s(&c.config), "-p", s(&dir), "-o", s(&out)];
+    let err = fails(&titlesim(&args, None));
+    assert!(err.contains("different header rows"), "{err}");
+    assert!(err.contains("a.csv has `id,product,gt,phase`"), "{err}");
+    assert!(err.contains("b.csv has `id,phase,gt,product`"), "{err}");
+    let table = format!("h={}", s(&dir));
+    let err = fails(&titlesim(&["sql", "-t", &table, "SELECT * FROM h"], None));
+    assert!(err.contains("b.csv has `id,phase,gt,product`"), "{err}");
+
+    std::fs::write(dir.join("b.csv"), "").unwrap();
+    let err = fails(&titlesim(&args, None));
+    assert!(err.contains("b.csv: the file is empty"), "{err}");
+    let err = fails(&titlesim(&["sql", "-t", &table, "SELECT * FROM h"], None));
+    assert!(err.contains("b.csv: the file is empty"), "{err}");
+
+    std::fs::write(dir.join("b.csv"), "id,product,gt,phase\n2,p,g,race\n").unwrap();
+    let rows = ok(&titlesim(
+        &["sql", "-t", &table, "SELECT id, product FROM h ORDER BY id"],
+        None,
+    ));
+    assert_eq!(rows, "id,product\n1,p\n2,p\n");
+}

@@ -107,25 +107,70 @@ fn format_of(path: &Path) -> Result<(String, Format)> {
     }
 }
 
-/// The header row of a CSV file (of the first CSV file of a folder).
+/// The header row of a CSV file, or the one header row of a folder's CSV files (those whose
+/// name ends `.{ext}`, as DataFusion lists them). The schema built from it is applied to every
+/// file by position, so a folder whose files' headers differ (the same columns in another
+/// order would be read swapped) is refused, naming two files and their headers; so is an empty
+/// file (it has no header row).
 fn csv_header(path: &Path, ext: &str) -> Result<Vec<String>> {
-    let file = if path.is_dir() {
+    let files = if path.is_dir() {
+        let suffix = format!(".{ext}");
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
             .map_err(|e| Error::Core(titlesim_core::Error::io(path, e)))?
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some(ext))
+            .filter(|p| {
+                p.is_file()
+                    && p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.ends_with(&suffix))
+            })
             .collect();
         files.sort();
-        files.remove(0)
+        files
     } else {
-        path.to_path_buf()
+        vec![path.to_path_buf()]
     };
-    let mut r = csv::Reader::from_path(&file)
-        .map_err(|e| Error::history(&file, format!("cannot read the header row: {e}")))?;
+    let mut first: Option<(PathBuf, Vec<String>)> = None;
+    for file in files {
+        let header = read_csv_header(&file)?;
+        match &first {
+            None => first = Some((file, header)),
+            Some((f, h)) if *h != header => {
+                return Err(Error::history(
+                    path,
+                    format!(
+                        "the folder's CSV files have different header rows: {} has `{}`, {} has \
+                         `{}`; every file of a folder is read with one header (columns by \
+                         position), so give them the same columns in the same order",
+                        f.display(),
+                        h.join(","),
+                        file.display(),
+                        header.join(",")
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    first
+        .map(|(_, h)| h)
+        .ok_or_else(|| Error::history(path, "the folder holds no CSV files"))
+}
+
+/// The header row of one CSV file; an empty file is an error naming it.
+fn read_csv_header(file: &Path) -> Result<Vec<String>> {
+    let mut r = csv::Reader::from_path(file)
+        .map_err(|e| Error::history(file, format!("cannot read the header row: {e}")))?;
     let h = r
         .headers()
-        .map_err(|e| Error::history(&file, format!("cannot read the header row: {e}")))?;
+        .map_err(|e| Error::history(file, format!("cannot read the header row: {e}")))?;
+    if h.is_empty() {
+        return Err(Error::history(
+            file,
+            "the file is empty: a CSV file needs a header row naming its columns",
+        ));
+    }
     Ok(h.iter().map(|s| s.to_string()).collect())
 }
 
@@ -428,5 +473,40 @@ impl Ids {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session;
+
+    async fn register_err(path: &Path) -> String {
+        let ctx = session(1, 1024);
+        register(&ctx, path).await.unwrap_err().to_string()
+    }
+
+    /// A folder's CSV files are read with one header, by position: a file with the columns
+    /// in another order had its product and phase swapped, silently. Now refused, naming both
+    /// files and headers; an empty file is refused by name.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_folder_of_csv_files_needs_one_header_and_no_empty_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.csv"), "id,product,gt,phase\n1,p,g,race\n").unwrap();
+        std::fs::write(d.path().join("b.csv"), "id,phase,gt,product\n2,race,g,p\n").unwrap();
+        let e = register_err(d.path()).await;
+        assert!(e.contains("different header rows"), "{e}");
+        assert!(e.contains("a.csv has `id,product,gt,phase`"), "{e}");
+        assert!(e.contains("b.csv has `id,phase,gt,product`"), "{e}");
+
+        // The same header everywhere is read; an empty file is named.
+        std::fs::write(d.path().join("b.csv"), "id,product,gt,phase\n2,p,g,race\n").unwrap();
+        let ctx = session(1, 1024);
+        register(&ctx, d.path()).await.unwrap();
+        std::fs::write(d.path().join("c.csv"), "").unwrap();
+        let e = register_err(d.path()).await;
+        assert!(e.contains("c.csv: the file is empty"), "{e}");
+        let e = register_err(&d.path().join("c.csv")).await;
+        assert!(e.contains("c.csv: the file is empty"), "{e}");
     }
 }
