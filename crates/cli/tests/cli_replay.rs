@@ -345,7 +345,27 @@ fn sql_functions_give_the_replayed_cosines() {
 #[test]
 fn a_bad_history_is_an_error_naming_what_is_wrong() {
     let c = case();
-    let cases: [(&str, &str, &[&str], &str); 8] = [
+    let cases: [(&str, &str, &[&str], &str); 11] = [
+        // History rows follow Pair::checked: an empty id went through as the pair id ``, a
+        // NUL was dropped by the tokenizer (`iPhone15`), a phase took calibration's own name.
+        (
+            "empty_id.jsonl",
+            "{\"id\": \" \", \"product\": \"a\", \"gt\": \"b\"}\n",
+            &[],
+            "a row's id \" \" is empty (product \"a\", gt \"b\")",
+        ),
+        (
+            "nul.csv",
+            "id,product,gt\n3,\"iPhone\u{0}15\",iPhone 15\n",
+            &[],
+            "pair `3`: `product` holds a NUL byte (U+0000) at character 7",
+        ),
+        (
+            "pooled.csv",
+            "id,product,gt,phase\n3,a,b,(pooled)\n",
+            &[],
+            "pair `3`: `phase` `(pooled)` is a name calibration gives its own rows",
+        ),
         ("nogt.csv", "id,product\n1,a\n", &[], "no column gt"),
         // a fractional label was cut to an integer (0.9 -> 0) and went through as gold
         (

@@ -376,8 +376,11 @@ fn times(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
 }
 
 impl History {
-    /// The rows of a batch of [`History::selection_sql`]. A row without an id, product or gt,
-    /// a label other than 0 or 1, or a time that is not RFC 3339 is an error naming the pair.
+    /// The rows of a batch of [`History::selection_sql`], each pair as [`Pair::checked`] takes
+    /// it (ids and phases trimmed). A row without an id, product or gt, a pair
+    /// [`Pair::checked`] refuses (an empty id, a control character in the id or phase, a
+    /// reserved phase, a NUL byte or over 64 KiB in a title), a label other than 0 or 1, or a
+    /// time that is not RFC 3339 is an error naming the pair.
     pub fn rows(&self, batch: &RecordBatch) -> Result<Vec<Row>> {
         let err = |m: String| Error::history(&self.path, m);
         let col = |name: &str| {
@@ -413,7 +416,29 @@ impl History {
                     }
                 )));
             };
-            let label = if labels.is_null(i) {
+            // The rules every input path applies: ids and phases trimmed, no control
+            // characters, no reserved phase, no NUL or over-long title.
+            let pair = Pair {
+                id,
+                product,
+                gt,
+                phase: phases[i].clone(),
+                label: None,
+            };
+            let mut pair = match pair.clone().checked() {
+                Ok(p) => p,
+                Err(e) if e.field == "id" => {
+                    return Err(err(format!(
+                        "a row's id {:?} {} (product {}, gt {})",
+                        pair.id,
+                        e.problem,
+                        excerpt(&pair.product),
+                        excerpt(&pair.gt)
+                    )))
+                }
+                Err(e) => return Err(err(format!("pair `{}`: {e}", pair.id.trim()))),
+            };
+            pair.label = if labels.is_null(i) {
                 None
             } else {
                 match labels.value(i) {
@@ -421,23 +446,28 @@ impl History {
                     1.0 => Some(1),
                     v => {
                         return Err(err(format!(
-                            "pair `{id}` has label {v}; a label is 1 (same product) or 0"
+                            "pair `{}` has label {v}; a label is 1 (same product) or 0",
+                            pair.id
                         )))
                     }
                 }
             };
             out.push(Row {
-                pair: Pair {
-                    id,
-                    product,
-                    gt,
-                    phase: phases[i].clone(),
-                    label,
-                },
+                pair,
                 ts: ts[i].clone(),
             });
         }
         Ok(out)
+    }
+}
+
+/// The start of a title for an error message, quoted and escaped.
+fn excerpt(title: &str) -> String {
+    let start: String = title.chars().take(60).collect();
+    if start.len() < title.len() {
+        format!("{start:?}...")
+    } else {
+        format!("{start:?}")
     }
 }
 
@@ -486,6 +516,20 @@ mod tests {
         register(&ctx, path).await.unwrap_err().to_string()
     }
 
+    /// The rows of a CSV history's selection, or the error.
+    async fn rows_of(csv: &str) -> Result<Vec<Row>> {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("h.csv");
+        std::fs::write(&path, csv).unwrap();
+        let ctx = session(1, 1024);
+        let h = register(&ctx, &path).await?;
+        let mut out = Vec::new();
+        for b in h.select(&ctx, None).await?.collect().await.unwrap() {
+            out.extend(h.rows(&b)?);
+        }
+        Ok(out)
+    }
+
     /// A folder's CSV files are read with one header, by position: a file with the columns
     /// in another order had its product and phase swapped, silently. Now refused, naming both
     /// files and headers; an empty file is refused by name.
@@ -508,5 +552,42 @@ mod tests {
         assert!(e.contains("c.csv: the file is empty"), "{e}");
         let e = register_err(&d.path().join("c.csv")).await;
         assert!(e.contains("c.csv: the file is empty"), "{e}");
+    }
+
+    /// History rows follow `Pair::checked`: ids and phases trimmed; an empty id, a NUL in a
+    /// title, a reserved phase are errors naming the row, not pairs scored as something else.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn history_rows_are_checked_pairs() {
+        let rows = rows_of("id,product,gt,phase\n\" 7 \",p,g, race \n")
+            .await
+            .unwrap();
+        assert_eq!(rows[0].pair.id, "7");
+        assert_eq!(rows[0].pair.phase.as_deref(), Some("race"));
+
+        let e = rows_of("id,product,gt\n\"  \",Apple iPhone,iPhone\n")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a row's id \"  \" is empty"), "{e}");
+        assert!(e.contains("product \"Apple iPhone\""), "{e}");
+
+        let e = rows_of("id,product,gt\n9,\"iPhone\u{0}15\",iPhone 15\n")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pair `9`: `product` holds a NUL byte"), "{e}");
+
+        let e = rows_of("id,product,gt,phase\n9,a,b,(pooled)\n")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pair `9`: `phase` `(pooled)`"), "{e}");
+
+        let long = "x".repeat(titlesim_core::MAX_TITLE_BYTES + 1);
+        let e = rows_of(&format!("id,product,gt\n9,a,{long}\n"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pair `9`: `gt` is 65537 bytes long"), "{e}");
     }
 }
