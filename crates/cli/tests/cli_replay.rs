@@ -550,3 +550,60 @@ fn a_csv_folder_needs_one_header_row() {
     ));
     assert_eq!(rows, "id,product\n1,p\n2,p\n");
 }
+
+/// A number column (JSON numbers, a CSV column DataFusion inferred as integers) is scored as
+/// its text: it was an "Internal error ... please file a bug report". A list is refused with
+/// a hint.
+#[test]
+fn sql_functions_take_numbers_as_text() {
+    let c = case();
+    let csv = c.path("codes.csv");
+    std::fs::write(&csv, "id,product,gt\n1,8806095,8806095\n2,12345,12346\n").unwrap();
+    let json = c.path("codes.jsonl");
+    std::fs::write(
+        &json,
+        "{\"id\": 1, \"product\": 8806095, \"gt\": 8806095}\n\
+         {\"id\": 2, \"product\": 12345, \"gt\": 12346}\n",
+    )
+    .unwrap();
+    let want = ok(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "SELECT c FROM (SELECT 1 AS k, title_cosine('8806095', '8806095') AS c \
+             UNION ALL SELECT 2, title_cosine('12345', '12346')) ORDER BY k",
+        ],
+        None,
+    ));
+    // The CSV named in the query (DataFusion infers its types), the JSON lines as a table.
+    let csv_in_query = format!("'{}'", s(&csv));
+    let json_table = format!("j={}", s(&json));
+    for (file, query_table, extra) in [
+        (&csv, csv_in_query.as_str(), None),
+        (&json, "j", Some(json_table.as_str())),
+    ] {
+        let query = format!("SELECT title_cosine(product, gt) AS c FROM {query_table} ORDER BY id");
+        let mut args = vec!["sql", "-c", s(&c.config), &query];
+        if let Some(t) = extra {
+            args.extend(["-t", t]);
+        }
+        let got = ok(&titlesim(&args, None));
+        assert_eq!(got, want, "{}", file.display());
+    }
+    let err = fails(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "SELECT title_cosine(title_embedding('a'), 'b')",
+        ],
+        None,
+    ));
+    assert!(
+        err.contains("the product argument is List(Float32), not text"),
+        "{err}"
+    );
+    assert!(err.contains("CAST(x AS VARCHAR)"), "{err}");
+    assert!(!err.contains("Internal error"), "{err}");
+}

@@ -9,6 +9,9 @@
 //! Each call embeds the batch's distinct titles in one model call. Calls from DataFusion's
 //! partitions take turns on each model (its own threads do the work), so partitions and model
 //! threads never multiply.
+//!
+//! Arguments of any scalar type are cast to text (a number column read from JSON, or a CSV
+//! column DataFusion inferred as integers); a nested one (a list, a struct) is refused.
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -17,13 +20,12 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Float32Array, Float32Builder, ListBuilder,
 };
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{can_cast_types, cast};
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::{exec_err, plan_err, ScalarValue};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 use titlesim_core::{CosineScorer, Pair, Scorer, Side};
@@ -113,6 +115,37 @@ fn texts(v: &ColumnarValue, rows: usize) -> DfResult<Vec<Option<String>>> {
         .collect())
 }
 
+/// The argument types a function of `names` arguments (the first `required`) is called with:
+/// text as it is, any other scalar cast to text; a nested type, or a wrong count, is refused.
+fn text_arguments(
+    function: &str,
+    names: &[&str],
+    required: usize,
+    types: &[DataType],
+) -> DfResult<Vec<DataType>> {
+    if types.len() < required || types.len() > names.len() {
+        return plan_err!(
+            "{function} takes {} to {} arguments ({}), not {}",
+            required,
+            names.len(),
+            names.join(", "),
+            types.len()
+        );
+    }
+    types
+        .iter()
+        .zip(names)
+        .map(|(t, name)| match t {
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Ok(t.clone()),
+            t if !t.is_nested() && can_cast_types(t, &DataType::Utf8) => Ok(DataType::Utf8),
+            t => plan_err!(
+                "{function}: the {name} argument is {t}, not text; pass a text column \
+                 (CAST(x AS VARCHAR) where the value can be written as text)"
+            ),
+        })
+        .collect()
+}
+
 fn core_err(e: titlesim_core::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
@@ -163,6 +196,10 @@ impl ScalarUDFImpl for TitleCosine {
         Ok(DataType::Float32)
     }
 
+    fn coerce_types(&self, types: &[DataType]) -> DfResult<Vec<DataType>> {
+        text_arguments("title_cosine", &["product", "gt", "model"], 2, types)
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let model = constant(&args.args, 2, "model", "canonical")?;
@@ -205,6 +242,10 @@ impl ScalarUDFImpl for TitleEmbedding {
         ))))
     }
 
+    fn coerce_types(&self, types: &[DataType]) -> DfResult<Vec<DataType>> {
+        text_arguments("title_embedding", &["text", "model", "side"], 1, types)
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
         let rows = args.number_rows;
         let model = constant(&args.args, 1, "model", "canonical")?;
@@ -237,18 +278,12 @@ impl ScalarUDFImpl for TitleEmbedding {
 
 /// Registers `title_cosine` and `title_embedding` of `models` in `ctx`.
 pub fn register(ctx: &SessionContext, models: Arc<TitleModels>) {
-    let sig = |counts: &[usize]| {
-        Signature::one_of(
-            counts.iter().map(|&n| TypeSignature::String(n)).collect(),
-            Volatility::Immutable,
-        )
-    };
     ctx.register_udf(ScalarUDF::from(TitleCosine {
         models: models.clone(),
-        signature: sig(&[2, 3]),
+        signature: Signature::user_defined(Volatility::Immutable),
     }));
     ctx.register_udf(ScalarUDF::from(TitleEmbedding {
         models,
-        signature: sig(&[1, 2, 3]),
+        signature: Signature::user_defined(Volatility::Immutable),
     }));
 }
