@@ -607,3 +607,86 @@ fn sql_functions_take_numbers_as_text() {
     assert!(err.contains("CAST(x AS VARCHAR)"), "{err}");
     assert!(!err.contains("Internal error"), "{err}");
 }
+
+/// `title_cosine` scores a NULL title as `titlesim score` scores a blank one (an empty CSV
+/// field is read as NULL: the pair dropped out of averages); `title_embedding` of NULL is
+/// NULL. A title with a NUL byte (scored as if the byte were not there) or over 64 KiB is an
+/// error naming the argument and the row.
+#[test]
+fn sql_null_titles_score_as_blank_and_bad_titles_are_refused() {
+    let c = case();
+    let h = c.path("blanks.csv");
+    std::fs::write(
+        &h,
+        "id,product,gt\n1,,iPhone 15\n2,iPhone 15,\n3,\" \",iPhone 15\n",
+    )
+    .unwrap();
+    let table = format!("h={}", s(&h));
+    let rows = ok(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "-t",
+            &table,
+            "-f",
+            "jsonl",
+            "SELECT id, title_cosine(product, gt) AS c, title_cosine(product, gt, 'shadow') AS s, \
+             title_embedding(product) AS e FROM h ORDER BY id",
+        ],
+        None,
+    ));
+    // What `titlesim score` gives the same pairs (canonical).
+    let score = ok(&titlesim(&["score", "-c", s(&c.config), "-p", s(&h)], None));
+    let scored: Vec<f64> = score
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let lines: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{rows}");
+    for (l, want) in lines.iter().zip(&scored) {
+        assert_eq!(l["c"].as_f64(), Some(*want), "{l} vs score's {want}");
+        assert_eq!(l["c"], 0.0, "{l}");
+        assert_eq!(l["s"], 0.0, "{l}");
+    }
+    assert!(lines[0]["e"].is_null(), "no title, no vector");
+    assert_eq!(lines[1]["e"].as_array().unwrap().len(), 32);
+
+    let err = fails(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "SELECT title_cosine(concat('iPhone', chr(0), '15 Pro'), 'iPhone 15 Pro')",
+        ],
+        None,
+    ));
+    assert!(
+        err.contains("title_cosine: the product argument of row 1 of its batch"),
+        "{err}"
+    );
+    assert!(
+        err.contains("holds a NUL byte (U+0000) at character 7"),
+        "{err}"
+    );
+    let err = fails(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "SELECT title_embedding(repeat('x', 65537))",
+            "-f",
+            "jsonl",
+        ],
+        None,
+    ));
+    assert!(
+        err.contains("title_embedding: the text argument of row 1"),
+        "{err}"
+    );
+    assert!(err.contains("65537 bytes long"), "{err}");
+}

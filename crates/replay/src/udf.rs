@@ -11,7 +11,11 @@
 //! threads never multiply.
 //!
 //! Arguments of any scalar type are cast to text (a number column read from JSON, or a CSV
-//! column DataFusion inferred as integers); a nested one (a list, a struct) is refused.
+//! column DataFusion inferred as integers); a nested one (a list, a struct) is refused. A NULL
+//! title is scored as an empty one by `title_cosine` (the blank-title rule: an empty CSV field
+//! is read as NULL), and gives a NULL vector from `title_embedding` (no title, no vector). A
+//! title with a NUL byte or over [`titlesim_core::MAX_TITLE_BYTES`] is an error naming the
+//! argument and the row, as [`titlesim_core::check_title`] says for every input path.
 
 use std::future::Future;
 use std::hash::{Hash, Hasher};
@@ -28,7 +32,7 @@ use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
-use titlesim_core::{CosineScorer, Pair, Scorer, Side};
+use titlesim_core::{check_title, CosineScorer, Pair, Scorer, Side};
 
 /// The models the functions score with: the configuration's canonical one and, when it has
 /// one, its shadow.
@@ -113,6 +117,24 @@ fn texts(v: &ColumnarValue, rows: usize) -> DfResult<Vec<Option<String>>> {
     Ok((0..s.len())
         .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
         .collect())
+}
+
+/// Refuses a title [`check_title`] refuses (a NUL byte, over 64 KiB): an error naming the
+/// function, its argument, the row of the batch and the title's start.
+fn check_titles(function: &str, field: &'static str, values: &[Option<String>]) -> DfResult<()> {
+    for (i, v) in values.iter().enumerate() {
+        let Some(v) = v else { continue };
+        if let Err(e) = check_title(field, v) {
+            let start: String = v.chars().take(40).collect();
+            let more = if start.len() < v.len() { "..." } else { "" };
+            return exec_err!(
+                "{function}: the {field} argument of row {} of its batch ({start:?}{more}): {}",
+                i + 1,
+                e.problem
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The argument types a function of `names` arguments (the first `required`) is called with:
@@ -206,22 +228,25 @@ impl ScalarUDFImpl for TitleCosine {
         let (scorer, turn) = self.models.pick(&model)?;
         let products = texts(&args.args[0], rows)?;
         let gts = texts(&args.args[1], rows)?;
-        // A null title gives a null cosine; the others are scored together.
+        check_titles("title_cosine", "product", &products)?;
+        check_titles("title_cosine", "gt", &gts)?;
+        // A null title is scored as an empty one, as `titlesim score` scores a blank title
+        // (cosine 0 by default): a CSV reader turns an empty field into a null.
         let pairs: Vec<Pair> = products
-            .iter()
-            .zip(&gts)
+            .into_iter()
+            .zip(gts)
             .enumerate()
-            .filter_map(|(i, (p, g))| Some(Pair::new(i.to_string(), p.clone()?, g.clone()?)))
+            .map(|(i, (p, g))| {
+                Pair::new(i.to_string(), p.unwrap_or_default(), g.unwrap_or_default())
+            })
             .collect();
         let scores = in_turn(turn, || wait(scorer.score_batch(&pairs))).map_err(core_err)?;
-        let mut out: Vec<Option<f32>> = vec![None; rows];
-        for (p, s) in pairs.iter().zip(scores) {
-            let i: usize = p
-                .id
-                .parse()
-                .map_err(|_| DataFusionError::Internal("title_cosine lost a row's place".into()))?;
-            out[i] = Some(s.cosine);
+        if scores.len() != rows {
+            return Err(DataFusionError::Internal(
+                "title_cosine lost a row's place".into(),
+            ));
         }
+        let out: Vec<f32> = scores.iter().map(|s| s.cosine).collect();
         Ok(ColumnarValue::Array(Arc::new(Float32Array::from(out))))
     }
 }
@@ -256,6 +281,7 @@ impl ScalarUDFImpl for TitleEmbedding {
         };
         let (scorer, turn) = self.models.pick(&model)?;
         let values = texts(&args.args[0], rows)?;
+        check_titles("title_embedding", "text", &values)?;
         let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
         let vecs = in_turn(turn, || wait(scorer.embed_side(side, &present))).map_err(core_err)?;
         let mut vecs = vecs.into_iter();
