@@ -690,3 +690,50 @@ fn sql_null_titles_score_as_blank_and_bad_titles_are_refused() {
     );
     assert!(err.contains("65537 bytes long"), "{err}");
 }
+
+/// `sql -o FILE` replaces FILE only when the query has run to its end: a query failing
+/// midway left a shorter file that read as whole, in place of the old one.
+#[test]
+fn sql_out_replaces_the_file_only_when_the_query_ends() {
+    let c = case();
+    let h = c.path("numbers.csv");
+    let mut body = String::from("v\n");
+    for i in 0..5000 {
+        body += &format!("{i}\n");
+    }
+    body += "x\n";
+    std::fs::write(&h, body).unwrap();
+    let table = format!("h={}", s(&h));
+    let dir = c.path("out");
+    std::fs::create_dir(&dir).unwrap();
+    for name in ["r.csv", "r.jsonl", "r.parquet"] {
+        let out = dir.join(name);
+        std::fs::write(&out, "old\n").unwrap();
+        let query = "SELECT CAST(v AS INT) AS n FROM h";
+        let err = fails(&titlesim(
+            &["sql", "-t", &table, query, "-o", s(&out)],
+            None,
+        ));
+        assert!(err.contains("Cannot cast string 'x'"), "{name}: {err}");
+        assert!(err.contains(name), "{name}: {err}");
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "old\n", "{name}");
+        let query = "SELECT CAST(v AS INT) AS n FROM h WHERE v <> 'x'";
+        ok(&titlesim(
+            &["sql", "-t", &table, query, "-o", s(&out)],
+            None,
+        ));
+        let back = format!("r={}", s(&out));
+        let n = ok(&titlesim(
+            &["sql", "-t", &back, "SELECT count(*) AS n FROM r"],
+            None,
+        ));
+        assert_eq!(n, "n\n5000\n", "{name}");
+    }
+    // No temporary file is left beside them.
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["r.csv", "r.jsonl", "r.parquet"]);
+}

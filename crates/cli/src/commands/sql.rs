@@ -35,7 +35,8 @@ pub struct Args {
     #[arg(long, short = 'f', value_enum, default_value = "csv")]
     pub format: SqlFormat,
 
-    /// Write the result to FILE instead: its extension (.parquet, .csv, .jsonl) says how.
+    /// Write the result to FILE instead: its extension (.parquet, .csv, .jsonl) says how. The
+    /// file is replaced only when the query has run to its end.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub out: Option<PathBuf>,
 
@@ -136,30 +137,57 @@ mod imp {
         })
     }
 
-    /// Writes the result to `out` as its extension says.
+    /// Writes the result to `out` as its extension says, through a temporary file beside it
+    /// renamed over `out` only when the query has run to its end: a query failing midway
+    /// leaves the old file as it was, not a shorter one that reads as whole.
     async fn write_file(df: DataFrame, out: &std::path::Path) -> Result<()> {
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let path = out.to_string_lossy().to_string();
-        let opts = DataFrameWriteOptions::new().with_single_file_output(true);
         let ext = out
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let written = match ext.as_str() {
-            "parquet" | "pq" => df.write_parquet(&path, opts, None).await,
-            "csv" => df.write_csv(&path, opts, None).await,
-            "jsonl" | "ndjson" | "json" => df.write_json(&path, opts, None).await,
-            _ => bail!(
-                "--out {}: name it .parquet, .csv or .jsonl so the format is known",
+        let name = out
+            .file_name()
+            .with_context(|| format!("--out {}: name a file", out.display()))?;
+        let tmp = dir.unwrap_or(std::path::Path::new("")).join(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let path = tmp.to_string_lossy().to_string();
+        let opts = DataFrameWriteOptions::new().with_single_file_output(true);
+        let written = async {
+            match ext.as_str() {
+                "parquet" | "pq" => df.write_parquet(&path, opts, None).await,
+                "csv" => df.write_csv(&path, opts, None).await,
+                "jsonl" | "ndjson" | "json" => df.write_json(&path, opts, None).await,
+                _ => bail!(
+                    "--out {}: name it .parquet, .csv or .jsonl so the format is known",
+                    out.display()
+                ),
+            }
+            .context("running the query")?;
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, out)
+                .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))
+        }
+        .await;
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.with_context(|| {
+            format!(
+                "writing {} (an older file there is left as it was)",
                 out.display()
-            ),
-        };
-        written.with_context(|| format!("writing {}", out.display()))?;
-        Ok(())
+            )
+        })
     }
 
     /// Prints the result on standard output, batch by batch (but `table`).
