@@ -737,3 +737,63 @@ fn sql_out_replaces_the_file_only_when_the_query_ends() {
     left.sort();
     assert_eq!(left, ["r.csv", "r.jsonl", "r.parquet"]);
 }
+
+/// The output formats: JSON lines name every column (a NULL was left out), a table of no rows
+/// has its header (it printed `++`), a list column is refused for CSV before the query runs
+/// (it failed after the header, or left an empty file), and `-f` with `-o` is an error (it
+/// was ignored).
+#[test]
+fn sql_output_formats_keep_every_column() {
+    let c = case();
+    let rows = ok(&titlesim(
+        &[
+            "sql",
+            "-f",
+            "jsonl",
+            "SELECT 1 AS a, CAST(NULL AS VARCHAR) AS b",
+        ],
+        None,
+    ));
+    assert_eq!(rows, "{\"a\":1,\"b\":null}\n");
+    let out = c.path("nulls.jsonl");
+    ok(&titlesim(
+        &[
+            "sql",
+            "SELECT 1 AS a, CAST(NULL AS VARCHAR) AS b",
+            "-o",
+            s(&out),
+        ],
+        None,
+    ));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "{\"a\":1,\"b\":null}\n"
+    );
+
+    let table = ok(&titlesim(
+        &["sql", "-f", "table", "SELECT 1 AS a, 'x' AS b WHERE false"],
+        None,
+    ));
+    assert!(table.contains("| a | b |"), "{table}");
+
+    let vectors = "SELECT title_embedding('shoe') AS v";
+    let err = fails(&titlesim(&["sql", "-c", s(&c.config), vectors], None));
+    assert!(
+        err.contains("column \"v\" is List(Float32), which CSV cannot hold; use -f jsonl"),
+        "{err}"
+    );
+    let csv = c.path("vectors.csv");
+    let err = fails(&titlesim(
+        &["sql", "-c", s(&c.config), vectors, "-o", s(&csv)],
+        None,
+    ));
+    assert!(err.contains("name the file .parquet or .jsonl"), "{err}");
+    assert!(!csv.exists());
+
+    let err = fails(&titlesim(
+        &["sql", "SELECT 1", "-f", "jsonl", "-o", s(&csv)],
+        None,
+    ));
+    assert!(err.contains("--format jsonl and --out"), "{err}");
+    assert!(err.contains("vectors.csv"), "{err}");
+}

@@ -31,9 +31,9 @@ pub struct Args {
     #[arg(long = "table", short = 't', value_name = "NAME=PATH")]
     pub tables: Vec<String>,
 
-    /// Output format on standard output.
-    #[arg(long, short = 'f', value_enum, default_value = "csv")]
-    pub format: SqlFormat,
+    /// Output format on standard output [default: csv]; not with --out, whose extension says.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<SqlFormat>,
 
     /// Write the result to FILE instead: its extension (.parquet, .csv, .jsonl) says how. The
     /// file is replaced only when the query has run to its end.
@@ -72,14 +72,17 @@ pub fn run(args: Args) -> Result<()> {
 #[cfg(feature = "replay")]
 mod imp {
     use std::io::Write;
+    use std::path::{Path, PathBuf};
     use std::sync::Arc;
 
     use anyhow::{bail, Context};
     use futures::StreamExt;
     use titlesim::Config;
     use titlesim_replay::datafusion::arrow::csv::WriterBuilder;
-    use titlesim_replay::datafusion::arrow::json::LineDelimitedWriter;
-    use titlesim_replay::datafusion::arrow::util::pretty::pretty_format_batches;
+    use titlesim_replay::datafusion::arrow::json::writer::{
+        LineDelimited, WriterBuilder as JsonWriterBuilder,
+    };
+    use titlesim_replay::datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
     use titlesim_replay::datafusion::dataframe::DataFrameWriteOptions;
     use titlesim_replay::datafusion::prelude::DataFrame;
     use titlesim_replay::history::register_table;
@@ -89,7 +92,45 @@ mod imp {
     use super::super::shared::{load_scorer, open_output};
     use super::*;
 
+    /// Where the result goes, and as what.
+    enum Dest {
+        Stdout(SqlFormat),
+        /// A file written as `format` (CSV or JSON lines), or Parquet (`None`).
+        File(PathBuf, Option<SqlFormat>),
+    }
+
+    /// The destination `--out` and `--format` ask for; both together is an error.
+    fn dest(args: &Args) -> Result<Dest> {
+        let Some(out) = &args.out else {
+            return Ok(Dest::Stdout(args.format.unwrap_or(SqlFormat::Csv)));
+        };
+        if let Some(f) = args.format {
+            bail!(
+                "--format {} and --out {}: the file's extension says its format (.parquet, \
+                 .csv, .jsonl); give one or the other",
+                format!("{f:?}").to_ascii_lowercase(),
+                out.display()
+            );
+        }
+        let ext = out
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let format = match ext.as_str() {
+            "parquet" | "pq" => None,
+            "csv" => Some(SqlFormat::Csv),
+            "jsonl" | "ndjson" | "json" => Some(SqlFormat::Jsonl),
+            _ => bail!(
+                "--out {}: name it .parquet, .csv or .jsonl so the format is known",
+                out.display()
+            ),
+        };
+        Ok(Dest::File(out.clone(), format))
+    }
+
     pub(super) fn run(args: Args) -> Result<()> {
+        let dest = dest(&args)?;
         let config = args.config.as_deref().map(Config::from_file).transpose()?;
         let mentions_ours = {
             let q = args.query.to_ascii_lowercase();
@@ -130,48 +171,81 @@ mod imp {
                 .sql(&args.query)
                 .await
                 .with_context(|| format!("query {:?}", args.query))?;
-            match &args.out {
-                Some(out) => write_file(df, out).await,
-                None => print(df, args.format).await,
+            match dest {
+                Dest::Stdout(format) => {
+                    if format == SqlFormat::Csv {
+                        csv_can_hold(&df, "CSV on standard output", "use -f jsonl or -f table")?;
+                    }
+                    let mut w = open_output(None)?;
+                    print(df, format, &mut w).await?;
+                    w.flush()?;
+                    Ok(())
+                }
+                Dest::File(out, format) => {
+                    if format == Some(SqlFormat::Csv) {
+                        csv_can_hold(
+                            &df,
+                            &format!("--out {}", out.display()),
+                            "name the file .parquet or .jsonl",
+                        )?;
+                    }
+                    write_file(df, &out, format).await
+                }
             }
         })
     }
 
-    /// Writes the result to `out` as its extension says, through a temporary file beside it
+    /// Refuses a result with a nested column (a list such as `title_embedding`'s vectors, a
+    /// struct) for CSV, before the query runs: the CSV writer fails on it after the header.
+    fn csv_can_hold(df: &DataFrame, what: &str, instead: &str) -> Result<()> {
+        if let Some(f) = df
+            .schema()
+            .fields()
+            .iter()
+            .find(|f| f.data_type().is_nested())
+        {
+            bail!(
+                "{what}: column {:?} is {}, which CSV cannot hold; {instead}",
+                f.name(),
+                f.data_type()
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the result to `out` (Parquet, or `format`) through a temporary file beside it,
     /// renamed over `out` only when the query has run to its end: a query failing midway
     /// leaves the old file as it was, not a shorter one that reads as whole.
-    async fn write_file(df: DataFrame, out: &std::path::Path) -> Result<()> {
+    async fn write_file(df: DataFrame, out: &Path, format: Option<SqlFormat>) -> Result<()> {
         let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
         if let Some(dir) = dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let ext = out
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
         let name = out
             .file_name()
             .with_context(|| format!("--out {}: name a file", out.display()))?;
-        let tmp = dir.unwrap_or(std::path::Path::new("")).join(format!(
+        let tmp = dir.unwrap_or(Path::new("")).join(format!(
             ".{}.{}.tmp",
             name.to_string_lossy(),
             std::process::id()
         ));
-        let path = tmp.to_string_lossy().to_string();
-        let opts = DataFrameWriteOptions::new().with_single_file_output(true);
         let written = async {
-            match ext.as_str() {
-                "parquet" | "pq" => df.write_parquet(&path, opts, None).await,
-                "csv" => df.write_csv(&path, opts, None).await,
-                "jsonl" | "ndjson" | "json" => df.write_json(&path, opts, None).await,
-                _ => bail!(
-                    "--out {}: name it .parquet, .csv or .jsonl so the format is known",
-                    out.display()
-                ),
+            match format {
+                None => {
+                    let opts = DataFrameWriteOptions::new().with_single_file_output(true);
+                    df.write_parquet(&tmp.to_string_lossy(), opts, None)
+                        .await
+                        .context("running the query")?;
+                }
+                Some(format) => {
+                    let mut w = std::io::BufWriter::new(open_output(Some(&tmp))?);
+                    print(df, format, &mut w).await?;
+                    w.into_inner()
+                        .map_err(|e| e.into_error())
+                        .with_context(|| format!("writing {}", tmp.display()))?;
+                }
             }
-            .context("running the query")?;
             std::fs::File::open(&tmp)
                 .and_then(|f| f.sync_all())
                 .with_context(|| format!("writing {}", tmp.display()))?;
@@ -190,13 +264,19 @@ mod imp {
         })
     }
 
-    /// Prints the result on standard output, batch by batch (but `table`).
-    async fn print(df: DataFrame, format: SqlFormat) -> Result<()> {
-        let mut w = open_output(None)?;
+    /// Writes the result to `w` as `format`, batch by batch (but `table`). JSON lines name
+    /// every column in every row, a NULL as `null`; a table or CSV of no rows still has its
+    /// header.
+    async fn print(df: DataFrame, format: SqlFormat, w: &mut dyn Write) -> Result<()> {
         match format {
             SqlFormat::Table => {
+                let schema = df.schema().inner().clone();
                 let batches = df.collect().await.context("running the query")?;
-                writeln!(w, "{}", pretty_format_batches(&batches)?)?;
+                writeln!(
+                    w,
+                    "{}",
+                    pretty_format_batches_with_schema(schema, &batches)?
+                )?;
             }
             SqlFormat::Csv | SqlFormat::Jsonl => {
                 let names: Vec<String> = df
@@ -210,10 +290,12 @@ mod imp {
                 while let Some(b) = stream.next().await {
                     let b = b.context("running the query")?;
                     if format == SqlFormat::Csv {
-                        let mut c = WriterBuilder::new().with_header(first).build(&mut w);
+                        let mut c = WriterBuilder::new().with_header(first).build(&mut *w);
                         c.write(&b)?;
                     } else {
-                        let mut j = LineDelimitedWriter::new(&mut w);
+                        let mut j = JsonWriterBuilder::new()
+                            .with_explicit_nulls(true)
+                            .build::<_, LineDelimited>(&mut *w);
                         j.write(&b)?;
                         j.finish()?;
                     }
@@ -221,13 +303,12 @@ mod imp {
                 }
                 if first && format == SqlFormat::Csv {
                     // No rows: still the header row.
-                    let mut c = csv::Writer::from_writer(&mut w);
+                    let mut c = csv::Writer::from_writer(&mut *w);
                     c.write_record(&names)?;
                     c.flush()?;
                 }
             }
         }
-        w.flush()?;
         Ok(())
     }
 }
