@@ -2,7 +2,7 @@
 //! those of tests/fixtures/references/burnin.json, whose expectations, z-tests and pairs
 //! needed come from statsmodels (scripts/generate_burnin_refs.py).
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use titlesim_calibrate::burnin::{self, BurnInOptions, Decision};
 use titlesim_calibrate::promote::{self, Expectation, PromoteOptions};
@@ -361,6 +361,47 @@ fn a_calibration_of_another_model_is_refused() {
     );
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].starts_with("fingerprint: the calibration was made with shadow model fingerprint(s) ts1-cand but the configuration's [shadow] model has ts1-other"), "{reasons:?}");
+}
+
+#[test]
+fn an_edited_calibration_is_refused_not_read_at_the_wrong_point() {
+    // promote reads every phase at the pooled grid's index of the threshold: a phase on
+    // another grid had its values read at another threshold (0.72's, labelled 0.77), and a
+    // share of 1.7 or -0.3 was clamped to 100% or 0% without a word.
+    let d = tempfile::tempdir().unwrap();
+    let good: Value =
+        serde_json::from_str(&std::fs::read_to_string(calibration_file(d.path())).unwrap())
+            .unwrap();
+    let edited = |name: &str, edit: &dyn Fn(&mut Value)| {
+        let mut doc = good.clone();
+        edit(&mut doc);
+        let p = d.path().join(name);
+        std::fs::write(&p, serde_json::to_string(&doc).unwrap()).unwrap();
+        match promote::read_calibration(&p) {
+            Ok(_) => panic!("{name}: accepted"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = edited("reversed.json", &|doc| {
+        let a = doc["phases"]["race"]["agreement"].as_array_mut().unwrap();
+        a.reverse();
+    });
+    assert!(
+        e.contains("phase race: `agreement` is on another grid than the pooled `agreement`"),
+        "{e}"
+    );
+    let e = edited("share.json", &|doc| {
+        doc["phases"]["race"]["shadow_pass_rate"][3][1] = json!(1.7);
+    });
+    assert!(e.contains("phase race: `shadow_pass_rate` at "), "{e}");
+    assert!(e.contains(": 1.7 is not a share between 0 and 1"), "{e}");
+    let e = edited("pass.json", &|doc| {
+        doc["pooled"]["canonical"]["pass_rate"] = json!(-0.3);
+    });
+    assert!(
+        e.contains("phase (pooled): `canonical.pass_rate`: -0.3 is not a share"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -132,6 +132,37 @@ pub fn read_calibration(path: &Path) -> Result<CalibrationFile> {
             }
             Some(_) => {}
         }
+        // Every phase is read at the pooled grid's index of the threshold, so every series
+        // must lie on the pooled grid; and a share is a fraction (`share` would clamp 1.7 to
+        // 100% without a word).
+        let pooled_grid = grid_of(&doc.pooled.agreement);
+        let mut series = vec![("agreement", &p.agreement)];
+        series.extend(p.shadow_pass_rate.iter().map(|v| ("shadow_pass_rate", v)));
+        for (field, v) in series {
+            if grid_of(v) != pooled_grid {
+                return Err(CalibrateError::input(
+                    path,
+                    format!(
+                        "phase {name}: `{field}` is on another grid than the pooled `agreement` \
+                         (an edited file?): run `titlesim calibrate --json` again"
+                    ),
+                ));
+            }
+            for (t, x) in v.iter().filter_map(|(t, x)| x.map(|x| (t, x))) {
+                if let Some(why) = not_a_share(x) {
+                    return Err(CalibrateError::input(
+                        path,
+                        format!("phase {name}: `{field}` at {t}: {why}"),
+                    ));
+                }
+            }
+        }
+        if let Some(why) = p.canonical.pass_rate.and_then(not_a_share) {
+            return Err(CalibrateError::input(
+                path,
+                format!("phase {name}: `canonical.pass_rate`: {why}"),
+            ));
+        }
     }
     Ok(CalibrationFile {
         path: path.to_path_buf(),
@@ -170,6 +201,16 @@ impl PhaseDoc {
     pub fn canonical_pass(&self) -> Option<Share> {
         self.canonical.pass_rate.map(|v| share(v, self.n))
     }
+}
+
+/// The grid of a series of `[t, value]` points.
+fn grid_of(v: &[(f64, Option<f64>)]) -> Vec<f64> {
+    v.iter().map(|(t, _)| *t).collect()
+}
+
+/// Why `x` is not a share, if it is not one.
+fn not_a_share(x: f64) -> Option<String> {
+    (!(0.0..=1.0).contains(&x)).then(|| format!("{x} is not a share between 0 and 1"))
 }
 
 /// A share written as a fraction of `n`, back to counts (the fraction is `k / n` to within
