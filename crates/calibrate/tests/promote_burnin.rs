@@ -601,6 +601,27 @@ fn a_pair_id_reused_for_another_pair_is_refused_as_calibrate_refuses_it() {
 }
 
 #[test]
+fn an_expectation_edited_by_hand_is_read_by_its_counts() {
+    // The share was recomputed from k/n but the interval printed as written, so an edited k
+    // showed "100.0% (95% interval 99.4%-99.9%)".
+    let d = tempfile::tempdir().unwrap();
+    let exp = promote_ok(d.path(), &options()).expectation;
+    let mut doc: Value = serde_json::from_str(&exp.to_json_string()).unwrap();
+    let n = doc["phases"]["race"]["pass_rate"]["n"].as_u64().unwrap();
+    doc["phases"]["race"]["pass_rate"]["k"] = json!(n);
+    let p = d.path().join("edited.expectation.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let read = Expectation::read(&p).unwrap();
+    let x = &read.phases["race"].pass_rate;
+    assert_eq!((x.k, x.n, x.share), (n, n, 1.0));
+    let (lo, hi) = titlesim_calibrate::stats::wilson_95(n, n).unwrap();
+    assert_eq!(x.interval, [lo, hi]);
+    assert!(x.interval[0] <= x.share && x.share <= x.interval[1]);
+    // an untouched phase reads back as written
+    assert_eq!(read.phases["qualifying"], exp.phases["qualifying"]);
+}
+
+#[test]
 fn burn_in_refuses_logs_of_other_models_and_bad_expectations() {
     let d = tempfile::tempdir().unwrap();
     let exp = promote_ok(d.path(), &options()).expectation;
