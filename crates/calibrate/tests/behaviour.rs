@@ -370,6 +370,27 @@ fn report_files_exist_and_are_valid() {
 }
 
 #[test]
+fn phase_names_cannot_reshape_the_markdown_summary() {
+    // A `|` in a phase added table columns and `<img src=x onerror=...>` went into summary.md
+    // as raw HTML (index.html was escaped).
+    let mut recs = synthetic(5, 120, 60, 0.8, 0.2);
+    for r in &mut recs {
+        if r.phase.as_deref() == Some("race") {
+            r.phase = Some("race | <img src=x onerror=alert(1)>".into());
+        }
+    }
+    let d = tempfile::tempdir().unwrap();
+    let cal = calibrate(&recs, &Options::default()).unwrap();
+    write_report(&cal, d.path(), &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(d.path().join("summary.md")).unwrap();
+    assert!(!md.contains("<img"), "{md}");
+    let columns = |line: &str| line.replace("\\|", "").matches('|').count();
+    let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+    assert!(rows.iter().any(|l| l.contains("race \\| &lt;img")), "{md}");
+    assert!(rows.iter().all(|l| columns(l) == columns(rows[0])), "{md}");
+}
+
+#[test]
 fn report_without_any_font_still_writes_decodable_pngs() {
     let d = tempfile::tempdir().unwrap();
     let cal = calibrate(&labelled(100), &Options::default()).unwrap();

@@ -310,6 +310,19 @@ fn compromise_sentence(cal: &Calibration) -> String {
     }
 }
 
+/// Text from the logs (phase and model names) as Markdown shows it: no raw HTML (`<img ...>`
+/// would be rendered), and a line break cannot end a list item or a table row.
+fn md_text(s: &str) -> String {
+    s.replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+}
+
+/// [`md_text`] for a table cell: a `|` in a phase name would add a column.
+fn md_cell(s: &str) -> String {
+    md_text(&s.replace('\\', "\\\\").replace('|', "\\|"))
+}
+
 fn markdown(cal: &Calibration, figures: &[Figure], font_note: Option<&str>) -> String {
     use std::fmt::Write;
     let mut o = String::new();
@@ -317,9 +330,9 @@ fn markdown(cal: &Calibration, figures: &[Figure], font_note: Option<&str>) -> S
     let _ = writeln!(
         o,
         "Canonical: {} at T = {}. Shadow: {} (configured t = {}). {} pairs from {} records (excluded: {}).\n",
-        cal.canonical_models.join(", "),
+        md_text(&cal.canonical_models.join(", ")),
         cal.canonical_threshold.threshold,
-        cal.shadow_models.join(", "),
+        md_text(&cal.shadow_models.join(", ")),
         cal.shadow_configured.threshold,
         cal.pairs.len(),
         cal.records,
@@ -328,16 +341,17 @@ fn markdown(cal: &Calibration, figures: &[Figure], font_note: Option<&str>) -> S
     if !cal.warnings.is_empty() {
         let _ = writeln!(o, "> **WARNING**");
         for w in &cal.warnings {
-            let _ = writeln!(o, "> - {w}");
+            let _ = writeln!(o, "> - {}", md_text(w));
         }
         let _ = writeln!(o);
     }
     let _ = writeln!(o, "| {} |", HEADLINE.join(" | "));
     let _ = writeln!(o, "|---|{}", "---:|".repeat(HEADLINE.len() - 1));
     for r in headline_rows(cal) {
-        let _ = writeln!(o, "| {} |", r.join(" | "));
+        let cells: Vec<String> = r.iter().map(|c| md_cell(c)).collect();
+        let _ = writeln!(o, "| {} |", cells.join(" | "));
     }
-    let _ = writeln!(o, "\n{}\n", compromise_sentence(cal));
+    let _ = writeln!(o, "\n{}\n", md_text(&compromise_sentence(cal)));
     if let Some(n) = font_note {
         let _ = writeln!(o, "_{n}_\n");
     }
@@ -352,7 +366,7 @@ fn markdown(cal: &Calibration, figures: &[Figure], font_note: Option<&str>) -> S
     if !cal.notes.is_empty() {
         let _ = writeln!(o, "Notes:\n");
         for n in &cal.notes {
-            let _ = writeln!(o, "- {n}");
+            let _ = writeln!(o, "- {}", md_text(n));
         }
         let _ = writeln!(o);
     }
