@@ -232,6 +232,24 @@ impl Error {
     }
 }
 
+/// `text` from an input file as an error message quotes it: control characters (an escape
+/// sequence that would clear or recolour the terminal, a line break that would forge a line of
+/// output) written as `\u{1b}`-style escapes, everything else as it is.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The message of a panic caught with `catch_unwind` (its payload is a `&str` or a `String`
 /// for `panic!` with a message), or `unknown panic`.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
@@ -240,4 +258,16 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("unknown panic")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn shown_escapes_control_characters_only() {
+        assert_eq!(shown("shadow right"), "shadow right");
+        assert_eq!(shown("sh\u{1b}[2Jadow\nx"), "sh\\u{1b}[2Jadow\\u{a}x");
+        assert_eq!(shown("ünïcode it's"), "ünïcode it's");
+    }
 }

@@ -95,7 +95,8 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
             if !id.is_empty() {
                 if let Some(first) = ids.insert(id.to_string(), line) {
                     return Err(row_error(format!(
-                        "pair `{id}` again (first on line {first}): each pair is reviewed once; remove the repeated row"
+                        "pair `{}` again (first on line {first}): each pair is reviewed once; remove the repeated row",
+                        titlesim_core::shown(id)
                     )));
                 }
             }

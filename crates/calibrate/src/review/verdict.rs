@@ -36,7 +36,7 @@ impl Verdict {
             ["neither"] => Ok(Some(Verdict::Neither)),
             _ => Err(format!(
                 "verdict `{}` is not one of canonical, shadow, both, neither (or empty = not yet reviewed)",
-                s.trim()
+                titlesim_core::shown(s.trim())
             )),
         }
     }
@@ -73,5 +73,12 @@ mod tests {
             let e = Verdict::parse(bad).unwrap_err();
             assert!(e.contains("is not one of"), "{e}");
         }
+        // a reviewer's cell is quoted with its control characters escaped, so it cannot clear
+        // or recolour the terminal that shows the error
+        let e = Verdict::parse("sh\u{1b}[2Jadow").unwrap_err();
+        assert!(
+            e.starts_with("verdict `sh\\u{1b}[2Jadow` is not one of"),
+            "{e}"
+        );
     }
 }
