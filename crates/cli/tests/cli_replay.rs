@@ -613,6 +613,32 @@ fn sql_functions_take_numbers_as_text() {
 /// NULL. A title with a NUL byte (scored as if the byte were not there) or over 64 KiB is an
 /// error naming the argument and the row.
 #[test]
+fn sql_loads_the_models_only_for_a_query_that_calls_them() {
+    // `SELECT 1` failed on a configuration whose shadow model could not load.
+    let c = case();
+    let broken = c.path("broken.toml");
+    let text = std::fs::read_to_string(&c.config).unwrap();
+    let at = text.find("[shadow]").expect("the case has a shadow");
+    let shadow = text[at..].replacen("model = ", "model = \"no-such-model\"\n# was ", 1);
+    std::fs::write(&broken, format!("{}{shadow}", &text[..at])).unwrap();
+    let out = ok(&titlesim(
+        &["sql", "-c", s(&broken), "SELECT 1 + 1 AS two"],
+        None,
+    ));
+    assert_eq!(out.trim(), "two\n2");
+    let err = fails(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&broken),
+            "SELECT title_cosine('a', 'b', 'shadow')",
+        ],
+        None,
+    ));
+    assert!(err.contains("no-such-model"), "{err}");
+}
+
+#[test]
 fn sql_null_titles_score_as_blank_and_bad_titles_are_refused() {
     let c = case();
     let h = c.path("blanks.csv");

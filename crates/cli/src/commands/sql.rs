@@ -153,7 +153,9 @@ mod imp {
                 };
                 register_table(&ctx, name, &PathBuf::from(path)).await?;
             }
-            if let Some(c) = &config {
+            // The models load only for a query that calls them: a plain query over files
+            // neither waits for them nor fails on a model it never uses.
+            if let (Some(c), true) = (&config, mentions_ours) {
                 let canonical = load_scorer(
                     &with_threads(c.canonical.clone(), args.threads),
                     "canonical",
