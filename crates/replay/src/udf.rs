@@ -8,7 +8,8 @@
 //!
 //! Each call embeds the batch's distinct titles in one model call. Calls from DataFusion's
 //! partitions take turns on each model (its own threads do the work), so partitions and model
-//! threads never multiply.
+//! threads never multiply. With [`TitleModels::one_turn`] (a thread budget both models share)
+//! the two models take turns too, as `replay` runs them one after the other.
 //!
 //! Arguments of any scalar type are cast to text (a number column read from JSON, or a CSV
 //! column DataFusion inferred as integers); a nested one (a list, a struct) is refused. A NULL
@@ -41,6 +42,8 @@ pub struct TitleModels {
     shadow: Option<CosineScorer>,
     /// One call at a time per model (canonical, shadow).
     turns: [Mutex<()>; 2],
+    /// Both models take the canonical model's turn ([`TitleModels::one_turn`]).
+    one_turn: bool,
 }
 
 impl std::fmt::Debug for TitleModels {
@@ -59,15 +62,24 @@ impl TitleModels {
             canonical,
             shadow,
             turns: [Mutex::new(()), Mutex::new(())],
+            one_turn: false,
         }
+    }
+
+    /// The two models share one turn: when both compute on one thread budget (`--threads N`),
+    /// a canonical call and a shadow call at once would run 2 N threads.
+    pub fn one_turn(mut self) -> Self {
+        self.one_turn = true;
+        self
     }
 
     /// The scorer a `model` argument names, and its turn lock.
     fn pick(&self, model: &str) -> DfResult<(&CosineScorer, &Mutex<()>)> {
+        let shadow_turn = &self.turns[usize::from(!self.one_turn)];
         match model {
             "canonical" => Ok((&self.canonical, &self.turns[0])),
             "shadow" => match &self.shadow {
-                Some(s) => Ok((s, &self.turns[1])),
+                Some(s) => Ok((s, shadow_turn)),
                 None => plan_err!("model 'shadow': the configuration has no [shadow] table"),
             },
             other => plan_err!("unknown model {other:?}: use 'canonical' or 'shadow'"),
@@ -312,4 +324,87 @@ pub fn register(ctx: &SessionContext, models: Arc<TitleModels>) {
         models,
         signature: Signature::user_defined(Volatility::Immutable),
     }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use titlesim_core::{Embedder, EmbedderInfo};
+
+    /// Counts the calls in flight across every model it backs, and the most at once.
+    struct Busy {
+        info: EmbedderInfo,
+        now: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+    }
+
+    #[async_trait]
+    impl Embedder for Busy {
+        fn info(&self) -> &EmbedderInfo {
+            &self.info
+        }
+        async fn embed(&self, texts: &[String]) -> titlesim_core::Result<Vec<Vec<f32>>> {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(n, Ordering::SeqCst);
+            // wait (a while) for the other model's call to come in beside this one
+            let t0 = std::time::Instant::now();
+            while self.now.load(Ordering::SeqCst) < 2 && t0.elapsed().as_millis() < 300 {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            self.most
+                .fetch_max(self.now.load(Ordering::SeqCst), Ordering::SeqCst);
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())
+        }
+    }
+
+    /// The most model calls in flight at once while a canonical and a shadow call are made
+    /// from two threads, twice each (each call waits up to 300 ms for the other to join it).
+    fn most_at_once(one_turn: bool) -> usize {
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let scorer = |name: &str| {
+            let e = Busy {
+                info: EmbedderInfo {
+                    model: name.into(),
+                    backend: "test".into(),
+                    dim: 2,
+                    fingerprint: format!("ts1-{name}"),
+                    normalize: false,
+                },
+                now: now.clone(),
+                most: most.clone(),
+            };
+            CosineScorer::new(Arc::new(e), 0.5)
+        };
+        let mut models = TitleModels::new(scorer("canonical"), Some(scorer("shadow")));
+        if one_turn {
+            models = models.one_turn();
+        }
+        let models = Arc::new(models);
+        let calls: Vec<_> = ["canonical", "shadow"]
+            .into_iter()
+            .map(|which| {
+                let models = models.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2 {
+                        let (s, turn) = models.pick(which).unwrap();
+                        let pairs = [Pair::new(format!("{i}"), format!("a{i}"), "bb")];
+                        in_turn(turn, || wait(s.score_batch(&pairs))).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in calls {
+            c.join().unwrap();
+        }
+        most.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn one_thread_budget_makes_the_two_models_take_turns() {
+        assert_eq!(most_at_once(true), 1);
+        assert_eq!(most_at_once(false), 2);
+    }
 }

@@ -167,7 +167,12 @@ mod imp {
                     )?),
                     None => None,
                 };
-                titlesim_replay::register(&ctx, Arc::new(TitleModels::new(canonical, shadow)));
+                let mut models = TitleModels::new(canonical, shadow);
+                if args.threads.is_some() {
+                    // one budget for both models: they take turns, as in replay
+                    models = models.one_turn();
+                }
+                titlesim_replay::register(&ctx, Arc::new(models));
             }
             let df = ctx
                 .sql(&args.query)
