@@ -160,6 +160,30 @@ fn num(x: f32) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// `value` as CloudWatch takes a dimension value: ASCII only, no control character, 1 to 1,024
+/// characters, not blank. Other characters are written as `\u{..}` escapes (`qualifikation-ä`
+/// becomes `qualifikation-\u{e4}`), so such a phase is still a metric of its own instead of a
+/// line the agent cannot extract; the record's `phase_text` keeps the text as it was.
+pub fn dimension_value(value: &str) -> String {
+    const MAX: usize = 1024;
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        let piece = if c.is_ascii() && !c.is_ascii_control() {
+            c.to_string()
+        } else {
+            c.escape_unicode().to_string()
+        };
+        if out.len() + piece.len() > MAX {
+            break;
+        }
+        out.push_str(&piece);
+    }
+    if out.trim().is_empty() {
+        return "none".into();
+    }
+    out
+}
+
 /// The model name used as a CloudWatch dimension: a folder's last component, or a hub id
 /// (`ORG/NAME`) as it is.
 pub fn model_dimension(model: &str) -> String {
@@ -194,13 +218,15 @@ pub fn emf_object(r: &ShadowRecord, namespace: &str) -> Value {
             metrics.push(json!({"Name": name, "Unit": unit}));
             root.insert(name.to_string(), v);
         };
-    root.insert(
-        "phase".into(),
-        json!(r.phase.clone().unwrap_or_else(|| "none".into())),
-    );
+    let phase = r.phase.as_deref().unwrap_or("none");
+    let phase_dimension = dimension_value(phase);
+    if phase_dimension != phase {
+        root.insert("phase_text".into(), json!(phase));
+    }
+    root.insert("phase".into(), json!(phase_dimension));
     root.insert(
         "canonical_model".into(),
-        json!(model_dimension(&r.canonical.model)),
+        json!(dimension_value(&model_dimension(&r.canonical.model))),
     );
     root.insert("pair_id".into(), json!(r.pair_id));
     root.insert("schema".into(), json!(r.schema));
@@ -220,7 +246,10 @@ pub fn emf_object(r: &ShadowRecord, namespace: &str) -> Value {
     let dims = match &r.shadow {
         None => json!([["phase"], ["phase", "canonical_model"]]),
         Some(s) => {
-            root.insert("shadow_model".into(), json!(model_dimension(&s.model)));
+            root.insert(
+                "shadow_model".into(),
+                json!(dimension_value(&model_dimension(&s.model))),
+            );
             root.insert("shadow_backend".into(), json!(s.backend));
             root.insert("shadow_threshold".into(), num(s.threshold));
             metric(

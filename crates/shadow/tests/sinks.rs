@@ -280,6 +280,26 @@ async fn emf_lines_carry_the_dual_cosine_with_phase_and_model_dimensions() {
         emf_object(&r, "n")["canonical_model"],
         "BAAI/bge-small-en-v1.5"
     );
+    // CloudWatch takes ASCII dimension values of at most 1,024 characters: other characters
+    // are escaped (the text kept as `phase_text`), a long value is cut.
+    r.phase = Some("qualifikation-ä".into());
+    r.canonical.model = "/models/modèle".into();
+    let o = emf_object(&r, "n");
+    assert_eq!(o["phase"], "qualifikation-\\u{e4}");
+    assert_eq!(o["phase_text"], "qualifikation-ä");
+    assert_eq!(o["canonical_model"], "mod\\u{e8}le");
+    r.phase = Some("é".repeat(1000));
+    let o = emf_object(&r, "n");
+    let dim = o["phase"].as_str().unwrap();
+    assert!(
+        dim.is_ascii() && dim.len() <= 1024 && dim.len() > 1000,
+        "{}",
+        dim.len()
+    );
+    r.phase = Some("race".into());
+    let o = emf_object(&r, "n");
+    assert_eq!(o["phase"], "race");
+    assert!(o.get("phase_text").is_none());
 }
 
 #[tokio::test]
