@@ -3,7 +3,8 @@
 //! the only one.
 
 use std::fs::{File, TryLockError};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 
 /// The longest line any titlesim reader accepts: 16 MiB. A title, a log record or a GT store
 /// row (a 4096-dimensional vector in JSON is under 100 KiB) is far shorter; a longer "line" is
@@ -212,10 +213,133 @@ pub fn locked_message(what: &str) -> String {
     )
 }
 
+/// Whether `a` and `b` name one file (the same device and inode on Unix, through symlinks and
+/// hard links; elsewhere the same canonical path). A path that does not exist is no file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(x), Ok(y)) => x == y,
+            _ => false,
+        }
+    }
+}
+
+/// A file written whole or not at all: the bytes go to a temporary file beside the target
+/// (`.NAME.PID.tmp`), which [`Replacing::commit`] renames over it once everything is written.
+/// Until then the target is left as it was, and a `Replacing` dropped without a commit (an
+/// error midway, a panic) removes its temporary file. A target that is a symlink is replaced
+/// where it points, and an existing target's permissions carry over to the new file.
+pub struct Replacing {
+    target: PathBuf,
+    tmp: PathBuf,
+    file: Option<io::BufWriter<File>>,
+}
+
+impl Replacing {
+    /// Starts replacing `target` (its folder must exist).
+    pub fn create(target: &Path) -> io::Result<Self> {
+        // a symlink's file, not the link, gets the new contents
+        let target = match std::fs::canonicalize(target) {
+            Ok(real) if real.is_file() => real,
+            _ => target.to_path_buf(),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+        let tmp = target.with_file_name(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file = File::create(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(&target) {
+            let _ = file.set_permissions(meta.permissions());
+        }
+        Ok(Replacing {
+            target,
+            tmp,
+            file: Some(io::BufWriter::new(file)),
+        })
+    }
+
+    /// The file that will be replaced (a symlink resolved).
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Writes the last bytes out and renames the temporary file over the target.
+    pub fn commit(mut self) -> io::Result<()> {
+        let file = self.file.take().expect("committed once");
+        let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.target)
+    }
+}
+
+impl Write for Replacing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.as_mut().expect("not committed").write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().expect("not committed").flush()
+    }
+}
+
+impl Drop for Replacing {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader};
+
+    #[test]
+    fn a_replacement_is_whole_or_not_at_all() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("out.csv");
+        std::fs::write(&target, "old\n").unwrap();
+        // dropped midway: the old file stays, no temporary file is left
+        let mut r = Replacing::create(&target).unwrap();
+        r.write_all(b"new, half").unwrap();
+        drop(r);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "old\n");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1);
+        // committed: the new contents, through a symlink to the file
+        let link = d.path().join("link.csv");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        #[cfg(not(unix))]
+        std::fs::copy(&target, &link).unwrap();
+        let mut r = Replacing::create(&link).unwrap();
+        r.write_all(b"new\n").unwrap();
+        r.commit().unwrap();
+        #[cfg(unix)]
+        {
+            assert!(std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), "new\n");
+            assert!(same_file(&link, &target));
+        }
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "new\n");
+        assert!(!same_file(&target, &d.path().join("absent")));
+    }
 
     /// The line each record of `input` starts on, as [`LineIndex`] gives it.
     fn record_lines(input: &[u8]) -> Vec<u64> {

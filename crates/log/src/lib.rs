@@ -20,8 +20,8 @@ pub mod time;
 use std::io::{Read, Seek, SeekFrom};
 
 pub use files::{
-    line_too_long, locked_message, try_lock_writer, BoundedLines, IndexedReader, LineIndex,
-    LineTooLong, MAX_LINE_BYTES,
+    line_too_long, locked_message, same_file, try_lock_writer, BoundedLines, IndexedReader,
+    LineIndex, LineTooLong, Replacing, MAX_LINE_BYTES,
 };
 pub use record::{read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION};
 
