@@ -199,3 +199,19 @@ fn titles_a_spreadsheet_would_run_are_exported_as_text_and_tally_still_reads_the
     assert_eq!(t.counts.shadow, 4, "{}", t.render_text());
     assert_eq!(t.rows, 4);
 }
+
+#[test]
+fn a_review_never_replaces_the_log_it_reads() {
+    // `review export --log L --out L --force` replaced the shadow log with the review.
+    let d = tempfile::tempdir().unwrap();
+    let log = log(d.path());
+    let before = std::fs::read_to_string(&log).unwrap();
+    let other = d.path().join("other.jsonl");
+    std::fs::write(&other, "").unwrap();
+    let e = review::refuse_log_as_out(&log, &[&other, &log])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is the shadow log"), "{e}");
+    assert!(review::refuse_log_as_out(&d.path().join("review.csv"), &[&log]).is_ok());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), before);
+}

@@ -116,6 +116,7 @@ pub fn review_export(
     let logs = paths(logs, "logs")?;
     let sample: Option<usize> = sample.map(|n| args::at_least(n, 0, "sample")).transpose()?;
     let seed: u64 = args::at_least(seed, 0, "seed")?;
+    review::refuse_log_as_out(&out, &logs).map_err(Failure::from)?;
     if out.exists() && !force {
         return Err(Failure::Titlesim(
             crate::errors::Kind::File,

@@ -57,15 +57,19 @@ pub async fn precompute(
     let (mut writer, have): (StoreWriter, HashSet<String>) = if path.exists() {
         let mismatch = match read_header(path) {
             Ok(h) => h.check(path, &fingerprint, dim).err(),
-            // A file that is not a store at all: `precompute` refuses to overwrite it.
-            Err(Error::Input { line, message, .. }) => Some(Error::input(
-                path,
-                line,
-                format!(
-                    "{message}; precompute does not overwrite a file that is not a GT store: \
-                     remove it, or set gt_store_mismatch = \"recompute\" to replace it"
-                ),
-            )),
+            // A file that is not a store at all (a pairs file named by mistake): never
+            // overwritten, whatever gt_store_mismatch says (it replaces stores of other models).
+            Err(Error::Input { line, message, .. }) => {
+                return Err(Error::input(
+                    path,
+                    line,
+                    format!(
+                        "{message}; precompute does not overwrite a file that is not a GT store \
+                         (gt_store_mismatch = \"recompute\" replaces only a store of another \
+                         model): remove it, or name another store"
+                    ),
+                ))
+            }
             Err(e) => return Err(e),
         };
         match (mismatch, policy) {

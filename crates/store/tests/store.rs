@@ -318,6 +318,25 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
         (16, "ts1-fake-bge-16")
     );
     assert!(scorer(&small, 0.8).with_gt_vectors(Arc::new(s)).is_ok());
+
+    // A file that is not a store (a pairs file named as the store by mistake) is never
+    // replaced, recompute or not: recompute replaced it, calling it a store of another model.
+    let pairs = big.with_file_name("pairs.csv");
+    std::fs::write(&pairs, "id,product,gt\n1,a,b\n").unwrap();
+    for policy in [StoreMismatch::Refuse, StoreMismatch::Recompute] {
+        let e = precompute(&scorer(&small, 0.8), &gts(&all), &pairs, policy, 8, |_| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("does not overwrite a file that is not a GT store"),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&pairs).unwrap(),
+        "id,product,gt\n1,a,b\n"
+    );
 }
 
 #[test]

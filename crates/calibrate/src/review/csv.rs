@@ -32,13 +32,35 @@ pub const COLUMNS: [&str; 14] = [
     "comment",
 ];
 
-/// Writes the export as CSV (columns [`COLUMNS`]; `verdict` and `comment` empty).
+/// Refuses a review file `out` that is one of the `logs` the export reads: `--force` would
+/// replace the shadow log with the review.
+pub fn refuse_log_as_out<P: AsRef<Path>>(out: &Path, logs: &[P]) -> Result<()> {
+    match logs
+        .iter()
+        .find(|l| titlesim_log::same_file(out, l.as_ref()))
+    {
+        Some(log) => Err(CalibrateError::input(
+            out,
+            format!(
+                "is the shadow log {} the export reads: the review would replace it; write the \
+                 review to another file",
+                log.as_ref().display()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Writes the export as CSV (columns [`COLUMNS`]; `verdict` and `comment` empty), whole or not
+/// at all: through a temporary file renamed over `path` at the end, so a failure leaves an
+/// older review there (it may hold verdicts) as it was.
 pub fn write_csv(e: &Export, path: &Path) -> Result<()> {
     let csv_err = |err: csv::Error| CalibrateError::Csv {
         path: path.to_path_buf(),
         message: err.to_string(),
     };
-    let mut w = csv::Writer::from_path(path).map_err(csv_err)?;
+    let file = titlesim_log::Replacing::create(path).map_err(|e| CalibrateError::io(path, e))?;
+    let mut w = csv::Writer::from_writer(file);
     w.write_record(COLUMNS).map_err(csv_err)?;
     let verdict = |pass: bool| if pass { "match" } else { "no match" };
     for r in &e.rows {
@@ -65,7 +87,10 @@ pub fn write_csv(e: &Export, path: &Path) -> Result<()> {
         ])
         .map_err(csv_err)?;
     }
-    w.flush().map_err(|e| CalibrateError::io(path, e))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| CalibrateError::io(path, e.into_error()))?;
+    file.commit().map_err(|e| CalibrateError::io(path, e))?;
     Ok(())
 }
 

@@ -21,7 +21,7 @@
 //! |---|---|
 //! | `export.rs` | [`export`] / [`export_logs`]: the disagreements at (T, t), by stratum |
 //! | `sample.rs` | [`Sample`], [`allocate`]: the stratified, seeded sample |
-//! | `csv.rs` | [`write_csv`]: the review file, columns [`COLUMNS`] |
+//! | `csv.rs` | [`write_csv`]: the review file, columns [`COLUMNS`], written whole or not at all |
 //! | `verdict.rs` | [`Verdict`]: parsing a reviewer's verdict |
 //! | `tally.rs` | [`tally`]: reading the verdicts back into [`Counts`] |
 //! | `sign_test.rs` | the sign test and the [`Tally::conclusion`] sentence at [`ALPHA`] |
@@ -37,7 +37,7 @@ mod sign_test;
 mod tally;
 mod verdict;
 
-pub use self::csv::{write_csv, COLUMNS};
+pub use self::csv::{refuse_log_as_out, write_csv, COLUMNS};
 pub use export::{export, export_logs, Direction, Export, ExportOptions, ReviewRow, Stratum};
 pub use sample::{allocate, Sample};
 pub use sign_test::ALPHA;
