@@ -823,3 +823,28 @@ fn sql_output_formats_keep_every_column() {
     assert!(err.contains("--format jsonl and --out"), "{err}");
     assert!(err.contains("vectors.csv"), "{err}");
 }
+
+#[test]
+fn replay_never_writes_its_log_over_the_history() {
+    // `replay -p h.csv -o h.csv --resume` appended JSON records to the history it read.
+    let c = case();
+    let before = std::fs::read_to_string(&c.history).unwrap();
+    for extra in [&[][..], &["--resume"][..]] {
+        let mut args = vec![
+            "replay",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&c.history),
+            "-o",
+            s(&c.history),
+        ];
+        args.extend(extra);
+        let err = fails(&titlesim(&args, None));
+        assert!(
+            err.contains(&format!("--out {} is the history", s(&c.history))),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&c.history).unwrap(), before);
+}

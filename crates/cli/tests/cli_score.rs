@@ -355,3 +355,98 @@ fn the_old_chunk_flag_name_still_works() {
         "{help}"
     );
 }
+
+/// tiny-bert-mean copied into `dir` with a tokenizer that maps `zzzbad` past the vocabulary:
+/// a title holding it fails in the model, after the chunks before it were scored.
+fn failing_model(dir: &Path) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let model = dir.join("badmodel");
+    copy(&fixture("tiny-bert-mean"), &model);
+    let tok = model.join("tokenizer.json");
+    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&tok).unwrap()).unwrap();
+    t["model"]["vocab"]["zzzbad"] = Value::from(5000);
+    std::fs::write(&tok, t.to_string()).unwrap();
+    model
+}
+
+#[test]
+fn a_run_failing_midway_leaves_the_old_results_and_outputs_never_overwrite_inputs() {
+    // --out was truncated when opened and written chunk by chunk: a model error at pair 600
+    // left the header and 512 whole rows, a file that read as complete, and the old results
+    // were gone. And `-o pairs.csv` replaced the pairs by verdicts, exit 0.
+    let d = tempfile::tempdir().unwrap();
+    let model = failing_model(d.path());
+    let config = d.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[canonical]\nmodel = {:?}\nthreshold = 0.5\nthreads = 1\n",
+            s(&model)
+        ),
+    )
+    .unwrap();
+    let pairs = d.path().join("pairs.csv");
+    let mut text = String::from("id,product,gt\n");
+    for i in 0..1000 {
+        let product = if i == 600 {
+            "zzzbad".to_string()
+        } else {
+            format!("shoe {i}")
+        };
+        text += &format!("{i},{product},boot {i}\n");
+    }
+    std::fs::write(&pairs, &text).unwrap();
+    let out = d.path().join("out").join("verdicts.csv");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    std::fs::write(&out, "old results\n").unwrap();
+    let err = fails(&titlesim(
+        &[
+            "score",
+            "-c",
+            s(&config),
+            "-p",
+            s(&pairs),
+            "-o",
+            s(&out),
+            "--chunk-size",
+            "64",
+        ],
+        None,
+    ));
+    assert!(err.contains("was left as it was"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old results\n");
+    let left: Vec<_> = std::fs::read_dir(out.parent().unwrap()).unwrap().collect();
+    assert_eq!(left.len(), 1, "no temporary file is left: {left:?}");
+
+    // The output is one of the inputs: refused before anything is read or written.
+    for (target, what) in [(&pairs, "the pairs file"), (&config, "the configuration")] {
+        let err = fails(&titlesim(
+            &["score", "-c", s(&config), "-p", s(&pairs), "-o", s(target)],
+            None,
+        ));
+        assert!(
+            err.contains(&format!("--out {} is {what}", s(target))),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&pairs).unwrap(), text);
+
+    // A run that ends writes the whole file.
+    let good = d.path().join("good.csv");
+    std::fs::write(&good, text.replace("zzzbad", "shoe 600")).unwrap();
+    ok(&titlesim(
+        &["score", "-c", s(&config), "-p", s(&good), "-o", s(&out)],
+        None,
+    ));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 1001);
+}

@@ -798,3 +798,60 @@ fn a_log_another_process_is_writing_is_refused() {
     drop(holder);
     assert_eq!(std::fs::metadata(&log).unwrap().len(), 0, "nothing written");
 }
+
+#[test]
+fn the_log_and_the_results_never_overwrite_an_input_or_the_emf_file() {
+    // `--log pairs.csv --resume` appended JSON records to the pairs file; `-o` onto the EMF
+    // file mixed verdicts into the metrics and lost EMF lines, both with exit 0.
+    let c = case();
+    let emf = c.path("metrics.emf");
+    let config = c.config(
+        "emf.toml",
+        "",
+        &format!("[shadow_options]\nemf = {:?}\n", s(&emf)),
+    );
+    let pairs_before = std::fs::read_to_string(&c.pairs).unwrap();
+    let log = c.path("ok.jsonl");
+    for (args, want) in [
+        (
+            vec!["--log", s(&c.pairs), "--resume"],
+            format!("--log {} is the pairs file", s(&c.pairs)),
+        ),
+        (
+            vec!["--log", s(&config)],
+            format!("--log {} is the configuration", s(&config)),
+        ),
+        (
+            vec!["--log", s(&log), "-o", s(&c.pairs)],
+            format!("--out {} is the pairs file", s(&c.pairs)),
+        ),
+    ] {
+        let mut all = vec!["shadow", "-c", s(&config), "-p", s(&c.pairs)];
+        all.extend(args);
+        let err = fails(&titlesim(&all, None));
+        assert!(err.contains(&want), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&c.pairs).unwrap(), pairs_before);
+    // the EMF file exists once a run wrote it; then neither output may be it
+    ok(&shadow(&config, &c.pairs, &log));
+    let emf_before = std::fs::read_to_string(&emf).unwrap();
+    let err = fails(&titlesim(
+        &[
+            "shadow",
+            "-c",
+            s(&config),
+            "-p",
+            s(&c.pairs),
+            "--log",
+            s(&c.path("b.jsonl")),
+            "-o",
+            s(&emf),
+        ],
+        None,
+    ));
+    assert!(
+        err.contains("is the EMF file ([shadow_options] emf)"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&emf).unwrap(), emf_before);
+}

@@ -213,24 +213,31 @@ pub fn locked_message(what: &str) -> String {
     )
 }
 
-/// Whether `a` and `b` name one file (the same device and inode on Unix, through symlinks and
-/// hard links; elsewhere the same canonical path). A path that does not exist is no file.
+/// Whether `a` and `b` name one file, whether it exists yet or not: when both exist, the
+/// same device and inode (on Unix; through symlinks and hard links), else the same path once
+/// their folders are resolved (`logs/../logs/s.jsonl` is `logs/s.jsonl`).
 pub fn same_file(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        match (std::fs::metadata(a), std::fs::metadata(b)) {
-            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-            _ => false,
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
         }
     }
-    #[cfg(not(unix))]
-    {
-        match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-            (Ok(x), Ok(y)) => x == y,
-            _ => false,
+    let resolve = |p: &Path| -> PathBuf {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            return c;
         }
-    }
+        let parent = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        match (std::fs::canonicalize(parent), p.file_name()) {
+            (Ok(d), Some(f)) => d.join(f),
+            _ => p.to_path_buf(),
+        }
+    };
+    resolve(a) == resolve(b)
 }
 
 /// A file written whole or not at all: the bytes go to a temporary file beside the target
@@ -339,6 +346,8 @@ mod tests {
         }
         assert_eq!(std::fs::read_to_string(&link).unwrap(), "new\n");
         assert!(!same_file(&target, &d.path().join("absent")));
+        let absent = d.path().join("absent");
+        assert!(same_file(&absent, &d.path().join("x/../absent")));
     }
 
     /// The line each record of `input` starts on, as [`LineIndex`] gives it.

@@ -113,7 +113,7 @@ mod imp {
     use titlesim::Config;
     use titlesim_replay::{ReplayOptions, ReplaySummary};
 
-    use super::super::shared::{load_scorer, pct, progress_bar};
+    use super::super::shared::{load_scorer, pct, progress_bar, refuse_overwriting};
 
     #[test]
     fn the_default_cache_is_the_library_s() {
@@ -129,6 +129,21 @@ mod imp {
                 args.config.display()
             );
         };
+        // The log must not be the history or another input: with --resume, records would be
+        // appended to the file being read.
+        let mut inputs = vec![
+            (args.pairs.as_path(), "the history"),
+            (args.config.as_path(), "the configuration"),
+        ];
+        let stores = [
+            (
+                config.canonical.gt_store.as_deref(),
+                "the [canonical] GT store",
+            ),
+            (shadow_cfg.gt_store.as_deref(), "the [shadow] GT store"),
+        ];
+        inputs.extend(stores.iter().filter_map(|(p, what)| p.map(|p| (p, *what))));
+        refuse_overwriting("--out", &args.out, &inputs)?;
         let canonical = load_scorer(
             &with_threads(args.batch.apply(&config.canonical), args.threads),
             "canonical",

@@ -71,6 +71,7 @@ pub fn run(c: ReviewCommand) -> anyhow::Result<()> {
 }
 
 fn export(a: ExportArgs) -> anyhow::Result<()> {
+    review::refuse_log_as_out(&a.out, &a.logs).context("--out")?;
     if a.out.exists() && !a.force {
         anyhow::bail!(
             "{} exists (it may hold verdicts); choose another --out or pass --force",

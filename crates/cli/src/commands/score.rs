@@ -3,13 +3,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use titlesim::io::read_pairs;
 use titlesim::{Config, Pair, PairScore, Scorer};
 
 pub use super::shared::Format;
 use super::shared::{
-    load_scorer, open_output, pct, progress_bar, runtime, BatchArgs, ChunkArgs, VerdictWriter,
+    left_as_it_was, load_scorer, open_results, pct, progress_bar, refuse_overwriting, runtime,
+    BatchArgs, ChunkArgs, VerdictWriter,
 };
 
 /// Score product/ground-truth pairs with the canonical model of a config file.
@@ -99,37 +100,55 @@ impl Summary {
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
     let config = Config::from_file(&args.config)?;
+    let canonical = &args.batch.apply(&config.canonical);
+    if let Some(out) = &args.out {
+        let mut inputs = vec![
+            (args.pairs.as_path(), "the pairs file"),
+            (args.config.as_path(), "the configuration"),
+        ];
+        inputs.extend(
+            canonical
+                .gt_store
+                .as_deref()
+                .map(|s| (s, "the [canonical] GT store")),
+        );
+        refuse_overwriting("--out", out, &inputs)?;
+    }
     // Read the pairs first: input errors show before the model loads.
     let pairs = read_pairs(&args.pairs)?;
-    let canonical = &args.batch.apply(&config.canonical);
 
     let t_load = Instant::now();
     let scorer = load_scorer(canonical, "canonical")?;
     let load_time = t_load.elapsed();
 
-    let mut sink = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
+    let mut sink = VerdictWriter::new(args.format, open_results(args.out.as_deref())?)?;
     let bar = progress_bar(pairs.len() as u64, "pairs");
     let rt = runtime()?;
     let mut counts = Summary::default();
     let t_score = Instant::now();
-    for chunk in pairs.chunks(args.chunk.chunk_size as usize) {
-        let scores = rt.block_on(scorer.score_batch(chunk))?;
-        anyhow::ensure!(
-            scores.len() == chunk.len() && scores.iter().zip(chunk).all(|(s, p)| s.id == p.id),
-            "the scorer returned {} scores (or other pair ids) for {} pairs",
-            scores.len(),
-            chunk.len()
-        );
-        for (p, s) in chunk.iter().zip(&scores) {
-            sink.row(s)?;
-            counts.add(p, s);
+    let scored = (|| -> Result<()> {
+        for chunk in pairs.chunks(args.chunk.chunk_size as usize) {
+            let scores = rt.block_on(scorer.score_batch(chunk))?;
+            anyhow::ensure!(
+                scores.len() == chunk.len() && scores.iter().zip(chunk).all(|(s, p)| s.id == p.id),
+                "the scorer returned {} scores (or other pair ids) for {} pairs",
+                scores.len(),
+                chunk.len()
+            );
+            for (p, s) in chunk.iter().zip(&scores) {
+                sink.row(s)?;
+                counts.add(p, s);
+            }
+            sink.flush()?;
+            bar.inc(chunk.len() as u64);
         }
-        sink.flush()?;
-        bar.inc(chunk.len() as u64);
-    }
+        Ok(())
+    })();
     let score_time = t_score.elapsed();
     bar.finish_and_clear();
-    sink.flush()?;
+    scored
+        .and_then(|()| sink.finish())
+        .with_context(|| left_as_it_was(args.out.as_deref()))?;
 
     eprint!(
         "{}",

@@ -6,12 +6,14 @@ use std::time::Instant;
 
 pub use super::shared::Format;
 use super::shared::{
-    load_scorer, open_output, progress_bar, runtime, BatchArgs, ChunkArgs, VerdictWriter,
+    left_as_it_was, load_scorer, open_results, progress_bar, refuse_overwriting, runtime,
+    BatchArgs, ChunkArgs, VerdictWriter,
 };
 use anyhow::{bail, Context, Result};
 use titlesim::config::EmfTarget;
 use titlesim::io::read_pairs;
 use titlesim::{Config, CosineScorer, Pair, PairScore, Score, Scorer, ShadowRecord};
+use titlesim_log::same_file;
 use titlesim_shadow::{open_sinks, ResumeState, ShadowScorer, ShadowSettings, SinkStatus, Tally};
 
 /// Score pairs with the canonical model while the shadow model runs beside it.
@@ -88,7 +90,7 @@ pub fn run(args: Args) -> Result<()> {
     let resumed = resume_state(&args, &log, &canonical, shadow.as_ref())?;
     resumed.check_pairs(&pairs)?;
 
-    let mut out = VerdictWriter::new(args.format, open_output(args.out.as_deref())?)?;
+    let mut out = VerdictWriter::new(args.format, open_results(args.out.as_deref())?)?;
     let rt = runtime()?;
     let settings = ShadowSettings::from_options(opts);
     let scorer = rt.block_on(async { ShadowScorer::new(canonical, shadow, settings, sinks) })?;
@@ -105,8 +107,9 @@ pub fn run(args: Args) -> Result<()> {
     let score_time = t_score.elapsed();
     // Whatever happened, write the records of the batches that were scored.
     let report = rt.block_on(scorer.finish())?;
-    out.flush()?;
-    let (resumed_tally, n_resumed) = scored?;
+    let (resumed_tally, n_resumed) = scored
+        .and_then(|done| out.finish().map(|()| done))
+        .with_context(|| left_as_it_was(args.out.as_deref()))?;
 
     let mut tally = report.tally.clone();
     tally.merge(&resumed_tally);
@@ -172,6 +175,36 @@ fn check_outputs(args: &Args, config: &Config) -> Result<PathBuf> {
             );
         }
     }
+    // Neither output may be an input (or the EMF file): the pairs replaced by verdicts, or
+    // log records appended to the pairs file with --resume.
+    let emf = match opts.emf_target() {
+        Some(EmfTarget::File(p)) => Some(p),
+        _ => None,
+    };
+    let mut inputs = vec![
+        (args.pairs.as_path(), "the pairs file"),
+        (args.config.as_path(), "the configuration"),
+    ];
+    let stores = [
+        (
+            config.canonical.gt_store.as_deref(),
+            "the [canonical] GT store",
+        ),
+        (
+            config.shadow.as_ref().and_then(|s| s.gt_store.as_deref()),
+            "the [shadow] GT store",
+        ),
+    ];
+    inputs.extend(stores.iter().filter_map(|(p, what)| p.map(|p| (p, *what))));
+    let mut with_emf = inputs.clone();
+    with_emf.extend(
+        emf.as_deref()
+            .map(|p| (p, "the EMF file ([shadow_options] emf)")),
+    );
+    refuse_overwriting("--log", &log, &with_emf)?;
+    if let Some(out) = &args.out {
+        refuse_overwriting("--out", out, &with_emf)?;
+    }
     let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     if log_len > 0 && !args.resume {
         bail!(
@@ -180,25 +213,6 @@ fn check_outputs(args: &Args, config: &Config) -> Result<PathBuf> {
         );
     }
     Ok(log)
-}
-
-/// Whether two paths name the same file, whether it exists yet or not (their folders resolved,
-/// so `logs/../logs/s.jsonl` and a symbolic link to an existing file count).
-fn same_file(a: &Path, b: &Path) -> bool {
-    let resolve = |p: &Path| -> PathBuf {
-        if let Ok(c) = std::fs::canonicalize(p) {
-            return c;
-        }
-        let parent = match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        match (std::fs::canonicalize(parent), p.file_name()) {
-            (Ok(d), Some(f)) => d.join(f),
-            _ => p.to_path_buf(),
-        }
-    };
-    resolve(a) == resolve(b)
 }
 
 /// The pairs, with `--phase` given to those that have none.

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use titlesim::{CosineScorer, ModelConfig, PairScore};
+use titlesim_log::{same_file, Replacing};
 
 /// Default texts (or pairs) read and processed per chunk, in every command.
 pub const CHUNK: u32 = 256;
@@ -58,6 +59,75 @@ pub(crate) fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
         name: p.display().to_string(),
         inner: f,
     }))
+}
+
+/// Where a command's results go: standard output as they come, or a file written whole or not
+/// at all ([`Replacing`]: until [`Output::finish`], an older file there is left as it was).
+pub(crate) trait Output: Write {
+    /// Everything is written: the file replaces the old one.
+    fn finish(self: Box<Self>) -> std::io::Result<()>;
+}
+
+impl Output for Named<std::io::Stdout> {
+    fn finish(mut self: Box<Self>) -> std::io::Result<()> {
+        self.flush()
+    }
+}
+
+impl Output for Named<Replacing> {
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        let name = self.name.clone();
+        let wrap = |e: std::io::Error| {
+            std::io::Error::new(e.kind(), format!("cannot write to {name}: {e}"))
+        };
+        self.inner.commit().map_err(wrap)
+    }
+}
+
+/// Opens the results' destination: `path` (its missing parent folders created) through a
+/// temporary file beside it, or standard output.
+pub(crate) fn open_results(path: Option<&Path>) -> Result<Box<dyn Output>> {
+    let Some(p) = path else {
+        return Ok(Box::new(Named {
+            name: "standard output".into(),
+            inner: std::io::stdout(),
+        }));
+    };
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let f = Replacing::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+    Ok(Box::new(Named {
+        name: p.display().to_string(),
+        inner: f,
+    }))
+}
+
+/// The note an error gets when the results were going to `out`: nothing was written there.
+pub(crate) fn left_as_it_was(out: Option<&Path>) -> String {
+    match out {
+        Some(p) => format!(
+            "{} was left as it was (results are written whole or not at all)",
+            p.display()
+        ),
+        None => "the results printed so far are incomplete".into(),
+    }
+}
+
+/// Refuses an output `out` (the flag `flag`) that is one of the command's inputs (`(path,
+/// what it is)`): the run would replace what it reads, or mix its results into it.
+pub(crate) fn refuse_overwriting(flag: &str, out: &Path, inputs: &[(&Path, &str)]) -> Result<()> {
+    for (input, what) in inputs {
+        if same_file(out, input) {
+            anyhow::bail!(
+                "{flag} {} is {what} ({}): the run would overwrite what it reads; write to another \
+                 file",
+                out.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A writer whose errors name what it writes to (a full disk says which file), keeping the
@@ -139,13 +209,13 @@ pub enum Format {
 
 /// Writes `id, cosine, threshold, pass` rows as CSV or JSON lines.
 pub(crate) enum VerdictWriter {
-    Csv(Box<csv::Writer<Box<dyn Write>>>),
-    Jsonl(BufWriter<Box<dyn Write>>),
+    Csv(Box<csv::Writer<Box<dyn Output>>>),
+    Jsonl(BufWriter<Box<dyn Output>>),
 }
 
 impl VerdictWriter {
     /// Starts the output (the CSV header row).
-    pub(crate) fn new(format: Format, w: Box<dyn Write>) -> Result<Self> {
+    pub(crate) fn new(format: Format, w: Box<dyn Output>) -> Result<Self> {
         Ok(match format {
             Format::Csv => {
                 let mut c = csv::Writer::from_writer(w);
@@ -180,6 +250,16 @@ impl VerdictWriter {
             VerdictWriter::Csv(c) => c.flush()?,
             VerdictWriter::Jsonl(w) => w.flush()?,
         }
+        Ok(())
+    }
+
+    /// Every row is written: a results file replaces the old one.
+    pub(crate) fn finish(self) -> Result<()> {
+        let out = match self {
+            VerdictWriter::Csv(c) => c.into_inner().map_err(|e| e.into_error())?,
+            VerdictWriter::Jsonl(w) => w.into_inner().map_err(|e| e.into_error())?,
+        };
+        out.finish()?;
         Ok(())
     }
 }
