@@ -848,3 +848,54 @@ fn replay_never_writes_its_log_over_the_history() {
     }
     assert_eq!(std::fs::read_to_string(&c.history).unwrap(), before);
 }
+
+#[test]
+fn a_replay_stopped_by_a_bad_row_says_the_log_is_partial_and_resume_finishes_it() {
+    // The log held the records written before the error, and nothing said so: calibrate
+    // would take it as whole.
+    let c = case();
+    let h = c.path("late.csv");
+    let mut text = String::from("id,product,gt,label\n");
+    for i in 0..300 {
+        let label = if i == 250 { "0.9" } else { "1" };
+        text += &format!("{i},shoe {i},boot {},{label}\n", i % 7);
+    }
+    std::fs::write(&h, &text).unwrap();
+    let out = c.path("late.jsonl");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&h),
+            "-o",
+            s(&out),
+            "--chunk-size",
+            "16",
+            "--threads",
+            "1",
+        ];
+        args.extend(extra);
+        titlesim(&args, None)
+    };
+    let err = fails(&run(&[]));
+    assert!(err.contains("pair `250` has label 0.9"), "{err}");
+    let written = titlesim::read_log(&out).unwrap().records.len();
+    assert!(written > 0 && written < 300, "{written}");
+    assert!(
+        err.contains(&format!(
+            "{} holds the {written} record(s) written before it",
+            s(&out)
+        )),
+        "{err}"
+    );
+    assert!(err.contains("rerun with --resume"), "{err}");
+    std::fs::write(
+        &h,
+        text.replace("250,shoe 250,boot 5,0.9", "250,shoe 250,boot 5,1"),
+    )
+    .unwrap();
+    ok(&run(&["--resume"]));
+    assert_eq!(titlesim::read_log(&out).unwrap().records.len(), 300);
+}

@@ -179,7 +179,22 @@ mod imp {
                 &opts,
                 &progress,
             ))
-            .with_context(|| format!("replaying {}", args.pairs.display()))?;
+            .with_context(|| {
+                // What was replayed before the error is in the log: say so, and how to go on.
+                let records = std::fs::read(&args.out)
+                    .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+                    .unwrap_or(0);
+                let log = if records > 0 {
+                    format!(
+                        "; {} holds the {records} record(s) written before it: the log is not \
+                         complete, so fix the cause and rerun with --resume to finish it",
+                        args.out.display()
+                    )
+                } else {
+                    String::new()
+                };
+                format!("replaying {}{log}", args.pairs.display())
+            })?;
         bar.finish_and_clear();
         for n in &summary.notes {
             eprintln!("note: {n}");
