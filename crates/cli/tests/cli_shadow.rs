@@ -855,3 +855,75 @@ fn the_log_and_the_results_never_overwrite_an_input_or_the_emf_file() {
     );
     assert_eq!(std::fs::read_to_string(&emf).unwrap(), emf_before);
 }
+
+#[test]
+fn a_shadow_run_stopped_midway_keeps_old_results_and_says_how_to_finish() {
+    // --out was truncated and half filled; the error said nothing of the log or --resume.
+    let c = case();
+    let model = c.path("badmodel");
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    copy(&fixture("tiny-bert-mean"), &model);
+    let tok = model.join("tokenizer.json");
+    let mut t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tok).unwrap()).unwrap();
+    t["model"]["vocab"]["zzzbad"] = serde_json::Value::from(5000);
+    std::fs::write(&tok, t.to_string()).unwrap();
+    let config = c.path("bad.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[canonical]\nmodel = {:?}\nthreshold = 0.5\nthreads = 1\n[shadow]\nmodel = {:?}\nthreshold = 0.5\nthreads = 1\n",
+            s(&model),
+            s(&fixture("tiny-bert-cls"))
+        ),
+    )
+    .unwrap();
+    let pairs = c.path("late.csv");
+    let mut text = String::from("id,product,gt\n");
+    for i in 0..200 {
+        let product = if i == 150 {
+            "zzzbad".to_string()
+        } else {
+            format!("shoe {i}")
+        };
+        text += &format!("{i},{product},boot {i}\n");
+    }
+    std::fs::write(&pairs, &text).unwrap();
+    let out = c.path("verdicts.csv");
+    std::fs::write(&out, "old\n").unwrap();
+    let log = c.path("late.jsonl");
+    let err = fails(&titlesim(
+        &[
+            "shadow",
+            "-c",
+            s(&config),
+            "-p",
+            s(&pairs),
+            "--log",
+            s(&log),
+            "-o",
+            s(&out),
+            "--chunk-size",
+            "32",
+        ],
+        None,
+    ));
+    assert!(
+        err.contains(&format!("{} was left as it was", s(&out))),
+        "{err}"
+    );
+    assert!(err.contains("rerun with --resume"), "{err}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old\n");
+    let logged = read_log(&log).unwrap().records.len();
+    assert!(logged > 0 && logged < 200, "{logged}");
+}

@@ -109,7 +109,14 @@ pub fn run(args: Args) -> Result<()> {
     let report = rt.block_on(scorer.finish())?;
     let (resumed_tally, n_resumed) = scored
         .and_then(|done| out.finish().map(|()| done))
-        .with_context(|| left_as_it_was(args.out.as_deref()))?;
+        .with_context(|| {
+            format!(
+                "{}; the log {} holds the records of the chunks scored before the error: fix \
+                 the cause and rerun with --resume to finish it",
+                left_as_it_was(args.out.as_deref()),
+                log.display()
+            )
+        })?;
 
     let mut tally = report.tally.clone();
     tally.merge(&resumed_tally);
