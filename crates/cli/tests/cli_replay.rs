@@ -762,6 +762,23 @@ fn sql_out_replaces_the_file_only_when_the_query_ends() {
         .collect();
     left.sort();
     assert_eq!(left, ["r.csv", "r.jsonl", "r.parquet"]);
+
+    // A symlink to the output stays a link; the file it points to gets the result (the link
+    // was replaced by a file of its own, and its target kept the old rows).
+    #[cfg(unix)]
+    {
+        let link = c.path("link.csv");
+        std::os::unix::fs::symlink(dir.join("r.csv"), &link).unwrap();
+        ok(&titlesim(&["sql", "SELECT 7 AS n", "-o", s(&link)], None));
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("r.csv")).unwrap(),
+            "n\n7\n"
+        );
+    }
 }
 
 /// The output formats: JSON lines name every column (a NULL was left out), a table of no rows

@@ -224,6 +224,9 @@ mod imp {
     /// renamed over `out` only when the query has run to its end: a query failing midway
     /// leaves the old file as it was, not a shorter one that reads as whole.
     async fn write_file(df: DataFrame, out: &Path, format: Option<SqlFormat>) -> Result<()> {
+        // A symlink to a file is replaced where it points, not turned into a file of its own.
+        let real = std::fs::canonicalize(out).ok().filter(|p| p.is_file());
+        let out = real.as_deref().unwrap_or(out);
         let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
         if let Some(dir) = dir {
             std::fs::create_dir_all(dir)
