@@ -244,21 +244,32 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 /// (`.NAME.PID.tmp`), which [`Replacing::commit`] renames over it once everything is written.
 /// Until then the target is left as it was, and a `Replacing` dropped without a commit (an
 /// error midway, a panic) removes its temporary file. A target that is a symlink is replaced
-/// where it points, and an existing target's permissions carry over to the new file.
+/// where it points, and an existing target's permissions carry over to the new file. A target
+/// that exists and is not a regular file (`/dev/stdout`, a FIFO, `/dev/full`) is written
+/// directly, as it is: a device cannot be replaced, and must never be renamed over.
 pub struct Replacing {
     target: PathBuf,
-    tmp: PathBuf,
+    /// The temporary file; `None` when the target is written directly.
+    tmp: Option<PathBuf>,
     file: Option<io::BufWriter<File>>,
 }
 
 impl Replacing {
     /// Starts replacing `target` (its folder must exist).
     pub fn create(target: &Path) -> io::Result<Self> {
+        match std::fs::metadata(target) {
+            Ok(m) if !m.is_file() => {
+                let file = std::fs::OpenOptions::new().write(true).open(target)?;
+                return Ok(Replacing {
+                    target: target.to_path_buf(),
+                    tmp: None,
+                    file: Some(io::BufWriter::new(file)),
+                });
+            }
+            _ => {}
+        }
         // a symlink's file, not the link, gets the new contents
-        let target = match std::fs::canonicalize(target) {
-            Ok(real) if real.is_file() => real,
-            _ => target.to_path_buf(),
-        };
+        let target = std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf());
         let name = target
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
@@ -273,7 +284,7 @@ impl Replacing {
         }
         Ok(Replacing {
             target,
-            tmp,
+            tmp: Some(tmp),
             file: Some(io::BufWriter::new(file)),
         })
     }
@@ -287,9 +298,17 @@ impl Replacing {
     pub fn commit(mut self) -> io::Result<()> {
         let file = self.file.take().expect("committed once");
         let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.target)
+        let Some(tmp) = self.tmp.take() else {
+            return Ok(()); // written directly: flushed above
+        };
+        let done = file.sync_all().and_then(|()| {
+            drop(file);
+            std::fs::rename(&tmp, &self.target)
+        });
+        if done.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        done
     }
 }
 
@@ -304,8 +323,8 @@ impl Write for Replacing {
 
 impl Drop for Replacing {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let (Some(_), Some(tmp)) = (self.file.take(), &self.tmp) {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }
@@ -347,7 +366,23 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&link).unwrap(), "new\n");
         assert!(!same_file(&target, &d.path().join("absent")));
         let absent = d.path().join("absent");
+        std::fs::create_dir(d.path().join("x")).unwrap();
         assert!(same_file(&absent, &d.path().join("x/../absent")));
+        // a device is written as it is, never renamed over (it was replaced by a file)
+        #[cfg(unix)]
+        {
+            let full = Path::new("/dev/full");
+            if full.exists() {
+                let mut r = Replacing::create(full).unwrap();
+                let _ = r.write_all(b"x");
+                assert!(r.commit().is_err(), "/dev/full refuses the bytes");
+                assert!(!std::fs::metadata(full).unwrap().is_file());
+                let mut r = Replacing::create(Path::new("/dev/null")).unwrap();
+                r.write_all(b"x").unwrap();
+                r.commit().unwrap();
+                assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+            }
+        }
     }
 
     /// The line each record of `input` starts on, as [`LineIndex`] gives it.
