@@ -916,3 +916,86 @@ fn a_replay_stopped_by_a_bad_row_says_the_log_is_partial_and_resume_finishes_it(
     ok(&run(&["--resume"]));
     assert_eq!(titlesim::read_log(&out).unwrap().records.len(), 300);
 }
+
+#[test]
+fn title_pass_gives_the_verdicts_score_gives() {
+    // A cosine compared in SQL (`title_cosine(...) >= 0.7`) meets the f64 0.7, which the f32
+    // threshold the scorer judges with falls short of: title_pass judges as score does.
+    let c = case();
+    let table = format!("h={}", s(&c.history));
+    // the canonical threshold at the median cosine, so both verdicts occur
+    let cosines = ok(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "-t",
+            &table,
+            "SELECT title_cosine(product, gt) AS c FROM h",
+        ],
+        None,
+    ));
+    let mut cs: Vec<f32> = cosines
+        .lines()
+        .skip(1)
+        .map(|l| l.parse().unwrap())
+        .collect();
+    cs.sort_by(f32::total_cmp);
+    let text = std::fs::read_to_string(&c.config).unwrap();
+    let at = text.find("threshold = ").unwrap();
+    let end = at + text[at..].find('\n').unwrap();
+    let config = c.path("median.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}threshold = {}{}",
+            &text[..at],
+            cs[cs.len() / 2],
+            &text[end..]
+        ),
+    )
+    .unwrap();
+    let rows = ok(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&config),
+            "-t",
+            &table,
+            "-f",
+            "jsonl",
+            "SELECT id, title_cosine(product, gt) AS c, title_pass(product, gt) AS p, \
+             title_pass(product, gt, 'shadow') AS sp FROM h",
+        ],
+        None,
+    ));
+    let score = ok(&titlesim(
+        &["score", "-c", s(&config), "-p", s(&c.history)],
+        None,
+    ));
+    let want: HashMap<String, (f64, bool)> = score
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), (f[1].parse().unwrap(), f[3] == "true"))
+        })
+        .collect();
+    let mut seen = 0;
+    let mut passes = 0;
+    for l in rows.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let id = v["id"].as_str().unwrap();
+        let (cos, pass) = want[id];
+        assert_eq!(v["c"].as_f64(), Some(cos), "{l}");
+        assert_eq!(v["p"].as_bool(), Some(pass), "{l}");
+        assert!(v["sp"].is_boolean(), "{l}");
+        seen += 1;
+        passes += usize::from(pass);
+    }
+    assert_eq!(seen, want.len());
+    assert!(
+        passes > 0 && passes < seen,
+        "both verdicts occur: {passes} of {seen}"
+    );
+}

@@ -3,6 +3,9 @@
 //! - `title_cosine(product, gt [, model])`: the cosine of the two titles' embeddings, as
 //!   `titlesim score` computes it (prompts, GT store, blank-title rule); `model` is
 //!   `'canonical'` (the default) or `'shadow'`.
+//! - `title_pass(product, gt [, model])`: the verdict `titlesim score` gives the pair, the
+//!   cosine at or above the model's threshold compared in f32 (`title_cosine(...) >= 0.7`
+//!   compares with the f64 0.7, which the f32 0.7 falls just short of);
 //! - `title_embedding(text [, model [, side]])`: the embedding of a title (a list of floats),
 //!   `side` `'gt'` (the default: precomputing a catalogue) or `'product'` (the side's prompt).
 //!
@@ -23,7 +26,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float32Array, Float32Builder, ListBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float32Builder, ListBuilder,
 };
 use datafusion::arrow::compute::{can_cast_types, cast};
 use datafusion::arrow::datatypes::{DataType, Field};
@@ -184,11 +187,14 @@ fn core_err(e: titlesim_core::Error) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
-/// `title_cosine(product, gt [, model])`.
+/// `title_cosine(product, gt [, model])`, or with `verdict` `title_pass(product, gt [, model])`.
 #[derive(Debug)]
 struct TitleCosine {
     models: Arc<TitleModels>,
     signature: Signature,
+    /// `title_pass`: the verdict (`cosine >= threshold` in f32, as the scorer judges), not
+    /// the cosine.
+    verdict: bool,
 }
 
 /// `title_embedding(text [, model [, side]])`.
@@ -219,7 +225,11 @@ same_models!(TitleEmbedding);
 
 impl ScalarUDFImpl for TitleCosine {
     fn name(&self) -> &str {
-        "title_cosine"
+        if self.verdict {
+            "title_pass"
+        } else {
+            "title_cosine"
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -227,11 +237,15 @@ impl ScalarUDFImpl for TitleCosine {
     }
 
     fn return_type(&self, _: &[DataType]) -> DfResult<DataType> {
-        Ok(DataType::Float32)
+        Ok(if self.verdict {
+            DataType::Boolean
+        } else {
+            DataType::Float32
+        })
     }
 
     fn coerce_types(&self, types: &[DataType]) -> DfResult<Vec<DataType>> {
-        text_arguments("title_cosine", &["product", "gt", "model"], 2, types)
+        text_arguments(self.name(), &["product", "gt", "model"], 2, types)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
@@ -240,8 +254,8 @@ impl ScalarUDFImpl for TitleCosine {
         let (scorer, turn) = self.models.pick(&model)?;
         let products = texts(&args.args[0], rows)?;
         let gts = texts(&args.args[1], rows)?;
-        check_titles("title_cosine", "product", &products)?;
-        check_titles("title_cosine", "gt", &gts)?;
+        check_titles(self.name(), "product", &products)?;
+        check_titles(self.name(), "gt", &gts)?;
         // A null title is scored as an empty one, as `titlesim score` scores a blank title
         // (cosine 0 by default): a CSV reader turns an empty field into a null.
         let pairs: Vec<Pair> = products
@@ -254,9 +268,14 @@ impl ScalarUDFImpl for TitleCosine {
             .collect();
         let scores = in_turn(turn, || wait(scorer.score_batch(&pairs))).map_err(core_err)?;
         if scores.len() != rows {
-            return Err(DataFusionError::Internal(
-                "title_cosine lost a row's place".into(),
-            ));
+            return Err(DataFusionError::Internal(format!(
+                "{} lost a row's place",
+                self.name()
+            )));
+        }
+        if self.verdict {
+            let out: Vec<bool> = scores.iter().map(|s| s.pass).collect();
+            return Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(out))));
         }
         let out: Vec<f32> = scores.iter().map(|s| s.cosine).collect();
         Ok(ColumnarValue::Array(Arc::new(Float32Array::from(out))))
@@ -314,12 +333,15 @@ impl ScalarUDFImpl for TitleEmbedding {
     }
 }
 
-/// Registers `title_cosine` and `title_embedding` of `models` in `ctx`.
+/// Registers `title_cosine`, `title_pass` and `title_embedding` of `models` in `ctx`.
 pub fn register(ctx: &SessionContext, models: Arc<TitleModels>) {
-    ctx.register_udf(ScalarUDF::from(TitleCosine {
-        models: models.clone(),
-        signature: Signature::user_defined(Volatility::Immutable),
-    }));
+    for verdict in [false, true] {
+        ctx.register_udf(ScalarUDF::from(TitleCosine {
+            models: models.clone(),
+            signature: Signature::user_defined(Volatility::Immutable),
+            verdict,
+        }));
+    }
     ctx.register_udf(ScalarUDF::from(TitleEmbedding {
         models,
         signature: Signature::user_defined(Volatility::Immutable),

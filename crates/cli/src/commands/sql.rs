@@ -8,9 +8,10 @@ use anyhow::Result;
 /// functions.
 ///
 /// With --config: `title_cosine(product, gt [, 'shadow'])` is the cosine `titlesim score`
-/// gives the pair (of the canonical model, or the shadow); `title_embedding(text [, 'shadow'
-/// [, 'product']])` is a title's vector, a list of floats (the GT side's by default). Each
-/// call embeds a batch's distinct titles in one model call.
+/// gives the pair (of the canonical model, or the shadow), `title_pass(product, gt [,
+/// 'shadow'])` its verdict at the model's threshold; `title_embedding(text [, 'shadow' [,
+/// 'product']])` is a title's vector, a list of floats (the GT side's by default). Each call
+/// embeds a batch's distinct titles in one model call.
 ///
 /// Files are named as tables with --table NAME=PATH, or directly in the query
 /// (`FROM 'pairs.parquet'`). Results go to standard output as CSV (or --format), or to --out
@@ -134,10 +135,12 @@ mod imp {
         let config = args.config.as_deref().map(Config::from_file).transpose()?;
         let mentions_ours = {
             let q = args.query.to_ascii_lowercase();
-            q.contains("title_cosine") || q.contains("title_embedding")
+            ["title_cosine", "title_pass", "title_embedding"]
+                .iter()
+                .any(|f| q.contains(f))
         };
         if config.is_none() && mentions_ours {
-            bail!("the query calls title_cosine or title_embedding: pass --config with the models");
+            bail!("the query calls title_cosine, title_pass or title_embedding: pass --config with the models");
         }
         let partitions = args
             .threads
