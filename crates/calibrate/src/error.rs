@@ -72,6 +72,17 @@ pub enum CalibrateError {
         reasons: Vec<String>,
     },
 
+    /// A report (`write_report`, `burnin::write_plot`) could not be written; the report folder
+    /// was left as it was, with any earlier report in it whole.
+    #[error("{source}; the report folder {} was left as it was", dir.display())]
+    ReportNotWritten {
+        /// The report folder.
+        dir: PathBuf,
+        /// What failed: a file that could not be written, a plot that could not be rendered.
+        #[source]
+        source: Box<CalibrateError>,
+    },
+
     /// A plot could not be rendered to PNG.
     #[error("rendering {}: {message}", path.display())]
     Render {

@@ -367,6 +367,50 @@ fn report_files_exist_and_are_valid() {
         std::fs::read_to_string(d.path().join("calibration.json")).unwrap(),
         serde_json::to_string_pretty(&to_json(&cal)).unwrap()
     );
+    // nothing of the writing is left behind (the staging folder, the earlier files kept)
+    assert!(
+        !snapshot(d.path()).keys().any(|n| n.starts_with('.')),
+        "{:?}",
+        snapshot(d.path()).keys()
+    );
+}
+
+/// Every entry of `dir` (hidden ones too) with its bytes; a folder as `None`.
+fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).ok(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_report_that_cannot_be_written_leaves_the_earlier_one_as_it_was() {
+    // The earlier report's files were deleted before the new ones were written: a failure
+    // left a folder with some of them, or none.
+    let d = tempfile::tempdir().unwrap();
+    let labelled_cal = calibrate(&labelled(400), &Options::default()).unwrap();
+    write_report(&labelled_cal, d.path(), &ReportOptions::default()).unwrap();
+    // a folder where the new report would write summary.md
+    std::fs::remove_file(d.path().join("summary.md")).unwrap();
+    std::fs::create_dir(d.path().join("summary.md")).unwrap();
+    std::fs::write(d.path().join("summary.md/mine.txt"), "a user's file").unwrap();
+    let before = snapshot(d.path());
+    let cal = calibrate(&synthetic(5, 200, 60, 0.8, 0.2), &Options::default()).unwrap();
+    let e = write_report(&cal, d.path(), &ReportOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("summary.md: is a folder, where the report writes a file"),
+        "{e}"
+    );
+    assert_eq!(snapshot(d.path()), before, "the earlier report changed");
+    assert!(d.path().join("roc.png").is_file());
 }
 
 #[test]

@@ -182,6 +182,63 @@ fn calibrate_tables_and_report() {
     }
 }
 
+/// `titlesim ARGS` under a file size limit of `blocks` (the shell's `ulimit -f` units), with
+/// SIGXFSZ ignored: a write past the limit fails with EFBIG, as on a full disk.
+#[cfg(target_os = "linux")]
+fn titlesim_with_file_limit(blocks: u32, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_titlesim"))
+        .args(args)
+        .output()
+        .expect("sh runs")
+}
+
+/// Every entry of `dir` (hidden ones too) with its bytes; a folder as `None`.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).ok();
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_report_that_fails_half_way_leaves_the_earlier_one_whole() {
+    // The earlier report was deleted before the new one was rendered: a disk that filled up
+    // half way left one figure and a cut PNG, and no calibration.json.
+    let d = tempfile::tempdir().unwrap();
+    let log = write_log(d.path());
+    let rep = d.path().join("report");
+    let (log, rep_s) = (log.to_str().unwrap(), rep.to_str().unwrap());
+    ok(&titlesim(&["calibrate", log, "--report", rep_s]));
+    let before = snapshot(&rep);
+    assert!(
+        before.contains_key("calibration.json"),
+        "{:?}",
+        before.keys()
+    );
+    let out = titlesim_with_file_limit(
+        40,
+        &["calibrate", log, "--propose", "0.80", "--report", rep_s],
+    );
+    let e = err(&out);
+    assert!(
+        e.contains(&format!("the report was not written into {rep_s}"))
+            && e.contains(&format!("the report folder {rep_s} was left as it was")),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"), "{e}");
+    assert_eq!(snapshot(&rep), before, "the earlier report changed");
+}
+
 #[test]
 fn calibrate_bad_options_are_clear_errors() {
     let d = tempfile::tempdir().unwrap();

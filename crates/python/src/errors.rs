@@ -97,7 +97,9 @@ impl From<titlesim_calibrate::CalibrateError> for Failure {
         match e {
             E::Log(c) => c.into(),
             E::Invalid(m) => Failure::Value(m),
-            E::Io { .. } => Failure::Titlesim(Kind::File, e.to_string()),
+            E::Io { .. } | E::ReportNotWritten { .. } => {
+                Failure::Titlesim(Kind::File, e.to_string())
+            }
             other => Failure::Titlesim(Kind::Input, other.to_string()),
         }
     }

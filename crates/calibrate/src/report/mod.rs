@@ -8,7 +8,10 @@
 //! the report says so. The SVG and HTML files are unaffected (browsers use their own fonts).
 
 mod plots;
+mod staged;
 pub(crate) mod svg;
+
+pub(crate) use staged::{not_written, Staged};
 
 use crate::analysis::Calibration;
 use crate::error::{CalibrateError, Result};
@@ -83,17 +86,6 @@ const REPORT_FILES: [&str; 12] = [
     "index.html",
 ];
 
-fn write(dir: &Path, name: &str, bytes: &[u8], files: &mut Vec<PathBuf>) -> Result<()> {
-    debug_assert!(
-        REPORT_FILES.contains(&name),
-        "{name} is not in REPORT_FILES"
-    );
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).map_err(|e| CalibrateError::io(&p, e))?;
-    files.push(PathBuf::from(name));
-    Ok(())
-}
-
 /// Loads fonts for the rasteriser; returns the database and the family to use (if any).
 pub(crate) fn fonts(choice: &FontChoice) -> (resvg::usvg::fontdb::Database, Option<String>) {
     let mut db = resvg::usvg::fontdb::Database::new();
@@ -167,80 +159,76 @@ pub(crate) fn rasterise(
 /// and (with gold labels) `roc` as `.svg` and `.png`; `index.html` (self-contained: the SVGs
 /// inline, no scripts, no network); `summary.md` (embeds the PNGs); `calibration.json` and
 /// `summary.txt`.
+///
+/// The report is written whole or not at all: the files go into a hidden folder inside `dir`
+/// first and are moved in only when every one is written, so an error (a full disk, a plot that
+/// cannot be rendered) leaves an earlier report in `dir` as it was. An earlier report's file
+/// this one does not write (`roc` without gold labels) is removed; other files in `dir` are
+/// left alone.
 pub fn write_report(cal: &Calibration, dir: &Path, opts: &ReportOptions) -> Result<Report> {
-    std::fs::create_dir_all(dir).map_err(|e| CalibrateError::io(dir, e))?;
     if !(opts.png_scale > 0.0 && opts.png_scale <= 8.0) {
         return Err(CalibrateError::invalid(format!(
             "PNG scale {} is outside 0..=8",
             opts.png_scale
         )));
     }
-    // An earlier report's files go first: a run that fails half way must not leave its new
-    // figures beside the old calibration.json (which promote reads), nor a run without gold
-    // labels an old roc figure.
-    for name in REPORT_FILES {
-        let p = dir.join(name);
-        match std::fs::remove_file(&p) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(CalibrateError::io(&p, e))
-            }
-            _ => {}
+    // The new report is written beside the old one and moved in whole: a run that fails half
+    // way leaves the earlier report as it was (never its calibration.json, which promote
+    // reads, beside new figures), and a run without gold labels removes an old roc figure.
+    let mut out = Staged::begin(dir, &REPORT_FILES, "calibration.json")?;
+    let mut fill = || -> Result<Option<String>> {
+        let mut figures = vec![
+            Figure {
+                stem: "agreement",
+                caption: "Agreement with the canonical verdict for each shadow threshold t, per phase: the best t of each phase (rings), the compromise (red line), the floor (dotted) and the range where every phase stays above it (green band).".into(),
+                svg: plots::agreement(cal),
+            },
+            Figure {
+                stem: "scatter",
+                caption: "Each pair's canonical cosine (x) against its shadow cosine (y), coloured by phase, with the canonical threshold T (vertical) and the shadow thresholds (horizontal). The shaded quadrants are where the two models disagree at the compromise.".into(),
+                svg: plots::scatter(cal),
+            },
+            Figure {
+                stem: "histograms",
+                caption: "The two cosine distributions overlaid, pooled and per phase, with the thresholds and the share of pairs each passes.".into(),
+                svg: plots::histograms(cal),
+            },
+        ];
+        if let Some(svg) = plots::roc(cal) {
+            figures.push(Figure {
+                stem: "roc",
+                caption: "ROC curves of both models against the gold labels; rings mark the configured thresholds.".into(),
+                svg,
+            });
         }
-    }
-    let mut figures = vec![
-        Figure {
-            stem: "agreement",
-            caption: "Agreement with the canonical verdict for each shadow threshold t, per phase: the best t of each phase (rings), the compromise (red line), the floor (dotted) and the range where every phase stays above it (green band).".into(),
-            svg: plots::agreement(cal),
-        },
-        Figure {
-            stem: "scatter",
-            caption: "Each pair's canonical cosine (x) against its shadow cosine (y), coloured by phase, with the canonical threshold T (vertical) and the shadow thresholds (horizontal). The shaded quadrants are where the two models disagree at the compromise.".into(),
-            svg: plots::scatter(cal),
-        },
-        Figure {
-            stem: "histograms",
-            caption: "The two cosine distributions overlaid, pooled and per phase, with the thresholds and the share of pairs each passes.".into(),
-            svg: plots::histograms(cal),
-        },
-    ];
-    if let Some(svg) = plots::roc(cal) {
-        figures.push(Figure {
-            stem: "roc",
-            caption: "ROC curves of both models against the gold labels; rings mark the configured thresholds.".into(),
-            svg,
-        });
-    }
-    let (db, family) = fonts(&opts.font);
-    let mut uopt = resvg::usvg::Options::default();
-    if let Some(f) = &family {
-        uopt.font_family = f.clone();
-    }
-    uopt.fontdb = Arc::new(db);
+        let (db, family) = fonts(&opts.font);
+        let mut uopt = resvg::usvg::Options::default();
+        if let Some(f) = &family {
+            uopt.font_family = f.clone();
+        }
+        uopt.fontdb = Arc::new(db);
 
-    let mut files = Vec::new();
-    for fig in &figures {
-        write(
-            dir,
-            &format!("{}.svg", fig.stem),
-            fig.svg.as_bytes(),
-            &mut files,
-        )?;
-        let png_path = dir.join(format!("{}.png", fig.stem));
-        let png = rasterise(&fig.svg, &png_path, &uopt, opts.png_scale)?;
-        write(dir, &format!("{}.png", fig.stem), &png, &mut files)?;
-    }
-    let json = serde_json::to_string_pretty(&crate::json::to_json(cal)).unwrap_or_default();
-    write(dir, "calibration.json", json.as_bytes(), &mut files)?;
-    let text = crate::text::render_text(cal);
-    write(dir, "summary.txt", text.as_bytes(), &mut files)?;
-    let font_note = family.is_none().then(|| {
-        "No font was found on this machine, so the PNG images have no text (axes, labels and legends are missing); the SVG images and this page are complete. Set TITLESIM_FONT to a .ttf/.otf file or a folder of fonts to fix the PNGs.".to_string()
-    });
-    let md = markdown(cal, &figures, font_note.as_deref());
-    write(dir, "summary.md", md.as_bytes(), &mut files)?;
-    let html = html(cal, &figures, &text, font_note.as_deref());
-    write(dir, "index.html", html.as_bytes(), &mut files)?;
+        for fig in &figures {
+            out.write(&format!("{}.svg", fig.stem), fig.svg.as_bytes())?;
+            let png_path = dir.join(format!("{}.png", fig.stem));
+            let png = rasterise(&fig.svg, &png_path, &uopt, opts.png_scale)?;
+            out.write(&format!("{}.png", fig.stem), &png)?;
+        }
+        let json = serde_json::to_string_pretty(&crate::json::to_json(cal)).unwrap_or_default();
+        out.write("calibration.json", json.as_bytes())?;
+        let text = crate::text::render_text(cal);
+        out.write("summary.txt", text.as_bytes())?;
+        let font_note = family.is_none().then(|| {
+            "No font was found on this machine, so the PNG images have no text (axes, labels and legends are missing); the SVG images and this page are complete. Set TITLESIM_FONT to a .ttf/.otf file or a folder of fonts to fix the PNGs.".to_string()
+        });
+        let md = markdown(cal, &figures, font_note.as_deref());
+        out.write("summary.md", md.as_bytes())?;
+        let html = html(cal, &figures, &text, font_note.as_deref());
+        out.write("index.html", html.as_bytes())?;
+        Ok(family)
+    };
+    let family = fill().map_err(|e| not_written(dir, e))?;
+    let files = out.commit()?;
     Ok(Report {
         dir: dir.to_path_buf(),
         files,

@@ -86,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(dir) = &args.report {
         let rep = write_report(&cal, dir, &ReportOptions::default())
-            .with_context(|| format!("writing the report into {}", dir.display()))?;
+            .with_context(|| format!("the report was not written into {}", dir.display()))?;
         let msg = format!("report: {} ({} files)", rep.html.display(), rep.files.len());
         if args.json {
             eprintln!("{msg}");
