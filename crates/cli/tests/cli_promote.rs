@@ -249,6 +249,64 @@ fn promote_then_burn_in_decides_with_exit_codes_0_1_2() {
     );
 }
 
+/// Every entry of `dir` (hidden ones too) with its bytes; a folder as `None`.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).ok();
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect()
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_burn_in_report_that_fails_half_way_leaves_the_earlier_one_whole() {
+    // The three files were written one by one over the earlier ones: a write failing half way
+    // left the earlier burn_in.json, saying "promote", beside a new pass_rate.svg.
+    let s = Setup::new();
+    ok(&s.promote(&["--log", "burn-in.jsonl"]));
+    let e = s.path("promoted.expectation.json");
+    let report = s.path("report");
+    let (e, rep) = (e.to_str().unwrap(), report.to_str().unwrap());
+    let m = s.burn_in_log("match");
+    let (code, text, _) = burn_in(&["--expect", e, m.to_str().unwrap(), "--report", rep]);
+    assert_eq!(code, 0, "{text}");
+    let before = snapshot(&report);
+    assert_eq!(before.len(), 3, "{:?}", before.keys());
+    // a later run, under a file size limit the PNG does not fit (SIGXFSZ ignored: EFBIG)
+    let few = s.burn_in_log("few");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 40 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_titlesim"))
+        .args([
+            "burn-in",
+            "--expect",
+            e,
+            few.to_str().unwrap(),
+            "--report",
+            rep,
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "keep-watching: {stderr}");
+    assert!(
+        stderr.contains(&format!("warning: the report was not written into {rep}"))
+            && stderr.contains(&format!(
+                "the report folder {rep} was left as it was; the decision above stands"
+            )),
+        "{stderr}"
+    );
+    assert_eq!(snapshot(&report), before, "the earlier report changed");
+    let j: Value =
+        serde_json::from_slice(&std::fs::read(report.join("burn_in.json")).unwrap()).unwrap();
+    assert_eq!(j["decision"], "promote");
+}
+
 #[test]
 fn promote_refuses_a_copied_threshold_and_force_records_why() {
     let s = Setup::new();

@@ -2,9 +2,9 @@
 //! expectation allows, as SVG and PNG (the calibration report's SVG writer and rasteriser).
 
 use super::BurnIn;
-use crate::error::{CalibrateError, Result};
+use crate::error::Result;
 use crate::report::svg::{Dash, Frame, Key, Svg, INK, MUTED, PALETTE};
-use crate::report::{fonts, rasterise, ReportOptions};
+use crate::report::{fonts, not_written, rasterise, ReportOptions, Staged};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -119,29 +119,32 @@ pub fn pass_rate_svg(b: &BurnIn) -> String {
     svg.finish("burn-in pass rate")
 }
 
+/// The files of a burn-in report; `burn_in.json` says what the figures show.
+const REPORT_FILES: [&str; 3] = ["pass_rate.svg", "pass_rate.png", "burn_in.json"];
+
 /// Writes `pass_rate.svg`, `pass_rate.png` and `burn_in.json` into `dir` (created if
 /// needed); returns the files written.
+///
+/// The three are written whole or not at all, as [`crate::write_report`] writes its report: a
+/// failure (a full disk, a plot that cannot be rendered) leaves an earlier report in `dir` as
+/// it was — never its `burn_in.json`, with an earlier decision, beside new figures.
 pub fn write_plot(b: &BurnIn, dir: &Path, opts: &ReportOptions) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|e| CalibrateError::io(dir, e))?;
-    let svg = pass_rate_svg(b);
-    let (db, family) = fonts(&opts.font);
-    let mut uopt = resvg::usvg::Options::default();
-    if let Some(f) = &family {
-        uopt.font_family = f.clone();
-    }
-    uopt.fontdb = Arc::new(db);
-    let png_path = dir.join("pass_rate.png");
-    let png = rasterise(&svg, &png_path, &uopt, opts.png_scale)?;
-    let json = serde_json::to_string_pretty(&b.to_json()).unwrap_or_default();
-    let mut files = Vec::new();
-    for (name, bytes) in [
-        ("pass_rate.svg", svg.as_bytes()),
-        ("pass_rate.png", png.as_slice()),
-        ("burn_in.json", json.as_bytes()),
-    ] {
-        let p = dir.join(name);
-        std::fs::write(&p, bytes).map_err(|e| CalibrateError::io(&p, e))?;
-        files.push(p);
-    }
-    Ok(files)
+    let mut out = Staged::begin(dir, &REPORT_FILES, "burn_in.json")?;
+    let mut fill = || -> Result<()> {
+        let svg = pass_rate_svg(b);
+        let (db, family) = fonts(&opts.font);
+        let mut uopt = resvg::usvg::Options::default();
+        if let Some(f) = &family {
+            uopt.font_family = f.clone();
+        }
+        uopt.fontdb = Arc::new(db);
+        let png = rasterise(&svg, &dir.join("pass_rate.png"), &uopt, opts.png_scale)?;
+        let json = serde_json::to_string_pretty(&b.to_json()).unwrap_or_default();
+        out.write("pass_rate.svg", svg.as_bytes())?;
+        out.write("pass_rate.png", &png)?;
+        out.write("burn_in.json", json.as_bytes())?;
+        Ok(())
+    };
+    fill().map_err(|e| not_written(dir, e))?;
+    Ok(out.commit()?.iter().map(|f| dir.join(f)).collect())
 }
