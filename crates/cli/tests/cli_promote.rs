@@ -458,10 +458,126 @@ fn a_promotion_that_cannot_write_its_expectation_writes_nothing() {
     let left: Vec<String> = std::fs::read_dir(s.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".partial"))
+        .filter(|n| n.ends_with(".partial") || n.ends_with(".tmp") || n.ends_with(".old"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
     // The same promotion to a path it can write succeeds, and leaves no staging files either.
     ok(&s.promote(&["--log", "burn-in.jsonl"]));
     assert!(s.path("promoted.toml").exists() && s.path("promoted.expectation.json").exists());
+}
+
+/// `titlesim promote --config C --calibration CAL` with `args` after them.
+fn promote_with(s: &Setup, args: &[&str]) -> std::process::Output {
+    let mut a = vec![
+        "promote",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--calibration",
+        s.calibration.to_str().unwrap(),
+    ];
+    a.extend(args);
+    titlesim(&a, None)
+}
+
+#[test]
+fn promote_refuses_targets_that_are_folders_the_same_file_or_an_input() {
+    // `--out` naming a folder overwrote the previous expectation and then failed on the
+    // configuration; `--out X --expectation X` wrote X; `--expectation` naming the
+    // configuration or the calibration overwrote it, exit 0.
+    let s = Setup::new();
+    let p = |n: &str| s.path(n).to_str().unwrap().to_string();
+    std::fs::create_dir(s.path("promoted_dir")).unwrap();
+    std::fs::write(s.path("old.expectation.json"), "the expectation in force").unwrap();
+    std::fs::write(s.path("review.csv"), "a review").unwrap();
+    let inputs = [
+        "titlesim.toml",
+        "calibration.json",
+        "review.csv",
+        "old.expectation.json",
+    ];
+    let before: Vec<Vec<u8>> = inputs
+        .iter()
+        .map(|n| std::fs::read(s.path(n)).unwrap())
+        .collect();
+    let review = p("review.csv");
+    for (args, want) in [
+        (
+            vec![
+                "--out",
+                &p("promoted_dir"),
+                "--expectation",
+                &p("old.expectation.json"),
+            ],
+            format!(
+                "cannot write the promoted configuration to {} (--out): it is a folder",
+                p("promoted_dir")
+            ),
+        ),
+        (
+            vec!["--out", &p("same.toml"), "--expectation", &p("same.toml")],
+            format!("--out and --expectation both name {}", p("same.toml")),
+        ),
+        (
+            vec!["--out", &p("o.toml"), "--expectation", &p("titlesim.toml")],
+            format!("--expectation {} is the --config file", p("titlesim.toml")),
+        ),
+        (
+            vec![
+                "--out",
+                &p("o.toml"),
+                "--expectation",
+                &p("calibration.json"),
+            ],
+            format!(
+                "--expectation {} is the --calibration file",
+                p("calibration.json")
+            ),
+        ),
+        (
+            vec!["--out", &p("calibration.json")],
+            format!("--out {} is the --calibration file", p("calibration.json")),
+        ),
+        (
+            vec!["--out", &review, "--review", &review],
+            format!("--out {review} is the --review file"),
+        ),
+    ] {
+        let e = fails(&promote_with(&s, &args));
+        assert!(
+            e.contains(&want) && e.contains("(nothing was written)"),
+            "{args:?}: {e}"
+        );
+        for (n, b) in inputs.iter().zip(&before) {
+            assert_eq!(
+                &std::fs::read(s.path(n)).unwrap(),
+                b,
+                "{n} changed: {args:?}"
+            );
+        }
+        assert!(!s.path("same.toml").exists() && !s.path("o.toml").exists());
+    }
+}
+
+#[test]
+#[cfg(unix)]
+fn promoting_in_place_over_a_symlinked_configuration_keeps_the_link_and_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Setup::new();
+    let real = s.path("real.toml");
+    std::fs::rename(&s.config, &real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&real, &s.config).unwrap();
+    let c = s.config.to_str().unwrap();
+    ok(&promote_with(&s, &["--out", c, "--log", "burn-in.jsonl"]));
+    assert!(std::fs::symlink_metadata(&s.config)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let text = std::fs::read_to_string(&real).unwrap();
+    assert!(text.starts_with("# titlesim promote, "), "{text}");
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(s.path("titlesim.expectation.json").is_file());
 }

@@ -15,12 +15,14 @@
 //! | `checks.rs` | the refusal checks ([`Refusal`]) |
 //! | `config.rs` | [`swap`]: the TOML edit that keeps comments and layout |
 //! | `expectation.rs` | [`Expectation`]: the file `titlesim burn-in` reads |
+//! | `write.rs` | [`check_files`] and [`write_promotion`]: both files or neither, no input overwritten |
 
 mod checks;
 mod config;
 mod doc;
 mod expectation;
 mod input;
+mod write;
 
 pub use checks::Refusal;
 pub use config::{swap, Swap};
@@ -32,6 +34,7 @@ pub use input::{
     read_calibration, CalibrationDoc, CalibrationFile, CompromiseDoc, DistributionDoc, ModelsDoc,
     PhaseDoc, ValueDoc,
 };
+pub use write::{check_files, write_promotion, PromotionFiles};
 
 use crate::error::{CalibrateError, Result};
 use crate::grid::Threshold;

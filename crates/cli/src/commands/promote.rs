@@ -30,11 +30,12 @@ pub struct Args {
     /// its sign test finds the candidate significantly worse; its tally goes in the provenance.
     #[arg(long, value_name = "REVIEW_CSV")]
     pub review: Option<PathBuf>,
-    /// Where to write the promoted configuration (may be the --config file itself).
+    /// Where to write the promoted configuration (may be the --config file itself; not the
+    /// --calibration or --review file).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// Where to write the expectation for `titlesim burn-in` [default: beside --out, named
-    /// after it: promoted.toml -> promoted.expectation.json].
+    /// Where to write the expectation for `titlesim burn-in`, not --out nor an input file
+    /// [default: beside --out, named after it: promoted.toml -> promoted.expectation.json].
     #[arg(long, value_name = "FILE")]
     pub expectation: Option<PathBuf>,
     /// Set `[shadow_options] log` to this new file for the burn-in (the old log holds records
@@ -58,6 +59,20 @@ fn default_expectation(out: &Path) -> PathBuf {
 
 /// Runs `titlesim promote`.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    let expectation_path = args
+        .expectation
+        .clone()
+        .unwrap_or_else(|| default_expectation(&args.out));
+    // Targets that are folders, the same file twice, or an input: refused before minutes of
+    // model loading, and before anything is written.
+    let files = promote::PromotionFiles {
+        config: &args.config,
+        calibration: &args.calibration,
+        review: args.review.as_deref(),
+        out: &args.out,
+        expectation: &expectation_path,
+    };
+    promote::check_files(&files)?;
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("cannot read {}", args.config.display()))?;
     let config = titlesim::Config::parse(&text, Some(&args.config))?;
@@ -94,10 +109,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .as_deref()
         .map(|p| review::tally(p, &TallyOptions::default()))
         .transpose()?;
-    let expectation_path = args
-        .expectation
-        .clone()
-        .unwrap_or_else(|| default_expectation(&args.out));
     let opts = PromoteOptions {
         threshold: args
             .threshold
@@ -118,51 +129,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     titlesim::Config::parse(&p.config, Some(&args.out))
         .context("the promoted configuration does not read back (this is a bug)")?;
     // Both files are written whole beside their targets first, then renamed into place: the
-    // expectation, then the configuration. A failure on the way (a full disk, a folder that
-    // cannot be written) leaves the old configuration and expectation as they were, never a cut
-    // configuration (`--out` may be `--config` itself) or a new configuration beside the
-    // previous promotion's expectation, which burn-in would judge it against.
-    let expectation = p.expectation.to_json_string();
-    let files = [
-        (expectation_path.as_path(), expectation.as_str()),
-        (args.out.as_path(), p.config.as_str()),
-    ];
-    let mut staged: Vec<(PathBuf, &Path)> = Vec::new();
-    let mut written = Ok(());
-    for (path, body) in files {
-        let tmp = staging_path(path);
-        let step = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .map_or(Ok(()), |dir| {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create {}", dir.display()))
-            })
-            .and_then(|()| {
-                write_synced(&tmp, body).with_context(|| format!("cannot write {}", path.display()))
-            });
-        if let Err(e) = step {
-            let _ = std::fs::remove_file(&tmp);
-            written = Err(e);
-            break;
-        }
-        staged.push((tmp, path));
-    }
-    if written.is_ok() {
-        for (tmp, path) in &staged {
-            if let Err(e) = std::fs::rename(tmp, path) {
-                written =
-                    Err(anyhow::Error::new(e).context(format!("cannot write {}", path.display())));
-                break;
-            }
-        }
-    }
-    if let Err(e) = written {
-        for (tmp, _) in &staged {
-            let _ = std::fs::remove_file(tmp);
-        }
-        return Err(e);
-    }
+    // expectation, then the configuration (and when that fails, the expectation in force is put
+    // back). A failure on the way (a full disk, a folder that cannot be written) leaves the old
+    // configuration and expectation as they were, never a cut configuration (`--out` may be
+    // `--config` itself) or a new configuration beside the previous promotion's expectation,
+    // which burn-in would judge it against.
+    promote::write_promotion(&p, &files).context("the promotion was not written")?;
     // Relative paths of a configuration are taken from its own folder.
     let folder = |p: &Path| {
         std::path::absolute(p)
@@ -210,23 +182,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         expectation_path.display()
     )?;
     Ok(())
-}
-
-/// A file beside `path` to write before renaming it to `path` (same folder: same file system).
-fn staging_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "promoted".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.{}.partial", std::process::id()))
-}
-
-/// Writes `body` to `path` and flushes it to disk (a rename after it must not expose an empty
-/// file after a crash).
-fn write_synced(path: &Path, body: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(body.as_bytes())?;
-    f.sync_all()
 }
 
 #[cfg(test)]
