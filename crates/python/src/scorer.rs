@@ -10,10 +10,10 @@ use pyo3::exceptions::PyUserWarning;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use titlesim::{Config, CosineScorer, Pair, PairScore, Scorer as _};
-use titlesim_shadow::{ShadowScorer, ShadowSettings};
+use titlesim_shadow::{ShadowScorer, ShadowSettings, SinkStatus};
 
 use crate::args;
-use crate::errors::{Failure, Result};
+use crate::errors::{Failure, Kind, Result};
 use crate::model::{find_ort_in_interpreter, Model};
 use crate::runtime::{detached, runtime};
 
@@ -35,6 +35,12 @@ use crate::runtime::{detached, runtime};
 ///
 /// Use it as a context manager, or call ``close()``, so the last shadow records are written
 /// before the process ends. Calls release the GIL; several Python threads may score at once.
+///
+/// A shadow log (or EMF output) that cannot be written (a full disk) never fails a verdict,
+/// but is never silent either: the first call after a failed write warns (``UserWarning``,
+/// naming the log and the records not written so far), and ``close()`` — or the end of a
+/// ``with`` block — raises ``titlesim.FileError`` with the total (a warning instead when the
+/// block is already ending with an exception).
 #[pyclass(module = "titlesim", frozen, weakref)]
 pub struct Scorer {
     canonical: CosineScorer,
@@ -44,6 +50,11 @@ pub struct Scorer {
     closed: AtomicBool,
     next_id: AtomicU64,
     session: String,
+    /// The first lost records have been warned about.
+    warned: AtomicBool,
+    /// The records lost in all have been reported (by `close()`, or at exit): shared with the
+    /// entry in [`LIVE`], so a scorer is reported once.
+    reported: Arc<AtomicBool>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -370,29 +381,27 @@ impl Scorer {
     /// got (``None`` without a shadow) as a dict: ``tally`` (pairs, shadowed, agreement and
     /// errors, overall and per phase) and ``sinks`` (records written and failed per sink).
     /// Scoring afterwards raises ``ValueError``; closing twice returns ``None``.
+    ///
+    /// Raises ``titlesim.FileError`` when a sink did not write every record (the verdicts
+    /// returned stand; those pairs are missing from the log), naming each sink, its records
+    /// not written and its last error; the dict is the exception's ``report``.
     fn close(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        if self.closed.swap(true, Ordering::SeqCst) {
-            return Ok(None);
-        }
-        let Some(shadow) = self.shadow.clone() else {
-            return Ok(None);
-        };
-        let json = detached(py, move || {
-            let report = runtime()?.block_on(shadow.finish())?;
-            let doc = serde_json::json!({ "tally": report.tally, "sinks": report.sinks });
-            Ok(doc.to_string())
-        })?;
-        let value = py.import("json")?.call_method1("loads", (json,))?;
-        Ok(Some(value.unbind()))
+        self.finish(py, false)
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
-    #[pyo3(signature = (*_exc))]
-    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
-        self.close(py)?;
+    /// Closes; records the log lost raise ``titlesim.FileError``, unless the block is ending
+    /// with an exception already: then they are a warning, and that exception goes on.
+    #[pyo3(signature = (*exc))]
+    fn __exit__(&self, py: Python<'_>, exc: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        let unwinding = match exc.get_item(0) {
+            Ok(t) => !t.is_none(),
+            Err(_) => false,
+        };
+        self.finish(py, unwinding)?;
         Ok(false)
     }
 
@@ -426,7 +435,64 @@ impl Scorer {
             closed: AtomicBool::new(false),
             next_id: AtomicU64::new(0),
             session: format!("py{}-{ms}", std::process::id()),
+            warned: AtomicBool::new(false),
+            reported: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// `close()`: finishes the shadow, and reports lost records as `titlesim.FileError` (a
+    /// warning when `unwinding`, while another exception is on its way).
+    fn finish(&self, py: Python<'_>, unwinding: bool) -> PyResult<Option<Py<PyAny>>> {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let Some(shadow) = self.shadow.clone() else {
+            return Ok(None);
+        };
+        let (json, lost) = detached(py, move || {
+            let report = runtime()?.block_on(shadow.finish())?;
+            let doc = serde_json::json!({ "tally": report.tally, "sinks": report.sinks });
+            Ok((doc.to_string(), lost_records(&report.sinks)))
+        })?;
+        let value = py.import("json")?.call_method1("loads", (json,))?;
+        let Some(lost) = lost else {
+            return Ok(Some(value.unbind()));
+        };
+        self.reported.store(true, Ordering::SeqCst);
+        let message = closed_message(&lost);
+        if unwinding {
+            warn(py, &message);
+            return Ok(Some(value.unbind()));
+        }
+        let err = PyErr::from(Failure::Titlesim(Kind::File, message));
+        err.value(py).setattr("report", value)?;
+        Err(err)
+    }
+
+    /// Warns, once per scorer, when a sink has failed to write records.
+    fn warn_lost(&self, py: Python<'_>) -> PyResult<()> {
+        let Some(shadow) = &self.shadow else {
+            return Ok(());
+        };
+        if self.warned.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let Some(lost) = lost_records(&shadow.sink_statuses()) else {
+            return Ok(());
+        };
+        if self.warned.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        PyErr::warn(
+            py,
+            &py.get_type::<PyUserWarning>(),
+            &std::ffi::CString::new(format!(
+                "titlesim: the shadow log is losing records: {lost}; the verdicts are \
+                 unaffected, and close() raises titlesim.FileError with the total"
+            ))
+            .unwrap_or_default(),
+            1,
+        )
     }
 
     fn check_open(&self) -> Result<()> {
@@ -498,12 +564,15 @@ impl Scorer {
             }
             Ok(scores)
         })?;
-        let mut c = lock(&self.counts);
-        for s in &scores {
-            c.pairs += 1;
-            c.passed += u64::from(s.pass);
-            c.gt_from_store += u64::from(s.gt_from_store);
+        {
+            let mut c = lock(&self.counts);
+            for s in &scores {
+                c.pairs += 1;
+                c.passed += u64::from(s.pass);
+                c.gt_from_store += u64::from(s.gt_from_store);
+            }
         }
+        self.warn_lost(py)?;
         Ok(scores)
     }
 }
@@ -515,9 +584,18 @@ impl Drop for Scorer {
             return;
         }
         if let (Some(shadow), Ok(rt)) = (self.shadow.take(), runtime()) {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let _ = rt.block_on(shadow.finish());
+            let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.block_on(shadow.finish())
             }));
+            let lost = match report {
+                Ok(Ok(r)) => lost_records(&r.sinks),
+                _ => None,
+            };
+            if let Some(lost) = lost {
+                if !self.reported.swap(true, Ordering::SeqCst) {
+                    Python::attach(|py| warn(py, &closed_message(&lost)));
+                }
+            }
         }
     }
 }
@@ -554,29 +632,83 @@ fn load(config: &Config) -> Result<Scorer> {
     )?);
     let mut live = lock(&LIVE);
     // Scorers closed and dropped since leave dead entries: drop them, so the list stays small.
-    live.retain(|w| w.strong_count() > 0);
-    live.push(Arc::downgrade(&shadow));
+    live.retain(|(w, _)| w.strong_count() > 0);
+    let scorer = Scorer::new(canonical, Some(shadow.clone()), warnings);
+    live.push((Arc::downgrade(&shadow), scorer.reported.clone()));
     drop(live);
-    Ok(Scorer::new(canonical, Some(shadow), warnings))
+    Ok(scorer)
 }
 
-/// The shadow scorers of the process, for [`close_all`] at exit.
-static LIVE: Mutex<Vec<Weak<ShadowScorer>>> = Mutex::new(Vec::new());
+/// The shadow scorers of the process, for [`_close_all`] at exit, each with its scorer's
+/// "lost records reported" flag.
+#[allow(clippy::type_complexity)]
+static LIVE: Mutex<Vec<(Weak<ShadowScorer>, Arc<AtomicBool>)>> = Mutex::new(Vec::new());
+
+/// `NAME: N records not written (ERROR)` for each sink that failed, as the CLI says it;
+/// `None` when every record was written.
+fn lost_records(sinks: &[SinkStatus]) -> Option<String> {
+    let lost: Vec<String> = sinks
+        .iter()
+        .filter(|st| st.records_failed > 0 || st.last_error.is_some())
+        .map(|st| {
+            format!(
+                "{}: {} records not written ({})",
+                st.name,
+                st.records_failed,
+                st.last_error.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    (!lost.is_empty()).then(|| lost.join("; "))
+}
+
+/// What a scorer that lost records says when it closes.
+fn closed_message(lost: &str) -> String {
+    format!(
+        "the verdicts returned are complete, but the shadow log is not: {lost}; those pairs \
+         are missing from it"
+    )
+}
+
+/// A `UserWarning` where raising is not possible (a `with` block ending with an exception,
+/// a scorer collected or closed at exit); a warning filter that turns it into an error has
+/// it printed as an unraisable exception.
+fn warn(py: Python<'_>, message: &str) {
+    let text = std::ffi::CString::new(format!("titlesim: {message}")).unwrap_or_default();
+    if let Err(e) = PyErr::warn(py, &py.get_type::<PyUserWarning>(), &text, 1) {
+        e.write_unraisable(py, None);
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Writes the last records of every shadow scorer still open; `titlesim/__init__.py`
-/// registers it with `atexit`, so a script that never closes its scorer loses no record.
+/// registers it with `atexit`, so a script that never closes its scorer loses no record —
+/// and one whose log lost records is told, with a warning.
 #[pyfunction]
 pub fn _close_all(py: Python<'_>) -> PyResult<()> {
-    let live: Vec<Arc<ShadowScorer>> = lock(&LIVE).drain(..).filter_map(|w| w.upgrade()).collect();
-    detached(py, move || {
+    let live: Vec<(Arc<ShadowScorer>, Arc<AtomicBool>)> = lock(&LIVE)
+        .drain(..)
+        .filter_map(|(w, reported)| w.upgrade().map(|s| (s, reported)))
+        .collect();
+    let lost = detached(py, move || {
         let rt = runtime()?;
-        for s in live {
-            let _ = rt.block_on(s.finish());
+        let mut lost = Vec::new();
+        for (s, reported) in live {
+            if let Ok(r) = rt.block_on(s.finish()) {
+                if let Some(l) = lost_records(&r.sinks) {
+                    if !reported.swap(true, Ordering::SeqCst) {
+                        lost.push(l);
+                    }
+                }
+            }
         }
-        Ok(())
-    })
+        Ok(lost)
+    })?;
+    for l in lost {
+        warn(py, &closed_message(&l));
+    }
+    Ok(())
 }

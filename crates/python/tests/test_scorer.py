@@ -318,3 +318,87 @@ def test_review_export_and_tally_match_the_cli(tmp_path, titlesim_bin):
         csv.writer(f).writerows(rows)
     with pytest.raises(titlesim.InputError, match="bad.csv:2"):
         titlesim.review_tally(bad)
+
+
+# A child process whose files may not grow past 20,000 bytes (SIGXFSZ ignored: a write past
+# it fails with EFBIG, as on a full disk), so the shadow log fails a few batches in.
+LOSING_LOG_CHILD = r"""
+import json, resource, signal, sys, time, warnings
+import titlesim
+
+cfg, mode = sys.argv[1], sys.argv[2]
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+scorer = titlesim.Scorer.from_config(cfg)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+out = {"raised": None, "warned_at": None}
+products = [f"Acme phone {i} black" for i in range(20)]
+gts = [f"Acme phone {i}, 128 GB" for i in range(20)]
+
+
+def score_until_warned():
+    # The log is written in the background: the warning comes with a call after the failure.
+    for k in range(100):
+        scorer.score(products, gts)
+        if any("losing records" in str(w.message) for w in caught):
+            out["warned_at"] = k
+            return
+        time.sleep(0.05)
+
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+        if mode == "close":
+            score_until_warned()
+            scorer.close()
+        elif mode == "with":
+            with scorer:
+                score_until_warned()
+        else:
+            with scorer:
+                score_until_warned()
+                raise KeyError("the block's own error")
+    except Exception as e:
+        out.update(raised=type(e).__name__, message=str(e), report=getattr(e, "report", None),
+                   file_error=isinstance(e, titlesim.FileError))
+out["warnings"] = [str(w.message) for w in caught]
+out["pairs"] = scorer.counts["pairs"]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("mode", ["close", "with", "with-error"])
+def test_records_the_log_cannot_write_are_never_lost_silently(tmp_path, mode):
+    # A shadow log that failed to write lost its records without a word: close() returned
+    # the counts in a dict nobody reads, and a `with` block dropped it.
+    import subprocess
+    import sys
+
+    log = tmp_path / "shadow.jsonl"
+    cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),
+                       f"log = {json.dumps(str(log))}")
+    r = subprocess.run([sys.executable, "-c", LOSING_LOG_CHILD, str(cfg), mode],
+                       capture_output=True, text=True, timeout=300, check=False)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    # the first failed write: a warning naming the log, at a later call; the verdicts stand
+    assert out["warned_at"] is not None, out
+    first = [w for w in out["warnings"] if "losing records" in w]
+    assert len(first) == 1, out["warnings"]
+    assert f"{log}: " in first[0] and "records not written (" in first[0], first[0]
+    assert out["pairs"] == 20 * (out["warned_at"] + 1)
+    if mode == "with-error":
+        # the block's own exception goes on; the loss is a warning
+        assert out["raised"] == "KeyError", out
+        closed = [w for w in out["warnings"] if "the shadow log is not" in w]
+        assert len(closed) == 1 and f"{log}: " in closed[0], out["warnings"]
+        return
+    # close(), or the end of the with block: titlesim.FileError with the total and the report
+    assert out["raised"] == "FileError" and out["file_error"], out
+    msg = out["message"]
+    assert msg.startswith("the verdicts returned are complete, but the shadow log is not: "), msg
+    sink = out["report"]["sinks"][0]
+    assert sink["records_failed"] > 0 and sink["name"] == str(log), out["report"]
+    assert f"{log}: {sink['records_failed']} records not written (" in msg, msg
+    written = len(log.read_text().splitlines())
+    assert sink["records_written"] == written and written + sink["records_failed"] == out["pairs"]

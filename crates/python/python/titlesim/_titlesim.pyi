@@ -130,9 +130,15 @@ class Scorer:
     def warnings(self) -> list[str]: ...
     @property
     def counts(self) -> dict[str, int]: ...
-    def close(self) -> Optional[dict[str, Any]]: ...
+    def close(self) -> Optional[dict[str, Any]]:
+        """Writes the shadow's last records and closes its sinks; returns the report (``tally``,
+        ``sinks``), ``None`` without a shadow or when already closed. Raises
+        ``titlesim.FileError`` when a sink did not write every record (the verdicts stand; the
+        report is the exception's ``report``)."""
     def __enter__(self) -> Scorer: ...
-    def __exit__(self, *exc: object) -> bool: ...
+    def __exit__(self, *exc: object) -> bool:
+        """``close()``; lost records raise ``titlesim.FileError``, or only warn when the block
+        is ending with an exception already."""
 
 def calibrate(
     logs: Union[_Path, Sequence[_Path]],
