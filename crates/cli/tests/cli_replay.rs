@@ -908,6 +908,10 @@ fn a_replay_stopped_by_a_bad_row_says_the_log_is_partial_and_resume_finishes_it(
         "{err}"
     );
     assert!(err.contains("rerun with --resume"), "{err}");
+    // Run again without --resume: refused, and no word of records this run never wrote.
+    let err = fails(&run(&[]));
+    assert!(err.contains("--resume"), "{err}");
+    assert!(!err.contains("written before it"), "{err}");
     std::fs::write(
         &h,
         text.replace("250,shoe 250,boot 5,0.9", "250,shoe 250,boot 5,1"),

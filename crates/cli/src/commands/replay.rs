@@ -170,6 +170,12 @@ mod imp {
             bar.set_length(total);
             bar.set_position(done);
         };
+        let lines = |p: &std::path::Path| {
+            std::fs::read(p)
+                .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+                .unwrap_or(0)
+        };
+        let records_before = lines(&args.out);
         let summary = rt
             .block_on(titlesim_replay::replay(
                 &args.pairs,
@@ -180,11 +186,10 @@ mod imp {
                 &progress,
             ))
             .with_context(|| {
-                // What was replayed before the error is in the log: say so, and how to go on.
-                let records = std::fs::read(&args.out)
-                    .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-                    .unwrap_or(0);
-                let log = if records > 0 {
+                // What this run replayed before the error is in the log: say so, and how to
+                // go on (nothing when it wrote nothing, e.g. a log refused without --resume).
+                let records = lines(&args.out);
+                let log = if records > records_before {
                     format!(
                         "; {} holds the {records} record(s) written before it: the log is not \
                          complete, so fix the cause and rerun with --resume to finish it",
