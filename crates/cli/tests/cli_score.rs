@@ -441,6 +441,20 @@ fn a_run_failing_midway_leaves_the_old_results_and_outputs_never_overwrite_input
     }
     assert_eq!(std::fs::read_to_string(&pairs).unwrap(), text);
 
+    // Pairs with a blank title are not encoded, and the summary does not count them: it said
+    // "100 titles encoded" for 50 pairs with an empty product.
+    let blanks = d.path().join("blanks.csv");
+    let mut b = String::from("id,product,gt\n");
+    for i in 0..50 {
+        b += &format!("{i},,boot {i}\n");
+    }
+    b += "50,shoe,boot\n";
+    std::fs::write(&blanks, b).unwrap();
+    let run = titlesim(&["score", "-c", s(&config), "-p", s(&blanks)], None);
+    ok(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("(2 titles encoded,"), "{stderr}");
+
     // A run that ends writes the whole file.
     let good = d.path().join("good.csv");
     std::fs::write(&good, text.replace("zzzbad", "shoe 600")).unwrap();

@@ -389,6 +389,12 @@ impl CosineScorer {
         self.blank
     }
 
+    /// Whether scoring `pair` asks the model for its titles: not for a pair with a blank title
+    /// under [`BlankTitles::Fail`] (cosine 0, neither title encoded).
+    pub fn encodes(&self, pair: &Pair) -> bool {
+        matches!(self.blank, BlankTitles::Score) || !(is_blank(&pair.product) || is_blank(&pair.gt))
+    }
+
     /// This scorer taking ground-truth vectors from `store` when it holds them. The store must
     /// be this model's (its [`GtVectors::check`] against [`CosineScorer::gt_fingerprint`] and
     /// the dimension): [`Error::StoreMismatch`] otherwise.

@@ -62,6 +62,9 @@ struct Counts {
     pairs: u64,
     passed: u64,
     gt_from_store: u64,
+    /// Ground truths the model encoded: not those from the store, nor a pair's with a blank
+    /// title (under the default rule, neither title of such a pair is encoded).
+    gt_encoded: u64,
 }
 
 /// The verdicts of ``Scorer.score``: numpy arrays in the order of the pairs given.
@@ -373,7 +376,7 @@ impl Scorer {
         d.set_item("pairs", c.pairs)?;
         d.set_item("passed", c.passed)?;
         d.set_item("gt_from_store", c.gt_from_store)?;
-        d.set_item("gt_encoded", c.pairs - c.gt_from_store)?;
+        d.set_item("gt_encoded", c.gt_encoded)?;
         Ok(d)
     }
 
@@ -547,6 +550,7 @@ impl Scorer {
     /// Scores on the shared runtime with the GIL released, through the shadow scorer when
     /// there is one.
     fn run(&self, py: Python<'_>, pairs: Vec<Pair>) -> PyResult<Vec<PairScore>> {
+        let encodes: Vec<bool> = pairs.iter().map(|p| self.canonical.encodes(p)).collect();
         let canonical = self.canonical.clone();
         let shadow = self.shadow.clone();
         let scores = detached(py, move || {
@@ -566,10 +570,11 @@ impl Scorer {
         })?;
         {
             let mut c = lock(&self.counts);
-            for s in &scores {
+            for (s, encodes) in scores.iter().zip(&encodes) {
                 c.pairs += 1;
                 c.passed += u64::from(s.pass);
                 c.gt_from_store += u64::from(s.gt_from_store);
+                c.gt_encoded += u64::from(*encodes && !s.gt_from_store);
             }
         }
         self.warn_lost(py)?;

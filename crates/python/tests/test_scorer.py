@@ -35,6 +35,10 @@ def test_plain_encode_path_gives_the_models_cosines():
                              "gt_from_store": 0, "gt_encoded": 8}
     v = scorer.score_pair(PRODUCTS[0], GTS[0])
     assert v.cosine == scores.cosine[0] and bool(v) == v.passed == scores.passed[0]
+    # a pair with a blank title is not encoded (cosine 0): its GT was counted as encoded
+    blank = scorer.score(["", "  ", PRODUCTS[0]], ["abc", GTS[1], "   "])
+    assert list(blank.cosine) == [0.0, 0.0, 0.0]
+    assert scorer.counts["gt_encoded"] == 9
 
 
 def test_gt_skip_path_leaves_stored_titles_unencoded(tmp_path):

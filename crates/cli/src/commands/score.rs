@@ -59,12 +59,18 @@ struct Counts {
     labelled: usize,
     agree: usize,
     gt_from_store: usize,
+    /// Titles the model was asked for: not a pair's with a blank title (under the default
+    /// rule), nor a GT title taken from the store.
+    encoded: usize,
 }
 
 impl Counts {
-    fn add(&mut self, p: &Pair, s: &PairScore) {
+    fn add(&mut self, p: &Pair, s: &PairScore, encodes: bool) {
         self.pairs += 1;
         self.gt_from_store += usize::from(s.gt_from_store);
+        if encodes {
+            self.encoded += 2 - usize::from(s.gt_from_store);
+        }
         self.passed += usize::from(s.pass);
         if let Some(l) = p.label {
             self.labelled += 1;
@@ -82,8 +88,8 @@ struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, p: &Pair, s: &PairScore) {
-        self.total.add(p, s);
+    fn add(&mut self, p: &Pair, s: &PairScore, encodes: bool) {
+        self.total.add(p, s, encodes);
         if let Some(ph) = &p.phase {
             let i = match self.phases.iter().position(|(name, _)| name == ph) {
                 Some(i) => i,
@@ -92,7 +98,7 @@ impl Summary {
                     self.phases.len() - 1
                 }
             };
-            self.phases[i].1.add(p, s);
+            self.phases[i].1.add(p, s, encodes);
         }
     }
 }
@@ -137,7 +143,7 @@ pub fn run(args: Args) -> Result<()> {
             );
             for (p, s) in chunk.iter().zip(&scores) {
                 sink.row(s)?;
-                counts.add(p, s);
+                counts.add(p, s, scorer.encodes(p));
             }
             sink.flush()?;
             bar.inc(chunk.len() as u64);
@@ -210,8 +216,9 @@ fn summary(
         );
     }
     let secs = score_time.as_secs_f64();
-    // The titles the model was asked to encode: GT titles taken from the store are not.
-    let titles = 2 * total.pairs - total.gt_from_store;
+    // The titles the model was asked to encode: not those of a pair with a blank title, nor
+    // GT titles taken from the store.
+    let titles = total.encoded;
     s += &format!(
         "  elapsed: {:.2} s scoring ({titles} titles encoded, {:.1} titles/s) + {:.2} s loading the model\n",
         secs,
