@@ -11,7 +11,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// What one model did with one pair.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SideRecord {
-    /// The model as configured (folder, cache entry or hub id).
+    /// The model as loaded: the folder it was resolved to (a local folder, or the Hugging
+    /// Face cache entry of a hub id), as an absolute path.
     pub model: String,
     /// The backend that ran it.
     pub backend: String,
