@@ -110,7 +110,7 @@ pub enum Error {
     },
 
     /// A configuration file or value is invalid.
-    #[error("config {}: {message}", path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(inline)".into()))]
+    #[error("{}{message}", path.as_ref().map(|p| format!("config {}: ", p.display())).unwrap_or_default())]
     Config {
         /// The configuration file, when there is one.
         path: Option<PathBuf>,
