@@ -1,6 +1,10 @@
 //! `titlesim calibrate` and `titlesim review` on synthetic shadow logs written from the
 //! documented schema (one JSON object per line).
 
+mod common;
+
+#[cfg(target_os = "linux")]
+use common::{snapshot, titlesim_with_file_limit};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -180,33 +184,6 @@ fn calibrate_tables_and_report() {
     ] {
         assert!(rep.join(f).is_file(), "report lacks {f}");
     }
-}
-
-/// `titlesim ARGS` under a file size limit of `blocks` (the shell's `ulimit -f` units), with
-/// SIGXFSZ ignored: a write past the limit fails with EFBIG, as on a full disk.
-#[cfg(target_os = "linux")]
-fn titlesim_with_file_limit(blocks: u32, args: &[&str]) -> Output {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""
-        ))
-        .arg(env!("CARGO_BIN_EXE_titlesim"))
-        .args(args)
-        .output()
-        .expect("sh runs")
-}
-
-/// Every entry of `dir` (hidden ones too) with its bytes; a folder as `None`.
-fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let bytes = std::fs::read(e.path()).ok();
-            (e.file_name().to_string_lossy().into_owned(), bytes)
-        })
-        .collect()
 }
 
 #[test]

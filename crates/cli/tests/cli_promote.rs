@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fails, fixture, fixtures, ok, titlesim};
+use common::{fails, fixture, fixtures, ok, snapshot, titlesim, titlesim_with_file_limit};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -249,18 +249,6 @@ fn promote_then_burn_in_decides_with_exit_codes_0_1_2() {
     );
 }
 
-/// Every entry of `dir` (hidden ones too) with its bytes; a folder as `None`.
-fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            let bytes = std::fs::read(e.path()).ok();
-            (e.file_name().to_string_lossy().into_owned(), bytes)
-        })
-        .collect()
-}
-
 #[test]
 #[cfg(target_os = "linux")]
 fn a_burn_in_report_that_fails_half_way_leaves_the_earlier_one_whole() {
@@ -278,20 +266,17 @@ fn a_burn_in_report_that_fails_half_way_leaves_the_earlier_one_whole() {
     assert_eq!(before.len(), 3, "{:?}", before.keys());
     // a later run, under a file size limit the PNG does not fit (SIGXFSZ ignored: EFBIG)
     let few = s.burn_in_log("few");
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg("trap '' XFSZ; ulimit -f 40 && exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_titlesim"))
-        .args([
+    let out = titlesim_with_file_limit(
+        40,
+        &[
             "burn-in",
             "--expect",
             e,
             few.to_str().unwrap(),
             "--report",
             rep,
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "keep-watching: {stderr}");
     assert!(

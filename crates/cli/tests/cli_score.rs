@@ -356,29 +356,6 @@ fn the_old_chunk_flag_name_still_works() {
     );
 }
 
-/// tiny-bert-mean copied into `dir` with a tokenizer that maps `zzzbad` past the vocabulary:
-/// a title holding it fails in the model, after the chunks before it were scored.
-fn failing_model(dir: &Path) -> PathBuf {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &to.join(e.file_name()));
-            } else {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-    }
-    let model = dir.join("badmodel");
-    copy(&fixture("tiny-bert-mean"), &model);
-    let tok = model.join("tokenizer.json");
-    let mut t: Value = serde_json::from_str(&std::fs::read_to_string(&tok).unwrap()).unwrap();
-    t["model"]["vocab"]["zzzbad"] = Value::from(5000);
-    std::fs::write(&tok, t.to_string()).unwrap();
-    model
-}
-
 #[test]
 fn a_run_failing_midway_leaves_the_old_results_and_outputs_never_overwrite_inputs() {
     // --out was truncated when opened and written chunk by chunk: a model error at pair 600

@@ -860,24 +860,7 @@ fn the_log_and_the_results_never_overwrite_an_input_or_the_emf_file() {
 fn a_shadow_run_stopped_midway_keeps_old_results_and_says_how_to_finish() {
     // --out was truncated and half filled; the error said nothing of the log or --resume.
     let c = case();
-    let model = c.path("badmodel");
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &to.join(e.file_name()));
-            } else {
-                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-            }
-        }
-    }
-    copy(&fixture("tiny-bert-mean"), &model);
-    let tok = model.join("tokenizer.json");
-    let mut t: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&tok).unwrap()).unwrap();
-    t["model"]["vocab"]["zzzbad"] = serde_json::Value::from(5000);
-    std::fs::write(&tok, t.to_string()).unwrap();
+    let model = failing_model(c.dir.path());
     let config = c.path("bad.toml");
     std::fs::write(
         &config,

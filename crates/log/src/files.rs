@@ -294,17 +294,26 @@ impl Replacing {
         &self.target
     }
 
+    /// The file being written: the temporary file (or the target, when it is written
+    /// directly). A writer that takes a path rather than a `Write` (a Parquet writer) may
+    /// write it instead, before [`Replacing::commit`].
+    pub fn path(&self) -> &Path {
+        self.tmp.as_deref().unwrap_or(&self.target)
+    }
+
     /// Writes the last bytes out and renames the temporary file over the target.
     pub fn commit(mut self) -> io::Result<()> {
         let file = self.file.take().expect("committed once");
         let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        drop(file);
         let Some(tmp) = self.tmp.take() else {
             return Ok(()); // written directly: flushed above
         };
-        let done = file.sync_all().and_then(|()| {
-            drop(file);
-            std::fs::rename(&tmp, &self.target)
-        });
+        // synced by its path: a writer given `path()` may have replaced the file this one
+        // opened
+        let done = File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .and_then(|()| std::fs::rename(&tmp, &self.target));
         if done.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }

@@ -10,7 +10,7 @@ use pyo3::exceptions::PyUserWarning;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use titlesim::{Config, CosineScorer, Pair, PairScore, Scorer as _};
-use titlesim_shadow::{ShadowScorer, ShadowSettings, SinkStatus};
+use titlesim_shadow::{lost_records, ShadowScorer, ShadowSettings};
 
 use crate::args;
 use crate::errors::{Failure, Kind, Result};
@@ -648,24 +648,6 @@ fn load(config: &Config) -> Result<Scorer> {
 /// "lost records reported" flag.
 #[allow(clippy::type_complexity)]
 static LIVE: Mutex<Vec<(Weak<ShadowScorer>, Arc<AtomicBool>)>> = Mutex::new(Vec::new());
-
-/// `NAME: N records not written (ERROR)` for each sink that failed, as the CLI says it;
-/// `None` when every record was written.
-fn lost_records(sinks: &[SinkStatus]) -> Option<String> {
-    let lost: Vec<String> = sinks
-        .iter()
-        .filter(|st| st.records_failed > 0 || st.last_error.is_some())
-        .map(|st| {
-            format!(
-                "{}: {} records not written ({})",
-                st.name,
-                st.records_failed,
-                st.last_error.as_deref().unwrap_or("?")
-            )
-        })
-        .collect();
-    (!lost.is_empty()).then(|| lost.join("; "))
-}
 
 /// What a scorer that lost records says when it closes.
 fn closed_message(lost: &str) -> String {

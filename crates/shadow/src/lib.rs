@@ -119,7 +119,7 @@ pub use options::{EmfTarget, FsyncPolicy, ShadowOptions};
 pub use resume::ResumeState;
 pub use sample::Sampler;
 pub use scorer::{ShadowReport, ShadowScorer, ShadowSettings};
-pub use sink::{emf_object, EmfSink, JsonlSink, MemorySink, RecordSink, SinkStatus};
+pub use sink::{emf_object, lost_records, EmfSink, JsonlSink, MemorySink, RecordSink, SinkStatus};
 pub use summary::{PhaseTally, Tally};
 
 use std::path::Path;

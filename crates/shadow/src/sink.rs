@@ -46,6 +46,25 @@ pub struct SinkStatus {
     pub last_error: Option<String>,
 }
 
+/// `NAME: N records not written (ERROR)` for each sink that lost records, joined with `; `
+/// (the words of `titlesim shadow` and the Python `Scorer` alike); `None` when every record
+/// was written.
+pub fn lost_records(sinks: &[SinkStatus]) -> Option<String> {
+    let lost: Vec<String> = sinks
+        .iter()
+        .filter(|st| st.batches_failed > 0 || st.records_failed > 0 || st.last_error.is_some())
+        .map(|st| {
+            format!(
+                "{}: {} records not written ({})",
+                st.name,
+                st.records_failed,
+                st.last_error.as_deref().unwrap_or("?")
+            )
+        })
+        .collect();
+    (!lost.is_empty()).then(|| lost.join("; "))
+}
+
 /// The JSONL shadow log: one [`ShadowRecord`] per line, appended.
 ///
 /// Each batch is written with one `write` and then, under [`FsyncPolicy::Batch`], synced.

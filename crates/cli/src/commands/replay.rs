@@ -113,7 +113,7 @@ mod imp {
     use titlesim::Config;
     use titlesim_replay::{ReplayOptions, ReplaySummary};
 
-    use super::super::shared::{load_scorer, pct, progress_bar, refuse_overwriting};
+    use super::super::shared::{config_inputs, load_scorer, pct, progress_bar, refuse_overwriting};
 
     #[test]
     fn the_default_cache_is_the_library_s() {
@@ -131,18 +131,8 @@ mod imp {
         };
         // The log must not be the history or another input: with --resume, records would be
         // appended to the file being read.
-        let mut inputs = vec![
-            (args.pairs.as_path(), "the history"),
-            (args.config.as_path(), "the configuration"),
-        ];
-        let stores = [
-            (
-                config.canonical.gt_store.as_deref(),
-                "the [canonical] GT store",
-            ),
-            (shadow_cfg.gt_store.as_deref(), "the [shadow] GT store"),
-        ];
-        inputs.extend(stores.iter().filter_map(|(p, what)| p.map(|p| (p, *what))));
+        let mut inputs = vec![(args.pairs.as_path(), "the history")];
+        inputs.extend(config_inputs(&args.config, &config));
         refuse_overwriting("--out", &args.out, &inputs)?;
         let canonical = load_scorer(
             &with_threads(args.batch.apply(&config.canonical), args.threads),

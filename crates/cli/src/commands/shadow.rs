@@ -6,15 +6,17 @@ use std::time::Instant;
 
 pub use super::shared::Format;
 use super::shared::{
-    left_as_it_was, load_scorer, open_results, progress_bar, refuse_overwriting, runtime,
-    BatchArgs, ChunkArgs, VerdictWriter,
+    config_inputs, left_as_it_was, load_scorer, open_results, progress_bar, refuse_overwriting,
+    runtime, BatchArgs, ChunkArgs, VerdictWriter,
 };
 use anyhow::{bail, Context, Result};
 use titlesim::config::EmfTarget;
 use titlesim::io::read_pairs;
 use titlesim::{Config, CosineScorer, Pair, PairScore, Score, Scorer, ShadowRecord};
 use titlesim_log::same_file;
-use titlesim_shadow::{open_sinks, ResumeState, ShadowScorer, ShadowSettings, SinkStatus, Tally};
+use titlesim_shadow::{
+    lost_records, open_sinks, ResumeState, ShadowScorer, ShadowSettings, SinkStatus, Tally,
+};
 
 /// Score pairs with the canonical model while the shadow model runs beside it.
 ///
@@ -188,29 +190,15 @@ fn check_outputs(args: &Args, config: &Config) -> Result<PathBuf> {
         Some(EmfTarget::File(p)) => Some(p),
         _ => None,
     };
-    let mut inputs = vec![
-        (args.pairs.as_path(), "the pairs file"),
-        (args.config.as_path(), "the configuration"),
-    ];
-    let stores = [
-        (
-            config.canonical.gt_store.as_deref(),
-            "the [canonical] GT store",
-        ),
-        (
-            config.shadow.as_ref().and_then(|s| s.gt_store.as_deref()),
-            "the [shadow] GT store",
-        ),
-    ];
-    inputs.extend(stores.iter().filter_map(|(p, what)| p.map(|p| (p, *what))));
-    let mut with_emf = inputs.clone();
-    with_emf.extend(
+    let mut inputs = vec![(args.pairs.as_path(), "the pairs file")];
+    inputs.extend(config_inputs(&args.config, config));
+    inputs.extend(
         emf.as_deref()
             .map(|p| (p, "the EMF file ([shadow_options] emf)")),
     );
-    refuse_overwriting("--log", &log, &with_emf)?;
+    refuse_overwriting("--log", &log, &inputs)?;
     if let Some(out) = &args.out {
-        refuse_overwriting("--out", out, &with_emf)?;
+        refuse_overwriting("--out", out, &inputs)?;
     }
     let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     if log_len > 0 && !args.resume {
@@ -373,22 +361,9 @@ fn from_log(p: &Pair, r: &ShadowRecord) -> PairScore {
 
 /// An error when a sink lost records: the canonical results are complete, the log is not.
 fn refuse_lost_records(sinks: &[SinkStatus]) -> Result<()> {
-    let lost: Vec<String> = sinks
-        .iter()
-        .filter(|st| st.batches_failed > 0 || st.last_error.is_some())
-        .map(|st| {
-            format!(
-                "{}: {} records not written ({})",
-                st.name,
-                st.records_failed,
-                st.last_error.as_deref().unwrap_or("?")
-            )
-        })
-        .collect();
-    if !lost.is_empty() {
+    if let Some(lost) = lost_records(sinks) {
         bail!(
-            "the canonical results above are complete, but {}; rerun with --resume to fill the log",
-            lost.join("; ")
+            "the canonical results above are complete, but {lost}; rerun with --resume to fill the log"
         );
     }
     Ok(())

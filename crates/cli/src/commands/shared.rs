@@ -2,13 +2,12 @@
 //! folders), the async runtime, loading a configured model (with its GT store), progress bars,
 //! and the verdict rows that `score` and `shadow` both print.
 
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use titlesim::{CosineScorer, ModelConfig, PairScore};
+use titlesim::{Config, CosineScorer, ModelConfig, PairScore};
 use titlesim_log::{same_file, Replacing};
 
 /// Default texts (or pairs) read and processed per chunk, in every command.
@@ -41,24 +40,6 @@ impl BatchArgs {
         }
         cfg
     }
-}
-
-/// Opens `path` for writing (its missing parent folders created), or standard output.
-pub(crate) fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>> {
-    let Some(p) = path else {
-        return Ok(Box::new(Named {
-            name: "standard output".into(),
-            inner: std::io::stdout(),
-        }));
-    };
-    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
-    Ok(Box::new(Named {
-        name: p.display().to_string(),
-        inner: f,
-    }))
 }
 
 /// Where a command's results go: standard output as they come, or a file written whole or not
@@ -112,6 +93,31 @@ pub(crate) fn left_as_it_was(out: Option<&Path>) -> String {
         ),
         None => "the results printed so far are incomplete".into(),
     }
+}
+
+/// The files a configuration brings that no output may overwrite: the file itself and the
+/// models' GT stores, each with what it is.
+pub(crate) fn config_inputs<'a>(
+    path: &'a Path,
+    config: &'a Config,
+) -> Vec<(&'a Path, &'static str)> {
+    let mut inputs = vec![(path, "the configuration")];
+    let stores = [
+        (
+            config.canonical.gt_store.as_deref(),
+            "the [canonical] GT store",
+        ),
+        (
+            config.shadow.as_ref().and_then(|s| s.gt_store.as_deref()),
+            "the [shadow] GT store",
+        ),
+    ];
+    inputs.extend(
+        stores
+            .into_iter()
+            .filter_map(|(p, what)| p.map(|p| (p, what))),
+    );
+    inputs
 }
 
 /// Refuses an output `out` (the flag `flag`) that is one of the command's inputs (`(path,

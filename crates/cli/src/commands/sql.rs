@@ -90,8 +90,9 @@ mod imp {
     use titlesim_replay::TitleModels;
 
     use super::super::replay::{cores, with_threads};
-    use super::super::shared::{load_scorer, open_output};
+    use super::super::shared::{load_scorer, open_results};
     use super::*;
+    use titlesim_log::Replacing;
 
     /// Where the result goes, and as what.
     enum Dest {
@@ -186,7 +187,7 @@ mod imp {
                     if format == SqlFormat::Csv {
                         csv_can_hold(&df, "CSV on standard output", "use -f jsonl or -f table")?;
                     }
-                    let mut w = open_output(None)?;
+                    let mut w = open_results(None)?;
                     print(df, format, &mut w).await?;
                     w.flush()?;
                     Ok(())
@@ -223,52 +224,30 @@ mod imp {
         Ok(())
     }
 
-    /// Writes the result to `out` (Parquet, or `format`) through a temporary file beside it,
-    /// renamed over `out` only when the query has run to its end: a query failing midway
-    /// leaves the old file as it was, not a shorter one that reads as whole.
+    /// Writes the result to `out` (Parquet, or `format`) through a temporary file beside it
+    /// ([`Replacing`]), renamed over `out` only when the query has run to its end: a query
+    /// failing midway leaves the old file as it was, not a shorter one that reads as whole.
     async fn write_file(df: DataFrame, out: &Path, format: Option<SqlFormat>) -> Result<()> {
-        // A symlink to a file is replaced where it points, not turned into a file of its own.
-        let real = std::fs::canonicalize(out).ok().filter(|p| p.is_file());
-        let out = real.as_deref().unwrap_or(out);
-        let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
-        if let Some(dir) = dir {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let name = out
-            .file_name()
-            .with_context(|| format!("--out {}: name a file", out.display()))?;
-        let tmp = dir.unwrap_or(Path::new("")).join(format!(
-            ".{}.{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
+        let mut file =
+            Replacing::create(out).with_context(|| format!("cannot create {}", out.display()))?;
         let written = async {
             match format {
                 None => {
                     let opts = DataFrameWriteOptions::new().with_single_file_output(true);
-                    df.write_parquet(&tmp.to_string_lossy(), opts, None)
+                    df.write_parquet(&file.path().to_string_lossy(), opts, None)
                         .await
                         .context("running the query")?;
                 }
-                Some(format) => {
-                    let mut w = std::io::BufWriter::new(open_output(Some(&tmp))?);
-                    print(df, format, &mut w).await?;
-                    w.into_inner()
-                        .map_err(|e| e.into_error())
-                        .with_context(|| format!("writing {}", tmp.display()))?;
-                }
+                Some(format) => print(df, format, &mut file).await?,
             }
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, out)
-                .with_context(|| format!("cannot rename {} to {}", tmp.display(), out.display()))
+            file.commit()
+                .with_context(|| format!("writing {}", out.display()))
         }
         .await;
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
         written.with_context(|| {
             format!(
                 "writing {} (an older file there is left as it was)",

@@ -136,3 +136,53 @@ pub fn ort_library() -> PathBuf {
     );
     p
 }
+
+/// tiny-bert-mean copied into `dir/badmodel` with a tokenizer that maps `zzzbad` past the
+/// vocabulary: a title holding it fails in the model, after the chunks before it were scored.
+pub fn failing_model(dir: &Path) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let model = dir.join("badmodel");
+    copy(&fixture("tiny-bert-mean"), &model);
+    let tok = model.join("tokenizer.json");
+    let mut t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&tok).unwrap()).unwrap();
+    t["model"]["vocab"]["zzzbad"] = serde_json::Value::from(5000);
+    std::fs::write(&tok, t.to_string()).unwrap();
+    model
+}
+
+/// `titlesim ARGS` under a file size limit of `blocks` (the shell's `ulimit -f` units), with
+/// SIGXFSZ ignored: a write past the limit fails with EFBIG, as on a full disk.
+pub fn titlesim_with_file_limit(blocks: u32, args: &[&str]) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_titlesim"))
+        .args(args)
+        .output()
+        .expect("sh runs")
+}
+
+/// Every entry of `dir` (hidden ones too) with its bytes; a folder as `None`.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Option<Vec<u8>>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let bytes = std::fs::read(e.path()).ok();
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect()
+}
