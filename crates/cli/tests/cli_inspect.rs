@@ -148,3 +148,21 @@ fn a_folder_without_modules_json_gets_a_warning() {
         "{err}"
     );
 }
+
+/// A folder's name is printed escaped: a newline in it must not start a line of its own that
+/// reads like a setting (`warnings       none` under a model that has warnings).
+#[test]
+fn a_folder_name_with_a_newline_stays_on_its_line() {
+    let d = tempfile::tempdir().unwrap();
+    let folder = d.path().join("tiny\nwarnings       none");
+    std::os::unix::fs::symlink(fixture("tiny-bert-mean"), &folder).unwrap();
+    let out = titlesim(&["inspect", "-m", folder.to_str().unwrap()], None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let model = text.lines().find(|l| l.starts_with("model ")).unwrap();
+    assert!(model.contains(r"tiny\u{a}warnings"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("warnings")).count(),
+        1,
+        "{text}"
+    );
+}

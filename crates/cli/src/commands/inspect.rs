@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use serde_json::{json, Value};
-use titlesim::{Embedder, ModelSpec};
+use titlesim::{shown, Embedder, ModelSpec};
 
 use super::ModelArgs;
 
@@ -65,24 +65,28 @@ fn yes(b: bool) -> &'static str {
     }
 }
 
+/// The text form: one setting a line. Names and paths come from the folder and its files, so
+/// their control characters are escaped (`shown`): a folder named `a<LF>warnings none` must
+/// not print a line of its own.
 fn text(v: &Value, spec: &ModelSpec) -> String {
-    let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+    let s = |k: &str| shown(v[k].as_str().unwrap_or("-")).into_owned();
     let list = |x: &Value| -> String {
         match x {
             Value::Array(a) if a.is_empty() => "-".into(),
             Value::Array(a) => a
                 .iter()
                 .filter_map(Value::as_str)
+                .map(shown)
                 .collect::<Vec<_>>()
                 .join(", "),
-            Value::String(s) => s.clone(),
+            Value::String(s) => shown(s).into_owned(),
             _ => "-".into(),
         }
     };
     let files = &v["files"];
     let mut o = String::new();
     o += &format!("model          {}\n", s("model"));
-    o += &format!("folder         {}\n", v["folder"].as_str().unwrap_or("-"));
+    o += &format!("folder         {}\n", s("folder"));
     o += "files\n";
     for (k, label) in [
         ("config", "config"),
@@ -107,26 +111,26 @@ fn text(v: &Value, spec: &ModelSpec) -> String {
     );
     o += &format!(
         "pad token      {}\n",
-        spec.pad_token.as_deref().unwrap_or("-")
+        shown(spec.pad_token.as_deref().unwrap_or("-"))
     );
     if spec.prompts.is_empty() {
         o += "prompts        none\n";
     } else {
         o += "prompts\n";
         for (name, p) in &spec.prompts {
-            o += &format!("  {name:<12} {p:?}\n");
+            o += &format!("  {:<12} {p:?}\n", shown(name));
         }
     }
     o += &format!(
         "default prompt {}\n",
-        spec.default_prompt_name.as_deref().unwrap_or("none")
+        shown(spec.default_prompt_name.as_deref().unwrap_or("none"))
     );
     if spec.warnings.is_empty() {
         o += "warnings       none\n";
     } else {
         o += "warnings\n";
         for w in &spec.warnings {
-            o += &format!("  - {w}\n");
+            o += &format!("  - {}\n", shown(w));
         }
     }
     o
@@ -170,7 +174,7 @@ pub fn run(args: Args) -> Result<()> {
             Ok(e) => {
                 o += &format!("backend        {} (loaded)\n", e.info().backend);
                 if let Some(onnx) = backend_v["onnx"].as_str() {
-                    o += &format!("onnx in use    {onnx}\n");
+                    o += &format!("onnx in use    {}\n", shown(onnx));
                 }
                 o += &format!("fingerprint    {}\n", e.fingerprint());
             }
