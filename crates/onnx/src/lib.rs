@@ -39,7 +39,7 @@
 use std::path::{Path, PathBuf};
 
 use titlesim_core::{
-    BackendOptions, BackendOutput, Error, HiddenStates, ModelSpec, Result, TokenBatch,
+    BackendOptions, BackendOutput, Error, HiddenStates, ModelSpec, PaddingSide, Result, TokenBatch,
 };
 
 /// One dimension of a declared ONNX shape.
@@ -313,6 +313,17 @@ impl OnnxIo {
                 return Err(fail(format!("no `{required}` input")));
             }
         }
+        // Without a `position_ids` input the graph numbers positions from the start of the
+        // padded row, so left padding would shift a short text's positions by its padding: its
+        // vector would depend on the longest text of its batch (and be wrong even alone when the
+        // backend pads to a multiple of 16). candle numbers from the first real token.
+        if spec.padding_side == PaddingSide::Left
+            && !plans.iter().any(|p| p.role == InputRole::PositionIds)
+        {
+            return Err(fail(
+                "padding_side = \"left\" needs a `position_ids` input, and this graph has none: it numbers positions from the start of the padded row, so a left-padded text's vector would depend on its batch; set padding_side = \"right\" (pooling finds the last real token from the attention mask either way) or export the graph with position_ids".into(),
+            ));
+        }
 
         let find = |name: &str| outputs.iter().position(|o| o.name == name);
         let output = if let Some(name) = onnx_output {
@@ -565,7 +576,7 @@ fn external_data_locations(bytes: &[u8]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use titlesim_core::{Encoded, PaddingSide, Pooling};
+    use titlesim_core::{Encoded, Pooling};
 
     fn spec(hidden: usize, extra: &str) -> ModelSpec {
         let d = tempfile::tempdir().unwrap();
@@ -658,6 +669,41 @@ mod tests {
                 && e.contains(&format!("`pooling = \"{other}\"`")),
             "{e}"
         );
+    }
+
+    #[test]
+    fn left_padding_needs_a_position_ids_input() {
+        let states = [OnnxTensor::new(
+            "last_hidden_state",
+            Some(vec![sym("b"), sym("s"), OnnxDim::Fixed(8)]),
+            "f32",
+        )];
+        let mut s = spec(8, "");
+        s.apply(&titlesim_core::ModelOverrides {
+            padding_side: Some(PaddingSide::Left),
+            ..Default::default()
+        })
+        .unwrap();
+        let ins = [t2("input_ids"), t2("attention_mask")];
+        let e = OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &states, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("m.onnx")
+                && e.contains("padding_side = \"left\"")
+                && e.contains("position_ids"),
+            "{e}"
+        );
+        let ins = [t2("input_ids"), t2("attention_mask"), t2("position_ids")];
+        assert!(OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &states, None).is_ok());
+        // Right padding needs no positions.
+        s.apply(&titlesim_core::ModelOverrides {
+            padding_side: Some(PaddingSide::Right),
+            ..Default::default()
+        })
+        .unwrap();
+        let ins = [t2("input_ids"), t2("attention_mask")];
+        assert!(OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &states, None).is_ok());
     }
 
     #[test]
