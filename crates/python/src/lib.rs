@@ -31,6 +31,14 @@ fn _panic_for_tests(py: Python<'_>) -> PyResult<()> {
 /// The native module; `titlesim/__init__.py` re-exports it.
 #[pymodule]
 fn _titlesim(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // numpy's C API is looked up on the first array made. Made lazily, that lookup imports
+    // numpy right after a call that released the GIL, where a Ctrl-C pressed during the call
+    // fires inside the import and numpy's binding panics ("Failed to access NumPy array API
+    // capsule"): a PanicException instead of the KeyboardInterrupt. Made here, once, an
+    // import error is an ImportError of `import titlesim`.
+    m.py().import("numpy")?;
+    let _ = numpy::PyArray1::<f32>::zeros(m.py(), 0, false);
+    let _ = numpy::PyArray1::<bool>::zeros(m.py(), 0, false);
     m.add_class::<model::Model>()?;
     m.add_class::<scorer::Scorer>()?;
     m.add_class::<scorer::Scores>()?;

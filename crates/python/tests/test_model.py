@@ -273,3 +273,25 @@ def test_the_thread_budget_sizes_the_compute_pool(backend):
                             backend, str(threads)], capture_output=True, text=True, check=True)
         counts.append(int(r.stdout))
     assert counts[1] - counts[0] == 2, counts
+
+
+INTERRUPTED = """
+import os, signal, sys, threading, titlesim
+model = titlesim.Model(sys.argv[1])
+texts = [f"title {i} " + "usb cable charger pack black " * 40 for i in range(600)]
+threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+try:
+    model.encode(texts)
+    print("finished")
+except KeyboardInterrupt:
+    print("KeyboardInterrupt")
+"""
+
+
+def test_ctrl_c_during_the_first_call_is_a_keyboard_interrupt():
+    # A fresh process whose first array comes back after the interrupt: numpy's API was once
+    # looked up there, and the pending KeyboardInterrupt turned into a Rust panic.
+    r = subprocess.run([sys.executable, "-c", INTERRUPTED, str(FIXTURES / "tiny-bert-mean")],
+                       capture_output=True, text=True, check=False)
+    assert "PanicException" not in r.stderr and "panicked" not in r.stderr, r.stderr
+    assert r.stdout.strip() == "KeyboardInterrupt", (r.stdout, r.stderr)
