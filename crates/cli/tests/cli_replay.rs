@@ -608,6 +608,39 @@ fn sql_functions_take_numbers_as_text() {
     assert!(!err.contains("Internal error"), "{err}");
 }
 
+/// A file named in the query is read as `--table` reads it: a CSV's columns as text (DataFusion's
+/// own reading inferred numbers, so the title `0070` scored 1.0 against `70`), `.jsonl`
+/// recognised (it was "table not found").
+#[test]
+fn a_file_named_in_the_query_is_read_as_a_table() {
+    let c = case();
+    let csv = c.path("numeric.csv");
+    std::fs::write(&csv, "id,product,gt\n1,0070,70\n2,1.50,1.5\n").unwrap();
+    let query = format!(
+        "SELECT id, product, gt, title_cosine(product, gt) AS c FROM '{}' ORDER BY id",
+        s(&csv)
+    );
+    let got = ok(&titlesim(&["sql", "-c", s(&c.config), &query], None));
+    let want = ok(&titlesim(
+        &[
+            "sql",
+            "-c",
+            s(&c.config),
+            "SELECT k AS id, p AS product, g AS gt, title_cosine(p, g) AS c FROM \
+             (SELECT '1' AS k, '0070' AS p, '70' AS g UNION ALL SELECT '2', '1.50', '1.5') \
+             ORDER BY k",
+        ],
+        None,
+    ));
+    assert_eq!(got, want);
+    assert!(got.starts_with("id,product,gt,c\n1,0070,70,"), "{got}");
+
+    let jsonl = c.path("rows.jsonl");
+    std::fs::write(&jsonl, "{\"id\": \"a\", \"product\": \"x\"}\n").unwrap();
+    let query = format!("SELECT id, product FROM '{}'", s(&jsonl));
+    assert_eq!(ok(&titlesim(&["sql", &query], None)), "id,product\na,x\n");
+}
+
 /// `title_cosine` scores a NULL title as `titlesim score` scores a blank one (an empty CSV
 /// field is read as NULL: the pair dropped out of averages); `title_embedding` of NULL is
 /// NULL. A title with a NUL byte (scored as if the byte were not there) or over 64 KiB is an

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit};
+use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
 use titlesim_core::Pair;
@@ -176,11 +177,16 @@ fn read_csv_header(file: &Path) -> Result<Vec<String>> {
 
 /// Registers the file or folder at `path` as table `name` of `ctx`, read as its extension
 /// says (CSV columns all as text); returns how it is read and its columns.
+///
+/// `name` is parsed as SQL would (`a.b` is table `b` of schema `a`); pass a
+/// `TableReference::bare` to register a name holding dots, such as a file name a query reads
+/// with `FROM 'pairs.csv'`.
 pub async fn register_table(
     ctx: &SessionContext,
-    name: &str,
+    name: impl Into<TableReference>,
     path: &Path,
 ) -> Result<(Format, Vec<String>)> {
+    let name: TableReference = name.into();
     let (ext, format) = format_of(path)?;
     let dotted = format!(".{ext}");
     let location = path.to_string_lossy().to_string();
@@ -193,7 +199,7 @@ pub async fn register_table(
                 file_extension: &dotted,
                 ..Default::default()
             };
-            ctx.register_parquet(name, &location, opts)
+            ctx.register_parquet(name.clone(), &location, opts)
                 .await
                 .map_err(ctx_err)?;
         }
@@ -211,13 +217,13 @@ pub async fn register_table(
                 .newlines_in_values(true)
                 .file_extension(&dotted)
                 .schema(&schema);
-            ctx.register_csv(name, &location, opts)
+            ctx.register_csv(name.clone(), &location, opts)
                 .await
                 .map_err(ctx_err)?;
         }
         Format::Jsonl => {
             let opts = JsonReadOptions::default().file_extension(&dotted);
-            ctx.register_json(name, &location, opts)
+            ctx.register_json(name.clone(), &location, opts)
                 .await
                 .map_err(ctx_err)?;
         }

@@ -14,8 +14,7 @@
 //! threads never multiply. With [`TitleModels::one_turn`] (a thread budget both models share)
 //! the two models take turns too, as `replay` runs them one after the other.
 //!
-//! Arguments of any scalar type are cast to text (a number column read from JSON, or a CSV
-//! column DataFusion inferred as integers); a nested one (a list, a struct) is refused. A NULL
+//! Arguments of any scalar type are cast to text (a number column read from JSON or Parquet); a nested one (a list, a struct) is refused. A NULL
 //! title is scored as an empty one by `title_cosine` (the blank-title rule: an empty CSV field
 //! is read as NULL), and gives a NULL vector from `title_embedding` (no title, no vector). A
 //! title with a NUL byte or over [`titlesim_core::MAX_TITLE_BYTES`] is an error naming the

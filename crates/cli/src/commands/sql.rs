@@ -14,7 +14,7 @@ use anyhow::Result;
 /// embeds a batch's distinct titles in one model call.
 ///
 /// Files are named as tables with --table NAME=PATH, or directly in the query
-/// (`FROM 'pairs.parquet'`). Results go to standard output as CSV (or --format), or to --out
+/// (`FROM 'pairs.csv'`), read the same way either way. Results go to standard output as CSV (or --format), or to --out
 /// (.parquet, .csv, .jsonl).
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -84,8 +84,9 @@ mod imp {
         LineDelimited, WriterBuilder as JsonWriterBuilder,
     };
     use titlesim_replay::datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
+    use titlesim_replay::datafusion::common::TableReference;
     use titlesim_replay::datafusion::dataframe::DataFrameWriteOptions;
-    use titlesim_replay::datafusion::prelude::DataFrame;
+    use titlesim_replay::datafusion::prelude::{DataFrame, SessionContext};
     use titlesim_replay::history::register_table;
     use titlesim_replay::TitleModels;
 
@@ -157,6 +158,7 @@ mod imp {
                 };
                 register_table(&ctx, name, &PathBuf::from(path)).await?;
             }
+            register_quoted_files(&ctx, &args.query).await?;
             // The models load only for a query that calls them: a plain query over files
             // neither waits for them nor fails on a model it never uses.
             if let (Some(c), true) = (&config, mentions_ours) {
@@ -204,6 +206,34 @@ mod imp {
                 }
             }
         })
+    }
+
+    /// Registers each file or folder the query reads by its path (`FROM 'pairs.csv'`) as
+    /// `--table` would, before the query is planned: CSV columns as text (DataFusion's own
+    /// reading of such a path infers types, so the title `0070` became the number 70 and
+    /// scored 1.0 against `70`), `.jsonl` and `.ndjson` recognised, the same header checks.
+    /// A name that is already a table, or no file, is left to DataFusion; a query that does
+    /// not parse is left to `ctx.sql`, which says why.
+    async fn register_quoted_files(ctx: &SessionContext, query: &str) -> Result<()> {
+        let state = ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let Ok(statement) = state.sql_to_statement(query, &dialect) else {
+            return Ok(());
+        };
+        let Ok(references) = state.resolve_table_references(&statement) else {
+            return Ok(());
+        };
+        for r in references {
+            let TableReference::Bare { table } = &r else {
+                continue;
+            };
+            let path = Path::new(table.as_ref());
+            if !path.exists() || ctx.table_exist(r.clone())? {
+                continue;
+            }
+            register_table(ctx, r.clone(), path).await?;
+        }
+        Ok(())
     }
 
     /// Refuses a result with a nested column (a list such as `title_embedding`'s vectors, a
