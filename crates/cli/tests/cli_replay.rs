@@ -551,7 +551,7 @@ fn a_csv_folder_needs_one_header_row() {
     assert_eq!(rows, "id,product\n1,p\n2,p\n");
 }
 
-/// A number column (JSON numbers, a CSV column DataFusion inferred as integers) is scored as
+/// A number column (JSON numbers) is scored as
 /// its text: it was an "Internal error ... please file a bug report". A list is refused with
 /// a hint.
 #[test]
@@ -576,7 +576,7 @@ fn sql_functions_take_numbers_as_text() {
         ],
         None,
     ));
-    // The CSV named in the query (DataFusion infers its types), the JSON lines as a table.
+    // The CSV named in the query (read as text), the JSON lines (numbers) as a table.
     let csv_in_query = format!("'{}'", s(&csv));
     let json_table = format!("j={}", s(&json));
     for (file, query_table, extra) in [
