@@ -1,6 +1,7 @@
 //! The `titlesim` command line.
 
 mod commands;
+mod interrupt;
 
 use clap::{Parser, Subcommand};
 
@@ -99,6 +100,9 @@ fn main() -> std::process::ExitCode {
         }
         Err(e) => e.exit(),
     };
+    if let Some(hint) = interrupt_hint(&cli.command) {
+        interrupt::install(hint);
+    }
     let result = match cli.command {
         Command::BurnIn(a) => {
             STDERR_FAILURE_CODE.store(BURN_IN_ERROR, std::sync::atomic::Ordering::Relaxed);
@@ -132,6 +136,21 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Whether a command removes its unfinished files when a signal ends it (every one but `serve`,
+/// which drains instead), and what it then says to do next.
+fn interrupt_hint(command: &Command) -> Option<Option<&'static str>> {
+    Some(match command {
+        Command::Serve(_) => return None,
+        Command::Shadow(_) | Command::Replay(_) => Some(
+            "the log keeps every record written before; rerun with --resume to score only the rest",
+        ),
+        Command::Precompute(_) => {
+            Some("rerun precompute: it keeps the titles stored so far and adds the rest")
+        }
+        _ => None,
+    })
 }
 
 /// An error and its causes on one line, `: `-separated, leaving out a cause whose text the

@@ -510,6 +510,66 @@ fn sigkill_mid_run_then_resume_loses_and_duplicates_nothing() {
     }
 }
 
+/// Ctrl-C (or `kill`) mid-run: the temporary file of `-o` goes (it was left as
+/// `.NAME.PID.tmp`), the older output stays, and the run says it was interrupted and how to
+/// go on, with the shell's exit status for the signal (130).
+#[test]
+fn ctrl_c_mid_run_removes_the_unfinished_output_and_says_so() {
+    let c = case();
+    let config = c.config("i.toml", "", "");
+    let pairs = c.path("many.csv");
+    many_pairs(&pairs, 20_000);
+    let log = c.path("int.jsonl");
+    let out = c.path("out.csv");
+    std::fs::write(&out, "old\n").unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_titlesim"))
+        .args([
+            "shadow",
+            "-c",
+            s(&config),
+            "-p",
+            s(&pairs),
+            "--log",
+            s(&log),
+        ])
+        .args(["--batch", "4", "-o", s(&out)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let temporary = || {
+        std::fs::read_dir(out.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".out.csv.") && n.ends_with(".tmp"))
+            .collect::<Vec<_>>()
+    };
+    let mut child = child;
+    while temporary().is_empty() || std::fs::metadata(&log).map_or(0, |m| m.len()) == 0 {
+        if let Some(st) = child.try_wait().unwrap() {
+            panic!("titlesim ended ({st}) before it could be interrupted: make the run longer");
+        }
+        assert!(t0.elapsed() < Duration::from_secs(300), "no output started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted by SIGINT"), "{err}");
+    assert!(err.contains("removed the unfinished"), "{err}");
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(temporary(), Vec::<String>::new());
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old\n");
+}
+
 #[test]
 fn precompute_and_the_gt_skip() {
     let c = case();

@@ -246,12 +246,15 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 /// error midway, a panic) removes its temporary file. A target that is a symlink is replaced
 /// where it points, and an existing target's permissions carry over to the new file. A target
 /// that exists and is not a regular file (`/dev/stdout`, a FIFO, `/dev/full`) is written
-/// directly, as it is: a device cannot be replaced, and must never be renamed over.
+/// directly, as it is: a device cannot be replaced, and must never be renamed over. The
+/// temporary file is [listed](crate::unfinished) for a binary's signal handler while it exists.
 pub struct Replacing {
     target: PathBuf,
     /// The temporary file; `None` when the target is written directly.
     tmp: Option<PathBuf>,
     file: Option<io::BufWriter<File>>,
+    /// The temporary file, listed for an interrupt handler until it is renamed or removed.
+    _listed: Option<crate::unfinished::Unfinished>,
 }
 
 impl Replacing {
@@ -264,6 +267,7 @@ impl Replacing {
                     target: target.to_path_buf(),
                     tmp: None,
                     file: Some(io::BufWriter::new(file)),
+                    _listed: None,
                 });
             }
             _ => {}
@@ -278,6 +282,7 @@ impl Replacing {
             name.to_string_lossy(),
             std::process::id()
         ));
+        let listed = crate::unfinished::register(&tmp);
         let file = File::create(&tmp)?;
         if let Ok(meta) = std::fs::metadata(&target) {
             let _ = file.set_permissions(meta.permissions());
@@ -286,6 +291,7 @@ impl Replacing {
             target,
             tmp: Some(tmp),
             file: Some(io::BufWriter::new(file)),
+            _listed: Some(listed),
         })
     }
 

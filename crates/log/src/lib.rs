@@ -16,6 +16,7 @@
 pub mod files;
 pub mod record;
 pub mod time;
+pub mod unfinished;
 
 use std::io::{Read, Seek, SeekFrom};
 

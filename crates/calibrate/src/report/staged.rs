@@ -6,7 +6,9 @@
 //! report's; an earlier report's file the new run does not write (a `roc` figure of a run with
 //! gold labels) is removed then. A failure before the commit — a full disk, a file size limit, a
 //! plot that cannot be rendered — leaves the folder as it was, and a [`Staged`] dropped without
-//! a commit removes its hidden folder (and the report folder itself when it made it).
+//! a commit removes its hidden folder (and the report folder itself when it made it). The
+//! hidden folder is [listed](titlesim_log::unfinished) for the binary's signal handler, which
+//! removes it when Ctrl-C or `kill` ends the run (no destructor runs then).
 
 use crate::error::{CalibrateError, Result};
 use std::io::Write;
@@ -25,6 +27,8 @@ pub(crate) struct Staged {
     /// The report folder did not exist before: removed again when nothing is committed.
     made_dir: bool,
     done: bool,
+    /// The staging folder, listed for the binary's signal handler while it exists.
+    listed: Option<titlesim_log::unfinished::Unfinished>,
 }
 
 impl Staged {
@@ -37,7 +41,7 @@ impl Staged {
         debug_assert!(known.contains(&document));
         let made_dir = !dir.exists();
         std::fs::create_dir_all(dir).map_err(|e| CalibrateError::io(dir, e))?;
-        let staged = Staged {
+        let mut staged = Staged {
             dir: dir.to_path_buf(),
             stage: dir.join(format!(".titlesim-report.{}.tmp", std::process::id())),
             known,
@@ -45,6 +49,7 @@ impl Staged {
             written: Vec::new(),
             made_dir,
             done: false,
+            listed: None,
         };
         // A folder where a report file goes would make the commit fail half way: say so now.
         for name in known {
@@ -59,6 +64,7 @@ impl Staged {
         }
         // A folder of this process id can only be left by a run killed mid-report.
         let _ = std::fs::remove_dir_all(&staged.stage);
+        staged.listed = Some(titlesim_log::unfinished::register(&staged.stage));
         std::fs::create_dir(&staged.stage).map_err(|e| CalibrateError::io(&staged.stage, e))?;
         Ok(staged)
     }
