@@ -85,7 +85,18 @@ pub async fn precompute(
             (Some(e), StoreMismatch::Refuse) => return Err(e),
             (Some(_), StoreMismatch::Recompute) => {
                 replaced = true;
-                (StoreWriter::create(path, fresh())?, HashSet::new())
+                // An interrupted replacement continues: its titles are not encoded again.
+                let (w, partial) = StoreWriter::replace(path, fresh())?;
+                let have = partial
+                    .map(|s| {
+                        titles
+                            .iter()
+                            .filter(|t| s.get(t).is_some())
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (w, have)
             }
         }
     } else {

@@ -377,7 +377,22 @@ impl GtStore {
             return match policy {
                 StoreMismatch::Refuse => Err(e),
                 StoreMismatch::Recompute => {
-                    *warning = Some(format!("{e}; ignoring it and encoding reference titles"));
+                    // The error's advice ends with setting what is already set: say what is done.
+                    *warning = Some(match &e {
+                        Error::StoreMismatch {
+                            found_fingerprint,
+                            found_dim,
+                            found_model,
+                            ..
+                        } => format!(
+                            "GT store {} was written by another model ({found_dim}-d vectors of \
+                             fingerprint {found_fingerprint}, {found_model}): ignoring it and \
+                             encoding reference titles (gt_store_mismatch = \"recompute\"); \
+                             `titlesim precompute` rebuilds it for this model",
+                            path.display()
+                        ),
+                        e => format!("{e}; ignoring it and encoding reference titles"),
+                    });
                     Ok(None)
                 }
             };
@@ -534,6 +549,27 @@ impl StoreWriter {
             buf: Vec::new(),
             rows: 0,
         })
+    }
+
+    /// Replaces the existing store at `path` with one of `header`, as [`StoreWriter::create`]
+    /// does, but continues the replacement an interrupted run left behind (`PATH.partial`
+    /// holding vectors of the same fingerprint and dimension) instead of starting it again:
+    /// returns the writer and, when it continues, what the partial store already holds.
+    pub fn replace(path: &Path, header: StoreHeader) -> Result<(Self, Option<GtStore>)> {
+        let tmp = tmp_path(path);
+        let same = read_header(&tmp)
+            .ok()
+            .is_some_and(|h| h.check(&tmp, &header.fingerprint, header.dim).is_ok());
+        if !same || !path.exists() {
+            return Ok((Self::create(path, header)?, None));
+        }
+        let old = File::open(path).map_err(|e| Error::io(path, e))?;
+        lock(&old, path)?;
+        let (mut writer, partial) = StoreWriter::append(&tmp, &header.fingerprint, header.dim)?;
+        writer.path = path.to_path_buf();
+        writer.tmp = Some(tmp);
+        writer._held = Some(old);
+        Ok((writer, Some(partial)))
     }
 
     /// Opens an existing store to add titles, cutting off a torn last line. Returns the

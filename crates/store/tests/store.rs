@@ -497,3 +497,56 @@ fn a_second_writer_of_a_store_is_refused_while_the_first_holds_it() {
     assert!(store.get("c").is_some());
     drop(w);
 }
+
+/// A replacement (a store of another model, `gt_store_mismatch = "recompute"`) that was
+/// interrupted continues from its `.partial` file: a second run started it again from zero, so
+/// a large recompute interrupted often never finished. A partial of yet another model starts
+/// afresh.
+#[test]
+fn an_interrupted_replacement_continues_where_it_stopped() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("s.store");
+    let partial = d.path().join("s.store.partial");
+    let old = StoreHeader::new("ts1-old", 3, "m", "fake", None);
+    let mut w = StoreWriter::create(&p, old).unwrap();
+    w.add("o", &[1.0, 0.0, 0.0]).unwrap();
+    w.finish().unwrap();
+
+    let new = StoreHeader::new("ts1-new", 3, "m2", "fake", None);
+    let (mut w, had) = StoreWriter::replace(&p, new.clone()).unwrap();
+    assert!(had.is_none());
+    w.add("a", &[0.0, 1.0, 0.0]).unwrap();
+    w.flush().unwrap();
+    drop(w); // interrupted: never finished
+             // A torn row, as a kill mid-write leaves.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&partial)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"t\":\"b\",\"v\":[0.0,").unwrap();
+    drop(f);
+    assert_eq!(GtStore::open(&p).unwrap().header().fingerprint, "ts1-old");
+
+    let (mut w, had) = StoreWriter::replace(&p, new.clone()).unwrap();
+    let had = had.expect("the partial replacement continues");
+    assert_eq!(had.len(), 1);
+    assert!(had.get("a").is_some());
+    w.add("b", &[0.0, 0.0, 1.0]).unwrap();
+    assert_eq!(w.finish().unwrap(), 1);
+    let s = GtStore::open(&p).unwrap();
+    assert_eq!(s.header().fingerprint, "ts1-new");
+    assert_eq!((s.len(), s.torn_tail()), (2, None));
+    assert!(!partial.exists());
+
+    // A partial of another model than the new one is not continued.
+    let other = StoreHeader::new("ts1-other", 3, "m3", "fake", None);
+    let (mut w, _) = StoreWriter::replace(&p, other.clone()).unwrap();
+    w.add("x", &[1.0, 1.0, 0.0]).unwrap();
+    w.flush().unwrap();
+    drop(w);
+    let third = StoreHeader::new("ts1-third", 3, "m4", "fake", None);
+    let (w, had) = StoreWriter::replace(&p, third).unwrap();
+    assert!(had.is_none());
+    assert_eq!(w.finish().unwrap(), 0);
+    assert_eq!(GtStore::open(&p).unwrap().len(), 0);
+}
