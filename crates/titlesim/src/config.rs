@@ -85,6 +85,11 @@ pub struct ServeOptions {
     pub max_inputs: usize,
     /// The largest request body in bytes; larger is answered 413. Default 4 MiB.
     pub max_body_bytes: usize,
+    /// How long a client has to send a request's headers, and then its whole body, in
+    /// milliseconds: a connection whose headers are late is closed, a body that is late is
+    /// answered 408. A stalled client thus cannot hold the service (or its shutdown) for
+    /// longer. Default 30000.
+    pub read_timeout_ms: u64,
 }
 
 impl Default for ServeOptions {
@@ -97,12 +102,16 @@ impl Default for ServeOptions {
             max_queue: 1024,
             max_inputs: 1024,
             max_body_bytes: 4 << 20,
+            read_timeout_ms: 30_000,
         }
     }
 }
 
 /// The longest `[serve] max_wait_ms` (one minute).
 pub const MAX_WAIT_MS: u64 = 60_000;
+
+/// The longest `[serve] read_timeout_ms` (one hour).
+pub const MAX_READ_TIMEOUT_MS: u64 = 3_600_000;
 
 impl ServeOptions {
     /// Refuses limits of 0 (nothing could ever be served) and an empty address.
@@ -117,6 +126,10 @@ impl ServeOptions {
             ("max_queue", self.max_queue),
             ("max_inputs", self.max_inputs),
             ("max_body_bytes", self.max_body_bytes),
+            (
+                "read_timeout_ms",
+                usize::try_from(self.read_timeout_ms).unwrap_or(usize::MAX),
+            ),
         ] {
             if v == 0 {
                 return Err(bad(key));
@@ -128,6 +141,15 @@ impl ServeOptions {
                 message: format!(
                     "[serve] max_wait_ms = {}: at most {MAX_WAIT_MS} (a request waits that long for company before its batch runs)",
                     self.max_wait_ms
+                ),
+            });
+        }
+        if self.read_timeout_ms > MAX_READ_TIMEOUT_MS {
+            return Err(Error::Config {
+                path: None,
+                message: format!(
+                    "[serve] read_timeout_ms = {}: at most {MAX_READ_TIMEOUT_MS} (a stalled client may hold a connection that long)",
+                    self.read_timeout_ms
                 ),
             });
         }
@@ -390,6 +412,14 @@ emf_namespace = "ns"
             (
                 "[serve]\nmax_wait_ms = 9223372036854775807\n",
                 &["[serve] max_wait_ms", "at most 60000"],
+            ),
+            (
+                "[serve]\nread_timeout_ms = 0\n",
+                &["[serve] read_timeout_ms must be at least 1"],
+            ),
+            (
+                "[serve]\nread_timeout_ms = 3600001\n",
+                &["[serve] read_timeout_ms", "at most 3600000"],
             ),
             (
                 "gt_store = \"g.store\"\n[shadow]\nmodel = \"b\"\nthreshold = 0.7\ngt_store = \"g.store\"\n",
