@@ -87,6 +87,8 @@ struct Shared {
     tally: Mutex<Tally>,
     sinks: Mutex<Vec<SinkStatus>>,
     behind: std::sync::atomic::AtomicBool,
+    /// Set by [`ShadowScorer::stop_waiting`]: shadow results still pending are not waited for.
+    cut: watch::Sender<bool>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -142,6 +144,7 @@ impl ShadowScorer {
     ) -> Result<Self> {
         let rt = tokio::runtime::Handle::try_current().map_err(|_| no_runtime())?;
         let (backlog, _) = watch::channel(0usize);
+        let (cut, _) = watch::channel(false);
         let shared = Arc::new(Shared {
             canonical,
             shadow,
@@ -150,6 +153,7 @@ impl ShadowScorer {
             backlog,
             tally: Mutex::new(Tally::default()),
             behind: std::sync::atomic::AtomicBool::new(false),
+            cut,
             sinks: Mutex::new(
                 sinks
                     .iter()
@@ -323,6 +327,15 @@ impl ShadowScorer {
         lock(&self.shared.sinks).clone()
     }
 
+    /// Stops waiting for shadow results: every batch whose canonical verdicts were returned
+    /// and whose shadow has not answered yet gets its records at once, with the shadow side
+    /// an error (`stopped: ...`), and so does every later batch. For a forced stop, where
+    /// [`ShadowScorer::finish`] must not wait out the shadow's time budgets but no record
+    /// should be lost.
+    pub fn stop_waiting(&self) {
+        self.shared.cut.send_replace(true);
+    }
+
     /// Stops taking batches, waits for every pending record to be written (at most the
     /// shadow budget of the last batches), closes the sinks and reports. Later calls to
     /// [`ShadowScorer::score_batch`] fail with [`Error::Finished`]; calling `finish` again
@@ -349,9 +362,25 @@ impl ShadowScorer {
     }
 }
 
-async fn resolve(job: ShadowJob) -> Outcome {
+async fn resolve(job: ShadowJob, cut: &watch::Sender<bool>) -> Outcome {
     let budget_ms = job.budget.as_millis();
-    match tokio::time::timeout_at(job.deadline, job.handle).await {
+    let mut stop = cut.subscribe();
+    let mut handle = job.handle;
+    let result = tokio::select! {
+        biased;
+        r = tokio::time::timeout_at(job.deadline, &mut handle) => r,
+        _ = stop.wait_for(|c| *c) => {
+            handle.abort();
+            return Outcome::Failed(
+                format!(
+                    "stopped: the service stopped before the shadow answered ({} pairs)",
+                    job.n
+                ),
+                0.0,
+            );
+        }
+    };
+    match result {
         // Finished, but after its deadline (the collector only looks once the canonical
         // side is done, which may be later still): late is a timeout, whatever it returned.
         Ok(Ok(ShadowRun::Done(_, t, finished))) if finished > job.deadline => Outcome::Failed(
@@ -480,7 +509,7 @@ async fn collect(
             None => None,
             Some(job) => {
                 let sampled = job.sampled.clone();
-                let outcome = resolve(job).await;
+                let outcome = resolve(job, &shared.cut).await;
                 let timed_out =
                     matches!(&outcome, Outcome::Failed(e, _) if e.starts_with("timeout"));
                 shared

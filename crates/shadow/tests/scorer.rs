@@ -556,3 +556,46 @@ async fn a_budget_past_the_clocks_range_is_no_budget_not_a_panic() {
         .iter()
         .all(|r| r.shadow.as_ref().is_some_and(|s| s.error.is_none())));
 }
+
+// Real time: the writer is a thread of its own, which a paused clock would not wait for.
+#[tokio::test]
+async fn stop_waiting_writes_the_pending_records_without_the_shadow() {
+    // A forced stop of the service: a blocked shadow with an hour's budget must not hold
+    // `finish`, and the pairs already answered must still get their records.
+    let canonical = Fake::new("canon", 16, Mode::Good);
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let shadow = Fake::new("cand", 12, Mode::Gate(gate.clone()));
+    let mem = MemorySink::new();
+    let s = ShadowScorer::new(
+        scorer(&canonical, 0.8),
+        Some(scorer(&shadow, 0.6)),
+        settings(1.0, 360_000),
+        vec![Box::new(mem.clone())],
+    )
+    .unwrap();
+    let all = pairs(10);
+    s.score_batch(&all[..4]).await.unwrap();
+    s.score_batch(&all[4..]).await.unwrap();
+    tokio::task::yield_now().await;
+    assert_eq!(s.backlog(), 2);
+    assert!(mem.records().is_empty());
+    let t0 = tokio::time::Instant::now();
+    s.stop_waiting();
+    tokio::time::timeout(Duration::from_secs(20), s.finish())
+        .await
+        .expect("finish without waiting for the shadow")
+        .unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    let records = mem.records();
+    assert_one_record_per_pair(&all, &records);
+    assert!(records.iter().all(|r| r
+        .shadow
+        .as_ref()
+        .unwrap()
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("stopped:"))));
+    assert_eq!(s.backlog(), 0);
+    assert_eq!(shadow.finished(), 0, "the shadow never answered");
+    gate.add_permits(10);
+}
