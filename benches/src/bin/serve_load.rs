@@ -188,6 +188,7 @@ fn main() -> Result<()> {
             async {
                 let _ = stop_rx.await;
             },
+            std::future::pending(),
             Arc::new(|_m: &str| {}),
         ));
         let t0 = Instant::now();

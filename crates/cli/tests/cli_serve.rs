@@ -50,10 +50,13 @@ impl Server {
             .unwrap_or_else(|| panic!("no address in: {first}"));
         stderr.lock().unwrap().push_str(&first);
         let sink = stderr.clone();
+        // Line by line, so that a test can wait for a line while the server runs.
         std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = lines.read_to_string(&mut rest);
-            sink.lock().unwrap().push_str(&rest);
+            let mut line = String::new();
+            while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
         });
         let server = Server {
             child,
@@ -103,6 +106,46 @@ impl Server {
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         (status, self.stderr())
+    }
+}
+
+impl Server {
+    /// Sends `kill -TERM` and returns at once.
+    fn term(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// Waits until standard error holds `needle` (at most `limit`).
+    fn wait_for_stderr(&self, needle: &str, limit: Duration) {
+        let t0 = Instant::now();
+        while !self.stderr().contains(needle) {
+            assert!(
+                t0.elapsed() < limit,
+                "no {needle:?} within {limit:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The exit status, which must come within `limit` (else the test fails, and the server
+    /// is killed when dropped), and everything it said.
+    fn wait_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let t0 = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                std::thread::sleep(Duration::from_millis(50));
+                return (status, self.stderr());
+            }
+            assert!(
+                t0.elapsed() < limit,
+                "still running {limit:?} after SIGTERM: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -751,4 +794,119 @@ fn the_queue_gauge_is_back_at_zero_once_every_request_is_answered() {
         metrics.lines().any(|l| l == "titlesim_queue_size 0"),
         "{metrics}"
     );
+}
+
+/// Scores `n` pairs in one request (all answered) and returns their ids.
+fn answered_pairs(server: &Server, n: usize) -> Vec<String> {
+    let p = pairs(n);
+    let (status, v) = server.post("/score", &pairs_json(&p));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v.as_array().unwrap().len(), n);
+    p.into_iter().map(|(id, _, _)| id).collect()
+}
+
+/// Every id in `answered` has exactly one record in `log`.
+fn assert_logged_once(log: &Path, answered: &[String]) {
+    let records = titlesim::read_log(log).unwrap();
+    assert!(records.skipped.is_empty());
+    let mut count: HashMap<&str, usize> = HashMap::new();
+    for r in &records.records {
+        *count.entry(r.pair_id.as_str()).or_default() += 1;
+    }
+    for id in answered {
+        assert_eq!(
+            count.get(id.as_str()),
+            Some(&1),
+            "{id}: answered, logged {count:?}"
+        );
+    }
+}
+
+/// A raw connection that sends `sent` and then stalls (never sends the rest).
+fn stalled(port: u16, sent: &str) -> TcpStream {
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    c.write_all(sent.as_bytes()).unwrap();
+    c.flush().unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c
+}
+
+#[test]
+fn stalled_clients_do_not_keep_sigterm_from_stopping_the_server() {
+    // A client that sent half its headers, or its headers and half its body, and then
+    // stalled kept the server running after SIGTERM for as long as it stayed connected.
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let mut server = Server::start(&config(d.path(), &log, "read_timeout_ms = 1000"));
+    let answered = answered_pairs(&server, 5);
+    let mut half_head = stalled(server.port, "POST /score HTTP/1.1\r\nHost: x\r\n");
+    let mut half_body = stalled(
+        server.port,
+        "POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"pairs\": [",
+    );
+    // Both connections are taken before the signal (a plain request after them is answered).
+    assert_eq!(server.get("/health").0, 200);
+    let t0 = Instant::now();
+    server.term();
+    let (status, said) = server.wait_exit(Duration::from_secs(20));
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(status.success(), "{said}");
+    assert!(said.contains("stopping: no new connections"), "{said}");
+    assert!(said.contains("stopped: 5 pairs scored"), "{said}");
+    // The stalled body was answered 408; the stalled headers' connection was closed.
+    let mut got = String::new();
+    let _ = half_body.read_to_string(&mut got);
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("read_timeout_ms"), "{got}");
+    let mut got = Vec::new();
+    let _ = half_head.read_to_end(&mut got);
+    assert!(!String::from_utf8_lossy(&got).contains(" 200 "));
+    assert_logged_once(&log, &answered);
+}
+
+#[test]
+fn a_second_sigterm_stops_without_waiting_for_a_stalled_client() {
+    // With the default read timeout (30 s), a stalled client holds a graceful stop; the
+    // second SIGTERM must not wait for it, and must still write every answered pair's record.
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let mut server = Server::start(&config(d.path(), &log, ""));
+    let answered = answered_pairs(&server, 7);
+    let _half_head = stalled(server.port, "POST /score HTTP/1.1\r\nHost: x\r\n");
+    assert_eq!(server.get("/health").0, 200);
+    server.term();
+    server.wait_for_stderr("stopping: no new connections", Duration::from_secs(10));
+    // The first signal alone does not stop it while the client stalls.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "{}",
+        server.stderr()
+    );
+    let t0 = Instant::now();
+    server.term();
+    let (status, said) = server.wait_exit(Duration::from_secs(20));
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        t0.elapsed()
+    );
+    assert!(!status.success(), "a forced stop exited 0: {said}");
+    assert!(
+        said.contains("stopping: no new connections; finishing the requests of 1 open connection,"),
+        "{said}"
+    );
+    assert!(
+        said.contains("stopped by a second signal: 1 open connection closed without an answer"),
+        "{said}"
+    );
+    assert!(
+        said.contains("stopped: 7 pairs scored, 7 shadow records written"),
+        "{said}"
+    );
+    assert_logged_once(&log, &answered);
 }

@@ -31,7 +31,8 @@ pub enum Error {
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// `validation`, `empty`, `payload_too_large`, `overloaded`, `unhealthy` or `backend`.
+    /// `validation`, `empty`, `timeout`, `payload_too_large`, `overloaded`, `unhealthy` or
+    /// `backend`.
     pub kind: &'static str,
     /// What was wrong.
     pub message: String,
@@ -46,6 +47,11 @@ impl ApiError {
     /// 400: nothing to do (an empty list of inputs).
     pub fn empty(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "empty", message)
+    }
+
+    /// 408: the body did not arrive in time (`[serve] read_timeout_ms`).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "timeout", message)
     }
 
     /// 413: a body or a list over the limit.

@@ -16,9 +16,11 @@
 //!
 //! Requests go through one [`queue`]: merged under `[serve] max_batch_tokens` and
 //! `max_batch_items`, 429 when `max_queue` requests wait. A body over `max_body_bytes` or a list
-//! over `max_inputs` is 413, a malformed field 422 naming it, an empty list 400. [`serve`] stops
-//! on its shutdown signal gracefully: it stops accepting, answers every accepted request, then
-//! flushes the shadow log.
+//! over `max_inputs` is 413, a malformed field 422 naming it, an empty list 400; headers or a
+//! body that do not arrive within `read_timeout_ms` close the connection or get a 408.
+//! [`serve`] stops on its shutdown signal gracefully: it stops accepting, answers every
+//! accepted request, then flushes the shadow log; a second signal stops it without waiting for
+//! open connections (still writing the records of every answered pair).
 #![deny(missing_docs)]
 
 pub mod error;
@@ -74,6 +76,12 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub struct ServeReport {
     /// The shadow scorer's report (records written, sinks), when there was a `[shadow]`.
     pub shadow: Option<ShadowReport>,
+    /// Whether the stop was forced (`force` completed while draining): open connections were
+    /// closed without waiting for them, and shadow results still pending were not waited for
+    /// (their records carry a `stopped: ...` error on the shadow side).
+    pub forced: bool,
+    /// Connections that were still open when a forced stop closed them.
+    pub dropped_connections: usize,
 }
 
 /// Something the service has to say while it runs (for a log or a terminal).
@@ -81,15 +89,24 @@ pub type Notify = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// Serves `config` on `listener` until `shutdown` completes, then stops gracefully: no new
 /// connections, every accepted request answered, the queue drained, the shadow log flushed.
+/// If `force` completes during that drain, the service stops waiting: open connections are
+/// closed (a stalled client cannot hold it), requests whose client is gone are not run, and
+/// the records of every answered pair are still written, without waiting for shadow results
+/// (see [`ServeReport::forced`]).
+///
+/// Each connection must send a request's headers within `[serve] read_timeout_ms` (or it is
+/// closed) and then its body within as long again (or it is answered 408).
 ///
 /// The shadow log is opened (and locked) before anything else; the models load in the
 /// background while `/health` answers 503. A canonical model that fails to load ends the
 /// service with its error; a shadow model that fails to load is a warning (via `notify`) and
-/// the service runs without it.
+/// the service runs without it. When `shutdown` completes, a `stopping: ...` line (via
+/// `notify`) says what the service is waiting for.
 pub async fn serve(
     config: Config,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    force: impl Future<Output = ()> + Send + 'static,
     notify: Notify,
 ) -> Result<ServeReport> {
     let sinks = match models::open_sinks(&config)? {
@@ -151,47 +168,201 @@ pub async fn serve(
             }
         });
     }
+    // Completes with true on the shutdown signal, false when the canonical model failed.
     let stop = async move {
         tokio::select! {
-            _ = shutdown => {}
-            Ok(()) = fail_rx => {}
+            _ = shutdown => true,
+            Ok(()) = fail_rx => false,
         }
     };
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(stop)
-        .await?;
-    // Every accepted request has its answer: drain the queue, then flush the shadow log.
+    let mut force = std::pin::pin!(force);
+    let shadow = || cell.get().and_then(|m| m.shadow.clone());
+    let backlog = || shadow().map_or(0, |s| s.backlog());
+
+    let (mut conns, by_signal) = accept(listener, router(state.clone()), &state.opts, stop).await;
+    let mut report = ServeReport::default();
+    if by_signal {
+        notify(&format!(
+            "stopping: no new connections; finishing the requests of {}, then writing the \
+             shadow records of {} (a second Ctrl-C or SIGTERM stops without waiting for the \
+             connections)",
+            count(conns.len(), "open connection"),
+            count(backlog(), "answered batch")
+        ));
+    }
+    if let Some(open) = conns.drain(force.as_mut()).await {
+        report.forced = true;
+        report.dropped_connections = open;
+        notify(&format!(
+            "stopping now: closed {} without an answer; writing the shadow records of {} \
+             without waiting for the shadow",
+            count(open, "open connection"),
+            count(backlog(), "answered batch")
+        ));
+    }
+    // Every request still connected has its answer: drain the queue (a request whose client
+    // is gone is not run), then flush the shadow log.
     state.queue.close();
     let _ = worker.await;
     if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(e);
     }
-    let mut report = ServeReport::default();
-    if let Some(s) = cell.get().and_then(|m| m.shadow.clone()) {
-        report.shadow = Some(s.finish().await?);
+    if let Some(s) = shadow() {
+        if report.forced {
+            s.stop_waiting();
+        } else if by_signal && s.backlog() > 0 {
+            notify(&format!(
+                "stopping: every request answered; writing the shadow records of {}",
+                count(s.backlog(), "answered batch")
+            ));
+        }
+        let finish = s.finish();
+        let mut finish = std::pin::pin!(finish);
+        let done = if report.forced {
+            finish.await
+        } else {
+            tokio::select! {
+                r = finish.as_mut() => r,
+                _ = force.as_mut() => {
+                    report.forced = true;
+                    notify(&format!(
+                        "stopping now: writing the shadow records of {} without waiting for the shadow",
+                        count(s.backlog(), "answered batch")
+                    ));
+                    s.stop_waiting();
+                    finish.await
+                }
+            }
+        };
+        report.shadow = Some(done?);
     }
     Ok(report)
 }
 
-/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the signals a terminal or a process
-/// supervisor stops a service with.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// `n` and `what`, plural unless `n` is 1 ("1 open connection", "2 answered batches").
+pub fn count(n: usize, what: &str) -> String {
+    match (n, what.ends_with(['s', 'h', 'x'])) {
+        (1, _) => format!("1 {what}"),
+        (_, true) => format!("{n} {what}es"),
+        (_, false) => format!("{n} {what}s"),
+    }
+}
+
+/// The open connections of [`serve`], each served on a task of its own.
+struct Connections {
+    tasks: tokio::task::JoinSet<()>,
+    stopping: tokio::sync::watch::Sender<bool>,
+}
+
+impl Connections {
+    /// How many are still open (finished ones are counted out first).
+    fn len(&mut self) -> usize {
+        while self.tasks.try_join_next().is_some() {}
+        self.tasks.len()
+    }
+
+    /// Asks every connection to finish its request in progress and close, and waits for them
+    /// all; if `force` completes first, closes those left at once and says how many.
+    async fn drain(mut self, force: std::pin::Pin<&mut impl Future<Output = ()>>) -> Option<usize> {
+        self.stopping.send_replace(true);
+        let tasks = &mut self.tasks;
+        let forced = tokio::select! {
+            _ = async { while tasks.join_next().await.is_some() {} } => false,
+            _ = force => true,
+        };
+        if !forced {
+            return None;
+        }
+        let open = self.tasks.len();
+        self.tasks.shutdown().await;
+        Some(open)
+    }
+}
+
+/// Accepts connections on `listener` and serves `app` on each (HTTP/1.1; headers must arrive
+/// within `[serve] read_timeout_ms`) until `stop` completes; what it completed with, and the
+/// connections still open.
+async fn accept(
+    mut listener: tokio::net::TcpListener,
+    app: Router,
+    opts: &ServeOptions,
+    stop: impl Future<Output = bool>,
+) -> (Connections, bool) {
+    let mut stop = std::pin::pin!(stop);
+    let (stopping, _) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(opts.read_timeout_ms));
+    let by_signal = loop {
+        let stream = tokio::select! {
+            by_signal = stop.as_mut() => break by_signal,
+            // Finished connections leave the set as they go.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            // Errors (out of file descriptors, say) are retried by axum's listener.
+            (stream, _) = axum::serve::Listener::accept(&mut listener) => stream,
+        };
+        let conn = http.serve_connection(
+            hyper_util::rt::TokioIo::new(stream),
+            hyper_util::service::TowerToHyperService::new(app.clone()),
+        );
+        let mut stopping = stopping.subscribe();
+        tasks.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stopping.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
             }
-            Err(_) => std::future::pending::<()>().await,
+            let _ = conn.await;
+        });
+    };
+    drop(listener);
+    (Connections { tasks, stopping }, by_signal)
+}
+
+/// The first and the second Ctrl-C (SIGINT) or, on Unix, SIGTERM (the signals a terminal or
+/// a process supervisor stops a service with), as the `shutdown` and `force` of [`serve`].
+/// Listens from this call on; must be called inside a Tokio runtime.
+pub fn shutdown_signals() -> (
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (count, first) = tokio::sync::watch::channel(0u32);
+    let second = first.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).ok();
+        let mut term = signal(SignalKind::terminate()).ok();
+        async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
+            let got = match s {
+                Some(s) => s.recv().await.is_some(),
+                None => false,
+            };
+            if !got {
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = next(&mut int) => {}
+                    _ = next(&mut term) => {}
+                }
+                count.send_modify(|n| *n += 1);
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            count.send_modify(|n| *n += 1);
+        }
+    });
+    let nth = |mut rx: tokio::sync::watch::Receiver<u32>, n: u32| async move {
+        if rx.wait_for(|c| *c >= n).await.is_err() {
+            std::future::pending::<()>().await;
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+    (nth(first, 1), nth(second, 2))
 }

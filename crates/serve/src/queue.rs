@@ -198,6 +198,15 @@ async fn worker(
             tokens += j.tokens;
             batch.push(j);
         }
+        // A request whose client has gone (a connection closed by a forced stop, say) is not
+        // run: nobody would get its answer.
+        batch.retain(|j| !j.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
+        let (items, tokens) = batch
+            .iter()
+            .fold((0, 0), |(i, t), j| (i + j.work.len(), t + j.tokens));
         let Some(models) = models.get().cloned() else {
             for j in batch {
                 let _ = j

@@ -14,9 +14,12 @@ use super::shared::runtime;
 /// as `titlesim shadow` logs it, the GT store used), POST /embed and POST /similarity
 /// (text-embeddings-inference's shapes), POST /v1/embeddings (OpenAI's shape), GET /health
 /// (503 while the models load), GET /info, GET /metrics (Prometheus). Concurrent requests are
-/// merged into backend batches under the [serve] table's limits. The first line on standard
-/// error says where it listens; on Ctrl-C or SIGTERM it stops accepting, answers every request
-/// it accepted, flushes the shadow log and exits.
+/// merged into backend batches under the [serve] table's limits; a client has [serve]
+/// read_timeout_ms to send a request's headers, and as long again for its body. The first line
+/// on standard error says where it listens; on Ctrl-C or SIGTERM it says it is stopping, stops
+/// accepting, answers every request it accepted, flushes the shadow log and exits. A second
+/// Ctrl-C or SIGTERM closes the connections still open and exits with an error once the
+/// records of every answered pair are written.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Configuration file (TOML): [canonical], optionally [shadow] with [shadow_options] log,
@@ -45,9 +48,8 @@ pub fn run(args: Args) -> Result<()> {
         let local = listener.local_addr().context("the listening address")?;
         eprintln!("titlesim serve: listening on http://{local} (Ctrl-C or SIGTERM stops it)");
         let notify: titlesim_serve::Notify = Arc::new(|m: &str| eprintln!("{m}"));
-        let report =
-            titlesim_serve::serve(config, listener, titlesim_serve::shutdown_signal(), notify)
-                .await?;
+        let (shutdown, force) = titlesim_serve::shutdown_signals();
+        let report = titlesim_serve::serve(config, listener, shutdown, force, notify).await?;
         match report.shadow {
             Some(r) => {
                 let written: u64 = r.sinks.iter().map(|s| s.records_written).sum();
@@ -60,6 +62,11 @@ pub fn run(args: Args) -> Result<()> {
             }
             None => eprintln!("stopped"),
         }
+        anyhow::ensure!(
+            !report.forced,
+            "stopped by a second signal: {} closed without an answer",
+            titlesim_serve::count(report.dropped_connections, "open connection")
+        );
         Ok(())
     })
 }

@@ -17,14 +17,26 @@ use crate::error::ApiError;
 use crate::models::Models;
 use crate::AppState;
 
-/// Reads the body (at most `[serve] max_body_bytes`: 413 beyond) as JSON of `T`. A malformed
-/// body or field is a 422 naming the field's path (`pairs[3].gt: invalid type: ...`).
+/// Reads the body (at most `[serve] max_body_bytes`: 413 beyond; all of it within
+/// `read_timeout_ms`: 408 after) as JSON of `T`. A malformed body or field is a 422 naming the
+/// field's path (`pairs[3].gt: invalid type: ...`).
 pub(crate) async fn body_json<T: DeserializeOwned>(
     st: &AppState,
     body: Body,
 ) -> Result<T, ApiError> {
     let max = st.opts.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+    let wait = st.opts.read_timeout_ms;
+    let read = tokio::time::timeout(
+        std::time::Duration::from_millis(wait),
+        axum::body::to_bytes(body, max),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::timeout(format!(
+            "the request body did not arrive within {wait} ms ([serve] read_timeout_ms)"
+        ))
+    })?;
+    let bytes = read.map_err(|e| {
         if e.to_string().contains("length limit") {
             ApiError::too_large(format!(
                 "the request body is larger than {max} bytes ([serve] max_body_bytes)"

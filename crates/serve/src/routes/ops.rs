@@ -90,6 +90,7 @@ pub async fn info(State(st): State<Arc<AppState>>) -> Response {
             "max_queue": st.opts.max_queue,
             "max_inputs": st.opts.max_inputs,
             "max_body_bytes": st.opts.max_body_bytes,
+            "read_timeout_ms": st.opts.read_timeout_ms,
         },
     }))
     .into_response()
