@@ -641,6 +641,56 @@ fn a_file_named_in_the_query_is_read_as_a_table() {
     assert_eq!(ok(&titlesim(&["sql", &query], None)), "id,product\na,x\n");
 }
 
+/// A JSON-lines history with a torn last line (a log still being written) or a byte-order
+/// mark: DataFusion's reader said only "Not valid JSON ... at line 1 column 545" (the torn
+/// line was line 3). Now the file, the line and the mend are named, in replay and sql alike.
+#[test]
+fn a_torn_or_marked_jsonl_history_is_named_with_its_line() {
+    let c = case();
+    let torn = c.path("torn.jsonl");
+    std::fs::write(
+        &torn,
+        "{\"id\":\"1\",\"product\":\"a\",\"gt\":\"b\"}\n\
+         {\"id\":\"2\",\"product\":\"c\",\"gt\":\"d\"}\n\
+         {\"id\":\"3\",\"prod",
+    )
+    .unwrap();
+    let out = c.path("torn-out.jsonl");
+    let err = fails(&titlesim(
+        &["replay", "-c", s(&c.config), "-p", s(&torn), "-o", s(&out)],
+        None,
+    ));
+    assert!(
+        err.contains("torn.jsonl") && err.contains("line 3, the last, is torn"),
+        "{err}"
+    );
+    assert!(err.contains("head -n 2"), "{err}");
+    let table = format!("h={}", s(&torn));
+    let err = fails(&titlesim(&["sql", "-t", &table, "SELECT * FROM h"], None));
+    assert!(err.contains("line 3, the last, is torn"), "{err}");
+    // A last line whole but for its newline is read.
+    std::fs::write(&torn, "{\"id\":\"1\",\"product\":\"a\"}").unwrap();
+    assert_eq!(
+        ok(&titlesim(&["sql", "-t", &table, "SELECT id FROM h"], None)),
+        "id\n1\n"
+    );
+
+    let bom = c.path("bom.jsonl");
+    std::fs::write(
+        &bom,
+        "\u{feff}{\"id\":\"1\",\"product\":\"a\",\"gt\":\"b\"}\n",
+    )
+    .unwrap();
+    let err = fails(&titlesim(
+        &["replay", "-c", s(&c.config), "-p", s(&bom), "-o", s(&out)],
+        None,
+    ));
+    assert!(
+        err.contains("bom.jsonl") && err.contains("byte-order mark"),
+        "{err}"
+    );
+}
+
 /// `title_cosine` scores a NULL title as `titlesim score` scores a blank one (an empty CSV
 /// field is read as NULL: the pair dropped out of averages); `title_embedding` of NULL is
 /// NULL. A title with a NUL byte (scored as if the byte were not there) or over 64 KiB is an

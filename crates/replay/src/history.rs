@@ -108,30 +108,95 @@ fn format_of(path: &Path) -> Result<(String, Format)> {
     }
 }
 
+/// The file at `path`, or the files of the folder at `path` whose name ends `.{ext}` (as
+/// DataFusion lists them), in name order.
+fn files_of(path: &Path, ext: &str) -> Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let suffix = format!(".{ext}");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| Error::Core(titlesim_core::Error::io(path, e)))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(&suffix))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Refuses, naming the file (and line), what DataFusion's JSON-lines reader fails on with
+/// only "Not valid JSON ... line 1": a byte-order mark, and a torn last line (no newline at
+/// its end and not JSON: a write cut short, as a crash or a log still being written leaves).
+/// The other readers skip both; this one reads the files as they are, so it says how to mend
+/// them.
+fn check_jsonl(path: &Path, ext: &str) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    for file in files_of(path, ext)? {
+        let io = |e| Error::Core(titlesim_core::Error::io(&file, e));
+        let mut f = std::fs::File::open(&file).map_err(io)?;
+        let len = f.metadata().map_err(io)?.len();
+        let mut head = [0u8; 3];
+        let n = f.read(&mut head).map_err(io)?;
+        if head[..n] == [0xEF, 0xBB, 0xBF] {
+            return Err(Error::history(
+                &file,
+                "starts with a byte-order mark, which the JSON-lines reader of replay and sql \
+                 cannot take: save the file without it (`sed -i '1s/^\\xEF\\xBB\\xBF//' FILE`)",
+            ));
+        }
+        // The last line, when the file does not end with a newline (at most 16 MiB of it, the
+        // longest line any titlesim reader takes).
+        let tail_len = len.min(16 << 20);
+        f.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
+        let mut tail = Vec::with_capacity(tail_len as usize);
+        f.read_to_end(&mut tail).map_err(io)?;
+        if tail.is_empty() || tail.ends_with(b"\n") {
+            continue;
+        }
+        let start = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let last = &tail[start..];
+        if last.iter().all(u8::is_ascii_whitespace)
+            || serde_json::from_slice::<serde_json::Value>(last).is_ok()
+        {
+            continue;
+        }
+        f.seek(SeekFrom::Start(0)).map_err(io)?;
+        let mut lines = 1u64;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        return Err(Error::history(
+            &file,
+            format!(
+                "line {lines}, the last, is torn (no newline at its end and not JSON: a write \
+                 cut short, or a log still being written); replay and sql read whole files, so \
+                 read it once its writer has finished, or without that line (`head -n {} FILE \
+                 > whole.jsonl`)",
+                lines - 1
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The header row of a CSV file, or the one header row of a folder's CSV files (those whose
 /// name ends `.{ext}`, as DataFusion lists them). The schema built from it is applied to every
 /// file by position, so a folder whose files' headers differ (the same columns in another
 /// order would be read swapped) is refused, naming two files and their headers; so is an empty
 /// file (it has no header row).
 fn csv_header(path: &Path, ext: &str) -> Result<Vec<String>> {
-    let files = if path.is_dir() {
-        let suffix = format!(".{ext}");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| Error::Core(titlesim_core::Error::io(path, e)))?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.is_file()
-                    && p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.ends_with(&suffix))
-            })
-            .collect();
-        files.sort();
-        files
-    } else {
-        vec![path.to_path_buf()]
-    };
+    let files = files_of(path, ext)?;
     let mut first: Option<(PathBuf, Vec<String>)> = None;
     for file in files {
         let header = read_csv_header(&file)?;
@@ -222,6 +287,7 @@ pub async fn register_table(
                 .map_err(ctx_err)?;
         }
         Format::Jsonl => {
+            check_jsonl(path, &ext)?;
             let opts = JsonReadOptions::default().file_extension(&dotted);
             ctx.register_json(name.clone(), &location, opts)
                 .await
