@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// A record is reused only for the same pair: [`ResumeState::check_pairs`] refuses a log whose
 /// record under a pair's id holds other titles, another phase or another label (ids reused for
 /// new pairs would otherwise get the old verdicts), and [`ResumeState::load`] one written by
-/// other models or thresholds.
+/// other models, thresholds or backends.
 #[derive(Debug, Clone, Default)]
 pub struct ResumeState {
     /// The log read.
@@ -48,6 +48,19 @@ impl ResumeState {
             ..Default::default()
         };
         let ci = canonical.info();
+        // Another backend gives the same model's cosines up to float rounding (~1e-7): a
+        // resumed log would hold two backends' verdicts, and the same pair could pass in one
+        // part and fail in the other at the threshold.
+        let other_backend = |r: &ShadowRecord, side: &str, logged: &str, now: &str| Error::Log {
+            path: path.to_path_buf(),
+            message: format!(
+                "pair `{}` was scored by the {side} model on backend {logged}, but this \
+                 configuration runs it on {now}: their cosines differ in the last bits, so one \
+                 log would hold two backends' verdicts; write to another log, or resume with \
+                 backend = \"{logged}\"",
+                r.pair_id
+            ),
+        };
         for r in log.records {
             let c = &r.canonical;
             if c.fingerprint != ci.fingerprint || c.threshold != canonical.threshold() {
@@ -62,8 +75,14 @@ impl ResumeState {
                     ),
                 });
             }
+            if c.backend != ci.backend {
+                return Err(other_backend(&r, "canonical", &c.backend, &ci.backend));
+            }
             if let (Some(s), Some(side)) = (&r.shadow, shadow) {
                 let si = side.info();
+                if s.fingerprint == si.fingerprint && s.backend != si.backend {
+                    return Err(other_backend(&r, "shadow", &s.backend, &si.backend));
+                }
                 if s.fingerprint != si.fingerprint || s.threshold != side.threshold() {
                     return Err(Error::Log {
                         path: path.to_path_buf(),

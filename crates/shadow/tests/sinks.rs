@@ -104,6 +104,36 @@ async fn resume_state_knows_the_done_pairs_and_refuses_other_models() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("shadowed by"), "{e}");
+    // The same models on another backend (cosines that differ in the last bits): refused.
+    let text = std::fs::read_to_string(&path).unwrap();
+    for (n, (from, side)) in [
+        ("\"backend\":\"fake\"", "canonical"),
+        (
+            "\"backend\":\"fake\",\"fingerprint\":\"ts1-fake-cand",
+            "shadow",
+        ),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let moved = d.path().join(format!("moved{n}.jsonl"));
+        let to = from.replace("fake\"", "tract\"");
+        let edited = if n == 0 {
+            text.replacen(from, &to, 1)
+        } else {
+            text.replace(from, &to)
+        };
+        assert_ne!(edited, text);
+        std::fs::write(&moved, edited).unwrap();
+        let e = ResumeState::load(&moved, &canon, Some(&cand))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("by the {side} model on backend tract"))
+                && e.contains("runs it on fake"),
+            "{e}"
+        );
+    }
     // No log yet: nothing done.
     let st = ResumeState::load(&d.path().join("none.jsonl"), &canon, None).unwrap();
     assert!(st.done.is_empty());
