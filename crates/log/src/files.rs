@@ -208,8 +208,9 @@ pub fn try_lock_writer(file: &File) -> io::Result<bool> {
 /// What to tell a user whose file is locked by another writer.
 pub fn locked_message(what: &str) -> String {
     format!(
-        "another titlesim process is writing this {what} (it holds the file's write lock): wait \
-         for it to finish, or write to another file"
+        "another titlesim process is writing this {what} (it holds the file's write lock; in \
+         one process, another Scorer, server or writer of the same file counts too): wait for it \
+         to finish or close it, or write to another file"
     )
 }
 
