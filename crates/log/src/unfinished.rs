@@ -7,10 +7,28 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 static UNFINISHED: Mutex<Vec<(u64, PathBuf)>> = Mutex::new(Vec::new());
+/// Read by each commit of several steps, written by [`remove_all`]: an interrupt waits for a
+/// commit in progress to end rather than leave it half done.
+static COMMITS: RwLock<()> = RwLock::new(());
+
+/// Held while a commit of several steps runs (a report's files moved in one by one, promote's
+/// configuration and expectation): [`remove_all`] waits for it, so an interrupt never leaves
+/// half the files new. Take it once, around the whole commit, never nested.
+#[derive(Debug)]
+pub struct Committing {
+    _guard: RwLockReadGuard<'static, ()>,
+}
+
+/// Starts a commit of several steps; see [`Committing`].
+pub fn committing() -> Committing {
+    Committing {
+        _guard: COMMITS.read().unwrap_or_else(|p| p.into_inner()),
+    }
+}
 
 fn registry() -> std::sync::MutexGuard<'static, Vec<(u64, PathBuf)>> {
     UNFINISHED.lock().unwrap_or_else(|p| p.into_inner())
@@ -41,17 +59,56 @@ pub fn listed() -> Vec<PathBuf> {
     registry().iter().map(|(_, p)| p.clone()).collect()
 }
 
-/// Removes every listed path that still exists and empties the list; returns the paths it
-/// removed. For a signal handler's thread, just before the process exits.
+/// Waits for a commit in progress ([`committing`]) to end, then removes every listed path
+/// that still exists and empties the list; returns the paths it removed. A listed file's
+/// `NAME#N` siblings go too (the object store DataFusion writes Parquet with stages its bytes
+/// in `PATH#1` before renaming them to `PATH`). For a signal handler's thread, just before the
+/// process ends: no commit can start afterwards (they wait for ever).
 pub fn remove_all() -> Vec<PathBuf> {
+    std::mem::forget(COMMITS.write().unwrap_or_else(|p| p.into_inner()));
     let listed: Vec<PathBuf> = registry().drain(..).map(|(_, p)| p).collect();
-    listed
-        .into_iter()
-        .filter(|p| match std::fs::symlink_metadata(p) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).is_ok(),
-            Ok(_) => std::fs::remove_file(p).is_ok(),
+    let mut removed = Vec::new();
+    for p in listed {
+        let gone = match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p).is_ok(),
+            Ok(_) => std::fs::remove_file(&p).is_ok(),
             Err(_) => false,
+        };
+        if gone {
+            removed.push(p.clone());
+        }
+        removed.extend(
+            staged_siblings(&p)
+                .into_iter()
+                .filter(|s| std::fs::remove_file(s).is_ok()),
+        );
+    }
+    removed
+}
+
+/// The files `NAME#N` (N digits) beside `path`.
+fn staged_siblings(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}#", name.to_string_lossy());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.strip_prefix(&prefix)
+                .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
         })
+        .map(|e| path.with_file_name(e.file_name()))
         .collect()
 }
 
@@ -67,6 +124,8 @@ mod tests {
         let dir = d.path().join("stage");
         std::fs::write(&kept, "k").unwrap();
         std::fs::write(&file, "x").unwrap();
+        std::fs::write(d.path().join("file.tmp#1"), "staged").unwrap();
+        std::fs::write(d.path().join("file.tmp#x"), "not ours").unwrap();
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("inside"), "y").unwrap();
         let done = register(&kept);
@@ -84,6 +143,7 @@ mod tests {
         );
         assert!(!removed.iter().any(|p| p.ends_with("never-created")));
         assert!(kept.exists() && !file.exists() && !dir.exists());
+        assert!(!d.path().join("file.tmp#1").exists() && d.path().join("file.tmp#x").exists());
         assert!(!listed_contains(&file));
     }
 

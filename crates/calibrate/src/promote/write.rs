@@ -141,6 +141,8 @@ fn replacing_tmp(target: &Path) -> Option<PathBuf> {
 /// Renames the expectation, then the configuration, into place; when the configuration's
 /// rename fails, puts the expectation in force before back.
 fn commit_both(exp: Replacing, cfg: Replacing, f: &PromotionFiles<'_>) -> Result<()> {
+    // A Ctrl-C waits for both files (or neither) to be in.
+    let _committing = titlesim_log::unfinished::committing();
     let exp_target = exp.target().to_path_buf();
     let cfg_target = cfg.target().to_path_buf();
     // The expectation in force, kept (a hard link, or a copy) to put back.

@@ -92,6 +92,8 @@ impl Staged {
     /// this one does not have; returns the files, relative to the folder. A failure here puts
     /// the earlier report back.
     pub(crate) fn commit(mut self) -> Result<Vec<PathBuf>> {
+        // A Ctrl-C waits for the files to be all in (or the earlier ones back).
+        let _committing = titlesim_log::unfinished::committing();
         let backup = self
             .dir
             .join(format!(".titlesim-report.{}.old", std::process::id()));
