@@ -40,7 +40,7 @@ pub fn run(args: Args) -> Result<()> {
         config.serve.addr = a;
     }
     let rt = runtime()?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         let addr = config.serve.addr.clone();
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
@@ -68,5 +68,10 @@ pub fn run(args: Args) -> Result<()> {
             titlesim_serve::count(report.dropped_connections, "open connection")
         );
         Ok(())
-    })
+    });
+    // The records of every answered pair are written by now. A model call still running on a
+    // blocking thread (a shadow batch a forced stop stopped waiting for, a model still
+    // loading) must not hold the exit: dropping the runtime would wait for it without limit.
+    rt.shutdown_background();
+    result
 }
