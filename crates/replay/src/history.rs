@@ -61,7 +61,7 @@ pub struct History {
 
 /// The file extension and format of `path`: its own for a file, its files' for a folder (a
 /// folder of several kinds is refused).
-fn format_of(path: &Path) -> Result<(String, Format)> {
+pub fn format_of(path: &Path) -> Result<(String, Format)> {
     let ext_of = |p: &Path| {
         p.extension()
             .and_then(|e| e.to_str())

@@ -212,8 +212,8 @@ mod imp {
     /// `--table` would, before the query is planned: CSV columns as text (DataFusion's own
     /// reading of such a path infers types, so the title `0070` became the number 70 and
     /// scored 1.0 against `70`), `.jsonl` and `.ndjson` recognised, the same header checks.
-    /// A name that is already a table, or no file, is left to DataFusion; a query that does
-    /// not parse is left to `ctx.sql`, which says why.
+    /// A name that is already a table, no file, or a file of another kind is left to
+    /// DataFusion; a query that does not parse is left to `ctx.sql`, which says why.
     async fn register_quoted_files(ctx: &SessionContext, query: &str) -> Result<()> {
         let state = ctx.state();
         let dialect = state.config().options().sql_parser.dialect;
@@ -228,7 +228,12 @@ mod imp {
                 continue;
             };
             let path = Path::new(table.as_ref());
-            if !path.exists() || ctx.table_exist(r.clone())? {
+            // Other kinds (`.arrow`, a name without an extension, a folder of mixed files) are
+            // DataFusion's to read or refuse, as before.
+            if !path.exists()
+                || titlesim_replay::history::format_of(path).is_err()
+                || ctx.table_exist(r.clone())?
+            {
                 continue;
             }
             register_table(ctx, r.clone(), path).await?;
