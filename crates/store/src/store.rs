@@ -553,23 +553,41 @@ impl StoreWriter {
 
     /// Replaces the existing store at `path` with one of `header`, as [`StoreWriter::create`]
     /// does, but continues the replacement an interrupted run left behind (`PATH.partial`
-    /// holding vectors of the same fingerprint and dimension) instead of starting it again:
+    /// holding vectors of the same fingerprint and dimension, made on the same backend, that can
+    /// be read) instead of starting it again:
     /// returns the writer and, when it continues, what the partial store already holds.
     pub fn replace(path: &Path, header: StoreHeader) -> Result<(Self, Option<GtStore>)> {
         let tmp = tmp_path(path);
-        let same = read_header(&tmp)
-            .ok()
-            .is_some_and(|h| h.check(&tmp, &header.fingerprint, header.dim).is_ok());
+        // The same vectors: fingerprint, dimension, and the backend (another one's differ in
+        // the last bits, and one store would hold both).
+        let same = read_header(&tmp).ok().is_some_and(|h| {
+            h.check(&tmp, &header.fingerprint, header.dim).is_ok() && h.backend == header.backend
+        });
         if !same || !path.exists() {
             return Ok((Self::create(path, header)?, None));
         }
         let old = File::open(path).map_err(|e| Error::io(path, e))?;
         lock(&old, path)?;
-        let (mut writer, partial) = StoreWriter::append(&tmp, &header.fingerprint, header.dim)?;
-        writer.path = path.to_path_buf();
-        writer.tmp = Some(tmp);
-        writer._held = Some(old);
-        Ok((writer, Some(partial)))
+        match StoreWriter::append(&tmp, &header.fingerprint, header.dim) {
+            Ok((mut writer, partial)) => {
+                writer.path = path.to_path_buf();
+                writer.tmp = Some(tmp);
+                writer._held = Some(old);
+                Ok((writer, Some(partial)))
+            }
+            // Another process writing it is an error; a partial store that cannot be read
+            // (a damaged row) is started again, as before there were continuations.
+            Err(e)
+                if e.to_string()
+                    .contains("another titlesim process is writing") =>
+            {
+                Err(e)
+            }
+            Err(_) => {
+                drop(old);
+                Ok((Self::create(path, header)?, None))
+            }
+        }
     }
 
     /// Opens an existing store to add titles, cutting off a torn last line. Returns the

@@ -538,6 +538,24 @@ fn an_interrupted_replacement_continues_where_it_stopped() {
     assert_eq!((s.len(), s.torn_tail()), (2, None));
     assert!(!partial.exists());
 
+    // A partial made on another backend, or one that cannot be read, is started again.
+    for (n, damage) in ["backend", "row"].iter().enumerate() {
+        let (mut w, _) = StoreWriter::replace(&p, new.clone()).unwrap();
+        w.add("c", &[1.0, 0.0, 1.0]).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let text = std::fs::read_to_string(&partial).unwrap();
+        let text = if *damage == "backend" {
+            text.replace("\"backend\":\"fake\"", "\"backend\":\"tract\"")
+        } else {
+            text.replace("\"t\":\"c\"", "\"t\":\"c\",\"t\":\"d\"")
+        };
+        std::fs::write(&partial, text).unwrap();
+        let (w, had) = StoreWriter::replace(&p, new.clone()).unwrap();
+        assert!(had.is_none(), "case {n}: {damage}");
+        drop(w);
+    }
+
     // A partial of another model than the new one is not continued.
     let other = StoreHeader::new("ts1-other", 3, "m3", "fake", None);
     let (mut w, _) = StoreWriter::replace(&p, other.clone()).unwrap();
