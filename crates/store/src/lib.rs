@@ -32,7 +32,8 @@ pub use store::{
 
 /// `scorer` with the GT store `cfg.gt_store` attached, opened under the policy
 /// `cfg.gt_store_mismatch` (and, for a model that normalises, checked to hold unit vectors); `scorer` unchanged when no store is configured. The second value
-/// is a warning to show (a store that was ignored, or a torn last line that was skipped).
+/// is a warning to show (a store that was ignored, a torn last line that was skipped, or a
+/// store made on another backend than the model runs on).
 pub fn attach(scorer: CosineScorer, cfg: &ModelConfig) -> Result<(CosineScorer, Option<String>)> {
     let Some(path) = &cfg.gt_store else {
         return Ok((scorer, None));
@@ -47,8 +48,28 @@ pub fn attach(scorer: CosineScorer, cfg: &ModelConfig) -> Result<(CosineScorer, 
     )?;
     let scorer = match store {
         Some(s) => {
-            if scorer.embedder().info().normalize {
+            let info = scorer.embedder().info();
+            if info.normalize {
                 s.check_unit_norm()?;
+            }
+            // Same model, another backend: the fingerprint matches (it covers files and
+            // settings), but the vectors differ from this backend's in the last bits.
+            if s.header().backend != info.backend {
+                let note = format!(
+                    "GT store {} was made on the {} backend and this model runs on {}: its GT \
+                     vectors are {}'s, so cosines can differ from {}'s own in the last bits \
+                     (~1e-7); for {}'s own, remove the store and run `titlesim precompute` again",
+                    path.display(),
+                    s.header().backend,
+                    info.backend,
+                    s.header().backend,
+                    info.backend,
+                    info.backend
+                );
+                warning = Some(match warning {
+                    Some(w) => format!("{w}; {note}"),
+                    None => note,
+                });
             }
             scorer.with_gt_vectors(Arc::new(s))?
         }

@@ -63,6 +63,25 @@ async fn gt_skip_encodes_only_the_product_titles() {
     assert!(warning.is_none(), "{warning:?}");
     assert!(side.gt_vectors().is_some());
     assert_eq!(GtStore::open(&path).unwrap().len(), unique_gts.len());
+    // The same store said to be made on another backend: used, with a warning.
+    let other = d.path().join("other.store");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &other,
+        text.replacen("\"backend\":\"fake\"", "\"backend\":\"tract\"", 1),
+    )
+    .unwrap();
+    let (elsewhere, note) = attach(
+        scorer(&Fake::new("m", 16, Mode::Good), 0.8),
+        &config_with_store(&other, StoreMismatch::Refuse),
+    )
+    .unwrap();
+    assert!(elsewhere.gt_vectors().is_some());
+    let note = note.expect("a warning");
+    assert!(
+        note.contains("made on the tract backend and this model runs on fake"),
+        "{note}"
+    );
     let got = side.score_batch(&all).await.unwrap();
     let seen = counting.texts();
     let unique_products: std::collections::HashSet<&str> =
