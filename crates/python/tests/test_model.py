@@ -277,6 +277,8 @@ def test_the_thread_budget_sizes_the_compute_pool(backend):
 
 INTERRUPTED = """
 import os, signal, sys, threading, titlesim
+# Python leaves SIGINT ignored when it starts ignored (a CI job run in the background).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 model = titlesim.Model(sys.argv[1])
 texts = [f"title {i} " + "usb cable charger pack black " * 40 for i in range(600)]
 threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
