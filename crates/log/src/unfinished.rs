@@ -54,11 +54,6 @@ impl Drop for Unfinished {
     }
 }
 
-/// The paths listed now.
-pub fn listed() -> Vec<PathBuf> {
-    registry().iter().map(|(_, p)| p.clone()).collect()
-}
-
 /// Waits for a commit in progress ([`committing`]) to end, then removes every listed path
 /// that still exists and empties the list; returns the paths it removed. A listed file's
 /// `NAME#N` siblings go too (the object store DataFusion writes Parquet with stages its bytes
@@ -116,6 +111,11 @@ fn staged_siblings(path: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
 
+    /// The paths listed now.
+    fn listed() -> Vec<PathBuf> {
+        registry().iter().map(|(_, p)| p.clone()).collect()
+    }
+
     #[test]
     fn listed_until_dropped_and_removed_on_demand() {
         let d = tempfile::tempdir().unwrap();
@@ -133,8 +133,8 @@ mod tests {
         let _d = register(&dir);
         let _gone = register(&d.path().join("never-created"));
         drop(done);
-        let listed = listed();
-        assert!(!listed.contains(&kept) && listed.contains(&file) && listed.contains(&dir));
+        let before = listed();
+        assert!(!before.contains(&kept) && before.contains(&file) && before.contains(&dir));
         let removed = remove_all();
         // Other tests of this process may register too: only ours are checked.
         assert!(
@@ -144,10 +144,6 @@ mod tests {
         assert!(!removed.iter().any(|p| p.ends_with("never-created")));
         assert!(kept.exists() && !file.exists() && !dir.exists());
         assert!(!d.path().join("file.tmp#1").exists() && d.path().join("file.tmp#x").exists());
-        assert!(!listed_contains(&file));
-    }
-
-    fn listed_contains(p: &Path) -> bool {
-        listed().iter().any(|x| x == p)
+        assert!(!listed().contains(&file));
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use titlesim_core::config::StoreMismatch;
 use titlesim_core::{CosineScorer, Error, Result, Side};
 
-use crate::store::{read_header, StoreHeader, StoreWriter};
+use crate::store::{read_header, GtStore, StoreHeader, StoreWriter};
 
 /// What [`precompute`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,14 @@ pub async fn precompute(
             prompt.clone(),
         )
     };
+    // The titles asked for that `store` already holds.
+    let held = |store: &GtStore| -> HashSet<String> {
+        titles
+            .iter()
+            .filter(|t| store.get(t).is_some())
+            .cloned()
+            .collect()
+    };
     let mut replaced = false;
     let (mut writer, have): (StoreWriter, HashSet<String>) = if path.exists() {
         let mismatch = match read_header(path) {
@@ -75,27 +83,14 @@ pub async fn precompute(
         match (mismatch, policy) {
             (None, _) => {
                 let (w, store) = StoreWriter::append(path, &fingerprint, dim)?;
-                let have = titles
-                    .iter()
-                    .filter(|t| store.get(t).is_some())
-                    .cloned()
-                    .collect();
-                (w, have)
+                (w, held(&store))
             }
             (Some(e), StoreMismatch::Refuse) => return Err(e),
             (Some(_), StoreMismatch::Recompute) => {
                 replaced = true;
                 // An interrupted replacement continues: its titles are not encoded again.
                 let (w, partial) = StoreWriter::replace(path, fresh())?;
-                let have = partial
-                    .map(|s| {
-                        titles
-                            .iter()
-                            .filter(|t| s.get(t).is_some())
-                            .cloned()
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let have = partial.as_ref().map(held).unwrap_or_default();
                 (w, have)
             }
         }

@@ -577,12 +577,7 @@ impl StoreWriter {
             }
             // Another process writing it is an error; a partial store that cannot be read
             // (a damaged row) is started again, as before there were continuations.
-            Err(e)
-                if e.to_string()
-                    .contains("another titlesim process is writing") =>
-            {
-                Err(e)
-            }
+            Err(e) if is_locked(&e) => Err(e),
             Err(_) => {
                 drop(old);
                 Ok((Self::create(path, header)?, None))
@@ -706,15 +701,19 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// What [`lock`] says is being written.
+const LOCKED: &str = "GT store";
+
+/// Whether `e` is [`lock`]'s "another process is writing the store".
+fn is_locked(e: &Error) -> bool {
+    matches!(e, Error::Input { message, .. } if *message == titlesim_log::locked_message(LOCKED))
+}
+
 /// Takes `file`'s advisory write lock, or says that another process is writing the store.
 fn lock(file: &File, path: &Path) -> Result<()> {
     match titlesim_log::try_lock_writer(file) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(Error::input(
-            path,
-            0,
-            titlesim_log::locked_message("GT store"),
-        )),
+        Ok(false) => Err(Error::input(path, 0, titlesim_log::locked_message(LOCKED))),
         Err(e) => Err(Error::io(path, e)),
     }
 }
