@@ -1,4 +1,4 @@
-//! Building a [`GtStore`](crate::GtStore) from a list of reference titles.
+//! Building a [`GtStore`] from a list of reference titles.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
