@@ -26,6 +26,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`NonFinite`](Error::NonFinite) | an embedding holds NaN or infinity | check the model's weights and precision |
 /// | [`Io`](Error::Io) | reading or writing a file failed (the path is in the error) | check the path and permissions |
 /// | [`StoreMismatch`](Error::StoreMismatch) | a GT store ([`crate::GtVectors`]) was made by another model, prompt or dimension | rebuild it with `titlesim precompute`, or point `gt_store` elsewhere |
+/// | [`StoreBackend`](Error::StoreBackend) | titles were to be added to a GT store of this model made on another backend, which would mix two backends' vectors in one store | precompute on the store's backend, or rebuild the store on this one |
 /// | [`StoreMissing`](Error::StoreMissing) | the configured GT store does not exist | build it with `titlesim precompute` |
 /// | [`Task`](Error::Task) | a background task panicked or was cancelled, or an [`crate::Embedder`] returned the wrong number of vectors | report it; the input was not at fault |
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +180,25 @@ pub enum Error {
         found_dim: usize,
         /// The model name the store records.
         found_model: String,
+    },
+
+    /// Titles were to be added to a GT store of this model made on another backend (ort and
+    /// tract read one ONNX file, so the fingerprints match, but their vectors differ in the
+    /// last bits): one store would hold both backends' vectors.
+    #[error(
+        "GT store {} was made on the {store_backend} backend and the model runs on {backend}: \
+         adding {backend}'s vectors would mix two backends' vectors (they differ in the last \
+         bits) in one store; precompute on {store_backend}, or remove the store (or set \
+         `gt_store_mismatch = \"recompute\"`) to rebuild it on {backend}",
+        path.display()
+    )]
+    StoreBackend {
+        /// The store file.
+        path: PathBuf,
+        /// The backend the store's header names.
+        store_backend: String,
+        /// The backend the model runs on.
+        backend: String,
     },
 
     /// The configured GT store does not exist.

@@ -73,7 +73,9 @@ impl From<titlesim::Error> for Failure {
             | E::Unsupported { .. }
             | E::MaxLengthBeyondPositions { .. } => Kind::Model,
             E::Input { .. } => Kind::Input,
-            E::StoreMismatch { .. } | E::StoreMissing { .. } => Kind::Store,
+            E::StoreMismatch { .. } | E::StoreMissing { .. } | E::StoreBackend { .. } => {
+                Kind::Store
+            }
             E::Io { .. } => Kind::File,
             _ => Kind::Backend,
         };

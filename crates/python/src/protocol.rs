@@ -166,8 +166,10 @@ pub fn review_tally(py: Python<'_>, path: PathBuf, require_complete: bool) -> Py
 /// is texts per backend call (``--batch-size``; default: the model's ``batch_size``, else 32).
 ///
 /// Returns a dict: ``path``, ``fingerprint``, ``dim``, ``existing``, ``added``, ``replaced``,
-/// ``skipped_blank``. Raises ``titlesim.StoreError`` for a store of another model (unless
-/// ``gt_store_mismatch = "recompute"``), ``titlesim.ConfigError`` when no store is named.
+/// ``skipped_blank``, ``note`` (``None``, or why a store made on another backend was left as
+/// it is; also issued as a ``UserWarning``). Raises ``titlesim.StoreError`` for a store of another model, or titles to add to a
+/// store made on another backend (unless ``gt_store_mismatch = "recompute"``, which rebuilds
+/// it), ``titlesim.ConfigError`` when no store is named.
 #[pyfunction]
 #[pyo3(signature = (config, titles, side = "canonical", out = None, chunk_size = 256, batch_size = None))]
 pub fn precompute(
@@ -234,7 +236,15 @@ pub fn precompute(
     })?;
     let doc = serde_json::json!({
         "path": r.path, "fingerprint": r.fingerprint, "dim": r.dim, "existing": r.existing,
-        "added": r.added, "replaced": r.replaced, "skipped_blank": skipped_blank,
+        "added": r.added, "replaced": r.replaced, "skipped_blank": skipped_blank, "note": r.note,
     });
+    if let Some(note) = &r.note {
+        PyErr::warn(
+            py,
+            &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+            &std::ffi::CString::new(format!("titlesim: {note}")).unwrap_or_default(),
+            1,
+        )?;
+    }
     json_to_py(py, &doc)
 }

@@ -81,6 +81,23 @@ def test_a_store_of_another_model_raises(tmp_path):
         titlesim.Scorer.from_config(missing)
 
 
+def test_precompute_never_mixes_two_backends_in_one_store(tmp_path):
+    store = tmp_path / "gt.tsgt"
+    cfg = write_config(tmp_path / "t.toml", table(MEAN, 0.9, f"gt_store = {json.dumps(str(store))}"))
+    titlesim.precompute(cfg, GTS[:4])
+    # The store's header now says tract made it (the model runs on candle).
+    text = store.read_text()
+    tract = text.replace('"backend":"candle"', '"backend":"tract"', 1)
+    assert tract != text
+    store.write_text(tract)
+    with pytest.warns(UserWarning, match="vectors of the tract backend"):
+        report = titlesim.precompute(cfg, GTS[:4])
+    assert report["added"] == 0 and "left as it is" in report["note"]
+    with pytest.raises(titlesim.StoreError, match="would mix two backends"):
+        titlesim.precompute(cfg, GTS)
+    assert store.read_text() == tract
+
+
 def test_shadow_logging_leaves_canonical_results_unchanged(tmp_path):
     log = tmp_path / "shadow.jsonl"
     cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),

@@ -21,8 +21,12 @@ pub struct PrecomputeReport {
     pub existing: usize,
     /// Titles encoded and added now.
     pub added: usize,
-    /// Whether a store of another model was replaced (`gt_store_mismatch = "recompute"`).
+    /// Whether a store of another model, or of this model made on another backend, was
+    /// replaced (`gt_store_mismatch = "recompute"`).
     pub replaced: bool,
+    /// Something to tell the user: the store was made on another backend and, holding every
+    /// title already, was left as it is (its vectors are that backend's).
+    pub note: Option<String>,
 }
 
 /// Adds the vectors of `titles` (reference titles, without prompt) to the store at `path`
@@ -30,8 +34,11 @@ pub struct PrecomputeReport {
 /// time (each batch is flushed, so an interrupted run keeps its progress).
 ///
 /// A store written by another model is an error under [`StoreMismatch::Refuse`] and is
-/// replaced under [`StoreMismatch::Recompute`]. `progress` is called with the number of
-/// titles done so far.
+/// replaced under [`StoreMismatch::Recompute`]. So is a store of this model made on another
+/// backend (ort and tract read one ONNX file, so the fingerprints match, but the vectors differ
+/// in the last bits) when there are titles to add ([`Error::StoreBackend`]), so that one store never holds two backends'
+/// vectors; holding every title already, it is left as it is, with a [`PrecomputeReport::note`].
+/// `progress` is called with the number of titles done so far.
 pub async fn precompute(
     scorer: &CosineScorer,
     titles: &[String],
@@ -61,10 +68,20 @@ pub async fn precompute(
             .cloned()
             .collect()
     };
+    // The titles asked for that `have` lacks (each once), in order.
+    let missing = |have: &HashSet<String>| -> Vec<&str> {
+        let mut seen: HashSet<&str> = HashSet::new();
+        titles
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !have.contains(*t) && seen.insert(t))
+            .collect()
+    };
     let mut replaced = false;
+    let mut note = None;
     let (mut writer, have): (StoreWriter, HashSet<String>) = if path.exists() {
-        let mismatch = match read_header(path) {
-            Ok(h) => h.check(path, &fingerprint, dim).err(),
+        let header = match read_header(path) {
+            Ok(h) => h,
             // A file that is not a store at all (a pairs file named by mistake): never
             // overwritten, whatever gt_store_mismatch says (it replaces stores of other models).
             Err(Error::Input { line, message, .. }) => {
@@ -80,13 +97,35 @@ pub async fn precompute(
             }
             Err(e) => return Err(e),
         };
+        let mismatch = header.check(path, &fingerprint, dim).err();
+        let elsewhere = header.backend != info.backend;
         match (mismatch, policy) {
-            (None, _) => {
+            (Some(e), StoreMismatch::Refuse) => return Err(e),
+            (None, StoreMismatch::Refuse) | (None, StoreMismatch::Recompute) if !elsewhere => {
                 let (w, store) = StoreWriter::append(path, &fingerprint, dim)?;
                 (w, held(&store))
             }
-            (Some(e), StoreMismatch::Refuse) => return Err(e),
-            (Some(_), StoreMismatch::Recompute) => {
+            (None, StoreMismatch::Refuse) => {
+                let (w, store) = StoreWriter::append(path, &fingerprint, dim)?;
+                let have = held(&store);
+                let other = &header.backend;
+                let now = &info.backend;
+                if !missing(&have).is_empty() {
+                    return Err(Error::StoreBackend {
+                        path: path.to_path_buf(),
+                        store_backend: other.clone(),
+                        backend: now.clone(),
+                    });
+                }
+                note = Some(format!(
+                    "{} holds every title already, as vectors of the {other} backend (the model \
+                     runs on {now}; cosines can differ from {now}'s own in the last bits): left \
+                     as it is; remove it and run precompute again for {now}'s own",
+                    path.display()
+                ));
+                (w, have)
+            }
+            (_, StoreMismatch::Recompute) => {
                 replaced = true;
                 // An interrupted replacement continues: its titles are not encoded again.
                 let (w, partial) = StoreWriter::replace(path, fresh())?;
@@ -97,12 +136,7 @@ pub async fn precompute(
     } else {
         (StoreWriter::create(path, fresh())?, HashSet::new())
     };
-    let mut seen: HashSet<&str> = HashSet::new();
-    let todo: Vec<&str> = titles
-        .iter()
-        .map(String::as_str)
-        .filter(|t| !have.contains(*t) && seen.insert(t))
-        .collect();
+    let todo = missing(&have);
     let existing = {
         let mut s: HashSet<&str> = HashSet::new();
         titles
@@ -130,5 +164,6 @@ pub async fn precompute(
         existing,
         added,
         replaced,
+        note,
     })
 }

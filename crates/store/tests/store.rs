@@ -140,6 +140,107 @@ async fn gt_skip_encodes_only_the_product_titles() {
     assert_eq!(GtStore::open(&path).unwrap().len(), unique_gts.len() + 1);
 }
 
+/// A store of this model made on another backend: precompute never mixes the two backends'
+/// vectors in one store. Holding every title, it is left as it is with a note; with titles to
+/// add it is refused (untouched), and rebuilt on this backend under `recompute`.
+#[tokio::test]
+async fn precompute_never_mixes_two_backends_in_one_store() {
+    let d = tempfile::tempdir().unwrap();
+    let made = d.path().join("made.store");
+    let all = pairs(40);
+    let first = &all[..20];
+    let unique_first: std::collections::HashSet<&str> =
+        first.iter().map(|p| p.gt.as_str()).collect();
+    precompute(
+        &scorer(&Fake::new("m", 16, Mode::Good), 0.8),
+        &gts(first),
+        &made,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    // The same store, its header saying tract made it (the vectors are the fake backend's).
+    let path = d.path().join("tract.store");
+    let text = std::fs::read_to_string(&made).unwrap();
+    let tract = text.replacen("\"backend\":\"fake\"", "\"backend\":\"tract\"", 1);
+    assert_ne!(tract, text);
+    std::fs::write(&path, &tract).unwrap();
+
+    // Every title already there: nothing encoded, the store unchanged, a note.
+    let encoder = Fake::new("m", 16, Mode::Good);
+    let r = precompute(
+        &scorer(&encoder, 0.8),
+        &gts(first),
+        &path,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.existing, r.added, r.replaced),
+        (unique_first.len(), 0, false)
+    );
+    assert!(encoder.texts().is_empty(), "{:?}", encoder.texts());
+    let note = r.note.expect("a note");
+    assert!(
+        note.contains("vectors of the tract backend") && note.contains("runs on fake"),
+        "{note}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), tract);
+
+    // Titles to add: refused, naming both backends, the store untouched.
+    let e = precompute(
+        &scorer(&encoder, 0.8),
+        &gts(&all),
+        &path,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    match &e {
+        Error::StoreBackend {
+            path: p,
+            store_backend,
+            backend,
+        } => assert_eq!(
+            (p, store_backend.as_str(), backend.as_str()),
+            (&path, "tract", "fake")
+        ),
+        e => panic!("{e}"),
+    }
+    assert!(e.to_string().contains("recompute"), "{e}");
+    assert!(
+        encoder.texts().is_empty(),
+        "nothing encoded before the refusal"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), tract);
+
+    // Under recompute: rebuilt on this backend, every title encoded by it.
+    let r = precompute(
+        &scorer(&encoder, 0.8),
+        &gts(&all),
+        &path,
+        StoreMismatch::Recompute,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(r.replaced && r.note.is_none(), "{r:?}");
+    assert_eq!(r.existing, 0);
+    let s = GtStore::open(&path).unwrap();
+    assert_eq!(s.header().backend, "fake");
+    let unique: std::collections::HashSet<&str> = all.iter().map(|p| p.gt.as_str()).collect();
+    assert!(unique.len() > unique_first.len());
+    assert_eq!(s.len(), unique.len());
+}
+
 #[tokio::test]
 async fn gt_skip_with_a_prompt_only_on_the_product_side() {
     let d = tempfile::tempdir().unwrap();

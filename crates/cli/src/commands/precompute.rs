@@ -148,7 +148,7 @@ pub fn run(args: Args) -> Result<()> {
             r.existing,
             r.added,
             if r.replaced {
-                ", replacing a store of another model"
+                ", replacing a store of another model or backend"
             } else {
                 ""
             },
@@ -156,6 +156,9 @@ pub fn run(args: Args) -> Result<()> {
             r.fingerprint,
             r.dim
         );
+        if let Some(note) = &r.note {
+            eprintln!("[{table}] note: {note}");
+        }
     }
     Ok(())
 }
