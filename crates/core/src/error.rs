@@ -27,6 +27,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// | [`Io`](Error::Io) | reading or writing a file failed (the path is in the error) | check the path and permissions |
 /// | [`StoreMismatch`](Error::StoreMismatch) | a GT store ([`crate::GtVectors`]) was made by another model, prompt or dimension | rebuild it with `titlesim precompute`, or point `gt_store` elsewhere |
 /// | [`StoreBackend`](Error::StoreBackend) | titles were to be added to a GT store of this model made on another backend, which would mix two backends' vectors in one store | precompute on the store's backend, or rebuild the store on this one |
+/// | [`Locked`](Error::Locked) | another writer holds a file's write lock (a shadow log, an EMF file, a GT store: one writer per file) | wait for it to finish, or write to another file |
 /// | [`StoreMissing`](Error::StoreMissing) | the configured GT store does not exist | build it with `titlesim precompute` |
 /// | [`Task`](Error::Task) | a background task panicked or was cancelled, or an [`crate::Embedder`] returned the wrong number of vectors | report it; the input was not at fault |
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +117,16 @@ pub enum Error {
         /// The configuration file, when there is one.
         path: Option<PathBuf>,
         /// What is wrong, naming the key.
+        message: String,
+    },
+
+    /// Another writer holds the advisory write lock of a file titlesim writes one writer at a
+    /// time (a shadow log, an EMF file, a GT store).
+    #[error("{}: {message}", path.display())]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// Who holds it and what to do.
         message: String,
     },
 

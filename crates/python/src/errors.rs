@@ -14,11 +14,13 @@ pub(crate) enum Kind {
     Model,
     /// `titlesim.InputError` (also a `ValueError`): a line of an input file.
     Input,
-    /// `titlesim.StoreError`: a GT store of another model or dimension, or none.
+    /// `titlesim.StoreError`: a GT store of another model or dimension, or none, or titles to
+    /// add to a store made on another backend.
     Store,
     /// `titlesim.BackendError`: the backend failed while loading or running.
     Backend,
-    /// `titlesim.FileError` (also an `OSError`): reading or writing a file.
+    /// `titlesim.FileError` (also an `OSError`): reading or writing a file, or a file another
+    /// writer holds.
     File,
 }
 
@@ -76,7 +78,7 @@ impl From<titlesim::Error> for Failure {
             E::StoreMismatch { .. } | E::StoreMissing { .. } | E::StoreBackend { .. } => {
                 Kind::Store
             }
-            E::Io { .. } => Kind::File,
+            E::Io { .. } | E::Locked { .. } => Kind::File,
             _ => Kind::Backend,
         };
         Failure::Titlesim(kind, e.to_string())

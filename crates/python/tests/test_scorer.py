@@ -173,8 +173,9 @@ def test_a_log_held_by_another_scorer_is_refused(tmp_path):
     cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),
                        f"log = {json.dumps(str(log))}")
     with titlesim.Scorer.from_config(cfg):
-        with pytest.raises(titlesim.Error, match="another titlesim process"):
+        with pytest.raises(titlesim.FileError, match="another titlesim process") as e:
             titlesim.Scorer.from_config(cfg)
+        assert isinstance(e.value, OSError)
 
 
 def test_four_threads_give_the_results_of_one():

@@ -73,7 +73,7 @@ pub fn lost_records(sinks: &[SinkStatus]) -> Option<String> {
 /// [`titlesim_log::read_log`] skips and reports it. A failed write is rolled back to the
 /// last complete batch when the file allows. The sink holds the log's advisory write lock
 /// ([`titlesim_log::try_lock_writer`]) while it is open: a second writer is refused with
-/// [`Error::Log`], so a rollback can only ever cut this sink's own partial batch.
+/// [`titlesim_core::Error::Locked`], so a rollback can only ever cut this sink's own partial batch.
 #[derive(Debug)]
 pub struct JsonlSink {
     path: PathBuf,
@@ -156,15 +156,16 @@ fn open_appending(path: &Path) -> Result<File> {
 }
 
 /// Takes `file`'s advisory write lock for as long as it is open (refused with
-/// [`Error::Log`] naming `what` when another writer holds it: it would cut this one's torn
+/// [`titlesim_core::Error::Locked`] naming `what` when another writer holds it: it would cut this one's torn
 /// tail, or roll back over its lines, by its own idea of the end), then cuts off a torn last
 /// line. Returns the length kept and the bytes cut.
 fn lock_and_cut(file: &mut File, path: &Path, what: &str) -> Result<(u64, u64)> {
     if !titlesim_log::try_lock_writer(file).map_err(|e| Error::io(path, e))? {
-        return Err(Error::Log {
+        return Err(titlesim_core::Error::Locked {
             path: path.to_path_buf(),
             message: titlesim_log::locked_message(what),
-        });
+        }
+        .into());
     }
     titlesim_log::cut_torn_tail(file).map_err(|e| Error::io(path, e))
 }
@@ -321,7 +322,8 @@ pub fn emf_object(r: &ShadowRecord, namespace: &str) -> Value {
 /// can be fed without AWS calls.
 ///
 /// A regular file is treated as [`JsonlSink`] treats its log: the sink holds the file's
-/// advisory write lock while it is open (a second writer is refused with [`Error::Log`]),
+/// advisory write lock while it is open (a second writer is refused with
+/// [`titlesim_core::Error::Locked`]),
 /// cuts off a torn last line left by a crash before appending (so the first new line does
 /// not fuse with it and reach CloudWatch as one unparseable line), and rolls a failed write
 /// back to the last complete batch. A FIFO or device (`/dev/stderr`, a pipe an agent reads)

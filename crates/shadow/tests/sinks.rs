@@ -172,6 +172,13 @@ fn a_second_writer_of_a_log_is_refused_while_the_first_holds_it() {
     let (first, _) = JsonlSink::open(&path, FsyncPolicy::Never).unwrap();
     let e = JsonlSink::open(&path, FsyncPolicy::Never).unwrap_err();
     assert!(
+        matches!(
+            &e,
+            titlesim_shadow::Error::Core(titlesim_core::Error::Locked { path: p, .. }) if *p == path
+        ),
+        "{e}"
+    );
+    assert!(
         e.to_string()
             .contains("another titlesim process is writing this shadow log"),
         "{e}"

@@ -706,14 +706,17 @@ const LOCKED: &str = "GT store";
 
 /// Whether `e` is [`lock`]'s "another process is writing the store".
 fn is_locked(e: &Error) -> bool {
-    matches!(e, Error::Input { message, .. } if *message == titlesim_log::locked_message(LOCKED))
+    matches!(e, Error::Locked { .. })
 }
 
 /// Takes `file`'s advisory write lock, or says that another process is writing the store.
 fn lock(file: &File, path: &Path) -> Result<()> {
     match titlesim_log::try_lock_writer(file) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(Error::input(path, 0, titlesim_log::locked_message(LOCKED))),
+        Ok(false) => Err(Error::Locked {
+            path: path.to_path_buf(),
+            message: titlesim_log::locked_message(LOCKED),
+        }),
         Err(e) => Err(Error::io(path, e)),
     }
 }

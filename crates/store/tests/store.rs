@@ -586,9 +586,17 @@ fn a_second_writer_of_a_store_is_refused_while_the_first_holds_it() {
     first.add("a", &[1.0, 2.0, 3.0]).unwrap();
     first.flush().unwrap();
     // Neither appending to it nor replacing it while the first writer has it open.
-    let e = StoreWriter::append(&p, "ts1-x", 3).unwrap_err().to_string();
+    let e = StoreWriter::append(&p, "ts1-x", 3).unwrap_err();
     assert!(
-        e.contains("another titlesim process is writing this GT store"),
+        matches!(&e, Error::Locked { path, .. } if *path == p),
+        "{e}"
+    );
+    let e = e.to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}: another titlesim process is writing this GT store",
+            p.display()
+        )),
         "{e}"
     );
     assert_eq!(first.finish().unwrap(), 1);

@@ -20,7 +20,8 @@ class InputError(Error, ValueError):
 
 
 class StoreError(Error):
-    """A GT store was written by another model or dimension, or does not exist."""
+    """A GT store was written by another model or dimension, or does not exist, or titles were
+    to be added to a store made on another backend."""
 
 
 class BackendError(Error):
@@ -28,7 +29,8 @@ class BackendError(Error):
 
 
 class FileError(Error, OSError):
-    """Reading or writing a file failed (the path is in the message)."""
+    """Reading or writing a file failed, or another writer holds a shadow log, EMF file or GT
+    store (one writer per file); the path is in the message."""
 
 
 # Shown as `titlesim.ConfigError`, where users catch them, not `titlesim._errors.ConfigError`.
