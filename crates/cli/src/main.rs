@@ -89,8 +89,20 @@ fn exit_quietly_when_printing_fails() {
     }));
 }
 
+/// A write past a file size limit (`ulimit -f`) fails with EFBIG and is reported like a full
+/// disk (records counted as lost, a partial batch rolled back), instead of SIGXFSZ killing the
+/// process in the middle of a line with no verdicts written.
+fn fail_writes_past_the_file_size_limit() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 fn main() -> std::process::ExitCode {
     exit_quietly_when_printing_fails();
+    fail_writes_past_the_file_size_limit();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         // A usage error of `burn-in` must not exit 2 (its "roll back").

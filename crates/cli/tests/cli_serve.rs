@@ -905,7 +905,10 @@ fn a_second_sigterm_stops_without_waiting_for_a_stalled_client() {
         "{said}"
     );
     assert!(
-        said.contains("stopped: 7 pairs scored, 7 shadow records written"),
+        said.contains(&format!(
+            "stopped: 7 pairs scored; shadow records written: 7 {}",
+            log.display()
+        )),
         "{said}"
     );
     assert_logged_once(&log, &answered);

@@ -1014,3 +1014,29 @@ fn a_shadow_run_stopped_midway_keeps_old_results_and_says_how_to_finish() {
     let logged = read_log(&log).unwrap().records.len();
     assert!(logged > 0 && logged < 200, "{logged}");
 }
+
+#[test]
+fn lost_emf_lines_are_an_error_that_does_not_promise_resume_brings_them_back() {
+    // /dev/full takes the EMF lines and fails every write: the verdicts and the log are
+    // whole, the run fails naming the EMF output, and does not advise --resume (which would
+    // score nothing again: every pair is in the log).
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let c = case();
+    let config = c.config("full.toml", "", "[shadow_options]\nemf = \"/dev/full\"\n");
+    let log = c.path("full.jsonl");
+    let out = shadow(&config, &c.pairs, &log);
+    let err = fails(&out);
+    assert!(
+        err.contains(
+            "the canonical results above are complete and so is the log, but emf:/dev/full: "
+        ) && err.contains("records not written (")
+            && err.contains("--resume does not write those EMF lines again"),
+        "{err}"
+    );
+    let verdicts = rows(&String::from_utf8(out.stdout).unwrap());
+    let logged = read_log(&log).unwrap().records;
+    assert!(!verdicts.is_empty());
+    assert_eq!(logged.len(), verdicts.len());
+}

@@ -322,7 +322,9 @@ async fn accept(
 
 /// The first and the second Ctrl-C (SIGINT) or, on Unix, SIGTERM (the signals a terminal or
 /// a process supervisor stops a service with), as the `shutdown` and `force` of [`serve`].
-/// Listens from this call on; must be called inside a Tokio runtime.
+/// SIGHUP (what a logrotate `postrotate` step sends to have logs opened again) does not stop
+/// the service: the shadow log and EMF file follow their paths by themselves, and a line on
+/// standard error says so. Listens from this call on; must be called inside a Tokio runtime.
 pub fn shutdown_signals() -> (
     impl Future<Output = ()> + Send + 'static,
     impl Future<Output = ()> + Send + 'static,
@@ -334,6 +336,7 @@ pub fn shutdown_signals() -> (
         use tokio::signal::unix::{signal, SignalKind};
         let mut int = signal(SignalKind::interrupt()).ok();
         let mut term = signal(SignalKind::terminate()).ok();
+        let mut hup = signal(SignalKind::hangup()).ok();
         async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
             let got = match s {
                 Some(s) => s.recv().await.is_some(),
@@ -348,6 +351,18 @@ pub fn shutdown_signals() -> (
                 tokio::select! {
                     _ = next(&mut int) => {}
                     _ = next(&mut term) => {}
+                    _ = next(&mut hup) => {
+                        use std::io::Write;
+                        // Not eprintln!: a closed terminal's standard error must not end
+                        // the service by a panic.
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "SIGHUP: going on (the shadow log and EMF file are opened again at \
+                             their paths when they were moved or removed; Ctrl-C or SIGTERM \
+                             stops the service)"
+                        );
+                        continue;
+                    }
                 }
                 count.send_modify(|n| *n += 1);
             }

@@ -547,6 +547,7 @@ fn writer_loop(
                     ))))
                 });
             let mut st = lock(&shared.sinks);
+            st[i].reopened = sink.reopened();
             match r {
                 Ok(()) => st[i].records_written += batch.len() as u64,
                 Err(e) => {

@@ -29,6 +29,11 @@ pub trait RecordSink: Send {
     fn close(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// Times the sink's file was found moved or removed and opened again at its path.
+    fn reopened(&self) -> u64 {
+        0
+    }
 }
 
 /// How a sink fared.
@@ -44,6 +49,9 @@ pub struct SinkStatus {
     pub records_failed: u64,
     /// The last error, if any batch (or the close) failed.
     pub last_error: Option<String>,
+    /// Times the sink's file was found moved or removed (log rotation) and opened again at
+    /// its path.
+    pub reopened: u64,
 }
 
 /// `NAME: N records not written (ERROR)` for each sink that lost records, joined with `; `
@@ -71,43 +79,34 @@ pub fn lost_records(sinks: &[SinkStatus]) -> Option<String> {
 /// A process killed mid-write leaves at most one torn last line; [`JsonlSink::open`] cuts it
 /// off before appending (so the next record does not fuse with it), and
 /// [`titlesim_log::read_log`] skips and reports it. A failed write is rolled back to the
-/// last complete batch when the file allows. The sink holds the log's advisory write lock
+/// file's length before it when the file allows. The sink holds the log's advisory write lock
 /// ([`titlesim_log::try_lock_writer`]) while it is open: a second writer is refused with
-/// [`titlesim_core::Error::Locked`], so a rollback can only ever cut this sink's own partial batch.
+/// [`titlesim_core::Error::Locked`], so a rollback can only ever cut this sink's own partial
+/// batch. A log moved or removed while it is written (logrotate's `create` mode) is opened
+/// again at its path before the next batch, so the records follow the path.
 #[derive(Debug)]
 pub struct JsonlSink {
-    path: PathBuf,
-    file: File,
+    file: AppendFile,
     fsync: FsyncPolicy,
-    good_len: u64,
 }
 
 impl JsonlSink {
     /// Opens (creating it and its folder if needed) the log at `path` for appending. The
     /// second value is the number of bytes of a torn last line that were cut off.
     pub fn open(path: &Path, fsync: FsyncPolicy) -> Result<(Self, u64)> {
-        let mut file = open_appending(path)?;
-        let (keep, cut) = lock_and_cut(&mut file, path, "shadow log")?;
-        Ok((
-            JsonlSink {
-                path: path.to_path_buf(),
-                file,
-                fsync,
-                good_len: keep,
-            },
-            cut,
-        ))
+        let (file, cut) = AppendFile::open(path, "shadow log")?;
+        Ok((JsonlSink { file, fsync }, cut))
     }
 
     /// The log file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.file.path
     }
 }
 
 impl RecordSink for JsonlSink {
     fn name(&self) -> String {
-        self.path.display().to_string()
+        self.file.path.display().to_string()
     }
 
     fn write_batch(&mut self, records: &[ShadowRecord]) -> Result<()> {
@@ -116,26 +115,99 @@ impl RecordSink for JsonlSink {
         }
         let mut buf = Vec::with_capacity(records.len() * 512);
         titlesim_log::write_lines(&mut buf, records);
-        let res = self.file.write_all(&buf).and_then(|_| match self.fsync {
-            FsyncPolicy::Batch => self.file.sync_data(),
-            _ => Ok(()),
-        });
-        match res {
-            Ok(()) => {
-                self.good_len += buf.len() as u64;
-                Ok(())
-            }
-            Err(e) => {
-                // Leave no partial batch behind for the next one to fuse with.
-                let _ = self.file.set_len(self.good_len);
-                Err(Error::io(&self.path, e))
-            }
-        }
+        self.file.append(&buf, self.fsync == FsyncPolicy::Batch)
     }
 
     fn close(&mut self) -> Result<()> {
+        self.file.close(self.fsync != FsyncPolicy::Never)
+    }
+
+    fn reopened(&self) -> u64 {
+        self.file.reopened
+    }
+}
+
+/// A regular file that one writer appends batches to: locked while open, a torn last line
+/// cut off at open, each batch one `write` that a failure rolls back, and opened again at its
+/// path when the path no longer names it (moved or removed, as by log rotation).
+#[derive(Debug)]
+struct AppendFile {
+    path: PathBuf,
+    /// What the lock message calls it.
+    what: &'static str,
+    file: File,
+    reopened: u64,
+}
+
+impl AppendFile {
+    /// Opens (creating it and its folder if needed) and locks `path`, cutting off a torn last
+    /// line; the second value is the bytes cut.
+    fn open(path: &Path, what: &'static str) -> Result<(Self, u64)> {
+        let mut file = open_appending(path)?;
+        let (_, cut) = lock_and_cut(&mut file, path, what)?;
+        Ok((
+            AppendFile {
+                path: path.to_path_buf(),
+                what,
+                file,
+                reopened: 0,
+            },
+            cut,
+        ))
+    }
+
+    /// Whether the path names another file than the open one, or none (Unix; elsewhere the
+    /// open file is kept).
+    fn moved(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let Ok(open) = self.file.metadata() else {
+                return false;
+            };
+            match std::fs::metadata(&self.path) {
+                Ok(now) => now.dev() != open.dev() || now.ino() != open.ino(),
+                Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            false
+        }
+    }
+
+    /// Appends `buf` (then `sync_data` when `sync`), first opening the path again if the file
+    /// was moved or removed. A failed write is cut back to the length before it, so the next
+    /// batch does not fuse with a partial one; a file truncated meanwhile (logrotate's
+    /// `copytruncate`) is never lengthened by that.
+    fn append(&mut self, buf: &[u8], sync: bool) -> Result<()> {
+        if self.moved() {
+            let (fresh, _) = AppendFile::open(&self.path, self.what)?;
+            self.file = fresh.file;
+            self.reopened += 1;
+        }
+        let before = self
+            .file
+            .metadata()
+            .map_err(|e| Error::io(&self.path, e))?
+            .len();
+        let res =
+            self.file
+                .write_all(buf)
+                .and_then(|_| if sync { self.file.sync_data() } else { Ok(()) });
+        if let Err(e) = res {
+            if self.file.metadata().is_ok_and(|m| m.len() > before) {
+                let _ = self.file.set_len(before);
+            }
+            return Err(Error::io(&self.path, e));
+        }
+        Ok(())
+    }
+
+    /// Flushes, and `sync_all` when `sync`.
+    fn close(&mut self, sync: bool) -> Result<()> {
         self.file.flush().map_err(|e| Error::io(&self.path, e))?;
-        if self.fsync != FsyncPolicy::Never {
+        if sync {
             self.file.sync_all().map_err(|e| Error::io(&self.path, e))?;
         }
         Ok(())
@@ -325,9 +397,11 @@ pub fn emf_object(r: &ShadowRecord, namespace: &str) -> Value {
 /// advisory write lock while it is open (a second writer is refused with
 /// [`titlesim_core::Error::Locked`]),
 /// cuts off a torn last line left by a crash before appending (so the first new line does
-/// not fuse with it and reach CloudWatch as one unparseable line), and rolls a failed write
-/// back to the last complete batch. A FIFO or device (`/dev/stderr`, a pipe an agent reads)
-/// is written as it is.
+/// not fuse with it and reach CloudWatch as one unparseable line), rolls a failed write
+/// back to the length before it, and follows its path when moved or removed. A FIFO or device
+/// (`/dev/stderr`, a pipe an agent reads) is written as it is, write-only: a FIFO nobody reads
+/// is refused at open, and one whose reader goes away fails the writes (records counted as
+/// lost) instead of filling up unread.
 pub struct EmfSink {
     name: String,
     namespace: String,
@@ -338,8 +412,8 @@ pub struct EmfSink {
 enum EmfOut {
     /// Any writer (standard output, a pipe, a device).
     Stream(Box<dyn Write + Send>),
-    /// A regular file, locked, with the length of its complete lines.
-    File { file: File, good_len: u64 },
+    /// A regular file.
+    File(AppendFile),
 }
 
 impl std::fmt::Debug for EmfSink {
@@ -361,16 +435,11 @@ impl EmfSink {
     /// the number of bytes of a torn last line that were cut off (always 0 for a FIFO or
     /// device).
     pub fn file(path: &Path, namespace: impl Into<String>) -> Result<(Self, u64)> {
-        let mut file = open_appending(path)?;
-        let regular = file
-            .metadata()
-            .map_err(|e| Error::io(path, e))?
-            .file_type()
-            .is_file();
         let name = format!("emf:{}", path.display());
         let namespace = namespace.into();
-        if !regular {
-            let out = EmfOut::Stream(Box::new(file));
+        let special = std::fs::metadata(path).is_ok_and(|m| !m.file_type().is_file());
+        if special {
+            let out = EmfOut::Stream(Box::new(open_stream(path)?));
             return Ok((
                 EmfSink {
                     name,
@@ -380,8 +449,8 @@ impl EmfSink {
                 0,
             ));
         }
-        let (good_len, cut) = lock_and_cut(&mut file, path, "EMF output")?;
-        let out = EmfOut::File { file, good_len };
+        let (file, cut) = AppendFile::open(path, "EMF output")?;
+        let out = EmfOut::File(file);
         Ok((
             EmfSink {
                 name,
@@ -423,28 +492,66 @@ impl RecordSink for EmfSink {
         }
         let res = match &mut self.out {
             EmfOut::Stream(out) => out.write_all(&buf).and_then(|_| out.flush()),
-            EmfOut::File { file, good_len } => match file.write_all(&buf) {
-                Ok(()) => {
-                    *good_len += buf.len() as u64;
-                    Ok(())
-                }
-                Err(e) => {
-                    // Leave no partial batch behind for the next one to fuse with.
-                    let _ = file.set_len(*good_len);
-                    Err(e)
-                }
-            },
+            EmfOut::File(file) => return file.append(&buf, false),
         };
         res.map_err(|e| Error::io(&self.name, e))
     }
 
     fn close(&mut self) -> Result<()> {
         match &mut self.out {
-            EmfOut::Stream(out) => out.flush(),
-            EmfOut::File { file, .. } => file.flush(),
+            EmfOut::Stream(out) => out.flush().map_err(|e| Error::io(&self.name, e)),
+            EmfOut::File(file) => file.close(false),
         }
-        .map_err(|e| Error::io(&self.name, e))
     }
+
+    fn reopened(&self) -> u64 {
+        match &self.out {
+            EmfOut::Stream(_) => 0,
+            EmfOut::File(file) => file.reopened,
+        }
+    }
+}
+
+/// Opens a FIFO or device write-only. A FIFO is opened without waiting for a reader, and
+/// refused when none has it open (the agent not started yet); the writes then wait for the
+/// reader as any pipe's do, and fail (broken pipe) once it is gone.
+fn open_stream(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| {
+        #[cfg(unix)]
+        if e.raw_os_error() == Some(libc::ENXIO) {
+            return Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    "no process is reading this FIFO: start its reader first",
+                ),
+            );
+        }
+        Error::io(path, e)
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        // Back to blocking writes, so that a line is never cut short by a full pipe.
+        let fd = file.as_raw_fd();
+        // SAFETY: `fd` is open for as long as `file` lives; F_GETFL and F_SETFL only read
+        // and set this open file description's status flags.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+        };
+        if !ok {
+            return Err(Error::io(path, std::io::Error::last_os_error()));
+        }
+    }
+    Ok(file)
 }
 
 /// Keeps records in memory (for tests and for callers that post-process them).

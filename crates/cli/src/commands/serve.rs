@@ -52,13 +52,26 @@ pub fn run(args: Args) -> Result<()> {
         let report = titlesim_serve::serve(config, listener, shutdown, force, notify).await?;
         match report.shadow {
             Some(r) => {
-                let written: u64 = r.sinks.iter().map(|s| s.records_written).sum();
-                let lost: u64 = r.sinks.iter().map(|s| s.records_failed).sum();
+                let written: Vec<String> = r
+                    .sinks
+                    .iter()
+                    .map(|s| {
+                        let again = match s.reopened {
+                            0 => String::new(),
+                            1 => " (opened again once, after a move or removal)".into(),
+                            n => format!(" (opened again {n} times, after moves or removals)"),
+                        };
+                        format!("{} {}{again}", s.records_written, s.name)
+                    })
+                    .collect();
                 eprintln!(
-                    "stopped: {} pairs scored, {written} shadow records written",
-                    r.tally.total.pairs
+                    "stopped: {} pairs scored; shadow records written: {}",
+                    r.tally.total.pairs,
+                    written.join(", ")
                 );
-                anyhow::ensure!(lost == 0, "{lost} shadow records could not be written");
+                if let Some(lost) = titlesim_shadow::lost_records(&r.sinks) {
+                    anyhow::bail!("shadow records lost: {lost}");
+                }
             }
             None => eprintln!("stopped"),
         }

@@ -362,8 +362,22 @@ fn from_log(p: &Pair, r: &ShadowRecord) -> PairScore {
 /// An error when a sink lost records: the canonical results are complete, the log is not.
 fn refuse_lost_records(sinks: &[SinkStatus]) -> Result<()> {
     if let Some(lost) = lost_records(sinks) {
+        // --resume scores again only the pairs the log lacks, and writes their EMF lines
+        // then; an EMF line lost for a pair the log holds is not written again.
+        let emf_only = sinks
+            .iter()
+            .filter(|s| s.records_failed > 0 || s.last_error.is_some())
+            .all(|s| s.name.starts_with("emf:"));
+        if emf_only {
+            bail!(
+                "the canonical results above are complete and so is the log, but {lost}; \
+                 --resume does not write those EMF lines again (their pairs are in the log)"
+            );
+        }
         bail!(
-            "the canonical results above are complete, but {lost}; rerun with --resume to fill the log"
+            "the canonical results above are complete, but {lost}; rerun with --resume to fill \
+             the log (and the EMF lines of the pairs it lacks; EMF lines lost for pairs the log \
+             holds are not written again)"
         );
     }
     Ok(())

@@ -162,12 +162,13 @@ pub fn failing_model(dir: &Path) -> PathBuf {
 }
 
 /// `titlesim ARGS` under a file size limit of `blocks` (the shell's `ulimit -f` units), with
-/// SIGXFSZ ignored: a write past the limit fails with EFBIG, as on a full disk.
+/// SIGXFSZ at its default (death): titlesim ignores it itself, so a write past the limit
+/// fails with EFBIG, as on a full disk.
 pub fn titlesim_with_file_limit(blocks: u32, args: &[&str]) -> Output {
     Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "trap '' XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""
+            "trap - XFSZ; ulimit -f {blocks} && exec \"$0\" \"$@\""
         ))
         .arg(env!("CARGO_BIN_EXE_titlesim"))
         .args(args)
