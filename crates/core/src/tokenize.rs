@@ -144,6 +144,15 @@ impl TokenBatch {
     }
 }
 
+/// Makes every tokenizer of the process tokenise on the calling thread instead of on rayon's
+/// global pool. For a process forked after that pool started (Python's `multiprocessing` with
+/// the "fork" start method): the child has none of the pool's threads, and a batch handed to
+/// them would wait for ever. Tokens are the same either way. An atomic store only, so it may be
+/// called right after a fork.
+pub fn tokenize_on_the_calling_thread() {
+    tokenizers::utils::parallelism::set_parallelism(false);
+}
+
 /// A tokenizer configured as sentence-transformers would use it for one model.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {

@@ -129,8 +129,9 @@ pub(crate) fn at_least<T: TryFrom<i64>>(v: i64, min: i64, what: &str) -> Result<
 }
 
 /// A gold label: `None`, `0`, `1`, `False` or `True`, or a float equal to 0 or 1 (a label
-/// column read as floats); another number is a `ValueError` (`0.9` is not cut to 0), another
-/// type a `TypeError`.
+/// column read as floats), numpy's scalars of those kinds included (`np.bool_`, `np.float32`:
+/// what a pandas column's `to_numpy()` holds); another number is a `ValueError` (`0.9` is not
+/// cut to 0), another type a `TypeError`.
 pub(crate) fn label(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option<u8>> {
     if obj.is_none() {
         return Ok(None);
@@ -138,8 +139,21 @@ pub(crate) fn label(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option<u8>> {
     if let Ok(b) = obj.cast::<PyBool>() {
         return Ok(Some(u8::from(b.is_true())));
     }
-    if let Ok(f) = obj.cast::<PyFloat>() {
-        let v = f.value();
+    let ty = obj.get_type();
+    let numpy = ty.module().is_ok_and(|m| m == "numpy");
+    if numpy && matches!(type_name(obj).as_str(), "bool_" | "bool") {
+        let b = obj
+            .is_truthy()
+            .map_err(|e| Failure::type_error(format!("{what}: {e}")))?;
+        return Ok(Some(u8::from(b)));
+    }
+    let float = match obj.cast::<PyFloat>() {
+        Ok(f) => Some(f.value()),
+        // numpy's float16/float32 (float64 is a float already); its integers go on below.
+        Err(_) if numpy && type_name(obj).starts_with("float") => obj.extract::<f64>().ok(),
+        Err(_) => None,
+    };
+    if let Some(v) = float {
         return if v == 0.0 {
             Ok(Some(0))
         } else if v == 1.0 {

@@ -49,6 +49,9 @@ pub(crate) enum Failure {
     Value(String),
     /// A Rust panic: `titlesim.Error` saying it is a bug, never a crash.
     Panic(String),
+    /// `titlesim.Error` itself: a failure of none of the kinds (an object used in a process
+    /// forked after it was made).
+    Plain(String),
 }
 
 pub(crate) type Result<T, E = Failure> = std::result::Result<T, E>;
@@ -115,6 +118,7 @@ impl From<Failure> for PyErr {
             Failure::Type(m) => return PyTypeError::new_err(m),
             Failure::Value(m) => return PyValueError::new_err(m),
             Failure::Titlesim(k, m) => (Some(k), m),
+            Failure::Plain(m) => (None, m),
             Failure::Panic(m) => (
                 None,
                 format!("internal error (a bug in titlesim, please report it with the input): {m}"),

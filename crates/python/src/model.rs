@@ -11,7 +11,7 @@ use titlesim::{Embedder, ModelConfig, TransformerEmbedder};
 
 use crate::args;
 use crate::errors::{Failure, Result};
-use crate::runtime::detached;
+use crate::runtime::{detached, made_here};
 
 /// An embedding model on one backend: ``encode`` texts into vectors, compare them with
 /// ``similarity``.
@@ -39,10 +39,16 @@ use crate::runtime::detached;
 ///
 /// Loading failures raise ``titlesim.ModelError`` (folder not found or unreadable),
 /// ``titlesim.ConfigError`` (an option out of range) or ``titlesim.BackendError``.
+///
+/// A model belongs to the process that made it: in a child forked since (``multiprocessing``
+/// with the "fork" start method), ``encode`` raises ``titlesim.Error``; make the model in the
+/// child, or use the "spawn" or "forkserver" start method.
 #[pyclass(module = "titlesim", frozen)]
 pub struct Model {
     pub(crate) embedder: Arc<TransformerEmbedder>,
     pub(crate) config: ModelConfig,
+    /// The process it was made in: its compute threads live there only.
+    pub(crate) home: u32,
 }
 
 #[pymethods]
@@ -132,7 +138,11 @@ impl Model {
                 1,
             )?;
         }
-        Ok(Model { embedder, config })
+        Ok(Model {
+            embedder,
+            config,
+            home: std::process::id(),
+        })
     }
 
     /// What looked wrong in the model folder when it loaded (each was also issued as a
@@ -151,12 +161,19 @@ impl Model {
     /// ``normalize_embeddings=True`` L2-normalises vectors the model does not already
     /// normalise; ``None`` or ``False`` keeps what the model folder says. ``prompt_name``
     /// prepends a prompt of the folder's ``config_sentence_transformers.json`` (e.g.
-    /// ``"query"``). The GIL is released while the model runs.
+    /// ``"query"``). The GIL is released while the model runs. sentence-transformers' keywords
+    /// ``show_progress_bar`` (no bar is shown), ``convert_to_numpy=True`` and
+    /// ``convert_to_tensor=False`` are taken, so that calls written for it run unchanged; the
+    /// result is always a numpy array.
     ///
     /// Raises ``TypeError`` for something that is not a str or a list of str, ``ValueError``
-    /// for an empty list, a NUL character or a bad ``batch_size``, ``titlesim.ConfigError``
-    /// for an unknown prompt name.
-    #[pyo3(signature = (texts, batch_size = 32, normalize_embeddings = None, prompt_name = None))]
+    /// for an empty list, a NUL character, a bad ``batch_size``, ``convert_to_numpy=False`` or
+    /// ``convert_to_tensor=True``, ``titlesim.ConfigError`` for an unknown prompt name.
+    #[pyo3(signature = (
+        texts, batch_size = 32, normalize_embeddings = None, prompt_name = None, *,
+        show_progress_bar = None, convert_to_numpy = true, convert_to_tensor = false
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn encode<'py>(
         &self,
         py: Python<'py>,
@@ -164,7 +181,20 @@ impl Model {
         batch_size: i64,
         normalize_embeddings: Option<bool>,
         prompt_name: Option<&str>,
+        show_progress_bar: Option<bool>,
+        convert_to_numpy: bool,
+        convert_to_tensor: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = show_progress_bar;
+        if !convert_to_numpy || convert_to_tensor {
+            return Err(Failure::value(
+                "titlesim returns numpy arrays only: convert_to_numpy=False and \
+                 convert_to_tensor=True are not supported (torch.from_numpy(result) gives a \
+                 tensor)",
+            )
+            .into());
+        }
+        made_here(self.home, "Model")?;
         let single = texts.is_instance_of::<pyo3::types::PyString>();
         let list = if single {
             vec![args::text(texts, "texts")?]
@@ -294,6 +324,16 @@ impl Model {
             self.embedder.info().backend,
             self.embedder.dim()
         )
+    }
+}
+
+impl Drop for Model {
+    /// In a forked child the model is left as it is: a backend's thread pool, dropped, may
+    /// wait to join threads that exist only in the parent.
+    fn drop(&mut self) {
+        if self.home != std::process::id() {
+            std::mem::forget(self.embedder.clone());
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use titlesim_shadow::{lost_records, ShadowScorer, ShadowSettings};
 use crate::args;
 use crate::errors::{Failure, Kind, Result};
 use crate::model::{find_ort_in_interpreter, Model};
-use crate::runtime::{detached, runtime};
+use crate::runtime::{detached, made_here, runtime};
 
 /// Judges (product, ground-truth) title pairs: the cosine of their embeddings at or above the
 /// threshold is a pass.
@@ -35,6 +35,8 @@ use crate::runtime::{detached, runtime};
 ///
 /// Use it as a context manager, or call ``close()``, so the last shadow records are written
 /// before the process ends. Calls release the GIL; several Python threads may score at once.
+/// A scorer belongs to the process that made it: in a child forked since, scoring raises
+/// ``titlesim.Error`` (the parent's scorer goes on logging).
 ///
 /// A shadow log (or EMF output) that cannot be written (a full disk) never fails a verdict,
 /// but is never silent either: the first call after a failed write warns (``UserWarning``,
@@ -55,6 +57,8 @@ pub struct Scorer {
     /// The records lost in all have been reported (by `close()`, or at exit): shared with the
     /// entry in [`LIVE`], so a scorer is reported once.
     reported: Arc<AtomicBool>,
+    /// The process its model and shadow threads live in (a fork's child has none of them).
+    home: u32,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -146,7 +150,7 @@ impl Scorer {
     /// Raises ``titlesim.ConfigError`` for an invalid file (naming the key) or
     /// ``model="shadow"`` without a ``[shadow]`` table, ``ValueError`` for another ``model``,
     /// ``titlesim.ModelError``/``BackendError`` when the canonical model cannot load,
-    /// ``titlesim.StoreError`` for a GT store of another model, and ``titlesim.InputError``
+    /// ``titlesim.StoreError`` for a GT store of another model, and ``titlesim.FileError``
     /// when the shadow log is held by another process. A shadow model that fails to load
     /// only warns (but with ``model="shadow"``, where it raises).
     #[staticmethod]
@@ -223,6 +227,7 @@ impl Scorer {
     /// shadow). Raises ``ValueError`` for a threshold that is not a number from -1 to 1.
     #[staticmethod]
     fn from_model(model: &Model, threshold: &Bound<'_, PyAny>) -> PyResult<Self> {
+        made_here(model.home, "Model")?;
         let t: f32 = args::threshold(threshold, "threshold")?
             .parse()
             .map_err(|_| Failure::value("threshold: not a number"))?;
@@ -440,13 +445,23 @@ impl Scorer {
             session: format!("py{}-{ms}", std::process::id()),
             warned: AtomicBool::new(false),
             reported: Arc::new(AtomicBool::new(false)),
+            home: std::process::id(),
         }
+    }
+
+    /// Whether this process is the one the scorer was made in (not a child forked since).
+    fn at_home(&self) -> bool {
+        self.home == std::process::id()
     }
 
     /// `close()`: finishes the shadow, and reports lost records as `titlesim.FileError` (a
     /// warning when `unwinding`, while another exception is on its way).
     fn finish(&self, py: Python<'_>, unwinding: bool) -> PyResult<Option<Py<PyAny>>> {
         if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        // In a forked child the shadow's writer is the parent's: closed here, it goes on there.
+        if !self.at_home() {
             return Ok(None);
         }
         let Some(shadow) = self.shadow.clone() else {
@@ -550,6 +565,7 @@ impl Scorer {
     /// Scores on the shared runtime with the GIL released, through the shadow scorer when
     /// there is one.
     fn run(&self, py: Python<'_>, pairs: Vec<Pair>) -> PyResult<Vec<PairScore>> {
+        made_here(self.home, "Scorer")?;
         let encodes: Vec<bool> = pairs.iter().map(|p| self.canonical.encodes(p)).collect();
         let canonical = self.canonical.clone();
         let shadow = self.shadow.clone();
@@ -586,6 +602,14 @@ impl Drop for Scorer {
     /// A scorer dropped without `close()` still writes its last shadow records.
     fn drop(&mut self) {
         if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if !self.at_home() {
+            // A forked child's copy: the parent writes the records; the writer thread and
+            // runtime the shadow would wait for do not exist here, nor the model's threads
+            // that dropping a backend may join.
+            std::mem::forget(self.shadow.take());
+            std::mem::forget(self.canonical.clone());
             return;
         }
         if let (Some(shadow), Ok(rt)) = (self.shadow.take(), runtime()) {
@@ -637,17 +661,22 @@ fn load(config: &Config) -> Result<Scorer> {
     )?);
     let mut live = lock(&LIVE);
     // Scorers closed and dropped since leave dead entries: drop them, so the list stays small.
-    live.retain(|(w, _)| w.strong_count() > 0);
+    live.retain(|(w, _, _)| w.strong_count() > 0);
     let scorer = Scorer::new(canonical, Some(shadow.clone()), warnings);
-    live.push((Arc::downgrade(&shadow), scorer.reported.clone()));
+    live.push((
+        Arc::downgrade(&shadow),
+        scorer.reported.clone(),
+        std::process::id(),
+    ));
     drop(live);
     Ok(scorer)
 }
 
 /// The shadow scorers of the process, for [`_close_all`] at exit, each with its scorer's
-/// "lost records reported" flag.
+/// "lost records reported" flag and the process it was made in (a forked child inherits the
+/// list, not the scorers' threads).
 #[allow(clippy::type_complexity)]
-static LIVE: Mutex<Vec<(Weak<ShadowScorer>, Arc<AtomicBool>)>> = Mutex::new(Vec::new());
+static LIVE: Mutex<Vec<(Weak<ShadowScorer>, Arc<AtomicBool>, u32)>> = Mutex::new(Vec::new());
 
 /// What a scorer that lost records says when it closes.
 fn closed_message(lost: &str) -> String {
@@ -676,9 +705,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// and one whose log lost records is told, with a warning.
 #[pyfunction]
 pub fn _close_all(py: Python<'_>) -> PyResult<()> {
-    let live: Vec<(Arc<ShadowScorer>, Arc<AtomicBool>)> = lock(&LIVE)
+    let here = std::process::id();
+    let (live, inherited): (Vec<_>, Vec<_>) = lock(&LIVE)
         .drain(..)
-        .filter_map(|(w, reported)| w.upgrade().map(|s| (s, reported)))
+        .partition(|(_, _, home)| *home == here);
+    // A forked child's copies of its parent's scorers: the parent writes their records.
+    std::mem::forget(inherited);
+    let live: Vec<(Arc<ShadowScorer>, Arc<AtomicBool>)> = live
+        .into_iter()
+        .filter_map(|(w, reported, _)| w.upgrade().map(|s| (s, reported)))
         .collect();
     let lost = detached(py, move || {
         let rt = runtime()?;

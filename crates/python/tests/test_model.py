@@ -76,6 +76,13 @@ def test_vectors_do_not_depend_on_the_batch():
     single = model.encode(texts[2])
     assert single.shape == (model.dim,)
     assert np.array_equal(single, together[2])
+    # sentence-transformers' keywords that change nothing here are taken, not refused.
+    same = model.encode(texts, show_progress_bar=False, convert_to_numpy=True,
+                        convert_to_tensor=False)
+    assert np.array_equal(same, together)
+    for bad in ({"convert_to_numpy": False}, {"convert_to_tensor": True}):
+        with pytest.raises(ValueError, match="numpy arrays only"):
+            model.encode(texts, **bad)
 
 
 def test_similarity_is_the_scorers_cosine(minilm):

@@ -254,6 +254,23 @@ def test_float_labels_equal_to_0_or_1_are_labels():
     assert np.array_equal(as_ints.cosine, as_floats.cosine)
 
 
+def test_numpy_label_scalars_are_labels(tmp_path):
+    # A pandas bool or float32 label column's to_numpy() holds np.bool_ / np.float32: they
+    # were refused as "got bool" / "got float32" while True and 1.0 were taken.
+    log = tmp_path / "shadow.jsonl"
+    cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),
+                       f"log = {json.dumps(str(log))}")
+    given = [np.array([True, False]), [np.bool_(True), np.bool_(False)],
+             np.array([1.0, 0.0], dtype=np.float32), [np.float16(1.0), np.float32(0.0)],
+             np.array([1, 0], dtype=np.int8)]
+    with titlesim.Scorer.from_config(cfg) as scorer:
+        for i, labels in enumerate(given):
+            scorer.score(["a", "b"], ["c", "d"], ids=[f"{i}a", f"{i}b"], labels=labels)
+        with pytest.raises(ValueError, match=r"labels\[0\]: a label is 0, 1 or None, got 0.5"):
+            scorer.score(["a"], ["c"], labels=[np.float32(0.5)])
+    assert [r["label"] for r in read_log(log)] == [1, 0] * len(given)
+
+
 def test_from_config_threads_has_the_files_bound(tmp_path):
     cfg = write_config(tmp_path / "t.toml", table(MEAN, 0.9))
     with pytest.raises(titlesim.ConfigError, match="threads: 2000 is more than 1024"):
@@ -424,3 +441,84 @@ def test_records_the_log_cannot_write_are_never_lost_silently(tmp_path, mode):
     assert f"{log}: {sink['records_failed']} records not written (" in msg, msg
     written = len(log.read_text().splitlines())
     assert sink["records_written"] == written and written + sink["records_failed"] == out["pairs"]
+
+
+# Forks after titlesim has tokenised, scored and opened a shadow log (Python's multiprocessing
+# "fork" start method does this): the child's first call waited for ever on thread pools that
+# only the parent has, and a child that merely exited hung in the exit hook. Run in a fresh
+# interpreter, so that no pytest process forks. Prints one JSON document.
+FORK_CHILD = r"""
+import json, os, sys, time
+import numpy as np
+import titlesim
+
+mean, cls, log = sys.argv[1], sys.argv[2], sys.argv[3]
+cfg = os.path.join(os.path.dirname(log), "fork.toml")
+with open(cfg, "w") as f:
+    f.write(f'[canonical]\nmodel = {json.dumps(mean)}\nthreshold = 0.9\n'
+            f'[shadow]\nmodel = {json.dumps(cls)}\nthreshold = 0.8\n'
+            f'[shadow_options]\nlog = {json.dumps(log)}\n')
+texts = ["USB C Cable 2 Pack", "usb-c cord, two pack", "HDMI cable"]
+model = titlesim.Model(mean, threads=2)
+want = model.encode(texts)
+scorer = titlesim.Scorer.from_config(cfg)
+scorer.score(texts, texts[::-1], ids=["p1", "p2", "p3"])
+
+def in_child(work, exit_normally=False):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        try:
+            out = work()
+        except BaseException as e:
+            out = f"{type(e).__module__}.{type(e).__name__}: {e}"
+        os.write(w, json.dumps(out).encode())
+        os.close(w)
+        if exit_normally:
+            sys.exit(0)  # the interpreter's exit: atexit hooks run
+        os._exit(0)
+    os.close(w)
+    for _ in range(300):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return {"said": json.loads(os.read(r, 65536) or b"null"), "status": status}
+        time.sleep(0.1)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return {"said": "hung", "status": None}
+
+report = {
+    "inherited_model": in_child(lambda: model.encode(texts).tolist()),
+    "inherited_scorer": in_child(lambda: float(scorer.score_pair(texts[0], texts[1]).cosine)),
+    "from_parent_model": in_child(lambda: repr(titlesim.Scorer.from_model(model, 0.5))),
+    "new_model": in_child(lambda: bool(np.array_equal(titlesim.Model(mean, threads=2).encode(texts), want))),
+    "exit": in_child(lambda: "bye", exit_normally=True),
+}
+scorer.score_pair(texts[0], texts[2], id="p4")
+scorer.close()
+report["log_ids"] = [json.loads(line)["pair_id"] for line in open(log)]
+print(json.dumps(report))
+"""
+
+
+def test_a_fork_of_a_process_that_used_titlesim_neither_hangs_nor_runs_its_parents_objects(tmp_path):
+    import subprocess
+    import sys
+
+    log = tmp_path / "shadow.jsonl"
+    r = subprocess.run([sys.executable, "-c", FORK_CHILD, str(MEAN), str(CLS), str(log)],
+                       capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    for key, what in (("inherited_model", "Model"), ("inherited_scorer", "Scorer"),
+                      ("from_parent_model", "Model")):
+        said = report[key]["said"]
+        assert said.startswith(f"titlesim.Error: this {what} was made in process "), (key, said)
+        assert "forked from it" in said and '"spawn"' in said, said
+    # A model made in the child works, with the parent's vectors.
+    assert report["new_model"]["said"] is True, report["new_model"]
+    # A child leaving through the interpreter's exit does not hang in the exit hook, nor
+    # write its parent's records; the parent's log holds each of its pairs once.
+    assert report["exit"] == {"said": "bye", "status": 0}, report["exit"]
+    assert report["log_ids"] == ["p1", "p2", "p3", "p4"], report["log_ids"]

@@ -15,6 +15,7 @@ See ``help(titlesim.Model)`` and ``help(titlesim.Scorer)``.
 """
 
 import atexit as _atexit
+import os as _os
 
 from . import _titlesim
 from ._errors import (
@@ -42,6 +43,10 @@ __version__: str = _titlesim.__version__
 
 # Scorers left open at exit still write their last shadow records.
 _atexit.register(_titlesim._close_all)
+# A child forked after titlesim tokenised anything has none of the tokenizer pool's threads:
+# tokenise on the calling thread there (Models and Scorers made before the fork are refused in
+# the child with an error saying so; new ones work).
+_os.register_at_fork(after_in_child=_titlesim._after_fork_in_child)
 
 __all__ = [
     "BackendError",

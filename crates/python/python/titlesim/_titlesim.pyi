@@ -42,6 +42,10 @@ class Model:
         batch_size: int = 32,
         normalize_embeddings: Optional[bool] = None,
         prompt_name: Optional[str] = None,
+        *,
+        show_progress_bar: Optional[bool] = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
     ) -> npt.NDArray[np.float32]: ...
     @overload
     def encode(
@@ -50,6 +54,10 @@ class Model:
         batch_size: int = 32,
         normalize_embeddings: Optional[bool] = None,
         prompt_name: Optional[str] = None,
+        *,
+        show_progress_bar: Optional[bool] = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
     ) -> npt.NDArray[np.float32]: ...
     def similarity(self, a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float32]: ...
     @property
@@ -166,3 +174,4 @@ def precompute(
     batch_size: Optional[int] = None,
 ) -> dict[str, Any]: ...
 def _close_all() -> None: ...
+def _after_fork_in_child() -> None: ...
