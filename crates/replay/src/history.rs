@@ -130,6 +130,70 @@ fn files_of(path: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// What a folder read as a table leaves out: its files (not hidden ones, such as titlesim's
+/// own temporary files) whose names do not end with the extension the folder is read by
+/// (rotated logs named `shadow.jsonl.1`, a stray `notes.txt`), in name order; nothing for a
+/// file, or for a folder that cannot be read as a table.
+pub fn files_left_out(path: &Path) -> Vec<PathBuf> {
+    if !path.is_dir() {
+        return Vec::new();
+    }
+    let Ok((ext, _)) = format_of(path) else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Vec::new();
+    };
+    let suffix = format!(".{ext}");
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name().and_then(|n| n.to_str()).is_none_or(|n| {
+                    !n.starts_with('.') && !n.starts_with('_') && !n.ends_with(&suffix)
+                })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `folder: N files not read (a, b, …): only its .EXT files are`, when [`files_left_out`]
+/// finds some.
+pub fn left_out_note(path: &Path) -> Option<String> {
+    let out = files_left_out(path);
+    if out.is_empty() {
+        return None;
+    }
+    let (ext, _) = format_of(path).ok()?;
+    const SHOWN: usize = 5;
+    let mut names: Vec<String> = out
+        .iter()
+        .take(SHOWN)
+        .map(|p| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    if out.len() > SHOWN {
+        names.push(format!("{} more", out.len() - SHOWN));
+    }
+    Some(format!(
+        "{}: {} not read ({}): only the folder's .{ext} files are (rotated logs are read when \
+         their names end in .{ext}, as logrotate's `extension .{ext}` names them)",
+        path.display(),
+        if out.len() == 1 {
+            "1 file".to_string()
+        } else {
+            format!("{} files", out.len())
+        },
+        names.join(", ")
+    ))
+}
+
 /// Refuses, naming the file (and line), what DataFusion's JSON-lines reader fails on with
 /// only "Not valid JSON ... line 1": a byte-order mark, and a torn last line (no newline at
 /// its end and not JSON: a write cut short, as a crash or a log still being written leaves).
@@ -624,6 +688,52 @@ mod tests {
         assert!(e.contains("c.csv: the file is empty"), "{e}");
         let e = register_err(&d.path().join("c.csv")).await;
         assert!(e.contains("c.csv: the file is empty"), "{e}");
+    }
+
+    /// A folder read as a table says which of its files it leaves out: rotated logs named
+    /// `shadow.jsonl.1` were skipped without a word, and a replay or calibration ran on part
+    /// of the history. Hidden files (titlesim's temporary ones) are not named.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_folder_names_the_files_it_does_not_read() {
+        let d = tempfile::tempdir().unwrap();
+        let row = "{\"id\":\"1\",\"product\":\"p\",\"gt\":\"g\"}\n";
+        std::fs::write(d.path().join("shadow.jsonl"), row).unwrap();
+        assert!(files_left_out(d.path()).is_empty());
+        assert_eq!(left_out_note(d.path()), None);
+        for name in [
+            "shadow.jsonl.1",
+            "shadow.jsonl.2.gz",
+            ".shadow.jsonl.77.tmp",
+        ] {
+            std::fs::write(d.path().join(name), row).unwrap();
+        }
+        std::fs::create_dir(d.path().join("old")).unwrap();
+        let names: Vec<String> = files_left_out(d.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["shadow.jsonl.1", "shadow.jsonl.2.gz"]);
+        let note = left_out_note(d.path()).unwrap();
+        assert!(
+            note.contains("2 files not read (shadow.jsonl.1, shadow.jsonl.2.gz): only the folder's .jsonl files are"),
+            "{note}"
+        );
+        // What is read is still the one .jsonl file.
+        let ctx = session(1, 1024);
+        let h = register(&ctx, d.path()).await.unwrap();
+        let n: usize = h
+            .select(&ctx, None)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(n, 1);
+        // A file is a file: nothing left out.
+        assert!(files_left_out(&d.path().join("shadow.jsonl.1")).is_empty());
     }
 
     /// History rows follow `Pair::checked`: ids and phases trimmed; an empty id, a NUL in a

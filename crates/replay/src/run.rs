@@ -137,6 +137,7 @@ pub async fn replay(
     // The lock first: a second replay into the same log stops here.
     let (mut sink, cut) = JsonlSink::open(out, opts.fsync)?;
     let mut summary = ReplaySummary::default();
+    summary.notes.extend(crate::history::left_out_note(history));
     if cut > 0 {
         summary.notes.push(format!(
             "{}: cut off a torn last line ({cut} bytes) left by an interrupted run",

@@ -55,6 +55,37 @@ fn default_sample_rate() -> f64 {
 fn default_timeout_ms() -> u64 {
     2000
 }
+/// Why CloudWatch would refuse `ns` as a metric namespace (PutMetricData's `Namespace`: ASCII
+/// without control characters, 1 to 255 long, not beginning with `:`, and not `AWS/…`, which
+/// AWS keeps for its services), or `None`. The agent would drop such records' metrics, or a
+/// log subscription would fail on them, long after the run.
+pub fn namespace_problem(ns: &str) -> Option<String> {
+    if ns.trim().is_empty() {
+        return Some("is blank".into());
+    }
+    if ns.len() > 255 {
+        return Some(format!("is {} bytes long; at most 255", ns.len()));
+    }
+    if let Some((i, c)) = ns
+        .chars()
+        .enumerate()
+        .find(|(_, c)| !c.is_ascii() || c.is_ascii_control())
+    {
+        return Some(format!(
+            "holds {} at character {}; only printable ASCII is allowed",
+            c.escape_unicode(),
+            i + 1
+        ));
+    }
+    if ns.starts_with(':') {
+        return Some("begins with `:`".into());
+    }
+    if ns.starts_with("AWS/") {
+        return Some("begins with `AWS/`, which AWS keeps for its own services".into());
+    }
+    None
+}
+
 fn default_emf_namespace() -> String {
     "titlesim".to_string()
 }
@@ -126,10 +157,13 @@ impl ShadowOptions {
         if self.timeout_ms == 0 {
             return Err(bad("timeout_ms", "must be at least 1".into()));
         }
-        if self.emf_namespace.trim().is_empty() || self.emf_namespace.len() > 255 {
+        if let Some(problem) = namespace_problem(&self.emf_namespace) {
             return Err(bad(
                 "emf_namespace",
-                "must be 1 to 255 characters (a CloudWatch namespace)".into(),
+                format!(
+                    "{:?} {problem} (a CloudWatch namespace)",
+                    self.emf_namespace
+                ),
             ));
         }
         if matches!(&self.emf, Some(e) if e.trim().is_empty()) {
@@ -184,5 +218,34 @@ impl ShadowOptions {
                 self.emf = Some(join_output(base, &p).to_string_lossy().into_owned());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Namespaces CloudWatch refuses are configuration errors, not records whose metrics
+    /// the agent drops later: `AWS/EC2`, `ä-namespace` and a tab were all accepted.
+    #[test]
+    fn a_namespace_cloudwatch_refuses_is_named() {
+        for ok in ["titlesim", "titlesim/ci", "Team A: validator #2", "a.b-c_d"] {
+            assert_eq!(namespace_problem(ok), None, "{ok}");
+        }
+        for (bad, why) in [
+            ("", "is blank"),
+            ("   ", "is blank"),
+            ("AWS/EC2", "begins with `AWS/`"),
+            ("ä-namespace", "holds \\u{e4} at character 1"),
+            ("tab\there", "holds \\u{9} at character 4"),
+            (":x", "begins with `:`"),
+        ] {
+            let p = namespace_problem(bad).unwrap_or_default();
+            assert!(p.contains(why), "{bad:?}: {p}");
+        }
+        assert!(namespace_problem(&"n".repeat(256))
+            .unwrap()
+            .contains("256 bytes long; at most 255"));
+        assert_eq!(namespace_problem(&"n".repeat(255)), None);
     }
 }

@@ -157,6 +157,9 @@ mod imp {
                     bail!("--table {t:?}: write NAME=PATH");
                 };
                 register_table(&ctx, name, &PathBuf::from(path)).await?;
+                if let Some(note) = titlesim_replay::history::left_out_note(Path::new(path)) {
+                    eprintln!("note: {note}");
+                }
             }
             register_quoted_files(&ctx, &args.query).await?;
             // The models load only for a query that calls them: a plain query over files
@@ -237,6 +240,9 @@ mod imp {
                 continue;
             }
             register_table(ctx, r.clone(), path).await?;
+            if let Some(note) = titlesim_replay::history::left_out_note(path) {
+                eprintln!("note: {note}");
+            }
         }
         Ok(())
     }
