@@ -601,15 +601,17 @@ impl Scorer {
 impl Drop for Scorer {
     /// A scorer dropped without `close()` still writes its last shadow records.
     fn drop(&mut self) {
-        if self.closed.swap(true, Ordering::SeqCst) {
-            return;
-        }
+        // First, closed or not (a child may have called close()): the parent's objects are
+        // never dropped in a forked child.
         if !self.at_home() {
             // A forked child's copy: the parent writes the records; the writer thread and
             // runtime the shadow would wait for do not exist here, nor the model's threads
             // that dropping a backend may join.
             std::mem::forget(self.shadow.take());
             std::mem::forget(self.canonical.clone());
+            return;
+        }
+        if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
         if let (Some(shadow), Ok(rt)) = (self.shadow.take(), runtime()) {

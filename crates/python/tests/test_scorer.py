@@ -496,7 +496,20 @@ report = {
     "exit": in_child(lambda: "bye", exit_normally=True),
 }
 scorer.score_pair(texts[0], texts[2], id="p4")
+# A child still alive shares the log's open file, and with it the lock: closing the scorer
+# releases it all the same, so the parent can open the log again.
+sleeper = os.fork()
+if sleeper == 0:
+    time.sleep(3)
+    os._exit(0)
 scorer.close()
+try:
+    with titlesim.Scorer.from_config(cfg) as again:
+        again.score_pair(texts[1], texts[2], id="p5")
+    report["reopened"] = True
+except titlesim.Error as e:
+    report["reopened"] = str(e)
+os.waitpid(sleeper, 0)
 report["log_ids"] = [json.loads(line)["pair_id"] for line in open(log)]
 print(json.dumps(report))
 """
@@ -521,4 +534,5 @@ def test_a_fork_of_a_process_that_used_titlesim_neither_hangs_nor_runs_its_paren
     # A child leaving through the interpreter's exit does not hang in the exit hook, nor
     # write its parent's records; the parent's log holds each of its pairs once.
     assert report["exit"] == {"said": "bye", "status": 0}, report["exit"]
-    assert report["log_ids"] == ["p1", "p2", "p3", "p4"], report["log_ids"]
+    assert report["reopened"] is True, report["reopened"]
+    assert report["log_ids"] == ["p1", "p2", "p3", "p4", "p5"], report["log_ids"]

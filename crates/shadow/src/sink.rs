@@ -94,7 +94,27 @@ impl JsonlSink {
     /// Opens (creating it and its folder if needed) the log at `path` for appending. The
     /// second value is the number of bytes of a torn last line that were cut off.
     pub fn open(path: &Path, fsync: FsyncPolicy) -> Result<(Self, u64)> {
-        let (file, cut) = AppendFile::open(path, "shadow log")?;
+        // A FIFO or socket would be opened read-write, titlesim its own reader: once the
+        // pipe is full every write would wait for ever. The log is read back (`--resume`,
+        // `calibrate`), so it must be a file.
+        if let Some(kind) = std::fs::metadata(path)
+            .ok()
+            .and_then(|m| special_kind(&m.file_type()))
+        {
+            return Err(Error::io(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "is a {kind}: the shadow log must be a regular file (it is read back \
+                         by --resume and calibrate); send EMF lines to a pipe instead \
+                         ([shadow_options] emf)"
+                    ),
+                ),
+            ));
+        }
+        let (mut file, cut) = AppendFile::open(path, "shadow log")?;
+        file.sync_at_close = fsync != FsyncPolicy::Never;
         Ok((JsonlSink { file, fsync }, cut))
     }
 
@@ -137,6 +157,16 @@ struct AppendFile {
     what: &'static str,
     file: File,
     reopened: u64,
+    /// Whether a file left for a new one (rotated away) is synced first, as `close` would.
+    sync_at_close: bool,
+}
+
+impl Drop for AppendFile {
+    /// Unlocks explicitly: the lock belongs to the open file, which a process forked
+    /// meanwhile shares, and would otherwise stay held until that process ends too.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
 }
 
 impl AppendFile {
@@ -151,6 +181,7 @@ impl AppendFile {
                 what,
                 file,
                 reopened: 0,
+                sync_at_close: false,
             },
             cut,
         ))
@@ -182,8 +213,12 @@ impl AppendFile {
     /// `copytruncate`) is never lengthened by that.
     fn append(&mut self, buf: &[u8], sync: bool) -> Result<()> {
         if self.moved() {
-            let (fresh, _) = AppendFile::open(&self.path, self.what)?;
-            self.file = fresh.file;
+            let (mut fresh, _) = AppendFile::open(&self.path, self.what)?;
+            if self.sync_at_close {
+                let _ = self.file.sync_all();
+            }
+            std::mem::swap(&mut self.file, &mut fresh.file);
+            // `fresh` now holds the old file: dropping it unlocks and closes it.
             self.reopened += 1;
         }
         let before = self
@@ -196,8 +231,16 @@ impl AppendFile {
                 .write_all(buf)
                 .and_then(|_| if sync { self.file.sync_data() } else { Ok(()) });
         if let Err(e) = res {
-            if self.file.metadata().is_ok_and(|m| m.len() > before) {
-                let _ = self.file.set_len(before);
+            match self.file.metadata() {
+                Ok(m) if m.len() > before => {
+                    let _ = self.file.set_len(before);
+                }
+                // Truncated between the length read and the write (copytruncate): the
+                // partial batch is at the new end; cut it back to the last whole line.
+                Ok(m) if m.len() < before => {
+                    let _ = titlesim_log::cut_torn_tail(&mut self.file);
+                }
+                _ => {}
             }
             return Err(Error::io(&self.path, e));
         }
@@ -512,6 +555,22 @@ impl RecordSink for EmfSink {
     }
 }
 
+/// `Some("FIFO")` or `Some("socket")` for those kinds of file (Unix), else `None`.
+fn special_kind(t: &std::fs::FileType) -> Option<&'static str> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return Some("FIFO");
+        }
+        if t.is_socket() {
+            return Some("socket");
+        }
+    }
+    let _ = t;
+    None
+}
+
 /// Opens a FIFO or device write-only. A FIFO is opened without waiting for a reader, and
 /// refused when none has it open (the agent not started yet); the writes then wait for the
 /// reader as any pipe's do, and fail (broken pipe) once it is gone.
@@ -523,9 +582,10 @@ fn open_stream(path: &Path) -> Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
+    let fifo = std::fs::metadata(path).is_ok_and(|m| special_kind(&m.file_type()) == Some("FIFO"));
     let file = options.open(path).map_err(|e| {
         #[cfg(unix)]
-        if e.raw_os_error() == Some(libc::ENXIO) {
+        if fifo && e.raw_os_error() == Some(libc::ENXIO) {
             return Error::io(
                 path,
                 std::io::Error::new(

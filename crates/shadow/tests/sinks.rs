@@ -513,6 +513,43 @@ async fn emf_to_a_fifo_needs_a_reader_and_fails_when_it_goes() {
     let mut got = String::new();
     reader.read_to_string(&mut got).ok();
     assert_eq!(got.lines().count(), rs.len(), "{got}");
+    // More than a pipe holds (64 KiB) in one batch: the writes wait for the reader (blocking
+    // again after the non-blocking open), whole lines arrive.
+    let many: Vec<_> = rs.iter().cycle().take(400).cloned().collect();
+    let slow = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if all.iter().filter(|&&b| b == b'\n').count() >= 400 {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        (reader, all)
+    });
+    sink.write_batch(&many).unwrap();
+    let (reader, all) = slow.join().unwrap();
+    assert!(all.len() > 65_536, "{}", all.len());
+    let text = String::from_utf8(all).unwrap();
+    assert_eq!(text.lines().count(), 400);
+    assert!(text
+        .lines()
+        .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
+    // A shadow log is read back: a FIFO is refused for it, not written until it blocks.
+    let e = JsonlSink::open(&fifo, FsyncPolicy::Never)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("is a FIFO: the shadow log must be a regular file"),
+        "{e}"
+    );
     drop(reader);
     let e = sink.write_batch(&rs).unwrap_err().to_string();
     assert!(

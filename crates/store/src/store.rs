@@ -692,6 +692,17 @@ impl StoreWriter {
     }
 }
 
+impl Drop for StoreWriter {
+    /// Unlocks explicitly: the lock belongs to the open file, which a process forked
+    /// meanwhile shares, and would otherwise stay held until that process ends too.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+        if let Some(held) = &self._held {
+            let _ = held.unlock();
+        }
+    }
+}
+
 fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path
         .file_name()

@@ -46,7 +46,8 @@ _atexit.register(_titlesim._close_all)
 # A child forked after titlesim tokenised anything has none of the tokenizer pool's threads:
 # tokenise on the calling thread there (Models and Scorers made before the fork are refused in
 # the child with an error saying so; new ones work).
-_os.register_at_fork(after_in_child=_titlesim._after_fork_in_child)
+if hasattr(_os, "register_at_fork"):  # not on Windows, which has no fork
+    _os.register_at_fork(after_in_child=_titlesim._after_fork_in_child)
 
 __all__ = [
     "BackendError",
