@@ -720,8 +720,36 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
             .contains("`inputs.sentences` holds 1001"),
         "{v}"
     );
-    // An unknown path.
-    assert_eq!(server.request("GET", "/nope", b"").0, 404);
+    // An unknown path, or a method an endpoint does not take: a message in the family's
+    // shape (an empty body had an OpenAI client say only "Error code: 404").
+    let json_of = |(status, bytes): (u16, Vec<u8>)| -> (u16, Value) {
+        (status, serde_json::from_slice(&bytes).expect("a JSON body"))
+    };
+    let (status, v) = json_of(server.request("GET", "/nope", b""));
+    assert_eq!(
+        (status, v["error_type"].as_str()),
+        (404, Some("not_found")),
+        "{v}"
+    );
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("no endpoint GET /nope: the endpoints are POST /score,"),
+        "{v}"
+    );
+    let (status, v) = json_of(server.request("GET", "/v1/models", b""));
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(v["error"]["code"], "not_found", "{v}");
+    let (status, v) = json_of(server.request("GET", "/v1/embeddings", b""));
+    assert_eq!(status, 405, "{v}");
+    assert_eq!(
+        v["error"]["message"]
+            .as_str()
+            .map(|m| m.starts_with("/v1/embeddings does not take GET")),
+        Some(true),
+        "{v}"
+    );
     // Nothing bad was logged (only the pair sent with a byte-order mark), and the service
     // still works.
     let (status, _) = server.post("/score", &pairs_json(&pairs(2)));

@@ -31,8 +31,8 @@ pub enum Error {
 pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
-    /// `validation`, `empty`, `timeout`, `payload_too_large`, `overloaded`, `unhealthy` or
-    /// `backend`.
+    /// `validation`, `empty`, `timeout`, `payload_too_large`, `overloaded`, `unhealthy`,
+    /// `backend`, `not_found` or `method_not_allowed`.
     pub kind: &'static str,
     /// What was wrong.
     pub message: String,
@@ -67,6 +67,20 @@ impl ApiError {
     /// 503: the models are not loaded yet, or the service is stopping.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unhealthy", message)
+    }
+
+    /// 404: no such endpoint.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 405: an endpoint asked with another method than it takes.
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            message,
+        )
     }
 
     /// 500: the backend failed on valid input.

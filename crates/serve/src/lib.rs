@@ -68,7 +68,45 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(routes::ops::health))
         .route("/info", get(routes::ops::info))
         .route("/metrics", get(routes::ops::metrics))
+        .fallback(no_such_endpoint)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(state)
+}
+
+/// The endpoints, for the messages of a request that reached none.
+const ENDPOINTS: &str = "the endpoints are POST /score, POST /embed, POST /similarity, POST \
+                         /v1/embeddings, GET /health, GET /info and GET /metrics";
+
+/// An error in the shape of the endpoint family the path belongs to (OpenAI's under `/v1/`).
+fn shaped(uri: &axum::http::Uri, e: error::ApiError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/v1/") {
+        e.openai()
+    } else {
+        e.into_response()
+    }
+}
+
+/// 404 with a body saying what exists (it was an empty body, which an OpenAI client reports as
+/// a bare "Error code: 404").
+async fn no_such_endpoint(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    let e = error::ApiError::not_found(format!("no endpoint {method} {}: {ENDPOINTS}", uri.path()));
+    shaped(&uri, e)
+}
+
+/// 405 with a body (`GET /v1/embeddings`, say) naming the method the endpoint takes.
+async fn wrong_method(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    let e = error::ApiError::method_not_allowed(format!(
+        "{} does not take {method}: {ENDPOINTS}",
+        uri.path()
+    ));
+    shaped(&uri, e)
 }
 
 /// What a service run leaves behind.
