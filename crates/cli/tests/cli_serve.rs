@@ -532,6 +532,14 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
             422,
             "EOF while parsing",
         ),
+        // Cut short inside a key: the object is named, not "`?`".
+        (
+            "/score",
+            b"{\"pairs\": [{\"id\": 1, \"prod".to_vec(),
+            422,
+            "`pairs[0]`: EOF while parsing",
+        ),
+        ("/score", b"{\"pai".to_vec(), 422, "invalid request: EOF while parsing"),
         (
             "/score",
             b"{\"pairs\": [{\"id\": 1, \"product\": \"\xff\xfe\", \"gt\": \"a\"}]}".to_vec(),

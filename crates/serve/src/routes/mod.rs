@@ -56,6 +56,9 @@ pub(crate) async fn body_json<T: DeserializeOwned>(
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
+        // A body cut short inside a key has a last segment serde cannot name (`?`): name
+        // what it can, the object the key was in.
+        let path = path.trim_end_matches('?').trim_end_matches('.').to_string();
         let inner = e.into_inner();
         if path == "." || path.is_empty() {
             ApiError::validation(format!("invalid request: {inner}"))
