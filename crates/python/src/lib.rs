@@ -48,6 +48,8 @@ fn _titlesim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(protocol::review_tally, m)?)?;
     m.add_function(wrap_pyfunction!(protocol::precompute, m)?)?;
     m.add_function(wrap_pyfunction!(scorer::_close_all, m)?)?;
+    m.add_function(wrap_pyfunction!(scorer::_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(scorer::_verdict, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

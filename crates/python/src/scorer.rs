@@ -71,6 +71,13 @@ struct Counts {
     gt_encoded: u64,
 }
 
+/// What `__reduce__` gives pickle: the function that rebuilds the object, and its arguments.
+type Reduced<'py, A> = (Bound<'py, PyAny>, A);
+/// `Scores`' fields as `_scores` takes them.
+type ScoresFields = (Vec<String>, Py<PyAny>, Py<PyAny>, Py<PyAny>, f32);
+/// `Verdict`'s fields as `_verdict` takes them.
+type VerdictFields = (f32, bool, f32, bool);
+
 /// The verdicts of ``Scorer.score``: numpy arrays in the order of the pairs given.
 #[pyclass(module = "titlesim", frozen)]
 pub struct Scores {
@@ -95,6 +102,22 @@ pub struct Scores {
 impl Scores {
     fn __len__(&self) -> usize {
         self.ids.len()
+    }
+
+    /// Pickles as its fields, so a worker process can return its verdicts
+    /// (``ProcessPoolExecutor``), and ``copy.copy`` works.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Reduced<'py, ScoresFields>> {
+        let rebuild = py.import("titlesim._titlesim")?.getattr("_scores")?;
+        Ok((
+            rebuild,
+            (
+                self.ids.clone(),
+                self.cosine.clone_ref(py).into_any(),
+                self.passed.clone_ref(py).into_any(),
+                self.gt_from_store.clone_ref(py).into_any(),
+                self.threshold,
+            ),
+        ))
     }
 
     fn __repr__(&self) -> String {
@@ -123,6 +146,15 @@ pub struct Verdict {
 impl Verdict {
     fn __bool__(&self) -> bool {
         self.passed
+    }
+
+    /// Pickles as its fields (see ``Scores``).
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Reduced<'py, VerdictFields>> {
+        let rebuild = py.import("titlesim._titlesim")?.getattr("_verdict")?;
+        Ok((
+            rebuild,
+            (self.cosine, self.passed, self.threshold, self.gt_from_store),
+        ))
     }
 
     fn __repr__(&self) -> String {
@@ -628,6 +660,39 @@ impl Drop for Scorer {
                 }
             }
         }
+    }
+}
+
+/// Rebuilds a pickled ``Scores`` (its ``__reduce__``).
+#[pyfunction]
+pub fn _scores(
+    ids: Vec<String>,
+    cosine: Bound<'_, PyArray1<f32>>,
+    passed: Bound<'_, PyArray1<bool>>,
+    gt_from_store: Bound<'_, PyArray1<bool>>,
+    threshold: f32,
+) -> PyResult<Scores> {
+    let n = ids.len();
+    if cosine.len()? != n || passed.len()? != n || gt_from_store.len()? != n {
+        return Err(Failure::value("Scores: ids and arrays of different lengths").into());
+    }
+    Ok(Scores {
+        ids,
+        cosine: cosine.unbind(),
+        passed: passed.unbind(),
+        gt_from_store: gt_from_store.unbind(),
+        threshold,
+    })
+}
+
+/// Rebuilds a pickled ``Verdict`` (its ``__reduce__``).
+#[pyfunction]
+pub fn _verdict(cosine: f32, passed: bool, threshold: f32, gt_from_store: bool) -> Verdict {
+    Verdict {
+        cosine,
+        passed,
+        threshold,
+        gt_from_store,
     }
 }
 

@@ -254,6 +254,25 @@ def test_float_labels_equal_to_0_or_1_are_labels():
     assert np.array_equal(as_ints.cosine, as_floats.cosine)
 
 
+def test_verdicts_pickle_so_a_worker_process_can_return_them():
+    import copy
+    import pickle
+
+    scorer = titlesim.Scorer.from_model(titlesim.Model(MEAN, threads=1), 0.9)
+    scores = scorer.score(PRODUCTS, GTS, ids=[f"p{i}" for i in range(len(PRODUCTS))])
+    for back in (pickle.loads(pickle.dumps(scores)), copy.copy(scores)):
+        assert type(back) is titlesim.Scores and back.ids == scores.ids
+        assert back.threshold == scores.threshold and len(back) == len(scores)
+        for field in ("cosine", "passed", "gt_from_store"):
+            assert np.array_equal(getattr(back, field), getattr(scores, field)), field
+            assert getattr(back, field).dtype == getattr(scores, field).dtype, field
+    v = scorer.score_pair(PRODUCTS[0], GTS[0])
+    back = pickle.loads(pickle.dumps(v))
+    assert type(back) is titlesim.Verdict and repr(back) == repr(v)
+    assert (back.cosine, back.passed, back.threshold, back.gt_from_store) == \
+        (v.cosine, v.passed, v.threshold, v.gt_from_store)
+
+
 def test_numpy_label_scalars_are_labels(tmp_path):
     # A pandas bool or float32 label column's to_numpy() holds np.bool_ / np.float32: they
     # were refused as "got bool" / "got float32" while True and 1.0 were taken.
