@@ -949,3 +949,63 @@ fn a_second_sigterm_stops_without_waiting_for_a_stalled_client() {
     );
     assert_logged_once(&log, &answered);
 }
+
+/// An operator hears of lost shadow records when they start, not only at the exit, and of a
+/// log moved by rotation; SIGHUP (logrotate's usual `postrotate`) does not stop the service;
+/// the exit names each file that lost records.
+#[test]
+fn lost_records_and_rotation_are_said_as_they_happen_and_sighup_goes_on() {
+    if !Path::new("/dev/full").exists() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let cfg = config(d.path(), &log, "");
+    // EMF to /dev/full: every write fails.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[serve]", "emf = \"/dev/full\"\n\n[serve]");
+    std::fs::write(&cfg, text).unwrap();
+    let server = Server::start(&cfg);
+    let wait_for = |what: &str| {
+        let t0 = Instant::now();
+        while !server.stderr().contains(what) {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "no {what:?} in: {}",
+                server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let (status, v) = server.post("/score", &pairs_json(&pairs(2)));
+    assert_eq!(status, 200, "{v}");
+    wait_for("warning: shadow records are being lost: emf:/dev/full: 2 records not written (");
+    // Rotated away (logrotate's `create`): said, and the next records go to the path.
+    std::fs::rename(&log, d.path().join("shadow.jsonl.1")).unwrap();
+    let _ = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status();
+    wait_for("SIGHUP: going on");
+    let (status, _) = server.post("/score", &pairs_json(&pairs(3)[2..]));
+    assert_eq!(status, 200, "{}", server.stderr());
+    wait_for(&format!(
+        "note: {} was moved or removed; its records go on at its path",
+        log.display()
+    ));
+    let (status, said) = server.stop();
+    assert!(!status.success(), "lost records exited 0: {said}");
+    assert!(
+        said.contains(&format!(
+            "stopped: 3 pairs scored; shadow records written: 3 {} (opened again once, after a \
+             move or removal), 0 emf:/dev/full",
+            log.display()
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("shadow records lost: emf:/dev/full: 3 records not written ("),
+        "{said}"
+    );
+    assert_eq!(titlesim::read_log(&log).unwrap().records.len(), 1);
+}

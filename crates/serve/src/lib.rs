@@ -196,6 +196,9 @@ pub async fn serve(
             };
             match result {
                 Ok(m) => {
+                    if let Some(shadow) = &m.shadow {
+                        tokio::spawn(watch_sinks(Arc::downgrade(shadow), notify.clone()));
+                    }
                     let _ = cell.set(Arc::new(m));
                     notify("ready: models loaded");
                 }
@@ -356,6 +359,45 @@ async fn accept(
     };
     drop(listener);
     (Connections { tasks, stopping }, by_signal)
+}
+
+/// Says, once per sink, when its shadow records start being lost (a full disk, a pipe whose
+/// reader left) and each time its file is opened again after a move or removal (log
+/// rotation), instead of leaving it to the exit line and `/metrics`. Ends with the scorer.
+async fn watch_sinks(shadow: std::sync::Weak<titlesim_shadow::ShadowScorer>, notify: Notify) {
+    let mut lost_told: Vec<bool> = Vec::new();
+    let mut reopened_told: Vec<u64> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let Some(s) = shadow.upgrade() else {
+            return;
+        };
+        let statuses = s.sink_statuses();
+        drop(s);
+        lost_told.resize(statuses.len(), false);
+        reopened_told.resize(statuses.len(), 0);
+        for (i, st) in statuses.iter().enumerate() {
+            if st.records_failed > 0 && !lost_told[i] {
+                lost_told[i] = true;
+                notify(&format!(
+                    "warning: shadow records are being lost: {}: {} records not written ({}); \
+                     the verdicts are answered all the same, titlesim_shadow_records_lost_total \
+                     counts them, and the exit names them",
+                    st.name,
+                    st.records_failed,
+                    st.last_error.as_deref().unwrap_or("?")
+                ));
+            }
+            if st.reopened > reopened_told[i] {
+                reopened_told[i] = st.reopened;
+                notify(&format!(
+                    "note: {} was moved or removed; its records go on at its path",
+                    st.name
+                ));
+            }
+        }
+    }
 }
 
 /// The first and the second Ctrl-C (SIGINT) or, on Unix, SIGTERM (the signals a terminal or

@@ -582,6 +582,7 @@ fn open_stream(path: &Path) -> Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
+    #[cfg(unix)]
     let fifo = std::fs::metadata(path).is_ok_and(|m| special_kind(&m.file_type()) == Some("FIFO"));
     let file = options.open(path).map_err(|e| {
         #[cfg(unix)]
