@@ -990,15 +990,15 @@ fn lost_records_and_rotation_are_said_as_they_happen_and_sighup_goes_on() {
     let (status, _) = server.post("/score", &pairs_json(&pairs(3)[2..]));
     assert_eq!(status, 200, "{}", server.stderr());
     wait_for(&format!(
-        "note: {} was moved or removed; its records go on at its path",
+        "note: {} opened again at its path (moved or removed by log rotation",
         log.display()
     ));
     let (status, said) = server.stop();
     assert!(!status.success(), "lost records exited 0: {said}");
     assert!(
         said.contains(&format!(
-            "stopped: 3 pairs scored; shadow records written: 3 {} (opened again once, after a \
-             move or removal), 0 emf:/dev/full",
+            "stopped: 3 pairs scored; shadow records written: 3 {} (opened again once at its path), \
+             0 emf:/dev/full",
             log.display()
         )),
         "{said}"

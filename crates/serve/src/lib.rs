@@ -392,7 +392,8 @@ async fn watch_sinks(shadow: std::sync::Weak<titlesim_shadow::ShadowScorer>, not
             if st.reopened > reopened_told[i] {
                 reopened_told[i] = st.reopened;
                 notify(&format!(
-                    "note: {} was moved or removed; its records go on at its path",
+                    "note: {} opened again at its path (moved or removed by log rotation, or a \
+                     FIFO's reader back); its records go on there",
                     st.name
                 ));
             }

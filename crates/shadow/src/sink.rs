@@ -444,7 +444,8 @@ pub fn emf_object(r: &ShadowRecord, namespace: &str) -> Value {
 /// back to the length before it, and follows its path when moved or removed. A FIFO or device
 /// (`/dev/stderr`, a pipe an agent reads) is written as it is, write-only: a FIFO nobody reads
 /// is refused at open, and one whose reader goes away fails the writes (records counted as
-/// lost) instead of filling up unread.
+/// lost) instead of filling up unread, until a reader opens it again (the next batch then
+/// goes to it).
 pub struct EmfSink {
     name: String,
     namespace: String,
@@ -455,6 +456,13 @@ pub struct EmfSink {
 enum EmfOut {
     /// Any writer (standard output, a pipe, a device).
     Stream(Box<dyn Write + Send>),
+    /// A FIFO named by path: opened again, at the next batch, after its reader went away
+    /// (`None` until a reader is back).
+    Fifo {
+        path: PathBuf,
+        out: Option<File>,
+        reopened: u64,
+    },
     /// A regular file.
     File(AppendFile),
 }
@@ -482,7 +490,18 @@ impl EmfSink {
         let namespace = namespace.into();
         let special = std::fs::metadata(path).is_ok_and(|m| !m.file_type().is_file());
         if special {
-            let out = EmfOut::Stream(Box::new(open_stream(path)?));
+            let stream = open_stream(path)?;
+            let fifo =
+                std::fs::metadata(path).is_ok_and(|m| special_kind(&m.file_type()) == Some("FIFO"));
+            let out = if fifo {
+                EmfOut::Fifo {
+                    path: path.to_path_buf(),
+                    out: Some(stream),
+                    reopened: 0,
+                }
+            } else {
+                EmfOut::Stream(Box::new(stream))
+            };
             return Ok((
                 EmfSink {
                     name,
@@ -536,6 +555,26 @@ impl RecordSink for EmfSink {
         let res = match &mut self.out {
             EmfOut::Stream(out) => out.write_all(&buf).and_then(|_| out.flush()),
             EmfOut::File(file) => return file.append(&buf, false),
+            EmfOut::Fifo {
+                path,
+                out,
+                reopened,
+            } => {
+                let f = match out {
+                    Some(f) => f,
+                    // The reader left: is a new one there (the agent restarted)?
+                    None => {
+                        let f = open_stream(path)?;
+                        *reopened += 1;
+                        out.insert(f)
+                    }
+                };
+                let r = f.write_all(&buf);
+                if matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+                    *out = None;
+                }
+                r
+            }
         };
         res.map_err(|e| Error::io(&self.name, e))
     }
@@ -543,6 +582,7 @@ impl RecordSink for EmfSink {
     fn close(&mut self) -> Result<()> {
         match &mut self.out {
             EmfOut::Stream(out) => out.flush().map_err(|e| Error::io(&self.name, e)),
+            EmfOut::Fifo { .. } => Ok(()),
             EmfOut::File(file) => file.close(false),
         }
     }
@@ -550,6 +590,7 @@ impl RecordSink for EmfSink {
     fn reopened(&self) -> u64 {
         match &self.out {
             EmfOut::Stream(_) => 0,
+            EmfOut::Fifo { reopened, .. } => *reopened,
             EmfOut::File(file) => file.reopened,
         }
     }

@@ -556,4 +556,18 @@ async fn emf_to_a_fifo_needs_a_reader_and_fails_when_it_goes() {
         e.contains("emf.pipe") && e.to_lowercase().contains("broken pipe"),
         "{e}"
     );
+    // Still no reader: lost, and said so.
+    let e = sink.write_batch(&rs).unwrap_err().to_string();
+    assert!(e.contains("no process is reading this FIFO"), "{e}");
+    // The reader is back (the agent restarted): the next batch goes to it.
+    let mut reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    sink.write_batch(&rs).unwrap();
+    let mut got = String::new();
+    reader.read_to_string(&mut got).ok();
+    assert_eq!(got.lines().count(), rs.len(), "{got}");
+    assert_eq!(sink.reopened(), 1);
 }

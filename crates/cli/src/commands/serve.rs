@@ -58,8 +58,8 @@ pub fn run(args: Args) -> Result<()> {
                     .map(|s| {
                         let again = match s.reopened {
                             0 => String::new(),
-                            1 => " (opened again once, after a move or removal)".into(),
-                            n => format!(" (opened again {n} times, after moves or removals)"),
+                            1 => " (opened again once at its path)".into(),
+                            n => format!(" (opened again {n} times at its path)"),
                         };
                         format!("{} {}{again}", s.records_written, s.name)
                     })
