@@ -62,11 +62,16 @@ pub fn lost_records(sinks: &[SinkStatus]) -> Option<String> {
         .iter()
         .filter(|st| st.batches_failed > 0 || st.records_failed > 0 || st.last_error.is_some())
         .map(|st| {
+            let error = st.last_error.as_deref().unwrap_or("?");
+            // The error names the file too (`emf:x.emf` is the file `x.emf`): once is enough.
+            let file = st.name.strip_prefix("emf:").unwrap_or(&st.name);
+            let error = [st.name.as_str(), file]
+                .iter()
+                .find_map(|n| error.strip_prefix(&format!("{n}: ")))
+                .unwrap_or(error);
             format!(
-                "{}: {} records not written ({})",
-                st.name,
-                st.records_failed,
-                st.last_error.as_deref().unwrap_or("?")
+                "{}: {} records not written ({error})",
+                st.name, st.records_failed
             )
         })
         .collect();

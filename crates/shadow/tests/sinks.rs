@@ -571,3 +571,38 @@ async fn emf_to_a_fifo_needs_a_reader_and_fails_when_it_goes() {
     assert_eq!(got.lines().count(), rs.len(), "{got}");
     assert_eq!(sink.reopened(), 1);
 }
+
+/// The lost-records message names each file once: the error named it again
+/// (`emf:/dev/full: 2 records not written (emf:/dev/full: No space left on device ...)`).
+#[test]
+fn lost_records_name_each_file_once() {
+    use titlesim_shadow::{lost_records, SinkStatus};
+    let st = |name: &str, error: &str| SinkStatus {
+        name: name.into(),
+        batches_failed: 1,
+        records_failed: 2,
+        last_error: Some(error.into()),
+        ..Default::default()
+    };
+    let said = lost_records(&[
+        st(
+            "logs/s.jsonl",
+            "logs/s.jsonl: No space left on device (os error 28)",
+        ),
+        st(
+            "emf:/dev/full",
+            "emf:/dev/full: No space left on device (os error 28)",
+        ),
+        st("emf:m.emf", "m.emf: File too large (os error 27)"),
+        st("other", "closing: other: Broken pipe"),
+    ])
+    .unwrap();
+    assert_eq!(
+        said,
+        "logs/s.jsonl: 2 records not written (No space left on device (os error 28)); \
+         emf:/dev/full: 2 records not written (No space left on device (os error 28)); \
+         emf:m.emf: 2 records not written (File too large (os error 27)); \
+         other: 2 records not written (closing: other: Broken pipe)"
+    );
+    assert_eq!(lost_records(&[SinkStatus::default()]), None);
+}
