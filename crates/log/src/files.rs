@@ -205,6 +205,20 @@ pub fn try_lock_writer(file: &File) -> io::Result<bool> {
     }
 }
 
+/// Takes `file`'s advisory write lock as [`try_lock_writer`] does, for the file at `path`
+/// that the user knows as `what` ("shadow log", "GT store"): held by another writer, it is a
+/// [`titlesim_core::Error::Locked`] saying so ([`locked_message`]).
+pub fn lock_writer(file: &File, path: &Path, what: &str) -> titlesim_core::Result<()> {
+    match try_lock_writer(file) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(titlesim_core::Error::Locked {
+            path: path.to_path_buf(),
+            message: locked_message(what),
+        }),
+        Err(e) => Err(titlesim_core::Error::io(path, e)),
+    }
+}
+
 /// What to tell a user whose file is locked by another writer.
 pub fn locked_message(what: &str) -> String {
     format!(

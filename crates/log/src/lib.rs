@@ -10,7 +10,7 @@
 //! last complete line of a file ends, and [`cut_torn_tail`] cuts off a line torn by a crash
 //! before a writer appends (the GT store's writer uses it too). [`files`] holds what every
 //! reader and writer of a shared file needs: [`BoundedLines`] (no line longer than
-//! [`MAX_LINE_BYTES`]) and [`try_lock_writer`] (one writer per file).
+//! [`MAX_LINE_BYTES`]) and [`try_lock_writer`] / [`lock_writer`] (one writer per file).
 #![deny(missing_docs)]
 
 pub mod files;
@@ -21,8 +21,8 @@ pub mod unfinished;
 use std::io::{Read, Seek, SeekFrom};
 
 pub use files::{
-    line_too_long, locked_message, same_file, try_lock_writer, BoundedLines, IndexedReader,
-    LineIndex, LineTooLong, Replacing, MAX_LINE_BYTES,
+    line_too_long, lock_writer, locked_message, same_file, try_lock_writer, BoundedLines,
+    IndexedReader, LineIndex, LineTooLong, Replacing, MAX_LINE_BYTES,
 };
 pub use record::{read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION};
 

@@ -139,3 +139,15 @@ fn class(py: Python<'_>, kind: Option<Kind>) -> PyResult<Bound<'_, PyType>> {
         .getattr(name)?
         .cast_into::<PyType>()?)
 }
+
+/// Issues `titlesim: {message}` as a `UserWarning` (an error when a warnings filter turns it
+/// into one).
+pub(crate) fn user_warning(py: Python<'_>, message: &str) -> PyResult<()> {
+    let text = std::ffi::CString::new(format!("titlesim: {message}")).unwrap_or_default();
+    PyErr::warn(
+        py,
+        &py.get_type::<pyo3::exceptions::PyUserWarning>(),
+        &text,
+        1,
+    )
+}

@@ -131,12 +131,7 @@ impl Model {
         // What looked wrong in the folder (no modules.json: mean pooling, not normalised; a
         // default prompt not applied), as `titlesim inspect` and every command say it.
         for w in &embedder.spec().warnings {
-            PyErr::warn(
-                py,
-                &py.get_type::<pyo3::exceptions::PyUserWarning>(),
-                &std::ffi::CString::new(format!("titlesim: {w}")).unwrap_or_default(),
-                1,
-            )?;
+            crate::errors::user_warning(py, w)?;
         }
         Ok(Model {
             embedder,

@@ -239,12 +239,7 @@ pub fn precompute(
         "added": r.added, "replaced": r.replaced, "skipped_blank": skipped_blank, "note": r.note,
     });
     if let Some(note) = &r.note {
-        PyErr::warn(
-            py,
-            &py.get_type::<pyo3::exceptions::PyUserWarning>(),
-            &std::ffi::CString::new(format!("titlesim: {note}")).unwrap_or_default(),
-            1,
-        )?;
+        crate::errors::user_warning(py, note)?;
     }
     json_to_py(py, &doc)
 }

@@ -6,14 +6,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use numpy::PyArray1;
-use pyo3::exceptions::PyUserWarning;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use titlesim::{Config, CosineScorer, Pair, PairScore, Scorer as _};
 use titlesim_shadow::{lost_records, ShadowScorer, ShadowSettings};
 
 use crate::args;
-use crate::errors::{Failure, Kind, Result};
+use crate::errors::{user_warning, Failure, Kind, Result};
 use crate::model::{find_ort_in_interpreter, Model};
 use crate::runtime::{detached, made_here, runtime};
 
@@ -245,12 +244,7 @@ impl Scorer {
             })?,
         };
         for w in &scorer.warnings {
-            PyErr::warn(
-                py,
-                &py.get_type::<PyUserWarning>(),
-                &std::ffi::CString::new(format!("titlesim: {w}")).unwrap_or_default(),
-                1,
-            )?;
+            user_warning(py, w)?;
         }
         Ok(scorer)
     }
@@ -533,15 +527,12 @@ impl Scorer {
         if self.warned.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        PyErr::warn(
+        user_warning(
             py,
-            &py.get_type::<PyUserWarning>(),
-            &std::ffi::CString::new(format!(
-                "titlesim: the shadow log is losing records: {lost}; the verdicts are \
-                 unaffected, and close() raises titlesim.FileError with the total"
-            ))
-            .unwrap_or_default(),
-            1,
+            &format!(
+                "the shadow log is losing records: {lost}; the verdicts are unaffected, and \
+                 close() raises titlesim.FileError with the total"
+            ),
         )
     }
 
@@ -757,8 +748,7 @@ fn closed_message(lost: &str) -> String {
 /// a scorer collected or closed at exit); a warning filter that turns it into an error has
 /// it printed as an unraisable exception.
 fn warn(py: Python<'_>, message: &str) {
-    let text = std::ffi::CString::new(format!("titlesim: {message}")).unwrap_or_default();
-    if let Err(e) = PyErr::warn(py, &py.get_type::<PyUserWarning>(), &text, 1) {
+    if let Err(e) = user_warning(py, message) {
         e.write_unraisable(py, None);
     }
 }

@@ -138,9 +138,14 @@ pub fn files_left_out(path: &Path) -> Vec<PathBuf> {
     if !path.is_dir() {
         return Vec::new();
     }
-    let Ok((ext, _)) = format_of(path) else {
-        return Vec::new();
-    };
+    match format_of(path) {
+        Ok((ext, _)) => left_out(path, &ext),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// [`files_left_out`] of the folder at `path`, read by `ext`.
+fn left_out(path: &Path, ext: &str) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(path) else {
         return Vec::new();
     };
@@ -162,11 +167,14 @@ pub fn files_left_out(path: &Path) -> Vec<PathBuf> {
 /// `folder: N files not read (a, b, …): only its .EXT files are`, when [`files_left_out`]
 /// finds some.
 pub fn left_out_note(path: &Path) -> Option<String> {
-    let out = files_left_out(path);
-    if out.is_empty() {
+    if !path.is_dir() {
         return None;
     }
     let (ext, _) = format_of(path).ok()?;
+    let out = left_out(path, &ext);
+    if out.is_empty() {
+        return None;
+    }
     const SHOWN: usize = 5;
     let mut names: Vec<String> = out
         .iter()

@@ -280,13 +280,7 @@ fn open_appending(path: &Path) -> Result<File> {
 /// tail, or roll back over its lines, by its own idea of the end), then cuts off a torn last
 /// line. Returns the length kept and the bytes cut.
 fn lock_and_cut(file: &mut File, path: &Path, what: &str) -> Result<(u64, u64)> {
-    if !titlesim_log::try_lock_writer(file).map_err(|e| Error::io(path, e))? {
-        return Err(titlesim_core::Error::Locked {
-            path: path.to_path_buf(),
-            message: titlesim_log::locked_message(what),
-        }
-        .into());
-    }
+    titlesim_log::lock_writer(file, path, what)?;
     titlesim_log::cut_torn_tail(file).map_err(|e| Error::io(path, e))
 }
 
@@ -493,11 +487,10 @@ impl EmfSink {
     pub fn file(path: &Path, namespace: impl Into<String>) -> Result<(Self, u64)> {
         let name = format!("emf:{}", path.display());
         let namespace = namespace.into();
-        let special = std::fs::metadata(path).is_ok_and(|m| !m.file_type().is_file());
-        if special {
-            let stream = open_stream(path)?;
-            let fifo =
-                std::fs::metadata(path).is_ok_and(|m| special_kind(&m.file_type()) == Some("FIFO"));
+        let kind = std::fs::metadata(path).ok().map(|m| m.file_type());
+        if kind.is_some_and(|t| !t.is_file()) {
+            let fifo = kind.as_ref().and_then(special_kind) == Some("FIFO");
+            let stream = open_stream(path, fifo)?;
             let out = if fifo {
                 EmfOut::Fifo {
                     path: path.to_path_buf(),
@@ -569,7 +562,7 @@ impl RecordSink for EmfSink {
                     Some(f) => f,
                     // The reader left: is a new one there (the agent restarted)?
                     None => {
-                        let f = open_stream(path)?;
+                        let f = open_stream(path, true)?;
                         *reopened += 1;
                         out.insert(f)
                     }
@@ -617,10 +610,12 @@ fn special_kind(t: &std::fs::FileType) -> Option<&'static str> {
     None
 }
 
-/// Opens a FIFO or device write-only. A FIFO is opened without waiting for a reader, and
-/// refused when none has it open (the agent not started yet); the writes then wait for the
-/// reader as any pipe's do, and fail (broken pipe) once it is gone.
-fn open_stream(path: &Path) -> Result<File> {
+/// Opens a FIFO (`fifo`) or device write-only. A FIFO is opened without waiting for a reader,
+/// and refused when none has it open (the agent not started yet); the writes then wait for
+/// the reader as any pipe's do, and fail (broken pipe) once it is gone.
+fn open_stream(path: &Path, fifo: bool) -> Result<File> {
+    #[cfg(not(unix))]
+    let _ = fifo;
     let mut options = OpenOptions::new();
     options.write(true);
     #[cfg(unix)]
@@ -628,8 +623,6 @@ fn open_stream(path: &Path) -> Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
-    #[cfg(unix)]
-    let fifo = std::fs::metadata(path).is_ok_and(|m| special_kind(&m.file_type()) == Some("FIFO"));
     let file = options.open(path).map_err(|e| {
         #[cfg(unix)]
         if fifo && e.raw_os_error() == Some(libc::ENXIO) {

@@ -97,17 +97,23 @@ pub async fn precompute(
             }
             Err(e) => return Err(e),
         };
-        let mismatch = header.check(path, &fingerprint, dim).err();
         let elsewhere = header.backend != info.backend;
-        match (mismatch, policy) {
-            (Some(e), StoreMismatch::Refuse) => return Err(e),
-            (None, StoreMismatch::Refuse) | (None, StoreMismatch::Recompute) if !elsewhere => {
-                let (w, store) = StoreWriter::append(path, &fingerprint, dim)?;
-                (w, held(&store))
-            }
-            (None, StoreMismatch::Refuse) => {
-                let (w, store) = StoreWriter::append(path, &fingerprint, dim)?;
-                let have = held(&store);
+        let rebuild = match (header.check(path, &fingerprint, dim), policy) {
+            (Err(e), StoreMismatch::Refuse) => return Err(e),
+            (Err(_), StoreMismatch::Recompute) => true,
+            (Ok(()), StoreMismatch::Recompute) => elsewhere,
+            (Ok(()), StoreMismatch::Refuse) => false,
+        };
+        if rebuild {
+            replaced = true;
+            // An interrupted replacement continues: its titles are not encoded again.
+            let (w, partial) = StoreWriter::replace(path, fresh())?;
+            let have = partial.as_ref().map(held).unwrap_or_default();
+            (w, have)
+        } else {
+            let (w, store) = StoreWriter::append(path, &fingerprint, dim)?;
+            let have = held(&store);
+            if elsewhere {
                 let other = &header.backend;
                 let now = &info.backend;
                 if !missing(&have).is_empty() {
@@ -123,27 +129,15 @@ pub async fn precompute(
                      as it is; remove it and run precompute again for {now}'s own",
                     path.display()
                 ));
-                (w, have)
             }
-            (_, StoreMismatch::Recompute) => {
-                replaced = true;
-                // An interrupted replacement continues: its titles are not encoded again.
-                let (w, partial) = StoreWriter::replace(path, fresh())?;
-                let have = partial.as_ref().map(held).unwrap_or_default();
-                (w, have)
-            }
+            (w, have)
         }
     } else {
         (StoreWriter::create(path, fresh())?, HashSet::new())
     };
     let todo = missing(&have);
-    let existing = {
-        let mut s: HashSet<&str> = HashSet::new();
-        titles
-            .iter()
-            .filter(|t| have.contains(*t) && s.insert(t))
-            .count()
-    };
+    // `have` holds only titles asked for, each once.
+    let existing = have.len();
     let mut done = existing;
     progress(done);
     for chunk in todo.chunks(batch.max(1)) {

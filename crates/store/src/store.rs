@@ -577,7 +577,7 @@ impl StoreWriter {
             }
             // Another process writing it is an error; a partial store that cannot be read
             // (a damaged row) is started again, as before there were continuations.
-            Err(e) if is_locked(&e) => Err(e),
+            Err(e @ Error::Locked { .. }) => Err(e),
             Err(_) => {
                 drop(old);
                 Ok((Self::create(path, header)?, None))
@@ -712,22 +712,7 @@ fn tmp_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// What [`lock`] says is being written.
-const LOCKED: &str = "GT store";
-
-/// Whether `e` is [`lock`]'s "another process is writing the store".
-fn is_locked(e: &Error) -> bool {
-    matches!(e, Error::Locked { .. })
-}
-
 /// Takes `file`'s advisory write lock, or says that another process is writing the store.
 fn lock(file: &File, path: &Path) -> Result<()> {
-    match titlesim_log::try_lock_writer(file) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Error::Locked {
-            path: path.to_path_buf(),
-            message: titlesim_log::locked_message(LOCKED),
-        }),
-        Err(e) => Err(Error::io(path, e)),
-    }
+    titlesim_log::lock_writer(file, path, "GT store")
 }

@@ -87,7 +87,6 @@ mod imp {
     use titlesim_replay::datafusion::common::TableReference;
     use titlesim_replay::datafusion::dataframe::DataFrameWriteOptions;
     use titlesim_replay::datafusion::prelude::{DataFrame, SessionContext};
-    use titlesim_replay::history::register_table;
     use titlesim_replay::TitleModels;
 
     use super::super::replay::{cores, with_threads};
@@ -156,10 +155,7 @@ mod imp {
                 let Some((name, path)) = t.split_once('=') else {
                     bail!("--table {t:?}: write NAME=PATH");
                 };
-                register_table(&ctx, name, &PathBuf::from(path)).await?;
-                if let Some(note) = titlesim_replay::history::left_out_note(Path::new(path)) {
-                    eprintln!("note: {note}");
-                }
+                register_table(&ctx, name, Path::new(path)).await?;
             }
             register_quoted_files(&ctx, &args.query).await?;
             // The models load only for a query that calls them: a plain query over files
@@ -211,6 +207,21 @@ mod imp {
         })
     }
 
+    /// Registers the file or folder at `path` as table `name` (see
+    /// [`titlesim_replay::history::register_table`]), with a note naming the files of a
+    /// folder it does not read.
+    async fn register_table(
+        ctx: &SessionContext,
+        name: impl Into<TableReference>,
+        path: &Path,
+    ) -> Result<()> {
+        titlesim_replay::history::register_table(ctx, name, path).await?;
+        if let Some(note) = titlesim_replay::history::left_out_note(path) {
+            eprintln!("note: {note}");
+        }
+        Ok(())
+    }
+
     /// Registers each file or folder the query reads by its path (`FROM 'pairs.csv'`) as
     /// `--table` would, before the query is planned: CSV columns as text (DataFusion's own
     /// reading of such a path infers types, so the title `0070` became the number 70 and
@@ -240,9 +251,6 @@ mod imp {
                 continue;
             }
             register_table(ctx, r.clone(), path).await?;
-            if let Some(note) = titlesim_replay::history::left_out_note(path) {
-                eprintln!("note: {note}");
-            }
         }
         Ok(())
     }
