@@ -289,6 +289,38 @@ fn parquet_and_shadow_log_histories_replay_to_the_same_cosines() {
             assert_eq!((&r.ts, &r.phase, r.label), (&b.ts, &b.phase, b.label));
         }
     }
+
+    // Integer and whole-decimal id columns (a warehouse's decimal(20,0) keys) read as score
+    // reads them: `7`, not `7.0`, and every digit of a 20-digit id.
+    let small = c.path("small.csv");
+    std::fs::write(&small, "id,product,gt\n7,a,b\n12345678901234567890,c,d\n").unwrap();
+    for (name, ty) in [("dec.parquet", "DECIMAL(20,0)"), ("int.parquet", "BIGINT")] {
+        let p = c.path(name);
+        let sql = format!("SELECT CAST(id AS {ty}) AS id, product, gt FROM s");
+        let sql = if ty == "BIGINT" {
+            sql.replace("FROM s", "FROM s WHERE id = '7'")
+        } else {
+            sql
+        };
+        ok(&titlesim(
+            &["sql", "-t", &format!("s={}", s(&small)), &sql, "-o", s(&p)],
+            None,
+        ));
+        let out = c.path(&format!("{name}.jsonl"));
+        c.replay(&p, &out, &[]);
+        let ids: Vec<String> = read_log(&out)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| r.pair_id)
+            .collect();
+        let want: &[&str] = if ty == "BIGINT" {
+            &["7"]
+        } else {
+            &["7", "12345678901234567890"]
+        };
+        assert_eq!(ids, want, "{name}");
+    }
 }
 
 #[test]
@@ -345,7 +377,14 @@ fn sql_functions_give_the_replayed_cosines() {
 #[test]
 fn a_bad_history_is_an_error_naming_what_is_wrong() {
     let c = case();
-    let cases: [(&str, &str, &[&str], &str); 11] = [
+    let cases: [(&str, &str, &[&str], &str); 12] = [
+        // ids inferred as floats were logged as `3.0` where score and shadow log `3`
+        (
+            "float_ids.jsonl",
+            "{\"id\": 1.5, \"product\": \"a\", \"gt\": \"b\"}\n{\"id\": 3, \"product\": \"c\", \"gt\": \"d\"}\n",
+            &[],
+            "column id: the ids are read as floating-point numbers (Float64)",
+        ),
         // History rows follow Pair::checked: an empty id went through as the pair id ``, a
         // NUL was dropped by the tokenizer (`iPhone15`), a phase took calibration's own name.
         (

@@ -219,6 +219,13 @@ fn pairs_from_stdin_are_sniffed() {
         None,
     ));
     assert_eq!(a, b);
+    // A byte-order mark before the first `{` (read as CSV before): skipped, as in files.
+    let marked = [b"\xef\xbb\xbf".as_slice(), &data].concat();
+    let m = ok(&titlesim(
+        &["score", "-c", s(&c.config), "-p", "-"],
+        Some(&marked),
+    ));
+    assert_eq!(m, b);
 }
 
 #[test]

@@ -174,6 +174,8 @@ pub fn read_log(path: &std::path::Path) -> titlesim_core::Result<LogContents> {
         n += 1;
         let complete = buf.last() == Some(&b'\n');
         let text = match std::str::from_utf8(&buf) {
+            // A byte-order mark an editor put at the start is skipped, as in every input file.
+            Ok(t) if n == 1 => t.trim_start_matches('\u{feff}').trim(),
             Ok(t) => t.trim(),
             Err(_) => {
                 out.skipped.push(SkippedLine {
@@ -230,6 +232,14 @@ fn checked(mut r: ShadowRecord) -> Result<ShadowRecord, String> {
             if !c.is_finite() || c.abs() > 1.0 + COSINE_SLACK {
                 return Err(format!(
                     "{name} cosine {c} is not a cosine (outside [-1, 1])"
+                ));
+            }
+        }
+        // A threshold is a configuration's, which is in [-1, 1]: 5.0 would fail every pair.
+        if let Some(t) = side.map(|s| s.threshold) {
+            if !(-1.0..=1.0).contains(&t) {
+                return Err(format!(
+                    "{name} threshold {t} is not a cosine threshold (outside [-1, 1])"
                 ));
             }
         }
@@ -345,14 +355,22 @@ mod tests {
             .replacen("0.8", "1e39", 2);
         let mut rounding = r.clone();
         rounding.canonical.cosine = Some(1.000_000_1);
+        let mut t5 = r.clone();
+        t5.canonical.threshold = 5.0;
+        let t_inf = serde_json::to_string(&r)
+            .unwrap()
+            .replacen("0.7", "-1e39", 1);
         let text = [
-            with(" race "),
+            // a byte-order mark an editor put at the start is skipped
+            format!("\u{feff}{}", with(" race ")),
             with("(pooled)"),
             with("ra\u{1b}[8mce"),
             with("  "),
             serde_json::to_string(&off).unwrap(),
             inf,
             serde_json::to_string(&rounding).unwrap(),
+            serde_json::to_string(&t5).unwrap(),
+            t_inf,
         ]
         .join("\n");
         std::fs::write(&p, text + "\n").unwrap();
@@ -379,6 +397,14 @@ mod tests {
                 ),
                 (5, "canonical cosine 1.7 is not a cosine (outside [-1, 1])"),
                 (6, "canonical cosine inf is not a cosine (outside [-1, 1])"),
+                (
+                    8,
+                    "canonical threshold 5 is not a cosine threshold (outside [-1, 1])"
+                ),
+                (
+                    9,
+                    "canonical threshold -inf is not a cosine threshold (outside [-1, 1])"
+                ),
             ]
         );
     }

@@ -430,8 +430,9 @@ impl History {
                 format!("NULL AS {c}")
             }
         };
+        // The id as stored: its type decides how it reads as text (see `ids`).
         let mut sql = format!(
-            "SELECT CAST({} AS VARCHAR) AS id, CAST(product AS VARCHAR) AS product, \
+            "SELECT {} AS id, CAST(product AS VARCHAR) AS product, \
              CAST(gt AS VARCHAR) AS gt, {}, {}, {} FROM {TABLE}",
             ident(id),
             opt("phase", Some("VARCHAR")),
@@ -490,6 +491,27 @@ fn strings(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
         .collect())
 }
 
+/// The `id` column's values as text: strings, integers and whole decimals as written (`7`
+/// is `"7"`, as `titlesim score` reads it). A column of floating-point numbers (or decimals
+/// with a fraction) is refused: DataFusion reads JSON ids such as `1.5`, `2.0`, `3`, or an
+/// integer past 63 bits, as floats, and `3` would read `3.0` where `score` and `shadow` log
+/// `3` (resume and calibration match records by id), and a long id would lose digits.
+fn ids(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
+    match col.data_type() {
+        t @ (DataType::Float16 | DataType::Float32 | DataType::Float64) => Err(format!(
+            "the ids are read as floating-point numbers ({t}), as JSON ids with a fraction or \
+             exponent, or past 63 bits, are: `3` would be logged as `3.0`, unlike `titlesim \
+             score`'s `3`, and long ids lose digits; write the ids as strings (in quotes in \
+             JSON)"
+        )),
+        t @ (DataType::Decimal128(_, s) | DataType::Decimal256(_, s)) if *s != 0 => Err(format!(
+            "the ids are decimals with a fraction ({t}): `3` would be logged as `3.00`, unlike \
+             `titlesim score`'s `3`; write the ids as strings or integers"
+        )),
+        _ => strings(col),
+    }
+}
+
 /// Times of the `ts` column as RFC 3339 in UTC (milliseconds): strings in RFC 3339, or
 /// timestamps.
 fn times(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
@@ -533,7 +555,7 @@ impl History {
                 .cloned()
                 .ok_or_else(|| err(format!("the selection has no column {name}")))
         };
-        let ids = strings(&col("id")?).map_err(|e| err(format!("column id: {e}")))?;
+        let ids = ids(&col("id")?).map_err(|e| err(format!("column id: {e}")))?;
         let products =
             strings(&col("product")?).map_err(|e| err(format!("column product: {e}")))?;
         let gts = strings(&col("gt")?).map_err(|e| err(format!("column gt: {e}")))?;

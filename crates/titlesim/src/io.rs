@@ -287,7 +287,11 @@ impl TextReader {
                         refuse_duplicate_keys(&self.path, self.line, &line)?;
                     }
                     return match v.get("text") {
-                        Some(Value::String(s)) => Ok(Some(s.clone())),
+                        // `\u0000` decodes to the NUL the raw line did not hold yet.
+                        Some(Value::String(s)) => {
+                            refuse_nul(&self.path, self.line, "`text`", s)?;
+                            Ok(Some(s.clone()))
+                        }
                         Some(other) if v.is_object() => Err(input_err(
                             &self.path,
                             self.line,
@@ -412,7 +416,9 @@ pub fn read_pairs(path: &Path) -> Result<PairsFile> {
         BoundedLines::new(io::stdin())
             .read_to_end(&mut data)
             .map_err(|e| read_err(Path::new("-"), e))?;
-        let first = data.iter().find(|b| !b.is_ascii_whitespace());
+        // A byte-order mark is skipped here as the readers skip it.
+        let body = data.strip_prefix(BOM.as_bytes()).unwrap_or(&data);
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
         let format = if first == Some(&b'{') {
             PairFormat::Jsonl
         } else {
@@ -453,6 +459,46 @@ pub fn read_pairs_from(reader: impl Read, path: &Path, format: PairFormat) -> Re
     }
     let (pairs, lines) = pairs.into_iter().unzip();
     Ok(PairsFile { pairs, lines })
+}
+
+/// A pair id given as a JSON number, as its decimal text: an integer (`7` is `"7"`, as in a
+/// CSV file). Another number is refused (the message says why): `1e2` or `3.0` would read as
+/// `100.0` or `3.0` where a CSV file's `3` reads `3`, and an integer beyond 64 bits loses
+/// digits (two ids could become one). Every JSON input of pairs (files, `/score`) applies it.
+pub fn json_id(n: &serde_json::Number) -> std::result::Result<String, String> {
+    if n.is_i64() || n.is_u64() {
+        Ok(n.to_string())
+    } else {
+        Err(format!(
+            "is the number {n} (as read), which is not an integer of at most 64 bits: a float or \
+             a longer number does not keep its digits as an id; write the id as a string (in \
+             quotes, as the source system has it)"
+        ))
+    }
+}
+
+/// A label given as a JSON value: `null`, `0`/`1` (also `0.0`/`1.0`), `true`/`false`, or the
+/// strings `"0"`, `"1"` and `""` (empty). Every JSON input of pairs (files, `/score`) takes the
+/// same values, as the Python `Scorer` takes 0, 1, 0.0, 1.0 and booleans; anything else is
+/// refused (the message says what was found).
+pub fn json_label(v: &Value) -> std::result::Result<Option<u8>, String> {
+    let bad = |found: String| Err(format!("must be 0, 1, true, false or empty, found {found}"));
+    match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(u8::from(*b))),
+        Value::Number(n) => match n.as_f64() {
+            Some(0.0) => Ok(Some(0)),
+            Some(1.0) => Ok(Some(1)),
+            _ => bad(n.to_string()),
+        },
+        Value::String(s) => match s.trim() {
+            "" => Ok(None),
+            "0" => Ok(Some(0)),
+            "1" => Ok(Some(1)),
+            other => bad(format!("`{other}`")),
+        },
+        other => bad(kind(other).to_string()),
+    }
 }
 
 fn parse_label(path: &Path, line: u64, s: &str) -> Result<Option<u8>> {
@@ -702,7 +748,9 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
         };
         let id = match obj.get("id") {
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Number(n)) => {
+                json_id(n).map_err(|e| input_err(path, line, format!("field `id` {e}")))?
+            }
             None => return Err(input_err(path, line, "missing field `id`")),
             Some(other) => {
                 return Err(input_err(
@@ -721,26 +769,9 @@ fn read_jsonl(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
             }
         }
         let label = match obj.get("label") {
-            None | Some(Value::Null) => None,
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(0) => Some(0),
-                Some(1) => Some(1),
-                _ => {
-                    return Err(input_err(
-                        path,
-                        line,
-                        format!("field `label` must be 0 or 1, found {n}"),
-                    ))
-                }
-            },
-            Some(Value::Bool(b)) => Some(u8::from(*b)),
-            Some(Value::String(s)) => parse_label(path, line, s)?,
-            Some(other) => {
-                return Err(input_err(
-                    path,
-                    line,
-                    format!("field `label` must be 0 or 1, found {}", kind(other)),
-                ))
+            None => None,
+            Some(v) => {
+                json_label(v).map_err(|e| input_err(path, line, format!("field `label` {e}")))?
             }
         };
         let pair = Pair {

@@ -81,6 +81,64 @@ fn a_byte_order_mark_is_skipped_in_every_format() {
 }
 
 #[test]
+fn an_escaped_nul_in_a_jsonl_text_is_refused() {
+    // `\u0000` is a NUL only once decoded: the raw line's check missed it, and the tokenizer
+    // dropped it (`a\u0000` got the vector of `a`, and went into a GT store).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("texts.jsonl");
+    std::fs::write(&path, "{\"text\":\"a\"}\n{\"text\":\"a\\u0000\"}\n").unwrap();
+    let e = read_texts(Some(&path)).unwrap_err().to_string();
+    assert!(
+        e.contains("texts.jsonl:2: `text` holds a NUL byte (U+0000) at character 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn json_ids_keep_their_digits_and_labels_take_one_set_of_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pairs.jsonl");
+    let read = |lines: &[&str]| {
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        read_pairs(&path).map_err(|e| e.to_string())
+    };
+    // Integers are their decimal text, as in CSV; labels in every form the inputs share.
+    let ok = read(&[
+        r#"{"id": 7, "product": "a", "gt": "b", "label": 1.0}"#,
+        r#"{"id": -3, "product": "a", "gt": "b", "label": "0"}"#,
+        r#"{"id": 18446744073709551615, "product": "a", "gt": "b", "label": true}"#,
+        r#"{"id": "x", "product": "a", "gt": "b", "label": null}"#,
+    ])
+    .unwrap();
+    let ids: Vec<_> = ok.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["7", "-3", "18446744073709551615", "x"]);
+    let labels: Vec<_> = ok.iter().map(|p| p.label).collect();
+    assert_eq!(labels, [Some(1), Some(0), Some(1), None]);
+    // Floats and longer integers would not keep their digits: two ids became one
+    // (`1.2345678901234568e+22`), and `3.0` was not the `3` of a CSV file.
+    for (id, shown) in [
+        ("12345678901234567890123", "1.2345678901234568e+22"),
+        ("3.0", "3.0"),
+        ("1e2", "100.0"),
+        ("-0", "-0.0"),
+    ] {
+        let line = format!(r#"{{"id": {id}, "product": "a", "gt": "b"}}"#);
+        let e = read(&[&line]).unwrap_err();
+        assert!(
+            e.contains(&format!(
+                ":1: field `id` is the number {shown} (as read), which is not an integer"
+            )),
+            "{id}: {e}"
+        );
+    }
+    let e = read(&[r#"{"id": 1, "product": "a", "gt": "b", "label": 2}"#]).unwrap_err();
+    assert!(
+        e.contains(":1: field `label` must be 0, 1, true, false or empty, found 2"),
+        "{e}"
+    );
+}
+
+#[test]
 fn refused_gt_stores_say_why() {
     let cases = [
         ("zero_vector.gtstore", ":2: all-zero vector"),

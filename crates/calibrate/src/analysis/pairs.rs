@@ -125,9 +125,10 @@ pub(crate) fn conflict_error(conflicts: &[String]) -> Option<CalibrateError> {
     let first = conflicts.first()?;
     {
         Some(CalibrateError::invalid(format!(
-            "pair id `{first}` names two different pairs (their product or gt differ){}: the logs \
-             mix runs that reused pair ids, and counting each id once would drop pairs; give \
-             each run its own ids (a prefix per run), or read the runs separately",
+            "pair id `{first}` names two different pairs (their product or gt differ){}: \
+             counting each id once would drop pairs; an id must name one pair — one agent's \
+             answer to one task (`TASK/AGENT`), and in logs of several runs one run's (a \
+             prefix per run, or read the runs separately)",
             match conflicts.len() {
                 1 => String::new(),
                 n => format!(", and so do {} other id(s)", n - 1),

@@ -106,9 +106,27 @@ pub(crate) fn as_text(cell: &str) -> Cow<'_, str> {
     }
 }
 
+/// `cell` as it was before [`as_text`]: its `'` taken off when `as_text` would have put it
+/// there. A spreadsheet that saved the file may have dropped it already; both read the same.
+pub(crate) fn from_text(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if matches!(as_text(rest), Cow::Owned(_)) => rest,
+        _ => cell,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::as_text;
+    use super::{as_text, from_text};
+
+    #[test]
+    fn from_text_undoes_as_text() {
+        for cell in ["=race", "-qual", " @final", "race", "'quoted", "", "\tx"] {
+            assert_eq!(from_text(&as_text(cell)), cell, "{cell:?}");
+        }
+        // a spreadsheet dropped the quote: the same phase
+        assert_eq!(from_text("=race"), "=race");
+    }
 
     #[test]
     fn cells_a_spreadsheet_would_run_get_a_quote_and_others_are_kept() {

@@ -1,6 +1,7 @@
 //! Tally: read a review file back and count its verdicts, overall, by direction and by
 //! phase.
 
+use super::csv::from_text;
 use super::verdict::Verdict;
 use crate::analysis::NO_PHASE;
 use crate::error::{CalibrateError, Result};
@@ -91,7 +92,9 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
             message,
         };
         t.rows += 1;
-        if let Some(id) = columns.pair_id.and_then(|i| rec.get(i)).map(str::trim) {
+        // Text cells come back as export wrote them: a formula-like id or phase with its `'`.
+        let text = |i: Option<usize>| i.and_then(|i| rec.get(i)).map(from_text);
+        if let Some(id) = text(columns.pair_id).map(str::trim) {
             if !id.is_empty() {
                 if let Some(first) = ids.insert(id.to_string(), line) {
                     return Err(row_error(format!(
@@ -140,25 +143,36 @@ struct Columns {
 }
 
 impl Columns {
-    /// Finds the columns by name: case-insensitive, spaces and a byte-order mark ignored.
+    /// Finds the columns by name: case-insensitive, spaces and a byte-order mark ignored. A
+    /// name given twice is an error: which of the two holds the verdicts is not guessed.
     fn find(headers: &csv::StringRecord, path: &Path) -> Result<Columns> {
-        let col = |name: &str| {
-            headers.iter().position(|h| {
+        let header_error = |message: String| CalibrateError::Row {
+            path: path.to_path_buf(),
+            line: 1,
+            message,
+        };
+        let col = |name: &str| -> Result<Option<usize>> {
+            let mut at = headers.iter().enumerate().filter(|(_, h)| {
                 h.trim()
                     .trim_start_matches('\u{feff}')
                     .eq_ignore_ascii_case(name)
-            })
+            });
+            match (at.next(), at.next()) {
+                (Some((a, _)), Some((b, _))) => Err(header_error(format!(
+                    "the header names `{name}` twice (columns {} and {}): keep one",
+                    a + 1,
+                    b + 1
+                ))),
+                (first, _) => Ok(first.map(|(i, _)| i)),
+            }
         };
-        let verdict = col("verdict").ok_or_else(|| CalibrateError::Row {
-            path: path.to_path_buf(),
-            line: 1,
-            message: "no `verdict` column in the header".into(),
-        })?;
+        let verdict = col("verdict")?
+            .ok_or_else(|| header_error("no `verdict` column in the header".into()))?;
         Ok(Columns {
             verdict,
-            pair_id: col("pair_id"),
-            direction: col("direction"),
-            phase: col("phase"),
+            pair_id: col("pair_id")?,
+            direction: col("direction")?,
+            phase: col("phase")?,
         })
     }
 }
@@ -174,7 +188,7 @@ impl Tally {
                 .or_default()
                 .add(v);
         }
-        if let Some(p) = columns.phase.and_then(|i| rec.get(i)) {
+        if let Some(p) = columns.phase.and_then(|i| rec.get(i)).map(from_text) {
             let p = if p.trim().is_empty() {
                 NO_PHASE
             } else {
@@ -198,6 +212,34 @@ mod tests {
         assert!(e.contains("review.csv:4: verdict `bogus`"), "{e}");
         std::fs::write(&p, "id,product,verdict\r\n1,a,shadow\r\n2,b,\r\n").unwrap();
         assert_eq!(tally(&p, &TallyOptions::default()).unwrap().unreviewed, [3]);
+        // Phases and ids export quoted for spreadsheets are read as they were, with or without
+        // the quote a spreadsheet may have dropped on saving.
+        std::fs::write(
+            &p,
+            "pair_id,phase,verdict\n'=1,'-qual,shadow\n2,-qual,canonical\n3,'quoted,both\n=1,x,both\n",
+        )
+        .unwrap();
+        let e = tally(&p, &TallyOptions::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("review.csv:5: pair `=1` again (first on line 2)"),
+            "{e}"
+        );
+        std::fs::write(
+            &p,
+            "pair_id,phase,verdict\n'=1,'-qual,shadow\n2,-qual,canonical\n3,'quoted,both\n",
+        )
+        .unwrap();
+        let t = tally(&p, &TallyOptions::default()).unwrap();
+        let phases: Vec<_> = t.by_phase.keys().map(String::as_str).collect();
+        assert_eq!(phases, ["'quoted", "-qual"]);
+        assert_eq!(t.by_phase["-qual"].reviewed(), 2);
+        // Two verdict columns (one pasted beside the export's): which counts is not guessed.
+        std::fs::write(&p, "id,verdict,product, Verdict\n1,shadow,a,canonical\n").unwrap();
+        let e = tally(&p, &TallyOptions::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("review.csv:1: the header names `verdict` twice (columns 2 and 4)"),
+            "{e}"
+        );
     }
 
     #[test]
