@@ -421,3 +421,38 @@ fn errors_name_the_file_once_and_devices_are_not_read_forever() {
         "no advice to run itself: {e}"
     );
 }
+
+/// A configuration error found only when the model loads (a `max_length` beyond the model's
+/// positions, a prompt the folder does not define) names the configuration file and the
+/// table, as one found when the file is read does, on every command that loads a model.
+#[test]
+#[cfg(feature = "candle")]
+fn config_errors_found_at_model_load_name_the_file_and_table() {
+    let d = tempfile::tempdir().unwrap();
+    let p = config(d.path(), "candle");
+    let pairs = data("sample_pairs.csv");
+    for (extra, what) in [
+        ("max_length = 100000\n", "max_length"),
+        ("prompt = \"query\"\n", "prompt `query`"),
+    ] {
+        let shadow = format!(
+            "[shadow]\nmodel = {:?}\nthreshold = 0.5\n[shadow_options]\nlog = \"s.jsonl\"\n",
+            fixture("tiny-bert-mean").to_str().unwrap()
+        );
+        let text = std::fs::read_to_string(&p).unwrap() + extra + &shadow;
+        let c = d.path().join("late.toml");
+        std::fs::write(&c, text).unwrap();
+        let c = c.to_str().unwrap();
+        let pairs = pairs.to_str().unwrap();
+        let want = format!("config {c}: loading the [canonical] model ");
+        for args in [
+            vec!["score", "-c", c, "-p", pairs],
+            vec!["shadow", "-c", c, "-p", pairs],
+            vec!["serve", "-c", c, "--addr", "127.0.0.1:0"],
+            vec!["sql", "-c", c, "SELECT title_cosine('a', 'b')"],
+        ] {
+            let e = fails(&titlesim(&args, None));
+            assert!(e.contains(&want) && e.contains(what), "{args:?}: {e}");
+        }
+    }
+}

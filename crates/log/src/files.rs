@@ -228,6 +228,27 @@ pub fn locked_message(what: &str) -> String {
     )
 }
 
+/// Whether `path` still names the open `file`: false when it names another file (one renamed
+/// over it) or none (it was moved or removed since it was opened). An error reading either is
+/// returned (a path that names nothing is not an error). Unix only: elsewhere, `Ok(true)`.
+pub fn still_names(path: &Path, file: &File) -> io::Result<bool> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let open = file.metadata()?;
+        match std::fs::metadata(path) {
+            Ok(now) => Ok(now.dev() == open.dev() && now.ino() == open.ino()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, file);
+        Ok(true)
+    }
+}
+
 /// Whether `a` and `b` name one file, whether it exists yet or not: when both exist, the
 /// same device and inode (on Unix; through symlinks and hard links), else the same path once
 /// their folders are resolved (`logs/../logs/s.jsonl` is `logs/s.jsonl`).

@@ -66,6 +66,26 @@ impl Failure {
     pub(crate) fn config(message: impl Into<String>) -> Self {
         Failure::Titlesim(Kind::Config, message.into())
     }
+
+    /// `e`, found loading the `[table]` model of the configuration file `config`, said as the
+    /// CLI says it: the file and the table first. The class stays `e`'s.
+    pub(crate) fn loading(
+        e: titlesim::Error,
+        config: &std::path::Path,
+        table: &str,
+        model: &str,
+    ) -> Self {
+        match Failure::from(e) {
+            Failure::Titlesim(kind, m) => Failure::Titlesim(
+                kind,
+                format!(
+                    "config {}: loading the [{table}] model {model}: {m}",
+                    config.display()
+                ),
+            ),
+            other => other,
+        }
+    }
 }
 
 impl From<titlesim::Error> for Failure {

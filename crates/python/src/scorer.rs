@@ -181,8 +181,10 @@ impl Scorer {
     /// Raises ``titlesim.ConfigError`` for an invalid file (naming the key) or
     /// ``model="shadow"`` without a ``[shadow]`` table, ``ValueError`` for another ``model``,
     /// ``titlesim.ModelError``/``BackendError`` when the canonical model cannot load,
-    /// ``titlesim.StoreError`` for a GT store of another model, and ``titlesim.FileError``
-    /// when the shadow log is held by another process. A shadow model that fails to load
+    /// ``titlesim.StoreError`` for a GT store of another model, ``titlesim.FileError``
+    /// when the shadow log is held by another process, and ``titlesim.InputError`` when its
+    /// last record was written by other models, thresholds or backends (one log never mixes
+    /// two models: after a promotion, point the log at a new file). A shadow model that fails to load
     /// only warns (but with ``model="shadow"``, where it raises).
     #[staticmethod]
     #[pyo3(signature = (path, model = None, threads = None))]
@@ -237,9 +239,11 @@ impl Scorer {
             }
         };
         let scorer = match one {
-            None => detached(py, move || load(&config))?,
+            None => detached(py, move || load(&config, &path))?,
             Some(cfg) => detached(py, move || {
-                let (scorer, warnings) = titlesim::load_scorer(&cfg)?;
+                let table = model.as_deref().unwrap_or("canonical");
+                let (scorer, warnings) = titlesim::load_scorer(&cfg)
+                    .map_err(|e| Failure::loading(e, &path, table, &cfg.model))?;
                 Ok(Scorer::new(scorer, None, warnings))
             })?,
         };
@@ -691,10 +695,11 @@ pub fn _verdict(cosine: f32, passed: bool, threshold: f32, gt_from_store: bool) 
 /// (opened and locked before minutes of loading, when there is a `[shadow]` table, enabled or
 /// not), the canonical scorer (an error stops here), the shadow scorer (a failure is a
 /// warning).
-fn load(config: &Config) -> Result<Scorer> {
+fn load(config: &Config, path: &std::path::Path) -> Result<Scorer> {
     let sinks =
         titlesim_shadow::open_configured_sinks(&config.shadow_options, config.shadow.is_some())?;
-    let (canonical, mut warnings) = titlesim::load_scorer(&config.canonical)?;
+    let (canonical, mut warnings) = titlesim::load_scorer(&config.canonical)
+        .map_err(|e| Failure::loading(e, path, "canonical", &config.canonical.model))?;
     let Some((sinks, notes)) = sinks else {
         return Ok(Scorer::new(canonical, None, warnings));
     };
@@ -708,6 +713,11 @@ fn load(config: &Config) -> Result<Scorer> {
         // `enabled = false`: the log gets the canonical side only, as with the CLI.
         None => None,
     };
+    // A log the previous configuration wrote (a promotion that kept its path) is refused
+    // before any record of these models joins it.
+    if let Some(log) = &config.shadow_options.log {
+        titlesim_shadow::check_log_models(log, &canonical, shadow.as_ref())?;
+    }
     let settings = ShadowSettings::from_options(&config.shadow_options);
     let rt = runtime()?;
     let _guard = rt.enter();

@@ -126,6 +126,24 @@ def test_shadow_logging_leaves_canonical_results_unchanged(tmp_path):
     assert [np.float32(r["shadow"]["cosine"]) for r in records[:8]] == list(cand.cosine)
 
 
+def test_a_log_written_by_other_models_is_refused(tmp_path):
+    # A promotion that kept the log's path: the swapped configuration would append the new
+    # models' records to the old ones, and the burn-in would refuse the whole log.
+    log = tmp_path / "shadow.jsonl"
+    opts = f"log = {json.dumps(str(log))}"
+    before = write_config(tmp_path / "a.toml", table(MEAN, 0.9), table(CLS, 0.8), opts)
+    with titlesim.Scorer.from_config(before) as scorer:
+        scorer.score(PRODUCTS, GTS)
+    written = log.read_text()
+    after = write_config(tmp_path / "b.toml", table(CLS, 0.8), table(MEAN, 0.9), opts)
+    with pytest.raises(titlesim.InputError, match="one log never mixes two models"):
+        titlesim.Scorer.from_config(after)
+    assert log.read_text() == written
+    with titlesim.Scorer.from_config(before) as scorer:  # the models that wrote it go on
+        scorer.score(PRODUCTS[:1], GTS[:1])
+    assert len(read_log(log)) == len(PRODUCTS) + 1
+
+
 def test_close_reports_what_the_log_got(tmp_path):
     log = tmp_path / "shadow.jsonl"
     cfg = write_config(tmp_path / "s.toml", table(MEAN, 0.9), table(CLS, 0.8),
@@ -307,6 +325,14 @@ def test_config_errors_name_the_key(tmp_path):
     no_log = write_config(tmp_path / "nolog.toml", table(MEAN, 0.9), table(CLS, 0.8))
     with pytest.raises(titlesim.ConfigError, match="log"):
         titlesim.Scorer.from_config(no_log)
+
+    # Found only when the model loads: the message names the file and the table, as the CLI's.
+    late = write_config(tmp_path / "late.toml", table(MEAN, 0.9, "max_length = 100000"))
+    for model in (None, "canonical"):
+        with pytest.raises(titlesim.ModelError) as e:
+            titlesim.Scorer.from_config(late, model=model)
+        assert str(e.value).startswith(f"config {late}: loading the [canonical] model "), e.value
+        assert "max_length" in str(e.value)
 
 
 def shadow_log(tmp_path, titlesim_bin):

@@ -14,6 +14,15 @@ pub enum Error {
     /// Loading a model, its store or the shadow log failed.
     #[error(transparent)]
     Titlesim(#[from] titlesim::Error),
+    /// Loading the canonical model (or its GT store) failed: the configuration names a model
+    /// or a value the model cannot take.
+    #[error("loading the [canonical] model {model}: {source}")]
+    Load {
+        /// The configuration's `model`.
+        model: String,
+        /// Why it failed.
+        source: Box<titlesim::Error>,
+    },
     /// The shadow scorer failed.
     #[error(transparent)]
     Shadow(#[from] titlesim_shadow::Error),

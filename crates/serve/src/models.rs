@@ -20,8 +20,13 @@ pub(crate) struct Loaded {
 /// Loads the canonical model (an error stops the service) and the shadow model (an error is
 /// a warning: the shadow never stops the canonical service).
 pub(crate) fn load(config: &Config) -> Result<Loaded> {
-    let embedder = Arc::new(titlesim::load_embedder(&config.canonical)?);
-    let (canonical, mut warnings) = titlesim::scorer_for(embedder.clone(), &config.canonical)?;
+    let failed = |source| crate::Error::Load {
+        model: config.canonical.model.clone(),
+        source: Box::new(source),
+    };
+    let embedder = Arc::new(titlesim::load_embedder(&config.canonical).map_err(failed)?);
+    let (canonical, mut warnings) =
+        titlesim::scorer_for(embedder.clone(), &config.canonical).map_err(failed)?;
     let shadow = match config.active_shadow() {
         None => None,
         Some(cfg) => {
@@ -30,6 +35,11 @@ pub(crate) fn load(config: &Config) -> Result<Loaded> {
             shadow
         }
     };
+    // A log the previous configuration wrote (a promotion that kept its path) is refused
+    // before any record of these models joins it.
+    if let (Some(_), Some(log)) = (&config.shadow, &config.shadow_options.log) {
+        titlesim_shadow::check_log_models(log, &canonical, shadow.as_ref())?;
+    }
     Ok(Loaded {
         canonical,
         embedder,

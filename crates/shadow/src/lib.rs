@@ -116,7 +116,7 @@ pub mod summary;
 
 pub use error::{Error, Result};
 pub use options::{EmfTarget, FsyncPolicy, ShadowOptions};
-pub use resume::ResumeState;
+pub use resume::{check_log_models, ResumeState};
 pub use sample::Sampler;
 pub use scorer::{ShadowReport, ShadowScorer, ShadowSettings};
 pub use sink::{emf_object, lost_records, EmfSink, JsonlSink, MemorySink, RecordSink, SinkStatus};

@@ -47,55 +47,8 @@ impl ResumeState {
             skipped: log.skipped,
             ..Default::default()
         };
-        let ci = canonical.info();
-        // Another backend gives the same model's cosines up to float rounding (~1e-7): a
-        // resumed log would hold two backends' verdicts, and the same pair could pass in one
-        // part and fail in the other at the threshold.
-        let other_backend = |r: &ShadowRecord, side: &str, logged: &str, now: &str| Error::Log {
-            path: path.to_path_buf(),
-            message: format!(
-                "pair `{}` was scored by the {side} model on backend {logged}, but this \
-                 configuration runs it on {now}: their cosines differ in the last bits, so one \
-                 log would hold two backends' verdicts; write to another log, or resume with \
-                 backend = \"{logged}\"",
-                r.pair_id
-            ),
-        };
         for r in log.records {
-            let c = &r.canonical;
-            if c.fingerprint != ci.fingerprint || c.threshold != canonical.threshold() {
-                return Err(Error::Log {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "pair `{}` was scored by canonical model {} (fingerprint {}, threshold {}), \
-                         but this configuration's canonical model is {} (fingerprint {}, threshold {}); \
-                         write to another log",
-                        r.pair_id, c.model, c.fingerprint, c.threshold, ci.model, ci.fingerprint,
-                        canonical.threshold()
-                    ),
-                });
-            }
-            if c.backend != ci.backend {
-                return Err(other_backend(&r, "canonical", &c.backend, &ci.backend));
-            }
-            if let (Some(s), Some(side)) = (&r.shadow, shadow) {
-                let si = side.info();
-                if s.fingerprint == si.fingerprint && s.backend != si.backend {
-                    return Err(other_backend(&r, "shadow", &s.backend, &si.backend));
-                }
-                if s.fingerprint != si.fingerprint || s.threshold != side.threshold() {
-                    return Err(Error::Log {
-                        path: path.to_path_buf(),
-                        message: format!(
-                            "pair `{}` was shadowed by model {} (fingerprint {}, threshold {}), \
-                             but this configuration's shadow model is {} (fingerprint {}, threshold {}); \
-                             write to another log",
-                            r.pair_id, s.model, s.fingerprint, s.threshold, si.model,
-                            si.fingerprint, side.threshold()
-                        ),
-                    });
-                }
-            }
+            same_models(path, &r, canonical, shadow, "write to another log")?;
             if state.done.contains_key(&r.pair_id) {
                 state.duplicates += 1;
             } else {
@@ -142,12 +95,143 @@ impl ResumeState {
             path: self.path.clone(),
             message: format!(
                 "{count} pair id(s) name other pairs than the log's records: {}{more}; resuming \
-                 would print the logged verdicts for other titles: write to another log, or give \
-                 these pairs new ids",
+                 would take the logged records (and verdicts) of other pairs for them: write to \
+                 another log, or give these pairs new ids",
                 differ.join("; ")
             ),
         })
     }
+}
+
+/// Refuses `r`, a record of the log at `path`, when it was written by other models, thresholds
+/// or backends than `canonical` and `shadow` (a record's shadow side is checked only when
+/// there is a shadow scorer); `fix` ends the message.
+fn same_models(
+    path: &Path,
+    r: &ShadowRecord,
+    canonical: &CosineScorer,
+    shadow: Option<&CosineScorer>,
+    fix: &str,
+) -> Result<()> {
+    let ci = canonical.info();
+    // Another backend gives the same model's cosines up to float rounding (~1e-7): one log
+    // would hold two backends' verdicts, and the same pair could pass in one part and fail in
+    // the other at the threshold.
+    let other_backend = |side: &str, logged: &str, now: &str| Error::Log {
+        path: path.to_path_buf(),
+        message: format!(
+            "pair `{}` was scored by the {side} model on backend {logged}, but this \
+             configuration runs it on {now}: their cosines differ in the last bits, so one log \
+             would hold two backends' verdicts; {fix}, or use backend = \"{logged}\"",
+            r.pair_id
+        ),
+    };
+    let c = &r.canonical;
+    if c.fingerprint != ci.fingerprint || c.threshold != canonical.threshold() {
+        return Err(Error::Log {
+            path: path.to_path_buf(),
+            message: format!(
+                "pair `{}` was scored by canonical model {} (fingerprint {}, threshold {}), but \
+                 this configuration's canonical model is {} (fingerprint {}, threshold {}); {fix}",
+                r.pair_id,
+                c.model,
+                c.fingerprint,
+                c.threshold,
+                ci.model,
+                ci.fingerprint,
+                canonical.threshold()
+            ),
+        });
+    }
+    if c.backend != ci.backend {
+        return Err(other_backend("canonical", &c.backend, &ci.backend));
+    }
+    if let (Some(s), Some(side)) = (&r.shadow, shadow) {
+        let si = side.info();
+        if s.fingerprint == si.fingerprint && s.backend != si.backend {
+            return Err(other_backend("shadow", &s.backend, &si.backend));
+        }
+        if s.fingerprint != si.fingerprint || s.threshold != side.threshold() {
+            return Err(Error::Log {
+                path: path.to_path_buf(),
+                message: format!(
+                    "pair `{}` was shadowed by model {} (fingerprint {}, threshold {}), but this \
+                     configuration's shadow model is {} (fingerprint {}, threshold {}); {fix}",
+                    r.pair_id,
+                    s.model,
+                    s.fingerprint,
+                    s.threshold,
+                    si.model,
+                    si.fingerprint,
+                    side.threshold()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How far from its end [`check_log_models`] reads a log: past the largest record (about
+/// 800 KB with hostile titles).
+const TAIL_BYTES: u64 = 2 << 20;
+
+/// Refuses to append to the shadow log at `path` when its last record was written by other
+/// models, thresholds or backends than `canonical` and `shadow`: a service or a Python scorer
+/// started on the log of a previous configuration (a promotion that kept the log's path)
+/// would mix two models' records under one name, and the burn-in and calibration would refuse
+/// the whole log. Only the log's end is read (it may be weeks long): its last record, and for
+/// the shadow side the last record that has one (not every pair is shadowed under a
+/// `sample_rate`), within the last 2 MiB. Blank lines and a torn last line are passed over;
+/// an absent or empty log, or one whose end holds no record, passes.
+pub fn check_log_models(
+    path: &Path,
+    canonical: &CosineScorer,
+    shadow: Option<&CosineScorer>,
+) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    let len = f
+        .metadata()
+        .map_err(|e| titlesim_core::Error::io(path, e))?
+        .len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    let mut tail = Vec::new();
+    f.seek(SeekFrom::Start(start))
+        .and_then(|_| f.take(TAIL_BYTES).read_to_end(&mut tail))
+        .map_err(|e| titlesim_core::Error::io(path, e))?;
+    // Complete lines only: a torn last one (no newline) is cut when the sink opens, and the
+    // first may be cut by the window.
+    let Some(end) = tail.iter().rposition(|&b| b == b'\n') else {
+        return Ok(());
+    };
+    let mut lines = tail[..end].split(|&b| b == b'\n').rev().peekable();
+    let fix = "one log never mixes two models: point [shadow_options] log at a new file (after \
+               a promotion: `titlesim promote --log NEW`), or restore the configuration that \
+               wrote it";
+    let mut last_seen = false;
+    while let Some(line) = lines.next() {
+        let whole = lines.peek().is_some() || start == 0;
+        if !whole || line.trim_ascii().is_empty() {
+            continue;
+        }
+        let Ok(r) = serde_json::from_slice::<ShadowRecord>(line.trim_ascii()) else {
+            continue;
+        };
+        if !last_seen {
+            // The last record: its canonical side, and its shadow side when it has one.
+            same_models(path, &r, canonical, shadow, fix)?;
+            last_seen = true;
+            if r.shadow.is_some() || shadow.is_none() {
+                return Ok(());
+            }
+        } else if r.shadow.is_some() {
+            // The last record with a shadow side: the shadow model and threshold.
+            return same_models(path, &r, canonical, shadow, fix);
+        }
+    }
+    Ok(())
 }
 
 /// How `r`, logged under `p`'s id, differs from `p`.

@@ -195,21 +195,7 @@ impl AppendFile {
     /// Whether the path names another file than the open one, or none (Unix; elsewhere the
     /// open file is kept).
     fn moved(&self) -> bool {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            let Ok(open) = self.file.metadata() else {
-                return false;
-            };
-            match std::fs::metadata(&self.path) {
-                Ok(now) => now.dev() != open.dev() || now.ino() != open.ino(),
-                Err(e) => e.kind() == std::io::ErrorKind::NotFound,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            false
-        }
+        !titlesim_log::still_names(&self.path, &self.file).unwrap_or(true)
     }
 
     /// Appends `buf` (then `sync_data` when `sync`), first opening the path again if the file

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use titlesim_log::read_log;
-use titlesim_shadow::FsyncPolicy;
+use titlesim_shadow::{check_log_models, FsyncPolicy};
 use titlesim_shadow::{
     emf_object, EmfSink, JsonlSink, RecordSink, ResumeState, Sampler, ShadowScorer, ShadowSettings,
 };
@@ -137,6 +137,62 @@ async fn resume_state_knows_the_done_pairs_and_refuses_other_models() {
     // No log yet: nothing done.
     let st = ResumeState::load(&d.path().join("none.jsonl"), &canon, None).unwrap();
     assert!(st.done.is_empty());
+}
+
+/// A service or Python scorer appends to its log: one started on the log a previous
+/// configuration wrote (a promotion that kept the path) is refused by its last record.
+#[tokio::test]
+async fn appending_to_the_log_of_other_models_is_refused_by_its_last_record() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("shadow.jsonl");
+    let canon = scorer(&Fake::new("canon", 16, Mode::Good), 0.8);
+    let cand = scorer(&Fake::new("cand", 12, Mode::Good), 0.6);
+    // No log, an empty log: nothing to compare with.
+    check_log_models(&path, &cand, Some(&canon)).unwrap();
+    std::fs::write(&path, "").unwrap();
+    check_log_models(&path, &cand, Some(&canon)).unwrap();
+    log_run(&path, &pairs(5), Mode::Good, 1.0).await;
+    // The models that wrote it, with the shadow on or off (or failed to load): fine.
+    check_log_models(&path, &canon, Some(&cand)).unwrap();
+    check_log_models(&path, &canon, None).unwrap();
+    // Swapped (a promotion that kept the log), or another threshold: refused, naming both.
+    let e = check_log_models(&path, &cand, Some(&canon))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pair `p4` was scored by canonical model")
+            && e.contains("ts1-fake-canon-16")
+            && e.contains("ts1-fake-cand-12")
+            && e.contains("one log never mixes two models")
+            && e.contains("titlesim promote --log NEW"),
+        "{e}"
+    );
+    let moved = scorer(&Fake::new("cand", 12, Mode::Good), 0.7);
+    assert!(check_log_models(&path, &canon, Some(&moved)).is_err());
+    // The last record not shadowed (a sample_rate below 1), then blank lines: the shadow is
+    // checked on the last record that has a shadow side.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    last["pair_id"] = "p5".into();
+    last.as_object_mut().unwrap().remove("shadow");
+    std::fs::write(&path, format!("{text}{last}\n\n")).unwrap();
+    check_log_models(&path, &canon, Some(&cand)).unwrap();
+    let e = check_log_models(&path, &canon, Some(&moved))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pair `p4` was shadowed by model"), "{e}");
+    let e = check_log_models(&path, &cand, Some(&canon))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pair `p5` was scored by canonical model"), "{e}");
+    // Only the last complete record counts: a torn line after it is not a record.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"schema\":1,\"ts\":").unwrap();
+    assert!(check_log_models(&path, &cand, Some(&canon)).is_err());
+    check_log_models(&path, &canon, Some(&cand)).unwrap();
 }
 
 #[tokio::test]
@@ -502,11 +558,14 @@ async fn emf_to_a_fifo_needs_a_reader_and_fails_when_it_goes() {
     assert!(made.success());
     let e = EmfSink::file(&fifo, "n").unwrap_err().to_string();
     assert!(e.contains("no process is reading this FIFO"), "{e}");
-    let mut reader = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .unwrap();
+    let open_reader = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap()
+    };
+    let mut reader = open_reader();
     let (mut sink, cut) = EmfSink::file(&fifo, "n").unwrap();
     assert_eq!(cut, 0);
     sink.write_batch(&rs).unwrap();
@@ -560,11 +619,7 @@ async fn emf_to_a_fifo_needs_a_reader_and_fails_when_it_goes() {
     let e = sink.write_batch(&rs).unwrap_err().to_string();
     assert!(e.contains("no process is reading this FIFO"), "{e}");
     // The reader is back (the agent restarted): the next batch goes to it.
-    let mut reader = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo)
-        .unwrap();
+    let mut reader = open_reader();
     sink.write_batch(&rs).unwrap();
     let mut got = String::new();
     reader.read_to_string(&mut got).ok();

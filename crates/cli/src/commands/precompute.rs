@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use titlesim::io::{read_pairs, read_texts};
 use titlesim::{Config, ModelConfig};
 
-use super::shared::{progress_bar, runtime, BatchArgs, ChunkArgs};
+use super::shared::{loading, progress_bar, runtime, BatchArgs, ChunkArgs};
 
 /// Which configured model(s) to precompute for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -124,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
         let mut plain = args.batch.apply(&cfg);
         plain.gt_store = None;
         let (scorer, _) = titlesim::load_scorer(&plain)
-            .with_context(|| format!("loading the [{table}] model {}", cfg.model))?;
+            .with_context(|| loading(&args.config, table, &cfg.model))?;
         let bar = progress_bar(titles.len() as u64, "titles");
         let t0 = std::time::Instant::now();
         let r = rt

@@ -137,10 +137,12 @@ mod imp {
         let canonical = load_scorer(
             &with_threads(args.batch.apply(&config.canonical), args.threads),
             "canonical",
+            &args.config,
         )?;
         let shadow = load_scorer(
             &with_threads(args.batch.apply(shadow_cfg), args.threads),
             "shadow",
+            &args.config,
         )?;
         let opts = ReplayOptions {
             predicate: args.predicate.clone(),

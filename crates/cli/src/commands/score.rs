@@ -124,7 +124,7 @@ pub fn run(args: Args) -> Result<()> {
     let pairs = read_pairs(&args.pairs)?;
 
     let t_load = Instant::now();
-    let scorer = load_scorer(canonical, "canonical")?;
+    let scorer = load_scorer(canonical, "canonical", &args.config)?;
     let load_time = t_load.elapsed();
 
     let mut sink = VerdictWriter::new(args.format, open_results(args.out.as_deref())?)?;

@@ -49,7 +49,15 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("titlesim serve: listening on http://{local} (Ctrl-C or SIGTERM stops it)");
         let notify: titlesim_serve::Notify = Arc::new(|m: &str| eprintln!("{m}"));
         let (shutdown, force) = titlesim_serve::shutdown_signals();
-        let report = titlesim_serve::serve(config, listener, shutdown, force, notify).await?;
+        let report = titlesim_serve::serve(config, listener, shutdown, force, notify)
+            .await
+            .map_err(|e| match e {
+                // Said as the other commands say it: the file first.
+                e @ titlesim_serve::Error::Load { .. } => {
+                    anyhow::Error::new(e).context(format!("config {}", args.config.display()))
+                }
+                e => e.into(),
+            })?;
         match report.shadow {
             Some(r) => {
                 let written: Vec<String> = r

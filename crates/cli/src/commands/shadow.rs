@@ -228,7 +228,11 @@ fn load_sides(
     config: &Config,
     shadow_failure: &mut Option<String>,
 ) -> Result<(CosineScorer, Option<CosineScorer>)> {
-    let canonical = load_scorer(&args.batch.apply(&config.canonical), "canonical")?;
+    let canonical = load_scorer(
+        &args.batch.apply(&config.canonical),
+        "canonical",
+        &args.config,
+    )?;
     let shadow = match config.active_shadow() {
         // The shadow never fails a canonical run: without it, the run goes on and says why.
         Some(s) => {

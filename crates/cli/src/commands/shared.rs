@@ -169,10 +169,21 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// Loads the scorer of the `[table]` model with its GT store, printing the store's warnings.
-pub(crate) fn load_scorer(cfg: &ModelConfig, table: &str) -> Result<CosineScorer> {
-    let (scorer, warnings) = titlesim::load_scorer(cfg)
-        .with_context(|| format!("loading the [{table}] model {}", cfg.model))?;
+/// What an error found while loading the `[table]` model of `config` says first: the file
+/// and the table, as a configuration error found when the file is read says them (a
+/// `max_length` the model's positions cannot take is found only here).
+pub(crate) fn loading(config: &Path, table: &str, model: &str) -> String {
+    format!(
+        "config {}: loading the [{table}] model {model}",
+        config.display()
+    )
+}
+
+/// Loads the scorer of the `[table]` model of the configuration file `config` with its GT
+/// store, printing the store's warnings.
+pub(crate) fn load_scorer(cfg: &ModelConfig, table: &str, config: &Path) -> Result<CosineScorer> {
+    let (scorer, warnings) =
+        titlesim::load_scorer(cfg).with_context(|| loading(config, table, &cfg.model))?;
     for w in warnings {
         eprintln!("warning: [{table}] {w}");
     }

@@ -160,15 +160,17 @@ mod imp {
             register_quoted_files(&ctx, &args.query).await?;
             // The models load only for a query that calls them: a plain query over files
             // neither waits for them nor fails on a model it never uses.
-            if let (Some(c), true) = (&config, mentions_ours) {
+            if let (Some(c), Some(path), true) = (&config, &args.config, mentions_ours) {
                 let canonical = load_scorer(
                     &with_threads(c.canonical.clone(), args.threads),
                     "canonical",
+                    path,
                 )?;
                 let shadow = match &c.shadow {
                     Some(s) => Some(load_scorer(
                         &with_threads(s.clone(), args.threads),
                         "shadow",
+                        path,
                     )?),
                     None => None,
                 };
