@@ -558,6 +558,20 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
             422,
             "`pairs[0].product`",
         ),
+        // The ids and labels the pairs files take, and refuse, alike.
+        (
+            "/score",
+            br#"{"pairs": [{"id": 1e2, "product": "a", "gt": "b"}]}"#.to_vec(),
+            422,
+            "`pairs[0].id` is the number 100.0 (as read), which is not an integer",
+        ),
+        (
+            "/score",
+            br#"{"pairs": [{"id": 1, "product": "a", "gt": "b", "label": 2}]}"#.to_vec(),
+            422,
+            "`pairs[0].label` must be 0, 1, true, false or empty, found 2",
+        ),
+
         (
             "/score",
             br#"{"pairs": [{"id": [], "product": "a", "gt": "a"}]}"#.to_vec(),
@@ -665,6 +679,13 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
             "encoding_format",
         ),
     ];
+    let labels = json!({"pairs": [
+        {"id": 1, "product": "a", "gt": "b", "label": true},
+        {"id": 2, "product": "a", "gt": "b", "label": "1"},
+        {"id": 3, "product": "a", "gt": "b", "label": 1.0}
+    ]});
+    let (status, v) = server.post("/score", &labels);
+    assert_eq!(status, 200, "{v}");
     for (path, body, want, says) in cases {
         let (status, bytes) = server.request("POST", path, &body);
         let text = String::from_utf8_lossy(&bytes);
@@ -758,12 +779,15 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
         Some(true),
         "{v}"
     );
-    // Nothing bad was logged (only the pair sent with a byte-order mark), and the service
-    // still works.
+    // Nothing bad was logged (only the three pairs of labels and the pair sent with a
+    // byte-order mark), and the service still works.
     let (status, _) = server.post("/score", &pairs_json(&pairs(2)));
     assert_eq!(status, 200);
     let (_, said) = server.stop();
-    assert_eq!(titlesim::read_log(&log).unwrap().records.len(), 3, "{said}");
+    let records = titlesim::read_log(&log).unwrap().records;
+    assert_eq!(records.len(), 6, "{said}");
+    let labels: Vec<_> = records[..3].iter().map(|r| r.label).collect();
+    assert_eq!(labels, [Some(1); 3]);
 }
 
 #[test]
@@ -784,9 +808,11 @@ fn a_full_queue_answers_429_and_never_anything_else() {
         })
         .collect();
     let mut seen = HashSet::new();
+    let mut answered = 0;
     for h in handles {
         let (status, bytes) = h.join().unwrap();
         seen.insert(status);
+        answered += usize::from(status == 200);
         if status == 429 {
             let v: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(v["error_type"], "overloaded", "{v}");
@@ -796,6 +822,19 @@ fn a_full_queue_answers_429_and_never_anything_else() {
     assert!(
         seen.contains(&429),
         "24 requests of 200 pairs against a queue of 1: {seen:?}"
+    );
+    // A refused request is refused before its texts are tokenised (megabytes each, at up to
+    // `max_body_bytes`): every request tokenised was answered, and the queue is empty again.
+    let (_, metrics) = server.request("GET", "/metrics", b"");
+    let metrics = String::from_utf8_lossy(&metrics);
+    let tokenised = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("titlesim_tokenization_seconds_count "))
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert_eq!(tokenised.trim(), answered.to_string(), "{metrics}");
+    assert!(
+        metrics.lines().any(|l| l == "titlesim_queue_size 0"),
+        "{metrics}"
     );
 }
 
@@ -1008,4 +1047,42 @@ fn lost_records_and_rotation_are_said_as_they_happen_and_sighup_goes_on() {
         "{said}"
     );
     assert_eq!(titlesim::read_log(&log).unwrap().records.len(), 1);
+}
+
+/// A service started on the log of other models (a promotion that kept its path: [canonical]
+/// and [shadow] swapped) refuses to start, before any record joins it; the models that wrote
+/// the log start on it as before.
+#[test]
+fn a_log_written_by_other_models_is_refused_at_start() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let c = config(d.path(), &log, "");
+    let pairs = data("sample_pairs.csv");
+    ok(&titlesim(&["shadow", "-c", s(&c), "-p", s(&pairs)], None));
+    let before = std::fs::read_to_string(&log).unwrap();
+    let swapped = d.path().join("swapped.toml");
+    let text = std::fs::read_to_string(&c).unwrap();
+    let (mean, cls) = (
+        format!("{:?}", s(&fixture("tiny-bert-mean"))),
+        format!("{:?}", s(&fixture("tiny-bert-cls"))),
+    );
+    let text = text
+        .replacen(&mean, "MEAN", 1)
+        .replacen(&cls, &mean, 1)
+        .replacen("MEAN", &cls, 1);
+    std::fs::write(&swapped, text).unwrap();
+    let e = fails(&titlesim(
+        &["serve", "-c", s(&swapped), "--addr", "127.0.0.1:0"],
+        None,
+    ));
+    assert!(
+        e.contains(&format!("{}: pair `", log.display()))
+            && e.contains("was scored by canonical model")
+            && e.contains("one log never mixes two models"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), before);
+    // The configuration that wrote it serves on it.
+    let server = Server::start(&c);
+    drop(server);
 }

@@ -56,6 +56,9 @@ pub struct AppState {
     pub queue: Queue,
     /// The metrics.
     pub metrics: Arc<Metrics>,
+    /// The bytes of text being tokenised, at most two bodies of `max_body_bytes` (see
+    /// `routes::count_tokens`).
+    pub tokenizing: Arc<tokio::sync::Semaphore>,
 }
 
 /// The routes of the service over `state`.
@@ -165,16 +168,21 @@ pub async fn serve(
             max_batch_items: opts.max_batch_items,
             max_wait: Duration::from_millis(opts.max_wait_ms),
             max_queue: opts.max_queue,
+            max_batch_bytes: opts.max_body_bytes,
         },
         cell.clone(),
         metrics.clone(),
     );
+    let opts_max_body = opts.max_body_bytes.max(1);
     let state = Arc::new(AppState {
         config: config.clone(),
         opts,
         models: cell.clone(),
         queue,
         metrics,
+        tokenizing: Arc::new(tokio::sync::Semaphore::new(
+            (routes::TOKENIZING_BUDGET_BODIES * opts_max_body).min(u32::MAX as usize),
+        )),
     });
 
     let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));

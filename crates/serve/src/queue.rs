@@ -39,6 +39,14 @@ impl Work {
         }
     }
 
+    /// The bytes of its texts: what tokenising it costs before truncation.
+    fn bytes(&self) -> usize {
+        match self {
+            Work::Score(p) => p.iter().map(|p| p.product.len() + p.gt.len()).sum(),
+            Work::Embed(t) => t.iter().map(String::len).sum(),
+        }
+    }
+
     fn same_kind(&self, other: &Work) -> bool {
         matches!(
             (self, other),
@@ -74,6 +82,9 @@ pub struct QueueLimits {
     pub max_wait: Duration,
     /// Requests waiting at most.
     pub max_queue: usize,
+    /// Bytes of text per backend batch (`max_body_bytes`; a larger request runs alone): the
+    /// batch's texts are tokenised whole before truncation, about 90 bytes of memory per byte.
+    pub max_batch_bytes: usize,
 }
 
 /// The sending side of the queue, shared by the handlers.
@@ -101,48 +112,76 @@ impl Queue {
         )
     }
 
-    /// Queues `work` (of `tokens` tokens) and waits for its answer: 429 when the queue is
-    /// full, 503 once it is closed.
-    pub async fn submit(&self, work: Work, tokens: usize) -> Result<Done, ApiError> {
+    /// Takes a place in the queue for a request whose texts are still to be tokenised: 429
+    /// when the queue is full, 503 once it is closed. Taken first, so that a full queue
+    /// refuses a request before the work of tokenising it (megabytes of text each), and the
+    /// requests being tokenised count as waiting.
+    pub fn admit(&self) -> Result<Admission, ApiError> {
         let tx = self
             .tx
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| ApiError::unavailable("the service is shutting down"))?;
-        let (reply, answer) = oneshot::channel();
-        let job = Job {
-            work,
-            tokens,
-            enqueued: Instant::now(),
-            reply,
-        };
-        // Counted in before it is sent: the worker may take it out before `try_send` returns.
-        self.metrics.queue_size.fetch_add(1, Ordering::Relaxed);
-        let sent = tx.try_send(job);
-        if sent.is_err() {
-            self.metrics.queue_size.fetch_sub(1, Ordering::Relaxed);
-        }
-        match sent {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(ApiError::overloaded(format!(
-                    "the queue is full ({} requests waiting): retry later",
-                    tx.max_capacity()
-                )))
+        let capacity = tx.max_capacity();
+        match tx.try_reserve_owned() {
+            Ok(permit) => {
+                self.metrics.queue_size.fetch_add(1, Ordering::Relaxed);
+                Ok(Admission {
+                    permit: Some(permit),
+                    metrics: self.metrics.clone(),
+                })
             }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(ApiError::overloaded(format!(
+                "the queue is full ({capacity} requests waiting): retry later"
+            ))),
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(ApiError::unavailable("the service is shutting down"))
+                Err(ApiError::unavailable("the service is shutting down"))
             }
         }
-        answer
-            .await
-            .unwrap_or_else(|_| Err(ApiError::backend("the batch of this request was lost")))
+    }
+
+    /// Queues `work` (of `tokens` tokens) and waits for its answer: [`Queue::admit`], then
+    /// [`Admission::submit`].
+    pub async fn submit(&self, work: Work, tokens: usize) -> Result<Done, ApiError> {
+        self.admit()?.submit(work, tokens).await
     }
 
     /// Stops taking requests; those already queued are still answered.
     pub fn close(&self) {
         self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+    }
+}
+
+/// A place in the queue ([`Queue::admit`]); given back when dropped unused (a request whose
+/// texts could not be tokenised).
+pub struct Admission {
+    permit: Option<mpsc::OwnedPermit<Job>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Admission {
+    /// Queues `work` (of `tokens` tokens) in this place and waits for its answer.
+    pub async fn submit(mut self, work: Work, tokens: usize) -> Result<Done, ApiError> {
+        let permit = self.permit.take().expect("submitted once");
+        let (reply, answer) = oneshot::channel();
+        permit.send(Job {
+            work,
+            tokens,
+            enqueued: Instant::now(),
+            reply,
+        });
+        answer
+            .await
+            .unwrap_or_else(|_| Err(ApiError::backend("the batch of this request was lost")))
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if self.permit.is_some() {
+            self.metrics.queue_size.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -171,7 +210,8 @@ async fn worker(
                 None => return,
             },
         };
-        let (mut items, mut tokens) = (first.work.len(), first.tokens);
+        let (mut items, mut tokens, mut bytes) =
+            (first.work.len(), first.tokens, first.work.bytes());
         let mut batch = vec![first];
         let deadline = Instant::now() + limits.max_wait;
         while items < limits.max_batch_items && tokens < limits.max_batch_tokens {
@@ -187,15 +227,18 @@ async fn worker(
             };
             let Some(j) = next else { break };
             took(&j);
+            let j_bytes = j.work.bytes();
             let fits = j.work.same_kind(&batch[0].work)
                 && items + j.work.len() <= limits.max_batch_items
-                && tokens + j.tokens <= limits.max_batch_tokens;
+                && tokens + j.tokens <= limits.max_batch_tokens
+                && bytes + j_bytes <= limits.max_batch_bytes;
             if !fits {
                 carry = Some(j);
                 break;
             }
             items += j.work.len();
             tokens += j.tokens;
+            bytes += j_bytes;
             batch.push(j);
         }
         // A request whose client has gone (a connection closed by a forced stop, say) is not

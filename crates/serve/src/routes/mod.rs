@@ -95,6 +95,9 @@ pub(crate) fn check_count(st: &AppState, field: &str, n: usize) -> Result<(), Ap
     Ok(())
 }
 
+/// How many bodies of `max_body_bytes` may be tokenised at once ([`AppState::tokenizing`]).
+pub(crate) const TOKENIZING_BUDGET_BODIES: usize = 2;
+
 /// Refuses a NUL byte in a text (tokenizers drop it without a word), naming the field.
 pub(crate) fn check_text(field: impl FnOnce() -> String, text: &str) -> Result<(), ApiError> {
     if text.contains('\0') {
@@ -109,15 +112,30 @@ pub(crate) fn check_text(field: impl FnOnce() -> String, text: &str) -> Result<(
 /// The tokens of `texts` as the model counts them (special tokens included, after
 /// truncation), timed into the tokenisation metric. On tokio's blocking pool: a request of
 /// `max_body_bytes` of text takes a while to tokenise, and the async threads must keep
-/// answering other requests (`/health`, `/metrics`) meanwhile.
+/// answering other requests (`/health`, `/metrics`) meanwhile. A text is tokenised whole
+/// before truncation (cutting it first could change its tokens), which takes about 90 bytes
+/// of memory per byte of text: the bytes tokenised at once are held to
+/// [`AppState::tokenizing`]'s budget, so concurrent bodies of megabytes wait their turn instead
+/// of running the service out of memory.
 pub(crate) async fn count_tokens(
     st: &AppState,
     models: &Arc<Models>,
     texts: Vec<String>,
 ) -> Result<Vec<usize>, ApiError> {
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let want = bytes.clamp(1, TOKENIZING_BUDGET_BODIES * st.opts.max_body_bytes.max(1));
+    let turn = st
+        .tokenizing
+        .clone()
+        .acquire_many_owned(u32::try_from(want).unwrap_or(u32::MAX))
+        .await
+        .map_err(|_| ApiError::unavailable("the service is shutting down"))?;
     let t0 = Instant::now();
     let m = models.clone();
     let counted = titlesim::run_blocking(move || {
+        // Held by the work itself: a client that goes away drops this handler, not the
+        // tokenising already under way, whose bytes still count against the budget.
+        let _turn = turn;
         m.embedder
             .tokenizer()
             .encode(&texts)

@@ -30,7 +30,7 @@ struct PairIn {
     #[serde(default)]
     phase: Option<String>,
     #[serde(default)]
-    label: Option<u8>,
+    label: Option<serde_json::Value>,
 }
 
 /// A pair id: a string, or a number taken as its decimal text (as the pairs files do).
@@ -54,19 +54,21 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
     for (i, p) in req.pairs.into_iter().enumerate() {
         let id = match p.id {
             Id::Text(s) => s,
-            Id::Number(n) => n.to_string(),
+            Id::Number(n) => titlesim::io::json_id(&n)
+                .map_err(|e| ApiError::validation(format!("`pairs[{i}].id` {e}")))?,
         };
-        if let Some(l) = p.label.filter(|&l| l > 1) {
-            return Err(ApiError::validation(format!(
-                "`pairs[{i}].label` must be 0 or 1, found {l}"
-            )));
-        }
+        // The values the pairs files take (0/1, 0.0/1.0, booleans, "0"/"1"/"").
+        let label = match &p.label {
+            None => None,
+            Some(v) => titlesim::io::json_label(v)
+                .map_err(|e| ApiError::validation(format!("`pairs[{i}].label` {e}")))?,
+        };
         let pair = Pair {
             id,
             phase: p.phase,
             product: p.product,
             gt: p.gt,
-            label: p.label,
+            label,
         };
         let pair = pair
             .checked()
@@ -84,8 +86,9 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
         .iter()
         .flat_map(|p| [p.product.clone(), p.gt.clone()])
         .collect();
+    let place = st.queue.admit()?;
     let tokens: usize = count_tokens(st, &m, texts).await?.iter().sum();
-    match st.queue.submit(Work::Score(pairs), tokens).await? {
+    match place.submit(Work::Score(pairs), tokens).await? {
         Done::Scores(s) => Ok(Json(s).into_response()),
         Done::Vectors(_) => Err(ApiError::backend("the queue answered with vectors")),
     }

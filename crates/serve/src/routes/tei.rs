@@ -132,8 +132,9 @@ pub(crate) async fn embed(
                 .collect()
         }
     };
+    let place = st.queue.admit()?;
     let tokens: usize = count_tokens(st, m, texts.clone()).await?.iter().sum();
-    match st.queue.submit(Work::Embed(texts), tokens).await? {
+    match place.submit(Work::Embed(texts), tokens).await? {
         Done::Vectors(v) => Ok((v, tokens)),
         Done::Scores(_) => Err(ApiError::backend("the queue answered with scores")),
     }
