@@ -96,7 +96,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let config = demo_config(&models)?;
     let scored = stage_score(&bin, &config)?;
     stage_report(&scored);
-    stage_shadow_and_calibrate(&bin)?;
+    stage_shadow_and_calibrate(&bin, &models)?;
     say!("demo: done in {}", fmt_duration(start.elapsed()));
     Ok(())
 }
@@ -147,8 +147,17 @@ pub fn stage_build(skip: bool) -> Result<PathBuf> {
 /// The configuration to score with: `demo/titlesim.toml`, or a copy pointing at the models
 /// folder when it is not `<workspace>/models`.
 fn demo_config(models: &Path) -> Result<PathBuf> {
-    let cfg = workspace_root().join("demo/titlesim.toml");
-    let default_models = workspace_root().join("models");
+    local_config("titlesim.toml", models)
+}
+
+/// `demo/NAME` as titlesim should read it with the models in `models`: the file itself when
+/// they are in the default `models/`, else a copy in the demo folder whose relative paths
+/// (`"../models/..."` to `models`, any other `"../..."` — the log, the EMF file — to the
+/// workspace) are absolute, so `--models-dir` and `$TITLESIM_MODELS_DIR` work in every stage.
+fn local_config(name: &str, models: &Path) -> Result<PathBuf> {
+    let root = workspace_root();
+    let cfg = root.join("demo").join(name);
+    let default_models = root.join("models");
     let same = match (models.canonicalize(), default_models.canonicalize()) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -158,25 +167,32 @@ fn demo_config(models: &Path) -> Result<PathBuf> {
     }
     let text =
         fs::read_to_string(&cfg).with_context(|| format!("cannot read {}", cfg.display()))?;
-    let model = models.join("all-MiniLM-L6-v2");
-    let model = serde_json::to_string(&model.to_string_lossy())?; // a quoted TOML string
-    let mut replaced = false;
+    let abs = |p: &Path| -> Result<String> {
+        let p = std::path::absolute(p)?;
+        let s = p.to_string_lossy().into_owned();
+        if s.contains(['"', '\\']) {
+            bail!("{s}: a path with a quote or backslash cannot go into the demo's TOML");
+        }
+        Ok(s)
+    };
+    let (models_abs, root_abs) = (abs(models)?, abs(&root)?);
+    let mut replaced = 0;
     let out: Vec<String> = text
         .lines()
         .map(|l| {
-            if !replaced && l.trim_start().starts_with("model =") {
-                replaced = true;
-                format!("model = {model}")
-            } else {
-                l.to_string()
+            if l.trim_start().starts_with('#') || !l.contains("\"../") {
+                return l.to_string();
             }
+            replaced += 1;
+            l.replace("\"../models/", &format!("\"{models_abs}/"))
+                .replace("\"../", &format!("\"{root_abs}/"))
         })
         .collect();
-    if !replaced {
-        bail!("{}: no `model = ...` line", cfg.display());
+    if replaced == 0 {
+        bail!("{}: no relative path to the models", cfg.display());
     }
     fs::create_dir_all(demo_dir())?;
-    let p = demo_dir().join("titlesim.toml");
+    let p = demo_dir().join(name);
     fs::write(&p, out.join("\n") + "\n")?;
     say!(
         "  models are in {}: using {}",
@@ -364,8 +380,9 @@ pub fn stage_report(rows: &[Scored]) {
 /// Stage 5: the shadow protocol on the same pairs (`demo/shadow.toml`: all-MiniLM-L6-v2 on
 /// candle as canonical, paraphrase-MiniLM-L3-v2 on tract in its shadow), then
 /// `titlesim calibrate` on the log, writing its report to `reports/demo/calibration/`.
-pub fn stage_shadow_and_calibrate(bin: &Path) -> Result<()> {
+pub fn stage_shadow_and_calibrate(bin: &Path, models: &Path) -> Result<()> {
     let root = workspace_root();
+    let config = local_config("shadow.toml", models)?;
     let reports = root.join("reports/demo");
     // A fresh log each time: the demo's log is its own, and a rerun would need --resume.
     for f in ["shadow.jsonl", "shadow-emf.jsonl"] {
@@ -380,7 +397,7 @@ pub fn stage_shadow_and_calibrate(bin: &Path) -> Result<()> {
         Command::new(bin).current_dir(&root).args([
             "shadow",
             "--config",
-            "demo/shadow.toml",
+            &config.to_string_lossy(),
             "--pairs",
             "data/sample_pairs.csv",
             "--out",
