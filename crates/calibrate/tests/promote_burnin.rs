@@ -143,6 +143,7 @@ fn calibration_file(dir: &Path) -> PathBuf {
 fn options() -> PromoteOptions {
     PromoteOptions {
         shadow_fingerprint: Some(CAND_FP.into()),
+        canonical_fingerprint: Some(OLD_FP.into()),
         created: "2026-12-04T09:00:00.000Z".into(),
         out: "promoted.toml".into(),
         expectation: "promoted.expectation.json".into(),
@@ -299,9 +300,30 @@ log = "logs/shadow.jsonl"
     assert_eq!(b.tests, 4);
     assert_eq!(b.alpha_per_test, 0.0125);
     check_against_references(&b, "match");
+    assert!(!b.notes().iter().any(|n| n.contains("replay")));
+    // Records of `titlesim replay` count, with a note: a burn-in judges live traffic.
+    let mut replayed = burn_in_records(&r, "match");
+    for rec in replayed.iter_mut().take(3) {
+        rec.replayed_at = Some("2026-12-05T00:00:00.000Z".into());
+    }
+    let rb = burnin::burn_in(&exp, &replayed, &BurnInOptions::default()).unwrap();
+    assert_eq!(rb.decision, Decision::Promote);
+    let total = replayed.len();
+    assert!(
+        rb.notes().iter().any(|n| n.starts_with(&format!(
+            "3 of the {total} records were written by `titlesim replay`"
+        ))),
+        "{:?}",
+        rb.notes()
+    );
     let text = b.render_text();
     assert!(text.contains("phase race: matches"), "{text}");
-    assert!(text.contains("decision: promote (exit 0)"), "{text}");
+    assert!(
+        text.contains(
+            "decision: promote (exit 0)\nnext: the promotion stands: keep promoted.toml in force"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -361,6 +383,85 @@ fn a_calibration_of_another_model_is_refused() {
     );
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0].starts_with("fingerprint: the calibration was made with shadow model fingerprint(s) ts1-cand but the configuration's [shadow] model has ts1-other"), "{reasons:?}");
+}
+
+/// The calibration's canonical side must be the configuration's `[canonical]`: its figures
+/// were computed against that threshold and model, and the burn-in compares with them.
+#[test]
+fn a_calibration_against_another_canonical_side_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let cal = promote::read_calibration(&calibration_file(d.path())).unwrap();
+    // The configuration's canonical threshold moved after the logs were written (0.70 -> 0.75).
+    let moved = CONFIG.replacen("threshold = 0.70", "threshold = 0.75", 1);
+    let e = promote::promote(&moved, Path::new("titlesim.toml"), &cal, &options()).unwrap_err();
+    let CalibrateError::Refused { reasons } = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].starts_with("canonical: the calibration judged agreement against the canonical threshold 0.7 but the configuration's [canonical] threshold is 0.75"), "{reasons:?}");
+    assert!(reasons[0].contains("--canon-threshold 0.75"), "{reasons:?}");
+
+    // Another canonical model than the logs': the burn-in would stop at its first record.
+    let reasons = refused(
+        d.path(),
+        &PromoteOptions {
+            canonical_fingerprint: Some("ts1-other".into()),
+            ..options()
+        },
+    );
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(reasons[0].starts_with("canonical: the calibration's logs had canonical model fingerprint(s) ts1-old but the configuration's [canonical] model has ts1-other"), "{reasons:?}");
+    // Unknown (the model did not load, under --force) is refused too, and --force records it.
+    let unknown = PromoteOptions {
+        canonical_fingerprint: None,
+        ..options()
+    };
+    assert_eq!(
+        refused(d.path(), &unknown),
+        ["canonical: the configuration's canonical model fingerprint is unknown"]
+    );
+    let p = promote_ok(
+        d.path(),
+        &PromoteOptions {
+            force: true,
+            ..unknown
+        },
+    );
+    assert_eq!(
+        p.expectation.forced,
+        ["canonical: the configuration's canonical model fingerprint is unknown"]
+    );
+}
+
+/// A promotion holds the configuration's lock from reading it until it is written: a second
+/// one of the same file meanwhile is refused, not left to drop the first with its rename.
+#[test]
+fn a_second_promotion_of_one_configuration_at_once_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let c = d.path().join("titlesim.toml");
+    std::fs::write(&c, CONFIG).unwrap();
+    let first = promote::read_config_locked(&c).unwrap();
+    assert_eq!(first.text, CONFIG);
+    let e = promote::read_config_locked(&c).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            CalibrateError::Log(titlesim_core::Error::Locked { path, .. }) if path == &c
+        ),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string()
+            .contains("another `titlesim promote` is promoting this configuration"),
+        "{e}"
+    );
+    drop(first);
+    // Once the first is written and its lock gone, the file in force is read.
+    std::fs::write(&c, "[canonical]\n").unwrap();
+    assert_eq!(
+        promote::read_config_locked(&c).unwrap().text,
+        "[canonical]\n"
+    );
 }
 
 #[test]
@@ -455,6 +556,31 @@ fn a_review_that_finds_the_candidate_worse_is_refused() {
         p.notes
     );
     assert!(p.config.contains("# note: the review "), "{}", p.config);
+
+    // A review exported from logs of another canonical threshold (another cycle's review)
+    // is no evidence about this candidate: refused.
+    let mut text = String::from("pair_id,phase,canonical_threshold,verdict\n");
+    for i in 0..15 {
+        let t = if i == 3 { "0.782" } else { "0.7" };
+        text.push_str(&format!("p{i},race,{t},shadow\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let tally = review::tally(&csv, &TallyOptions::default()).unwrap();
+    let reasons = refused(
+        d.path(),
+        &PromoteOptions {
+            review: Some(tally),
+            ..options()
+        },
+    );
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("review: the review ")
+            && reasons[0].contains(
+                "was exported at canonical threshold 0.782, but the calibration's is 0.7"
+            ),
+        "{reasons:?}"
+    );
 }
 
 #[test]
@@ -661,6 +787,15 @@ fn burn_in_refuses_logs_of_other_models_and_bad_expectations() {
     let e = Expectation::read(&ep).unwrap_err().to_string();
     assert!(
         e.contains("phases.race.pass_rate: k = 9999 of n = 600"),
+        "{e}"
+    );
+    // a hand-edited confidence would be shown and not used: the intervals are 95%
+    let mut c: Value = serde_json::from_str(&exp.to_json_string()).unwrap();
+    c["confidence"] = Value::from(0.5);
+    std::fs::write(&ep, c.to_string()).unwrap();
+    let e = Expectation::read(&ep).unwrap_err().to_string();
+    assert!(
+        e.contains("confidence: 0.5: an expectation's intervals are 95%"),
         "{e}"
     );
     v["phases"]["race"]["pass_rate"]["k"] = Value::from("many");

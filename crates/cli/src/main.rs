@@ -45,7 +45,7 @@ enum Command {
     /// layout are kept, and a provenance comment block goes on top. Refuses (exit 1, naming
     /// each reason) when the threshold leaves a phase below the calibration's floor, when the
     /// calibration was made with another model than the configuration's [shadow] (by
-    /// fingerprint), when the threshold sits in the far tail of the candidate's cosines or
+    /// fingerprint) or against another [canonical] model or threshold, when the threshold sits in the far tail of the candidate's cosines or
     /// shifts the pass rate more than 20 points, or when the review finds the candidate
     /// significantly worse; --force promotes anyway and records why.
     Promote(commands::promote::Args),

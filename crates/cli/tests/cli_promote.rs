@@ -244,6 +244,10 @@ fn promote_then_burn_in_decides_with_exit_codes_0_1_2() {
     assert_eq!(code, 2, "{text}{stderr}");
     assert!(text.contains("decision: roll-back (exit 2)"), "{text}");
     assert!(
+        text.contains("next: roll back: put the configuration in force before the promotion back, whose [canonical] is "),
+        "{text}"
+    );
+    assert!(
         stderr.contains("warning: the report was not written into"),
         "{stderr}"
     );
@@ -351,6 +355,70 @@ fn promote_refuses_a_calibration_of_another_model() {
     std::fs::write(&s.config, text).unwrap();
     let e = fails(&s.promote(&[]));
     assert!(e.contains(&format!("fingerprint: the calibration was made with shadow model fingerprint(s) {} but the configuration's [shadow] model has {}", s.cand_fp, s.old_fp)), "{e}");
+}
+
+/// The configuration's [canonical] must be the canonical side the logs were calibrated
+/// against, model and threshold: else the expectation describes other verdicts, and the
+/// burn-in of a swap that behaves as calibrated would roll back or stop.
+#[test]
+fn promote_refuses_another_canonical_side_than_the_calibrations() {
+    let s = Setup::new();
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    // The threshold changed after the logs were written.
+    let moved = text.replacen("threshold = 0.70", "threshold = 0.75", 1);
+    std::fs::write(&s.config, &moved).unwrap();
+    let e = fails(&s.promote(&[]));
+    assert!(e.contains("canonical: the calibration judged agreement against the canonical threshold 0.7 but the configuration's [canonical] threshold is 0.75"), "{e}");
+    assert!(e.contains("--canon-threshold 0.75"), "{e}");
+    // Another model: its threshold is not the question, and no --canon-threshold is advised.
+    let other = moved.replacen(
+        &format!("{:?}", fixture("tiny-bert-mean").display().to_string()),
+        &format!("{:?}", fixture("tiny-qwen3").display().to_string()),
+        1,
+    );
+    std::fs::write(&s.config, other).unwrap();
+    let e = fails(&s.promote(&[]));
+    assert!(e.contains(&format!("canonical: the calibration's logs had canonical model fingerprint(s) {} but the configuration's [canonical] model has ts1-", s.old_fp)), "{e}");
+    assert!(!e.contains("--canon-threshold"), "{e}");
+    // Promoted already (in place), then promoted again with the same calibration: said so.
+    std::fs::write(&s.config, &text).unwrap();
+    let c = s.config.to_str().unwrap().to_string();
+    let mut args = vec!["promote", "--config", &c, "--calibration"];
+    let cal = s.calibration.to_str().unwrap().to_string();
+    args.extend([cal.as_str(), "--threshold", "0.73", "--out", &c]);
+    ok(&titlesim(
+        &[args.as_slice(), &["--log", "burn-in.jsonl"]].concat(),
+        None,
+    ));
+    let e = fails(&titlesim(&args, None));
+    assert!(
+        e.contains(&format!("canonical: the configuration's [canonical] model ({}) is the candidate these logs calibrated: this configuration is promoted already", s.cand_fp)),
+        "{e}"
+    );
+}
+
+/// The burn-in log must start empty: promoting with the log of the models before the swap
+/// (no --log) or with a --log that already holds records warns, as serve, Python and
+/// `titlesim shadow` would refuse to add the promoted models' records to it.
+#[test]
+fn promote_warns_when_the_burn_in_log_already_holds_records() {
+    let s = Setup::new();
+    let out = s.promote(&["--threshold", "0.73"]);
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{e}");
+    assert!(
+        e.contains(&format!(
+            "warning: the burn-in log {} already holds records",
+            s.path("shadow.jsonl").display()
+        )) && e.contains("--log NEW"),
+        "{e}"
+    );
+    let out = s.promote(&["--threshold", "0.73", "--log", "burn-in.jsonl"]);
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        out.status.success() && !e.contains("already holds records"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -191,6 +191,10 @@ pub struct BurnIn {
     pub measured: BTreeMap<String, Measured>,
     /// Whether the series' x values are times in ms (else record numbers).
     pub timed: bool,
+    /// Records written by `titlesim replay` (with `replayed_at`): counted, and noted, as a
+    /// burn-in judges live traffic (a replay of the calibration's own pairs matches by
+    /// construction).
+    pub replayed: usize,
 }
 
 /// Reads the burn-in logs and judges them against the expectation.
@@ -278,6 +282,10 @@ fn judge(
         options: *opts,
         logs: Vec::new(),
         records: records.len(),
+        replayed: records
+            .iter()
+            .filter(|(_, r)| r.replayed_at.is_some())
+            .count(),
         skipped: Vec::new(),
         left,
         tests,

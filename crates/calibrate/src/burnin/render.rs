@@ -150,7 +150,30 @@ impl BurnIn {
             self.decision.as_str(),
             self.decision.exit_code()
         ));
+        o.push_str(&format!("next: {}\n", self.next_step()));
         o
+    }
+
+    /// What to do after the decision, in a sentence.
+    pub fn next_step(&self) -> String {
+        let e = &self.expectation;
+        match self.decision {
+            Decision::Promote => format!(
+                "the promotion stands: keep {} in force (its [shadow], the previous model, may \
+                 go, or stay for the next candidate)",
+                e.promoted_config
+            ),
+            Decision::KeepWatching => {
+                "keep both models logging and run the burn-in again on the longer logs".into()
+            }
+            Decision::RollBack => format!(
+                "roll back: put the configuration in force before the promotion back, whose \
+                 [canonical] is {} ({}) at threshold {} (this configuration's [shadow]); `promote \
+                 --out` left that file as it was, and a promotion in place keeps it in its \
+                 provenance comment block; give it a new shadow log",
+                e.shadow.model, e.shadow.backend, e.shadow.threshold
+            ),
+        }
     }
 
     /// Things to know besides the decision: skipped lines, records left out, phases the
@@ -162,6 +185,12 @@ impl BurnIn {
                 "{} unreadable log line(s) skipped (first: {})",
                 self.skipped.len(),
                 self.skipped[0]
+            ));
+        }
+        if self.replayed > 0 {
+            n.push(format!(
+                "{} of the {} records were written by `titlesim replay` (they have replayed_at): a burn-in judges the promoted configuration's live traffic, and a replay of the calibration's own pairs matches by construction",
+                self.replayed, self.records
             ));
         }
         if self.left.duplicates > 0 {

@@ -10,7 +10,7 @@ use crate::review::{Tally, ALPHA};
 /// Why a promotion is refused: the failed check and one sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// `floor`, `fingerprint`, `far-tail`, `pass-rate-shift` or `review`.
+    /// `floor`, `fingerprint`, `canonical`, `far-tail`, `pass-rate-shift` or `review`.
     pub check: &'static str,
     /// What failed, with the numbers.
     pub reason: String,
@@ -88,6 +88,67 @@ pub(crate) fn fingerprint(doc: &CalibrationDoc, config: Option<&str>) -> Vec<Ref
             logged.join(", ")
         )),
     }
+}
+
+/// The canonical side the calibration judged against the configuration's `[canonical]`, which
+/// becomes the burn-in's shadow: the agreement, floor and pass-rate figures were computed
+/// against the calibration's canonical threshold T and model, and the burn-in compares the
+/// new canonical verdicts with the configuration's. `threshold` is the configuration's
+/// `[canonical] threshold`; `fingerprint` its model's (`None`: unknown, refused when the
+/// calibration recorded one).
+pub(crate) fn canonical(
+    doc: &CalibrationDoc,
+    threshold: f64,
+    fingerprint: Option<&str>,
+) -> Vec<Refusal> {
+    let mut out = Vec::new();
+    let refuse = |reason: String| Refusal {
+        check: "canonical",
+        reason,
+    };
+    if let Some(logged) = &doc.models.canonical_fingerprints {
+        let reason = match (logged.as_slice(), fingerprint) {
+            ([one], Some(config)) if one == config => None,
+            (_, None) => Some("the configuration's canonical model fingerprint is unknown".into()),
+            ([], Some(_)) => Some("the calibration saw no canonical side at all".into()),
+            // Promoted already (the same promotion run twice, or its calibration reused).
+            (_, Some(config))
+                if doc
+                    .models
+                    .shadow_fingerprints
+                    .as_deref()
+                    .is_some_and(|s| s == [config]) =>
+            {
+                Some(format!(
+                    "the configuration's [canonical] model ({config}) is the candidate these logs calibrated: this configuration is promoted already; promote a configuration whose [shadow] is the candidate, or calibrate this one's logs"
+                ))
+            }
+            (_, Some(config)) => Some(format!(
+                "the calibration's logs had canonical model fingerprint(s) {} but the configuration's [canonical] model has {config}: the expected agreement describes another model, and the burn-in would stop at its first record (its shadow side would not be the previous canonical model)",
+                logged.join(", ")
+            )),
+        };
+        if let Some(reason) = reason {
+            // Another model: its threshold is not the question.
+            let other_model = fingerprint.is_some();
+            out.push(refuse(reason));
+            if other_model {
+                return out;
+            }
+        }
+    }
+    let t = doc.canonical_threshold.value;
+    // Thresholds are f32 in the logs and the configuration: compared as such.
+    if t as f32 != threshold as f32 {
+        out.push(Refusal {
+            check: "canonical",
+            reason: format!(
+                "the calibration judged agreement against the canonical threshold {} but the configuration's [canonical] threshold is {}: its agreement, floor and pass-rate figures describe other canonical verdicts than the burn-in will compare with; run `titlesim calibrate --json --canon-threshold {}` on the same logs (or set the configuration's threshold back to {})",
+                t as f32, threshold as f32, threshold as f32, t as f32
+            ),
+        });
+    }
+    out
 }
 
 /// The far-tail and pass-rate-shift warnings of `titlesim calibrate`, for `t` (grid index
@@ -190,29 +251,58 @@ pub(crate) fn fmt_p(p: f64) -> String {
     }
 }
 
-/// A note when the review file was exported at another shadow threshold than `t` (its
-/// `shadow_threshold` column): its verdicts then judged other disagreements. `None` when the
-/// file has no such column or every row is at `t`.
-pub(crate) fn review_threshold_note(t: &Tally, threshold: &Threshold) -> Option<String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(&t.path)
-        .ok()?;
-    let col = rdr
+/// The distinct values of the review file's `column` that are numbers other than `value`
+/// (none when the file has no such column).
+fn other_values(t: &Tally, column: &str, value: f64) -> Vec<String> {
+    let Ok(mut rdr) = csv::ReaderBuilder::new().flexible(true).from_path(&t.path) else {
+        return Vec::new();
+    };
+    let Some(col) = rdr
         .headers()
-        .ok()?
-        .iter()
-        .position(|h| h.trim().eq_ignore_ascii_case("shadow_threshold"))?;
+        .ok()
+        .and_then(|h| h.iter().position(|h| h.trim().eq_ignore_ascii_case(column)))
+    else {
+        return Vec::new();
+    };
     let mut seen: Vec<String> = Vec::new();
     for rec in rdr.records().flatten() {
         let cell = rec.get(col).unwrap_or("").trim();
-        let other = cell
-            .parse::<f64>()
-            .is_ok_and(|v| (v - threshold.decimal()).abs() > 1e-9);
+        // Thresholds are f32 in the logs the review was exported from.
+        let other = cell.parse::<f64>().is_ok_and(|v| v as f32 != value as f32);
         if other && !seen.iter().any(|s| s == cell) {
             seen.push(cell.to_string());
         }
     }
+    seen
+}
+
+/// Refused when the review file was exported from logs whose canonical threshold is not the
+/// calibration's T (its `canonical_threshold` column): it reviewed the disagreements of
+/// another cycle or configuration, and its verdicts are no evidence about this candidate.
+pub(crate) fn review_source(t: &Tally, canonical_threshold: f64) -> Vec<Refusal> {
+    let seen = other_values(t, "canonical_threshold", canonical_threshold);
+    if seen.is_empty() {
+        return Vec::new();
+    }
+    vec![Refusal {
+        check: "review",
+        reason: format!(
+            "the review {} was exported at canonical threshold {}, but the calibration's is {}: \
+             its disagreements are not this calibration's; export it again from the logs this \
+             calibration read, with `review export --canon-threshold` as given to calibrate \
+             (a review of another cycle's logs judged other models)",
+            t.path.display(),
+            seen.join(", "),
+            canonical_threshold as f32
+        ),
+    }]
+}
+
+/// A note when the review file was exported at another shadow threshold than `t` (its
+/// `shadow_threshold` column): its verdicts then judged other disagreements. `None` when the
+/// file has no such column or every row is at `t`.
+pub(crate) fn review_threshold_note(t: &Tally, threshold: &Threshold) -> Option<String> {
+    let seen = other_values(t, "shadow_threshold", threshold.decimal());
     (!seen.is_empty()).then(|| {
         format!(
             "the review {} was exported at shadow threshold {}, the promotion uses {threshold}: its verdicts judged the disagreements at that threshold",

@@ -123,6 +123,17 @@ impl Expectation {
                 ),
             ));
         }
+        // The intervals are recomputed at 95% below; another value would be shown and not used.
+        if e.confidence != 0.95 {
+            return Err(CalibrateError::input(
+                path,
+                format!(
+                    "confidence: {}: an expectation's intervals are 95% (0.95), as promote \
+                     writes them; the burn-in's tests take --alpha",
+                    e.confidence
+                ),
+            ));
+        }
         for (name, p) in e.phases.iter_mut() {
             for (m, x) in [
                 ("pass_rate", &mut p.pass_rate),

@@ -3,7 +3,8 @@
 //!
 //! [`promote`] refuses ([`CalibrateError::Refused`]) when the threshold leaves a phase below
 //! the calibration's agreement floor, when the calibration was made with another shadow model
-//! fingerprint than the configuration's, when the threshold sits in the far tail of the
+//! fingerprint than the configuration's, when its canonical side (threshold T, model
+//! fingerprint) is not the configuration's `[canonical]`, when the threshold sits in the far tail of the
 //! candidate's cosines (or moves the pass rate more than the calibration's warning limit), or
 //! when a human review finds the candidate significantly worse. With [`PromoteOptions::force`]
 //! it promotes anyway and records the overridden reasons in the provenance comment block and
@@ -34,7 +35,7 @@ pub use input::{
     read_calibration, CalibrationDoc, CalibrationFile, CompromiseDoc, DistributionDoc, ModelsDoc,
     PhaseDoc, ValueDoc,
 };
-pub use write::{check_files, write_promotion, PromotionFiles};
+pub use write::{check_files, read_config_locked, write_promotion, LockedConfig, PromotionFiles};
 
 use crate::error::{CalibrateError, Result};
 use crate::grid::Threshold;
@@ -50,6 +51,9 @@ pub struct PromoteOptions {
     /// The fingerprint of the configuration's `[shadow]` model (`None`: unknown, which the
     /// fingerprint check refuses).
     pub shadow_fingerprint: Option<String>,
+    /// The fingerprint of the configuration's `[canonical]` model (`None`: unknown, which the
+    /// canonical check refuses when the calibration recorded the logs' canonical fingerprint).
+    pub canonical_fingerprint: Option<String>,
     /// A tallied human review of the disagreements.
     pub review: Option<Tally>,
     /// Promote despite refusals, recording them.
@@ -109,18 +113,6 @@ pub fn promote(
         ))
     })?;
 
-    let mut refusals = checks::floor(doc, &t, i);
-    refusals.extend(checks::fingerprint(doc, opts.shadow_fingerprint.as_deref()));
-    refusals.extend(checks::tail(doc, &t, i));
-    if let Some(r) = &opts.review {
-        refusals.extend(checks::review(r));
-    }
-    if !refusals.is_empty() && !opts.force {
-        return Err(CalibrateError::Refused {
-            reasons: refusals.iter().map(ToString::to_string).collect(),
-        });
-    }
-
     let swap = config::swap(
         config_text,
         config_path,
@@ -128,6 +120,24 @@ pub fn promote(
         &format!("calibrated: {why}"),
         opts.log.as_deref(),
     )?;
+    let mut refusals = checks::floor(doc, &t, i);
+    refusals.extend(checks::fingerprint(doc, opts.shadow_fingerprint.as_deref()));
+    refusals.extend(checks::canonical(
+        doc,
+        swap.shadow_threshold,
+        opts.canonical_fingerprint.as_deref(),
+    ));
+    refusals.extend(checks::tail(doc, &t, i));
+    if let Some(r) = &opts.review {
+        refusals.extend(checks::review(r));
+        refusals.extend(checks::review_source(r, doc.canonical_threshold.value));
+    }
+    if !refusals.is_empty() && !opts.force {
+        return Err(CalibrateError::Refused {
+            reasons: refusals.iter().map(ToString::to_string).collect(),
+        });
+    }
+
     let mut notes = Vec::new();
     if swap.shadow_disabled {
         notes.push("[shadow_options] enabled = false: the burn-in needs both models logged; set it to true before deploying".to_string());

@@ -29,6 +29,73 @@ pub struct PromotionFiles<'a> {
     pub expectation: &'a Path,
 }
 
+/// The configuration in force, read with its file's write lock held: two promotions of one
+/// configuration at once would both read it, and the second rename would drop the first
+/// promotion without a word. Keep it until the promotion is written ([`write_promotion`]).
+#[derive(Debug)]
+pub struct LockedConfig {
+    /// The file's text.
+    pub text: String,
+    /// The open file, whose lock is held while this lives.
+    _file: std::fs::File,
+}
+
+/// Reads the configuration at `path` for a promotion, holding its lock ([`LockedConfig`]).
+/// Another promotion of the same file in progress is an error
+/// ([`titlesim_core::Error::Locked`], as [`CalibrateError::Log`]); a promotion that
+/// renamed a new file into place between the open and the lock is seen, and the new file is
+/// read (its checks then judge the configuration as it is now).
+///
+/// On Unix only: elsewhere the lock would be mandatory (a reader of the configuration would
+/// fail during the minutes of model loading), so the file is read without one. The file is
+/// opened for writing where it can be (an exclusive lock over NFS needs it) and for reading
+/// otherwise; a file system that cannot lock it is promoted without the lock.
+pub fn read_config_locked(path: &Path) -> Result<LockedConfig> {
+    use std::io::Read;
+    for _ in 0..16 {
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .or_else(|_| std::fs::File::open(path));
+        let mut file = opened.map_err(|e| CalibrateError::io(path, e))?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(CalibrateError::input(
+                path,
+                "not a regular file: a configuration is a TOML file",
+            ));
+        }
+        let locked = if cfg!(unix) {
+            titlesim_log::try_lock_writer(&file)
+        } else {
+            Ok(true)
+        };
+        match locked {
+            Ok(true) | Err(_) => {}
+            Ok(false) => {
+                return Err(titlesim_core::Error::Locked {
+                    path: path.to_path_buf(),
+                    message: "another `titlesim promote` is promoting this configuration: wait for it to finish (its promotion is then the configuration in force), and promote again only if that is still wanted"
+                        .into(),
+                }
+                .into())
+            }
+        }
+        // A promotion renamed a new file over this one between the open and the lock.
+        if !titlesim_log::still_names(path, &file).unwrap_or(false) {
+            continue;
+        }
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| CalibrateError::io(path, e))?;
+        return Ok(LockedConfig { text, _file: file });
+    }
+    Err(CalibrateError::io(
+        path,
+        std::io::Error::other("the file was replaced again each time it was opened"),
+    ))
+}
+
 /// `p` as it will be written: its folder resolved when it exists (so `./a` and `a`, or a
 /// folder reached through a link, name one file before either exists).
 fn resolved(p: &Path) -> PathBuf {

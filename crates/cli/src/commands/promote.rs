@@ -57,6 +57,35 @@ fn default_expectation(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.expectation.json"))
 }
 
+/// The fingerprint of the configuration's `[table]` model, loaded to compute it, when the
+/// calibration recorded one to compare it with (`wanted`). With --force a model that does not
+/// load here leaves it unknown, which the check then records as overridden.
+fn fingerprint(
+    cfg: &titlesim::ModelConfig,
+    table: &str,
+    wanted: bool,
+    args: &Args,
+) -> anyhow::Result<Option<String>> {
+    if !wanted {
+        return Ok(None);
+    }
+    match titlesim::load_embedder(cfg) {
+        Ok(e) => Ok(Some(e.info().fingerprint.clone())),
+        Err(e) if args.force => {
+            eprintln!(
+                "warning: the [{table}] model {} does not load here ({e}); its fingerprint is unknown",
+                cfg.model
+            );
+            Ok(None)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "config {}: loading the [{table}] model {} to check the calibration's fingerprint (--force promotes without the check)",
+            args.config.display(),
+            cfg.model
+        ))),
+    }
+}
+
 /// Runs `titlesim promote`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let expectation_path = args
@@ -73,9 +102,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         expectation: &expectation_path,
     };
     promote::check_files(&files)?;
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read {}", args.config.display()))?;
-    let config = titlesim::Config::parse(&text, Some(&args.config))?;
+    // Held until the promotion is written: a second promotion of the file waits for nobody
+    // and is refused, instead of dropping this one with its rename.
+    let locked = promote::read_config_locked(&args.config)?;
+    let text = &locked.text;
+    let config = titlesim::Config::parse(text, Some(&args.config))?;
     let Some(shadow) = &config.shadow else {
         bail!(
             "{}: no [shadow] table: there is no candidate to promote",
@@ -83,27 +114,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     };
     let cal = promote::read_calibration(&args.calibration)?;
-    // The logs' fingerprints are in the calibration; the configuration's shadow needs the
-    // model loaded (only when there is something to compare it with).
-    // With --force a model that does not load here leaves the fingerprint unknown, which the
-    // check then records as overridden.
-    let shadow_fingerprint = if cal.doc.models.shadow_fingerprints.is_some() {
-        match titlesim::load_embedder(shadow) {
-            Ok(e) => Some(e.info().fingerprint.clone()),
-            Err(e) if args.force => {
-                eprintln!("warning: the [shadow] model {} does not load here ({e}); its fingerprint is unknown", shadow.model);
-                None
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                    "loading the [shadow] model {} to check the calibration's fingerprint (--force promotes without the check)",
-                    shadow.model
-                )))
-            }
-        }
-    } else {
-        None
-    };
+    // The logs' fingerprints are in the calibration; the configuration's models need loading
+    // (one at a time, only when there is something to compare with).
+    let models = &cal.doc.models;
+    let shadow_fingerprint = fingerprint(
+        shadow,
+        "shadow",
+        models.shadow_fingerprints.is_some(),
+        &args,
+    )?;
+    let canonical_fingerprint = fingerprint(
+        &config.canonical,
+        "canonical",
+        models.canonical_fingerprints.is_some(),
+        &args,
+    )?;
     let review = args
         .review
         .as_deref()
@@ -117,6 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .transpose()
             .context("--threshold")?,
         shadow_fingerprint,
+        canonical_fingerprint,
         review,
         force: args.force,
         log: args.log.clone(),
@@ -124,9 +150,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         out: args.out.display().to_string(),
         expectation: expectation_path.display().to_string(),
     };
-    let p = promote::promote(&text, &args.config, &cal, &opts)?;
+    let p = promote::promote(text, &args.config, &cal, &opts)?;
     // The promoted file must read back as a configuration before anything is written.
-    titlesim::Config::parse(&p.config, Some(&args.out))
+    let promoted = titlesim::Config::parse(&p.config, Some(&args.out))
         .context("the promoted configuration does not read back (this is a bug)")?;
     // Both files are written whole beside their targets first, then renamed into place: the
     // expectation, then the configuration (and when that fails, the expectation in force is put
@@ -147,6 +173,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.out.display(),
             args.config.display()
         );
+    }
+    // The burn-in log must start empty: serve, Python and shadow refuse to add the swapped
+    // models' records to a log of the models before the swap.
+    if let Some(log) = &promoted.shadow_options.log {
+        if std::fs::metadata(log).is_ok_and(|m| m.len() > 0) {
+            eprintln!(
+                "warning: the burn-in log {} already holds records (of the models before the swap, or of an earlier run): serve, the Python Scorer and `titlesim shadow` will refuse to add the promoted models' records to it; promote again with --log NEW, or point [shadow_options] log at a new file before deploying",
+                log.display()
+            );
+        }
     }
     for r in &p.overridden {
         eprintln!("warning: forced past {r}");
