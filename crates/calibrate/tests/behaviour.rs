@@ -529,6 +529,51 @@ fn pair_ids_reused_for_other_pairs_are_refused() {
         err.to_string().contains("names two different pairs"),
         "{err}"
     );
+    // Read from logs, the error names the log and line of both records: in two logs, and
+    // in one (a blank line counted).
+    let d = tempfile::tempdir().unwrap();
+    let (a, b, one) = (
+        d.path().join("a.jsonl"),
+        d.path().join("b.jsonl"),
+        d.path().join("one.jsonl"),
+    );
+    write_log(&a, &run_a);
+    write_log(&b, &run_b);
+    let mut text = String::from("\n");
+    text.push_str(&std::fs::read_to_string(&a).unwrap());
+    text.push_str(&std::fs::read_to_string(&b).unwrap());
+    std::fs::write(&one, text).unwrap();
+    let id = &run_a[0].pair_id;
+    let why = "names another pair than on";
+    let cases = [
+        (
+            vec![&a, &b],
+            format!("{}:1: pair id `{id}` {why} {}:1 ", b.display(), a.display()),
+        ),
+        (
+            vec![&one],
+            format!(
+                "{}:{}: pair id `{id}` {why} line 2 ",
+                one.display(),
+                run_a.len() + 2
+            ),
+        ),
+    ];
+    for (logs, want) in cases {
+        for err in [
+            calibrate_logs(&logs, &Options::default()).unwrap_err(),
+            titlesim_calibrate::review::export_logs(&logs, &opts).unwrap_err(),
+        ] {
+            let msg = err.to_string();
+            assert!(matches!(err, CalibrateError::Row { .. }), "{err:?}");
+            assert!(
+                msg.starts_with(&want)
+                    && msg.contains("(their product or gt differ), and so do ")
+                    && msg.contains("`TASK/AGENT`"),
+                "{msg}"
+            );
+        }
+    }
     // The same run twice: counted once, and the export says how many records it left out.
     let twice: Vec<_> = run_a.iter().chain(&run_a).cloned().collect();
     let once = titlesim_calibrate::review::export(&run_a, &opts).unwrap();

@@ -724,6 +724,25 @@ fn a_pair_id_reused_for_another_pair_is_refused_as_calibrate_refuses_it() {
             "{e}"
         );
     }
+    // From logs: the log and line of both records.
+    let (a, b) = (d.path().join("run1.jsonl"), d.path().join("run2.jsonl"));
+    for (p, records) in [(&a, &run1), (&b, &run2)] {
+        let mut buf = Vec::new();
+        titlesim_log::write_lines(&mut buf, records);
+        std::fs::write(p, buf).unwrap();
+    }
+    let e = burnin::burn_in_logs(&exp, &[&a, &b], &BurnInOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}:1: pair id `{}` names another pair than on {}:1 (their product or gt differ)",
+            b.display(),
+            run1[0].pair_id,
+            a.display()
+        )),
+        "{e}"
+    );
 }
 
 #[test]
@@ -767,9 +786,16 @@ fn burn_in_refuses_logs_of_other_models_and_bad_expectations() {
     let log = d.path().join("old.jsonl");
     let mut buf = Vec::new();
     titlesim_log::write_lines(&mut buf, &calibration_records(&refs())[..3]);
-    std::fs::write(&log, buf).unwrap();
+    // a blank line first: the record that is refused is on line 2
+    std::fs::write(&log, [b"\n".as_slice(), &buf].concat()).unwrap();
     let e = burnin::burn_in_logs(&exp, &[&log], &BurnInOptions::default()).unwrap_err();
-    assert!(e.to_string().starts_with(&log.display().to_string()), "{e}");
+    let want = format!("{}:2: pair ", log.display());
+    assert!(
+        e.to_string().starts_with(&want)
+            && e.to_string()
+                .contains("canonical fingerprint ts1-old is not the promoted model's"),
+        "{e}"
+    );
     // options out of range
     let bad = BurnInOptions {
         power: 1.5,

@@ -474,7 +474,7 @@ fn bad_inputs_are_clear_errors_and_burn_in_errors_exit_3() {
     ]);
     assert_eq!(code, 3, "{err}");
     assert!(
-        err.contains("shadow.jsonl: pair p0") && err.contains("is not the promoted model's"),
+        err.contains("shadow.jsonl:1: pair p0") && err.contains("is not the promoted model's"),
         "{err}"
     );
     let (code, _, err) = burn_in(&[

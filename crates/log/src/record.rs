@@ -100,6 +100,9 @@ pub struct SkippedLine {
 pub struct LogContents {
     /// The complete, valid records, in file order.
     pub records: Vec<ShadowRecord>,
+    /// The 1-based line of each record, in the same order: where an error about a record
+    /// (a pair id reused for another pair, a record of another model) points.
+    pub lines: Vec<u64>,
     /// Lines that were not valid records (a torn last line after a crash, for instance).
     pub skipped: Vec<SkippedLine>,
 }
@@ -190,7 +193,10 @@ pub fn read_log(path: &std::path::Path) -> titlesim_core::Result<LogContents> {
         }
         match serde_json::from_str::<ShadowRecord>(text) {
             Ok(r) if r.schema == SCHEMA_VERSION => match checked(r) {
-                Ok(r) => out.records.push(r),
+                Ok(r) => {
+                    out.records.push(r);
+                    out.lines.push(n);
+                }
                 Err(reason) => out.skipped.push(SkippedLine { line: n, reason }),
             },
             Ok(r) => out.skipped.push(SkippedLine {
@@ -334,6 +340,11 @@ mod tests {
         std::fs::write(&p, text).unwrap();
         let c = read_log(&p).unwrap();
         assert_eq!(c.records.len(), 2);
+        assert_eq!(
+            c.lines,
+            [1, 5],
+            "each record's line, blank and skipped lines counted"
+        );
         assert_eq!(c.skipped.len(), 3);
         assert_eq!(c.skipped[0].line, 3);
         assert!(c.skipped[1].reason.contains("schema version 99"));

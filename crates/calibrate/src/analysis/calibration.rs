@@ -3,7 +3,7 @@
 
 use super::compromise::{compromise, Compromise};
 use super::labels::{add_label_stats, invalid_label_note, partial_label_note};
-use super::logs::{read_logs, SkippedInput};
+use super::logs::{read_logs, Places, SkippedInput};
 use super::options::Options;
 use super::pairs::{extract_pairs, no_pairs, Exclusions, Pair};
 use super::phases::{empty_phase_notes, group_by_phase, phase_and_pooled_stats, PhaseStats};
@@ -63,8 +63,8 @@ pub struct Calibration {
 /// Reads the logs with [`titlesim_log::read_log`] and calibrates their records; skipped
 /// lines are kept in [`Calibration::skipped`].
 pub fn calibrate_logs<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Result<Calibration> {
-    let (records, skipped) = read_logs(paths)?;
-    let mut cal = calibrate(&records, opts).map_err(|e| match e {
+    let (records, skipped, places) = read_logs(paths)?;
+    let mut cal = calibrate_at(&records, Some(&places), opts).map_err(|e| match e {
         CalibrateError::NoPairs { records, why } if !skipped.is_empty() => {
             CalibrateError::NoPairs {
                 records,
@@ -97,9 +97,18 @@ pub fn calibrate_logs<P: AsRef<Path>>(paths: &[P], opts: &Options) -> Result<Cal
 /// Calibrates a shadow model from shadow records. Fails only when no record is a usable
 /// pair or an option is invalid.
 pub fn calibrate(records: &[ShadowRecord], opts: &Options) -> Result<Calibration> {
+    calibrate_at(records, None, opts)
+}
+
+/// [`calibrate`], with the records' logs and lines for its errors when they were read from logs.
+fn calibrate_at(
+    records: &[ShadowRecord],
+    places: Option<&Places>,
+    opts: &Options,
+) -> Result<Calibration> {
     check_options(opts)?;
     let ex = extract_pairs(records);
-    ex.check_conflicts()?;
+    ex.check_conflicts_at(places)?;
     if ex.pairs.is_empty() {
         return Err(no_pairs(records, &ex));
     }

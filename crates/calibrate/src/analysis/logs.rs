@@ -15,22 +15,54 @@ pub struct SkippedInput {
     pub reason: String,
 }
 
-/// Reads every log with [`titlesim_log::read_log`]: all their records, in order, and the
-/// unreadable lines with their file.
+/// Where each record read by [`read_logs`] came from: its log and line, for errors that point
+/// at a record (a pair id reused for another pair, a record of another model).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Places {
+    paths: Vec<PathBuf>,
+    /// Per record: its log (an index into `paths`) and its 1-based line.
+    at: Vec<(usize, u64)>,
+}
+
+impl Places {
+    /// The log and line of record `i`.
+    pub(crate) fn of(&self, i: usize) -> Option<(&Path, u64)> {
+        let &(file, line) = self.at.get(i)?;
+        Some((self.paths.get(file)?.as_path(), line))
+    }
+
+    /// `FILE:LINE` of record `i`, or `line LINE` when it is in `beside`'s file.
+    pub(crate) fn describe(&self, i: usize, beside: Option<&Path>) -> Option<String> {
+        let (path, line) = self.of(i)?;
+        Some(if beside == Some(path) {
+            format!("line {line}")
+        } else {
+            format!("{}:{line}", path.display())
+        })
+    }
+}
+
+/// Reads every log with [`titlesim_log::read_log`]: all their records, in order, the
+/// unreadable lines with their file, and where each record came from.
 pub(crate) fn read_logs<P: AsRef<Path>>(
     paths: &[P],
-) -> Result<(Vec<ShadowRecord>, Vec<SkippedInput>)> {
+) -> Result<(Vec<ShadowRecord>, Vec<SkippedInput>, Places)> {
     let mut records = Vec::new();
     let mut skipped = Vec::new();
-    for p in paths {
+    let mut places = Places::default();
+    for (file, p) in paths.iter().enumerate() {
         let p = p.as_ref();
         let c = titlesim_log::read_log(p)?;
         records.extend(c.records);
+        places.paths.push(p.to_path_buf());
+        places
+            .at
+            .extend(c.lines.into_iter().map(|line| (file, line)));
         skipped.extend(c.skipped.into_iter().map(|s| SkippedInput {
             path: Some(p.to_path_buf()),
             line: s.line,
             reason: s.reason,
         }));
     }
-    Ok((records, skipped))
+    Ok((records, skipped, places))
 }

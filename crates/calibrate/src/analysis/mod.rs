@@ -35,12 +35,12 @@ pub use distribution::{Distribution, PERCENTILES};
 pub use labels::{LabelStats, ModelLabels, ThresholdMetrics};
 pub use logs::SkippedInput;
 pub use options::Options;
-pub(crate) use pairs::conflict_error;
-pub use pairs::{extract_pairs, Exclusions, Extracted, Pair, NO_PHASE};
+pub(crate) use pairs::{conflict_error, Conflicts};
+pub use pairs::{extract_pairs, Conflict, Exclusions, Extracted, Pair, NO_PHASE};
 pub use phases::{PhaseStats, POOLED};
 pub use share::Share;
 pub use thresholds::{ThresholdChoice, ThresholdSource};
 pub use warnings::{PASS_RATE_SHIFT_LIMIT_POINTS, TAIL_CHECK_MIN_PAIRS};
 
-pub(crate) use logs::read_logs;
+pub(crate) use logs::{read_logs, Places};
 pub(crate) use pairs::no_pairs;

@@ -2,6 +2,7 @@
 //! reason, overall and per phase; the logged thresholds and model names are collected on the
 //! way.
 
+use super::logs::Places;
 use crate::error::{CalibrateError, Result};
 use crate::grid::Threshold;
 use std::collections::BTreeMap;
@@ -81,6 +82,18 @@ impl Exclusions {
     }
 }
 
+/// A pair id whose records name different pairs (another product or gt): two runs, or two
+/// agents, that used one id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The id.
+    pub pair_id: String,
+    /// The index of its first record among the records given.
+    pub first: usize,
+    /// The index of the first record of the id that names another pair.
+    pub other: usize,
+}
+
 /// The pairs of a set of records, and what was left out.
 #[derive(Debug, Clone, Default)]
 pub struct Extracted {
@@ -98,7 +111,7 @@ pub struct Extracted {
     /// Pair ids whose records name different pairs (another product or gt): two runs that
     /// reused ids. Keeping the first record would silently drop the others' pairs, so
     /// calibrate and review export refuse such logs ([`Extracted::check_conflicts`]).
-    pub conflicts: Vec<String>,
+    pub conflicts: Vec<Conflict>,
     /// Canonical thresholds of the pairs, with counts.
     pub canonical_thresholds: Vec<(Threshold, usize)>,
     /// Shadow thresholds of the pairs, with counts.
@@ -112,29 +125,50 @@ pub struct Extracted {
 impl Extracted {
     /// Refuses records whose pair ids name different pairs (see [`Extracted::conflicts`]).
     pub fn check_conflicts(&self) -> Result<()> {
-        match conflict_error(&self.conflicts) {
+        self.check_conflicts_at(None)
+    }
+
+    /// [`Extracted::check_conflicts`], naming the records' log and line when `places` has them.
+    pub(crate) fn check_conflicts_at(&self, places: Option<&Places>) -> Result<()> {
+        match conflict_error(&self.conflicts, places) {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
 }
 
-/// The error for pair ids that name different pairs (`conflicts`: the ids, in order), if any:
-/// calibrate, review export and the burn-in refuse such logs alike.
-pub(crate) fn conflict_error(conflicts: &[String]) -> Option<CalibrateError> {
-    let first = conflicts.first()?;
-    {
-        Some(CalibrateError::invalid(format!(
-            "pair id `{first}` names two different pairs (their product or gt differ){}: \
-             counting each id once would drop pairs; an id must name one pair — one agent's \
-             answer to one task (`TASK/AGENT`), and in logs of several runs one run's (a \
-             prefix per run, or read the runs separately)",
-            match conflicts.len() {
-                1 => String::new(),
-                n => format!(", and so do {} other id(s)", n - 1),
-            }
-        )))
+/// The error for pair ids that name different pairs (`conflicts`, in order), if any: calibrate,
+/// review export and the burn-in refuse such logs alike. With `places` (the records were read
+/// from logs) it names the log and line of the first conflict's two records.
+pub(crate) fn conflict_error(
+    conflicts: &[Conflict],
+    places: Option<&Places>,
+) -> Option<CalibrateError> {
+    let c = conflicts.first()?;
+    let others = match conflicts.len() {
+        1 => String::new(),
+        n => format!(", and so do {} other id(s)", n - 1),
+    };
+    let why = "counting each id once would drop pairs; an id must name one pair — one agent's \
+               answer to one task (`TASK/AGENT`), and in logs of several runs one run's (a \
+               prefix per run, or read the runs separately)";
+    let id = &c.pair_id;
+    if let Some(((path, line), first)) = places.and_then(|p| {
+        let (path, line) = p.of(c.other)?;
+        Some(((path, line), p.describe(c.first, Some(path))?))
+    }) {
+        return Some(CalibrateError::Row {
+            path: path.to_path_buf(),
+            line,
+            message: format!(
+                "pair id `{id}` names another pair than on {first} (their product or gt \
+                 differ){others}: {why}"
+            ),
+        });
     }
+    Some(CalibrateError::invalid(format!(
+        "pair id `{id}` names two different pairs (their product or gt differ){others}: {why}"
+    )))
 }
 
 /// Splits records into usable pairs and counted exclusions.
@@ -142,19 +176,16 @@ pub fn extract_pairs(records: &[ShadowRecord]) -> Extracted {
     let mut out = Extracted::default();
     let mut canonical_thresholds = ThresholdCounts::default();
     let mut shadow_thresholds = ThresholdCounts::default();
-    let mut seen: std::collections::HashMap<&str, &ShadowRecord> =
+    let mut conflicts = Conflicts::default();
+    let mut seen: std::collections::HashMap<&str, usize> =
         std::collections::HashMap::with_capacity(records.len());
-    for r in records {
-        if let Some(first) = seen.get(r.pair_id.as_str()) {
+    for (i, r) in records.iter().enumerate() {
+        if let Some(&first) = seen.get(r.pair_id.as_str()) {
             out.duplicates += 1;
-            if (first.product != r.product || first.gt != r.gt)
-                && !out.conflicts.contains(&r.pair_id)
-            {
-                out.conflicts.push(r.pair_id.clone());
-            }
+            conflicts.note(records, first, i);
             continue;
         }
-        seen.insert(&r.pair_id, r);
+        seen.insert(&r.pair_id, i);
         note_models(&mut out.models, &mut out.fingerprints, r);
         let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
         match cosines(r) {
@@ -186,9 +217,32 @@ pub fn extract_pairs(records: &[ShadowRecord]) -> Extracted {
             }
         }
     }
+    out.conflicts = conflicts.list;
     out.canonical_thresholds = canonical_thresholds.most_common_first();
     out.shadow_thresholds = shadow_thresholds.most_common_first();
     out
+}
+
+/// The conflicts of a set of records, each id once.
+#[derive(Default)]
+pub(crate) struct Conflicts<'a> {
+    pub(crate) list: Vec<Conflict>,
+    noted: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> Conflicts<'a> {
+    /// Notes a conflict when record `other` names another pair than record `first` of its id
+    /// (the first such record of each id).
+    pub(crate) fn note(&mut self, records: &'a [ShadowRecord], first: usize, other: usize) {
+        let (a, b) = (&records[first], &records[other]);
+        if (a.product != b.product || a.gt != b.gt) && self.noted.insert(&b.pair_id) {
+            self.list.push(Conflict {
+                pair_id: b.pair_id.clone(),
+                first,
+                other,
+            });
+        }
+    }
 }
 
 /// Adds the record's `model (backend)` and fingerprint of each side to the distinct lists.

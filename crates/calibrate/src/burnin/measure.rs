@@ -1,11 +1,10 @@
 //! What the burn-in logs show: per phase, the new canonical model's passes and its agreement
 //! with the old model (the shadow), with the running pass rate over time for the plot.
 
-use crate::analysis::{conflict_error, Share, NO_PHASE};
+use crate::analysis::{conflict_error, Conflicts, Places, Share, NO_PHASE};
 use crate::error::{CalibrateError, Result};
 use crate::promote::Expectation;
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use titlesim_log::ShadowRecord;
 
 /// One phase's burn-in counts.
@@ -35,30 +34,36 @@ pub struct Left {
 }
 
 /// Counts the records by phase. Records from other models or thresholds than the
-/// expectation's are an error: they are not the promoted configuration's.
+/// expectation's are an error: they are not the promoted configuration's; with `places` (the
+/// records were read from logs) the error names the record's log and line.
 pub(crate) fn measure(
     exp: &Expectation,
-    records: &[(Option<PathBuf>, ShadowRecord)],
+    records: &[ShadowRecord],
+    places: Option<&Places>,
 ) -> Result<(BTreeMap<String, Measured>, Left, bool)> {
     let t_new = exp.canonical.threshold as f32;
     let t_old = exp.shadow.threshold as f32;
     let mut by: BTreeMap<String, Measured> = BTreeMap::new();
     let mut left = Left::default();
     let mut all_times = true;
-    let mut seen: HashMap<&str, &ShadowRecord> = HashMap::with_capacity(records.len());
-    let mut conflicts: Vec<String> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(records.len());
+    let mut conflicts = Conflicts::default();
     // whether each record is counted (its pair id's first, with a canonical cosine)
     let mut counted = vec![false; records.len()];
-    for (i, (path, r)) in records.iter().enumerate() {
-        let at = || path.clone().unwrap_or_else(|| PathBuf::from("<records>"));
+    for (i, r) in records.iter().enumerate() {
         let mismatch = |what: String| {
-            CalibrateError::input(
-                at(),
-                format!(
-                    "pair {} ({}): {what}; the burn-in reads only logs written by the promoted configuration",
-                    r.pair_id, r.ts
-                ),
-            )
+            let message = format!(
+                "pair {} ({}): {what}; the burn-in reads only logs written by the promoted configuration",
+                r.pair_id, r.ts
+            );
+            match places.and_then(|p| p.of(i)) {
+                Some((path, line)) => CalibrateError::Row {
+                    path: path.to_path_buf(),
+                    line,
+                    message,
+                },
+                None => CalibrateError::input("<records>", message),
+            }
         };
         if let Some(fp) = &exp.canonical.fingerprint {
             if &r.canonical.fingerprint != fp {
@@ -74,14 +79,12 @@ pub(crate) fn measure(
                 r.canonical.threshold, exp.canonical.threshold
             )));
         }
-        if let Some(first) = seen.get(r.pair_id.as_str()) {
+        if let Some(&first) = seen.get(r.pair_id.as_str()) {
             left.duplicates += 1;
-            if (first.product != r.product || first.gt != r.gt) && !conflicts.contains(&r.pair_id) {
-                conflicts.push(r.pair_id.clone());
-            }
+            conflicts.note(records, first, i);
             continue;
         }
-        seen.insert(&r.pair_id, r);
+        seen.insert(&r.pair_id, i);
         let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
         let Some(c) = r.canonical.cosine.filter(|c| c.is_finite()) else {
             left.canonical_error += 1;
@@ -124,7 +127,7 @@ pub(crate) fn measure(
     }
     // Two runs that reused ids: keeping the first record would drop the other run's pairs, and
     // the decision would hang on the order the logs were given in.
-    if let Some(e) = conflict_error(&conflicts) {
+    if let Some(e) = conflict_error(&conflicts.list, places) {
         return Err(e);
     }
     if all_times {
@@ -137,7 +140,7 @@ pub(crate) fn measure(
         for m in by.values_mut() {
             m.series.clear();
         }
-        for (i, (_, r)) in records.iter().enumerate().filter(|(i, _)| counted[*i]) {
+        for (i, r) in records.iter().enumerate().filter(|(i, _)| counted[*i]) {
             if let Some(c) = r.canonical.cosine.filter(|c| c.is_finite()) {
                 let phase = r.phase.clone().unwrap_or_else(|| NO_PHASE.to_string());
                 if let Some(m) = by.get_mut(&phase) {

@@ -31,7 +31,7 @@ pub mod stats;
 pub use measure::{Left, Measured};
 pub use plot::write_plot;
 
-use crate::analysis::Share;
+use crate::analysis::{read_logs, Places, Share};
 use crate::error::{CalibrateError, Result};
 use crate::promote::{Expectation, Expected};
 use std::collections::BTreeMap;
@@ -203,21 +203,16 @@ pub fn burn_in_logs<P: AsRef<Path>>(
     paths: &[P],
     opts: &BurnInOptions,
 ) -> Result<BurnIn> {
-    let mut records = Vec::new();
-    let mut skipped = Vec::new();
-    for p in paths {
-        let p = p.as_ref();
-        let c = titlesim_log::read_log(p)?;
-        records.extend(c.records.into_iter().map(|r| (Some(p.to_path_buf()), r)));
-        skipped.extend(
-            c.skipped
-                .into_iter()
-                .map(|s| format!("{}:{}: {}", p.display(), s.line, s.reason)),
-        );
-    }
-    let mut b = judge(exp, &records, opts)?;
+    let (records, skipped, places) = read_logs(paths)?;
+    let mut b = judge(exp, &records, Some(&places), opts)?;
     b.logs = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
-    b.skipped = skipped;
+    b.skipped = skipped
+        .into_iter()
+        .map(|s| {
+            let path = s.path.map(|p| p.display().to_string()).unwrap_or_default();
+            format!("{path}:{}: {}", s.line, s.reason)
+        })
+        .collect();
     Ok(b)
 }
 
@@ -227,18 +222,17 @@ pub fn burn_in(
     records: &[ShadowRecord],
     opts: &BurnInOptions,
 ) -> Result<BurnIn> {
-    let r: Vec<(Option<PathBuf>, ShadowRecord)> =
-        records.iter().map(|r| (None, r.clone())).collect();
-    judge(exp, &r, opts)
+    judge(exp, records, None, opts)
 }
 
 fn judge(
     exp: &Expectation,
-    records: &[(Option<PathBuf>, ShadowRecord)],
+    records: &[ShadowRecord],
+    places: Option<&Places>,
     opts: &BurnInOptions,
 ) -> Result<BurnIn> {
     opts.check()?;
-    let (measured, left, timed) = measure::measure(exp, records)?;
+    let (measured, left, timed) = measure::measure(exp, records, places)?;
     let tests = 2 * exp.phases.len();
     let alpha = opts.alpha / tests as f64;
     let check = |metric: &'static str, e: &Expected, m: Share| {
@@ -282,10 +276,7 @@ fn judge(
         options: *opts,
         logs: Vec::new(),
         records: records.len(),
-        replayed: records
-            .iter()
-            .filter(|(_, r)| r.replayed_at.is_some())
-            .count(),
+        replayed: records.iter().filter(|r| r.replayed_at.is_some()).count(),
         skipped: Vec::new(),
         left,
         tests,

@@ -2,7 +2,7 @@
 //! and sampled if asked.
 
 use super::sample::{self, Sample};
-use crate::analysis::{extract_pairs, no_pairs, read_logs, Exclusions, SkippedInput};
+use crate::analysis::{extract_pairs, no_pairs, read_logs, Exclusions, Places, SkippedInput};
 use crate::error::{CalibrateError, Result};
 use crate::grid::Threshold;
 use std::collections::BTreeMap;
@@ -100,8 +100,17 @@ pub struct Export {
 
 /// Finds the disagreements of `records` at the given thresholds, sampled if asked.
 pub fn export(records: &[ShadowRecord], opts: &ExportOptions) -> Result<Export> {
+    export_at(records, None, opts)
+}
+
+/// [`export`], with the records' logs and lines for its errors when they were read from logs.
+fn export_at(
+    records: &[ShadowRecord],
+    places: Option<&Places>,
+    opts: &ExportOptions,
+) -> Result<Export> {
     let ex = extract_pairs(records);
-    ex.check_conflicts()?;
+    ex.check_conflicts_at(places)?;
     if ex.pairs.is_empty() {
         return Err(no_pairs(records, &ex));
     }
@@ -157,8 +166,8 @@ pub fn export(records: &[ShadowRecord], opts: &ExportOptions) -> Result<Export> 
 
 /// Reads the logs and calls [`export`]; unreadable lines are kept in [`Export::skipped`].
 pub fn export_logs<P: AsRef<Path>>(paths: &[P], opts: &ExportOptions) -> Result<Export> {
-    let (records, skipped) = read_logs(paths)?;
-    let mut e = export(&records, opts)?;
+    let (records, skipped, places) = read_logs(paths)?;
+    let mut e = export_at(&records, Some(&places), opts)?;
     e.skipped = skipped;
     Ok(e)
 }
