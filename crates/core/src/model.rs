@@ -468,6 +468,14 @@ impl ModelSpec {
                     "config_sentence_transformers.json sets default_prompt_name = `{name}`: sentence-transformers prepends that prompt to every text it is not told otherwise; titlesim applies a prompt only where one is named (`prompt` and `prompt_side` in the configuration, `--prompt`, `prompt_name`), so name `{name}` there to get sentence-transformers' vectors"
                 ));
             }
+            // sentence-transformers' `similarity()` follows this key; titlesim judges cosines.
+            if let Some(f) = cst.get("similarity_fn_name").and_then(Value::as_str) {
+                if f != "cosine" {
+                    warnings.push(format!(
+                        "config_sentence_transformers.json sets similarity_fn_name = `{f}`: sentence-transformers' similarity() gives {f} scores for this model; titlesim scores cosines (and Model.similarity is the cosine matrix), so its values and thresholds are cosines, not {f} scores"
+                    ));
+                }
+            }
         }
 
         // --- weights -----------------------------------------------------------------------
@@ -1054,6 +1062,32 @@ mod tests {
             s.warnings
                 .iter()
                 .any(|w| w.contains("default_prompt_name = `query`")),
+            "{:?}",
+            s.warnings
+        );
+        // A dot-product model: sentence-transformers' similarity() gives dot products for it,
+        // titlesim cosines; said at load. "cosine" (or no key) says nothing.
+        write(
+            d.path(),
+            "config_sentence_transformers.json",
+            r#"{"prompts":{},"similarity_fn_name":"dot"}"#,
+        );
+        let s = ModelSpec::from_folder("x", d.path()).unwrap();
+        assert!(
+            s.warnings.iter().any(|w| w.contains(
+                "similarity_fn_name = `dot`: sentence-transformers' similarity() gives dot scores"
+            )),
+            "{:?}",
+            s.warnings
+        );
+        write(
+            d.path(),
+            "config_sentence_transformers.json",
+            r#"{"prompts":{},"similarity_fn_name":"cosine"}"#,
+        );
+        let s = ModelSpec::from_folder("x", d.path()).unwrap();
+        assert!(
+            !s.warnings.iter().any(|w| w.contains("similarity_fn_name")),
             "{:?}",
             s.warnings
         );

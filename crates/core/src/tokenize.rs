@@ -3,7 +3,10 @@
 //! A folder's `tokenizer.json` may carry its own truncation and *fixed* padding (all-MiniLM-L6-v2
 //! truncates and pads to 128). sentence-transformers ignores both: it truncates to the model's
 //! `max_seq_length` and pads to the longest text of each batch. We do the same: truncation is
-//! replaced, padding is removed from the tokenizer and done here, on either side.
+//! replaced, padding is removed from the tokenizer and done here, on either side. Before
+//! tokenising, sentence-transformers strips each text (prompt included) with Python's
+//! `str.strip()` and lower-cases it when the folder says `do_lower_case`; so do we
+//! ([`st_strip`]).
 
 use std::path::Path;
 
@@ -153,6 +156,22 @@ pub fn tokenize_on_the_calling_thread() {
     tokenizers::utils::parallelism::set_parallelism(false);
 }
 
+/// Whether Python's `str.isspace()` holds for `c`: Unicode's `White_Space` characters
+/// (Rust's [`char::is_whitespace`]) and U+001C..U+001F, the information separators, which
+/// Python counts as space (their bidirectional class is B or S) and Unicode does not.
+pub fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// `text` without white space at either end, as Python's `str.strip()` leaves it:
+/// sentence-transformers' `Transformer.tokenize` strips every text (its prompt prepended)
+/// before the tokenizer sees it. WordPiece tokenizers drop edge white space anyway; byte-level
+/// BPE ones (Qwen3) and Metaspace ones (XLM-R) would make tokens of it, and `"iPhone 15\n"`
+/// would get another vector than `"iPhone 15"` from us but not from sentence-transformers.
+pub fn st_strip(text: &str) -> &str {
+    text.trim_matches(is_python_space)
+}
+
 /// A tokenizer configured as sentence-transformers would use it for one model.
 #[derive(Debug, Clone)]
 pub struct TextTokenizer {
@@ -226,6 +245,16 @@ impl TextTokenizer {
         .map(|v| v as u32);
         let append_eos = if spec.pooling == Pooling::LastToken {
             eos_policy(&t, spec, eos_id)?
+        } else if spec.append_eos.is_some() {
+            // It would change nothing, without a word: a setting that is not applied is refused.
+            return Err(Error::Config {
+                path: None,
+                message: format!(
+                    "append_eos is for last-token models only; {} pools by {}: remove it",
+                    spec.root.display(),
+                    spec.pooling
+                ),
+            });
         } else {
             None
         };
@@ -278,13 +307,21 @@ impl TextTokenizer {
         self.eos_id
     }
 
-    /// Tokenises texts (special tokens added, truncated), in order.
+    /// Tokenises texts (special tokens added, truncated), in order: each stripped of white
+    /// space at either end ([`st_strip`]) and, with `do_lower_case`, lower-cased, as
+    /// sentence-transformers does.
     pub fn encode(&self, texts: &[String]) -> Result<Vec<Encoded>> {
-        let inputs: Vec<String> = if self.lowercase {
-            texts.iter().map(|t| t.to_lowercase()).collect()
-        } else {
-            texts.to_vec()
-        };
+        let inputs: Vec<String> = texts
+            .iter()
+            .map(|t| {
+                let t = st_strip(t);
+                if self.lowercase {
+                    t.to_lowercase()
+                } else {
+                    t.to_string()
+                }
+            })
+            .collect();
         let encs = self
             .inner
             .encode_batch(inputs, true)
@@ -582,6 +619,72 @@ mod tests {
         );
         let enc = at(3).unwrap().encode(&["a b c d".to_string()]).unwrap();
         assert_eq!(enc[0].len(), 3);
+    }
+
+    /// `append_eos` on a model that does not pool the last token would change nothing, without
+    /// a word: refused, naming the folder and its pooling.
+    #[test]
+    fn append_eos_on_a_mean_pooled_model_is_refused() {
+        let bert =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-bert-mean");
+        for v in [true, false] {
+            let e = tokenizer(
+                &bert,
+                &ModelOverrides {
+                    append_eos: Some(v),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("append_eos is for last-token models only")
+                    && e.contains("tiny-bert-mean pools by mean"),
+                "{e}"
+            );
+        }
+    }
+
+    /// Python's white space, listed by Python 3.11 itself:
+    /// `[hex(ord(c)) for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()]`.
+    #[test]
+    fn python_space_is_what_python_strips() {
+        let python: Vec<u32> = [
+            0x9, 0xa, 0xb, 0xc, 0xd, 0x1c, 0x1d, 0x1e, 0x1f, 0x20, 0x85, 0xa0, 0x1680, 0x2000,
+            0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006, 0x2007, 0x2008, 0x2009, 0x200a, 0x2028,
+            0x2029, 0x202f, 0x205f, 0x3000,
+        ]
+        .to_vec();
+        let ours: Vec<u32> = (0..=0x10ffff)
+            .filter_map(char::from_u32)
+            .filter(|&c| super::is_python_space(c))
+            .map(u32::from)
+            .collect();
+        assert_eq!(ours, python);
+        // '\u200bx\u200b'.strip() and '\ufeffx'.strip() keep their ends; inner space stays.
+        assert_eq!(super::st_strip("\u{200b}x\u{200b}"), "\u{200b}x\u{200b}");
+        assert_eq!(super::st_strip("\u{feff}x"), "\u{feff}x");
+        assert_eq!(super::st_strip("\u{1c} a  b \u{3000}\n"), "a  b");
+    }
+
+    /// A byte-level BPE tokenizer makes tokens of edge white space; sentence-transformers
+    /// strips it first, and so do we: the same ids with or without it.
+    #[test]
+    fn edge_white_space_is_stripped_before_tokenising() {
+        let t = tokenizer(&tiny_qwen3(), &ModelOverrides::default()).unwrap();
+        let texts: Vec<String> = [
+            "zebra apple",
+            "  zebra apple\n",
+            "\u{1c}zebra apple\u{3000}\t",
+        ]
+        .map(String::from)
+        .to_vec();
+        let enc = t.encode(&texts).unwrap();
+        assert_eq!(enc[1], enc[0]);
+        assert_eq!(enc[2], enc[0]);
+        // the tokenizer itself would not have given the same ids
+        let raw = t.inner.encode(texts[1].as_str(), true).unwrap();
+        assert_ne!(raw.get_ids(), enc[0].ids.as_slice());
     }
 
     /// Ids the embedding table does not have are errors naming the text and the token,

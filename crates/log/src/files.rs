@@ -228,6 +228,35 @@ pub fn locked_message(what: &str) -> String {
     )
 }
 
+/// What kind of file `meta` describes, in words: `regular file`, `folder`, `FIFO`, `socket`,
+/// `character device`, `block device`.
+pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_file() {
+        return "regular file";
+    }
+    if t.is_dir() {
+        return "folder";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "FIFO";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+        if t.is_char_device() {
+            return "character device";
+        }
+        if t.is_block_device() {
+            return "block device";
+        }
+    }
+    "special file"
+}
+
 /// Whether `path` still names the open `file`: false when it names another file (one renamed
 /// over it) or none (it was moved or removed since it was opened). An error reading either is
 /// returned (a path that names nothing is not an error). Unix only: elsewhere, `Ok(true)`.

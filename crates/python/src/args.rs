@@ -2,7 +2,9 @@
 //! names the argument and, for a list, the index and the type found.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyFloat, PyString};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyMapping, PySet, PyString,
+};
 
 use crate::errors::{Failure, Result};
 
@@ -69,6 +71,23 @@ pub(crate) fn items<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<Vec<Boun
     {
         return Err(Failure::type_error(format!(
             "{what}: expected a list of str, got a single {} (wrap it in a list)",
+            type_name(obj)
+        )));
+    }
+    // Iterables whose items are not the texts in a defined order: a set (its order changes
+    // between runs), a dict (its keys), a DataFrame (its column names).
+    let refused = if obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>() {
+        Some("a set has no order, so the results would not line up with anything: pass a list")
+    } else if obj.is_instance_of::<PyDict>() || obj.cast::<PyMapping>().is_ok() {
+        Some("iterating a mapping gives its keys: pass list(d.values()), or list(d) for the keys")
+    } else if obj.hasattr("columns").unwrap_or(false) && obj.hasattr("iloc").unwrap_or(false) {
+        Some("iterating a DataFrame gives its column names: pass one column, df[\"title\"]")
+    } else {
+        None
+    };
+    if let Some(why) = refused {
+        return Err(Failure::type_error(format!(
+            "{what}: expected a list of str, got {}: {why}",
             type_name(obj)
         )));
     }

@@ -161,11 +161,20 @@ impl Model {
     /// ``convert_to_tensor=False`` are taken, so that calls written for it run unchanged; the
     /// result is always a numpy array.
     ///
-    /// Raises ``TypeError`` for something that is not a str or a list of str, ``ValueError``
-    /// for an empty list, a NUL character, a bad ``batch_size``, ``convert_to_numpy=False`` or
-    /// ``convert_to_tensor=True``, ``titlesim.ConfigError`` for an unknown prompt name.
+    /// Every argument but ``texts`` is keyword-only: sentence-transformers' positional order
+    /// differs between its versions (``encode(texts, 64, True)`` meant
+    /// ``show_progress_bar=True`` in version 2, and the second argument is ``prompt_name`` since
+    /// version 3), so a positional call is a ``TypeError`` rather than another setting.
+    ///
+    /// Each text is stripped of white space at either end before tokenising (its prompt
+    /// prepended), as sentence-transformers strips it.
+    ///
+    /// Raises ``TypeError`` for something that is not a str or a list of str (a set, a dict or
+    /// a DataFrame included), ``ValueError`` for an empty list, a NUL character, a bad
+    /// ``batch_size``, ``convert_to_numpy=False`` or ``convert_to_tensor=True``,
+    /// ``titlesim.ConfigError`` for an unknown prompt name.
     #[pyo3(signature = (
-        texts, batch_size = 32, normalize_embeddings = None, prompt_name = None, *,
+        texts, *, batch_size = 32, normalize_embeddings = None, prompt_name = None,
         show_progress_bar = None, convert_to_numpy = true, convert_to_tensor = false
     ))]
     #[allow(clippy::too_many_arguments)]
@@ -278,6 +287,12 @@ impl Model {
     /// The length of the vectors.
     #[getter]
     fn dim(&self) -> usize {
+        self.embedder.dim()
+    }
+
+    /// The length of the vectors, as sentence-transformers' method of this name gives it
+    /// (the same as ``dim``).
+    fn get_sentence_embedding_dimension(&self) -> usize {
         self.embedder.dim()
     }
 

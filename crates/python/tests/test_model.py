@@ -136,6 +136,60 @@ def test_prompts_by_name():
         model.encode(["x"], prompt_name="nosuchprompt")
 
 
+@pytest.mark.parametrize("backend", ["candle", "tract"])
+def test_edge_white_space_is_stripped_as_python_strips_it(backend):
+    # sentence-transformers' Transformer.tokenize runs str(s).strip() on every text, its prompt
+    # prepended; a byte-level BPE tokenizer (Qwen3's) would make tokens of the space.
+    model = titlesim.Model(FIXTURES / "tiny-qwen3", backend=backend, threads=1)
+    texts = ["zebra apple", " zebra apple", "zebra apple\n", "\x1czebra apple\u3000",
+             "\t zebra apple \r\n"]
+    assert {t.strip() for t in texts} == {"zebra apple"}
+    got = model.encode(texts)
+    for i in range(1, len(texts)):
+        assert np.array_equal(got[i].view(np.uint32), got[0].view(np.uint32)), repr(texts[i])
+    # inner space and what Python does not strip (a zero-width space) still count
+    other = model.encode(["zebra  apple", "\u200bzebra apple"])
+    assert not np.array_equal(other[0], got[0]) and not np.array_equal(other[1], got[0])
+    # the prompt is prepended first: a space between prompt and text stays, as in
+    # sentence-transformers, where prompt + text is stripped as a whole
+    q = model.encode(["zebra apple", " zebra apple", "zebra apple \n"], prompt_name="query")
+    assert not np.array_equal(q[1], q[0])
+    assert np.array_equal(q[2], q[0])
+
+
+class FakeFrame:
+    """What matters of a pandas DataFrame here: iterating it gives its column names."""
+    columns = ["title"]
+    iloc = None
+
+    def __iter__(self):
+        return iter(self.columns)
+
+    def __len__(self):
+        return 1
+
+
+def test_arguments_after_texts_are_keywords_and_unordered_inputs_are_refused():
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    # encode(texts, 64, True) was show_progress_bar=True in sentence-transformers 2, and the
+    # second argument is prompt_name since 3: a positional call is refused, not reinterpreted
+    for args in ((64,), (64, True), ("query",)):
+        with pytest.raises(TypeError, match="positional"):
+            model.encode(["a"], *args)
+    scorer = titlesim.Scorer.from_model(model, 0.5)
+    for bad, why in (({"b", "a"}, "a set has no order"),
+                     (frozenset({"a"}), "a set has no order"),
+                     ({"a": "x"}, "iterating a mapping gives its keys"),
+                     (FakeFrame(), "iterating a DataFrame gives its column names")):
+        with pytest.raises(TypeError, match=why):
+            model.encode(bad)
+        with pytest.raises(TypeError, match=why):
+            scorer.score(bad, ["x"] * len(bad))
+    assert model.encode("a").shape == (model.get_sentence_embedding_dimension(),)
+    assert model.encode(("a", "b")).shape == (2, model.dim)
+    assert model.encode(np.array(["a", "b"])).shape == (2, model.dim)
+
+
 def test_dimension_mismatch_raises():
     model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
     ok = model.encode(["a"])

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use titlesim_core::config::StoreMismatch;
 use titlesim_core::{CosineScorer, Error, Result, Side};
 
-use crate::store::{read_header, GtStore, StoreHeader, StoreWriter};
+use crate::store::{read_header, GtStore, StoreHeader, StoreWriter, STORE_VERSION};
 
 /// What [`precompute`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +79,8 @@ pub async fn precompute(
     };
     let mut replaced = false;
     let mut note = None;
+    // Rows carried over from a store rewritten in the current format (not added).
+    let mut copied = 0u64;
     let (mut writer, have): (StoreWriter, HashSet<String>) = if path.exists() {
         let header = match read_header(path) {
             Ok(h) => h,
@@ -109,6 +111,30 @@ pub async fn precompute(
             // An interrupted replacement continues: its titles are not encoded again.
             let (w, partial) = StoreWriter::replace(path, fresh())?;
             let have = partial.as_ref().map(held).unwrap_or_default();
+            (w, have)
+        } else if header.version < STORE_VERSION {
+            // A store written before titlesim stripped texts: rewritten in the current format,
+            // its vectors kept where stripping changes nothing, the rest encoded again.
+            let old = GtStore::open(path)?;
+            let (mut w, partial) = StoreWriter::replace(path, fresh())?;
+            for (t, v) in old.titles() {
+                if partial.as_ref().is_none_or(|p| p.get(t).is_none()) {
+                    w.add(t, v)?;
+                    copied += 1;
+                }
+            }
+            w.flush()?;
+            let mut have = held(&old);
+            have.extend(partial.as_ref().map(held).unwrap_or_default());
+            note = Some(format!(
+                "{} was a format {} store: rewritten as format {STORE_VERSION}, whose vectors are \
+                 of titles stripped of white space at either end as sentence-transformers strips \
+                 them ({} title(s) with such white space held the unstripped text's vector: left \
+                 out, and encoded again where listed)",
+                path.display(),
+                header.version,
+                old.unstripped().len()
+            ));
             (w, have)
         } else {
             let (w, store) = StoreWriter::append(path, &fingerprint, dim)?;
@@ -149,7 +175,7 @@ pub async fn precompute(
         done += chunk.len();
         progress(done);
     }
-    let added = writer.rows() as usize;
+    let added = (writer.rows() - copied) as usize;
     writer.finish()?;
     Ok(PrecomputeReport {
         path: path.to_path_buf(),

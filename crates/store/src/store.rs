@@ -11,7 +11,7 @@
 //! UTF-8 JSON lines. The first line is the [`StoreHeader`]; every further line is one title:
 //!
 //! ```text
-//! {"format":"titlesim-gt-store","version":1,"fingerprint":"ts1-…","dim":384,"model":"…","backend":"candle","prompt":null,"created":"2026-11-29T10:00:00.000Z"}
+//! {"format":"titlesim-gt-store","version":2,"fingerprint":"ts1-…","dim":384,"model":"…","backend":"candle","prompt":null,"created":"2026-11-29T10:00:00.000Z"}
 //! {"t":"Apple iPhone 15 128GB Black","v":[0.0123,-0.0456,…],"c":"9f2c41d0"}
 //! ```
 //!
@@ -26,6 +26,13 @@
 //! [`titlesim_log::MAX_LINE_BYTES`]) is an error naming the line. A writer holds the file's
 //! advisory write lock while it is open: a second `titlesim precompute` on the same store is
 //! refused.
+//!
+//! Version 2 stores hold the vectors of texts stripped of white space at either end, as
+//! sentence-transformers strips them ([`titlesim_core::tokenize::st_strip`]). Version 1 stores
+//! were written before titlesim stripped: they are read, but a row whose text as the model
+//! sees it (its prompt prepended) has white space at either end holds the vector of the
+//! unstripped text, so it is left out ([`GtStore::unstripped`]) and its title encoded instead;
+//! `titlesim precompute` rewrites such a store as version 2.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -40,15 +47,16 @@ use titlesim_core::{Error, GtVectors, Result};
 
 /// The `format` of a store header.
 pub const STORE_FORMAT: &str = "titlesim-gt-store";
-/// The `version` of the store format this build reads and writes.
-pub const STORE_VERSION: u32 = 1;
+/// The `version` of the store format this build writes. It reads version 1 too (see the
+/// module documentation).
+pub const STORE_VERSION: u32 = 2;
 
 /// The first line of a store: whose vectors these are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreHeader {
     /// Always [`STORE_FORMAT`].
     pub format: String,
-    /// Always [`STORE_VERSION`].
+    /// [`STORE_VERSION`] when written by this build; 1 in an older store.
     pub version: u32,
     /// Fingerprint of the vectors: the model's, combined with the GT side's prompt.
     pub fingerprint: String,
@@ -218,6 +226,18 @@ impl Lines {
 }
 
 fn open_lines(path: &Path) -> Result<(Lines, StoreHeader)> {
+    // A store is read more than once (its header, then whole): a FIFO would be waited on for
+    // a writer, and a device read without end.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(format!(
+                "a {}, not a GT store: a store is a regular file",
+                titlesim_log::file_kind(&meta)
+            )),
+        ));
+    }
     let f = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut lines = Lines {
         reader: BufReader::new(titlesim_log::BoundedLines::new(f)),
@@ -243,12 +263,12 @@ fn open_lines(path: &Path) -> Result<(Lines, StoreHeader)> {
             format!("format `{}`, expected `{STORE_FORMAT}`", header.format),
         ));
     }
-    if header.version != STORE_VERSION {
+    if !(1..=STORE_VERSION).contains(&header.version) {
         return Err(Error::input(
             path,
             1,
             format!(
-                "store format version {} (this build reads {STORE_VERSION})",
+                "store format version {} (this build reads 1 to {STORE_VERSION})",
                 header.version
             ),
         ));
@@ -273,6 +293,8 @@ pub struct GtStore {
     /// The line each title is stored on.
     lines: HashMap<String, u64>,
     torn_tail: Option<u64>,
+    /// Lines of a version 1 store left out: their text had white space at either end.
+    unstripped: Vec<u64>,
 }
 
 impl GtStore {
@@ -282,6 +304,8 @@ impl GtStore {
         let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
         let mut first_line: HashMap<String, u64> = HashMap::new();
         let mut torn_tail = None;
+        let mut unstripped = Vec::new();
+        let prompt = header.prompt.clone();
         while let Some(l) = lines.next(path)? {
             let n = lines.line;
             let text = match l {
@@ -306,6 +330,13 @@ impl GtStore {
                     format!("checksum {} does not match the row ({want})", row.c),
                 ));
             }
+            if header.version < 2 {
+                let seen = titlesim_core::score::apply_prompt(prompt.as_deref(), &row.t);
+                if titlesim_core::tokenize::st_strip(&seen) != seen {
+                    unstripped.push(n);
+                    continue;
+                }
+            }
             if let Some(prev) = vectors.get(row.t.as_ref()) {
                 if *prev != v {
                     return Err(Error::input(
@@ -328,6 +359,7 @@ impl GtStore {
             vectors,
             lines: first_line,
             torn_tail,
+            unstripped,
         })
     }
 
@@ -398,11 +430,25 @@ impl GtStore {
             };
         }
         let store = Self::open(path)?;
+        let mut said = Vec::new();
         if let Some(l) = store.torn_tail {
-            *warning = Some(format!(
+            said.push(format!(
                 "GT store {}: skipped a torn last line ({l}); `titlesim precompute` completes it",
                 path.display()
             ));
+        }
+        if let Some(first) = store.unstripped.first() {
+            said.push(format!(
+                "GT store {}: {} title(s) (first on line {first}) have white space at either end, \
+                 and this store (format 1) holds the vectors of their unstripped text; \
+                 sentence-transformers strips it, and so does titlesim now: they are encoded \
+                 instead; `titlesim precompute` rewrites the store",
+                path.display(),
+                store.unstripped.len()
+            ));
+        }
+        if !said.is_empty() {
+            *warning = Some(said.join("; "));
         }
         Ok(Some(store))
     }
@@ -475,6 +521,30 @@ impl GtStore {
     /// The line number of a torn last line that was skipped, if any.
     pub fn torn_tail(&self) -> Option<u64> {
         self.torn_tail
+    }
+
+    /// The lines of a version 1 store left out because their text (as the model sees it,
+    /// prompt included) has white space at either end: they hold the vector of the unstripped
+    /// text (see the module documentation).
+    pub fn unstripped(&self) -> &[u64] {
+        &self.unstripped
+    }
+
+    /// The titles stored and their vectors, in file order.
+    pub fn titles(&self) -> Vec<(&str, &[f32])> {
+        let mut all: Vec<(u64, &str, &[f32])> = self
+            .vectors
+            .iter()
+            .map(|(t, v)| {
+                (
+                    self.lines.get(t).copied().unwrap_or(0),
+                    t.as_str(),
+                    v.as_slice(),
+                )
+            })
+            .collect();
+        all.sort_by_key(|a| a.0);
+        all.into_iter().map(|(_, t, v)| (t, v)).collect()
     }
 }
 

@@ -499,13 +499,13 @@ fn bad_vectors_are_rejected_with_the_line() {
         .unwrap_err()
         .to_string()
         .contains("not a GT store header"));
-    let mut v2 = h.clone();
-    v2.version = 2;
-    write_store(&p, &v2, &[]);
+    let mut v3 = h.clone();
+    v3.version = 3;
+    write_store(&p, &v3, &[]);
     assert!(GtStore::open(&p)
         .unwrap_err()
         .to_string()
-        .contains("version 2"));
+        .contains("store format version 3 (this build reads 1 to 2)"));
     std::fs::write(&p, "").unwrap();
     assert!(GtStore::open(&p)
         .unwrap_err()
@@ -695,4 +695,102 @@ fn an_interrupted_replacement_continues_where_it_stopped() {
     assert!(had.is_none());
     assert_eq!(w.finish().unwrap(), 0);
     assert_eq!(GtStore::open(&p).unwrap().len(), 0);
+}
+
+/// A format 1 store (written before titlesim stripped texts as sentence-transformers does):
+/// read, but the rows whose text has white space at either end hold the unstripped text's
+/// vector, so they are left out with a warning; precompute rewrites it as format 2, keeping
+/// the other rows' vectors bit for bit and encoding only the left-out titles again.
+#[tokio::test]
+async fn a_format_1_store_is_read_without_its_unstripped_rows_and_rewritten() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("old.store");
+    let fake = Fake::new("m", 16, Mode::Good);
+    let s = scorer(&fake, 0.8);
+    let mut header = StoreHeader::new(s.gt_fingerprint(), 16, "m", "fake", None);
+    header.version = 1;
+    let kept = vec![0.6f32; 16];
+    let stale = vec![0.25f32; 16];
+    write_store(
+        &path,
+        &header,
+        &[row("a", &kept), row(" b", &stale), row("c\n", &stale)],
+    );
+    let store = GtStore::open(&path).unwrap();
+    assert_eq!(store.len(), 1);
+    assert_eq!(store.unstripped(), [3, 4]);
+    assert_eq!(store.get("a"), Some(kept.as_slice()));
+    assert!(store.get(" b").is_none());
+    let (side, warning) = attach(
+        scorer(&Fake::new("m", 16, Mode::Good), 0.8),
+        &config_with_store(&path, StoreMismatch::Refuse),
+    )
+    .unwrap();
+    assert!(side.gt_vectors().is_some());
+    let w = warning.expect("a warning");
+    assert!(
+        w.contains("2 title(s) (first on line 3) have white space at either end")
+            && w.contains("`titlesim precompute` rewrites the store"),
+        "{w}"
+    );
+
+    let titles: Vec<String> = ["a", " b", "d"].map(String::from).to_vec();
+    let encoder = Fake::new("m", 16, Mode::Good);
+    let r = precompute(
+        &scorer(&encoder, 0.8),
+        &titles,
+        &path,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.existing, r.added), (1, 2));
+    assert_eq!(encoder.texts(), [" b", "d"]);
+    let note = r.note.expect("a note");
+    assert!(
+        note.contains("was a format 1 store: rewritten as format 2") && note.contains("(2 title"),
+        "{note}"
+    );
+    let new = GtStore::open(&path).unwrap();
+    assert_eq!(new.header().version, 2);
+    assert!(new.unstripped().is_empty());
+    assert_eq!(new.get("a"), Some(kept.as_slice()), "kept bit for bit");
+    assert_eq!(new.len(), 3, "c\\n, not listed, is left out");
+    assert_ne!(new.get(" b"), Some(stale.as_slice()));
+}
+
+/// A store is a regular file: a FIFO was waited on for a writer for ever (score and
+/// precompute hung), a device read without end.
+#[cfg(unix)]
+#[test]
+fn a_store_that_is_not_a_regular_file_is_refused_at_once() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("gt.store");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    for (path, kind) in [
+        (fifo.as_path(), "a FIFO"),
+        (Path::new("/dev/zero"), "a character device"),
+        (d.path(), "a folder"),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = path.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = tx.send(GtStore::open(&p).map(|_| ()).unwrap_err().to_string());
+        });
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("waited on the store");
+        assert!(
+            e.contains(&format!(
+                "{kind}, not a GT store: a store is a regular file"
+            )),
+            "{e}"
+        );
+    }
 }

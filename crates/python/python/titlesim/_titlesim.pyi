@@ -39,10 +39,10 @@ class Model:
     def encode(
         self,
         texts: str,
+        *,
         batch_size: int = 32,
         normalize_embeddings: Optional[bool] = None,
         prompt_name: Optional[str] = None,
-        *,
         show_progress_bar: Optional[bool] = None,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
@@ -51,10 +51,10 @@ class Model:
     def encode(
         self,
         texts: Iterable[str],
+        *,
         batch_size: int = 32,
         normalize_embeddings: Optional[bool] = None,
         prompt_name: Optional[str] = None,
-        *,
         show_progress_bar: Optional[bool] = None,
         convert_to_numpy: bool = True,
         convert_to_tensor: bool = False,
@@ -62,6 +62,7 @@ class Model:
     def similarity(self, a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.float32]: ...
     @property
     def dim(self) -> int: ...
+    def get_sentence_embedding_dimension(self) -> int: ...
     @property
     def normalize(self) -> bool: ...
     @property
