@@ -413,7 +413,7 @@ fn errors_name_the_file_once_and_devices_are_not_read_forever() {
         None,
     ));
     assert!(
-        e.contains("/dev/full:1: not a GT store: line longer than 16 MiB"),
+        e.contains("/dev/full: a character device, not a GT store: a store is a regular file"),
         "{e}"
     );
     assert!(
@@ -433,7 +433,10 @@ fn config_errors_found_at_model_load_name_the_file_and_table() {
     let pairs = data("sample_pairs.csv");
     for (extra, what) in [
         ("max_length = 100000\n", "max_length"),
-        ("prompt = \"query\"\n", "prompt `query`"),
+        (
+            "prompt = \"query\"\nprompt_side = \"both\"\n",
+            "prompt `query`",
+        ),
     ] {
         let shadow = format!(
             "[shadow]\nmodel = {:?}\nthreshold = 0.5\n[shadow_options]\nlog = \"s.jsonl\"\n",

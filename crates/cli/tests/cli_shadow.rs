@@ -961,6 +961,57 @@ fn the_log_and_the_results_never_overwrite_an_input_or_the_emf_file() {
 }
 
 #[test]
+fn the_emf_file_is_never_an_input_and_the_log_is_a_regular_file() {
+    // `emf` naming the pairs file cut its last row (as a "torn line") and appended EMF lines,
+    // and `emf` naming the configuration made the next run a TOML error; both exited 0.
+    let c = case();
+    let pairs_before = std::fs::read(&c.pairs).unwrap();
+    let log = c.path("ok.jsonl");
+    let onto_pairs = c.config(
+        "emf-pairs.toml",
+        "",
+        &format!("[shadow_options]\nemf = {:?}\n", s(&c.pairs)),
+    );
+    let err = fails(&shadow(&onto_pairs, &c.pairs, &log));
+    assert!(
+        err.contains(&format!(
+            "[shadow_options] emf {} is the pairs file",
+            s(&c.pairs)
+        )),
+        "{err}"
+    );
+    let own = c.path("own.toml");
+    std::fs::write(
+        &own,
+        std::fs::read_to_string(&onto_pairs)
+            .unwrap()
+            .replace(s(&c.pairs), "own.toml"),
+    )
+    .unwrap();
+    let own_before = std::fs::read(&own).unwrap();
+    let err = fails(&shadow(&own, &c.pairs, &log));
+    assert!(
+        err.contains("[shadow_options] emf:") && err.contains("is the configuration file"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&own).unwrap(), own_before);
+    assert_eq!(std::fs::read(&c.pairs).unwrap(), pairs_before);
+    assert!(!log.exists(), "nothing was started");
+    // A folder or a device as the log: refused at the start, saying what it is.
+    let plain = c.config("plain.toml", "", "");
+    for (bad, kind) in [
+        (c.dir.path(), "folder"),
+        (Path::new("/dev/null"), "character device"),
+    ] {
+        let err = fails(&shadow(&plain, &c.pairs, bad));
+        assert!(
+            err.contains(&format!("the shadow log {} is a {kind}", s(bad))),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn a_shadow_run_stopped_midway_keeps_old_results_and_says_how_to_finish() {
     // --out was truncated and half filled; the error said nothing of the log or --resume.
     let c = case();

@@ -329,6 +329,16 @@ impl ModelConfig {
                 "is set but no `prompt` names which prompt to apply".into(),
             ));
         }
+        // The reverse would pass without a word and leave every title unprompted.
+        if let (Some(p), PromptSide::Neither) = (&self.prompt, self.prompt_side) {
+            return Err(bad(
+                "prompt",
+                format!(
+                    "`{p}` is set but `prompt_side` is `neither` (the default), so no title would \
+                     get it: set prompt_side = \"product\", \"gt\" or \"both\""
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -494,5 +504,14 @@ mod tests {
         c.prompt_side = PromptSide::Both;
         let e = c.validate("canonical").unwrap_err().to_string();
         assert!(e.contains("prompt_side"), "{e}");
+        c.prompt_side = PromptSide::Neither;
+        c.prompt = Some("query".into());
+        let e = c.validate("canonical").unwrap_err().to_string();
+        assert!(
+            e.contains("[canonical] prompt: `query` is set but `prompt_side` is `neither`"),
+            "{e}"
+        );
+        c.prompt_side = PromptSide::Gt;
+        c.validate("canonical").unwrap();
     }
 }

@@ -101,10 +101,12 @@ impl JsonlSink {
     pub fn open(path: &Path, fsync: FsyncPolicy) -> Result<(Self, u64)> {
         // A FIFO or socket would be opened read-write, titlesim its own reader: once the
         // pipe is full every write would wait for ever. The log is read back (`--resume`,
-        // `calibrate`), so it must be a file.
+        // `calibrate`), so it must be a file: a device (`/dev/null`) or a folder fails only at
+        // the end, or at once with a message that does not say why.
         if let Some(kind) = std::fs::metadata(path)
             .ok()
-            .and_then(|m| special_kind(&m.file_type()))
+            .filter(|m| !m.is_file())
+            .map(|m| titlesim_log::file_kind(&m))
         {
             return Err(Error::io(
                 path,

@@ -110,6 +110,10 @@ impl Default for ServeOptions {
 /// The longest `[serve] max_wait_ms` (one minute).
 pub const MAX_WAIT_MS: u64 = 60_000;
 
+/// The most requests `[serve] max_queue` may let wait (a queue that long already holds
+/// minutes of work; past about 2^61 the queue could not even be built).
+pub const MAX_QUEUE: usize = 1_000_000;
+
 /// The longest `[serve] read_timeout_ms` (one hour).
 pub const MAX_READ_TIMEOUT_MS: u64 = 3_600_000;
 
@@ -134,6 +138,15 @@ impl ServeOptions {
             if v == 0 {
                 return Err(bad(key));
             }
+        }
+        if self.max_queue > MAX_QUEUE {
+            return Err(Error::Config {
+                path: None,
+                message: format!(
+                    "[serve] max_queue = {}: at most {MAX_QUEUE} (requests waiting for a batch)",
+                    self.max_queue
+                ),
+            });
         }
         if self.max_wait_ms > MAX_WAIT_MS {
             return Err(Error::Config {
@@ -236,7 +249,57 @@ impl Config {
                 });
             }
         }
+        c.check_outputs(path)?;
         Ok(c)
+    }
+
+    /// Refuses a shadow log or EMF file that is a file the configuration reads (the
+    /// configuration file itself, a GT store) or the other output: EMF lines appended to the
+    /// configuration or to a store, and a torn-line cut before appending, would damage it.
+    /// Compared as files (by any path), after relative paths are resolved.
+    fn check_outputs(&self, path: Option<&Path>) -> Result<()> {
+        let opts = &self.shadow_options;
+        let emf = match opts.emf_target() {
+            Some(titlesim_shadow::EmfTarget::File(p)) => Some(p),
+            _ => None,
+        };
+        let outputs = [("log", opts.log.clone()), ("emf", emf)];
+        let mut inputs: Vec<(&Path, &str)> = Vec::new();
+        inputs.extend(path.map(|p| (p, "the configuration file")));
+        inputs.extend(
+            self.canonical
+                .gt_store
+                .as_deref()
+                .map(|p| (p, "[canonical] gt_store")),
+        );
+        inputs.extend(
+            self.shadow
+                .as_ref()
+                .and_then(|s| s.gt_store.as_deref())
+                .map(|p| (p, "[shadow] gt_store")),
+        );
+        let refuse = |key: &str, out: &Path, what: &str| Error::Config {
+            path: path.map(Path::to_path_buf),
+            message: format!(
+                "[shadow_options] {key}: {} is {what}: records written there would damage it; \
+                 give {key} a file of its own",
+                out.display()
+            ),
+        };
+        for (key, out) in &outputs {
+            let Some(out) = out else { continue };
+            for (input, what) in &inputs {
+                if titlesim_log::same_file(out, input) {
+                    return Err(refuse(key, out, what));
+                }
+            }
+        }
+        if let [(_, Some(log)), (_, Some(emf))] = &outputs {
+            if titlesim_log::same_file(emf, log) {
+                return Err(refuse("emf", emf, "the same file as `log`"));
+            }
+        }
+        Ok(())
     }
 
     /// The shadow model when there is one and `[shadow_options] enabled` is true.
@@ -249,11 +312,19 @@ impl Config {
     pub fn from_file(path: &Path) -> Result<Self> {
         use std::io::Read;
         const MAX: u64 = 1 << 20;
-        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let (f, fifo) = open_config(path).map_err(|e| Error::io(path, e))?;
         let mut bytes = Vec::new();
         f.take(MAX + 1)
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io(path, e))?;
+        if fifo && bytes.is_empty() {
+            return Err(Error::io(
+                path,
+                std::io::Error::other(
+                    "a FIFO that no process was writing: start its writer first (or give a file)",
+                ),
+            ));
+        }
         if bytes.len() as u64 > MAX {
             return Err(Error::input(
                 path,
@@ -270,10 +341,76 @@ impl Config {
     }
 }
 
+/// Opens a configuration file for reading, and says whether it is a FIFO. A FIFO (`-c
+/// <(generate)`, or one made with mkfifo) is opened without waiting for a writer, which
+/// would wait for ever when there is none, then read blocking: a writer that has it open
+/// sends the whole file, and one with no writer reads as empty.
+fn open_config(path: &Path) -> std::io::Result<(std::fs::File, bool)> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)?;
+            let fd = f.as_raw_fd();
+            // SAFETY: `fd` is open for as long as `f` lives; F_GETFL and F_SETFL only read and
+            // set this open file description's status flags.
+            let ok = unsafe {
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+            };
+            if !ok {
+                return Err(std::io::Error::last_os_error());
+            }
+            return Ok((f, true));
+        }
+    }
+    Ok((std::fs::File::open(path)?, false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    /// A FIFO nobody writes is refused at once (it was waited on for ever); a pipe with a
+    /// writer (`-c <(generate)`) is read whole.
+    #[cfg(unix)]
+    #[test]
+    fn a_configuration_fifo_is_read_or_refused_never_waited_on() {
+        use std::io::Write;
+        use std::os::fd::FromRawFd;
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("c.toml");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let p = fifo.clone();
+        std::thread::spawn(move || tx.send(Config::from_file(&p).map(|_| ())));
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("waited on a FIFO with no writer")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a FIFO that no process was writing"), "{e}");
+
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: `fds[1]` was just opened by pipe() and is owned here alone.
+        let mut w = unsafe { std::fs::File::from_raw_fd(fds[1]) };
+        w.write_all(b"[canonical]\nmodel = \"m\"\nthreshold = 0.7\n")
+            .unwrap();
+        drop(w);
+        let read = Config::from_file(Path::new(&format!("/dev/fd/{}", fds[0]))).unwrap();
+        assert_eq!(read.canonical.threshold, 0.7);
+        // SAFETY: `fds[0]` is open and owned here.
+        unsafe { libc::close(fds[0]) };
+    }
 
     #[test]
     fn parses_a_minimal_config() {
@@ -412,6 +549,18 @@ emf_namespace = "ns"
             (
                 "[serve]\nmax_wait_ms = 9223372036854775807\n",
                 &["[serve] max_wait_ms", "at most 60000"],
+            ),
+            (
+                "[serve]\nmax_queue = 2305843009213693952\n",
+                &["[serve] max_queue", "at most 1000000"],
+            ),
+            (
+                "[shadow_options]\nemf = \"c.toml\"\n",
+                &["[shadow_options] emf: c.toml is the configuration file"],
+            ),
+            (
+                "gt_store = \"g.store\"\n[shadow_options]\nlog = \"./g.store\"\n",
+                &["[shadow_options] log: g.store is [canonical] gt_store"],
             ),
             (
                 "[serve]\nread_timeout_ms = 0\n",

@@ -36,6 +36,11 @@ pub struct Args {
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
     let mut config = Config::from_file(&args.config)?;
+    // Where the address came from, for an address that cannot be listened on.
+    let addr_from = match &args.addr {
+        Some(_) => "--addr".to_string(),
+        None => format!("config {}: [serve] addr", args.config.display()),
+    };
     if let Some(a) = args.addr {
         config.serve.addr = a;
     }
@@ -44,7 +49,7 @@ pub fn run(args: Args) -> Result<()> {
         let addr = config.serve.addr.clone();
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
+            .with_context(|| format!("{addr_from}: cannot listen on {addr}"))?;
         let local = listener.local_addr().context("the listening address")?;
         eprintln!("titlesim serve: listening on http://{local} (Ctrl-C or SIGTERM stops it)");
         let notify: titlesim_serve::Notify = Arc::new(|m: &str| eprintln!("{m}"));

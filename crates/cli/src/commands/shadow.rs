@@ -197,8 +197,25 @@ fn check_outputs(args: &Args, config: &Config) -> Result<PathBuf> {
             .map(|p| (p, "the EMF file ([shadow_options] emf)")),
     );
     refuse_overwriting("--log", &log, &inputs)?;
+    // The EMF file against the pairs file (the configuration's own files are checked when it
+    // is read): EMF lines appended to the pairs, after a "torn" last row was cut off.
+    if let Some(emf) = &emf {
+        refuse_overwriting(
+            "[shadow_options] emf",
+            emf,
+            &[(args.pairs.as_path(), "the pairs file")],
+        )?;
+    }
     if let Some(out) = &args.out {
         refuse_overwriting("--out", out, &inputs)?;
+    }
+    if let Some(m) = std::fs::metadata(&log).ok().filter(|m| !m.is_file()) {
+        bail!(
+            "the shadow log {} is a {}: it must be a regular file (it is read back by --resume \
+             and calibrate)",
+            log.display(),
+            titlesim_log::file_kind(&m)
+        );
     }
     let log_len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
     if log_len > 0 && !args.resume {
