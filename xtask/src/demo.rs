@@ -392,7 +392,11 @@ pub fn stage_shadow_and_calibrate(bin: &Path, models: &Path) -> Result<()> {
         }
     }
     fs::create_dir_all(&reports)?;
-    say!("demo 5/6: titlesim shadow --config demo/shadow.toml --pairs data/sample_pairs.csv");
+    // The file in use: demo/shadow.toml, or its copy for another models directory.
+    say!(
+        "demo 5/6: titlesim shadow --config {} --pairs data/sample_pairs.csv",
+        config.strip_prefix(&root).unwrap_or(&config).display()
+    );
     let status = run_status(
         Command::new(bin).current_dir(&root).args([
             "shadow",
