@@ -312,6 +312,19 @@ fn help_explains_the_flags_and_defaults() {
     }
 }
 
+/// `--threads` takes what the configuration's `threads` takes: the message gave the range as
+/// 1..=4294967295, where 1024 is the most.
+#[test]
+fn threads_flags_say_their_real_range() {
+    for args in [
+        vec!["embed", "--model", "m", "--threads", "2000"],
+        vec!["embed", "--model", "m", "--threads", "0"],
+    ] {
+        let e = fails(&titlesim(&args, None));
+        assert!(e.contains("1..=1024"), "{args:?}: {e}");
+    }
+}
+
 /// A full standard output or standard error (`> /dev/full`, `2> /dev/full`) is an error exit,
 /// never a panic (exit 101): stdout's names the stream; with stderr full there is nowhere to
 /// say anything, so the exit code alone tells.

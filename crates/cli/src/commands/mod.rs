@@ -111,7 +111,7 @@ pub struct ModelArgs {
     pub ort_library: Option<PathBuf>,
 
     /// Compute threads [default: all cores].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=titlesim::core::config::MAX_THREADS as i64))]
     pub threads: Option<u32>,
 
     /// Texts per backend call; texts are sorted by length first so batches pad little.

@@ -196,7 +196,13 @@ fn check_outputs(args: &Args, config: &Config) -> Result<PathBuf> {
         emf.as_deref()
             .map(|p| (p, "the EMF file ([shadow_options] emf)")),
     );
-    refuse_overwriting("--log", &log, &inputs)?;
+    // Said as the user gave it: the flag, or the configuration's key.
+    let log_from = if args.log.is_some() {
+        "--log"
+    } else {
+        "[shadow_options] log"
+    };
+    refuse_overwriting(log_from, &log, &inputs)?;
     // The EMF file against the pairs file (the configuration's own files are checked when it
     // is read): EMF lines appended to the pairs, after a "torn" last row was cut off.
     if let Some(emf) = &emf {
