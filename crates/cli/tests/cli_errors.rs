@@ -312,6 +312,31 @@ fn help_explains_the_flags_and_defaults() {
     }
 }
 
+/// An address serve cannot listen on names where it came from: the file's `[serve] addr`, or
+/// `--addr`.
+#[test]
+#[cfg(feature = "candle")]
+fn an_address_serve_cannot_listen_on_names_its_source() {
+    let d = tempfile::tempdir().unwrap();
+    let p = config(d.path(), "candle");
+    let c = d.path().join("addr.toml");
+    let text = std::fs::read_to_string(&p).unwrap() + "[serve]\naddr = \"nonsense\"\n";
+    std::fs::write(&c, text).unwrap();
+    let c = c.to_str().unwrap();
+    let e = fails(&titlesim(&["serve", "-c", c], None));
+    assert!(
+        e.contains(&format!(
+            "config {c}: [serve] addr: cannot listen on nonsense"
+        )),
+        "{e}"
+    );
+    let e = fails(&titlesim(
+        &["serve", "-c", c, "--addr", "also-nonsense"],
+        None,
+    ));
+    assert!(e.contains("--addr: cannot listen on also-nonsense"), "{e}");
+}
+
 /// `--threads` takes what the configuration's `threads` takes: the message gave the range as
 /// 1..=4294967295, where 1024 is the most.
 #[test]

@@ -57,6 +57,39 @@ pub(crate) fn texts(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<String>> {
         .collect()
 }
 
+/// Refuses an iterable whose items have no defined order, for the calls whose results line
+/// up with their input (vectors, verdicts, the columns beside them): a set (its order changes
+/// between runs), a mapping (its keys would be taken), a DataFrame (its column names would).
+/// A set of titles to precompute, or of logs to read, is fine, and never comes here.
+pub(crate) fn refuse_unordered(obj: &Bound<'_, PyAny>, what: &str) -> Result<()> {
+    // The type's attributes: a Series whose index has a `columns` label answers
+    // `hasattr(series, "columns")` too.
+    let t = obj.get_type();
+    let frame = t.hasattr("columns").unwrap_or(false) && t.hasattr("iloc").unwrap_or(false);
+    let refused = if obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>() {
+        Some("a set has no order, so the results would not line up with anything: pass a list")
+    } else if obj.is_instance_of::<PyDict>() || obj.cast::<PyMapping>().is_ok() {
+        Some("iterating a mapping gives its keys: pass list(d.values()), or list(d) for the keys")
+    } else if frame {
+        Some("iterating a DataFrame gives its column names: pass one column, df[\"title\"]")
+    } else {
+        None
+    };
+    match refused {
+        Some(why) => Err(Failure::type_error(format!(
+            "{what}: expected a list of str, got {}: {why}",
+            type_name(obj)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// [`texts`], refusing an unordered iterable first ([`refuse_unordered`]).
+pub(crate) fn ordered_texts(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<String>> {
+    refuse_unordered(obj, what)?;
+    texts(obj, what)
+}
+
 /// The items of a list, tuple or other iterable; a `str`, `bytes` or `None` is refused (a lone
 /// string would be taken as a list of characters).
 pub(crate) fn items<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<Vec<Bound<'py, PyAny>>> {
@@ -71,23 +104,6 @@ pub(crate) fn items<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<Vec<Boun
     {
         return Err(Failure::type_error(format!(
             "{what}: expected a list of str, got a single {} (wrap it in a list)",
-            type_name(obj)
-        )));
-    }
-    // Iterables whose items are not the texts in a defined order: a set (its order changes
-    // between runs), a dict (its keys), a DataFrame (its column names).
-    let refused = if obj.is_instance_of::<PySet>() || obj.is_instance_of::<PyFrozenSet>() {
-        Some("a set has no order, so the results would not line up with anything: pass a list")
-    } else if obj.is_instance_of::<PyDict>() || obj.cast::<PyMapping>().is_ok() {
-        Some("iterating a mapping gives its keys: pass list(d.values()), or list(d) for the keys")
-    } else if obj.hasattr("columns").unwrap_or(false) && obj.hasattr("iloc").unwrap_or(false) {
-        Some("iterating a DataFrame gives its column names: pass one column, df[\"title\"]")
-    } else {
-        None
-    };
-    if let Some(why) = refused {
-        return Err(Failure::type_error(format!(
-            "{what}: expected a list of str, got {}: {why}",
             type_name(obj)
         )));
     }
@@ -112,6 +128,7 @@ pub(crate) fn column<T>(
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
         return Ok(None);
     };
+    refuse_unordered(obj, what)?;
     let items = items(obj, what)?;
     if items.len() != n {
         return Err(Failure::value(format!(

@@ -203,7 +203,7 @@ impl Model {
         let list = if single {
             vec![args::text(texts, "texts")?]
         } else {
-            args::texts(texts, "texts")?
+            args::ordered_texts(texts, "texts")?
         };
         let batch_size: usize = args::at_least(batch_size, 1, "batch_size")?;
         let prompt = match prompt_name {

@@ -292,8 +292,8 @@ impl Scorer {
         labels: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Scores> {
         self.check_open()?;
-        let products = args::texts(products, "products")?;
-        let gts = args::texts(gts, "gts")?;
+        let products = args::ordered_texts(products, "products")?;
+        let gts = args::ordered_texts(gts, "gts")?;
         let n = products.len();
         if gts.len() != n {
             return Err(Failure::value(format!(

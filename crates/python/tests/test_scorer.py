@@ -51,6 +51,8 @@ def test_gt_skip_path_leaves_stored_titles_unencoded(tmp_path):
     # the store's vectors as they are.
     assert titlesim.precompute(cfg, GTS, chunk_size=1, batch_size=2)["added"] == 1
     assert titlesim.precompute(cfg, GTS)["existing"] == len(set(GTS))
+    # a set of titles is fine here (a store is keyed by title), unlike in encode or score
+    assert titlesim.precompute(cfg, set(GTS))["existing"] == len(set(GTS))
     for key in ("chunk_size", "batch_size"):
         with pytest.raises(ValueError, match=f"{key} must be at least 1, got -1"):
             titlesim.precompute(cfg, GTS, **{key: -1})

@@ -112,9 +112,11 @@ pub async fn precompute(
             let (w, partial) = StoreWriter::replace(path, fresh())?;
             let have = partial.as_ref().map(held).unwrap_or_default();
             (w, have)
-        } else if header.version < STORE_VERSION {
+        } else if header.version < STORE_VERSION && !elsewhere {
             // A store written before titlesim stripped texts: rewritten in the current format,
-            // its vectors kept where stripping changes nothing, the rest encoded again.
+            // its vectors kept where stripping changes nothing, the rest encoded again. (One of
+            // another backend goes the append way: refused when titles are missing, since the
+            // rewrite would label its vectors as this backend's.)
             let old = GtStore::open(path)?;
             let (mut w, partial) = StoreWriter::replace(path, fresh())?;
             for (t, v) in old.titles() {

@@ -631,7 +631,9 @@ impl StoreWriter {
         // The same vectors: fingerprint, dimension, and the backend (another one's differ in
         // the last bits, and one store would hold both).
         let same = read_header(&tmp).ok().is_some_and(|h| {
-            h.check(&tmp, &header.fingerprint, header.dim).is_ok() && h.backend == header.backend
+            h.check(&tmp, &header.fingerprint, header.dim).is_ok()
+                && h.backend == header.backend
+                && h.version == header.version
         });
         if !same || !path.exists() {
             return Ok((Self::create(path, header)?, None));

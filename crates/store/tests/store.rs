@@ -759,6 +759,26 @@ async fn a_format_1_store_is_read_without_its_unstripped_rows_and_rewritten() {
     assert_eq!(new.get("a"), Some(kept.as_slice()), "kept bit for bit");
     assert_eq!(new.len(), 3, "c\\n, not listed, is left out");
     assert_ne!(new.get(" b"), Some(stale.as_slice()));
+
+    // A format 1 store of another backend is not rewritten with its vectors relabelled as
+    // this backend's: titles to add are refused, as for a format 2 store.
+    let other = d.path().join("other.store");
+    let mut h = header.clone();
+    h.backend = "tract".into();
+    write_store(&other, &h, &[row("a", &kept)]);
+    let before = std::fs::read(&other).unwrap();
+    let e = precompute(
+        &scorer(&Fake::new("m", 16, Mode::Good), 0.8),
+        &titles,
+        &other,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, Error::StoreBackend { .. }), "{e}");
+    assert_eq!(std::fs::read(&other).unwrap(), before);
 }
 
 /// A store is a regular file: a FIFO was waited on for a writer for ever (score and

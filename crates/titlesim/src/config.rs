@@ -321,7 +321,7 @@ impl Config {
             return Err(Error::io(
                 path,
                 std::io::Error::other(
-                    "a FIFO that no process was writing: start its writer first (or give a file)",
+                    "a FIFO whose writer sent nothing: not a configuration (or give a file)",
                 ),
             ));
         }
@@ -341,10 +341,14 @@ impl Config {
     }
 }
 
+/// How long a configuration FIFO waits for a writer.
+const FIFO_WAIT_MS: i32 = 10_000;
+
 /// Opens a configuration file for reading, and says whether it is a FIFO. A FIFO (`-c
 /// <(generate)`, or one made with mkfifo) is opened without waiting for a writer, which
-/// would wait for ever when there is none, then read blocking: a writer that has it open
-/// sends the whole file, and one with no writer reads as empty.
+/// would wait for ever when there is none; then up to 10 seconds for a writer to send
+/// something (a writer started after titlesim), then read blocking: a writer sends the whole
+/// file, and a FIFO whose writer came and went without a word reads as empty.
 fn open_config(path: &Path) -> std::io::Result<(std::fs::File, bool)> {
     #[cfg(unix)]
     {
@@ -356,6 +360,27 @@ fn open_config(path: &Path) -> std::io::Result<(std::fs::File, bool)> {
                 .custom_flags(libc::O_NONBLOCK)
                 .open(path)?;
             let fd = f.as_raw_fd();
+            // Linux reports no hang-up on a FIFO no writer has opened yet: this waits for one.
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd for an open descriptor.
+            match unsafe { libc::poll(&mut pfd, 1, FIFO_WAIT_MS) } {
+                0 => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "a FIFO that no process wrote to within {} s: start its writer \
+                             (or give a file)",
+                            FIFO_WAIT_MS / 1000
+                        ),
+                    ))
+                }
+                n if n < 0 => return Err(std::io::Error::last_os_error()),
+                _ => {}
+            }
             // SAFETY: `fd` is open for as long as `f` lives; F_GETFL and F_SETFL only read and
             // set this open file description's status flags.
             let ok = unsafe {
@@ -376,8 +401,8 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
-    /// A FIFO nobody writes is refused at once (it was waited on for ever); a pipe with a
-    /// writer (`-c <(generate)`) is read whole.
+    /// A FIFO nobody writes is refused after 10 s (it was waited on for ever); a pipe with a
+    /// writer (`-c <(generate)`), or a writer that starts later, is read whole.
     #[cfg(unix)]
     #[test]
     fn a_configuration_fifo_is_read_or_refused_never_waited_on() {
@@ -392,11 +417,20 @@ mod tests {
         let p = fifo.clone();
         std::thread::spawn(move || tx.send(Config::from_file(&p).map(|_| ())));
         let e = rx
-            .recv_timeout(std::time::Duration::from_secs(20))
+            .recv_timeout(std::time::Duration::from_secs(60))
             .expect("waited on a FIFO with no writer")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("a FIFO that no process was writing"), "{e}");
+        assert!(
+            e.contains("a FIFO that no process wrote to within 10 s"),
+            "{e}"
+        );
+        // A writer that starts after titlesim (`titlesim -c fifo & generate > fifo`).
+        let p = fifo.clone();
+        let reader = std::thread::spawn(move || Config::from_file(&p));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::write(&fifo, "[canonical]\nmodel = \"m\"\nthreshold = 0.6\n").unwrap();
+        assert_eq!(reader.join().unwrap().unwrap().canonical.threshold, 0.6);
 
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors.

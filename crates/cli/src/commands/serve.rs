@@ -39,6 +39,9 @@ pub fn run(args: Args) -> Result<()> {
     // Where the address came from, for an address that cannot be listened on.
     let addr_from = match &args.addr {
         Some(_) => "--addr".to_string(),
+        None if config.serve.addr == titlesim::config::ServeOptions::default().addr => {
+            "the default address (no [serve] addr, no --addr)".to_string()
+        }
         None => format!("config {}: [serve] addr", args.config.display()),
     };
     if let Some(a) = args.addr {
