@@ -228,6 +228,30 @@ pub fn locked_message(what: &str) -> String {
     )
 }
 
+/// Sets `file` back to blocking reads and writes: FIFOs are opened with `O_NONBLOCK` so that
+/// opening never waits for the other end (the shadow sinks' EMF FIFO, a configuration FIFO),
+/// then used blocking, so that a line is never cut short by a full or empty pipe. Unix only:
+/// elsewhere nothing was opened non-blocking, and this does nothing.
+pub fn set_blocking(file: &File) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = file.as_raw_fd();
+        // SAFETY: `fd` is open for as long as `file` lives; F_GETFL and F_SETFL only read and
+        // set this open file description's status flags.
+        let ok = unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+        };
+        if !ok {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
+}
+
 /// What kind of file `meta` describes, in words: `regular file`, `folder`, `FIFO`, `socket`,
 /// `character device`, `block device`.
 pub fn file_kind(meta: &std::fs::Metadata) -> &'static str {

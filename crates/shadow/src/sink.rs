@@ -475,9 +475,9 @@ impl EmfSink {
     pub fn file(path: &Path, namespace: impl Into<String>) -> Result<(Self, u64)> {
         let name = format!("emf:{}", path.display());
         let namespace = namespace.into();
-        let kind = std::fs::metadata(path).ok().map(|m| m.file_type());
-        if kind.is_some_and(|t| !t.is_file()) {
-            let fifo = kind.as_ref().and_then(special_kind) == Some("FIFO");
+        let meta = std::fs::metadata(path).ok();
+        if let Some(m) = meta.filter(|m| !m.is_file()) {
+            let fifo = titlesim_log::file_kind(&m) == "FIFO";
             let stream = open_stream(path, fifo)?;
             let out = if fifo {
                 EmfOut::Fifo {
@@ -582,22 +582,6 @@ impl RecordSink for EmfSink {
     }
 }
 
-/// `Some("FIFO")` or `Some("socket")` for those kinds of file (Unix), else `None`.
-fn special_kind(t: &std::fs::FileType) -> Option<&'static str> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return Some("FIFO");
-        }
-        if t.is_socket() {
-            return Some("socket");
-        }
-    }
-    let _ = t;
-    None
-}
-
 /// Opens a FIFO (`fifo`) or device write-only. A FIFO is opened without waiting for a reader,
 /// and refused when none has it open (the agent not started yet); the writes then wait for
 /// the reader as any pipe's do, and fail (broken pipe) once it is gone.
@@ -625,20 +609,8 @@ fn open_stream(path: &Path, fifo: bool) -> Result<File> {
         Error::io(path, e)
     })?;
     #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        // Back to blocking writes, so that a line is never cut short by a full pipe.
-        let fd = file.as_raw_fd();
-        // SAFETY: `fd` is open for as long as `file` lives; F_GETFL and F_SETFL only read
-        // and set this open file description's status flags.
-        let ok = unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
-        };
-        if !ok {
-            return Err(Error::io(path, std::io::Error::last_os_error()));
-        }
-    }
+    // Back to blocking writes, so that a line is never cut short by a full pipe.
+    titlesim_log::set_blocking(&file).map_err(|e| Error::io(path, e))?;
     Ok(file)
 }
 

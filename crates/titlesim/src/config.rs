@@ -381,15 +381,7 @@ fn open_config(path: &Path) -> std::io::Result<(std::fs::File, bool)> {
                 n if n < 0 => return Err(std::io::Error::last_os_error()),
                 _ => {}
             }
-            // SAFETY: `fd` is open for as long as `f` lives; F_GETFL and F_SETFL only read and
-            // set this open file description's status flags.
-            let ok = unsafe {
-                let flags = libc::fcntl(fd, libc::F_GETFL);
-                flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
-            };
-            if !ok {
-                return Err(std::io::Error::last_os_error());
-            }
+            titlesim_log::set_blocking(&f)?;
             return Ok((f, true));
         }
     }
