@@ -37,7 +37,7 @@ use crate::score::BlankTitles;
 /// The inference engines titlesim knows about.
 ///
 /// Read (`backend =` in a configuration, `--backend`, Python's `backend=`) as `candle`, `ort`
-/// (also `onnxruntime`, `onnx-runtime`) or `tract`, in any case; written as `candle`, `ort`
+/// (also `onnx`, `onnxruntime`, `onnx-runtime`) or `tract`, in any case; written as `candle`, `ort`
 /// or `tract`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -81,7 +81,8 @@ impl std::str::FromStr for BackendKind {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s.to_ascii_lowercase().as_str() {
             "candle" => Ok(BackendKind::Candle),
-            "ort" | "onnxruntime" | "onnx-runtime" => Ok(BackendKind::Ort),
+            // `onnx`: sentence-transformers' `backend="onnx"` runs ONNX Runtime.
+            "ort" | "onnx" | "onnxruntime" | "onnx-runtime" => Ok(BackendKind::Ort),
             "tract" => Ok(BackendKind::Tract),
             other => Err(format!(
                 "unknown backend `{other}` (expected candle, ort or tract)"
@@ -442,6 +443,7 @@ mod tests {
             ("candle", BackendKind::Candle),
             ("ORT", BackendKind::Ort),
             ("onnxruntime", BackendKind::Ort),
+            ("onnx", BackendKind::Ort),
             ("Tract", BackendKind::Tract),
         ] {
             let c = table(&format!(

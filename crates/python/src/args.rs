@@ -90,6 +90,17 @@ pub(crate) fn ordered_texts(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<St
     texts(obj, what)
 }
 
+/// As [`ordered_texts`], but an empty list is fine: `encode([])` gives a `(0, dim)` array,
+/// as a validator with an empty batch expects of sentence-transformers.
+pub(crate) fn ordered_texts_or_none(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<String>> {
+    refuse_unordered(obj, what)?;
+    items(obj, what)?
+        .iter()
+        .enumerate()
+        .map(|(i, item)| text(item, &format!("{what}[{i}]")))
+        .collect()
+}
+
 /// The items of a list, tuple or other iterable; a `str`, `bytes` or `None` is refused (a lone
 /// string would be taken as a list of characters).
 pub(crate) fn items<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<Vec<Bound<'py, PyAny>>> {

@@ -21,7 +21,8 @@ use crate::runtime::{detached, made_here};
 /// ``--model``/``--backend`` and a configuration's ``[canonical]`` table do, with the same
 /// names for the options:
 ///
-/// - ``backend``: ``"candle"``, ``"ort"`` (ONNX Runtime) or ``"tract"``.
+/// - ``backend``: ``"candle"``, ``"ort"`` (ONNX Runtime; ``"onnx"``, sentence-transformers'
+///   name for it, is taken too) or ``"tract"``.
 /// - ``threads``: compute threads (default: all cores).
 /// - ``dtype``: ``"f32"``, or ``"int8"`` or ``"bf16"`` (candle only).
 /// - ``spin``: ``True`` lets idle compute threads spin through a small batch's pass, ``False``
@@ -148,7 +149,8 @@ impl Model {
     }
 
     /// Embeds texts: a ``(len(texts), dim)`` float32 array, one row per text in order (a
-    /// single ``str`` gives a ``(dim,)`` vector, as sentence-transformers does).
+    /// single ``str`` gives a ``(dim,)`` vector, as sentence-transformers does; an empty list
+    /// gives a ``(0, dim)`` array, so an empty batch needs no special case).
     ///
     /// ``batch_size`` is the number of texts per backend call; the texts are sorted by length
     /// before they are batched, as sentence-transformers does, and the vectors depend neither
@@ -170,7 +172,7 @@ impl Model {
     /// prepended), as sentence-transformers strips it.
     ///
     /// Raises ``TypeError`` for something that is not a str or a list of str (a set, a dict or
-    /// a DataFrame included), ``ValueError`` for an empty list, a NUL character, a bad
+    /// a DataFrame included), ``ValueError`` for a NUL character, a bad
     /// ``batch_size``, ``convert_to_numpy=False`` or ``convert_to_tensor=True``,
     /// ``titlesim.ConfigError`` for an unknown prompt name.
     #[pyo3(signature = (
@@ -203,9 +205,15 @@ impl Model {
         let list = if single {
             vec![args::text(texts, "texts")?]
         } else {
-            args::ordered_texts(texts, "texts")?
+            args::ordered_texts_or_none(texts, "texts")?
         };
         let batch_size: usize = args::at_least(batch_size, 1, "batch_size")?;
+        if list.is_empty() {
+            let dim = self.embedder.dim();
+            return Ok(numpy::PyArray1::<f32>::from_vec(py, Vec::new())
+                .reshape([0, dim])?
+                .into_any());
+        }
         let prompt = match prompt_name {
             Some(name) => Some(
                 self.embedder

@@ -206,7 +206,6 @@ def test_dimension_mismatch_raises():
         (b"bytes", TypeError, "single bytes"),
         ([b"bytes"], TypeError, r"texts\[0\]: expected str, got bytes"),
         (["ok", 3], TypeError, r"texts\[1\]: expected str, got int"),
-        ([], ValueError, "empty"),
         (["nul\x00byte"], ValueError, "NUL"),
         (["\udc80"], ValueError, "surrogate"),
         (42, TypeError, "got int"),
@@ -216,6 +215,23 @@ def test_bad_texts_raise(texts, error, message):
     model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
     with pytest.raises(error, match=message):
         model.encode(texts)
+
+
+def test_an_empty_batch_gives_an_empty_matrix():
+    # A validator's batch can be empty; sentence-transformers returns an empty array there.
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    for empty in ([], (), np.array([], dtype=str)):
+        got = model.encode(empty)
+        assert got.shape == (0, model.dim) and got.dtype == np.float32, (empty, got.shape)
+    assert model.similarity(model.encode([]), model.encode(["a"])).shape == (0, 1)
+    with pytest.raises(TypeError, match="a set has no order"):
+        model.encode(set())
+
+
+def test_onnx_is_sentence_transformers_name_for_the_ort_backend():
+    # sentence-transformers' backend="onnx" runs ONNX Runtime: here it is the ort backend.
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", backend="onnx", threads=1)
+    assert model.backend == "ort"
 
 
 def test_bf16_is_close_to_f32_but_not_f32():

@@ -18,7 +18,7 @@ class Model:
     def __init__(
         self,
         model: _Path,
-        backend: Literal["candle", "ort", "tract"] = "candle",
+        backend: Literal["candle", "ort", "onnx", "tract"] = "candle",
         threads: Optional[int] = None,
         dtype: Optional[Literal["f32", "int8", "bf16"]] = None,
         *,
