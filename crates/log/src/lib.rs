@@ -7,8 +7,9 @@
 //! `titlesim-calibrate` reads them; neither needs the other.
 //!
 //! A log is UTF-8 JSON lines, appended in whole batches. [`complete_len`] finds where the
-//! last complete line of a file ends, and [`cut_torn_tail`] cuts off a line torn by a crash
-//! before a writer appends (the GT store's writer uses it too). [`files`] holds what every
+//! last complete line of a file ends, and [`end_or_cut_tail`] cuts off a line torn by a crash
+//! (or ends a whole last line lacking its newline) before a writer appends (the GT store's
+//! writer uses it too). [`files`] holds what every
 //! reader and writer of a shared file needs: [`BoundedLines`] (no line longer than
 //! [`MAX_LINE_BYTES`]) and [`try_lock_writer`] / [`lock_writer`] (one writer per file).
 #![deny(missing_docs)]
@@ -57,6 +58,9 @@ pub fn complete_len<F: Read + Seek>(file: &mut F, len: u64) -> std::io::Result<u
 
 /// Cuts a line torn by a crash off the end of `file` (opened for writing), so the next
 /// line appended does not fuse with it. Returns the length kept and the bytes cut off.
+///
+/// Every last line without its `\n` is cut: used to roll back a failed write, whose lines
+/// the caller will write again. A writer opening a file uses [`end_or_cut_tail`] instead.
 pub fn cut_torn_tail(file: &mut std::fs::File) -> std::io::Result<(u64, u64)> {
     let len = file.metadata()?.len();
     let keep = complete_len(file, len)?;
@@ -64,6 +68,40 @@ pub fn cut_torn_tail(file: &mut std::fs::File) -> std::io::Result<(u64, u64)> {
         file.set_len(keep)?;
     }
     Ok((keep, len - keep))
+}
+
+/// Makes `file` (opened for writing) end on a whole line before a writer appends to it:
+/// a last line that is a whole JSON object lacking only its `\n` (a log filtered by hand with
+/// Python's `"\n".join(...)`) gets its `\n`, as readers count it a record; a line torn by a
+/// crash (not valid JSON) is cut off. Returns the length kept and the bytes cut off, and
+/// leaves the file position at the end.
+pub fn end_or_cut_tail(file: &mut std::fs::File) -> std::io::Result<(u64, u64)> {
+    use std::io::Write;
+    let len = file.metadata()?.len();
+    let keep = complete_len(file, len)?;
+    if keep == len {
+        file.seek(SeekFrom::Start(len))?;
+        return Ok((len, 0));
+    }
+    if len - keep <= MAX_LINE_BYTES as u64 {
+        let mut tail = vec![0u8; (len - keep) as usize];
+        file.seek(SeekFrom::Start(keep))?;
+        file.read_exact(&mut tail)?;
+        if is_json_object(&tail) {
+            file.seek(SeekFrom::Start(len))?;
+            file.write_all(b"\n")?;
+            return Ok((len + 1, 0));
+        }
+    }
+    file.set_len(keep)?;
+    file.seek(SeekFrom::Start(keep))?;
+    Ok((keep, len - keep))
+}
+
+/// Whether `line` is one whole JSON object (white space around it allowed).
+fn is_json_object(line: &[u8]) -> bool {
+    let text = line.trim_ascii_start();
+    text.first() == Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 #[cfg(test)]

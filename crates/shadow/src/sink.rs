@@ -83,7 +83,8 @@ pub fn lost_records(sinks: &[SinkStatus]) -> Option<String> {
 /// Each batch is written with one `write` and then, under [`FsyncPolicy::Batch`], synced.
 /// A process killed mid-write leaves at most one torn last line; [`JsonlSink::open`] cuts it
 /// off before appending (so the next record does not fuse with it), and
-/// [`titlesim_log::read_log`] skips and reports it. A failed write is rolled back to the
+/// [`titlesim_log::read_log`] skips and reports it. A whole last record lacking only its
+/// newline (a log filtered by hand) is kept, and its newline added. A failed write is rolled back to the
 /// file's length before it when the file allows. The sink holds the log's advisory write lock
 /// ([`titlesim_log::try_lock_writer`]) while it is open: a second writer is refused with
 /// [`titlesim_core::Error::Locked`], so a rollback can only ever cut this sink's own partial
@@ -155,7 +156,7 @@ impl RecordSink for JsonlSink {
 }
 
 /// A regular file that one writer appends batches to: locked while open, a torn last line
-/// cut off at open, each batch one `write` that a failure rolls back, and opened again at its
+/// cut off at open (a whole one lacking only its newline ended), each batch one `write` that a failure rolls back, and opened again at its
 /// path when the path no longer names it (moved or removed, as by log rotation).
 #[derive(Debug)]
 struct AppendFile {
@@ -266,10 +267,11 @@ fn open_appending(path: &Path) -> Result<File> {
 /// Takes `file`'s advisory write lock for as long as it is open (refused with
 /// [`titlesim_core::Error::Locked`] naming `what` when another writer holds it: it would cut this one's torn
 /// tail, or roll back over its lines, by its own idea of the end), then cuts off a torn last
-/// line. Returns the length kept and the bytes cut.
+/// line, or ends a whole one lacking its newline ([`titlesim_log::end_or_cut_tail`]). Returns
+/// the length kept and the bytes cut.
 fn lock_and_cut(file: &mut File, path: &Path, what: &str) -> Result<(u64, u64)> {
     titlesim_log::lock_writer(file, path, what)?;
-    titlesim_log::cut_torn_tail(file).map_err(|e| Error::io(path, e))
+    titlesim_log::end_or_cut_tail(file).map_err(|e| Error::io(path, e))
 }
 
 /// An `f32` as the JSON number of its shortest decimal (0.8, not 0.800000011920929).

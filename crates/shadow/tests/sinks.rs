@@ -78,6 +78,35 @@ async fn the_jsonl_log_reads_back_and_survives_a_torn_tail() {
     }
 }
 
+/// A log whose last record is whole but lacks its newline (filtered by hand with Python's
+/// `"\n".join(...)`): readers count that record, so the sink keeps it and ends its line
+/// before appending, instead of cutting it off as torn.
+#[tokio::test]
+async fn a_whole_last_record_without_its_newline_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shadow.jsonl");
+    let all = pairs(6);
+    log_run(&path, &all[..4], Mode::Good, 1.0).await;
+    let full = std::fs::read(&path).unwrap();
+    assert_eq!(full.last(), Some(&b'\n'));
+    std::fs::write(&path, &full[..full.len() - 1]).unwrap();
+    assert_eq!(read_log(&path).unwrap().records.len(), 4);
+    let (sink, cut) = JsonlSink::open(&path, FsyncPolicy::Never).unwrap();
+    assert_eq!(cut, 0, "a whole record was cut off as torn");
+    drop(sink);
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        full,
+        "its newline was not added back"
+    );
+    log_run(&path, &all[4..], Mode::Good, 1.0).await;
+    let log = read_log(&path).unwrap();
+    assert!(log.skipped.is_empty(), "{:?}", log.skipped);
+    let ids: Vec<&str> = log.records.iter().map(|r| r.pair_id.as_str()).collect();
+    let want: Vec<&str> = all.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, want);
+}
+
 #[tokio::test]
 async fn resume_state_knows_the_done_pairs_and_refuses_other_models() {
     let d = tempfile::tempdir().unwrap();
