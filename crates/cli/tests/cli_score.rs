@@ -328,6 +328,84 @@ fn score_uses_the_gt_store_and_refuses_another_models() {
 
 /// `--batch`, the old name of `--chunk-size` in `shadow`, is accepted everywhere as a hidden
 /// alias and gives the same output.
+/// A disk that fills during `precompute` (here a file size limit): the store is cut back to
+/// its last whole row, the error says how many titles were kept and to run again, and the next
+/// run finishes the store.
+#[test]
+fn a_precompute_failing_on_a_full_disk_leaves_whole_rows_and_continues() {
+    let c = case();
+    let store = c.dir.path().join("gt.store");
+    let config = c.dir.path().join("store.toml");
+    let text = std::fs::read_to_string(&c.config).unwrap();
+    std::fs::write(&config, format!("{text}gt_store = {:?}\n", s(&store))).unwrap();
+    ok(&titlesim(
+        &["precompute", "-c", s(&config), "-p", s(&c.pairs_csv)],
+        None,
+    ));
+    let first = std::fs::metadata(&store).unwrap().len();
+    // 300 new GT titles: some 100 KB of rows, far past the limit below.
+    let many = c.dir.path().join("many.csv");
+    let mut csv = String::from("id,product,gt\n");
+    for i in 0..300 {
+        csv += &format!("m{i},product {i},reference widget number {i} in steel\n");
+    }
+    std::fs::write(&many, csv).unwrap();
+    // `ulimit -f` counts 512- or 1024-byte blocks by shell: either way a few KiB of room.
+    let blocks = first.div_ceil(512) as u32 + 16;
+    let args = [
+        "precompute",
+        "-c",
+        s(&config),
+        "-p",
+        s(&many),
+        "--chunk-size",
+        "5",
+    ];
+    let e = fails(&titlesim_with_file_limit(blocks, &args));
+    assert!(
+        e.contains("cut back to its last whole row") && e.contains("run precompute again"),
+        "{e}"
+    );
+    let bytes = std::fs::read(&store).unwrap();
+    assert!(
+        bytes.len() as u64 > first,
+        "no chunk was stored before the limit"
+    );
+    assert_eq!(bytes.last(), Some(&b'\n'), "the store ends in a torn row");
+    let rows = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
+        - 1;
+    let kept: usize = e
+        .split("keeping the ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of titles kept: {e}"));
+    assert_eq!(
+        rows,
+        c.expected.len() + kept,
+        "the count said differs from the rows"
+    );
+    // The next run adds the rest, and scoring finds every GT title in the store.
+    ok(&titlesim(&args[..5], None));
+    let bytes = std::fs::read(&store).unwrap();
+    let rows = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
+        - 1;
+    assert!(rows >= 300, "{rows} rows");
+    let run = titlesim(&["score", "-c", s(&config), "-p", s(&many)], None);
+    ok(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("300 of 300 GT titles taken from the store") && !stderr.contains("torn"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn the_old_chunk_flag_name_still_works() {
     let c = case();

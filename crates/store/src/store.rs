@@ -569,6 +569,8 @@ pub struct StoreWriter {
     header: StoreHeader,
     buf: Vec<u8>,
     rows: u64,
+    /// Rows of `rows` already written to the file.
+    flushed: u64,
 }
 
 impl StoreWriter {
@@ -618,6 +620,7 @@ impl StoreWriter {
             header,
             buf: Vec::new(),
             rows: 0,
+            flushed: 0,
         })
     }
 
@@ -683,6 +686,7 @@ impl StoreWriter {
                 header: store.header.clone(),
                 buf: Vec::new(),
                 rows: 0,
+                flushed: 0,
             },
             store,
         ))
@@ -733,13 +737,42 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// Writes the buffered rows to the file.
+    /// Writes the buffered rows to the file. A failed write (a full disk) is cut back to the
+    /// file's length before it, so the store ends on a whole row, and the error says how many
+    /// rows this writer had stored; the buffered rows are dropped.
     pub fn flush(&mut self) -> Result<()> {
         let target = self.writing_path();
-        self.file
-            .write_all(&self.buf)
+        let start = self
+            .file
+            .stream_position()
             .map_err(|e| Error::io(&target, e))?;
+        if let Err(e) = self.file.write_all(&self.buf) {
+            let rolled_back = self
+                .file
+                .set_len(start)
+                .and_then(|()| self.file.seek(SeekFrom::Start(start)))
+                .is_ok();
+            self.buf.clear();
+            self.rows = self.flushed;
+            let kept = if rolled_back {
+                "cut back to its last whole row"
+            } else {
+                "left with a torn last row, which readers skip"
+            };
+            return Err(Error::io(
+                &target,
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{e}: the store was {kept}, keeping the {} title(s) this run had \
+                         stored; make room and run precompute again to continue",
+                        self.flushed
+                    ),
+                ),
+            ));
+        }
         self.buf.clear();
+        self.flushed = self.rows;
         Ok(())
     }
 
