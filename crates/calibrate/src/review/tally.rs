@@ -85,6 +85,10 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
     let mut ids: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for rec in rdr.records() {
         let rec = rec.map_err(csv_err)?;
+        // A row of empty cells (`,,,,` left below the data by a spreadsheet) is no row.
+        if rec.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
         let line = rec.position().map(|p| lines.line_at(p.byte())).unwrap_or(0);
         let row_error = |message: String| CalibrateError::Row {
             path: path.to_path_buf(),
@@ -95,13 +99,20 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
         // Text cells come back as export wrote them: a formula-like id or phase with its `'`.
         let text = |i: Option<usize>| i.and_then(|i| rec.get(i)).map(from_text);
         if let Some(id) = text(columns.pair_id).map(str::trim) {
-            if !id.is_empty() {
-                if let Some(first) = ids.insert(id.to_string(), line) {
-                    return Err(row_error(format!(
-                        "pair `{}` again (first on line {first}): each pair is reviewed once; remove the repeated row",
-                        titlesim_core::shown(id)
-                    )));
-                }
+            if id.is_empty() {
+                // Export names every row's pair: a row without one was added or damaged by
+                // hand, and its verdict would count for no pair (nor be seen repeated).
+                return Err(row_error(
+                    "empty pair_id: every row of a review file names its pair (as export \
+                     wrote it); restore the id, or delete the row"
+                        .into(),
+                ));
+            }
+            if let Some(first) = ids.insert(id.to_string(), line) {
+                return Err(row_error(format!(
+                    "pair `{}` again (first on line {first}): each pair is reviewed once; remove the repeated row",
+                    titlesim_core::shown(id)
+                )));
             }
         }
         let cell = rec.get(columns.verdict).unwrap_or("");
@@ -283,8 +294,30 @@ mod tests {
             e.contains("review.csv:4: pair `p1` again (first on line 2)"),
             "{e}"
         );
-        // Without a pair_id column, or with empty ids, rows are not compared.
-        std::fs::write(&p, "pair_id,verdict\n,shadow\n,shadow\n").unwrap();
+        // Without a pair_id column, rows are not compared.
+        std::fs::write(&p, "id,verdict\n,shadow\n,shadow\n").unwrap();
         assert_eq!(tally(&p, &TallyOptions::default()).unwrap().rows, 2);
+        // With one, a row without an id is an error: its verdict counted for no pair, and
+        // two such rows were never seen as repeats.
+        std::fs::write(&p, "pair_id,verdict\np1,shadow\n,shadow\n,shadow\n").unwrap();
+        let e = tally(&p, &TallyOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("review.csv:3: empty pair_id"), "{e}");
+    }
+
+    /// Rows of empty cells a spreadsheet leaves below the data are neither verdicts nor rows
+    /// not yet reviewed (they reached promote's provenance as "2 not reviewed").
+    #[test]
+    fn rows_of_empty_cells_are_not_rows() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("review.csv");
+        std::fs::write(
+            &p,
+            "pair_id,phase,verdict\np1,a,shadow\np2,a,\n,,\n , ,\r\n,,\n",
+        )
+        .unwrap();
+        let t = tally(&p, &TallyOptions::default()).unwrap();
+        assert_eq!((t.rows, t.counts.reviewed()), (2, 1));
+        assert_eq!(t.unreviewed, [3]);
+        assert_eq!(t.by_phase.keys().collect::<Vec<_>>(), ["a"]);
     }
 }
