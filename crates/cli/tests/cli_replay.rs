@@ -714,6 +714,37 @@ fn a_torn_or_marked_jsonl_history_is_named_with_its_line() {
         "id\n1\n"
     );
 
+    // A bad line in the middle: DataFusion said "key must be a string at line 1 column 28".
+    let bad = c.path("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\":\"1\",\"product\":\"a\",\"gt\":\"b\"}\n\n\
+         {\"id\":\"2\",\"product\":\"c\",\"gt\":\"d\"}\n\
+         {\"id\":\"3\",\"product\":\"e\", gt:\"f\"}\n\
+         {\"id\":\"4\",\"product\":\"g\",\"gt\":\"h\"}\n",
+    )
+    .unwrap();
+    let err = fails(&titlesim(
+        &["replay", "-c", s(&c.config), "-p", s(&bad), "-o", s(&out)],
+        None,
+    ));
+    assert!(
+        err.contains(
+            "bad.jsonl: line 4 is not one JSON object (key must be a string at column 26)"
+        ),
+        "{err}"
+    );
+    let table = format!("h={}", s(&bad));
+    let err = fails(&titlesim(&["sql", "-t", &table, "SELECT * FROM h"], None));
+    assert!(err.contains("line 4 is not one JSON object"), "{err}");
+    // Two objects on one line would be read as two rows by DataFusion: refused too.
+    std::fs::write(&bad, "{\"id\":\"1\"} {\"id\":\"2\"}\n").unwrap();
+    let err = fails(&titlesim(&["sql", "-t", &table, "SELECT * FROM h"], None));
+    assert!(
+        err.contains("line 1 is not one JSON object (trailing characters"),
+        "{err}"
+    );
+
     let bom = c.path("bom.jsonl");
     std::fs::write(
         &bom,

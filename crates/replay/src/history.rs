@@ -202,64 +202,95 @@ pub fn left_out_note(path: &Path) -> Option<String> {
     ))
 }
 
-/// Refuses, naming the file (and line), what DataFusion's JSON-lines reader fails on with
-/// only "Not valid JSON ... line 1": a byte-order mark, and a torn last line (no newline at
-/// its end and not JSON: a write cut short, as a crash or a log still being written leaves).
-/// The other readers skip both; this one reads the files as they are, so it says how to mend
-/// them.
+/// Refuses, naming the file and line, what DataFusion's JSON-lines reader fails on with only
+/// "Json error ... at line 1 column 28" (its line counts from the start of a chunk, not of
+/// the file): a byte-order mark, a line that is not one JSON object (a hand edit, two objects
+/// on one line, a line of a pretty-printed file), and a torn last line (no newline at its end
+/// and not JSON: a write cut short, as a crash or a log still being written leaves). The other
+/// readers skip a torn line; this one reads the files as they are, so it says how to mend
+/// them. Blank lines pass, as DataFusion reads them.
 fn check_jsonl(path: &Path, ext: &str) -> Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
+    use std::io::{BufRead, Read};
     for file in files_of(path, ext)? {
         let io = |e| Error::Core(titlesim_core::Error::io(&file, e));
-        let mut f = std::fs::File::open(&file).map_err(io)?;
-        let len = f.metadata().map_err(io)?.len();
-        let mut head = [0u8; 3];
-        let n = f.read(&mut head).map_err(io)?;
-        if head[..n] == [0xEF, 0xBB, 0xBF] {
-            return Err(Error::history(
-                &file,
-                "starts with a byte-order mark, which the JSON-lines reader of replay and sql \
-                 cannot take: save the file without it (`sed -i '1s/^\\xEF\\xBB\\xBF//' FILE`)",
-            ));
-        }
-        // The last line, when the file does not end with a newline (at most 16 MiB of it, the
-        // longest line any titlesim reader takes).
-        let tail_len = len.min(16 << 20);
-        f.seek(SeekFrom::Start(len - tail_len)).map_err(io)?;
-        let mut tail = Vec::with_capacity(tail_len as usize);
-        f.read_to_end(&mut tail).map_err(io)?;
-        if tail.is_empty() || tail.ends_with(b"\n") {
-            continue;
-        }
-        let start = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let last = &tail[start..];
-        if last.iter().all(u8::is_ascii_whitespace)
-            || serde_json::from_slice::<serde_json::Value>(last).is_ok()
-        {
-            continue;
-        }
-        f.seek(SeekFrom::Start(0)).map_err(io)?;
-        let mut lines = 1u64;
-        let mut buf = vec![0u8; 1 << 16];
+        let f = std::fs::File::open(&file).map_err(io)?;
+        let mut r = std::io::BufReader::with_capacity(1 << 16, f);
+        let mut line = Vec::new();
+        let mut n = 0u64;
         loop {
-            let n = f.read(&mut buf).map_err(io)?;
-            if n == 0 {
+            line.clear();
+            // At most one byte past the longest line any titlesim reader takes.
+            let got = (&mut r)
+                .take(titlesim_log::MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(io)?;
+            if got == 0 {
                 break;
             }
-            lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+            n += 1;
+            if n == 1 && line.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                return Err(Error::history(
+                    &file,
+                    "starts with a byte-order mark, which the JSON-lines reader of replay and \
+                     sql cannot take: save the file without it (`sed -i '1s/^\\xEF\\xBB\\xBF//' \
+                     FILE`)",
+                ));
+            }
+            let whole = line.ends_with(b"\n");
+            if !whole && line.len() > titlesim_log::MAX_LINE_BYTES {
+                return Err(Error::history(
+                    &file,
+                    format!(
+                        "line {n} is longer than {} MiB, the longest line titlesim reads",
+                        titlesim_log::MAX_LINE_BYTES >> 20
+                    ),
+                ));
+            }
+            let text = line.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            let why = if text.first() != Some(&b'{') {
+                Some("it does not start with `{`".to_string())
+            } else {
+                serde_json::from_slice::<serde::de::IgnoredAny>(text)
+                    .err()
+                    .map(|e| json_error_in_line(&e))
+            };
+            let Some(why) = why else { continue };
+            if !whole {
+                return Err(Error::history(
+                    &file,
+                    format!(
+                        "line {n}, the last, is torn (no newline at its end and not JSON: a \
+                         write cut short, or a log still being written); replay and sql read \
+                         whole files, so read it once its writer has finished, or without that \
+                         line (`head -n {} FILE > whole.jsonl`)",
+                        n - 1
+                    ),
+                ));
+            }
+            return Err(Error::history(
+                &file,
+                format!(
+                    "line {n} is not one JSON object ({why}); every line of a JSON-lines \
+                     history is one object, `{{\"id\": ..., \"product\": ..., \"gt\": ...}}`: \
+                     mend the line or remove it"
+                ),
+            ));
         }
-        return Err(Error::history(
-            &file,
-            format!(
-                "line {lines}, the last, is torn (no newline at its end and not JSON: a write \
-                 cut short, or a log still being written); replay and sql read whole files, so \
-                 read it once its writer has finished, or without that line (`head -n {} FILE \
-                 > whole.jsonl`)",
-                lines - 1
-            ),
-        ));
     }
     Ok(())
+}
+
+/// serde_json's message for an error within one line, with the column but without its
+/// "line 1" (the line is the file's, named by the caller).
+fn json_error_in_line(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => format!("{} at column {}", &text[..i], e.column()),
+        None => text,
+    }
 }
 
 /// The header row of a CSV file, or the one header row of a folder's CSV files (those whose
