@@ -835,6 +835,30 @@ fn sql_null_titles_score_as_blank_and_bad_titles_are_refused() {
     assert!(lines[0]["e"].is_null(), "no title, no vector");
     assert_eq!(lines[1]["e"].as_array().unwrap().len(), 32);
 
+    // replay scores the same history's empty fields as score does (it refused them: "pair `1`
+    // has no product"), and says how many pairs had no title.
+    let out = c.path("blanks-replayed.jsonl");
+    let run = titlesim(
+        &["replay", "-c", s(&c.config), "-p", s(&h), "-o", s(&out)],
+        None,
+    );
+    ok(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        stderr.contains("2 pair(s) had no product or no gt (NULL"),
+        "{stderr}"
+    );
+    let records = read_log(&out).unwrap().records;
+    assert_eq!(records.len(), 3);
+    for (r, want) in records.iter().zip(&scored) {
+        assert_eq!(r.canonical.cosine.map(f64::from), Some(*want), "{r:?}");
+        assert_eq!(r.canonical.pass, Some(false), "{r:?}");
+    }
+    assert_eq!(
+        (records[0].product.as_str(), records[1].gt.as_str()),
+        ("", "")
+    );
+
     let err = fails(&titlesim(
         &[
             "sql",

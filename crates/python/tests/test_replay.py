@@ -95,8 +95,10 @@ def test_a_bad_batch_raises_naming_the_pair(tmp_path):
     cfg, _, _ = make_case(tmp_path)
     with pytest.raises(ValueError, match="no column 'gt'"):
         score_batch(pa.table({"id": ["1"], "product": ["a"]}), str(cfg))
-    with pytest.raises(ValueError, match="pair '7' has no product"):
-        score_batch(pa.table({"id": ["7"], "product": [None], "gt": ["b"]}), str(cfg))
+    # A missing title is an empty one, scored by the blank-title rule (a fail), not refused.
+    got = score_batch(pa.table({"id": ["7", "8"], "product": [None, ""], "gt": ["b", "b"]}), str(cfg))
+    assert got.column("canonical_cosine").to_pylist() == [0.0, 0.0]
+    assert got.column("canonical_pass").to_pylist() == [False, False]
     empty = score_batch(pa.table({"id": pa.array([], pa.string()), "product": [], "gt": []}), str(cfg))
     assert empty.num_rows == 0
 

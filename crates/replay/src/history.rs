@@ -511,6 +511,8 @@ pub struct Row {
     pub pair: Pair,
     /// The time of the original pair.
     pub ts: Option<String>,
+    /// Whether the history had no product or no gt for it (NULL), read as an empty title.
+    pub missing_title: bool,
 }
 
 /// Text values of a column, whatever string type DataFusion chose.
@@ -574,8 +576,8 @@ fn times(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
 
 impl History {
     /// The rows of a batch of [`History::selection_sql`], each pair as [`Pair::checked`] takes
-    /// it (ids and phases trimmed). A row without an id, product or gt, a pair
-    /// [`Pair::checked`] refuses (an empty id, a control character in the id or phase, a
+    /// it (ids and phases trimmed; a missing product or gt read as an empty title, see
+    /// [`Row::missing_title`]). A row without an id, a pair [`Pair::checked`] refuses (an empty id, a control character in the id or phase, a
     /// reserved phase, a NUL byte or over 64 KiB in a title), a label other than 0 or 1, or a
     /// time that is not RFC 3339 is an error naming the pair.
     pub fn rows(&self, batch: &RecordBatch) -> Result<Vec<Row>> {
@@ -603,16 +605,12 @@ impl History {
                     products[i], gts[i]
                 )));
             };
-            let (Some(product), Some(gt)) = (products[i].clone(), gts[i].clone()) else {
-                return Err(err(format!(
-                    "pair `{id}` has no {}",
-                    if products[i].is_none() {
-                        "product"
-                    } else {
-                        "gt"
-                    }
-                )));
-            };
+            // A missing title (NULL: an empty CSV field, a JSON null) is an empty one, scored
+            // by the blank-title rule as `titlesim score` scores an empty field and `sql`'s
+            // `title_cosine` a NULL; the run's note counts such pairs.
+            let missing_title = products[i].is_none() || gts[i].is_none();
+            let product = products[i].clone().unwrap_or_default();
+            let gt = gts[i].clone().unwrap_or_default();
             // The rules every input path applies: ids and phases trimmed, no control
             // characters, no reserved phase, no NUL or over-long title.
             let pair = Pair {
@@ -652,6 +650,7 @@ impl History {
             out.push(Row {
                 pair,
                 ts: ts[i].clone(),
+                missing_title,
             });
         }
         Ok(out)

@@ -55,6 +55,9 @@ pub struct ReplaySummary {
     pub resumed: u64,
     /// Records of a shadow-log history that repeated a pair id, dropped.
     pub repeated: u64,
+    /// Pairs scored by this run whose history had no product or no gt (NULL), scored as
+    /// empty titles by the blank-title rule.
+    pub missing_titles: u64,
     /// Titles asked of and embedded by the canonical model.
     pub canonical: CacheStats,
     /// Titles asked of and embedded by the shadow model.
@@ -181,6 +184,7 @@ pub async fn replay(
                 .into_iter()
                 .partition(|r| resumed.get(&r.pair).is_none());
             summary.resumed += old.len() as u64;
+            summary.missing_titles += todo.iter().filter(|r| r.missing_title).count() as u64;
             for chunk in todo.chunks(opts.chunk.max(1)) {
                 let records = score_rows(chunk, &canonical, &shadow).await?;
                 summary.gt_from_store += records.1;
@@ -208,6 +212,19 @@ pub async fn replay(
         ));
     }
     summary.repeated = ids.repeated;
+    if summary.missing_titles > 0 {
+        summary.notes.push(format!(
+            "{}: {} pair(s) had no product or no gt (NULL: an empty CSV field, a JSON null): \
+             scored as empty titles by the blank-title rule ({}), as `titlesim score` scores an \
+             empty field",
+            history.display(),
+            summary.missing_titles,
+            match canonical.blank_titles() {
+                titlesim_core::BlankTitles::Fail => "blank_titles = \"fail\": cosine 0, a fail",
+                titlesim_core::BlankTitles::Score => "blank_titles = \"score\"",
+            }
+        ));
+    }
     summary.canonical = canonical_cache.stats();
     summary.shadow = shadow_cache.stats();
     summary.seconds = t0.elapsed().as_secs_f64();

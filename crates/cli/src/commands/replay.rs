@@ -212,6 +212,7 @@ mod imp {
             "scored": s.scored,
             "resumed": s.resumed,
             "repeated_records_dropped": s.repeated,
+            "missing_titles": s.missing_titles,
             "titles_in_pairs": s.titles_in_pairs(),
             "titles_embedded": s.titles_embedded(),
             "canonical_embedded": s.canonical.embedded,

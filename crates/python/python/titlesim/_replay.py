@@ -66,8 +66,10 @@ def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
     """Scores a ``pyarrow.RecordBatch`` (or ``Table``) of pairs; returns a ``RecordBatch``
     with ``id, phase, label, canonical_cosine, canonical_pass, shadow_cosine, shadow_pass``.
 
-    A pair without an id, a product or a gt, or with a label other than 0 or 1 (``0.9`` is
-    refused, not cut to 0), raises ``ValueError`` naming it: nothing is dropped or guessed.
+    A pair without an id, or with a label other than 0 or 1 (``0.9`` is refused, not cut to
+    0), raises ``ValueError`` naming it: nothing is dropped or guessed. A missing product or gt
+    (``None``: an empty CSV field, a JSON null) is an empty title, scored by the blank-title
+    rule as ``titlesim replay`` and ``titlesim score`` score it.
     """
     import pyarrow as pa
 
@@ -80,9 +82,8 @@ def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
     for i in range(n):
         if ids[i] is None:
             raise ValueError(f"a row has no id (product {products[i]!r}, gt {gts[i]!r})")
-        if products[i] is None or gts[i] is None:
-            missing = "product" if products[i] is None else "gt"
-            raise ValueError(f"pair {ids[i]!r} has no {missing}")
+    products = ["" if p is None else p for p in products]
+    gts = ["" if g is None else g for g in gts]
     labels = [_label(ids[i], labels[i]) for i in range(n)]
     out: dict[str, Any] = {
         "id": pa.array(ids, pa.string()),
