@@ -124,8 +124,9 @@ pub(crate) fn items<'py>(obj: &Bound<'py, PyAny>, what: &str) -> Result<Vec<Boun
             type_name(obj)
         ))
     })?;
-    iter.map(|r| r.map_err(|e| Failure::type_error(format!("{what}: iterating it failed: {e}"))))
-        .collect()
+    // What the iterable itself raises (a generator's own error, Ctrl-C while a database
+    // cursor is read) is the caller's: raised again as it was.
+    iter.map(|r| r.map_err(Failure::Python)).collect()
 }
 
 /// An optional column beside `n` pairs: `None`, or exactly `n` items, each converted by `f`
@@ -163,7 +164,27 @@ pub(crate) fn optional_text(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option
     text(obj, what).map(Some)
 }
 
-/// A whole number of at least `min`. Counts are taken from Python as `i64` so that a
+/// A Python `int` argument as an `i64`, saturating: `2**70` reads as `i64::MAX` and `-2**70`
+/// as `i64::MIN`, so the range check that follows refuses it with a `ValueError` or
+/// `ConfigError` naming the argument, instead of PyO3's `OverflowError` ("Python int too large
+/// to convert to C long"), which names none and which `except ValueError` misses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Int(pub(crate) i64);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Int {
+    type Error = PyErr;
+    fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        match obj.extract::<i64>() {
+            Ok(v) => Ok(Int(v)),
+            Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(obj.py()) => {
+                Ok(Int(if obj.lt(0)? { i64::MIN } else { i64::MAX }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A whole number of at least `min`. Counts are taken from Python as [`Int`] so that a
 /// negative one is this `ValueError` naming the argument, not PyO3's `OverflowError` (which
 /// `except ValueError` misses).
 pub(crate) fn at_least<T: TryFrom<i64>>(v: i64, min: i64, what: &str) -> Result<T> {

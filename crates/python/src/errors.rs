@@ -52,6 +52,9 @@ pub(crate) enum Failure {
     /// `titlesim.Error` itself: a failure of none of the kinds (an object used in a process
     /// forked after it was made).
     Plain(String),
+    /// An exception the caller's own code raised while titlesim read its input (a generator
+    /// that fails, Ctrl-C while it runs): raised again as it was, never turned into another.
+    Python(PyErr),
 }
 
 pub(crate) type Result<T, E = Failure> = std::result::Result<T, E>;
@@ -135,6 +138,7 @@ impl From<titlesim_calibrate::CalibrateError> for Failure {
 impl From<Failure> for PyErr {
     fn from(f: Failure) -> PyErr {
         let (kind, message) = match f {
+            Failure::Python(e) => return e,
             Failure::Type(m) => return PyTypeError::new_err(m),
             Failure::Value(m) => return PyValueError::new_err(m),
             Failure::Titlesim(k, m) => (Some(k), m),

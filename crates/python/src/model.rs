@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use serde_json::{json, Map, Value};
 use titlesim::{Embedder, ModelConfig, TransformerEmbedder};
 
-use crate::args;
+use crate::args::{self, Int};
 use crate::errors::{Failure, Result};
 use crate::runtime::{detached, made_here};
 
@@ -68,10 +68,10 @@ impl Model {
         backend: &str,
         // i64, not usize: a negative value reaches the configuration's check (a ConfigError
         // naming the key), not PyO3's OverflowError, which `except ValueError` misses.
-        threads: Option<i64>,
+        threads: Option<Int>,
         dtype: Option<&str>,
-        batch_size: Option<i64>,
-        max_length: Option<i64>,
+        batch_size: Option<Int>,
+        max_length: Option<Int>,
         pooling: Option<&str>,
         normalize: Option<bool>,
         padding_side: Option<&str>,
@@ -84,6 +84,11 @@ impl Model {
         spin: Option<bool>,
     ) -> PyResult<Self> {
         let model = path_or_name(model, "model")?;
+        let (threads, batch_size, max_length) = (
+            threads.map(|n| n.0),
+            batch_size.map(|n| n.0),
+            max_length.map(|n| n.0),
+        );
         for (key, v) in [
             ("threads", threads),
             ("batch_size", batch_size),
@@ -171,21 +176,25 @@ impl Model {
     /// Each text is stripped of white space at either end before tokenising (its prompt
     /// prepended), as sentence-transformers strips it.
     ///
+    /// A long list is embedded in chunks of ``8 * batch_size`` texts (at least 256), longest
+    /// first; Ctrl-C stops the call between chunks.
+    ///
     /// Raises ``TypeError`` for something that is not a str or a list of str (a set, a dict or
     /// a DataFrame included), ``ValueError`` for a NUL character, a bad
     /// ``batch_size``, ``convert_to_numpy=False`` or ``convert_to_tensor=True``,
     /// ``titlesim.ConfigError`` for an unknown prompt name.
     #[pyo3(signature = (
-        texts, *, batch_size = 32, normalize_embeddings = None, prompt_name = None,
+        texts, *, batch_size = Int(32), normalize_embeddings = None, prompt_name = None,
         show_progress_bar = None, convert_to_numpy = true, convert_to_tensor = false
-    ))]
+    ), text_signature = "($self, texts, *, batch_size=32, normalize_embeddings=None, \
+        prompt_name=None, show_progress_bar=None, convert_to_numpy=True, convert_to_tensor=False)")]
     #[allow(clippy::too_many_arguments)]
     fn encode<'py>(
         &self,
         py: Python<'py>,
         texts: &Bound<'py, PyAny>,
-        batch_size: i64,
-        normalize_embeddings: Option<bool>,
+        batch_size: Int,
+        normalize_embeddings: Option<&Bound<'py, PyAny>>,
         prompt_name: Option<&str>,
         show_progress_bar: Option<bool>,
         convert_to_numpy: bool,
@@ -207,7 +216,7 @@ impl Model {
         } else {
             args::ordered_texts_or_none(texts, "texts")?
         };
-        let batch_size: usize = args::at_least(batch_size, 1, "batch_size")?;
+        let batch_size: usize = args::at_least(batch_size.0, 1, "batch_size")?;
         if list.is_empty() {
             let dim = self.embedder.dim();
             return Ok(numpy::PyArray1::<f32>::from_vec(py, Vec::new())
@@ -224,38 +233,50 @@ impl Model {
             ),
             None => None,
         };
-        let normalize = normalize_embeddings == Some(true) && !self.embedder.info().normalize;
-        let embedder = self.embedder.clone();
-        let dim = embedder.dim();
-        let flat = detached(py, move || {
-            // One call: the embedder sorts all the texts by length before batching them.
-            let vectors = match &prompt {
-                Some(p) => {
-                    let prompted: Vec<String> = list
-                        .iter()
-                        .map(|t| titlesim::apply_prompt(Some(p), t).into_owned())
-                        .collect();
-                    embedder.embed_blocking_batched(&prompted, batch_size)?
+        // Any truthy value, as sentence-transformers takes it (`1`, `np.True_`).
+        let normalize = match normalize_embeddings {
+            Some(n) if !n.is_none() => n.is_truthy()?,
+            _ => false,
+        } && !self.embedder.info().normalize;
+        let dim = self.embedder.dim();
+        let list: Vec<String> = match &prompt {
+            Some(p) => list
+                .iter()
+                .map(|t| titlesim::apply_prompt(Some(p), t).into_owned())
+                .collect(),
+            None => list,
+        };
+        // Longest first, in chunks of a few batches, each embedded with the GIL released: the
+        // embedder sorts a chunk by tokens, so batches stay as evenly padded as in one call,
+        // and between chunks a Ctrl-C (any signal handler that raises) stops the call. The
+        // vectors do not depend on the chunk a text lands in.
+        let mut order: Vec<usize> = (0..list.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(list[i].len()));
+        let chunk = batch_size.saturating_mul(8).max(256);
+        let mut flat = vec![0f32; list.len() * dim];
+        for part in order.chunks(chunk) {
+            let texts: Vec<String> = part.iter().map(|&i| list[i].clone()).collect();
+            let embedder = self.embedder.clone();
+            let vectors = detached(py, move || {
+                let vectors = embedder.embed_blocking_batched(&texts, batch_size)?;
+                if vectors.len() != texts.len() || vectors.iter().any(|v| v.len() != dim) {
+                    return Err(Failure::Panic(format!(
+                        "the embedder returned {} vectors for {} texts, or not all of length {dim}",
+                        vectors.len(),
+                        texts.len()
+                    )));
                 }
-                None => embedder.embed_blocking_batched(&list, batch_size)?,
-            };
-            if vectors.len() != list.len() {
-                return Err(Failure::Panic(format!(
-                    "the embedder returned {} vectors for {} texts",
-                    vectors.len(),
-                    list.len()
-                )));
-            }
-            let mut flat = Vec::with_capacity(list.len() * dim);
-            for mut v in vectors {
+                Ok(vectors)
+            })?;
+            for (&i, mut v) in part.iter().zip(vectors) {
                 if normalize {
                     titlesim::l2_normalize(&mut v);
                 }
-                flat.extend_from_slice(&v);
+                flat[i * dim..(i + 1) * dim].copy_from_slice(&v);
             }
-            Ok(flat)
-        })?;
-        let n = flat.len() / dim.max(1);
+            py.check_signals()?;
+        }
+        let n = list.len();
         let array = numpy::PyArray1::from_vec(py, flat);
         if single {
             Ok(array.into_any())
@@ -333,6 +354,18 @@ impl Model {
     #[getter]
     fn max_seq_length(&self) -> usize {
         self.embedder.spec().max_seq_length
+    }
+
+    /// Refuses pickling and copying with what to do instead: a model is loaded weights and
+    /// compute threads, which neither a pickle nor a copy can carry.
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(Failure::type_error(
+            "a titlesim.Model cannot be pickled or copied (it holds loaded weights and compute \
+             threads): pass the model's folder or name to the worker process and make the Model \
+             there (e.g. in a multiprocessing Pool's initializer); share one Model between \
+             threads instead of copying it",
+        )
+        .into())
     }
 
     fn __repr__(&self) -> String {

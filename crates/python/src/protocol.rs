@@ -9,7 +9,7 @@ use titlesim::Config;
 use titlesim_calibrate::review::{self, ExportOptions, Sample, TallyOptions};
 use titlesim_calibrate::{calibrate_logs, to_json, Grid, Options, Threshold};
 
-use crate::args;
+use crate::args::{self, Int};
 use crate::errors::{Failure, Result};
 use crate::model::find_ort_in_interpreter;
 use crate::runtime::{detached, runtime};
@@ -101,7 +101,10 @@ pub fn calibrate(
 /// Returns a dict: ``out``, ``pairs`` (usable pairs in the logs), ``exported`` (rows written)
 /// and ``summary`` (the CLI's text).
 #[pyfunction]
-#[pyo3(signature = (logs, shadow_threshold, out, canon_threshold = None, sample = None, seed = 0, force = false))]
+#[pyo3(
+    signature = (logs, shadow_threshold, out, canon_threshold = None, sample = None, seed = Int(0), force = false),
+    text_signature = "(logs, shadow_threshold, out, canon_threshold=None, sample=None, seed=0, force=False)"
+)]
 #[allow(clippy::too_many_arguments)]
 pub fn review_export(
     py: Python<'_>,
@@ -109,13 +112,15 @@ pub fn review_export(
     shadow_threshold: &Bound<'_, PyAny>,
     out: PathBuf,
     canon_threshold: Option<&Bound<'_, PyAny>>,
-    sample: Option<i64>,
-    seed: i64,
+    sample: Option<Int>,
+    seed: Int,
     force: bool,
 ) -> PyResult<Py<PyAny>> {
     let logs = paths(logs, "logs")?;
-    let sample: Option<usize> = sample.map(|n| args::at_least(n, 0, "sample")).transpose()?;
-    let seed: u64 = args::at_least(seed, 0, "seed")?;
+    let sample: Option<usize> = sample
+        .map(|n| args::at_least(n.0, 0, "sample"))
+        .transpose()?;
+    let seed: u64 = args::at_least(seed.0, 0, "seed")?;
     review::refuse_log_as_out(&out, &logs).map_err(Failure::from)?;
     if out.exists() && !force {
         return Err(Failure::Titlesim(
@@ -171,15 +176,18 @@ pub fn review_tally(py: Python<'_>, path: PathBuf, require_complete: bool) -> Py
 /// store made on another backend (unless ``gt_store_mismatch = "recompute"``, which rebuilds
 /// it), ``titlesim.ConfigError`` when no store is named.
 #[pyfunction]
-#[pyo3(signature = (config, titles, side = "canonical", out = None, chunk_size = 256, batch_size = None))]
+#[pyo3(
+    signature = (config, titles, side = "canonical", out = None, chunk_size = Int(256), batch_size = None),
+    text_signature = "(config, titles, side=\"canonical\", out=None, chunk_size=256, batch_size=None)"
+)]
 pub fn precompute(
     py: Python<'_>,
     config: PathBuf,
     titles: &Bound<'_, PyAny>,
     side: &str,
     out: Option<PathBuf>,
-    chunk_size: i64,
-    batch_size: Option<i64>,
+    chunk_size: Int,
+    batch_size: Option<Int>,
 ) -> PyResult<Py<PyAny>> {
     let mut titles = args::texts(titles, "titles")?;
     let total = titles.len();
@@ -188,9 +196,9 @@ pub fn precompute(
     if titles.is_empty() {
         return Err(Failure::value("titles holds only blank titles: nothing to precompute").into());
     }
-    let chunk_size: usize = args::at_least(chunk_size, 1, "chunk_size")?;
+    let chunk_size: usize = args::at_least(chunk_size.0, 1, "chunk_size")?;
     let batch_size: Option<usize> = batch_size
-        .map(|b| args::at_least(b, 1, "batch_size"))
+        .map(|b| args::at_least(b.0, 1, "batch_size"))
         .transpose()?;
     let cfg = Config::from_file(&config).map_err(Failure::from)?;
     let mut model = match side {

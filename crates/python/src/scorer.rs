@@ -11,7 +11,7 @@ use pyo3::types::PyDict;
 use titlesim::{Config, CosineScorer, Pair, PairScore, Scorer as _};
 use titlesim_shadow::{lost_records, ShadowScorer, ShadowSettings};
 
-use crate::args;
+use crate::args::{self, Int};
 use crate::errors::{user_warning, Failure, Kind, Result};
 use crate::model::{find_ort_in_interpreter, Model};
 use crate::runtime::{detached, made_here, runtime};
@@ -192,8 +192,9 @@ impl Scorer {
         py: Python<'_>,
         path: PathBuf,
         model: Option<String>,
-        threads: Option<i64>,
+        threads: Option<Int>,
     ) -> PyResult<Self> {
+        let threads = threads.map(|n| n.0);
         let mut config = Config::from_file(&path).map_err(Failure::from)?;
         for cfg in std::iter::once(&mut config.canonical).chain(config.shadow.as_mut()) {
             if cfg.backend == titlesim::BackendKind::Ort {
@@ -324,9 +325,9 @@ impl Scorer {
         let from_store: Vec<bool> = scores.iter().map(|s| s.gt_from_store).collect();
         Ok(Scores {
             ids,
-            cosine: PyArray1::from_vec(py, cosine).unbind(),
-            passed: PyArray1::from_vec(py, passed).unbind(),
-            gt_from_store: PyArray1::from_vec(py, from_store).unbind(),
+            cosine: read_only(PyArray1::from_vec(py, cosine))?,
+            passed: read_only(PyArray1::from_vec(py, passed))?,
+            gt_from_store: read_only(PyArray1::from_vec(py, from_store))?,
             threshold: self.canonical.threshold(),
         })
     }
@@ -441,6 +442,19 @@ impl Scorer {
         };
         self.finish(py, unwinding)?;
         Ok(false)
+    }
+
+    /// Refuses pickling and copying with what to do instead (see `Model.__reduce__`); two
+    /// copies would also write one shadow log.
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(Failure::type_error(
+            "a titlesim.Scorer cannot be pickled or copied (it holds loaded models, their \
+             threads and the shadow log's writer): pass the configuration's path to the worker \
+             process and make the Scorer there with Scorer.from_config (e.g. in a \
+             multiprocessing Pool's initializer); share one Scorer between threads instead of \
+             copying it",
+        )
+        .into())
     }
 
     fn __repr__(&self) -> String {
@@ -673,11 +687,20 @@ pub fn _scores(
     }
     Ok(Scores {
         ids,
-        cosine: cosine.unbind(),
-        passed: passed.unbind(),
-        gt_from_store: gt_from_store.unbind(),
+        cosine: read_only(cosine)?,
+        passed: read_only(passed)?,
+        gt_from_store: read_only(gt_from_store)?,
         threshold,
     })
+}
+
+/// `a`, made read-only: a verdict's arrays are its record, so `scores.cosine[0] = -5.0`
+/// raises instead of leaving a cosine that disagrees with `passed`.
+fn read_only<T: numpy::Element>(a: Bound<'_, PyArray1<T>>) -> PyResult<Py<PyArray1<T>>> {
+    let kwargs = pyo3::types::PyDict::new(a.py());
+    kwargs.set_item("write", false)?;
+    a.call_method("setflags", (), Some(&kwargs))?;
+    Ok(a.unbind())
 }
 
 /// Rebuilds a pickled ``Verdict`` (its ``__reduce__``).

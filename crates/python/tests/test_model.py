@@ -125,6 +125,49 @@ def test_normalize_embeddings_on_a_model_that_does_not():
     unit = model.encode(["USB C Cable 2 Pack"], normalize_embeddings=True)
     assert abs(np.linalg.norm(raw) - 1.0) > 1e-3
     assert np.allclose(unit, raw / np.linalg.norm(raw), atol=1e-6)
+    # Any truthy value, as sentence-transformers takes it.
+    assert np.array_equal(model.encode(["USB C Cable 2 Pack"], normalize_embeddings=1), unit)
+    assert np.array_equal(model.encode(["USB C Cable 2 Pack"], normalize_embeddings=0), raw)
+
+
+def test_huge_numbers_are_refused_naming_the_argument():
+    # PyO3 raised OverflowError ("Python int too large to convert to C long"), naming nothing.
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    with pytest.raises(titlesim.ConfigError, match="threads: 9223372036854775807 is more than"):
+        titlesim.Model(FIXTURES / "tiny-bert-mean", threads=2**64)
+    with pytest.raises(titlesim.ConfigError, match="max_length: .* is negative"):
+        titlesim.Model(FIXTURES / "tiny-bert-mean", max_length=-(2**70))
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        model.encode(["a"], batch_size=-(2**70))
+    # A batch larger than any list is one batch, as in sentence-transformers.
+    assert np.array_equal(model.encode(["a", "b"], batch_size=2**70), model.encode(["a", "b"]))
+
+
+def test_a_model_refuses_pickling_saying_what_to_do():
+    import copy
+    import pickle
+
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+    for attempt in (pickle.dumps, copy.copy, copy.deepcopy):
+        with pytest.raises(TypeError, match="make the Model there"):
+            attempt(model)
+
+
+def test_what_the_callers_iterable_raises_is_raised_as_it_was():
+    # A generator's own error, or Ctrl-C while it reads a cursor, became a TypeError.
+    model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
+
+    class Boom(Exception):
+        pass
+
+    def failing(error):
+        yield "a"
+        raise error
+
+    with pytest.raises(Boom, match="cursor closed"):
+        model.encode(failing(Boom("cursor closed")))
+    with pytest.raises(KeyboardInterrupt):
+        model.encode(failing(KeyboardInterrupt()))
 
 
 def test_prompts_by_name():
@@ -365,6 +408,39 @@ try:
 except KeyboardInterrupt:
     print("KeyboardInterrupt")
 """
+
+
+STOPPED_BETWEEN_CHUNKS = """
+import os, signal, sys, threading, time, titlesim
+signal.signal(signal.SIGINT, signal.default_int_handler)
+model = titlesim.Model(sys.argv[1])
+texts = [f"title {i} " + "usb cable charger pack black " * 8 for i in range(5120)]
+t = time.perf_counter()
+model.encode(texts)
+full = time.perf_counter() - t
+sent = []
+def interrupt():
+    sent.append(time.perf_counter())
+    os.kill(os.getpid(), signal.SIGINT)
+threading.Timer(full * 0.1, interrupt).start()
+try:
+    model.encode(texts)
+    print("finished")
+except KeyboardInterrupt:
+    print(f"KeyboardInterrupt {(time.perf_counter() - sent[0]) / full:.3f}")
+"""
+
+
+def test_ctrl_c_stops_a_long_encode_between_chunks():
+    # Ctrl-C took effect only when the whole call returned (50 s for 6,000 titles); now the
+    # call stops after the chunk it is in (a twentieth of this call). Times are compared as a
+    # ratio to the same call run whole, in the same process.
+    r = subprocess.run([sys.executable, "-c", STOPPED_BETWEEN_CHUNKS,
+                        str(FIXTURES / "tiny-bert-mean")],
+                       capture_output=True, text=True, check=False)
+    word, _, ratio = r.stdout.strip().partition(" ")
+    assert word == "KeyboardInterrupt", (r.stdout, r.stderr)
+    assert float(ratio) < 0.5, f"stopped {ratio} of a whole call after the signal"
 
 
 def test_ctrl_c_during_the_first_call_is_a_keyboard_interrupt():

@@ -291,6 +291,16 @@ def test_verdicts_pickle_so_a_worker_process_can_return_them():
     assert type(back) is titlesim.Verdict and repr(back) == repr(v)
     assert (back.cosine, back.passed, back.threshold, back.gt_from_store) == \
         (v.cosine, v.passed, v.threshold, v.gt_from_store)
+    # The arrays are the verdicts' record: read-only, here and after a round trip.
+    for arrays in (scores, pickle.loads(pickle.dumps(scores))):
+        with pytest.raises(ValueError, match="read-only"):
+            arrays.cosine[0] = -5.0
+        with pytest.raises(ValueError, match="read-only"):
+            arrays.passed[0] = True
+    # The scorer itself does not pickle, and says what to do instead.
+    for attempt in (pickle.dumps, copy.copy):
+        with pytest.raises(TypeError, match="Scorer.from_config"):
+            attempt(scorer)
 
 
 def test_numpy_label_scalars_are_labels(tmp_path):
