@@ -123,7 +123,7 @@ pub use config::{BackendKind, ModelConfig, PromptSide, StoreMismatch};
 pub use embed::{run_blocking, EmbedOptions, Embedder, EmbedderInfo, TransformerEmbedder};
 pub use error::{panic_message, shown, Error, Result};
 pub use model::{Architecture, ModelOverrides, ModelSpec, PaddingSide, Pooling};
-pub use pooling::{cosine, l2_normalize, pool, HiddenStates};
+pub use pooling::{cosine, cosine_matrix, l2_normalize, pool, HiddenStates};
 pub use resolve::resolve_model;
 pub use score::{
     apply_prompt, check_title, is_blank, repeated_id, BlankTitles, CosineScorer, GtVectors, Pair,
