@@ -344,6 +344,19 @@ fn threads_flags_say_their_real_range() {
     for args in [
         vec!["embed", "--model", "m", "--threads", "2000"],
         vec!["embed", "--model", "m", "--threads", "0"],
+        // sql's ran a query on 2,000 threads: its budget is the same as replay's
+        vec!["sql", "--threads", "2000", "SELECT 1"],
+        vec![
+            "replay",
+            "-c",
+            "c.toml",
+            "-p",
+            "h.csv",
+            "-o",
+            "o.jsonl",
+            "--threads",
+            "2000",
+        ],
     ] {
         let e = fails(&titlesim(&args, None));
         assert!(e.contains("1..=1024"), "{args:?}: {e}");

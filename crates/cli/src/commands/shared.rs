@@ -16,8 +16,9 @@ pub const CHUNK: u32 = 256;
 /// How much input is read at a time.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ChunkArgs {
-    /// Texts (or pairs) read and processed at a time; results are written and the progress
-    /// bar moves after each chunk, and in `shadow` each chunk's records are written together.
+    /// Texts (or pairs) processed at a time; results are written and the progress bar moves
+    /// after each chunk, and in `shadow` each chunk's records are written together (`score`
+    /// and `shadow` check the whole pairs file first; `embed` reads its texts chunk by chunk).
     #[arg(long, value_name = "N", default_value_t = CHUNK, alias = "batch", value_parser = clap::value_parser!(u32).range(1..))]
     pub chunk_size: u32,
 }

@@ -44,7 +44,7 @@ pub struct Args {
     /// Thread budget: DataFusion's partitions and the models' compute threads (calls to a
     /// model take turns) [default: each model computes on its own `threads`; DataFusion's
     /// partitions are [canonical] `threads`, else all cores].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=titlesim::core::config::MAX_THREADS as i64))]
     pub threads: Option<u32>,
 }
 
