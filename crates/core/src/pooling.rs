@@ -131,7 +131,8 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 /// a loop of [`cosine`] calls: that loop waits on one sum's additions. Rows of `a` are shared
 /// among up to `threads` threads when the matrix is large.
 pub fn cosine_matrix(a: &[f32], b: &[f32], dim: usize, threads: usize) -> Vec<f32> {
-    if dim == 0 {
+    if dim == 0 || b.is_empty() {
+        // No columns (or no values): an a-rows × 0 matrix holds nothing.
         return Vec::new();
     }
     let sq = |v: &[f32]| -> f64 {
@@ -248,6 +249,7 @@ mod tests {
                 }
             }
             assert!(cosine_matrix(&[], &b, dim, 2).is_empty());
+            assert!(cosine_matrix(&a, &[], dim, 2).is_empty());
         }
     }
 

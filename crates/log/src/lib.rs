@@ -8,8 +8,8 @@
 //!
 //! A log is UTF-8 JSON lines, appended in whole batches. [`complete_len`] finds where the
 //! last complete line of a file ends, and [`end_or_cut_tail`] cuts off a line torn by a crash
-//! (or ends a whole last line lacking its newline) before a writer appends (the GT store's
-//! writer uses it too). [`files`] holds what every
+//! (or ends a whole last line lacking its newline) before a log writer appends;
+//! [`cut_torn_tail`] cuts any unended last line (the GT store's writer, and rollbacks). [`files`] holds what every
 //! reader and writer of a shared file needs: [`BoundedLines`] (no line longer than
 //! [`MAX_LINE_BYTES`]) and [`try_lock_writer`] / [`lock_writer`] (one writer per file).
 #![deny(missing_docs)]
@@ -98,8 +98,10 @@ pub fn end_or_cut_tail(file: &mut std::fs::File) -> std::io::Result<(u64, u64)> 
     Ok((keep, len - keep))
 }
 
-/// Whether `line` is one whole JSON object (white space around it allowed).
+/// Whether `line` is one whole JSON object (white space around it, and a byte-order mark
+/// before it, as [`read_log`] skips one, allowed).
 fn is_json_object(line: &[u8]) -> bool {
+    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
     let text = line.trim_ascii_start();
     text.first() == Some(&b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
 }
@@ -131,6 +133,40 @@ mod tests {
             shadow: None,
             replayed_at: None,
         }
+    }
+
+    /// What readers count as a record lacking only its newline is ended, not cut (a one-line
+    /// log with a byte-order mark included); what is not one JSON object is cut.
+    #[test]
+    fn a_writer_ends_a_whole_last_line_and_cuts_a_torn_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        let mut line = Vec::new();
+        write_lines(&mut line, &[record("1")]);
+        line.pop();
+        let open = || {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .open(&path)
+                .unwrap()
+        };
+        for prefix in [&b""[..], b"\xEF\xBB\xBF"] {
+            let mut bytes = prefix.to_vec();
+            bytes.extend_from_slice(&line);
+            std::fs::write(&path, &bytes).unwrap();
+            assert_eq!(read_log(&path).unwrap().records.len(), 1);
+            let (kept, cut) = end_or_cut_tail(&mut open()).unwrap();
+            assert_eq!((kept, cut), (bytes.len() as u64 + 1, 0));
+            bytes.push(b'\n');
+            assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        }
+        let mut bytes = line.clone();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&line[..line.len() - 1]);
+        std::fs::write(&path, &bytes).unwrap();
+        let (kept, cut) = end_or_cut_tail(&mut open()).unwrap();
+        assert_eq!((kept, cut), (line.len() as u64 + 1, line.len() as u64 - 1));
     }
 
     #[test]

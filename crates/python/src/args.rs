@@ -164,36 +164,51 @@ pub(crate) fn optional_text(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option
     text(obj, what).map(Some)
 }
 
-/// A Python `int` argument as an `i64`, saturating: `2**70` reads as `i64::MAX` and `-2**70`
-/// as `i64::MIN`, so the range check that follows refuses it with a `ValueError` or
-/// `ConfigError` naming the argument, instead of PyO3's `OverflowError` ("Python int too large
-/// to convert to C long"), which names none and which `except ValueError` misses.
+/// A Python `int` argument as an `i128`, so that a count or seed beyond 64 bits reaches the
+/// range check that follows ([`at_least`], [`Int::small`]), which refuses it with a
+/// `ValueError` or `ConfigError` naming the argument, instead of PyO3's `OverflowError`
+/// ("Python int too large to convert to C long"), which names none and which
+/// `except ValueError` misses; a seed up to `2**64 - 1` is taken, as the CLI takes it. Beyond
+/// 128 bits it saturates (refused all the same).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Int(pub(crate) i64);
+pub(crate) struct Int(pub(crate) i128);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for Int {
     type Error = PyErr;
     fn extract(obj: pyo3::Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        match obj.extract::<i64>() {
+        match obj.extract::<i128>() {
             Ok(v) => Ok(Int(v)),
             Err(e) if e.is_instance_of::<pyo3::exceptions::PyOverflowError>(obj.py()) => {
-                Ok(Int(if obj.lt(0)? { i64::MIN } else { i64::MAX }))
+                Ok(Int(if obj.lt(0)? { i128::MIN } else { i128::MAX }))
             }
             Err(e) => Err(e),
         }
     }
 }
 
+impl Int {
+    /// The value as an `i64` for a configuration key, or a `ConfigError` naming `what`.
+    pub(crate) fn small(self, what: &str) -> Result<i64> {
+        i64::try_from(self.0).map_err(|_| {
+            Failure::config(if self.0 < 0 {
+                format!("{what}: {} is negative (expected a whole number)", self.0)
+            } else {
+                format!("{what}: {} is too large (beyond 64 bits)", self.0)
+            })
+        })
+    }
+}
+
 /// A whole number of at least `min`. Counts are taken from Python as [`Int`] so that a
 /// negative one is this `ValueError` naming the argument, not PyO3's `OverflowError` (which
 /// `except ValueError` misses).
-pub(crate) fn at_least<T: TryFrom<i64>>(v: i64, min: i64, what: &str) -> Result<T> {
-    match T::try_from(v) {
-        Ok(n) if v >= min => Ok(n),
-        _ => Err(Failure::value(format!(
+pub(crate) fn at_least<T: TryFrom<i128>>(v: i128, min: i128, what: &str) -> Result<T> {
+    if v < min {
+        return Err(Failure::value(format!(
             "{what} must be at least {min}, got {v}"
-        ))),
+        )));
     }
+    T::try_from(v).map_err(|_| Failure::value(format!("{what}: {v} is too large")))
 }
 
 /// A gold label: `None`, `0`, `1`, `False` or `True`, or a float equal to 0 or 1 (a label

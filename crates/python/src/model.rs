@@ -84,10 +84,13 @@ impl Model {
         spin: Option<bool>,
     ) -> PyResult<Self> {
         let model = path_or_name(model, "model")?;
+        let small = |n: Option<Int>, key: &str| {
+            n.map(|n| n.small(&format!("Model(...) {key}"))).transpose()
+        };
         let (threads, batch_size, max_length) = (
-            threads.map(|n| n.0),
-            batch_size.map(|n| n.0),
-            max_length.map(|n| n.0),
+            small(threads, "threads")?,
+            small(batch_size, "batch_size")?,
+            small(max_length, "max_length")?,
         );
         for (key, v) in [
             ("threads", threads),
@@ -217,12 +220,6 @@ impl Model {
             args::ordered_texts_or_none(texts, "texts")?
         };
         let batch_size: usize = args::at_least(batch_size.0, 1, "batch_size")?;
-        if list.is_empty() {
-            let dim = self.embedder.dim();
-            return Ok(numpy::PyArray1::<f32>::from_vec(py, Vec::new())
-                .reshape([0, dim])?
-                .into_any());
-        }
         let prompt = match prompt_name {
             Some(name) => Some(
                 self.embedder
@@ -233,6 +230,12 @@ impl Model {
             ),
             None => None,
         };
+        if list.is_empty() {
+            let dim = self.embedder.dim();
+            return Ok(numpy::PyArray1::<f32>::from_vec(py, Vec::new())
+                .reshape([0, dim])?
+                .into_any());
+        }
         // Any truthy value, as sentence-transformers takes it (`1`, `np.True_`).
         let normalize = match normalize_embeddings {
             Some(n) if !n.is_none() => n.is_truthy()?,
@@ -301,8 +304,12 @@ impl Model {
         let dim = self.embedder.dim();
         let (a, na) = matrix(py, a, "a", dim)?;
         let (b, nb) = matrix(py, b, "b", dim)?;
-        // Each entry is titlesim::cosine of its rows, bit for bit; a large matrix on every core.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Each entry is titlesim::cosine of its rows, bit for bit; a large matrix on the model's
+        // `threads` (default: every core).
+        let threads = self
+            .config
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let out = detached(py, move || {
             Ok(titlesim::cosine_matrix(&a, &b, dim, threads))
         })?;

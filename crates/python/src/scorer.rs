@@ -201,17 +201,16 @@ impl Scorer {
                 find_ort_in_interpreter(py, cfg);
             }
             if let Some(t) = threads {
-                let t = match usize::try_from(t) {
-                    Ok(t) if t > 0 => t,
-                    _ => {
-                        return Err(Failure::config(format!("threads: at least 1, got {t}")).into())
-                    }
-                };
+                if t < 1 {
+                    return Err(Failure::config(format!("threads: at least 1, got {t}")).into());
+                }
                 // The bound the configuration file's `threads` has (see `Model`).
                 let max = titlesim::core::config::MAX_THREADS;
+                let given = t;
+                let t = usize::try_from(t).unwrap_or(usize::MAX);
                 if t > max {
                     return Err(Failure::config(format!(
-                        "threads: {t} is more than {max}: thousands of compute threads on a few \
+                        "threads: {given} is more than {max}: thousands of compute threads on a few \
                          cores take minutes per batch (leave it unset for all cores)"
                     ))
                     .into());

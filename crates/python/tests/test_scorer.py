@@ -397,6 +397,14 @@ def test_review_export_and_tally_match_the_cli(tmp_path, titlesim_bin):
     for key in ("sample", "seed"):
         with pytest.raises(ValueError, match=f"{key} must be at least 0, got -1"):
             titlesim.review_export(log, 0.8, tmp_path / "neg.csv", **{key: -1})
+    # Any 64-bit seed, as the CLI takes it (one from 2**63 up was an OverflowError).
+    big, py_big, cli_big = 2**64 - 1, tmp_path / "py-big.csv", tmp_path / "cli-big.csv"
+    titlesim.review_export(log, 0.8, py_big, sample=2, seed=big)
+    run_cli(titlesim_bin, "review", "export", "--log", str(log), "--shadow-threshold", "0.8",
+            "--sample", "2", "--seed", str(big), "--out", str(cli_big))
+    assert py_big.read_text() == cli_big.read_text()
+    with pytest.raises(ValueError, match="seed: 18446744073709551616 is too large"):
+        titlesim.review_export(log, 0.8, tmp_path / "huge.csv", sample=2, seed=2**64)
     # Fill the verdicts: the canonical model was right on every other row. Python's csv module
     # writes \r\n line ends, as a spreadsheet would: errors must still name the right line.
     with py_csv.open(newline="") as f:

@@ -764,8 +764,8 @@ impl StoreWriter {
                 std::io::Error::new(
                     e.kind(),
                     format!(
-                        "{e}: the store was {kept}, keeping the {} title(s) this run had \
-                         stored; make room and run precompute again to continue",
+                        "{e}: the store was {kept}, keeping the {} row(s) this run had \
+                         written; make room and run precompute again to continue",
                         self.flushed
                     ),
                 ),
