@@ -50,6 +50,11 @@ pub(crate) fn texts(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<String>> {
     if items.is_empty() {
         return Err(Failure::value(format!("{what} is empty: nothing to do")));
     }
+    each_text(&items, what)
+}
+
+/// Each item as a [`text`], named `what[i]`.
+fn each_text(items: &[Bound<'_, PyAny>], what: &str) -> Result<Vec<String>> {
     items
         .iter()
         .enumerate()
@@ -94,11 +99,7 @@ pub(crate) fn ordered_texts(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<St
 /// as a validator with an empty batch expects of sentence-transformers.
 pub(crate) fn ordered_texts_or_none(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<String>> {
     refuse_unordered(obj, what)?;
-    items(obj, what)?
-        .iter()
-        .enumerate()
-        .map(|(i, item)| text(item, &format!("{what}[{i}]")))
-        .collect()
+    each_text(&items(obj, what)?, what)
 }
 
 /// The items of a list, tuple or other iterable; a `str`, `bytes` or `None` is refused (a lone

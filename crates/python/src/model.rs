@@ -242,7 +242,7 @@ impl Model {
             _ => false,
         } && !self.embedder.info().normalize;
         let dim = self.embedder.dim();
-        let list: Vec<String> = match &prompt {
+        let mut list: Vec<String> = match &prompt {
             Some(p) => list
                 .iter()
                 .map(|t| titlesim::apply_prompt(Some(p), t).into_owned())
@@ -258,7 +258,8 @@ impl Model {
         let chunk = batch_size.saturating_mul(8).max(256);
         let mut flat = vec![0f32; list.len() * dim];
         for part in order.chunks(chunk) {
-            let texts: Vec<String> = part.iter().map(|&i| list[i].clone()).collect();
+            // Each text goes to one chunk only: moved, not copied.
+            let texts: Vec<String> = part.iter().map(|&i| std::mem::take(&mut list[i])).collect();
             let embedder = self.embedder.clone();
             let vectors = detached(py, move || {
                 let vectors = embedder.embed_blocking_batched(&texts, batch_size)?;
