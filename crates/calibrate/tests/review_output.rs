@@ -128,6 +128,20 @@ fn tally_errors_are_unchanged() {
         err("open.csv", "pair_id,verdict\np0,shadow\np1,\n", true),
         err("noverdict.csv", "pair_id,comment\np0,x\n", false),
         err("ragged.csv", "pair_id,verdict\np0,shadow,extra\n", false),
+        // `\r\n` line ends and a quoted cell over two lines: the line is still the file's.
+        err(
+            "spread.csv",
+            "pair_id,verdict,comment\r\np0,shadow,\"two\r\nlines\"\r\np1,shadow\r\n",
+            false,
+        ),
+        // Saved from a spreadsheet as Windows-1252 ("caf\xe9"), not as CSV UTF-8.
+        {
+            let p = d.path().join("latin1.csv");
+            std::fs::write(&p, b"pair_id,verdict,comment\np0,shadow,caf\xe9\n").unwrap();
+            let e = review::tally(&p, &TallyOptions::default()).unwrap_err();
+            e.to_string()
+                .replace(&d.path().display().to_string(), "<dir>")
+        },
     ]
     .join("\n");
     check("tally_errors.txt", &(got + "\n"));

@@ -39,6 +39,35 @@ impl std::fmt::Display for LineTooLong {
 
 impl std::error::Error for LineTooLong {}
 
+/// A CSV reader's error in titlesim's words, and the 1-based line of the file it is on (0 when
+/// it is on none: reading failed). `lines` indexes what the reader read, so the line is the
+/// file's even with `\r\n` line ends, blank lines and quoted cells over several lines, where
+/// the csv crate's own `record N (line: N, byte: M)` is off; the words leave those out, as
+/// the caller puts `file:line:` in front of them.
+pub fn csv_problem(err: &csv::Error, lines: &LineIndex) -> (u64, String) {
+    if let csv::ErrorKind::Io(e) = err.kind() {
+        return match line_too_long(e) {
+            Some(t) => (t.line, t.to_string()),
+            None => (0, e.to_string()),
+        };
+    }
+    let line = err.position().map_or(0, |p| lines.line_at(p.byte()));
+    let message = match err.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "row has {len} cells where the header has {expected_len}: a comma or a quote too \
+             many or too few (a cell that holds a comma is quoted: \"a, b\")"
+        ),
+        csv::ErrorKind::Utf8 { err, .. } => format!(
+            "cell {} is not UTF-8 text: save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\")",
+            err.field() + 1
+        ),
+        _ => err.to_string(),
+    };
+    (line, message)
+}
+
 /// The [`LineTooLong`] inside `e`, when `e` is one.
 pub fn line_too_long(e: &io::Error) -> Option<LineTooLong> {
     e.get_ref()?.downcast_ref::<LineTooLong>().copied()

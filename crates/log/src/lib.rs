@@ -22,8 +22,8 @@ pub mod unfinished;
 use std::io::{Read, Seek, SeekFrom};
 
 pub use files::{
-    file_kind, line_too_long, lock_writer, locked_message, same_file, set_blocking, still_names,
-    try_lock_writer, BoundedLines, IndexedReader, LineIndex, LineTooLong, Replacing,
+    csv_problem, file_kind, line_too_long, lock_writer, locked_message, same_file, set_blocking,
+    still_names, try_lock_writer, BoundedLines, IndexedReader, LineIndex, LineTooLong, Replacing,
     MAX_LINE_BYTES,
 };
 pub use record::{read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, SCHEMA_VERSION};

@@ -283,6 +283,34 @@ fn check_jsonl(path: &Path, ext: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses, naming the file and line, what DataFusion's CSV reader fails on without naming the
+/// file of a folder (its line counts are its own, too): a row with more or fewer cells than
+/// the header, text that is not UTF-8 (a spreadsheet's Windows-1252 export), a line longer
+/// than any titlesim reads. One pass over each file before DataFusion reads it, cheap next to
+/// embedding its titles.
+fn check_csv(path: &Path, ext: &str) -> Result<()> {
+    for file in files_of(path, ext)? {
+        let f = std::fs::File::open(&file)
+            .map_err(|e| Error::Core(titlesim_core::Error::io(&file, e)))?;
+        let lines = titlesim_log::LineIndex::new();
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(lines.reader(titlesim_log::BoundedLines::new(f)));
+        let at = |e: csv::Error| {
+            let (line, message) = titlesim_log::csv_problem(&e, &lines);
+            match line {
+                0 => Error::history(&file, format!("cannot read it: {message}")),
+                n => Error::history(&file, format!("line {n}: {message}")),
+            }
+        };
+        rdr.headers().map_err(at)?;
+        let mut record = csv::StringRecord::new();
+        while rdr.read_record(&mut record).map_err(at)? {}
+    }
+    Ok(())
+}
+
 /// serde_json's message for an error within one line, with the column but without its
 /// "line 1" (the line is the file's, named by the caller).
 fn json_error_in_line(e: &serde_json::Error) -> String {
@@ -374,6 +402,7 @@ pub async fn register_table(
         Format::Csv => {
             // Every column as text: inference would turn the id `007` into the number 7.
             let header = csv_header(path, &ext)?;
+            check_csv(path, &ext)?;
             let schema = Schema::new(
                 header
                     .iter()
@@ -748,6 +777,52 @@ mod tests {
         assert!(e.contains("c.csv: the file is empty"), "{e}");
         let e = register_err(&d.path().join("c.csv")).await;
         assert!(e.contains("c.csv: the file is empty"), "{e}");
+    }
+
+    /// A ragged row or a Windows-1252 cell in one file of a folder: DataFusion's error named
+    /// no file, and counted lines its own way. Named now, at the file's line (`\r\n` ends and
+    /// a quoted cell over two lines included).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_row_in_a_folder_of_csv_files_is_named_by_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a.csv"), "id,product,gt\n1,p,g\n").unwrap();
+        std::fs::write(
+            d.path().join("b.csv"),
+            "id,product,gt\r\n2,\"two\r\nlines\",g\r\n3,p,g,extra\r\n",
+        )
+        .unwrap();
+        let e = register_err(d.path()).await;
+        let b = d.path().join("b.csv");
+        assert_eq!(
+            e,
+            format!(
+                "{}: line 4: row has 4 cells where the header has 3: a comma or a quote too \
+                 many or too few (a cell that holds a comma is quoted: \"a, b\")",
+                b.display()
+            )
+        );
+        std::fs::write(&b, b"id,product,gt\n2,caf\xe9,g\n").unwrap();
+        let e = register_err(d.path()).await;
+        assert!(
+            e.starts_with(&format!(
+                "{}: line 2: cell 2 is not UTF-8 text",
+                b.display()
+            )),
+            "{e}"
+        );
+        // Mended, the folder is read.
+        std::fs::write(&b, "id,product,gt\n2,caf\u{e9},g\n").unwrap();
+        assert_eq!(rows_of_folder(d.path()).await.len(), 2);
+    }
+
+    async fn rows_of_folder(path: &Path) -> Vec<Row> {
+        let ctx = session(1, 1024);
+        let h = register(&ctx, path).await.unwrap();
+        let mut out = Vec::new();
+        for b in h.select(&ctx, None).await.unwrap().collect().await.unwrap() {
+            out.extend(h.rows(&b).unwrap());
+        }
+        out
     }
 
     /// A folder read as a table says which of its files it leaves out: rotated logs named

@@ -581,22 +581,12 @@ fn read_csv(reader: impl Read, path: &Path) -> Result<Vec<(Pair, u64)>> {
     };
     let mut last_line: Option<u64> = None;
     let csv_err = |e: csv::Error| -> Error {
-        let line = e.position().map(|p| lines.line_at(p.byte())).unwrap_or(0);
-        let message = match e.kind() {
-            csv::ErrorKind::Utf8 { err, .. } => {
-                format!("invalid UTF-8 in field {}", err.field() + 1)
+        if let csv::ErrorKind::Io(err) = e.kind() {
+            if line_too_long(err).is_none() {
+                return Error::io(path, io::Error::new(err.kind(), err.to_string()));
             }
-            csv::ErrorKind::UnequalLengths {
-                expected_len, len, ..
-            } => format!("row has {len} fields, the header has {expected_len}"),
-            csv::ErrorKind::Io(err) => {
-                return match line_too_long(err) {
-                    Some(t) => input_err(path, t.line, t.to_string()),
-                    None => Error::io(path, io::Error::new(err.kind(), err.to_string())),
-                }
-            }
-            _ => e.to_string(),
-        };
+        }
+        let (line, message) = titlesim_log::csv_problem(&e, &lines);
         input_err(path, line, message)
     };
     let headers = r.headers().map_err(csv_err)?.clone();

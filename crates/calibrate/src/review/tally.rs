@@ -129,17 +129,17 @@ pub fn tally(path: &Path, opts: &TallyOptions) -> Result<Tally> {
 
 /// A CSV error: at its line when it has one, else for the whole file.
 fn csv_error(path: &Path, err: csv::Error, lines: &titlesim_log::LineIndex) -> CalibrateError {
-    let line = err.position().map(|p| lines.line_at(p.byte())).unwrap_or(0);
+    let (line, message) = titlesim_log::csv_problem(&err, lines);
     if line > 0 {
         CalibrateError::Row {
             path: path.to_path_buf(),
             line,
-            message: err.to_string(),
+            message,
         }
     } else {
         CalibrateError::Csv {
             path: path.to_path_buf(),
-            message: err.to_string(),
+            message,
         }
     }
 }
