@@ -92,7 +92,8 @@ fn pct(r: Option<f64>) -> String {
         .unwrap_or_else(|| "n/a".into())
 }
 
-/// Totals over all records and per phase (`-` for records without a phase).
+/// Totals over all records and per phase (`(none)` for records without a phase, as calibrate
+/// names them: no pair's phase may take that name, see `titlesim_core::RESERVED_PHASES`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {
     /// All records.
@@ -106,7 +107,7 @@ impl Tally {
     pub fn add(&mut self, r: &ShadowRecord) {
         self.total.add(r);
         self.phases
-            .entry(r.phase.clone().unwrap_or_else(|| "-".into()))
+            .entry(r.phase.clone().unwrap_or_else(|| "(none)".into()))
             .or_default()
             .add(r);
     }

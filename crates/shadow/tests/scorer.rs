@@ -496,6 +496,14 @@ async fn summary_counts_agreement_at_the_thresholds() {
         text.contains(&format!("{:.1}%", 100.0 * agree as f64 / 200.0)),
         "{text}"
     );
+    // A record without a phase is counted under the name calibrate gives such pairs.
+    let mut unphased = records[0].clone();
+    unphased.phase = None;
+    t.add(&unphased);
+    assert_eq!(t.phases["(none)"].pairs, 1);
+    assert!(!t.phases.contains_key("-"));
+    let text = t.render(0.8, Some(0.6));
+    assert!(text.lines().any(|l| l.starts_with("(none) ")), "{text}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -198,7 +198,10 @@ fn summary(
         if in_phase < total.pairs {
             let n = total.pairs - in_phase;
             let p = total.passed - phases.iter().map(|(_, t)| t.passed).sum::<usize>();
-            s += &format!("  no phase: {n} pairs, {p} passed ({:.1}%)\n", pct(p, n));
+            s += &format!(
+                "  phase (none): {n} pairs, {p} passed ({:.1}%)\n",
+                pct(p, n)
+            );
         }
     }
     if total.labelled > 0 {
