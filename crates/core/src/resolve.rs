@@ -151,6 +151,22 @@ pub(crate) fn resolve_model_with(
         return Ok(p.to_path_buf());
     }
     let mut looked = vec![p.to_path_buf()];
+    if p.is_file() {
+        // `--model FOLDER/model.onnx`: the file where its folder was meant.
+        let folder = p
+            .parent()
+            .filter(|d| d.join("config.json").is_file())
+            .map(|d| format!(" (here {})", d.display()))
+            .unwrap_or_default();
+        return Err(Error::ModelNotFound {
+            model: model.to_string(),
+            looked,
+            hint: format!(
+                "; it is a file, and a model is the folder that holds config.json, \
+                 tokenizer.json and the weights{folder}"
+            ),
+        });
+    }
     if !looks_like_hub_id(model) {
         return Err(Error::ModelNotFound {
             model: model.to_string(),
@@ -308,6 +324,30 @@ mod tests {
         assert!(!looks_like_hub_id("./models/x"));
         assert!(!looks_like_hub_id("/abs/path"));
         assert!(!looks_like_hub_id("a/b/c"));
+    }
+
+    /// `--model FOLDER/model.onnx`: the file is named as a file, and its folder is offered.
+    #[test]
+    fn a_model_file_points_at_its_folder() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("config.json"), "{}").unwrap();
+        let onnx = d.path().join("model.onnx");
+        std::fs::write(&onnx, "x").unwrap();
+        let hub = Hub {
+            cache: None,
+            ..Hub::from_env()
+        };
+        let e = resolve_model_with(&onnx.display().to_string(), None, &hub)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("it is a file"), "{e}");
+        assert!(e.contains(&format!("(here {})", d.path().display())), "{e}");
+        // A file outside any model folder offers none.
+        let other = tempfile::NamedTempFile::new().unwrap();
+        let e = resolve_model_with(&other.path().display().to_string(), None, &hub)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("it is a file") && !e.contains("(here"), "{e}");
     }
 
     #[test]
