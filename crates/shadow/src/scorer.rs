@@ -277,8 +277,14 @@ impl ShadowScorer {
         let gate = self.shared.gate.clone();
         let handle = rt.spawn(async move {
             // One shadow batch at a time: the shadow keeps to its own thread budget, and a
-            // hung shadow holds one batch while the others time out without starting.
-            let Ok(_permit) = gate.acquire_owned().await else {
+            // hung shadow holds one batch while the others time out without starting. A batch
+            // waiting for its turn gives up at its deadline, and with it its titles: behind a
+            // hung shadow, every later batch's pairs were held until the process ended.
+            let permit = tokio::select! {
+                p = gate.acquire_owned() => p,
+                _ = tokio::time::sleep_until(deadline) => return ShadowRun::Expired,
+            };
+            let Ok(_permit) = permit else {
                 return ShadowRun::Expired;
             };
             if Instant::now() >= deadline {

@@ -235,6 +235,12 @@ async fn a_caller_can_tell_the_shadow_is_behind_and_stop_waiting_for_it() {
         vec![],
     )
     .unwrap();
+    let alive = || {
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+    };
+    let before = alive();
     let all = pairs(40);
     s.score_batch(&all[..10]).await.unwrap();
     assert!(!s.shadow_behind());
@@ -246,6 +252,11 @@ async fn a_caller_can_tell_the_shadow_is_behind_and_stop_waiting_for_it() {
     s.wait_backlog(0).await;
     assert!(t0.elapsed() <= Duration::from_secs(1), "{:?}", t0.elapsed());
     assert!(s.shadow_behind(), "the last batch timed out");
+    // The batches that waited for their turn behind the hung one gave up at their deadlines,
+    // and their titles with them: only the hung call's task is left. (They waited on for
+    // ever, each holding its pairs, behind a shadow that never returns.)
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    assert_eq!(alive(), before + 1, "tasks still holding pairs");
     gate.add_permits(10);
     s.score_batch(&all[30..]).await.unwrap();
     let r = s.finish().await.unwrap();
