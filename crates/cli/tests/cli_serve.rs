@@ -31,6 +31,12 @@ struct Server {
 
 impl Server {
     fn start(config: &Path) -> Server {
+        Self::start_reading_stderr(config, true)
+    }
+
+    /// A server whose standard error, when `read` is false, is read to its first line (the
+    /// address) and then closed, as when its terminal hangs up.
+    fn start_reading_stderr(config: &Path, read: bool) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_titlesim"))
             .args(["serve", "-c", s(config), "--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
@@ -50,13 +56,16 @@ impl Server {
             .unwrap_or_else(|| panic!("no address in: {first}"));
         stderr.lock().unwrap().push_str(&first);
         let sink = stderr.clone();
-        // Line by line, so that a test can wait for a line while the server runs.
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
-                sink.lock().unwrap().push_str(&line);
-                line.clear();
-            }
+        // Line by line, so that a test can wait for a line while the server runs. Not read:
+        // the closure holding `lines` is dropped unrun, which closes the pipe's reading end.
+        let _reader = read.then(|| {
+            std::thread::spawn(move || {
+                let mut line = String::new();
+                while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    sink.lock().unwrap().push_str(&line);
+                    line.clear();
+                }
+            })
         });
         let server = Server {
             child,
@@ -507,6 +516,21 @@ fn sigterm_under_load_answers_and_logs_every_accepted_request_once() {
         );
     }
     assert!(said.contains("stopped:"), "{said}");
+}
+
+/// Nobody reads standard error any more (the ssh session that started it ended, a `| tee`
+/// was stopped): writing a note failed, eprintln! panicked, and the service exited 1 at its
+/// next note, the `stopping:` of SIGTERM, without draining: answered pairs got no record.
+#[test]
+fn a_closed_standard_error_does_not_stop_the_service_or_lose_records() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("shadow.jsonl");
+    let mut server = Server::start_reading_stderr(&config(d.path(), &log, ""), false);
+    let answered = answered_pairs(&server, 12);
+    server.term();
+    let (status, _) = server.wait_exit(Duration::from_secs(60));
+    assert!(status.success(), "{status:?}");
+    assert_logged_once(&log, &answered);
 }
 
 #[test]

@@ -54,8 +54,14 @@ pub fn run(args: Args) -> Result<()> {
             .await
             .with_context(|| format!("{addr_from}: cannot listen on {addr}"))?;
         let local = listener.local_addr().context("the listening address")?;
-        eprintln!("titlesim serve: listening on http://{local} (Ctrl-C or SIGTERM stops it)");
-        let notify: titlesim_serve::Notify = Arc::new(|m: &str| eprintln!("{m}"));
+        say(&format!(
+            "titlesim serve: listening on http://{local} (Ctrl-C or SIGTERM stops it)"
+        ));
+        // Not eprintln!: a terminal closed under the service (an ssh session ended) or a
+        // `| tee` gone makes writes to standard error fail, and eprintln!'s panic would end
+        // the service at its next note (a log reopened, the `stopping:` of a SIGTERM) without
+        // draining it: answered pairs would get no shadow record.
+        let notify: titlesim_serve::Notify = Arc::new(|m: &str| say(m));
         let (shutdown, force) = titlesim_serve::shutdown_signals();
         let report = titlesim_serve::serve(config, listener, shutdown, force, notify)
             .await
@@ -80,16 +86,16 @@ pub fn run(args: Args) -> Result<()> {
                         format!("{} {}{again}", s.records_written, s.name)
                     })
                     .collect();
-                eprintln!(
+                say(&format!(
                     "stopped: {} pairs scored; shadow records written: {}",
                     r.tally.total.pairs,
                     written.join(", ")
-                );
+                ));
                 if let Some(lost) = titlesim_shadow::lost_records(&r.sinks) {
                     anyhow::bail!("shadow records lost: {lost}");
                 }
             }
-            None => eprintln!("stopped"),
+            None => say("stopped"),
         }
         anyhow::ensure!(
             !report.forced,
@@ -103,4 +109,11 @@ pub fn run(args: Args) -> Result<()> {
     // loading) must not hold the exit: dropping the runtime would wait for it without limit.
     rt.shutdown_background();
     result
+}
+
+/// A line on standard error, or nothing when it cannot be written: the service goes on, and
+/// ends as it would have, whether anyone still reads its notes or not.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
