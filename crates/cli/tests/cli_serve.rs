@@ -390,6 +390,14 @@ fn answers_equal_the_command_line_bit_for_bit_in_the_published_shapes() {
     assert_eq!(status, 200);
     let sim = f32s(&sim);
     assert!((sim[0] - 1.0).abs() < 1e-6 && sim[1] < 1.0, "{sim:?}");
+    // text-embeddings-inference's own shape, options under `parameters`: the same answer.
+    let (status, tei) = server.post(
+        "/similarity",
+        &json!({"inputs": {"source_sentence": texts[0], "sentences": [texts[0], texts[1]]},
+                "parameters": {"truncate": false, "truncation_direction": "Right"}}),
+    );
+    assert_eq!(status, 200, "{tei}");
+    assert_eq!(f32s(&tei), sim);
 
     // /info and /metrics.
     let (_, info) = server.request("GET", "/info", b"");
@@ -643,6 +651,18 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
             br#"{"inputs": {"source_sentence": "a", "sentences": ["b", "c\u0000"]}}"#.to_vec(),
             422,
             "`inputs.sentences[1]` holds a NUL byte",
+        ),
+        (
+            "/similarity",
+            br#"{"inputs": {"source_sentence": "a", "sentences": ["b"]}, "parameters": {"truncation_direction": "left"}}"#.to_vec(),
+            422,
+            "`parameters.truncation_direction`: `left` is not supported",
+        ),
+        (
+            "/similarity",
+            br#"{"inputs": {"source_sentence": "a", "sentences": ["b"]}, "parameters": {"prompt_name": "nope"}}"#.to_vec(),
+            422,
+            "nope",
         ),
         (
             "/score",

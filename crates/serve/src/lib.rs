@@ -59,6 +59,8 @@ pub struct AppState {
     /// The bytes of text being tokenised, at most two bodies of `max_body_bytes` (see
     /// `routes::count_tokens`).
     pub tokenizing: Arc<tokio::sync::Semaphore>,
+    /// `/health`'s probe, one at a time.
+    pub health: routes::ops::Health,
 }
 
 /// The routes of the service over `state`.
@@ -183,6 +185,7 @@ pub async fn serve(
         tokenizing: Arc::new(tokio::sync::Semaphore::new(
             (routes::TOKENIZING_BUDGET_BODIES * opts_max_body).min(u32::MAX as usize),
         )),
+        health: routes::ops::Health::default(),
     });
 
     let failure: Arc<Mutex<Option<Error>>> = Arc::new(Mutex::new(None));

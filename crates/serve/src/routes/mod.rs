@@ -145,10 +145,19 @@ pub(crate) async fn count_tokens(
     st.metrics
         .tokenization_seconds
         .observe(t0.elapsed().as_secs_f64());
-    counted.map_err(|e| match e {
-        titlesim::Error::Task(e) => ApiError::backend(format!("tokenising the input failed: {e}")),
+    counted.map_err(tokenizing_error)
+}
+
+/// A tokenising failure as the answer says it: 500 when the service is at fault (a task
+/// lost; the model's own files, such as a tokenizer giving ids past the weights' vocabulary),
+/// 422 when the input is.
+fn tokenizing_error(e: titlesim::Error) -> ApiError {
+    match e {
+        e @ (titlesim::Error::Task(_) | titlesim::Error::ModelFile { .. }) => {
+            ApiError::backend(format!("tokenising the input failed: {e}"))
+        }
         e => ApiError::validation(format!("cannot tokenise the input: {e}")),
-    })
+    }
 }
 
 /// Counts the request, and its failure by kind, around a handler's result.
@@ -169,5 +178,21 @@ pub(crate) fn answer(
                 e.into_response()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_file_fault_is_the_services_and_a_text_fault_the_clients() {
+        let e = tokenizing_error(titlesim::Error::model_file(
+            std::path::Path::new("tokenizer.json"),
+            "token id 31000 past config.json's `vocab_size` = 30522",
+        ));
+        assert_eq!((e.status.as_u16(), e.kind), (500, "backend"));
+        let e = tokenizing_error(titlesim::Error::Tokenizer("bad text".into()));
+        assert_eq!((e.status.as_u16(), e.kind), (422, "validation"));
     }
 }

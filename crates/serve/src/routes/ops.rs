@@ -11,11 +11,85 @@ use serde_json::{json, Value};
 use titlesim::{Embedder, Scorer};
 
 use crate::metrics::ShadowCounts;
+use crate::models::Models;
 use crate::AppState;
+use tokio::task::JoinHandle;
+// tokio's clock: the same as the timeouts', and the one tests can pause.
+use tokio::time::Instant;
+
+/// How long a probe's answer stands for the `/health` requests after it.
+const PROBE_FRESH: Duration = Duration::from_secs(1);
+/// How long a probe may take before `/health` answers 503.
+const PROBE_LIMIT: Duration = Duration::from_secs(10);
+
+/// The health probe: one at a time, its answer shared by the requests of the next second.
+/// Each probe embeds a text outside the queue (on a blocking thread), so a flood of `/health`
+/// requests ran as many model calls and took the threads tokenising and batches need; and a
+/// probe that timed out kept running while the next request started another.
+#[derive(Default)]
+pub struct Health(tokio::sync::Mutex<ProbeState>);
+
+#[derive(Default)]
+struct ProbeState {
+    /// The last answer (`None`: healthy) and when it was had.
+    last: Option<(Instant, Option<String>)>,
+    /// The probe running, and when it started.
+    running: Option<(Instant, Probe)>,
+}
+
+/// A probe running: the vectors of its one text.
+type Probe = JoinHandle<titlesim::Result<Vec<Vec<f32>>>>;
+
+/// The probe of the canonical model: one text, embedded as `/embed` embeds it.
+fn probe(models: &Arc<Models>) -> Probe {
+    let m = models.clone();
+    tokio::spawn(async move {
+        m.embedder
+            .embed(&["titlesim health probe".to_string()])
+            .await
+    })
+}
+
+impl Health {
+    /// `None` when the probe `start` spawns (a text embedded) gives finite values within
+    /// [`PROBE_LIMIT`]; else what went wrong. `start` is called only when no probe runs and
+    /// no answer is fresh.
+    async fn check(&self, start: impl FnOnce() -> Probe) -> Option<String> {
+        let mut s = self.0.lock().await;
+        if let Some((at, answer)) = &s.last {
+            if at.elapsed() < PROBE_FRESH {
+                return answer.clone();
+            }
+        }
+        let (started, mut probe) = match s.running.take() {
+            // A probe that outlived its limit is waited for, not run again beside itself.
+            Some(running) => running,
+            None => (Instant::now(), start()),
+        };
+        let left = PROBE_LIMIT.saturating_sub(started.elapsed());
+        let answer = match tokio::time::timeout(left, &mut probe).await {
+            Ok(Ok(Ok(v))) if v.len() == 1 && v[0].iter().all(|x| x.is_finite()) => None,
+            Ok(Ok(Ok(_))) => Some("the probe embedded to non-finite values".to_string()),
+            Ok(Ok(Err(e))) => Some(format!("the probe failed: {e}")),
+            Ok(Err(e)) => Some(format!("the probe failed: {e}")),
+            Err(_) => {
+                s.running = Some((started, probe));
+                Some(format!(
+                    "the probe started {:.0} s ago has not finished (the limit is {} s)",
+                    started.elapsed().as_secs_f64(),
+                    PROBE_LIMIT.as_secs()
+                ))
+            }
+        };
+        s.last = Some((Instant::now(), answer.clone()));
+        answer
+    }
+}
 
 /// `GET /health`: 200 `{"status": "ok"}` once the models are loaded and a probe text embeds to
 /// finite values within 10 s; 503 `{"status": "loading"}` before, 503 `{"status":
-/// "unhealthy", "error": ...}` when the probe fails.
+/// "unhealthy", "error": ...}` when the probe fails. One probe runs at a time; its answer
+/// stands for a second.
 pub async fn health(State(st): State<Arc<AppState>>) -> Response {
     st.metrics.request("/health");
     let Some(m) = st.models.get().cloned() else {
@@ -26,15 +100,7 @@ pub async fn health(State(st): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     };
-    let probe = vec!["titlesim health probe".to_string()];
-    let r = tokio::time::timeout(Duration::from_secs(10), m.embedder.embed(&probe)).await;
-    let problem = match r {
-        Ok(Ok(v)) if v.len() == 1 && v[0].iter().all(|x| x.is_finite()) => None,
-        Ok(Ok(_)) => Some("the probe embedded to non-finite values".to_string()),
-        Ok(Err(e)) => Some(format!("the probe failed: {e}")),
-        Err(_) => Some("the probe took longer than 10 s".to_string()),
-    };
-    match problem {
+    match st.health.check(|| probe(&m)).await {
         None => Json(json!({"status": "ok"})).into_response(),
         Some(e) => {
             st.metrics.failure("/health", "unhealthy");
@@ -112,4 +178,59 @@ pub async fn metrics(State(st): State<Arc<AppState>>) -> Response {
         st.metrics.render(shadow),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A probe that gives one finite vector after `delay`, counted in `started`.
+    fn slow(started: &AtomicUsize, delay: Duration) -> Probe {
+        started.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            Ok(vec![vec![1.0, 0.0]])
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_probe_answers_a_flood_of_requests() {
+        let health = Arc::new(Health::default());
+        let started = Arc::new(AtomicUsize::new(0));
+        let checks: Vec<_> = (0..200)
+            .map(|_| {
+                let (h, n) = (health.clone(), started.clone());
+                tokio::spawn(async move { h.check(|| slow(&n, Duration::from_millis(300))).await })
+            })
+            .collect();
+        for c in checks {
+            assert_eq!(c.await.unwrap(), None);
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        // A second later the answer is stale: one new probe.
+        tokio::time::sleep(PROBE_FRESH).await;
+        assert_eq!(health.check(|| slow(&started, Duration::ZERO)).await, None);
+        assert_eq!(started.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_past_its_limit_is_waited_for_not_run_again() {
+        let health = Health::default();
+        let started = AtomicUsize::new(0);
+        let hung = || slow(&started, Duration::from_secs(25));
+        let e = health.check(hung).await.unwrap();
+        assert!(
+            e.starts_with("the probe started 10 s ago has not finished"),
+            "{e}"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let e = health.check(hung).await.unwrap();
+        assert!(e.starts_with("the probe started 15 s ago"), "{e}");
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        // It finishes at 25 s: healthy again, still the one probe.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(health.check(hung).await, None);
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+    }
 }

@@ -4,7 +4,8 @@
 //! - `/embed` `{"inputs": "text" | ["text", ...], "normalize": true, "prompt_name": null,
 //!   "truncate": false, "truncation_direction": "right"}` → `[[f32, ...], ...]`.
 //! - `/similarity` `{"inputs": {"source_sentence": "...", "sentences": ["...", ...]},
-//!   "prompt_name": null}` → `[cosine, ...]`, one per sentence.
+//!   "parameters": {"prompt_name": null, "truncate": false, "truncation_direction": "right"}}`
+//!   → `[cosine, ...]`, one per sentence (a top-level `prompt_name` is read too).
 //!
 //! Inputs longer than the model's `max_length` are truncated (at the right), as `titlesim
 //! embed` does; `truncate` and `truncation_direction: "right"` are accepted for compatibility,
@@ -96,12 +97,38 @@ struct SimilarityInputs {
     sentences: Vec<String>,
 }
 
+/// text-embeddings-inference's `/similarity` body: options under `parameters` (TEI's own
+/// examples send `"parameters": {}`); a top-level `prompt_name` is read too, as before.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SimilarityRequest {
     inputs: SimilarityInputs,
     #[serde(default)]
+    parameters: Option<SimilarityParameters>,
+    #[serde(default)]
     prompt_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SimilarityParameters {
+    #[serde(default)]
+    prompt_name: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    truncate: Option<bool>,
+    #[serde(default)]
+    truncation_direction: Option<String>,
+}
+
+/// Refuses a `truncation_direction` other than `right` (`field` names it in the request).
+fn check_direction(field: &str, direction: Option<&str>) -> Result<(), ApiError> {
+    match direction.filter(|d| !d.eq_ignore_ascii_case("right")) {
+        Some(d) => Err(ApiError::validation(format!(
+            "`{field}`: `{d}` is not supported (titlesim truncates at the right)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Embeds `texts` (prompt `prompt_name` applied) through the queue; the vectors and the
@@ -148,15 +175,7 @@ pub async fn embed_handler(State(st): State<Arc<AppState>>, body: Body) -> Respo
 
 async fn run_embed(st: &AppState, body: Body) -> Result<Response, ApiError> {
     let req: EmbedRequest = body_json(st, body).await?;
-    if let Some(d) = req
-        .truncation_direction
-        .as_deref()
-        .filter(|d| !d.eq_ignore_ascii_case("right"))
-    {
-        return Err(ApiError::validation(format!(
-            "`truncation_direction`: `{d}` is not supported (titlesim truncates at the right)"
-        )));
-    }
+    check_direction("truncation_direction", req.truncation_direction.as_deref())?;
     let m = models(st)?;
     let normalizes = m.embedder.info().normalize;
     if !req.normalize && normalizes {
@@ -191,6 +210,19 @@ pub async fn similarity_handler(State(st): State<Arc<AppState>>, body: Body) -> 
 
 async fn run_similarity(st: &AppState, body: Body) -> Result<Response, ApiError> {
     let req: SimilarityRequest = body_json(st, body).await?;
+    let parameters = req.parameters.unwrap_or_default();
+    check_direction(
+        "parameters.truncation_direction",
+        parameters.truncation_direction.as_deref(),
+    )?;
+    let prompt_name = match (req.prompt_name, parameters.prompt_name) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::validation(format!(
+                "`prompt_name` `{a}` and `parameters.prompt_name` `{b}` differ: give one"
+            )))
+        }
+        (a, b) => a.or(b),
+    };
     check_count(st, "inputs.sentences", req.inputs.sentences.len())?;
     let m = models(st)?;
     let mut texts = Vec::with_capacity(req.inputs.sentences.len() + 1);
@@ -201,7 +233,7 @@ async fn run_similarity(st: &AppState, body: Body) -> Result<Response, ApiError>
         0 => "inputs.source_sentence".to_string(),
         i => format!("inputs.sentences[{}]", i - 1),
     };
-    let (vectors, _) = embed(st, &m, field, texts, req.prompt_name.as_deref()).await?;
+    let (vectors, _) = embed(st, &m, field, texts, prompt_name.as_deref()).await?;
     let scores: Vec<f32> = vectors[1..]
         .iter()
         .map(|v| titlesim::cosine(&vectors[0], v))
