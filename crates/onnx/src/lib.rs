@@ -206,6 +206,20 @@ pub struct OutputPlan {
     pub index: usize,
     /// How it was chosen, for logs and `titlesim inspect`.
     pub chosen_by: String,
+    /// Configured (`onnx_output`) to another output than the one read by default: other
+    /// vectors (a `pooler_output` where token states are pooled), so the fingerprint says so
+    /// ([`OutputPlan::variant`]).
+    pub configured_other: bool,
+}
+
+impl OutputPlan {
+    /// What goes into the backend's [`titlesim_core::Backend::variant`]: the output's name
+    /// when it is not the one read by default, else nothing (fingerprints of the default
+    /// reading stay as they were).
+    pub fn variant(&self) -> Option<String> {
+        self.configured_other
+            .then(|| format!("onnx_output={}", self.name))
+    }
 }
 
 /// How one ONNX graph is fed and read.
@@ -326,6 +340,49 @@ impl OnnxIo {
         }
 
         let find = |name: &str| outputs.iter().position(|o| o.name == name);
+        // The output read when the configuration names none.
+        let default = || -> Result<OutputPlan> {
+            if let Some((index, name)) = [
+                "last_hidden_state",
+                "token_embeddings",
+                "sentence_embedding",
+            ]
+            .iter()
+            .find_map(|n| find(n).map(|i| (i, *n)))
+            {
+                return Ok(OutputPlan {
+                    name: name.to_string(),
+                    index,
+                    chosen_by: "by name".into(),
+                    configured_other: false,
+                });
+            }
+            let candidates: Vec<usize> = outputs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.rank() == Some(3) && o.fixed_dim(2) == Some(spec.hidden_size))
+                .map(|(i, _)| i)
+                .collect();
+            match candidates.as_slice() {
+                [i] => Ok(OutputPlan {
+                    name: outputs[*i].name.clone(),
+                    index: *i,
+                    chosen_by: format!(
+                        "the only rank-3 output whose last dimension is the hidden size {}",
+                        spec.hidden_size
+                    ),
+                    configured_other: false,
+                }),
+                [] => Err(fail(format!(
+                    "no output named last_hidden_state, token_embeddings or sentence_embedding, and none of rank 3 ending in the hidden size {}; name the output to read with `onnx_output`",
+                    spec.hidden_size
+                ))),
+                _ => Err(fail(format!(
+                    "no output named last_hidden_state, token_embeddings or sentence_embedding, and several of rank 3 ending in the hidden size {}; name the output to read with `onnx_output`",
+                    spec.hidden_size
+                ))),
+            }
+        };
         let output = if let Some(name) = onnx_output {
             let index = find(name).ok_or_else(|| {
                 fail(format!(
@@ -343,49 +400,10 @@ impl OnnxIo {
                 name: name.to_string(),
                 index,
                 chosen_by: "configured (onnx_output)".into(),
-            }
-        } else if let Some((index, name)) = [
-            "last_hidden_state",
-            "token_embeddings",
-            "sentence_embedding",
-        ]
-        .iter()
-        .find_map(|n| find(n).map(|i| (i, *n)))
-        {
-            OutputPlan {
-                name: name.to_string(),
-                index,
-                chosen_by: "by name".into(),
+                configured_other: !default().is_ok_and(|d| d.index == index),
             }
         } else {
-            let candidates: Vec<usize> = outputs
-                .iter()
-                .enumerate()
-                .filter(|(_, o)| o.rank() == Some(3) && o.fixed_dim(2) == Some(spec.hidden_size))
-                .map(|(i, _)| i)
-                .collect();
-            match candidates.as_slice() {
-                [i] => OutputPlan {
-                    name: outputs[*i].name.clone(),
-                    index: *i,
-                    chosen_by: format!(
-                        "the only rank-3 output whose last dimension is the hidden size {}",
-                        spec.hidden_size
-                    ),
-                },
-                [] => {
-                    return Err(fail(format!(
-                        "no output named last_hidden_state, token_embeddings or sentence_embedding, and none of rank 3 ending in the hidden size {}; name the output to read with `onnx_output`",
-                        spec.hidden_size
-                    )))
-                }
-                _ => {
-                    return Err(fail(format!(
-                        "no output named last_hidden_state, token_embeddings or sentence_embedding, and several of rank 3 ending in the hidden size {}; name the output to read with `onnx_output`",
-                        spec.hidden_size
-                    )))
-                }
-            }
+            default()?
         };
         // A graph that pools by itself applied the export's pooling: a configured other one
         // would be ignored without a word.
@@ -724,7 +742,21 @@ mod tests {
         ];
         let io = OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &outs, None).unwrap();
         assert_eq!(io.output.index, 1);
+        assert_eq!(io.output.variant(), None);
         assert_eq!(io.inputs[2].role, InputRole::TokenTypeIds);
+        // Another output than the default one gives other vectors, and says so for the
+        // fingerprint; naming the default one changes nothing.
+        let named = |name| {
+            OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &outs, Some(name))
+                .unwrap()
+                .output
+                .variant()
+        };
+        assert_eq!(
+            named("pooler_output").as_deref(),
+            Some("onnx_output=pooler_output")
+        );
+        assert_eq!(named("last_hidden_state"), None);
         let b = batch();
         match io.inputs[1].feed(&b) {
             Feed::Int64 { shape, data } => {

@@ -321,6 +321,12 @@ impl Backend for OrtBackend {
         NAME
     }
 
+    fn variant(&self) -> Option<String> {
+        // Another output than the default one is another vector: a store or log of one is
+        // not the other's.
+        self.io.output.variant()
+    }
+
     fn forward(&self, batch: &TokenBatch) -> Result<BackendOutput> {
         let empty: [f32; 0] = [];
         let mut inputs: Vec<(&str, SessionInputValue<'_>)> =

@@ -81,7 +81,11 @@ pub async fn precompute(
     let mut note = None;
     // Rows carried over from a store rewritten in the current format (not added).
     let mut copied = 0u64;
-    let (mut writer, have): (StoreWriter, HashSet<String>) = if path.exists() {
+    // An empty regular file holds nothing to keep: a first run that failed before its header
+    // was on disk (a full disk, a power cut). Written over as if absent, instead of refused as
+    // "not a GT store" by every later run until removed by hand.
+    let empty = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
+    let (mut writer, have): (StoreWriter, HashSet<String>) = if path.exists() && !empty {
         let header = match read_header(path) {
             Ok(h) => h,
             // A file that is not a store at all (a pairs file named by mistake): never

@@ -509,8 +509,9 @@ impl GtStore {
                 line,
                 format!(
                     "the vector of `{title}` has length {norm:.6e}, but model {} makes unit \
-                     vectors: this row was not written by it ({} such rows); rebuild the store \
-                     with `titlesim precompute`",
+                     vectors: this row was not written by it ({} such rows); remove the store \
+                     and run `titlesim precompute` again (run on this store, it keeps the rows \
+                     it holds)",
                     self.header.model,
                     bad.len()
                 ),
@@ -611,7 +612,12 @@ impl StoreWriter {
         file.set_len(0).map_err(|e| Error::io(&target, e))?;
         let mut line = serde_json::to_vec(&header).expect("a header serialises");
         line.push(b'\n');
-        file.write_all(&line).map_err(|e| Error::io(&target, e))?;
+        if let Err(e) = file.write_all(&line) {
+            // A file of no header or half a header is no store; it held nothing before (it was
+            // emptied above), so nothing is lost by removing it, and the next run starts clean.
+            let _ = std::fs::remove_file(&target);
+            return Err(Error::io(&target, e));
+        }
         Ok(StoreWriter {
             path: path.to_path_buf(),
             tmp,

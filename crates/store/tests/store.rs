@@ -457,6 +457,23 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
         std::fs::read_to_string(&pairs).unwrap(),
         "id,product,gt\n1,a,b\n"
     );
+
+    // An empty file where the store goes (a first run cut off before its header was on disk)
+    // is no store to keep: precompute fills it, where it refused it as "not a GT store".
+    let empty = big.with_file_name("empty.gtstore");
+    std::fs::write(&empty, "").unwrap();
+    let r = precompute(
+        &scorer(&small, 0.8),
+        &gts(&all),
+        &empty,
+        StoreMismatch::Refuse,
+        8,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(r.added > 0, "{r:?}");
+    assert_eq!(GtStore::open(&empty).unwrap().len(), r.added);
 }
 
 #[test]

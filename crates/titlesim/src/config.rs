@@ -239,7 +239,8 @@ impl Config {
             c.canonical.gt_store.as_ref(),
             c.shadow.as_ref().and_then(|s| s.gt_store.as_ref()),
         ) {
-            if a == b {
+            // By file too: a link, or the same file by another path (`./s.store`).
+            if a == b || titlesim_log::same_file(a, b) {
                 return Err(Error::Config {
                     path: path.map(Path::to_path_buf),
                     message: format!(
@@ -598,6 +599,10 @@ emf_namespace = "ns"
             ),
             (
                 "gt_store = \"g.store\"\n[shadow]\nmodel = \"b\"\nthreshold = 0.7\ngt_store = \"g.store\"\n",
+                &["[shadow] gt_store", "also [canonical]'s"],
+            ),
+            (
+                "gt_store = \"g.store\"\n[shadow]\nmodel = \"b\"\nthreshold = 0.7\ngt_store = \"./g.store\"\n",
                 &["[shadow] gt_store", "also [canonical]'s"],
             ),
             ("threads = 5000\n", &["[canonical] threads", "more than 1024"]),

@@ -605,6 +605,12 @@ impl Backend for TractBackend {
         NAME
     }
 
+    fn variant(&self) -> Option<String> {
+        // Another output than the default one is another vector: a store or log of one is
+        // not the other's.
+        self.io.output.variant()
+    }
+
     fn forward(&self, batch: &TokenBatch) -> Result<BackendOutput> {
         let (shape, data) = self.on_pool(|| self.run_batch(batch))?;
         self.io.output(NAME, batch, &shape, data)
