@@ -454,10 +454,15 @@ fn dist_row(phase: &str, model: &str, d: &Distribution) -> Vec<String> {
     row
 }
 
+/// The names of `v` (models as the logs name them) joined, their control characters escaped
+/// (a hand-edited log's `\u{1b}[2J` must not clear the terminal); `empty` when there are none.
 fn join_or(v: &[String], empty: &str) -> String {
     if v.is_empty() {
         empty.to_string()
     } else {
-        v.join(", ")
+        v.iter()
+            .map(|m| titlesim_core::shown(m))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

@@ -414,6 +414,17 @@ fn a_report_that_cannot_be_written_leaves_the_earlier_one_as_it_was() {
 }
 
 #[test]
+fn model_names_from_a_hand_edited_log_cannot_drive_the_terminal() {
+    let mut recs = synthetic(5, 40, 20, 0.8, 0.2);
+    for r in &mut recs {
+        r.canonical.model = "bge\u{1b}[2J".into();
+    }
+    let text = render_text(&calibrate(&recs, &Options::default()).unwrap());
+    assert!(!text.contains('\u{1b}'), "{text}");
+    assert!(text.contains("bge\\u{1b}[2J"), "{text}");
+}
+
+#[test]
 fn phase_names_cannot_reshape_the_markdown_summary() {
     // A `|` in a phase added table columns and `<img src=x onerror=...>` went into summary.md
     // as raw HTML (index.html was escaped).
@@ -432,6 +443,25 @@ fn phase_names_cannot_reshape_the_markdown_summary() {
     let rows: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
     assert!(rows.iter().any(|l| l.contains("race \\| &lt;img")), "{md}");
     assert!(rows.iter().all(|l| columns(l) == columns(rows[0])), "{md}");
+
+    // Nor add an image fetched from elsewhere, or a link.
+    let mut recs = synthetic(5, 120, 60, 0.8, 0.2);
+    for r in &mut recs {
+        if r.phase.as_deref() == Some("race") {
+            r.phase = Some("![x](https://evil.example/t.png) [ok](javascript:alert(1))".into());
+        }
+    }
+    let cal = calibrate(&recs, &Options::default()).unwrap();
+    write_report(&cal, d.path(), &ReportOptions::default()).unwrap();
+    let md = std::fs::read_to_string(d.path().join("summary.md")).unwrap();
+    assert!(
+        md.contains("\\!\\[x\\]\\(https://evil.example/t.png\\)"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("](https") && !md.contains("](javascript"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -568,11 +598,31 @@ fn pair_ids_reused_for_other_pairs_are_refused() {
             assert!(matches!(err, CalibrateError::Row { .. }), "{err:?}");
             assert!(
                 msg.starts_with(&want)
-                    && msg.contains("(their product or gt differ), and so do ")
+                    && msg.contains("(their product, gt or phase differ), and so do ")
                     && msg.contains("`TASK/AGENT`"),
                 "{msg}"
             );
         }
+    }
+    // The same pairs under another phase: which phase counted depended on the order of the
+    // logs, so it is a conflict too, in either order.
+    let rephased: Vec<_> = run_a
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            r.phase = Some(format!("{}-again", r.phase.as_deref().unwrap_or("none")));
+            r
+        })
+        .collect();
+    for (first, second) in [(&run_a, &rephased), (&rephased, &run_a)] {
+        let both: Vec<_> = first.iter().chain(second.iter()).cloned().collect();
+        let msg = calibrate(&both, &Options::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("names two different pairs (their product, gt or phase differ)"),
+            "{msg}"
+        );
     }
     // The same run twice: counted once, and the export says how many records it left out.
     let twice: Vec<_> = run_a.iter().chain(&run_a).cloned().collect();

@@ -505,6 +505,27 @@ fn an_edited_calibration_is_refused_not_read_at_the_wrong_point() {
     );
 }
 
+/// A hand-edited calibration with a pair count near u64's limit: the pass-rate-shift check
+/// multiplied it by 20 in u64 (a panic in debug builds, a wrapped and wrong answer in release).
+#[test]
+fn a_huge_pair_count_is_compared_without_overflow() {
+    let d = tempfile::tempdir().unwrap();
+    let mut doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(calibration_file(d.path())).unwrap())
+            .unwrap();
+    let huge = 10_000_000_000_000_000_000u64;
+    doc["pooled"]["n"] = json!(huge);
+    for (_, p) in doc["phases"].as_object_mut().unwrap() {
+        p["n"] = json!(huge);
+    }
+    let p = d.path().join("huge.json");
+    std::fs::write(&p, serde_json::to_string(&doc).unwrap()).unwrap();
+    let outcome = promote::read_calibration(&p)
+        .and_then(|cal| promote::promote(CONFIG, Path::new("titlesim.toml"), &cal, &options()));
+    // The reference shares shift less than 20 points: promoted, as at the real counts.
+    assert!(outcome.is_ok(), "{:?}", outcome.err());
+}
+
 #[test]
 fn a_review_that_finds_the_candidate_worse_is_refused() {
     let d = tempfile::tempdir().unwrap();
@@ -581,6 +602,37 @@ fn a_review_that_finds_the_candidate_worse_is_refused() {
             ),
         "{reasons:?}"
     );
+
+    // At the same thresholds, a review of an earlier cycle's candidate (its fingerprint in
+    // the export's column) is refused too; this calibration's own fingerprints pass.
+    for (shadow_fp, refused_too) in [("ts1-earlier", true), (CAND_FP, false)] {
+        let mut text = String::from(
+            "pair_id,phase,canonical_threshold,verdict,canonical_fingerprint,shadow_fingerprint\n",
+        );
+        for i in 0..15 {
+            let v = if i < 7 { "canonical" } else { "shadow" };
+            text.push_str(&format!("p{i},race,0.7,{v},{OLD_FP},{shadow_fp}\n"));
+        }
+        std::fs::write(&csv, text).unwrap();
+        let review = Some(review::tally(&csv, &TallyOptions::default()).unwrap());
+        let opts = PromoteOptions {
+            review,
+            ..options()
+        };
+        if refused_too {
+            let reasons = refused(d.path(), &opts);
+            assert_eq!(reasons.len(), 1, "{reasons:?}");
+            assert!(
+                reasons[0].contains(&format!(
+                    "exported from logs whose shadow model has fingerprint ts1-earlier, but the \
+                     calibration's shadow model has {CAND_FP}"
+                )),
+                "{reasons:?}"
+            );
+        } else {
+            promote_ok(d.path(), &opts);
+        }
+    }
 }
 
 #[test]
@@ -668,6 +720,49 @@ fn too_few_pairs_keep_watching_with_the_pairs_needed() {
     assert_eq!(j["phases"]["qualifying"]["pass_rate"]["more_needed"], 521);
 }
 
+/// A phase of a handful of calibration pairs (a smoke test's records, say) went into the
+/// expectation without a word, and its burn-in could only ever keep watching: promote says so.
+#[test]
+fn a_phase_too_small_for_any_burn_in_is_noted_at_promotion() {
+    let d = tempfile::tempdir().unwrap();
+    assert!(
+        !promote_ok(d.path(), &options())
+            .notes
+            .iter()
+            .any(|n| n.contains("too few for any burn-in")),
+        "the reference phases can be burnt in"
+    );
+    let mut recs = calibration_records(&refs());
+    let n = recs.len();
+    for i in 0..5 {
+        recs.push(record(
+            n + i,
+            "smoke",
+            side(OLD, OLD_FP, 0.70, 0.80),
+            side(CAND, CAND_FP, 0.95, 0.85),
+        ));
+    }
+    let cal = calibrate(&recs, &Options::default()).unwrap();
+    let p = d.path().join("small.json");
+    std::fs::write(&p, serde_json::to_string_pretty(&to_json(&cal)).unwrap()).unwrap();
+    let cal = promote::read_calibration(&p).unwrap();
+    let notes = promote::promote(CONFIG, Path::new("titlesim.toml"), &cal, &options())
+        .unwrap()
+        .notes;
+    let note = notes
+        .iter()
+        .find(|n| n.starts_with("phase smoke: its 5 calibration pairs are too few"))
+        .unwrap_or_else(|| panic!("{notes:?}"));
+    assert!(note.contains("in its pass rate and agreement"), "{note}");
+    // and the burn-in agrees: it can never reach the pairs needed for that phase
+    let exp = promote::promote(CONFIG, Path::new("titlesim.toml"), &cal, &options())
+        .unwrap()
+        .expectation;
+    let b = burnin::burn_in(&exp, &[], &BurnInOptions::default()).unwrap();
+    let smoke = b.phases.iter().find(|p| p.name == "smoke").unwrap();
+    assert_eq!(smoke.pass_rate.needed, None);
+}
+
 #[test]
 fn a_log_given_twice_counts_each_pair_once() {
     // The same day's log passed twice (or rotated logs that overlap) used to count every pair
@@ -717,7 +812,7 @@ fn a_pair_id_reused_for_another_pair_is_refused_as_calibrate_refuses_it() {
             .to_string();
         assert!(
             e.contains(&format!(
-                "pair id `{}` names two different pairs (their product or gt differ), and so do {} other id(s)",
+                "pair id `{}` names two different pairs (their product, gt or phase differ), and so do {} other id(s)",
                 run1[0].pair_id,
                 run1.len() - 1
             )),
@@ -736,7 +831,7 @@ fn a_pair_id_reused_for_another_pair_is_refused_as_calibrate_refuses_it() {
         .to_string();
     assert!(
         e.starts_with(&format!(
-            "{}:1: pair id `{}` names another pair than on {}:1 (their product or gt differ)",
+            "{}:1: pair id `{}` names another pair than on {}:1 (their product, gt or phase differ)",
             b.display(),
             run1[0].pair_id,
             a.display()
@@ -805,6 +900,16 @@ fn burn_in_refuses_logs_of_other_models_and_bad_expectations() {
         .unwrap_err()
         .to_string()
         .contains("power 1.5"));
+    // a power at or below alpha (the per-test alpha is lower still): refused, where the
+    // sample-size search halved forever
+    let low = BurnInOptions {
+        power: 0.02,
+        ..BurnInOptions::default()
+    };
+    let e = burnin::burn_in(&exp, &[], &low).unwrap_err().to_string();
+    assert!(e.contains("power 0.02 is not above alpha 0.05"), "{e}");
+    // and the search itself ends, at no pairs, for a power below the test's level
+    assert!(titlesim_calibrate::burnin::stats::effective_n(0.2, 0.05, 0.01) < 1e-9);
     // a broken expectation names the field
     let ep = d.path().join("e.json");
     let mut v: Value = serde_json::from_str(&exp.to_json_string()).unwrap();
@@ -863,8 +968,10 @@ fn promote_refuses_bad_inputs_clearly() {
     };
     let e = promote::promote(CONFIG, Path::new("c.toml"), &cal, &off_grid).unwrap_err();
     assert!(
-        e.to_string()
-            .contains("threshold 0.795 is not on the calibration's grid"),
+        e.to_string().starts_with(&format!(
+            "{}: threshold 0.795 (given with --threshold) is not on the `grid` of this calibration",
+            cal.path.display()
+        )),
         "{e}"
     );
     // a calibration without fingerprints or pass-rate curves (made before promote existed)

@@ -161,13 +161,13 @@ pub(crate) fn conflict_error(
             path: path.to_path_buf(),
             line,
             message: format!(
-                "pair id `{id}` names another pair than on {first} (their product or gt \
-                 differ){others}: {why}"
+                "pair id `{id}` names another pair than on {first} (their product, gt or \
+                 phase differ){others}: {why}"
             ),
         });
     }
     Some(CalibrateError::invalid(format!(
-        "pair id `{id}` names two different pairs (their product or gt differ){others}: {why}"
+        "pair id `{id}` names two different pairs (their product, gt or phase differ){others}: {why}"
     )))
 }
 
@@ -232,10 +232,12 @@ pub(crate) struct Conflicts<'a> {
 
 impl<'a> Conflicts<'a> {
     /// Notes a conflict when record `other` names another pair than record `first` of its id
-    /// (the first such record of each id).
+    /// (another product, gt or phase; the first such record of each id).
     pub(crate) fn note(&mut self, records: &'a [ShadowRecord], first: usize, other: usize) {
         let (a, b) = (&records[first], &records[other]);
-        if (a.product != b.product || a.gt != b.gt) && self.noted.insert(&b.pair_id) {
+        // Another phase too: which of the two counts would depend on the order of the logs.
+        let other_pair = a.product != b.product || a.gt != b.gt || a.phase != b.phase;
+        if other_pair && self.noted.insert(&b.pair_id) {
             self.list.push(Conflict {
                 pair_id: b.pair_id.clone(),
                 first,

@@ -75,6 +75,15 @@ impl BurnInOptions {
                 self.power
             )));
         }
+        if self.power <= self.alpha {
+            // A test at level alpha rejects with chance alpha on no pairs at all: a power at
+            // or below it asks nothing of the burn-in (and no sample size solves for it).
+            return Err(CalibrateError::invalid(format!(
+                "power {} is not above alpha {}: a test at level alpha has that power with no \
+                 pairs at all; power is the chance to tell a drift (0.8 is usual)",
+                self.power, self.alpha
+            )));
+        }
         if !(self.drift > 0.0 && self.drift <= 1.0) {
             return Err(CalibrateError::invalid(format!(
                 "drift {} is not in (0, 1]",

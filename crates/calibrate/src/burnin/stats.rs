@@ -115,7 +115,9 @@ pub fn effective_n(h: f64, alpha: f64, power: f64) -> f64 {
     // the one-tailed closed form is within a hair of the answer: bracket around it
     let guess = ((-norm_ppf(alpha / 2.0) + norm_ppf(power)) / h).powi(2);
     let (mut lo, mut hi) = (guess * 0.5, guess * 1.5 + 1.0);
-    while normal_power(h, lo, alpha) > power {
+    // At n = 0 the power is alpha: a `power` at or below it is met by no pairs at all (and the
+    // halving would never end).
+    while lo > 0.0 && normal_power(h, lo, alpha) > power {
         lo /= 2.0;
     }
     for _ in 0..200 {

@@ -179,7 +179,10 @@ pub(crate) fn tail(doc: &CalibrationDoc, t: &Threshold, i: usize) -> Vec<Refusal
         }
         if let (Some(s), Some(c)) = (p.shadow_pass_at(i), p.canonical_pass()) {
             let diff = s.k.abs_diff(c.k);
-            if s.n > 0 && 100 * diff > PASS_RATE_SHIFT_LIMIT_POINTS * s.n {
+            // In u128: `n` comes from a calibration file, and a hand-edited one can be huge.
+            let shift =
+                100 * u128::from(diff) > u128::from(PASS_RATE_SHIFT_LIMIT_POINTS) * u128::from(s.n);
+            if s.n > 0 && shift {
                 out.push(Refusal {
                     check: "pass-rate-shift",
                     reason: format!(
@@ -249,6 +252,68 @@ pub(crate) fn fmt_p(p: f64) -> String {
     } else {
         format!("{p:.3}")
     }
+}
+
+/// The distinct values of the review file's text `column`, split at spaces (none when the
+/// file has no such column: a review exported before it had one).
+fn column_words(t: &Tally, column: &str) -> Vec<String> {
+    let Ok(mut rdr) = csv::ReaderBuilder::new().flexible(true).from_path(&t.path) else {
+        return Vec::new();
+    };
+    let Some(col) = rdr
+        .headers()
+        .ok()
+        .and_then(|h| h.iter().position(|h| h.trim().eq_ignore_ascii_case(column)))
+    else {
+        return Vec::new();
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for rec in rdr.records().flatten() {
+        let cell = crate::review::from_text(rec.get(col).unwrap_or(""));
+        for w in cell.split_whitespace() {
+            if !seen.iter().any(|s| s == w) {
+                seen.push(w.to_string());
+            }
+        }
+    }
+    seen
+}
+
+/// Refused when the review file was exported from logs of other models than the calibration
+/// read (its `canonical_fingerprint` and `shadow_fingerprint` columns): the review of an
+/// earlier cycle's candidate, at the same thresholds, judged another model.
+pub(crate) fn review_models(t: &Tally, doc: &CalibrationDoc) -> Vec<Refusal> {
+    let sides = [
+        ("shadow", &doc.models.shadow_fingerprints),
+        ("canonical", &doc.models.canonical_fingerprints),
+    ];
+    let mut out = Vec::new();
+    for (side, calibrated) in sides {
+        let Some(calibrated) = calibrated else {
+            continue;
+        };
+        let seen = column_words(t, &format!("{side}_fingerprint"));
+        let other: Vec<&String> = seen.iter().filter(|f| !calibrated.contains(f)).collect();
+        if other.is_empty() {
+            continue;
+        }
+        out.push(Refusal {
+            check: "review",
+            reason: format!(
+                "the review {} was exported from logs whose {side} model has fingerprint {}, \
+                 but the calibration's {side} model has {}: its verdicts judged another model \
+                 (a review of another cycle); export it again from the logs this calibration read",
+                t.path.display(),
+                other
+                    .iter()
+                    .map(|f| titlesim_core::shown(f).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                calibrated.join(", ")
+            ),
+        });
+    }
+    out
 }
 
 /// The distinct values of the review file's `column` that are numbers other than `value`

@@ -83,6 +83,37 @@ pub struct Promotion {
     pub notes: Vec<String>,
 }
 
+/// Notes for the phases whose calibration pairs are too few for any burn-in (at burn-in's
+/// default alpha, power and drift) to tell a drift: such a phase keeps the burn-in watching for
+/// ever, which is better said before deploying than found after.
+fn burn_in_cannot_decide(phases: &BTreeMap<String, PhaseExpectation>) -> Vec<String> {
+    let o = crate::burnin::BurnInOptions::default();
+    let alpha = o.alpha / (2 * phases.len()).max(1) as f64;
+    let mut notes = Vec::new();
+    for (name, e) in phases {
+        let hopeless: Vec<&str> = [("pass rate", &e.pass_rate), ("agreement", &e.agreement)]
+            .into_iter()
+            .filter(|(_, x)| {
+                crate::burnin::stats::needed_pairs(x.share, x.n, o.drift, alpha, o.power).is_none()
+            })
+            .map(|(metric, _)| metric)
+            .collect();
+        if !hopeless.is_empty() {
+            notes.push(format!(
+                "phase {name}: its {} calibration pairs are too few for any burn-in to tell a \
+                 drift of {:.0} points in its {} at {:.0}% power (burn-in's defaults): its \
+                 burn-in would keep watching for ever; calibrate on more of its pairs, or give \
+                 burn-in a larger --drift",
+                e.pairs,
+                o.drift * 100.0,
+                hopeless.join(" and "),
+                o.power * 100.0
+            ));
+        }
+    }
+    notes
+}
+
 /// Promotes the configuration `config_text` (read from `config_path`) with the calibration
 /// `cal`. Fails with [`CalibrateError::Refused`] when a check fails and `opts.force` is off.
 pub fn promote(
@@ -108,9 +139,13 @@ pub fn promote(
         }
     };
     let i = doc.pooled.grid_index(&t).ok_or_else(|| {
-        CalibrateError::invalid(format!(
-            "threshold {t} is not on the calibration's grid, so its agreement is unknown: choose a grid point or calibrate again with a grid that holds it"
-        ))
+        CalibrateError::input(
+            &cal.path,
+            format!(
+                "threshold {t} ({why}) is not on the `grid` of this calibration, so its agreement \
+                 is unknown: choose a grid point or calibrate again with a grid that holds it"
+            ),
+        )
     })?;
 
     let swap = config::swap(
@@ -131,6 +166,7 @@ pub fn promote(
     if let Some(r) = &opts.review {
         refusals.extend(checks::review(r));
         refusals.extend(checks::review_source(r, doc.canonical_threshold.value));
+        refusals.extend(checks::review_models(r, doc));
     }
     if !refusals.is_empty() && !opts.force {
         return Err(CalibrateError::Refused {
@@ -160,6 +196,7 @@ pub fn promote(
             )),
         }
     }
+    notes.extend(burn_in_cannot_decide(&phases));
     if let Some(r) = &opts.review {
         notes.extend(checks::review_unfinished_note(r));
         notes.extend(checks::review_threshold_note(r, &t));

@@ -298,17 +298,25 @@ fn compromise_sentence(cal: &Calibration) -> String {
     }
 }
 
-/// Text from the logs (phase and model names) as Markdown shows it: no raw HTML (`<img ...>`
-/// would be rendered), and a line break cannot end a list item or a table row.
+/// Text holding names from the logs (phases, models) as Markdown shows it, as plain text: no
+/// raw HTML (`<img ...>` would be rendered); no image, link, emphasis or code span (a phase
+/// `![x](https://...)` fetched a remote image); a `|` cannot add a table column; a line break
+/// cannot end a list item or a table row.
 fn md_text(s: &str) -> String {
-    s.replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace(['\n', '\r'], " ")
-}
-
-/// [`md_text`] for a table cell: a `|` in a phase name would add a column.
-fn md_cell(s: &str) -> String {
-    md_text(&s.replace('\\', "\\\\").replace('|', "\\|"))
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '\n' | '\r' => o.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '!' | '~' | '|' => {
+                o.push('\\');
+                o.push(c);
+            }
+            c => o.push(c),
+        }
+    }
+    o
 }
 
 fn markdown(cal: &Calibration, figures: &[Figure], font_note: Option<&str>) -> String {
@@ -336,7 +344,7 @@ fn markdown(cal: &Calibration, figures: &[Figure], font_note: Option<&str>) -> S
     let _ = writeln!(o, "| {} |", HEADLINE.join(" | "));
     let _ = writeln!(o, "|---|{}", "---:|".repeat(HEADLINE.len() - 1));
     for r in headline_rows(cal) {
-        let cells: Vec<String> = r.iter().map(|c| md_cell(c)).collect();
+        let cells: Vec<String> = r.iter().map(|c| md_text(c)).collect();
         let _ = writeln!(o, "| {} |", cells.join(" | "));
     }
     let _ = writeln!(o, "\n{}\n", md_text(&compromise_sentence(cal)));

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::path::Path;
 
 /// The columns of a review file, in order.
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 16] = [
     "pair_id",
     "phase",
     "direction",
@@ -28,6 +28,8 @@ pub const COLUMNS: [&str; 14] = [
     "label",
     "product",
     "gt",
+    "canonical_fingerprint",
+    "shadow_fingerprint",
     "verdict",
     "comment",
 ];
@@ -63,6 +65,10 @@ pub fn write_csv(e: &Export, path: &Path) -> Result<()> {
     let mut w = csv::Writer::from_writer(file);
     w.write_record(COLUMNS).map_err(csv_err)?;
     let verdict = |pass: bool| if pass { "match" } else { "no match" };
+    // The models the disagreements are of, so that promote can tell a review of this
+    // calibration's candidate from one of another cycle's (at the same threshold).
+    let canonical_fingerprints = e.fingerprints.0.join(" ");
+    let shadow_fingerprints = e.fingerprints.1.join(" ");
     for r in &e.rows {
         let canon_pass = r.direction == Direction::CanonicalMatch;
         w.write_record([
@@ -82,6 +88,8 @@ pub fn write_csv(e: &Export, path: &Path) -> Result<()> {
             },
             as_text(&r.product).as_ref(),
             as_text(&r.gt).as_ref(),
+            as_text(&canonical_fingerprints).as_ref(),
+            as_text(&shadow_fingerprints).as_ref(),
             "",
             "",
         ])
@@ -94,11 +102,14 @@ pub fn write_csv(e: &Export, path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `cell`, with a `'` in front when a spreadsheet would take it for a formula.
+/// `cell`, with a `'` in front when a spreadsheet would take it for a formula, and when it is
+/// such a cell with `'`s in front already (`'-1`): [`from_text`] takes one `'` off again, so
+/// the ids `-1` and `'-1` stay two ids.
 pub(crate) fn as_text(cell: &str) -> Cow<'_, str> {
     let formula = |c: char| matches!(c, '=' | '+' | '-' | '@');
-    let first = cell.chars().next();
-    let after_space = cell.trim_start().chars().next();
+    let bare = cell.trim_start_matches('\'');
+    let first = bare.chars().next();
+    let after_space = bare.trim_start().chars().next();
     if matches!(first, Some('\t' | '\r' | '\0')) || after_space.is_some_and(formula) {
         Cow::Owned(format!("'{cell}"))
     } else {
@@ -121,7 +132,9 @@ mod tests {
 
     #[test]
     fn from_text_undoes_as_text() {
-        for cell in ["=race", "-qual", " @final", "race", "'quoted", "", "\tx"] {
+        for cell in [
+            "=race", "-qual", " @final", "race", "'quoted", "", "\tx", "'-1", "''-1", "'=x", "'",
+        ] {
             assert_eq!(from_text(&as_text(cell)), cell, "{cell:?}");
         }
         // a spreadsheet dropped the quote: the same phase
@@ -147,6 +160,7 @@ mod tests {
             ("shoes = boots", "shoes = boots"),
             (" Nike", " Nike"),
             ("'quoted", "'quoted"),
+            ("'-1", "''-1"),
             ("", ""),
         ] {
             assert_eq!(as_text(cell), want, "{cell:?}");

@@ -96,6 +96,9 @@ pub struct Export {
     pub strata: Vec<Stratum>,
     /// The rows to review (sorted by phase, direction, then log order).
     pub rows: Vec<ReviewRow>,
+    /// The vector fingerprints of the canonical and the shadow side of the records, distinct,
+    /// in order of appearance (written in every row of the review file).
+    pub fingerprints: (Vec<String>, Vec<String>),
 }
 
 /// Finds the disagreements of `records` at the given thresholds, sampled if asked.
@@ -161,6 +164,7 @@ fn export_at(
         disagreements,
         strata,
         rows,
+        fingerprints: ex.fingerprints,
     })
 }
 

@@ -37,6 +37,7 @@ mod sign_test;
 mod tally;
 mod verdict;
 
+pub(crate) use self::csv::from_text;
 pub use self::csv::{refuse_log_as_out, write_csv, COLUMNS};
 pub use export::{export, export_logs, Direction, Export, ExportOptions, ReviewRow, Stratum};
 pub use sample::{allocate, Sample};
