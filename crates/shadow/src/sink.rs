@@ -303,10 +303,15 @@ pub fn dimension_value(value: &str) -> String {
         out.push_str(&piece);
     }
     if out.trim().is_empty() {
-        return "none".into();
+        return NO_PHASE.into();
     }
     out
 }
+
+/// The dimension value of a record without a phase: the name calibrate and the summaries give
+/// such pairs, which no pair's phase may take (`titlesim_core::RESERVED_PHASES`), so it is not
+/// one metric with a phase named `none`.
+const NO_PHASE: &str = "(none)";
 
 /// The model name used as a CloudWatch dimension: a folder's last component, or a hub id
 /// (`ORG/NAME`) as it is.
@@ -342,7 +347,7 @@ pub fn emf_object(r: &ShadowRecord, namespace: &str) -> Value {
             metrics.push(json!({"Name": name, "Unit": unit}));
             root.insert(name.to_string(), v);
         };
-    let phase = r.phase.as_deref().unwrap_or("none");
+    let phase = r.phase.as_deref().unwrap_or(NO_PHASE);
     let phase_dimension = dimension_value(phase);
     if phase_dimension != phase {
         root.insert("phase_text".into(), json!(phase));

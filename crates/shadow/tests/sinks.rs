@@ -422,6 +422,11 @@ async fn emf_lines_carry_the_dual_cosine_with_phase_and_model_dimensions() {
     let o = emf_object(&r, "n");
     assert_eq!(o["phase"], "race");
     assert!(o.get("phase_text").is_none());
+    // No phase is `(none)`, as calibrate names it: not one metric with a phase named `none`.
+    r.phase = None;
+    assert_eq!(emf_object(&r, "n")["phase"], "(none)");
+    r.phase = Some("none".into());
+    assert_eq!(emf_object(&r, "n")["phase"], "none");
 }
 
 #[tokio::test]
