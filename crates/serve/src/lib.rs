@@ -253,9 +253,27 @@ pub async fn serve(
         ));
     }
     // Every request still connected has its answer: drain the queue (a request whose client
-    // is gone is not run), then flush the shadow log.
+    // is gone is not run), then flush the shadow log. Once forced, the worker is not waited
+    // for: every connection is closed, so what it still holds is a model call for clients
+    // that are gone (a hung backend would keep the process for ever), and a second signal
+    // that comes while it finishes one stops the wait too.
     state.queue.close();
-    let _ = worker.await;
+    let mut worker = worker;
+    let finished = if report.forced {
+        false
+    } else {
+        tokio::select! {
+            _ = &mut worker => true,
+            _ = force.as_mut() => {
+                report.forced = true;
+                notify("stopping now: not waiting for the model call still running (its clients are gone)");
+                false
+            }
+        }
+    };
+    if !finished {
+        worker.abort();
+    }
     if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(e);
     }
