@@ -155,6 +155,13 @@ pub(crate) fn resolve_model_with(
         // `--model FOLDER/model.onnx`: the file where its folder was meant.
         let folder = p
             .parent()
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    d
+                }
+            })
             .filter(|d| d.join("config.json").is_file())
             .map(|d| format!(" (here {})", d.display()))
             .unwrap_or_default();

@@ -208,7 +208,7 @@ pub struct OutputPlan {
     pub chosen_by: String,
     /// Configured (`onnx_output`) to another output than the one read by default: other
     /// vectors (a `pooler_output` where token states are pooled), so the fingerprint says so
-    /// ([`OutputPlan::variant`]).
+    /// ([`OutputPlan::variant`]). False for a graph with no default reading.
     pub configured_other: bool,
 }
 
@@ -400,7 +400,9 @@ impl OnnxIo {
                 name: name.to_string(),
                 index,
                 chosen_by: "configured (onnx_output)".into(),
-                configured_other: !default().is_ok_and(|d| d.index == index),
+                // A graph with no default reading (several candidates, or none) had to name
+                // one: its fingerprint stays as it was.
+                configured_other: default().is_ok_and(|d| d.index != index),
             }
         } else {
             default()?
@@ -841,6 +843,10 @@ mod tests {
             e.contains("onnx_output") && e.contains("`output` [a, b] i64"),
             "{e}"
         );
+        // A graph with no default reading had to name its output: the name is the only
+        // reading, and the fingerprint stays as it was.
+        let io = OnnxIo::plan("t", Path::new("m.onnx"), &s, &ins, &outs[..2], Some("461")).unwrap();
+        assert_eq!(io.output.variant(), None);
     }
 
     #[test]

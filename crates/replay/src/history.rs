@@ -306,7 +306,13 @@ fn check_csv(path: &Path, ext: &str) -> Result<()> {
         };
         rdr.headers().map_err(at)?;
         let mut record = csv::StringRecord::new();
-        while rdr.read_record(&mut record).map_err(at)? {}
+        while rdr.read_record(&mut record).map_err(at)? {
+            // Passes the line ends read so far, so the index holds a record's worth of them,
+            // not the whole file's.
+            if let Some(p) = record.position() {
+                lines.line_at(p.byte());
+            }
+        }
     }
     Ok(())
 }

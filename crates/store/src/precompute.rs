@@ -164,6 +164,12 @@ pub async fn precompute(
             }
             (w, have)
         }
+    } else if empty {
+        // Through a partial file, as a rebuild: an interrupted run continues from it (the
+        // empty file is still there, and a fresh create would start the partial file over).
+        let (w, partial) = StoreWriter::replace(path, fresh())?;
+        let have = partial.as_ref().map(held).unwrap_or_default();
+        (w, have)
     } else {
         (StoreWriter::create(path, fresh())?, HashSet::new())
     };

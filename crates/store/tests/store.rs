@@ -462,6 +462,14 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
     // is no store to keep: precompute fills it, where it refused it as "not a GT store".
     let empty = big.with_file_name("empty.gtstore");
     std::fs::write(&empty, "").unwrap();
+    // A run onto it interrupted after one row continues from where it stopped.
+    let made = GtStore::open(&big).unwrap();
+    let (title, v) = made.titles()[0];
+    let (mut w, had) = StoreWriter::replace(&empty, made.header().clone()).unwrap();
+    assert!(had.is_none());
+    w.add(title, v).unwrap();
+    w.flush().unwrap();
+    drop(w);
     let r = precompute(
         &scorer(&small, 0.8),
         &gts(&all),
@@ -473,7 +481,11 @@ async fn a_store_of_another_model_is_refused_or_recomputed() {
     .await
     .unwrap();
     assert!(r.added > 0, "{r:?}");
-    assert_eq!(GtStore::open(&empty).unwrap().len(), r.added);
+    assert_eq!(
+        r.existing, 1,
+        "the interrupted run's row is kept, not encoded again"
+    );
+    assert_eq!(GtStore::open(&empty).unwrap().len(), r.existing + r.added);
 }
 
 #[test]

@@ -254,9 +254,9 @@ pub(crate) fn fmt_p(p: f64) -> String {
     }
 }
 
-/// The distinct values of the review file's text `column`, split at spaces (none when the
-/// file has no such column: a review exported before it had one).
-fn column_words(t: &Tally, column: &str) -> Vec<String> {
+/// The distinct values of the review file's text `column` (none when the file has no such
+/// column: a review exported before it had one).
+fn column_values(t: &Tally, column: &str) -> Vec<String> {
     let Ok(mut rdr) = csv::ReaderBuilder::new().flexible(true).from_path(&t.path) else {
         return Vec::new();
     };
@@ -269,11 +269,9 @@ fn column_words(t: &Tally, column: &str) -> Vec<String> {
     };
     let mut seen: Vec<String> = Vec::new();
     for rec in rdr.records().flatten() {
-        let cell = crate::review::from_text(rec.get(col).unwrap_or(""));
-        for w in cell.split_whitespace() {
-            if !seen.iter().any(|s| s == w) {
-                seen.push(w.to_string());
-            }
+        let cell = crate::review::from_text(rec.get(col).unwrap_or("")).trim();
+        if !cell.is_empty() && !seen.iter().any(|s| s == cell) {
+            seen.push(cell.to_string());
         }
     }
     seen
@@ -292,8 +290,13 @@ pub(crate) fn review_models(t: &Tally, doc: &CalibrationDoc) -> Vec<Refusal> {
         let Some(calibrated) = calibrated else {
             continue;
         };
-        let seen = column_words(t, &format!("{side}_fingerprint"));
-        let other: Vec<&String> = seen.iter().filter(|f| !calibrated.contains(f)).collect();
+        // A cell holds the export's fingerprints of that side, space-separated (one, as a
+        // rule); a fingerprint of a custom embedder may hold a space itself.
+        let known = |cell: &String| {
+            calibrated.contains(cell) || cell.split(' ').all(|f| calibrated.iter().any(|c| c == f))
+        };
+        let seen = column_values(t, &format!("{side}_fingerprint"));
+        let other: Vec<&String> = seen.iter().filter(|f| !known(f)).collect();
         if other.is_empty() {
             continue;
         }

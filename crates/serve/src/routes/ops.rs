@@ -61,25 +61,27 @@ impl Health {
                 return answer.clone();
             }
         }
-        let (started, mut probe) = match s.running.take() {
-            // A probe that outlived its limit is waited for, not run again beside itself.
-            Some(running) => running,
-            None => (Instant::now(), start()),
-        };
+        // A probe that outlived its limit, or whose request went away while waiting for it,
+        // is waited for, not run again beside itself: it stays in the state until it is done.
+        let (started, probe) = s.running.get_or_insert_with(|| (Instant::now(), start()));
+        let started = *started;
         let left = PROBE_LIMIT.saturating_sub(started.elapsed());
-        let answer = match tokio::time::timeout(left, &mut probe).await {
-            Ok(Ok(Ok(v))) if v.len() == 1 && v[0].iter().all(|x| x.is_finite()) => None,
-            Ok(Ok(Ok(_))) => Some("the probe embedded to non-finite values".to_string()),
-            Ok(Ok(Err(e))) => Some(format!("the probe failed: {e}")),
-            Ok(Err(e)) => Some(format!("the probe failed: {e}")),
-            Err(_) => {
-                s.running = Some((started, probe));
-                Some(format!(
-                    "the probe started {:.0} s ago has not finished (the limit is {} s)",
-                    started.elapsed().as_secs_f64(),
-                    PROBE_LIMIT.as_secs()
-                ))
+        let done = tokio::time::timeout(left, probe).await;
+        let answer = match done {
+            Ok(result) => {
+                s.running = None;
+                match result {
+                    Ok(Ok(v)) if v.len() == 1 && v[0].iter().all(|x| x.is_finite()) => None,
+                    Ok(Ok(_)) => Some("the probe embedded to non-finite values".to_string()),
+                    Ok(Err(e)) => Some(format!("the probe failed: {e}")),
+                    Err(e) => Some(format!("the probe failed: {e}")),
+                }
             }
+            Err(_) => Some(format!(
+                "the probe started {:.0} s ago has not finished (the limit is {} s)",
+                started.elapsed().as_secs_f64(),
+                PROBE_LIMIT.as_secs()
+            )),
         };
         s.last = Some((Instant::now(), answer.clone()));
         answer
@@ -231,6 +233,21 @@ mod tests {
         // It finishes at 25 s: healthy again, still the one probe.
         tokio::time::sleep(Duration::from_secs(11)).await;
         assert_eq!(health.check(hung).await, None);
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+    }
+
+    /// A request that goes away while it waits (a liveness probe's own 1 s timeout) left the
+    /// probe running detached, and the next request started another beside it.
+    #[tokio::test(start_paused = true)]
+    async fn a_probe_whose_request_went_away_is_waited_for_not_run_again() {
+        let health = Health::default();
+        let started = AtomicUsize::new(0);
+        let hung = || slow(&started, Duration::from_secs(25));
+        let gone = tokio::time::timeout(Duration::from_secs(1), health.check(hung)).await;
+        assert!(gone.is_err(), "the request went away");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let e = health.check(hung).await.unwrap();
+        assert!(e.starts_with("the probe started 10 s ago"), "{e}");
         assert_eq!(started.load(Ordering::SeqCst), 1);
     }
 }
