@@ -322,26 +322,11 @@ pub(crate) fn review_models(t: &Tally, doc: &CalibrationDoc) -> Vec<Refusal> {
 /// The distinct values of the review file's `column` that are numbers other than `value`
 /// (none when the file has no such column).
 fn other_values(t: &Tally, column: &str, value: f64) -> Vec<String> {
-    let Ok(mut rdr) = csv::ReaderBuilder::new().flexible(true).from_path(&t.path) else {
-        return Vec::new();
-    };
-    let Some(col) = rdr
-        .headers()
-        .ok()
-        .and_then(|h| h.iter().position(|h| h.trim().eq_ignore_ascii_case(column)))
-    else {
-        return Vec::new();
-    };
-    let mut seen: Vec<String> = Vec::new();
-    for rec in rdr.records().flatten() {
-        let cell = rec.get(col).unwrap_or("").trim();
-        // Thresholds are f32 in the logs the review was exported from.
-        let other = cell.parse::<f64>().is_ok_and(|v| v as f32 != value as f32);
-        if other && !seen.iter().any(|s| s == cell) {
-            seen.push(cell.to_string());
-        }
-    }
-    seen
+    // Thresholds are f32 in the logs the review was exported from.
+    column_values(t, column)
+        .into_iter()
+        .filter(|cell| cell.parse::<f64>().is_ok_and(|v| v as f32 != value as f32))
+        .collect()
 }
 
 /// Refused when the review file was exported from logs whose canonical threshold is not the
