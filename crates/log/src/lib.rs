@@ -33,8 +33,40 @@ pub use record::{read_log, LogContents, ShadowRecord, SideRecord, SkippedLine, S
 pub fn write_lines(buf: &mut Vec<u8>, records: &[ShadowRecord]) {
     for r in records {
         // A record holds strings, numbers and options only: serialising cannot fail.
-        serde_json::to_writer(&mut *buf, r).expect("a shadow record serialises");
+        write_json_line(&mut *buf, r).expect("a shadow record serialises");
         buf.push(b'\n');
+    }
+}
+
+/// `value` as one line of JSON, without its `\n`: serde_json's text, with U+2028, U+2029 and
+/// U+0085 escaped (`\u2028`) where serde_json writes them as they are. JSON allows them raw
+/// in strings, but they end a line for Python's `str.splitlines`, JavaScript before ES2019 and
+/// some log shippers, so a title holding one would split its record in two there. Every JSON
+/// lines file titlesim writes goes through this.
+pub fn write_json_line<W, T>(w: &mut W, value: &T) -> serde_json::Result<()>
+where
+    W: std::io::Write + ?Sized,
+    T: serde::Serialize + ?Sized,
+{
+    value.serialize(&mut serde_json::Serializer::with_formatter(w, LineSafe))
+}
+
+/// serde_json's compact format, with the characters that end a line somewhere escaped.
+struct LineSafe;
+
+impl serde_json::ser::Formatter for LineSafe {
+    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> std::io::Result<()>
+    where
+        W: std::io::Write + ?Sized,
+    {
+        let mut rest = fragment;
+        while let Some(i) = rest.find(['\u{2028}', '\u{2029}', '\u{85}']) {
+            let c = rest[i..].chars().next().unwrap_or_default();
+            writer.write_all(&rest.as_bytes()[..i])?;
+            write!(writer, "\\u{:04x}", u32::from(c))?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        writer.write_all(rest.as_bytes())
     }
 }
 
@@ -133,6 +165,29 @@ mod tests {
             shadow: None,
             replayed_at: None,
         }
+    }
+
+    /// A title holding U+2028, U+2029 or U+0085 (JSON allows them raw) was written raw, and
+    /// Python's `str.splitlines` or a pre-ES2019 JavaScript reader split the record there.
+    #[test]
+    fn line_ending_characters_are_escaped_in_json_lines() {
+        let mut r = record("p1");
+        r.product = "Nike\u{2028}Air\u{2029}Max\u{85}90 caf\u{e9}".into();
+        let mut buf = Vec::new();
+        write_lines(&mut buf, &[r.clone()]);
+        let text = String::from_utf8(buf).unwrap();
+        assert!(
+            !text.contains(['\u{2028}', '\u{2029}', '\u{85}']),
+            "{text:?}"
+        );
+        // Other characters stay as they were (é is not escaped).
+        assert!(
+            text.contains("Nike\\u2028Air\\u2029Max\\u008590 caf\u{e9}"),
+            "{text:?}"
+        );
+        assert_eq!(text.matches('\n').count(), 1);
+        let back: ShadowRecord = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(back, r);
     }
 
     /// What readers count as a record lacking only its newline is ended, not cut (a one-line

@@ -541,7 +541,7 @@ impl RecordSink for EmfSink {
         }
         let mut buf = Vec::with_capacity(records.len() * 700);
         for r in records {
-            serde_json::to_writer(&mut buf, &emf_object(r, &self.namespace))
+            titlesim_log::write_json_line(&mut buf, &emf_object(r, &self.namespace))
                 .expect("EMF serialises");
             buf.push(b'\n');
         }

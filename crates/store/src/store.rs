@@ -737,7 +737,7 @@ impl StoreWriter {
             v: &raw,
             c: row_checksum(title, v),
         };
-        serde_json::to_writer(&mut self.buf, &row).expect("a row serialises");
+        titlesim_log::write_json_line(&mut self.buf, &row).expect("a row serialises");
         self.buf.push(b'\n');
         self.rows += 1;
         Ok(())

@@ -78,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
             texts.len()
         );
         for (text, embedding) in texts.iter().zip(&vectors) {
-            serde_json::to_writer(&mut out, &Line { text, embedding })
+            titlesim_log::write_json_line(&mut out, &Line { text, embedding })
                 .context("writing to standard output")?;
             out.write_all(b"\n").context("writing to standard output")?;
         }

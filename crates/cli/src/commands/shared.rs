@@ -255,7 +255,7 @@ impl VerdictWriter {
                 if s.pass { "true" } else { "false" },
             ])?,
             VerdictWriter::Jsonl(w) => {
-                serde_json::to_writer(&mut *w, s)?;
+                titlesim_log::write_json_line(&mut *w, s)?;
                 w.write_all(b"\n")?;
             }
         }
