@@ -61,6 +61,13 @@ impl Default for BurnInOptions {
 }
 
 impl BurnInOptions {
+    /// The drift tests of an expectation of `phases` phases (pass rate and agreement of each)
+    /// and the level of each test: `alpha` split over them.
+    pub(crate) fn tests(&self, phases: usize) -> (usize, f64) {
+        let tests = 2 * phases;
+        (tests, self.alpha / tests.max(1) as f64)
+    }
+
     fn check(&self) -> Result<()> {
         let open = |v: f64| v > 0.0 && v < 1.0;
         if !open(self.alpha) {
@@ -242,8 +249,7 @@ fn judge(
 ) -> Result<BurnIn> {
     opts.check()?;
     let (measured, left, timed) = measure::measure(exp, records, places)?;
-    let tests = 2 * exp.phases.len();
-    let alpha = opts.alpha / tests as f64;
+    let (tests, alpha) = opts.tests(exp.phases.len());
     let check = |metric: &'static str, e: &Expected, m: Share| {
         let test = stats::two_proportion_z(e.k, e.n, m.k, m.n);
         MetricCheck {

@@ -88,7 +88,7 @@ pub struct Promotion {
 /// ever, which is better said before deploying than found after.
 fn burn_in_cannot_decide(phases: &BTreeMap<String, PhaseExpectation>) -> Vec<String> {
     let o = crate::burnin::BurnInOptions::default();
-    let alpha = o.alpha / (2 * phases.len()).max(1) as f64;
+    let (_, alpha) = o.tests(phases.len());
     let mut notes = Vec::new();
     for (name, e) in phases {
         let hopeless: Vec<&str> = [("pass rate", &e.pass_rate), ("agreement", &e.agreement)]
