@@ -793,6 +793,43 @@ fn bad_requests_get_the_documented_status_and_a_message_naming_the_field() {
             .contains("`inputs.sentences` holds 1001"),
         "{v}"
     );
+    // A text longer than the model's maximum length is cut, unless the request says
+    // `"truncate": false`: then it is refused, naming the text, as text-embeddings-inference
+    // refuses it, and not embedded in part.
+    let long = "wireless noise cancelling headphones ".repeat(200);
+    let (status, cut) = server.post("/embed", &json!({"inputs": ["a", long]}));
+    assert_eq!(status, 200, "{cut}");
+    let (status, v) = server.post("/embed", &json!({"inputs": ["a", long], "truncate": true}));
+    assert_eq!((status, &v), (200, &cut));
+    let (status, v) = server.post("/embed", &json!({"inputs": ["a", long], "truncate": false}));
+    assert_eq!(
+        (status, v["error_type"].as_str()),
+        (413, Some("payload_too_large")),
+        "{v}"
+    );
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.starts_with("`inputs[1]` has more than the model's ")
+            && e.contains("`truncate` is false"),
+        "{v}"
+    );
+    let (status, v) = server.post(
+        "/similarity",
+        &json!({"inputs": {"source_sentence": "a", "sentences": ["b", long]},
+                "parameters": {"truncate": false}}),
+    );
+    assert_eq!(status, 413, "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.starts_with("`inputs.sentences[1]` has more than")
+            && e.contains("`parameters.truncate` is false"),
+        "{v}"
+    );
+    let (status, v) = server.post(
+        "/similarity",
+        &json!({"inputs": {"source_sentence": "a", "sentences": ["b", long]}}),
+    );
+    assert_eq!(status, 200, "{v}");
     // An unknown path, or a method an endpoint does not take: a message in the family's
     // shape (an empty body had an OpenAI client say only "Error code: 404").
     let json_of = |(status, bytes): (u16, Vec<u8>)| -> (u16, Value) {

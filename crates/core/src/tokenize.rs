@@ -23,6 +23,10 @@ pub struct Encoded {
     pub ids: Vec<u32>,
     /// Token type (segment) ids.
     pub type_ids: Vec<u32>,
+    /// True when the text had more tokens than the model's maximum length and was cut to it
+    /// (a caller that must not lose words, such as text-embeddings-inference's
+    /// `"truncate": false`, refuses such a text).
+    pub truncated: bool,
 }
 
 impl Encoded {
@@ -346,9 +350,12 @@ impl TextTokenizer {
                 let mut enc = Encoded {
                     ids: e.get_ids().to_vec(),
                     type_ids: e.get_type_ids().to_vec(),
+                    // The tokenizers crate keeps what truncation cut off as overflowing parts.
+                    truncated: !e.get_overflowing().is_empty(),
                 };
                 if let Some(eos) = self.append_eos {
                     let keep = self.max_length.saturating_sub(1);
+                    enc.truncated |= enc.ids.len() > keep;
                     enc.ids.truncate(keep);
                     enc.type_ids.truncate(keep);
                     enc.ids.push(eos);
@@ -486,6 +493,7 @@ mod tests {
         let enc = |ids: &[u32]| Encoded {
             ids: ids.to_vec(),
             type_ids: vec![0; ids.len()],
+            truncated: false,
         };
         let texts = [
             enc(&[5, 6, 7]),
@@ -521,6 +529,7 @@ mod tests {
         let enc = |len: usize| Encoded {
             ids: vec![7; len],
             type_ids: vec![0; len],
+            truncated: false,
         };
         // Lengths 1..=40, in a scrambled order; the model's limit is 36.
         let lens: Vec<usize> = (0..40).map(|i| (i * 17) % 40 + 1).collect();
@@ -767,6 +776,38 @@ mod tests {
         let fixed = tokenizer(broken.path(), &fixed).unwrap();
         assert_eq!(fixed.appended_eos(), Some(500));
         assert_eq!(fixed.encode(&texts).unwrap(), reference);
+        let cut: Vec<bool> = reference.iter().map(|e| e.truncated).collect();
+        assert_eq!(cut, [false, false, true], "only the long title is cut");
+        // A text that fills the maximum length exactly, EOS included, is not cut: by the
+        // appending tokenizer nor by titlesim appending EOS itself.
+        let exact = ModelOverrides {
+            max_length: Some(reference[0].len()),
+            append_eos: Some(true),
+            ..Default::default()
+        };
+        for (dir, o) in [
+            (
+                tiny_qwen3(),
+                ModelOverrides {
+                    append_eos: None,
+                    ..exact.clone()
+                },
+            ),
+            (broken.path().to_path_buf(), exact.clone()),
+        ] {
+            let e = tokenizer(&dir, &o).unwrap().encode(&texts[..1]).unwrap();
+            assert_eq!(e[0].ids, reference[0].ids);
+            assert!(!e[0].truncated, "{dir:?}");
+        }
+        let shorter = ModelOverrides {
+            max_length: Some(reference[0].len() - 1),
+            ..exact
+        };
+        let e = tokenizer(broken.path(), &shorter)
+            .unwrap()
+            .encode(&texts[..1])
+            .unwrap();
+        assert!(e[0].truncated, "one token short of the text and its EOS");
 
         // `false` pools as sentence-transformers would: the text's own last token.
         let as_is = ModelOverrides {
@@ -781,6 +822,7 @@ mod tests {
         );
         assert_eq!(got[0].ids, reference[0].ids[..reference[0].len() - 1]);
         assert_eq!(got[2].len(), 8, "truncated, with no EOS");
+        assert!(got[2].truncated && !got[0].truncated);
         assert_ne!(got[2].ids.last(), Some(&500));
         assert!(got[1].is_empty());
 
@@ -796,6 +838,7 @@ mod tests {
         Encoded {
             ids: ids.to_vec(),
             type_ids: vec![0; ids.len()],
+            truncated: false,
         }
     }
 

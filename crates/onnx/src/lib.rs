@@ -622,10 +622,12 @@ mod tests {
         let a = Encoded {
             ids: vec![5, 6, 7],
             type_ids: vec![0; 3],
+            truncated: false,
         };
         let b = Encoded {
             ids: vec![8],
             type_ids: vec![0],
+            truncated: false,
         };
         TokenBatch::from_encoded(&[&a, &b], 0, PaddingSide::Left)
     }

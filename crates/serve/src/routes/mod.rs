@@ -109,8 +109,15 @@ pub(crate) fn check_text(field: impl FnOnce() -> String, text: &str) -> Result<(
     Ok(())
 }
 
-/// The tokens of `texts` as the model counts them (special tokens included, after
-/// truncation), timed into the tokenisation metric. On tokio's blocking pool: a request of
+/// One text as the model counts it: its tokens (special tokens included, after truncation), and
+/// whether truncation cut it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counted {
+    pub tokens: usize,
+    pub truncated: bool,
+}
+
+/// The tokens of `texts` as the model counts them ([`Counted`]), timed into the tokenisation metric. On tokio's blocking pool: a request of
 /// `max_body_bytes` of text takes a while to tokenise, and the async threads must keep
 /// answering other requests (`/health`, `/metrics`) meanwhile. A text is tokenised whole
 /// before truncation (cutting it first could change its tokens), which takes about 90 bytes
@@ -121,7 +128,7 @@ pub(crate) async fn count_tokens(
     st: &AppState,
     models: &Arc<Models>,
     texts: Vec<String>,
-) -> Result<Vec<usize>, ApiError> {
+) -> Result<Vec<Counted>, ApiError> {
     let bytes: usize = texts.iter().map(String::len).sum();
     let want = bytes.clamp(1, TOKENIZING_BUDGET_BODIES * st.opts.max_body_bytes.max(1));
     let turn = st
@@ -136,10 +143,15 @@ pub(crate) async fn count_tokens(
         // Held by the work itself: a client that goes away drops this handler, not the
         // tokenising already under way, whose bytes still count against the budget.
         let _turn = turn;
-        m.embedder
-            .tokenizer()
-            .encode(&texts)
-            .map(|encoded| encoded.iter().map(|e| e.len()).collect::<Vec<usize>>())
+        m.embedder.tokenizer().encode(&texts).map(|encoded| {
+            encoded
+                .iter()
+                .map(|e| Counted {
+                    tokens: e.len(),
+                    truncated: e.truncated,
+                })
+                .collect::<Vec<Counted>>()
+        })
     })
     .await;
     st.metrics

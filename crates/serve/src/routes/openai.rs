@@ -70,7 +70,7 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
              not trained to be truncated"
         )));
     }
-    let (vectors, tokens) = embed(st, &m, |i| format!("input[{i}]"), texts, None).await?;
+    let (vectors, tokens) = embed(st, &m, |i| format!("input[{i}]"), texts, None, None).await?;
     let data: Vec<Item> = vectors
         .iter()
         .enumerate()

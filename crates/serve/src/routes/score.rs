@@ -87,7 +87,11 @@ async fn run(st: &AppState, body: Body) -> Result<Response, ApiError> {
         .flat_map(|p| [p.product.clone(), p.gt.clone()])
         .collect();
     let place = st.queue.admit()?;
-    let tokens: usize = count_tokens(st, &m, texts).await?.iter().sum();
+    let tokens: usize = count_tokens(st, &m, texts)
+        .await?
+        .iter()
+        .map(|c| c.tokens)
+        .sum();
     match place.submit(Work::Score(pairs), tokens).await? {
         Done::Scores(s) => Ok(Json(s).into_response()),
         Done::Vectors(_) => Err(ApiError::backend("the queue answered with vectors")),

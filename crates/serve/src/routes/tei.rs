@@ -8,8 +8,9 @@
 //!   → `[cosine, ...]`, one per sentence (a top-level `prompt_name` is read too).
 //!
 //! Inputs longer than the model's `max_length` are truncated (at the right), as `titlesim
-//! embed` does; `truncate` and `truncation_direction: "right"` are accepted for compatibility,
-//! `"left"` is refused.
+//! embed` does, unless the request says `"truncate": false`: then such an input is refused
+//! with 413, as text-embeddings-inference refuses it, instead of embedding part of it.
+//! `truncation_direction: "right"` is accepted for compatibility, `"left"` is refused.
 
 use std::sync::Arc;
 
@@ -84,7 +85,6 @@ struct EmbedRequest {
     #[serde(default)]
     prompt_name: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)]
     truncate: Option<bool>,
     #[serde(default)]
     truncation_direction: Option<String>,
@@ -115,7 +115,6 @@ struct SimilarityParameters {
     #[serde(default)]
     prompt_name: Option<String>,
     #[serde(default)]
-    #[allow(dead_code)]
     truncate: Option<bool>,
     #[serde(default)]
     truncation_direction: Option<String>,
@@ -133,13 +132,16 @@ fn check_direction(field: &str, direction: Option<&str>) -> Result<(), ApiError>
 
 /// Embeds `texts` (prompt `prompt_name` applied) through the queue; the vectors and the
 /// tokens counted. Shared by every embedding endpoint, which checks the number of texts
-/// itself; `field(i)` names text `i` in the request for errors.
+/// itself; `field(i)` names text `i` in the request for errors. `no_truncation` names the
+/// request's field that said `"truncate": false`, if one did: a text longer than the model's
+/// maximum length is then refused (413), not cut.
 pub(crate) async fn embed(
     st: &AppState,
     m: &Arc<Models>,
     field: impl Fn(usize) -> String,
     texts: Vec<String>,
     prompt_name: Option<&str>,
+    no_truncation: Option<&str>,
 ) -> Result<(Vec<Vec<f32>>, usize), ApiError> {
     for (i, t) in texts.iter().enumerate() {
         check_text(|| field(i), t)?;
@@ -160,7 +162,19 @@ pub(crate) async fn embed(
         }
     };
     let place = st.queue.admit()?;
-    let tokens: usize = count_tokens(st, m, texts.clone()).await?.iter().sum();
+    let counted = count_tokens(st, m, texts.clone()).await?;
+    if let Some(asked) = no_truncation {
+        if let Some(i) = counted.iter().position(|c| c.truncated) {
+            let max = m.embedder.tokenizer().max_length();
+            return Err(ApiError::too_large(format!(
+                "`{}` has more than the model's {max} tokens (special tokens included) and \
+                 `{asked}` is false: shorten it, or leave `{asked}` out (or send true) to embed \
+                 its first {max} tokens",
+                field(i)
+            )));
+        }
+    }
+    let tokens: usize = counted.iter().map(|c| c.tokens).sum();
     match place.submit(Work::Embed(texts), tokens).await? {
         Done::Vectors(v) => Ok((v, tokens)),
         Done::Scores(_) => Err(ApiError::backend("the queue answered with scores")),
@@ -192,6 +206,7 @@ async fn run_embed(st: &AppState, body: Body) -> Result<Response, ApiError> {
         |i| format!("inputs[{i}]"),
         inputs,
         req.prompt_name.as_deref(),
+        (req.truncate == Some(false)).then_some("truncate"),
     )
     .await?;
     if req.normalize && !normalizes {
@@ -233,7 +248,8 @@ async fn run_similarity(st: &AppState, body: Body) -> Result<Response, ApiError>
         0 => "inputs.source_sentence".to_string(),
         i => format!("inputs.sentences[{}]", i - 1),
     };
-    let (vectors, _) = embed(st, &m, field, texts, prompt_name.as_deref()).await?;
+    let no_truncation = (parameters.truncate == Some(false)).then_some("parameters.truncate");
+    let (vectors, _) = embed(st, &m, field, texts, prompt_name.as_deref(), no_truncation).await?;
     let scores: Vec<f32> = vectors[1..]
         .iter()
         .map(|v| titlesim::cosine(&vectors[0], v))
