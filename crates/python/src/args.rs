@@ -254,6 +254,10 @@ pub(crate) fn label(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option<u8>> {
         Ok(v) => Err(Failure::value(format!(
             "{what}: a label is 0, 1 or None, got {v}"
         ))),
+        // An int past 64 bits is a wrong value, not a wrong type.
+        Err(_) if obj.is_instance_of::<pyo3::types::PyInt>() => Err(Failure::value(format!(
+            "{what}: a label is 0, 1 or None, got {obj}"
+        ))),
         Err(_) => Err(Failure::type_error(format!(
             "{what}: a label is 0, 1 or None, got {}",
             type_name(obj)

@@ -121,14 +121,18 @@ impl Model {
         put("normalize", json!(normalize));
         put("padding_side", json!(padding_side));
         put("append_eos", json!(append_eos));
-        put("onnx", json!(onnx));
+        // The two paths are set on the configuration itself: JSON holds only UTF-8 text, and
+        // a path need not be (`json!` of such a path panicked).
+        put("onnx", Value::Null);
         put("onnx_output", json!(onnx_output));
-        put("ort_library", json!(ort_library));
+        put("ort_library", Value::Null);
         put("optimization", json!(optimization));
         put("revision", json!(revision));
         put("spin", json!(spin));
         let mut config: ModelConfig = serde_json::from_value(Value::Object(table))
             .map_err(|e| Failure::config(format!("Model(...): {e}")))?;
+        config.onnx = onnx;
+        config.ort_library = ort_library;
         config.validate("Model").map_err(Failure::from)?;
         if config.backend == titlesim::BackendKind::Ort {
             find_ort_in_interpreter(py, &mut config);

@@ -2,7 +2,7 @@
 //! from shadow logs, export the disagreements for review and tally the verdicts. Each returns
 //! the document the CLI prints with `--json`, as Python dicts (via `json.loads`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pyo3::prelude::*;
 use titlesim::Config;
@@ -19,6 +19,14 @@ fn json_to_py(py: Python<'_>, v: &serde_json::Value) -> PyResult<Py<PyAny>> {
         .import("json")?
         .call_method1("loads", (v.to_string(),))?
         .unbind())
+}
+
+/// Sets `key` of the dict `doc` to `path` as a str, as `os.fsdecode` gives it: a path that is
+/// not UTF-8 (one given with surrogate escapes) comes back as given, where JSON could not
+/// hold it (`json!` of such a path panicked after the work was done).
+fn set_path(py: Python<'_>, doc: Py<PyAny>, key: &str, path: &Path) -> PyResult<Py<PyAny>> {
+    doc.bind(py).set_item(key, path.as_os_str())?;
+    Ok(doc)
 }
 
 fn paths(obj: &Bound<'_, PyAny>, what: &str) -> Result<Vec<PathBuf>> {
@@ -118,7 +126,7 @@ pub fn review_export(
 ) -> PyResult<Py<PyAny>> {
     let logs = paths(logs, "logs")?;
     let sample: Option<usize> = sample
-        .map(|n| args::at_least(n.0, 0, "sample"))
+        .map(|n| args::at_least(n.0, 1, "sample"))
         .transpose()?;
     let seed: u64 = args::at_least(seed.0, 0, "seed")?;
     review::refuse_log_as_out(&out, &logs).map_err(Failure::from)?;
@@ -145,9 +153,9 @@ pub fn review_export(
         Ok((e.pairs, e.rows.len(), e.summary()))
     })?;
     let doc = serde_json::json!({
-        "out": out, "pairs": pairs, "exported": rows, "summary": summary,
+        "out": null, "pairs": pairs, "exported": rows, "summary": summary,
     });
-    json_to_py(py, &doc)
+    set_path(py, json_to_py(py, &doc)?, "out", &out)
 }
 
 /// Tallies the verdicts of a filled review file and tests canonical-right against
@@ -243,11 +251,11 @@ pub fn precompute(
         Ok(r)
     })?;
     let doc = serde_json::json!({
-        "path": r.path, "fingerprint": r.fingerprint, "dim": r.dim, "existing": r.existing,
+        "path": null, "fingerprint": r.fingerprint, "dim": r.dim, "existing": r.existing,
         "added": r.added, "replaced": r.replaced, "skipped_blank": skipped_blank, "note": r.note,
     });
     if let Some(note) = &r.note {
         crate::errors::user_warning(py, note)?;
     }
-    json_to_py(py, &doc)
+    set_path(py, json_to_py(py, &doc)?, "path", &r.path)
 }

@@ -555,9 +555,7 @@ impl Scorer {
 
     fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::SeqCst) {
-            return Err(Failure::value(
-                "this Scorer is closed: make a new one to score more pairs",
-            ));
+            return Err(closed());
         }
         Ok(())
     }
@@ -612,7 +610,12 @@ impl Scorer {
         let scores = detached(py, move || {
             let rt = runtime()?;
             let scores = match &shadow {
-                Some(s) => rt.block_on(s.score_batch(&pairs))?,
+                // `close()` from another thread since this call's check: the closed
+                // Scorer's own error, not a backend failure.
+                Some(s) => match rt.block_on(s.score_batch(&pairs)) {
+                    Err(titlesim_shadow::Error::Finished) => return Err(closed()),
+                    r => r?,
+                },
                 None => rt.block_on(canonical.score_batch(&pairs))?,
             };
             if scores.len() != pairs.len() {
@@ -638,6 +641,11 @@ impl Scorer {
     }
 }
 
+/// The error of a call on a closed Scorer.
+fn closed() -> Failure {
+    Failure::value("this Scorer is closed: make a new one to score more pairs")
+}
+
 impl Drop for Scorer {
     /// A scorer dropped without `close()` still writes its last shadow records.
     fn drop(&mut self) {
@@ -655,9 +663,15 @@ impl Drop for Scorer {
             return;
         }
         if let (Some(shadow), Ok(rt)) = (self.shadow.take(), runtime()) {
-            let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                rt.block_on(shadow.finish())
-            }));
+            // Without the GIL: finishing waits for the shadow's last batches (up to their time
+            // budget) and the log writer, and every other Python thread would wait with it.
+            let report = Python::attach(|py| {
+                py.detach(|| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        rt.block_on(shadow.finish())
+                    }))
+                })
+            });
             let lost = match report {
                 Ok(Ok(r)) => lost_records(&r.sinks),
                 _ => None,

@@ -3,6 +3,7 @@ and the CLI's `titlesim embed`."""
 
 import gc
 import json
+import os
 import platform
 import re
 import subprocess
@@ -365,6 +366,13 @@ def test_loading_errors_are_typed(tmp_path):
     model = titlesim.Model(FIXTURES / "tiny-bert-mean", threads=1)
     with pytest.raises(ValueError, match="batch_size must be at least 1, got -1"):
         model.encode(["a"], batch_size=-1)
+    # A path that is not UTF-8 (surrogate escapes, as os.fsdecode gives it) is a path like any
+    # other, here one that does not exist: its JSON was a Rust panic.
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/m\xff.onnx")
+    for key, backend in (("onnx", "tract"), ("ort_library", "ort")):
+        with pytest.raises(titlesim.Error) as e:
+            titlesim.Model(FIXTURES / "tiny-bert-mean", backend=backend, **{key: odd})
+        assert "panic" not in str(e.value) and "internal error" not in str(e.value), e.value
     # Every titlesim exception is a titlesim.Error; config errors are also ValueErrors.
     assert issubclass(titlesim.ConfigError, ValueError)
     assert issubclass(titlesim.StoreError, titlesim.Error)

@@ -3,6 +3,7 @@ shadow logging, a store of another model), threads, bad input, and the CLI's doc
 
 import csv
 import json
+import os
 import threading
 import warnings
 
@@ -53,6 +54,8 @@ def test_gt_skip_path_leaves_stored_titles_unencoded(tmp_path):
     assert titlesim.precompute(cfg, GTS)["existing"] == len(set(GTS))
     # a set of titles is fine here (a store is keyed by title), unlike in encode or score
     assert titlesim.precompute(cfg, set(GTS))["existing"] == len(set(GTS))
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/s\xff.tsgt")
+    assert titlesim.precompute(cfg, GTS[:2], out=odd)["path"] == odd
     for key in ("chunk_size", "batch_size"):
         with pytest.raises(ValueError, match=f"{key} must be at least 1, got -1"):
             titlesim.precompute(cfg, GTS, **{key: -1})
@@ -238,6 +241,8 @@ def test_four_threads_give_the_results_of_one():
         # a float label was a TypeError; 0.9 must not be cut to 0
         (["a"], ["b"], {"labels": [0.9]}, ValueError, r"labels\[0\]: a label is 0, 1 or None, got 0.9"),
         (["a"], ["b"], {"labels": ["yes"]}, TypeError, "a label is 0, 1 or None"),
+        # an int past 64 bits is a wrong value, not a wrong type
+        (["a"], ["b"], {"labels": [2**64]}, ValueError, r"labels\[0\]: a label is 0, 1 or None, got 18446744073709551616"),
         (["a"], ["b"], {"phases": [3]}, TypeError, r"phases\[0\]: expected str"),
         # a repeated id: the second pair would be lost from calibrate, review and burn-in
         (["a", "b", "c"], ["d", "e", "f"], {"ids": ["1", "2", " 1"]}, ValueError,
@@ -394,9 +399,17 @@ def test_review_export_and_tally_match_the_cli(tmp_path, titlesim_bin):
     assert doc["exported"] == len(py_csv.read_text().splitlines()) - 1 > 0
     with pytest.raises(titlesim.FileError, match="exists"):
         titlesim.review_export(log, 0.8, py_csv)
-    for key in ("sample", "seed"):
-        with pytest.raises(ValueError, match=f"{key} must be at least 0, got -1"):
-            titlesim.review_export(log, 0.8, tmp_path / "neg.csv", **{key: -1})
+    with pytest.raises(ValueError, match="seed must be at least 0, got -1"):
+        titlesim.review_export(log, 0.8, tmp_path / "neg.csv", seed=-1)
+    # A sample of none is refused before any log is read, in the argument's own name.
+    for n in (0, -1):
+        with pytest.raises(ValueError, match=f"^sample must be at least 1, got {n}$"):
+            titlesim.review_export(log, 0.8, tmp_path / "neg.csv", sample=n)
+    # A path that is not UTF-8 (given with surrogate escapes, as os.fsdecode gives it) is
+    # written and handed back as given; its JSON made a Rust panic after the file was written.
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/r\xff.csv")
+    assert titlesim.review_export(log, 0.8, odd)["out"] == odd
+    assert os.path.exists(os.fsencode(odd))
     # Any 64-bit seed, as the CLI takes it (one from 2**63 up was an OverflowError).
     big, py_big, cli_big = 2**64 - 1, tmp_path / "py-big.csv", tmp_path / "cli-big.csv"
     titlesim.review_export(log, 0.8, py_big, sample=2, seed=big)
