@@ -117,6 +117,36 @@ def test_labels_are_0_or_1_as_titlesim_replay_reads_them(tmp_path):
         assert got.column("label").to_pylist() == want, good
 
 
+def test_ids_and_phases_follow_the_rules_of_titlesim_replay(tmp_path):
+    """Ids and phases reached the output untrimmed and unchecked (an empty id, a reserved or
+    control-character phase), unlike `titlesim replay` and the shadow logs they join with."""
+    from titlesim._replay import score_batch
+
+    cfg, _, _ = make_case(tmp_path)
+    got = score_batch(
+        pa.table({"id": [" 7 ", "8", "9"], "product": ["a", "c", "e"], "gt": ["b", "d", "f"],
+                  "phase": [" race ", "   ", None]}),
+        str(cfg),
+    )
+    assert got.column("id").to_pylist() == ["7", "8", "9"]
+    assert got.column("phase").to_pylist() == ["race", None, None]
+    pairs = {"id": ["1", "2"], "product": ["a", "c"], "gt": ["b", "d"]}
+    for extra, message in (
+        ({"phase": ["race", "(none)"]}, r"pair '2': phases\[1\]: .*a name calibration gives"),
+        ({"phase": ["race", "ra\x1bce"]}, r"pair '2': phases\[1\]: .*control character U\+001B"),
+        ({"id": ["1", "  "]}, r"pair '  ': ids\[1\]: the id is empty"),
+        ({"id": ["1", " 1"]}, r"pair ' 1': ids\[1\] \"1\" repeats ids\[0\]"),
+        ({"product": ["a", "c\x00"]}, r"pair '2': products\[1\]"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            score_batch(pa.table({**pairs, **extra}), str(cfg))
+    # Ids read as floats are refused, as `titlesim replay` refuses them: 3 would be "3.0".
+    with pytest.raises(ValueError, match="the ids are read as double"):
+        score_batch(pa.table({**pairs, "id": [1.0, 2.0]}), str(cfg))
+    ints = score_batch(pa.table({**pairs, "id": [1, 2]}), str(cfg))
+    assert ints.column("id").to_pylist() == ["1", "2"]
+
+
 def test_a_single_model_scorer_logs_nothing_and_refuses_a_missing_shadow(tmp_path):
     cfg, _, _ = make_case(tmp_path)
     s = titlesim.Scorer.from_config(cfg, model="shadow", threads=1)
@@ -160,6 +190,18 @@ def test_spark_local_mode_gives_the_cosines_of_titlesim_replay(tmp_path, titlesi
             )
             for r in replay(df, str(cfg)).collect()
         }
+        # Labels as text are read as titlesim replay reads them: "1" is 1, and "yes" is an
+        # error naming the pair (a cast to double made it a NULL without a word).
+        text = spark.createDataFrame(
+            [("a", "x", "y", "1"), ("b", "x", "z", "yes")], "id string, product string, gt string, label string"
+        )
+        with pytest.raises(Exception, match=r"pair 'b' has label 'yes'"):
+            replay(text, str(cfg)).collect()
+        one = replay(text.limit(1), str(cfg)).collect()
+        assert [(r["id"], r["label"]) for r in one] == [("a", 1)]
+        # Ids read as doubles are refused before anything runs.
+        with pytest.raises(ValueError, match="the ids are double"):
+            replay(spark.createDataFrame([(1.0, "x", "y")], "id double, product string, gt string"), str(cfg))
     finally:
         spark.stop()
     check(got, records)

@@ -9,6 +9,7 @@ the cosines are exactly those ``titlesim replay`` writes for the same pairs.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 #: The columns of a scored batch, as a Spark DDL schema.
@@ -45,6 +46,22 @@ def _column(batch: Any, name: str, required: bool) -> list | None:
     return batch.column(names.index(name)).to_pylist()
 
 
+def _ids(batch: Any) -> list[str | None]:
+    """The id column as text. Floating-point ids are refused, as ``titlesim replay`` refuses
+    them: ``3`` read as ``3.0`` would not be the id ``titlesim score`` logged."""
+    names = batch.schema.names
+    if "id" in names:
+        import pyarrow as pa
+
+        t = batch.schema.field("id").type
+        if pa.types.is_floating(t) or (pa.types.is_decimal(t) and t.scale != 0):
+            raise ValueError(
+                f"the ids are read as {t}: `3` would be `3.0`, unlike the id titlesim score "
+                "logs, and long ids lose digits; write the ids as strings or integers"
+            )
+    return [None if i is None else str(i) for i in _column(batch, "id", True)]
+
+
 def _label(pair_id: str, value: Any) -> int | None:
     """A label as ``titlesim replay`` reads it: none, or a number (or its text) equal to 0 or
     1. Anything else (``0.9``, ``2``, ``"yes"``) raises ``ValueError`` naming the pair: a
@@ -66,14 +83,17 @@ def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
     """Scores a ``pyarrow.RecordBatch`` (or ``Table``) of pairs; returns a ``RecordBatch``
     with ``id, phase, label, canonical_cosine, canonical_pass, shadow_cosine, shadow_pass``.
 
-    A pair without an id, or with a label other than 0 or 1 (``0.9`` is refused, not cut to
-    0), raises ``ValueError`` naming it: nothing is dropped or guessed. A missing product or gt
-    (``None``: an empty CSV field, a JSON null) is an empty title, scored by the blank-title
-    rule as ``titlesim replay`` and ``titlesim score`` score it.
+    Pairs are read by the rules of ``titlesim replay``: ids and phases trimmed (a blank phase
+    is none), and a pair without an id, with an empty or repeated id, a control character in
+    its id or phase, a reserved phase (``(none)``, ``(pooled)``), a NUL byte or over 64 KiB in
+    a title, or a label other than 0 or 1 (``0.9`` is refused, not cut to 0) raises
+    ``ValueError`` naming it: nothing is dropped or guessed. Floating-point ids are refused.
+    A missing product or gt (``None``: an empty CSV field, a JSON null) is an empty title,
+    scored by the blank-title rule as ``titlesim replay`` and ``titlesim score`` score it.
     """
     import pyarrow as pa
 
-    ids = [None if i is None else str(i) for i in _column(batch, "id", True)]
+    ids = _ids(batch)
     products = _column(batch, "product", True)
     gts = _column(batch, "gt", True)
     n = len(ids)
@@ -84,20 +104,31 @@ def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
             raise ValueError(f"a row has no id (product {products[i]!r}, gt {gts[i]!r})")
     products = ["" if p is None else p for p in products]
     gts = ["" if g is None else g for g in gts]
-    labels = [_label(ids[i], labels[i]) for i in range(n)]
-    out: dict[str, Any] = {
-        "id": pa.array(ids, pa.string()),
-        "phase": pa.array([None if p is None else str(p) for p in phases], pa.string()),
-        "label": pa.array(labels, pa.int32()),
-    }
+    phases = [None if p is None else str(p) for p in phases]
+    labels = [_label(ids[i].strip(), labels[i]) for i in range(n)]
+    out: dict[str, Any] = {"id": None, "phase": None, "label": pa.array(labels, pa.int32())}
     if n == 0:
+        out["id"] = pa.array([], pa.string())
+        out["phase"] = pa.array([], pa.string())
         for side in ("canonical", "shadow"):
             out[f"{side}_cosine"] = pa.array([], pa.float32())
             out[f"{side}_pass"] = pa.array([], pa.bool_())
         return pa.RecordBatch.from_pydict(out)
     canonical, shadow = models(config, threads)
     for side, scorer in (("canonical", canonical), ("shadow", shadow)):
-        s = scorer.score(products, gts)
+        # The scorer checks each pair by the rules every input path applies; its errors name
+        # a position in this batch (``phases[3]``), which the pair's id makes findable.
+        try:
+            s = scorer.score(products, gts, ids=ids, phases=phases)
+        except ValueError as e:
+            at = re.match(r"(?:ids|phases|products|gts)\[(\d+)\]", str(e))
+            if at is None:
+                raise
+            raise ValueError(f"pair {ids[int(at.group(1))]!r}: {e}") from e
+        # The ids as checked (trimmed); the phases trimmed likewise, a blank one none (the
+        # scorer refused any that a trim would not make valid).
+        out["id"] = pa.array(s.ids, pa.string())
+        out["phase"] = pa.array([None if p is None else p.strip() or None for p in phases], pa.string())
         out[f"{side}_cosine"] = pa.array(s.cosine, pa.float32())
         out[f"{side}_pass"] = pa.array(s.passed, pa.bool_())
     return pa.RecordBatch.from_pydict(out)

@@ -32,6 +32,7 @@ def replay(df: Any, config: str, *, threads: int | None = 1) -> Any:
     executor's cores; default 1).
     """
     from pyspark.sql import functions as F
+    from pyspark.sql.types import BooleanType, DecimalType, FractionalType, NumericType
 
     cols = set(df.columns)
     missing = [c for c in ("id", "product", "gt") if c not in cols]
@@ -39,6 +40,15 @@ def replay(df: Any, config: str, *, threads: int | None = 1) -> Any:
         raise ValueError(
             f"the DataFrame has no column {', '.join(missing)} (it has: {', '.join(df.columns)})"
         )
+    id_type = df.schema["id"].dataType
+    if isinstance(id_type, FractionalType) and not (
+        isinstance(id_type, DecimalType) and id_type.scale == 0
+    ):
+        raise ValueError(
+            f"the ids are {id_type.simpleString()}: `3` would be `3.0`, unlike the id titlesim "
+            "score logs, and long ids lose digits; cast them to strings or integers"
+        )
+    label_type = df.schema["label"].dataType if "label" in cols else None
     selected = [
         F.col("id").cast("string").alias("id"),
         F.col("product").cast("string").alias("product"),
@@ -46,10 +56,16 @@ def replay(df: Any, config: str, *, threads: int | None = 1) -> Any:
         (F.col("phase").cast("string") if "phase" in cols else F.lit(None).cast("string")).alias(
             "phase"
         ),
-        # As a double, not an int: a cast to int would cut a label of 0.9 to 0 before
-        # ``score_batch`` could refuse it.
+        # Numbers and booleans as doubles, not ints: a cast to int would cut a label of 0.9 to
+        # 0 before ``score_batch`` could refuse it. Anything else as text, for ``score_batch``
+        # to read ("1") or refuse ("yes") naming the pair: Spark casts "yes" to a double as a
+        # NULL without a word (outside ANSI mode), and a gold label would be lost.
         (
-            F.col("label").cast("double") if "label" in cols else F.lit(None).cast("double")
+            F.col("label").cast(
+                "double" if isinstance(label_type, (NumericType, BooleanType)) else "string"
+            )
+            if label_type is not None
+            else F.lit(None).cast("double")
         ).alias("label"),
     ]
     config = str(config)
