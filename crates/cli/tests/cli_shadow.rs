@@ -276,7 +276,7 @@ fn jsonl_output_phase_flag_sampling_emf_and_disabled_shadow() {
             "--log",
             s(&log),
             "--phase",
-            "race",
+            " race ",
             "-f",
             "jsonl",
             "-o",
@@ -293,6 +293,36 @@ fn jsonl_output_phase_flag_sampling_emf_and_disabled_shadow() {
         emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "titlesim/ci"
     );
+    // --phase is checked as a file's phases are (a record breaking the rules is skipped by the
+    // log's readers: the run's pairs would drop out of calibrate, review and burn-in).
+    for (bad, said) in [
+        (
+            "(none)",
+            "`(none)` is a name calibration gives its own rows",
+        ),
+        (
+            "ra\u{1b}ce",
+            "holds the control character U+001B at character 3",
+        ),
+        ("   ", "the phase is blank"),
+    ] {
+        let e = fails(&titlesim(
+            &[
+                "shadow",
+                "-c",
+                s(&config),
+                "-p",
+                s(&pairs),
+                "--log",
+                s(&c.path("never.jsonl")),
+                "--phase",
+                bad,
+            ],
+            None,
+        ));
+        assert!(e.contains("--phase") && e.contains(said), "{bad:?}: {e}");
+    }
+    assert!(!c.path("never.jsonl").exists());
     assert_eq!(emf[0]["phase"], "race");
     assert_eq!(emf[1]["phase"], "qualifying");
     assert_eq!(emf[0]["canonical_model"], "tiny-bert-mean");

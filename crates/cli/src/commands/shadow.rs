@@ -39,8 +39,9 @@ pub struct Args {
     #[arg(long, short = 'p', value_name = "FILE")]
     pub pairs: PathBuf,
 
-    /// Phase of the pairs that have none in the file.
-    #[arg(long, value_name = "PHASE")]
+    /// Phase of the pairs that have none in the file (trimmed; checked as a file's phases
+    /// are: no control characters, at most 1,024 bytes, not `(none)` or `(pooled)`).
+    #[arg(long, value_name = "PHASE", value_parser = phase_arg)]
     pub phase: Option<String>,
 
     /// The JSONL shadow log [default: [shadow_options] log].
@@ -231,6 +232,24 @@ fn check_outputs(args: &Args, config: &Config) -> Result<PathBuf> {
         );
     }
     Ok(log)
+}
+
+/// `--phase` as a pairs file's phase must be (a record whose phase breaks the rules is
+/// skipped by the log's readers, so such a run's pairs would drop out of calibrate, review and
+/// burn-in); a blank one is refused, not taken as none.
+fn phase_arg(s: &str) -> std::result::Result<String, String> {
+    let pair = Pair {
+        id: "--phase".into(),
+        product: String::new(),
+        gt: String::new(),
+        phase: Some(s.to_string()),
+        label: None,
+    };
+    match pair.checked() {
+        Ok(Pair { phase: Some(p), .. }) => Ok(p),
+        Ok(_) => Err("the phase is blank: give one, or leave --phase out".into()),
+        Err(e) => Err(format!("the phase {}", e.problem)),
+    }
 }
 
 /// The pairs, with `--phase` given to those that have none.
