@@ -1044,6 +1044,26 @@ fn replay_never_writes_its_log_over_the_history() {
 }
 
 #[test]
+fn replay_never_writes_its_log_inside_a_history_folder() {
+    // A log in the folder it reads was read back as history by a resumed run.
+    let c = case();
+    let dir = c.path("history");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::copy(&c.history, dir.join("a.csv")).unwrap();
+    for out in [dir.join("replay.jsonl"), dir.join("sub/replay.jsonl")] {
+        let err = fails(&titlesim(
+            &["replay", "-c", s(&c.config), "-p", s(&dir), "-o", s(&out)],
+            None,
+        ));
+        assert!(
+            err.contains(&format!("--out {} is inside the history folder", s(&out))),
+            "{err}"
+        );
+        assert!(!out.exists());
+    }
+}
+
+#[test]
 fn a_replay_stopped_by_a_bad_row_says_the_log_is_partial_and_resume_finishes_it() {
     // The log held the records written before the error, and nothing said so: calibrate
     // would take it as whole.

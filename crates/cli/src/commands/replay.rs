@@ -120,6 +120,51 @@ mod imp {
         assert_eq!(CACHE_TITLES, titlesim_replay::cache::DEFAULT_CAPACITY);
     }
 
+    /// The lines of the file at `p` (0 when it cannot be read), counted a block at a time: a
+    /// log of gigabytes is not read into memory to be counted.
+    fn line_count(p: &std::path::Path) -> usize {
+        use std::io::Read;
+        let Ok(mut f) = std::fs::File::open(p) else {
+            return 0;
+        };
+        let mut buf = vec![0u8; 1 << 16];
+        let mut n = 0;
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => return n,
+                Ok(k) => n += buf[..k].iter().filter(|&&c| c == b'\n').count(),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return n,
+            }
+        }
+    }
+
+    /// Refuses a log inside the history folder: the folder is read whole when the query runs,
+    /// so a resumed run would read its own records back as history (counted as pairs, or
+    /// refused as a torn line when the last run was cut off), and a folder of another kind
+    /// would mix kinds.
+    fn refuse_out_in_history(out: &std::path::Path, history: &std::path::Path) -> Result<()> {
+        if !history.is_dir() {
+            return Ok(());
+        }
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let (Ok(folder), Ok(dir)) = (history.canonicalize(), parent.canonicalize()) else {
+            return Ok(());
+        };
+        if dir.starts_with(&folder) {
+            bail!(
+                "--out {} is inside the history folder {}: the folder is read whole, so a \
+                 resumed run would read its own records back as history; write the log outside it",
+                out.display(),
+                history.display()
+            );
+        }
+        Ok(())
+    }
+
     pub(super) fn run(args: Args) -> Result<()> {
         let config = Config::from_file(&args.config)?;
         let Some(shadow_cfg) = config.shadow.as_ref() else {
@@ -134,6 +179,7 @@ mod imp {
         let mut inputs = vec![(args.pairs.as_path(), "the history")];
         inputs.extend(config_inputs(&args.config, &config));
         refuse_overwriting("--out", &args.out, &inputs)?;
+        refuse_out_in_history(&args.out, &args.pairs)?;
         let canonical = load_scorer(
             &with_threads(args.batch.apply(&config.canonical), args.threads),
             "canonical",
@@ -162,11 +208,7 @@ mod imp {
             bar.set_length(total);
             bar.set_position(done);
         };
-        let lines = |p: &std::path::Path| {
-            std::fs::read(p)
-                .map(|b| b.iter().filter(|&&c| c == b'\n').count())
-                .unwrap_or(0)
-        };
+        let lines = line_count;
         let records_before = lines(&args.out);
         let summary = rt
             .block_on(titlesim_replay::replay(
