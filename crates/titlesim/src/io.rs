@@ -8,12 +8,13 @@
 //!
 //! [`read_texts`] / [`TextReader`]:
 //!
-//! - **plain text** (any name not ending in `.jsonl`): one text per line. Line ends are `\n`
+//! - **plain text** (any name not ending in `.jsonl`, `.ndjson` or `.json`): one text per line. Line ends are `\n`
 //!   or `\r\n`, and the end is not part of the text. A final line end does not start another
 //!   text (`"a\nb\n"` is two texts, as is `"a\nb"`), but an empty line *between* lines is an
 //!   empty text (`"a\n\nb"` is three texts, the second empty): each line maps to exactly one
 //!   output, so outputs line up with input lines. Other whitespace is kept as it is.
-//! - **JSON lines** (name ends in `.jsonl`): one JSON object per line with a string field
+//! - **JSON lines** (name ends in `.jsonl`, `.ndjson` or `.json`, the names `replay` and pairs
+//!   files take as JSON lines too): one JSON object per line with a string field
 //!   `text`; other fields are ignored; blank lines are skipped.
 //! - `-` (or no path) reads standard input as plain text.
 //!
@@ -25,7 +26,7 @@
 //! # Pairs
 //!
 //! [`read_pairs`] reads a CSV file (`.csv`: a header row naming the columns, RFC 4180 quoting)
-//! or a JSON-lines file (`.jsonl`, or `.json` holding one object per line) with the fields
+//! or a JSON-lines file (`.jsonl`, or `.ndjson` or `.json` holding one object per line) with the fields
 //!
 //! | field | required | meaning |
 //! |---|---|---|
@@ -70,6 +71,13 @@ fn has_extension(path: &Path, ext: &str) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+/// A name that says JSON lines: `.jsonl`, `.ndjson` or `.json` (as `replay` reads them).
+fn is_json_lines_name(path: &Path) -> bool {
+    ["jsonl", "ndjson", "json"]
+        .iter()
+        .any(|e| has_extension(path, e))
 }
 
 fn open(path: Option<&Path>) -> Result<(PathBuf, Box<dyn BufRead + Send>)> {
@@ -165,11 +173,12 @@ pub enum TextFormat {
 }
 
 impl TextFormat {
-    /// The format a file name implies: `.jsonl` is [`TextFormat::Jsonl`], anything else
-    /// (and standard input) [`TextFormat::Lines`].
+    /// The format a file name implies: `.jsonl`, `.ndjson` and `.json` are
+    /// [`TextFormat::Jsonl`] (a JSON file read as plain lines would embed each line's JSON as
+    /// a text), anything else (and standard input) [`TextFormat::Lines`].
     pub fn for_path(path: Option<&Path>) -> Self {
         match path {
-            Some(p) if !is_stdin(Some(p)) && has_extension(p, "jsonl") => TextFormat::Jsonl,
+            Some(p) if !is_stdin(Some(p)) && is_json_lines_name(p) => TextFormat::Jsonl,
             _ => TextFormat::Lines,
         }
     }
@@ -391,18 +400,18 @@ pub enum PairFormat {
 }
 
 impl PairFormat {
-    /// The format a file name implies: `.csv`, or `.jsonl`/`.json`; anything else is an
-    /// error naming the file.
+    /// The format a file name implies: `.csv`, or `.jsonl`/`.ndjson`/`.json`; anything else
+    /// is an error naming the file.
     pub fn for_path(path: &Path) -> Result<Self> {
         if has_extension(path, "csv") {
             Ok(PairFormat::Csv)
-        } else if has_extension(path, "jsonl") || has_extension(path, "json") {
+        } else if is_json_lines_name(path) {
             Ok(PairFormat::Jsonl)
         } else {
             Err(input_err(
                 path,
                 0,
-                "cannot tell the format of a pairs file from its name: expected `.csv`, `.jsonl` or `.json` (JSON lines)",
+                "cannot tell the format of a pairs file from its name: expected `.csv`, `.jsonl`, `.ndjson` or `.json` (JSON lines)",
             ))
         }
     }

@@ -63,6 +63,21 @@ fn jsonl_texts() {
     );
     assert_eq!(TextFormat::for_path(Some(&p)), TextFormat::Jsonl);
     assert_eq!(read_texts(Some(&p)).unwrap(), ["a", "", "line\nbreak"]);
+    // The other names replay and pairs files take as JSON lines: each line's JSON was
+    // embedded as a text.
+    for name in ["t.ndjson", "t.json", "T.NDJSON"] {
+        let q = d.path().join(name);
+        std::fs::copy(&p, &q).unwrap();
+        assert_eq!(
+            read_texts(Some(&q)).unwrap(),
+            ["a", "", "line\nbreak"],
+            "{name}"
+        );
+    }
+    assert_eq!(
+        TextFormat::for_path(Some(Path::new("t.txt"))),
+        TextFormat::Lines
+    );
 
     let p = write(
         d.path(),
@@ -240,6 +255,10 @@ fn pairs_errors_name_what_is_wrong() {
     let (_, _, msg) = input_error(read_pairs(&p).unwrap_err());
     assert!(msg.contains(".csv") && msg.contains(".jsonl"), "{msg}");
     assert!(PairFormat::for_path(Path::new("x.JSONL")).is_ok());
+    assert_eq!(
+        PairFormat::for_path(Path::new("x.ndjson")).unwrap(),
+        PairFormat::Jsonl
+    );
 }
 
 /// A CSV whose last line is torn inside a quoted field (a crash mid-write) is refused at

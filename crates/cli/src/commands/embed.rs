@@ -14,7 +14,7 @@ use super::ModelArgs;
 ///
 /// Input: one text per line (a final newline does not add a text; an empty line in the
 /// middle is an empty text), or JSON lines with a `text` field when the file name ends in
-/// `.jsonl`. Floats are printed as the shortest decimals that parse back to the same f32.
+/// `.jsonl`, `.ndjson` or `.json`. Floats are printed as the shortest decimals that parse back to the same f32.
 /// Texts are read and embedded in chunks, so inputs of any size stream.
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -33,11 +33,12 @@ pub struct Args {
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: PathBuf,
 
-    /// Reference titles: one per line, or JSON lines with a `text` field (.jsonl).
+    /// Reference titles: one per line, or JSON lines with a `text` field (.jsonl, .ndjson,
+    /// .json).
     #[arg(long, short = 't', value_name = "FILE")]
     pub titles: Option<PathBuf>,
 
-    /// Take the reference titles from the `gt` column of a pairs file (.csv/.jsonl/.json).
+    /// Take the reference titles from the `gt` column of a pairs file (.csv/.jsonl/.ndjson/.json).
     #[arg(long, short = 'p', value_name = "FILE")]
     pub pairs: Option<PathBuf>,
 

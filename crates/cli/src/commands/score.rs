@@ -32,7 +32,7 @@ pub struct Args {
     pub config: PathBuf,
 
     /// Pairs file: CSV with a header (columns id, product, gt; optional phase, label) or
-    /// JSON lines (.jsonl/.json) with the same fields; `-` reads standard input.
+    /// JSON lines (.jsonl/.ndjson/.json) with the same fields; `-` reads standard input.
     #[arg(long, short = 'p', value_name = "FILE")]
     pub pairs: PathBuf,
 
