@@ -411,6 +411,37 @@ fn full_standard_streams_are_errors_not_panics() {
     );
 }
 
+/// `sql ... | head` ends quietly, as `embed ... | head` does: the arrow writers turned the
+/// closed pipe into text, and the run ended with "error: Csv error: ... Broken pipe", exit 1.
+#[test]
+fn sql_into_a_closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for format in ["csv", "jsonl"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_titlesim"))
+            .args([
+                "sql",
+                "-f",
+                format,
+                "SELECT value, 'a product title' AS t FROM generate_series(1, 5000000)",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{format}");
+        // The reading end is closed here, as `head -1` closes it.
+        let out = child.wait_with_output().unwrap();
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{format}: {e}");
+        assert!(e.is_empty(), "{format}: {e}");
+    }
+}
+
 /// Errors say what they are once and name what they were about: the OS error of a missing
 /// file is printed once, a full output names the file, and `precompute` neither reads a device
 /// of endless bytes into memory nor advises running itself.

@@ -311,6 +311,47 @@ mod imp {
     /// every column in every row, a NULL as `null`; a table or CSV of no rows still has its
     /// header.
     async fn print(df: DataFrame, format: SqlFormat, w: &mut dyn Write) -> Result<()> {
+        let mut w = Watched {
+            inner: w,
+            failed: None,
+        };
+        let r = print_to(df, format, &mut w).await;
+        match (r, w.failed) {
+            // The arrow writers turn an I/O error into text: the error as it was, so that a
+            // closed pipe (`sql ... | head`) is known as one and ends quietly.
+            (Err(_), Some(e)) => Err(e.into()),
+            (r, _) => r,
+        }
+    }
+
+    /// A writer that keeps the kind of its first error.
+    struct Watched<'a> {
+        inner: &'a mut dyn Write,
+        failed: Option<std::io::Error>,
+    }
+
+    impl Watched<'_> {
+        fn keep<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+            r.inspect_err(|e| {
+                if self.failed.is_none() && e.kind() != std::io::ErrorKind::Interrupted {
+                    self.failed = Some(std::io::Error::new(e.kind(), e.to_string()));
+                }
+            })
+        }
+    }
+
+    impl Write for Watched<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let r = self.inner.write(buf);
+            self.keep(r)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            let r = self.inner.flush();
+            self.keep(r)
+        }
+    }
+
+    async fn print_to(df: DataFrame, format: SqlFormat, w: &mut Watched<'_>) -> Result<()> {
         match format {
             SqlFormat::Table => {
                 let schema = df.schema().inner().clone();
