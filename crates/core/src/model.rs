@@ -564,7 +564,9 @@ impl ModelSpec {
         let model_type = self.config.get("model_type").and_then(Value::as_str);
         let offset = match model_type {
             Some("roberta" | "xlm-roberta" | "camembert") => {
-                usize_field(&self.config, "pad_token_id").unwrap_or(1) + 1
+                usize_field(&self.config, "pad_token_id")
+                    .unwrap_or(1)
+                    .saturating_add(1)
             }
             _ => 0,
         };
@@ -854,6 +856,16 @@ mod tests {
                     "{e}"
                 )
             }
+            other => panic!("expected MaxLengthBeyondPositions, got {other:?}"),
+        }
+        // A padding index at the top of 64 bits overflowed (a panic in a debug build).
+        write(
+            d.path(),
+            "config.json",
+            r#"{"model_type":"roberta","hidden_size":8,"max_position_embeddings":514,"pad_token_id":18446744073709551615}"#,
+        );
+        match ModelSpec::from_folder_with("x", d.path(), &o) {
+            Err(Error::MaxLengthBeyondPositions { limit: 0, .. }) => {}
             other => panic!("expected MaxLengthBeyondPositions, got {other:?}"),
         }
     }

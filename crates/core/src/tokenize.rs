@@ -229,24 +229,39 @@ impl TextTokenizer {
         let fixed_padding = t.get_padding().cloned();
         t.with_padding(None);
 
-        let pad_id = spec
+        // An id of config.json past 32 bits is no token id: cut to 32 bits it named another
+        // token without a word.
+        let token_id = |v: u64, field: &str| {
+            u32::try_from(v).map_err(|_| {
+                Error::model_file(
+                    &spec.files.config,
+                    format!("`{field}` = {v} is not a token id (ids are below 2^32)"),
+                )
+            })
+        };
+        let pad_id = match spec
             .pad_token
             .as_deref()
             .and_then(|p| t.token_to_id(p))
             .or_else(|| fixed_padding.as_ref().map(|p| p.pad_id))
-            .or_else(|| {
-                spec.config
-                    .get("pad_token_id")
-                    .and_then(serde_json::Value::as_u64)
-                    .map(|v| v as u32)
-            })
-            .unwrap_or(0);
+        {
+            Some(id) => id,
+            None => match spec
+                .config
+                .get("pad_token_id")
+                .and_then(serde_json::Value::as_u64)
+            {
+                Some(v) => token_id(v, "pad_token_id")?,
+                None => 0,
+            },
+        };
         let eos_id = match spec.config.get("eos_token_id") {
             Some(serde_json::Value::Array(ids)) => ids.first().and_then(serde_json::Value::as_u64),
             Some(v) => v.as_u64(),
             None => None,
         }
-        .map(|v| v as u32);
+        .map(|v| token_id(v, "eos_token_id"))
+        .transpose()?;
         let append_eos = if spec.pooling == Pooling::LastToken {
             eos_policy(&t, spec, eos_id)?
         } else if spec.append_eos.is_some() {
@@ -728,6 +743,20 @@ mod tests {
             .to_string();
         assert!(
             e.contains("config.json") && e.contains("token id 500 is past `vocab_size` = 500"),
+            "{e}"
+        );
+    }
+
+    /// An id past 32 bits was cut to 32 bits: `eos_token_id` 2^32 + 500 appended token 500.
+    #[test]
+    fn a_config_token_id_past_32_bits_is_refused() {
+        let d = qwen3_with_config(|c| c["eos_token_id"] = serde_json::json!(4_294_967_796u64));
+        let e = tokenizer(d.path(), &ModelOverrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("config.json")
+                && e.contains("`eos_token_id` = 4294967796 is not a token id"),
             "{e}"
         );
     }
