@@ -73,7 +73,8 @@ pub fn line_too_long(e: &io::Error) -> Option<LineTooLong> {
     e.get_ref()?.downcast_ref::<LineTooLong>().copied()
 }
 
-/// The line numbers of CSV records, right for `\r\n` files and after blank lines.
+/// The line numbers of CSV records, right for `\r\n` files, for old Mac files whose lines
+/// end in a lone `\r` (which the `csv` crate ends a record at too) and after blank lines.
 ///
 /// The `csv` crate's record positions count the `\n`s it has consumed when a record *begins to
 /// be parsed*: on a `\r\n` file that is before the `\n` ending the previous line (every
@@ -88,10 +89,13 @@ pub struct LineIndex(std::rc::Rc<std::cell::RefCell<LineEnds>>);
 struct LineEnds {
     /// Bytes read so far.
     offset: u64,
-    /// Offsets of the `\r` and `\n` bytes read and not yet passed, and whether each is a `\n`.
+    /// Offsets of the `\r` and `\n` bytes read and not yet passed, and whether each ends a
+    /// line: a `\n`, or a `\r` that no `\n` follows (known once the next byte is read).
     pending: std::collections::VecDeque<(u64, bool)>,
-    /// `\n`s passed.
+    /// Line ends passed.
     lines_before: u64,
+    /// Whether the last byte read was a `\r`.
+    after_cr: bool,
 }
 
 impl LineIndex {
@@ -142,9 +146,18 @@ impl<R: Read> Read for IndexedReader<R> {
         let mut s = self.index.0.borrow_mut();
         let base = s.offset;
         for (i, &b) in out[..n].iter().enumerate() {
-            if b == b'\n' || b == b'\r' {
-                s.pending.push_back((base + i as u64, b == b'\n'));
+            let at = base + i as u64;
+            if s.after_cr && b != b'\n' {
+                // The `\r` before ended a line by itself (passed already: count it now).
+                match s.pending.back_mut() {
+                    Some((off, ends)) if *off + 1 == at => *ends = true,
+                    _ => s.lines_before += 1,
+                }
             }
+            if b == b'\n' || b == b'\r' {
+                s.pending.push_back((at, b == b'\n'));
+            }
+            s.after_cr = b == b'\r';
         }
         s.offset += n as u64;
         Ok(n)
@@ -539,7 +552,11 @@ mod tests {
         assert_eq!(record_lines(b"h1,h2\r\na,b\r\n\r\nc,d\r\n"), [2, 4]);
         assert_eq!(record_lines(b"h1,h2\na,b\n\nc,d\n"), [2, 4]);
         assert_eq!(record_lines(b"h1,h2\r\n\"x\r\ny\",b\r\nc,d\r\n"), [2, 4]);
-        assert_eq!(record_lines(b"h1,h2\r\r\na,b\r\n"), [2]);
+        // A lone `\r` ends a line, as in an old Mac file (and for csv, which ends a record
+        // there): every record was "line 1".
+        assert_eq!(record_lines(b"h1,h2\r\r\na,b\r\n"), [3]);
+        assert_eq!(record_lines(b"h1,h2\ra,b\r\rc,d\r"), [2, 4]);
+        assert_eq!(record_lines(b"h1,h2\ra,b\rc,d"), [2, 3]);
         assert_eq!(record_lines(b"h1,h2\na,b\nc,d"), [2, 3]);
     }
 

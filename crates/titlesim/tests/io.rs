@@ -261,6 +261,17 @@ fn pairs_errors_name_what_is_wrong() {
     );
 }
 
+/// An old Mac file, its lines ended by a lone `\r` (which the csv crate ends a record at), has
+/// its errors named at their lines: every one was "line 1".
+#[test]
+fn a_csv_with_lone_cr_line_ends_names_the_right_lines() {
+    let d = tempfile::tempdir().unwrap();
+    let p = write(d.path(), "mac.csv", b"id,product,gt\r1,a,b\r2,c,d\r1,e,f\r");
+    let (_, line, msg) = input_error(read_pairs(&p).unwrap_err());
+    assert_eq!(line, 4, "{msg}");
+    assert!(msg.contains("duplicate id `1` (first on line 2)"), "{msg}");
+}
+
 /// A CSV whose last line is torn inside a quoted field (a crash mid-write) is refused at
 /// that line, as the JSON-lines reader refuses a torn line; quotes inside unquoted fields
 /// (`27" monitor`), doubled quotes and a quoted last field without a final newline stay valid.
