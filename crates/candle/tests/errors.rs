@@ -392,3 +392,32 @@ fn concurrent_calls_agree() {
         }
     });
 }
+
+/// Weights that give NaN are an error naming the text whose vector it is: it said "text #0",
+/// counted within one call (in `score`, a chunk's titles once each), which no one could find
+/// in the input.
+#[test]
+fn a_non_finite_vector_names_its_text() {
+    let d = copy_fixture("tiny-bert-mean");
+    rewrite_weights(d.path(), |k, t| {
+        if k.ends_with("embeddings.LayerNorm.weight") {
+            let nan = Tensor::full(f32::NAN, t.shape(), &Device::Cpu).unwrap();
+            Some((k, nan))
+        } else {
+            Some((k, t))
+        }
+    });
+    let e = embedder(d.path(), &ModelOverrides::default(), 8);
+    let long = "a stainless steel electric kettle, 1.7 litres, with a blue light and a filter";
+    for (text, named) in [
+        ("a red kettle", "\"a red kettle\"".to_string()),
+        (long, format!("{:?}...", &long[..60])),
+    ] {
+        match e.embed_blocking(&[text.to_string()]) {
+            Err(Error::NonFinite { context }) => {
+                assert!(context.contains(&named), "{context}")
+            }
+            other => panic!("expected NonFinite, got {other:?}"),
+        }
+    }
+}

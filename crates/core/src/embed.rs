@@ -347,8 +347,16 @@ impl Inner {
                     });
                 }
                 if v.iter().any(|x| !x.is_finite()) {
+                    // The text itself, so that it can be found in the input: `#i` counts
+                    // within this call (a chunk of the file, its titles once each).
+                    let start: String = texts[i].chars().take(60).collect();
+                    let more = if start.len() < texts[i].len() {
+                        "..."
+                    } else {
+                        ""
+                    };
                     return Err(Error::NonFinite {
-                        context: format!("{backend} output for text #{i}"),
+                        context: format!("{backend} output for the text {start:?}{more}"),
                     });
                 }
                 if self.spec.normalize {
