@@ -204,6 +204,24 @@ fn jsonl_output_to_a_file_from_jsonl_pairs() {
         })
         .collect();
     check_rows(&c, &rows);
+    // Without --format the file's name says it (a .jsonl file got CSV without a word), and
+    // a --format its name contradicts is refused before anything runs.
+    let named = c.dir.path().join("named.ndjson");
+    let args = |out: &Path, f: Option<&str>| {
+        let mut a = vec!["score", "-c", s(&c.config), "-p", s(&c.pairs_jsonl), "-o", s(out)];
+        a.extend(f.map(|f| ["-f", f]).into_iter().flatten());
+        a.into_iter().map(String::from).collect::<Vec<String>>()
+    };
+    let run = |a: Vec<String>| titlesim(&a.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    ok(&run(args(&named, None)));
+    assert_eq!(std::fs::read_to_string(&named).unwrap(), text);
+    let csv = c.dir.path().join("named.csv");
+    ok(&run(args(&csv, None)));
+    assert!(std::fs::read_to_string(&csv).unwrap().starts_with("id,cosine,threshold,pass\n"));
+    let wrong = c.dir.path().join("wrong.jsonl");
+    let e = fails(&run(args(&wrong, Some("csv"))));
+    assert!(e.contains("--format csv and --out") && e.contains("says jsonl"), "{e}");
+    assert!(!wrong.exists());
 }
 
 #[test]

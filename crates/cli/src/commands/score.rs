@@ -9,8 +9,8 @@ use titlesim::{Config, Pair, PairScore, Scorer};
 
 pub use super::shared::Format;
 use super::shared::{
-    left_as_it_was, load_scorer, open_results, pct, progress_bar, refuse_overwriting, runtime,
-    BatchArgs, ChunkArgs, VerdictWriter,
+    left_as_it_was, load_scorer, open_results, output_format, pct, progress_bar,
+    refuse_overwriting, runtime, BatchArgs, ChunkArgs, VerdictWriter,
 };
 
 /// Score product/ground-truth pairs with the canonical model of a config file.
@@ -36,9 +36,10 @@ pub struct Args {
     #[arg(long, short = 'p', value_name = "FILE")]
     pub pairs: PathBuf,
 
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "csv")]
-    pub format: Format,
+    /// Output format [default: jsonl for an --out FILE named .jsonl, .ndjson or .json, else
+    /// csv]; one that the --out FILE's name contradicts is refused.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
 
     /// Write the results to FILE (its folders created) instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -105,6 +106,7 @@ impl Summary {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
+    let format = output_format(args.format, args.out.as_deref())?;
     let config = Config::from_file(&args.config)?;
     let canonical = &args.batch.apply(&config.canonical);
     if let Some(out) = &args.out {
@@ -127,7 +129,7 @@ pub fn run(args: Args) -> Result<()> {
     let scorer = load_scorer(canonical, "canonical", &args.config)?;
     let load_time = t_load.elapsed();
 
-    let mut sink = VerdictWriter::new(args.format, open_results(args.out.as_deref())?)?;
+    let mut sink = VerdictWriter::new(format, open_results(args.out.as_deref())?)?;
     let bar = progress_bar(pairs.len() as u64, "pairs");
     let rt = runtime()?;
     let mut counts = Summary::default();

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 pub use super::shared::Format;
 use super::shared::{
-    config_inputs, left_as_it_was, load_scorer, open_results, progress_bar, refuse_overwriting,
-    runtime, BatchArgs, ChunkArgs, VerdictWriter,
+    config_inputs, left_as_it_was, load_scorer, open_results, output_format, progress_bar,
+    refuse_overwriting, runtime, BatchArgs, ChunkArgs, VerdictWriter,
 };
 use anyhow::{bail, Context, Result};
 use titlesim::config::EmfTarget;
@@ -55,9 +55,11 @@ pub struct Args {
     #[arg(long)]
     pub resume: bool,
 
-    /// Output format of the canonical results.
-    #[arg(long, short = 'f', value_enum, default_value = "csv")]
-    pub format: Format,
+    /// Output format of the canonical results [default: jsonl for an --out FILE named
+    /// .jsonl, .ndjson or .json, else csv]; one that the --out FILE's name contradicts is
+    /// refused.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<Format>,
 
     /// Write the canonical results to FILE (its folders created) instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -75,6 +77,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let config = Config::from_file(&args.config)?;
     let log = check_outputs(&args, &config)?;
+    let format = output_format(args.format, args.out.as_deref())?;
     // Read the pairs first: input errors show before the models load.
     let pairs = read_input(&args)?;
 
@@ -93,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
     let resumed = resume_state(&args, &log, &canonical, shadow.as_ref())?;
     resumed.check_pairs(&pairs)?;
 
-    let mut out = VerdictWriter::new(args.format, open_results(args.out.as_deref())?)?;
+    let mut out = VerdictWriter::new(format, open_results(args.out.as_deref())?)?;
     let rt = runtime()?;
     let settings = ShadowSettings::from_options(opts);
     let scorer = rt.block_on(async { ShadowScorer::new(canonical, shadow, settings, sinks) })?;

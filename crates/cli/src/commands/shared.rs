@@ -225,6 +225,42 @@ pub enum Format {
     Jsonl,
 }
 
+/// The format of the verdicts: `-f` when given, else the one the `--out` file's name says
+/// (`.jsonl`, `.ndjson`, `.json`: JSON lines; anything else, and standard output: CSV). A `-f`
+/// that the name contradicts (`-f csv -o v.jsonl`) is refused: the file would read as
+/// another format than it holds.
+pub(crate) fn output_format(format: Option<Format>, out: Option<&Path>) -> Result<Format> {
+    let named = out
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let by_name = match named.as_deref() {
+        Some("jsonl" | "ndjson" | "json") => Some(Format::Jsonl),
+        Some("csv") => Some(Format::Csv),
+        _ => None,
+    };
+    match (format, by_name) {
+        (Some(f), Some(n)) if f != n => anyhow::bail!(
+            "--format {} and --out {}: the file's name says {}; name it .{} or drop --format",
+            f.name(),
+            out.map(|p| p.display().to_string()).unwrap_or_default(),
+            n.name(),
+            f.name()
+        ),
+        (Some(f), _) => Ok(f),
+        (None, n) => Ok(n.unwrap_or(Format::Csv)),
+    }
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
 /// Writes `id, cosine, threshold, pass` rows as CSV or JSON lines.
 pub(crate) enum VerdictWriter {
     Csv(Box<csv::Writer<Box<dyn Output>>>),
