@@ -208,7 +208,15 @@ fn jsonl_output_to_a_file_from_jsonl_pairs() {
     // a --format its name contradicts is refused before anything runs.
     let named = c.dir.path().join("named.ndjson");
     let args = |out: &Path, f: Option<&str>| {
-        let mut a = vec!["score", "-c", s(&c.config), "-p", s(&c.pairs_jsonl), "-o", s(out)];
+        let mut a = vec![
+            "score",
+            "-c",
+            s(&c.config),
+            "-p",
+            s(&c.pairs_jsonl),
+            "-o",
+            s(out),
+        ];
         a.extend(f.map(|f| ["-f", f]).into_iter().flatten());
         a.into_iter().map(String::from).collect::<Vec<String>>()
     };
@@ -217,10 +225,15 @@ fn jsonl_output_to_a_file_from_jsonl_pairs() {
     assert_eq!(std::fs::read_to_string(&named).unwrap(), text);
     let csv = c.dir.path().join("named.csv");
     ok(&run(args(&csv, None)));
-    assert!(std::fs::read_to_string(&csv).unwrap().starts_with("id,cosine,threshold,pass\n"));
+    assert!(std::fs::read_to_string(&csv)
+        .unwrap()
+        .starts_with("id,cosine,threshold,pass\n"));
     let wrong = c.dir.path().join("wrong.jsonl");
     let e = fails(&run(args(&wrong, Some("csv"))));
-    assert!(e.contains("--format csv and --out") && e.contains("says jsonl"), "{e}");
+    assert!(
+        e.contains("--format csv and --out") && e.contains("says jsonl"),
+        "{e}"
+    );
     assert!(!wrong.exists());
 }
 
