@@ -3,6 +3,7 @@
 
 pub mod openai;
 pub mod ops;
+mod scan;
 pub mod score;
 pub mod tei;
 
@@ -53,6 +54,17 @@ pub(crate) async fn body_json<T: DeserializeOwned>(
             "the request body is empty: expected a JSON object",
         ));
     }
+    // Lists are counted before anything is built from them ([`scan`]).
+    if let Some(t) = scan::too_long(bytes, st.opts.max_inputs) {
+        return Err(if t.object {
+            ApiError::too_large(format!(
+                "`{}` holds {} keys: no request object has that many",
+                t.path, t.items
+            ))
+        } else {
+            too_many(&t.path, t.items, st.opts.max_inputs)
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let v: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -87,12 +99,16 @@ pub(crate) fn check_count(st: &AppState, field: &str, n: usize) -> Result<(), Ap
         )));
     }
     if n > st.opts.max_inputs {
-        return Err(ApiError::too_large(format!(
-            "`{field}` holds {n} items, more than the {} one request may hold ([serve] max_inputs): split it",
-            st.opts.max_inputs
-        )));
+        return Err(too_many(field, n, st.opts.max_inputs));
     }
     Ok(())
+}
+
+/// 413: the list at `field` holds `n` items, more than `max` (`[serve] max_inputs`).
+fn too_many(field: &str, n: usize, max: usize) -> ApiError {
+    ApiError::too_large(format!(
+        "`{field}` holds {n} items, more than the {max} one request may hold ([serve] max_inputs): split it"
+    ))
 }
 
 /// How many bodies of `max_body_bytes` may be tokenised at once ([`AppState::tokenizing`]).
