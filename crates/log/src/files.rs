@@ -74,7 +74,9 @@ pub fn line_too_long(e: &io::Error) -> Option<LineTooLong> {
 }
 
 /// The line numbers of CSV records, right for `\r\n` files, for old Mac files whose lines
-/// end in a lone `\r` (which the `csv` crate ends a record at too) and after blank lines.
+/// end in a lone `\r` (which the `csv` crate ends a record at too) and after blank lines. A
+/// file is taken for an old Mac one when its first line ends in a lone `\r`; in any other, a
+/// lone `\r` is a character of a title (inside quotes), as `grep -n` counts it.
 ///
 /// The `csv` crate's record positions count the `\n`s it has consumed when a record *begins to
 /// be parsed*: on a `\r\n` file that is before the `\n` ending the previous line (every
@@ -96,6 +98,8 @@ struct LineEnds {
     lines_before: u64,
     /// Whether the last byte read was a `\r`.
     after_cr: bool,
+    /// Whether a lone `\r` ends a line: decided by the first line end of the file.
+    lone_cr_ends: Option<bool>,
 }
 
 impl LineIndex {
@@ -147,7 +151,10 @@ impl<R: Read> Read for IndexedReader<R> {
         let base = s.offset;
         for (i, &b) in out[..n].iter().enumerate() {
             let at = base + i as u64;
-            if s.after_cr && b != b'\n' {
+            if s.lone_cr_ends.is_none() && (b == b'\n' || s.after_cr) {
+                s.lone_cr_ends = Some(b != b'\n');
+            }
+            if s.after_cr && b != b'\n' && s.lone_cr_ends == Some(true) {
                 // The `\r` before ended a line by itself (passed already: count it now).
                 match s.pending.back_mut() {
                     Some((off, ends)) if *off + 1 == at => *ends = true,
@@ -555,6 +562,9 @@ mod tests {
         // A lone `\r` ends a line, as in an old Mac file (and for csv, which ends a record
         // there): every record was "line 1".
         assert_eq!(record_lines(b"h1,h2\r\r\na,b\r\n"), [3]);
+        // In a file whose lines end otherwise, a lone `\r` in a quoted title is a character.
+        assert_eq!(record_lines(b"h1,h2\n\"a\rb\",c\nd,e\n"), [2, 3]);
+        assert_eq!(record_lines(b"h1,h2\r\n\"a\rb\",c\r\nd,e\r\n"), [2, 3]);
         assert_eq!(record_lines(b"h1,h2\ra,b\r\rc,d\r"), [2, 4]);
         assert_eq!(record_lines(b"h1,h2\ra,b\rc,d"), [2, 3]);
         assert_eq!(record_lines(b"h1,h2\na,b\nc,d"), [2, 3]);
