@@ -49,6 +49,7 @@ fn _titlesim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(protocol::precompute, m)?)?;
     m.add_function(wrap_pyfunction!(scorer::_close_all, m)?)?;
     m.add_function(wrap_pyfunction!(scorer::_scores, m)?)?;
+    m.add_function(wrap_pyfunction!(scorer::_checked_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(scorer::_verdict, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_in_child, m)?)?;

@@ -685,6 +685,46 @@ impl Drop for Scorer {
     }
 }
 
+/// The ids and phases of pairs as every input path takes them (``Pair::checked``: trimmed, a
+/// blank phase none; an empty id, a control character, a reserved phase, a NUL byte or over
+/// 64 KiB in a title raises ``ValueError`` naming ``ids[i]``, ``phases[i]``, ``products[i]``
+/// or ``gts[i]``), for ``titlesim.spark`` and ``titlesim.ray``. Repeated ids are not looked
+/// for: a batch is a part of the history, and whether a repeat fell in it would depend on
+/// where the batches were cut.
+#[pyfunction]
+pub fn _checked_pairs(
+    ids: Vec<String>,
+    phases: Vec<Option<String>>,
+    products: Vec<String>,
+    gts: Vec<String>,
+) -> PyResult<(Vec<String>, Vec<Option<String>>)> {
+    let n = ids.len();
+    if phases.len() != n || products.len() != n || gts.len() != n {
+        return Err(Failure::value("_checked_pairs: lists of different lengths").into());
+    }
+    let mut out = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (i, (((id, phase), product), gt)) in ids
+        .into_iter()
+        .zip(phases)
+        .zip(products)
+        .zip(gts)
+        .enumerate()
+    {
+        let pair = Pair {
+            id,
+            phase,
+            product,
+            gt,
+            label: None,
+        }
+        .checked()
+        .map_err(|e| Failure::value(format!("{0}s[{i}]: the {0} {1}", e.field, e.problem)))?;
+        out.0.push(pair.id);
+        out.1.push(pair.phase);
+    }
+    Ok(out)
+}
+
 /// Rebuilds a pickled ``Scores`` (its ``__reduce__``).
 #[pyfunction]
 pub fn _scores(

@@ -12,6 +12,8 @@ import os
 import re
 from typing import Any
 
+from ._titlesim import _checked_pairs
+
 #: The columns of a scored batch, as a Spark DDL schema.
 SCHEMA_DDL = (
     "id string, phase string, label int, canonical_cosine float, canonical_pass boolean, "
@@ -54,6 +56,8 @@ def _ids(batch: Any) -> list[str | None]:
         import pyarrow as pa
 
         t = batch.schema.field("id").type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
         if pa.types.is_floating(t) or (pa.types.is_decimal(t) and t.scale != 0):
             raise ValueError(
                 f"the ids are read as {t}: `3` would be `3.0`, unlike the id titlesim score "
@@ -84,12 +88,14 @@ def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
     with ``id, phase, label, canonical_cosine, canonical_pass, shadow_cosine, shadow_pass``.
 
     Pairs are read by the rules of ``titlesim replay``: ids and phases trimmed (a blank phase
-    is none), and a pair without an id, with an empty or repeated id, a control character in
-    its id or phase, a reserved phase (``(none)``, ``(pooled)``), a NUL byte or over 64 KiB in
+    is none), and a pair without an id, with an empty id, a control character in its id or
+    phase, a reserved phase (``(none)``, ``(pooled)``), a NUL byte or over 64 KiB in
     a title, or a label other than 0 or 1 (``0.9`` is refused, not cut to 0) raises
     ``ValueError`` naming it: nothing is dropped or guessed. Floating-point ids are refused.
     A missing product or gt (``None``: an empty CSV field, a JSON null) is an empty title,
     scored by the blank-title rule as ``titlesim replay`` and ``titlesim score`` score it.
+    Repeated ids are not looked for: whether both fell in one batch would depend on where the
+    batches were cut.
     """
     import pyarrow as pa
 
@@ -105,30 +111,29 @@ def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
     products = ["" if p is None else p for p in products]
     gts = ["" if g is None else g for g in gts]
     phases = [None if p is None else str(p) for p in phases]
-    labels = [_label(ids[i].strip(), labels[i]) for i in range(n)]
-    out: dict[str, Any] = {"id": None, "phase": None, "label": pa.array(labels, pa.int32())}
+    # The rules every input path applies, in the scorer's own words; its errors name a place
+    # in this batch (``phases[3]``), which the pair's id makes findable.
+    try:
+        checked_ids, phases = _checked_pairs(ids, phases, products, gts)
+    except ValueError as e:
+        at = re.match(r"(?:ids|phases|products|gts)\[(\d+)\]", str(e))
+        if at is None:
+            raise
+        raise ValueError(f"pair {ids[int(at.group(1))]!r}: {e}") from e
+    labels = [_label(checked_ids[i], labels[i]) for i in range(n)]
+    out: dict[str, Any] = {
+        "id": pa.array(checked_ids, pa.string()),
+        "phase": pa.array(phases, pa.string()),
+        "label": pa.array(labels, pa.int32()),
+    }
     if n == 0:
-        out["id"] = pa.array([], pa.string())
-        out["phase"] = pa.array([], pa.string())
         for side in ("canonical", "shadow"):
             out[f"{side}_cosine"] = pa.array([], pa.float32())
             out[f"{side}_pass"] = pa.array([], pa.bool_())
         return pa.RecordBatch.from_pydict(out)
     canonical, shadow = models(config, threads)
     for side, scorer in (("canonical", canonical), ("shadow", shadow)):
-        # The scorer checks each pair by the rules every input path applies; its errors name
-        # a position in this batch (``phases[3]``), which the pair's id makes findable.
-        try:
-            s = scorer.score(products, gts, ids=ids, phases=phases)
-        except ValueError as e:
-            at = re.match(r"(?:ids|phases|products|gts)\[(\d+)\]", str(e))
-            if at is None:
-                raise
-            raise ValueError(f"pair {ids[int(at.group(1))]!r}: {e}") from e
-        # The ids as checked (trimmed); the phases trimmed likewise, a blank one none (the
-        # scorer refused any that a trim would not make valid).
-        out["id"] = pa.array(s.ids, pa.string())
-        out["phase"] = pa.array([None if p is None else p.strip() or None for p in phases], pa.string())
+        s = scorer.score(products, gts)
         out[f"{side}_cosine"] = pa.array(s.cosine, pa.float32())
         out[f"{side}_pass"] = pa.array(s.passed, pa.bool_())
     return pa.RecordBatch.from_pydict(out)

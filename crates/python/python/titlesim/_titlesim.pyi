@@ -184,3 +184,9 @@ def _scores(
     threshold: float,
 ) -> Scores: ...
 def _verdict(cosine: float, passed: bool, threshold: float, gt_from_store: bool) -> Verdict: ...
+def _checked_pairs(
+    ids: list[str],
+    phases: list[Optional[str]],
+    products: list[str],
+    gts: list[str],
+) -> tuple[list[str], list[Optional[str]]]: ...
