@@ -1050,7 +1050,11 @@ fn replay_never_writes_its_log_inside_a_history_folder() {
     let dir = c.path("history");
     std::fs::create_dir_all(dir.join("sub")).unwrap();
     std::fs::copy(&c.history, dir.join("a.csv")).unwrap();
-    for out in [dir.join("replay.jsonl"), dir.join("sub/replay.jsonl")] {
+    for out in [
+        dir.join("replay.jsonl"),
+        dir.join("sub/replay.jsonl"),
+        dir.join("new/deeper/replay.jsonl"),
+    ] {
         let err = fails(&titlesim(
             &["replay", "-c", s(&c.config), "-p", s(&dir), "-o", s(&out)],
             None,

@@ -147,10 +147,21 @@ mod imp {
         if !history.is_dir() {
             return Ok(());
         }
-        let parent = out
+        // The nearest folder of `out` that exists: the log's own folders may be made by the
+        // run itself (`-o history/new/replay.jsonl`).
+        let mut parent = out
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
+        while !parent.exists() {
+            match parent.parent() {
+                Some(p) if !p.as_os_str().is_empty() => parent = p,
+                _ => {
+                    parent = std::path::Path::new(".");
+                    break;
+                }
+            }
+        }
         let (Ok(folder), Ok(dir)) = (history.canonicalize(), parent.canonicalize()) else {
             return Ok(());
         };
