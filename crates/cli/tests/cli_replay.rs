@@ -290,6 +290,29 @@ fn parquet_and_shadow_log_histories_replay_to_the_same_cosines() {
         }
     }
 
+    // A shadow log that repeats a record (a resumed run wrote it twice): the repeat is
+    // dropped and counted. One that repeats an id with another title is two pairs under one
+    // id: refused, as calibrate refuses it (which of the two came first can depend on how the
+    // files were split across partitions).
+    let text = std::fs::read_to_string(c.path("base.jsonl")).unwrap();
+    let first = text.lines().next().unwrap();
+    let twice = c.path("twice.jsonl");
+    std::fs::write(&twice, format!("{text}{first}\n")).unwrap();
+    let summary = c.replay(&twice, &c.path("twice-out.jsonl"), &[]);
+    assert_eq!(summary["repeated_records_dropped"], 1, "{summary}");
+    let mut other: serde_json::Value = serde_json::from_str(first).unwrap();
+    let id = other["pair_id"].as_str().unwrap().to_string();
+    other["product"] = "another product altogether".into();
+    let conflict = c.path("conflict.jsonl");
+    std::fs::write(&conflict, format!("{text}{other}\n")).unwrap();
+    let e = fails(&c.replay_output(&conflict, &c.path("conflict-out.jsonl"), &[]));
+    assert!(
+        e.contains(&format!(
+            "pair id `{id}` is logged twice with other titles, phase or label"
+        )) && e.contains("another product altogether"),
+        "{e}"
+    );
+
     // Integer and whole-decimal id columns (a warehouse's decimal(20,0) keys) read as score
     // reads them: `7`, not `7.0`, and every digit of a 20-digit id.
     let small = c.path("small.csv");
@@ -1202,5 +1225,31 @@ fn title_pass_gives_the_verdicts_score_gives() {
     assert!(
         passes > 0 && passes < seen,
         "both verdicts occur: {passes} of {seen}"
+    );
+}
+
+/// A Parquet timestamp past year 9999 was written as `10000-01-01T...`, a record the log's own
+/// readers refuse: it is refused here, naming the time.
+#[test]
+fn a_timestamp_past_year_9999_is_refused() {
+    let c = case();
+    let p = c.path("far.parquet");
+    ok(&titlesim(
+        &[
+            "sql",
+            "SELECT '1' AS id, 'a' AS product, 'b' AS gt, \
+             to_timestamp_millis(253402300800000) AS ts",
+            "-o",
+            s(&p),
+        ],
+        None,
+    ));
+    let out = c.path("far.jsonl");
+    let e = fails(&c.replay_output(&p, &out, &[]));
+    assert!(
+        e.contains(
+            "column ts: a timestamp (10000-01-01T00:00:00.000Z) outside the years 0000 to 9999"
+        ),
+        "{e}"
     );
 }

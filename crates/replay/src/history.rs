@@ -4,7 +4,7 @@
 //! Every kind of input is seen through one selection with the same columns (`id`, `product`,
 //! `gt`, `phase`, `label`, `ts`), so the scoring loop reads one shape whatever the file was.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
@@ -590,9 +590,23 @@ fn times(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
                 .and_then(|c| cast(&c, &DataType::Int64))
                 .map_err(|e| e.to_string())?;
             let ms = ms.as_primitive::<Int64Type>();
-            Ok((0..ms.len())
-                .map(|i| (!ms.is_null(i)).then(|| format_rfc3339_ms(ms.value(i))))
-                .collect())
+            // A timestamp outside the years 0000 to 9999 has no RFC 3339 text: written as
+            // `10000-01-01T...`, the log's own readers would refuse the record.
+            (0..ms.len())
+                .map(|i| {
+                    if ms.is_null(i) {
+                        return Ok(None);
+                    }
+                    let t = format_rfc3339_ms(ms.value(i));
+                    match parse_rfc3339_ms(&t) {
+                        Some(back) if back == ms.value(i) => Ok(Some(t)),
+                        _ => Err(format!(
+                            "a timestamp ({t}) outside the years 0000 to 9999 an RFC 3339 time \
+                             can hold"
+                        )),
+                    }
+                })
+                .collect()
         }
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => strings(col)?
             .into_iter()
@@ -703,11 +717,15 @@ fn excerpt(title: &str) -> String {
 }
 
 /// Refuses a pair id seen before: two different pairs under one id would make the log
-/// ambiguous. Records of a shadow log that repeat an id (a resumed run wrote one twice) are
-/// dropped and counted instead, the first kept, as `titlesim shadow --resume` reads them.
+/// ambiguous. Records of a shadow log that repeat an id with the same titles, phase and label
+/// (a resumed run wrote one twice) are dropped and counted instead, the first kept, as
+/// `titlesim shadow --resume` reads them; a repeat with other titles, phase or label is an
+/// error, as calibrate, review and burn-in refuse it (which record came first can depend on
+/// how the history's files were split across partitions).
 #[derive(Debug, Default)]
 pub struct Ids {
-    seen: HashSet<String>,
+    /// Each id seen, with a hash of its pair's titles, phase and label.
+    seen: HashMap<String, u64>,
     /// Repeated records of a shadow log that were dropped.
     pub repeated: u64,
 }
@@ -718,10 +736,34 @@ impl Ids {
     pub fn keep_new(&mut self, history: &History, rows: Vec<Row>) -> Result<Vec<Row>> {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
-            if self.seen.insert(r.pair.id.clone()) {
-                out.push(r);
-            } else if history.shadow_log {
+            let content = {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::hash::DefaultHasher::new();
+                (&r.pair.product, &r.pair.gt, &r.pair.phase, r.pair.label).hash(&mut h);
+                h.finish()
+            };
+            let first = match self.seen.entry(r.pair.id.clone()) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(content);
+                    out.push(r);
+                    continue;
+                }
+                std::collections::hash_map::Entry::Occupied(o) => *o.get(),
+            };
+            if history.shadow_log && first == content {
                 self.repeated += 1;
+            } else if history.shadow_log {
+                return Err(Error::history(
+                    &history.path,
+                    format!(
+                        "pair id `{}` is logged twice with other titles, phase or label (the \
+                         second: product {}, gt {}): two pairs under one id; give them their own \
+                         ids, or leave one record out with --where",
+                        r.pair.id,
+                        excerpt(&r.pair.product),
+                        excerpt(&r.pair.gt)
+                    ),
+                ));
             } else {
                 return Err(Error::history(
                     &history.path,
