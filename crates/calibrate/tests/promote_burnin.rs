@@ -792,6 +792,26 @@ fn a_log_given_twice_counts_each_pair_once() {
     );
 }
 
+/// A record whose `ts` is not a time puts every series on record numbers: that is said, and
+/// where (it was a silent change of the plot's axis).
+#[test]
+fn a_record_without_a_time_is_named_when_the_series_follow_record_numbers() {
+    let d = tempfile::tempdir().unwrap();
+    let exp = promote_ok(d.path(), &options()).expectation;
+    let mut records = burn_in_records(&refs(), "few");
+    let b = burnin::burn_in(&exp, &records, &BurnInOptions::default()).unwrap();
+    assert!(b.timed && b.untimed.is_none());
+    assert!(!b.notes().iter().any(|n| n.contains("record numbers")));
+    records[3].ts = "yesterday".into();
+    let id = records[3].pair_id.clone();
+    let b = burnin::burn_in(&exp, &records, &BurnInOptions::default()).unwrap();
+    assert!(!b.timed);
+    let want = format!(
+        "the running rates follow record numbers, not the clock: record 4 (pair {id}) has ts \"yesterday\", not an RFC 3339 time"
+    );
+    assert!(b.notes().contains(&want), "{:?}", b.notes());
+}
+
 #[test]
 fn a_pair_id_reused_for_another_pair_is_refused_as_calibrate_refuses_it() {
     // Two runs that reused ids: the first record counted and the other run's pairs were

@@ -35,17 +35,19 @@ pub struct Left {
 
 /// Counts the records by phase. Records from other models or thresholds than the
 /// expectation's are an error: they are not the promoted configuration's; with `places` (the
-/// records were read from logs) the error names the record's log and line.
+/// records were read from logs) the error names the record's log and line. The third value
+/// says, when a counted record's `ts` is not an RFC 3339 time, which one (its log and line
+/// where known): the series then follow record numbers, not the clock.
 pub(crate) fn measure(
     exp: &Expectation,
     records: &[ShadowRecord],
     places: Option<&Places>,
-) -> Result<(BTreeMap<String, Measured>, Left, bool)> {
+) -> Result<(BTreeMap<String, Measured>, Left, Option<String>)> {
     let t_new = exp.canonical.threshold as f32;
     let t_old = exp.shadow.threshold as f32;
     let mut by: BTreeMap<String, Measured> = BTreeMap::new();
     let mut left = Left::default();
-    let mut all_times = true;
+    let mut untimed: Option<String> = None;
     let mut seen: HashMap<&str, usize> = HashMap::with_capacity(records.len());
     let mut conflicts = Conflicts::default();
     // whether each record is counted (its pair id's first, with a canonical cosine)
@@ -96,7 +98,13 @@ pub(crate) fn measure(
         m.pass.n += 1;
         m.pass.k += pass as u64;
         let when = titlesim_log::time::parse_rfc3339_ms(&r.ts);
-        all_times &= when.is_some();
+        if when.is_none() && untimed.is_none() {
+            let at = places
+                .and_then(|p| p.of(i))
+                .map(|(path, line)| format!("{}:{line}", path.display()))
+                .unwrap_or_else(|| format!("record {}", i + 1));
+            untimed = Some(format!("{at} (pair {}) has ts {:?}", r.pair_id, r.ts));
+        }
         m.series.push((when.unwrap_or(i as i64), pass));
         let shadow = r
             .shadow
@@ -130,7 +138,7 @@ pub(crate) fn measure(
     if let Some(e) = conflict_error(&conflicts.list, places) {
         return Err(e);
     }
-    if all_times {
+    if untimed.is_none() {
         // several logs, or a log appended out of order: the running rate follows the clock
         for m in by.values_mut() {
             m.series.sort_by_key(|s| s.0);
@@ -149,5 +157,5 @@ pub(crate) fn measure(
             }
         }
     }
-    Ok((by, left, all_times))
+    Ok((by, left, untimed))
 }

@@ -207,6 +207,9 @@ pub struct BurnIn {
     pub measured: BTreeMap<String, Measured>,
     /// Whether the series' x values are times in ms (else record numbers).
     pub timed: bool,
+    /// When they are not: the first record whose `ts` is not an RFC 3339 time, where it is
+    /// (`logs/a.jsonl:12 (pair 7) has ts "yesterday"`).
+    pub untimed: Option<String>,
     /// Records written by `titlesim replay` (with `replayed_at`): counted, and noted, as a
     /// burn-in judges live traffic (a replay of the calibration's own pairs matches by
     /// construction).
@@ -248,7 +251,7 @@ fn judge(
     opts: &BurnInOptions,
 ) -> Result<BurnIn> {
     opts.check()?;
-    let (measured, left, timed) = measure::measure(exp, records, places)?;
+    let (measured, left, untimed) = measure::measure(exp, records, places)?;
     let (tests, alpha) = opts.tests(exp.phases.len());
     let check = |metric: &'static str, e: &Expected, m: Share| {
         let test = stats::two_proportion_z(e.k, e.n, m.k, m.n);
@@ -300,6 +303,7 @@ fn judge(
         unexpected,
         decision,
         measured,
-        timed,
+        timed: untimed.is_none(),
+        untimed,
     })
 }

@@ -187,6 +187,11 @@ impl BurnIn {
                 self.skipped[0]
             ));
         }
+        if let Some(at) = &self.untimed {
+            n.push(format!(
+                "the running rates follow record numbers, not the clock: {at}, not an RFC 3339 time"
+            ));
+        }
         if self.replayed > 0 {
             n.push(format!(
                 "{} of the {} records were written by `titlesim replay` (they have replayed_at): a burn-in judges the promoted configuration's live traffic, and a replay of the calibration's own pairs matches by construction",
