@@ -254,10 +254,15 @@ pub(crate) fn label(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option<u8>> {
         Ok(v) => Err(Failure::value(format!(
             "{what}: a label is 0, 1 or None, got {v}"
         ))),
-        // An int past 64 bits is a wrong value, not a wrong type.
-        Err(_) if obj.is_instance_of::<pyo3::types::PyInt>() => Err(Failure::value(format!(
-            "{what}: a label is 0, 1 or None, got {obj}"
-        ))),
+        // An int past 64 bits (numpy's `uint64` too) is a wrong value, not a wrong type.
+        Err(_)
+            if obj.is_instance_of::<pyo3::types::PyInt>()
+                || obj.hasattr("__index__").unwrap_or(false) =>
+        {
+            Err(Failure::value(format!(
+                "{what}: a label is 0, 1 or None, got {obj}"
+            )))
+        }
         Err(_) => Err(Failure::type_error(format!(
             "{what}: a label is 0, 1 or None, got {}",
             type_name(obj)

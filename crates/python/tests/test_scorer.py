@@ -320,6 +320,8 @@ def test_numpy_label_scalars_are_labels(tmp_path):
     with titlesim.Scorer.from_config(cfg) as scorer:
         for i, labels in enumerate(given):
             scorer.score(["a", "b"], ["c", "d"], ids=[f"{i}a", f"{i}b"], labels=labels)
+        with pytest.raises(ValueError, match=r"labels\[0\]: a label is 0, 1 or None, got 9223372036854775808"):
+            scorer.score(["a"], ["c"], labels=[np.uint64(2**63)])
         with pytest.raises(ValueError, match=r"labels\[0\]: a label is 0, 1 or None, got 0.5"):
             scorer.score(["a"], ["c"], labels=[np.float32(0.5)])
     assert [r["label"] for r in read_log(log)] == [1, 0] * len(given)
