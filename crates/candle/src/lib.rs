@@ -144,8 +144,9 @@ pub struct CandleBackend {
     threads: usize,
     /// Whether small batches keep the other threads spinning ([`SPIN_ENV`]).
     spin: bool,
-    /// The dense layers' precision (reported by [`Backend::variant`]).
-    precision: Precision,
+    /// What [`Backend::variant`] reports: the dense layers' precision, and for bf16 the
+    /// family of the kernel's roundings.
+    variant: Option<String>,
     files: Vec<PathBuf>,
 }
 
@@ -223,6 +224,19 @@ impl CandleBackend {
                 got: hidden,
             });
         }
+        let variant = match precision {
+            Precision::F32 => None,
+            Precision::Int8 => Some("int8".to_string()),
+            // The kernel the layers loaded with: AMX and bfmmla round their sums their own
+            // ways, so their vectors must not pass for the other kernels' (a GT store made
+            // on one host, read on another).
+            Precision::Bf16 => Some(
+                bf16::Kernel::detect()
+                    .map_err(|e| Error::backend(BACKEND, e.to_string()))?
+                    .variant()
+                    .to_string(),
+            ),
+        };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("titlesim-candle-{i}"))
@@ -233,7 +247,7 @@ impl CandleBackend {
             pool,
             threads,
             spin,
-            precision,
+            variant,
             files: spec.files.safetensors.clone(),
         })
     }
@@ -328,11 +342,7 @@ impl Backend for CandleBackend {
     }
 
     fn variant(&self) -> Option<String> {
-        match self.precision {
-            Precision::F32 => None,
-            Precision::Int8 => Some("int8".into()),
-            Precision::Bf16 => Some("bf16".into()),
-        }
+        self.variant.clone()
     }
 }
 

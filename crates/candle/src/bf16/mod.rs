@@ -165,6 +165,22 @@ impl Kernel {
         )
     }
 
+    /// The backend's variant with this kernel, one per family of roundings: `bf16` for the
+    /// portable and AVX-512 BF16 kernels (the same bits), `bf16-amx` and `bf16-bfmmla` for the
+    /// two whose sums round their own ways. It is part of the fingerprint, so a GT store or
+    /// shadow log made with one family is not read as another's.
+    pub(crate) fn variant(self) -> &'static str {
+        match self {
+            Kernel::Portable => "bf16",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Bf16 => "bf16",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Amx => "bf16-amx",
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Bfmmla => "bf16-bfmmla",
+        }
+    }
+
     /// Rows the activations are padded to a multiple of (the AMX block's).
     fn row_multiple(self) -> usize {
         match self {
@@ -719,6 +735,35 @@ mod tests {
                         (g - exact).abs() <= bound,
                         "{kernel:?} ({i},{j}): {g} vs {exact} ± {bound}"
                     );
+                }
+            }
+        }
+    }
+
+    /// The fingerprint's variant tells the kernels apart exactly where their bits differ: a GT
+    /// store made with AMX or `bfmmla` is not read as the portable kernel's, and the portable
+    /// and AVX-512 BF16 kernels share their stores.
+    #[test]
+    fn kernels_share_a_variant_exactly_when_they_give_the_same_bits() {
+        let mut rng = Rng(5);
+        let (m, k, n) = (7, 300, 40);
+        let w: Vec<f32> = (0..n * k).map(|_| rng.f32() * 0.1).collect();
+        let x: Vec<f32> = (0..m * k).map(|_| rng.f32()).collect();
+        let lin = BLinear::new(&Matrix::f32(w, n, k), None).unwrap();
+        let runs: Vec<(Kernel, Vec<u32>)> = Kernel::available()
+            .into_iter()
+            .map(|kern| {
+                let got = lin.run(kern, &x, m).unwrap();
+                (kern, got.iter().map(|v| v.to_bits()).collect())
+            })
+            .collect();
+        assert_eq!(Kernel::Portable.variant(), "bf16");
+        for (a, ra) in &runs {
+            for (b, rb) in &runs {
+                let same_family = a == b || (bits(*a) == bits(*b) && bits(*a) != Bits::Unspecified);
+                assert_eq!(a.variant() == b.variant(), same_family, "{a:?} {b:?}");
+                if same_family {
+                    assert_eq!(ra, rb, "{a:?} and {b:?} share a variant");
                 }
             }
         }
