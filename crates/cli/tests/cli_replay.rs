@@ -1077,6 +1077,7 @@ fn replay_never_writes_its_log_inside_a_history_folder() {
         dir.join("replay.jsonl"),
         dir.join("sub/replay.jsonl"),
         dir.join("new/deeper/replay.jsonl"),
+        c.path("nope/../history/replay.jsonl"),
     ] {
         let err = fails(&titlesim(
             &["replay", "-c", s(&c.config), "-p", s(&dir), "-o", s(&out)],
@@ -1249,6 +1250,26 @@ fn a_timestamp_past_year_9999_is_refused() {
     assert!(
         e.contains(
             "column ts: a timestamp (10000-01-01T00:00:00.000Z) outside the years 0000 to 9999"
+        ),
+        "{e}"
+    );
+    // Seconds past what milliseconds can hold (nanoseconds stored as seconds) became a NULL
+    // in the cast, and a NULL ts is logged as the replay's own time.
+    let p = c.path("over.parquet");
+    ok(&titlesim(
+        &[
+            "sql",
+            "SELECT '1' AS id, 'a' AS product, 'b' AS gt, \
+             to_timestamp_seconds(1700000000000000000) AS ts",
+            "-o",
+            s(&p),
+        ],
+        None,
+    ));
+    let e = fails(&c.replay_output(&p, &c.path("over.jsonl"), &[]));
+    assert!(
+        e.contains(
+            "column ts: row 1 holds a timestamp beyond what milliseconds since 1970 can hold"
         ),
         "{e}"
     );

@@ -590,6 +590,16 @@ fn times(col: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
                 .and_then(|c| cast(&c, &DataType::Int64))
                 .map_err(|e| e.to_string())?;
             let ms = ms.as_primitive::<Int64Type>();
+            // The cast to milliseconds makes a value it cannot hold a NULL (seconds past
+            // 2^63 ms: nanoseconds stored as seconds), which would be logged as the replay's
+            // own time: refused instead.
+            if let Some(i) = (0..ms.len()).find(|&i| ms.is_null(i) && !col.is_null(i)) {
+                return Err(format!(
+                    "row {} holds a timestamp beyond what milliseconds since 1970 can hold (a \
+                     time in nanoseconds stored as seconds?)",
+                    i + 1
+                ));
+            }
             // A timestamp outside the years 0000 to 9999 has no RFC 3339 text: written as
             // `10000-01-01T...`, the log's own readers would refuse the record.
             (0..ms.len())
@@ -725,7 +735,7 @@ fn excerpt(title: &str) -> String {
 #[derive(Debug, Default)]
 pub struct Ids {
     /// Each id seen, with a hash of its pair's titles, phase and label.
-    seen: HashMap<String, u64>,
+    seen: HashMap<String, u128>,
     /// Repeated records of a shadow log that were dropped.
     pub repeated: u64,
 }
@@ -736,11 +746,23 @@ impl Ids {
     pub fn keep_new(&mut self, history: &History, rows: Vec<Row>) -> Result<Vec<Row>> {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
+            // 128 bits (two hashes of the pair, salted apart): a history built to collide
+            // would need about 2^64 tries to pass a conflict off as a repeat.
             let content = {
                 use std::hash::{Hash, Hasher};
-                let mut h = std::hash::DefaultHasher::new();
-                (&r.pair.product, &r.pair.gt, &r.pair.phase, r.pair.label).hash(&mut h);
-                h.finish()
+                let half = |salt: u8| {
+                    let mut h = std::hash::DefaultHasher::new();
+                    (
+                        salt,
+                        &r.pair.product,
+                        &r.pair.gt,
+                        &r.pair.phase,
+                        r.pair.label,
+                    )
+                        .hash(&mut h);
+                    h.finish()
+                };
+                (u128::from(half(0)) << 64) | u128::from(half(1))
             };
             let first = match self.seen.entry(r.pair.id.clone()) {
                 std::collections::hash_map::Entry::Vacant(v) => {

@@ -147,22 +147,29 @@ mod imp {
         if !history.is_dir() {
             return Ok(());
         }
-        // The nearest folder of `out` that exists: the log's own folders may be made by the
-        // run itself (`-o history/new/replay.jsonl`).
-        let mut parent = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        while !parent.exists() {
-            match parent.parent() {
-                Some(p) if !p.as_os_str().is_empty() => parent = p,
-                _ => {
-                    parent = std::path::Path::new(".");
-                    break;
+        // `out` made absolute with its `..` taken back (`nope/../history/r.jsonl` is in the
+        // history), then the nearest of its folders that exists: the log's own folders may be
+        // made by the run itself (`-o history/new/replay.jsonl`).
+        let Ok(cwd) = std::env::current_dir() else {
+            return Ok(());
+        };
+        let mut full = std::path::PathBuf::new();
+        for c in cwd.join(out).components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    full.pop();
                 }
+                std::path::Component::CurDir => {}
+                c => full.push(c),
             }
         }
-        let (Ok(folder), Ok(dir)) = (history.canonicalize(), parent.canonicalize()) else {
+        let mut parent = full.parent();
+        while let Some(p) = parent.filter(|p| !p.exists()) {
+            parent = p.parent();
+        }
+        let (Ok(folder), Some(Ok(dir))) =
+            (history.canonicalize(), parent.map(|p| p.canonicalize()))
+        else {
             return Ok(());
         };
         if dir.starts_with(&folder) {
