@@ -56,13 +56,19 @@ pub(crate) async fn body_json<T: DeserializeOwned>(
     }
     // Lists are counted before anything is built from them ([`scan`]).
     if let Some(t) = scan::too_long(bytes, st.opts.max_inputs) {
+        // The body itself, when it is the list (every endpoint takes an object).
+        let name = if t.path.is_empty() {
+            "the body".to_string()
+        } else {
+            format!("`{}`", t.path)
+        };
         return Err(if t.object {
             ApiError::too_large(format!(
-                "`{}` holds {} keys: no request object has that many",
-                t.path, t.items
+                "{name} holds {} keys: no request object has that many",
+                t.items
             ))
         } else {
-            too_many(&t.path, t.items, st.opts.max_inputs)
+            too_many(&name, t.items, st.opts.max_inputs)
         });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -99,15 +105,16 @@ pub(crate) fn check_count(st: &AppState, field: &str, n: usize) -> Result<(), Ap
         )));
     }
     if n > st.opts.max_inputs {
-        return Err(too_many(field, n, st.opts.max_inputs));
+        return Err(too_many(&format!("`{field}`"), n, st.opts.max_inputs));
     }
     Ok(())
 }
 
-/// 413: the list at `field` holds `n` items, more than `max` (`[serve] max_inputs`).
-fn too_many(field: &str, n: usize, max: usize) -> ApiError {
+/// 413: the list `name` (`` `inputs` ``, or "the body") holds `n` items, more than `max`
+/// (`[serve] max_inputs`).
+fn too_many(name: &str, n: usize, max: usize) -> ApiError {
     ApiError::too_large(format!(
-        "`{field}` holds {n} items, more than the {max} one request may hold ([serve] max_inputs): split it"
+        "{name} holds {n} items, more than the {max} one request may hold ([serve] max_inputs): split it"
     ))
 }
 

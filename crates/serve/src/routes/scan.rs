@@ -14,7 +14,8 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 /// A list (or an object) of the body longer than the limit: its path and its length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct TooLong {
-    /// The field's path, as errors name fields (`inputs.sentences`, `pairs[3].x`).
+    /// The field's path, as errors name fields (`inputs.sentences`, `pairs[3].x`); empty for
+    /// the body itself.
     pub path: String,
     /// How many items it holds (counted to where the body ends, if it breaks off).
     pub items: usize,
@@ -204,6 +205,15 @@ mod tests {
                 path: "inputs".into(),
                 items: 65,
                 object: true
+            })
+        );
+        // A body that is itself a list: its path is empty (the caller names it "the body").
+        assert_eq!(
+            too_long(b"[1, 2, 3]", 2),
+            Some(TooLong {
+                path: String::new(),
+                items: 3,
+                object: false
             })
         );
         // Not JSON, or cut short: the typed parse names what is wrong.
