@@ -257,7 +257,7 @@ pub(crate) fn label(obj: &Bound<'_, PyAny>, what: &str) -> Result<Option<u8>> {
         // An int past 64 bits (numpy's `uint64` too) is a wrong value, not a wrong type.
         Err(_)
             if obj.is_instance_of::<pyo3::types::PyInt>()
-                || obj.hasattr("__index__").unwrap_or(false) =>
+                || (numpy && type_name(obj).contains("int")) =>
         {
             Err(Failure::value(format!(
                 "{what}: a label is 0, 1 or None, got {obj}"

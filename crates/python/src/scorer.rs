@@ -695,9 +695,13 @@ impl Drop for Scorer {
 pub fn _checked_pairs(
     ids: Vec<String>,
     phases: Vec<Option<String>>,
-    products: Vec<String>,
-    gts: Vec<String>,
+    products: &Bound<'_, PyAny>,
+    gts: &Bound<'_, PyAny>,
 ) -> PyResult<(Vec<String>, Vec<Option<String>>)> {
+    // Read as `Scorer.score` reads them: a title that is not a str is a `TypeError` naming
+    // its place (`products[3]: expected str, got int`).
+    let products = args::ordered_texts_or_none(products, "products")?;
+    let gts = args::ordered_texts_or_none(gts, "gts")?;
     let n = ids.len();
     if phases.len() != n || products.len() != n || gts.len() != n {
         return Err(Failure::value("_checked_pairs: lists of different lengths").into());

@@ -139,6 +139,9 @@ def test_ids_and_phases_follow_the_rules_of_titlesim_replay(tmp_path):
     ):
         with pytest.raises(ValueError, match=message):
             score_batch(pa.table({**pairs, **extra}), str(cfg))
+    # A title that is not text names its pair, as the scorer names its place.
+    with pytest.raises(TypeError, match=r"pair '1': products\[0\]: expected str, got int"):
+        score_batch(pa.table({**pairs, "product": [1, 7]}), str(cfg))
     # A repeated id is scored, as it would be were the two rows in two batches: whether a
     # batch fails must not depend on where the batches were cut.
     twice = score_batch(pa.table({**pairs, "id": ["1", " 1"]}), str(cfg))

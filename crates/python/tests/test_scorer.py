@@ -241,6 +241,8 @@ def test_four_threads_give_the_results_of_one():
         # a float label was a TypeError; 0.9 must not be cut to 0
         (["a"], ["b"], {"labels": [0.9]}, ValueError, r"labels\[0\]: a label is 0, 1 or None, got 0.9"),
         (["a"], ["b"], {"labels": ["yes"]}, TypeError, "a label is 0, 1 or None"),
+        # a numpy array is a wrong type, though it has __index__
+        (["a"], ["b"], {"labels": [np.array([1, 2])]}, TypeError, r"labels\[0\]: a label is 0, 1 or None, got ndarray"),
         # an int past 64 bits is a wrong value, not a wrong type
         (["a"], ["b"], {"labels": [2**64]}, ValueError, r"labels\[0\]: a label is 0, 1 or None, got 18446744073709551616"),
         (["a"], ["b"], {"phases": [3]}, TypeError, r"phases\[0\]: expected str"),

@@ -115,11 +115,11 @@ def score_batch(batch: Any, config: str, threads: int | None = None) -> Any:
     # in this batch (``phases[3]``), which the pair's id makes findable.
     try:
         checked_ids, phases = _checked_pairs(ids, phases, products, gts)
-    except ValueError as e:
+    except (ValueError, TypeError) as e:
         at = re.match(r"(?:ids|phases|products|gts)\[(\d+)\]", str(e))
         if at is None:
             raise
-        raise ValueError(f"pair {ids[int(at.group(1))]!r}: {e}") from e
+        raise type(e)(f"pair {ids[int(at.group(1))]!r}: {e}") from e
     labels = [_label(checked_ids[i], labels[i]) for i in range(n)]
     out: dict[str, Any] = {
         "id": pa.array(checked_ids, pa.string()),
