@@ -800,12 +800,12 @@ fn a_record_without_a_time_is_named_when_the_series_follow_record_numbers() {
     let exp = promote_ok(d.path(), &options()).expectation;
     let mut records = burn_in_records(&refs(), "few");
     let b = burnin::burn_in(&exp, &records, &BurnInOptions::default()).unwrap();
-    assert!(b.timed && b.untimed.is_none());
+    assert!(b.timed() && b.untimed.is_none());
     assert!(!b.notes().iter().any(|n| n.contains("record numbers")));
     records[3].ts = "yesterday".into();
     let id = records[3].pair_id.clone();
     let b = burnin::burn_in(&exp, &records, &BurnInOptions::default()).unwrap();
-    assert!(!b.timed);
+    assert!(!b.timed());
     let want = format!(
         "the running rates follow record numbers, not the clock: record 4 (pair {id}) has ts \"yesterday\", not an RFC 3339 time"
     );

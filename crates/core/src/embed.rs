@@ -349,14 +349,11 @@ impl Inner {
                 if v.iter().any(|x| !x.is_finite()) {
                     // The text itself, so that it can be found in the input: `#i` counts
                     // within this call (a chunk of the file, its titles once each).
-                    let start: String = texts[i].chars().take(60).collect();
-                    let more = if start.len() < texts[i].len() {
-                        "..."
-                    } else {
-                        ""
-                    };
                     return Err(Error::NonFinite {
-                        context: format!("{backend} output for the text {start:?}{more}"),
+                        context: format!(
+                            "{backend} output for the text {}",
+                            crate::error::excerpt(&texts[i])
+                        ),
                     });
                 }
                 if self.spec.normalize {

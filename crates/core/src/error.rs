@@ -263,6 +263,18 @@ impl Error {
     }
 }
 
+/// The start of `text` (its first 60 characters) for an error message, quoted and escaped as
+/// Rust's `{:?}` does, with `...` when there is more: a title or a time that can be found in
+/// the input without printing all of it.
+pub fn excerpt(text: &str) -> String {
+    let start: String = text.chars().take(60).collect();
+    if start.len() < text.len() {
+        format!("{start:?}...")
+    } else {
+        format!("{start:?}")
+    }
+}
+
 /// `text` from an input file as an error message quotes it: control characters (an escape
 /// sequence that would clear or recolour the terminal, a line break that would forge a line of
 /// output) written as `\u{1b}`-style escapes, everything else as it is.

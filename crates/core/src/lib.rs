@@ -121,7 +121,7 @@ pub mod tokenize;
 pub use backend::{Backend, BackendOptions, BackendOutput, BatchPadding, Dtype, GraphOptimization};
 pub use config::{BackendKind, ModelConfig, PromptSide, StoreMismatch};
 pub use embed::{run_blocking, EmbedOptions, Embedder, EmbedderInfo, TransformerEmbedder};
-pub use error::{panic_message, shown, Error, Result};
+pub use error::{excerpt, panic_message, shown, Error, Result};
 pub use model::{Architecture, ModelOverrides, ModelSpec, PaddingSide, Pooling};
 pub use pooling::{cosine, cosine_matrix, l2_normalize, pool, HiddenStates};
 pub use resolve::resolve_model;

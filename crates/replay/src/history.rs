@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Sche
 use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 use datafusion::prelude::{CsvReadOptions, DataFrame, JsonReadOptions, ParquetReadOptions};
-use titlesim_core::Pair;
+use titlesim_core::{excerpt, Pair};
 use titlesim_log::time::{format_rfc3339_ms, parse_rfc3339_ms};
 
 use crate::{Error, Result};
@@ -716,16 +716,6 @@ impl History {
     }
 }
 
-/// The start of a title for an error message, quoted and escaped.
-fn excerpt(title: &str) -> String {
-    let start: String = title.chars().take(60).collect();
-    if start.len() < title.len() {
-        format!("{start:?}...")
-    } else {
-        format!("{start:?}")
-    }
-}
-
 /// Refuses a pair id seen before: two different pairs under one id would make the log
 /// ambiguous. Records of a shadow log that repeat an id with the same titles, phase and label
 /// (a resumed run wrote one twice) are dropped and counted instead, the first kept, as
@@ -747,8 +737,11 @@ impl Ids {
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             // 128 bits (two hashes of the pair, salted apart): a history built to collide
-            // would need about 2^64 tries to pass a conflict off as a repeat.
-            let content = {
+            // would need about 2^64 tries to pass a conflict off as a repeat. Only a shadow
+            // log's repeats are compared; in another history any repeat is refused.
+            let content = if !history.shadow_log {
+                0
+            } else {
                 use std::hash::{Hash, Hasher};
                 let half = |salt: u8| {
                     let mut h = std::hash::DefaultHasher::new();

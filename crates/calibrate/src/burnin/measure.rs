@@ -103,9 +103,11 @@ pub(crate) fn measure(
                 .and_then(|p| p.of(i))
                 .map(|(path, line)| format!("{}:{line}", path.display()))
                 .unwrap_or_else(|| format!("record {}", i + 1));
-            let ts: String = r.ts.chars().take(60).collect();
-            let more = if ts.len() < r.ts.len() { "..." } else { "" };
-            untimed = Some(format!("{at} (pair {}) has ts {ts:?}{more}", r.pair_id));
+            untimed = Some(format!(
+                "{at} (pair {}) has ts {}",
+                r.pair_id,
+                titlesim_core::excerpt(&r.ts)
+            ));
         }
         m.series.push((when.unwrap_or(i as i64), pass));
         let shadow = r

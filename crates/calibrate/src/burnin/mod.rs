@@ -205,10 +205,9 @@ pub struct BurnIn {
     pub decision: Decision,
     /// The counts (and time series) of every phase seen.
     pub measured: BTreeMap<String, Measured>,
-    /// Whether the series' x values are times in ms (else record numbers).
-    pub timed: bool,
-    /// When they are not: the first record whose `ts` is not an RFC 3339 time, where it is
-    /// (`logs/a.jsonl:12 (pair 7) has ts "yesterday"`).
+    /// The first record whose `ts` is not an RFC 3339 time, where it is (`logs/a.jsonl:12
+    /// (pair 7) has ts "yesterday"`): the series' x values are then record numbers, else
+    /// times in ms ([`BurnIn::timed`]).
     pub untimed: Option<String>,
     /// Records written by `titlesim replay` (with `replayed_at`): counted, and noted, as a
     /// burn-in judges live traffic (a replay of the calibration's own pairs matches by
@@ -303,7 +302,6 @@ fn judge(
         unexpected,
         decision,
         measured,
-        timed: untimed.is_none(),
         untimed,
     })
 }

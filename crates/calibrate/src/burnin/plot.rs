@@ -23,7 +23,7 @@ pub fn pass_rate_svg(b: &BurnIn) -> String {
         .flat_map(|m| m.series.first().map(|s| s.0))
         .min()
         .unwrap_or(0);
-    let scale = if b.timed { 3_600_000.0 } else { 1.0 };
+    let scale = if b.timed() { 3_600_000.0 } else { 1.0 };
     let x = |v: i64| (v - x0) as f64 / scale;
     let x1 = b
         .measured
@@ -64,7 +64,7 @@ pub fn pass_rate_svg(b: &BurnIn) -> String {
     let pct = |v: f64| format!("{:.0}%", v * 100.0);
     f.axes(
         &mut svg,
-        if b.timed {
+        if b.timed() {
             "hours since the first burn-in record"
         } else {
             "record number"

@@ -17,6 +17,12 @@ fn fmt_p(p: f64) -> String {
 }
 
 impl BurnIn {
+    /// Whether the series' x values are times in ms (else record numbers: see
+    /// [`BurnIn::untimed`]).
+    pub fn timed(&self) -> bool {
+        self.untimed.is_none()
+    }
+
     /// One sentence per phase saying what was decided and why.
     pub fn reason(&self, p: &PhaseVerdict) -> String {
         let drift = format!("{:.0} points", self.options.drift * 100.0);
